@@ -1,0 +1,5 @@
+import sys
+
+from aelab.cli import main
+
+sys.exit(main())

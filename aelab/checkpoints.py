@@ -1,0 +1,171 @@
+"""Checkpoints: safetensors weights with JSON metadata in the header, written atomically.
+
+Nothing is ever unpickled: a file that is not a well-formed aelab safetensors file, or whose
+tensors do not match the model its metadata names, is refused with a `CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save
+
+from aelab.models import Autoencoder, ModelConfig, build_model
+
+FORMAT = "aelab-checkpoint"
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+RESUME_SUFFIX = ".resume.safetensors"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class CheckpointError(ValueError):
+    """The file is not a checkpoint this version can load; the message says why."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    model: Autoencoder
+    meta: dict
+    digest: str  # content hash: the cache key for everything computed from this model
+
+
+def package_versions() -> dict[str, str]:
+    import safetensors
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "safetensors": safetensors.__version__}
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename: a crash leaves the old file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Serialise tensors with `meta` as JSON under the header key 'aelab', atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, save(tensors, metadata={"aelab": json.dumps(meta)}))
+
+
+def save_checkpoint(path: str | Path, model: Autoencoder, meta: dict | None = None) -> None:
+    """Save a model with its config and whatever else is known (dataset, metrics, training)."""
+    full = {"format": FORMAT, "version": FORMAT_VERSION, "model": model.config.to_dict(),
+            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": package_versions()} | (meta or {})
+    save_tensors(Path(path), model.state_dict(), full)
+
+
+def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a safetensors file and its aelab metadata, refusing anything malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path.name}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:  # safetensors raises its own error types for every malformation
+        raise CheckpointError(f"{path.name} is not a valid safetensors file ({type(err).__name__}: {err})") from None
+    meta = _validated_meta(path, header)
+    return tensors, meta
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Rebuild the model a checkpoint describes and load its weights, on the CPU, in eval mode."""
+    path = Path(path)
+    tensors, meta = read_tensors(path)
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+        model = build_model(config)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path.name}: its model description is invalid ({err})") from None
+    expected = model.state_dict()
+    weights = {k: v for k, v in tensors.items() if k in expected}
+    missing = sorted(set(expected) - set(weights))
+    if missing:
+        raise CheckpointError(f"{path.name}: missing tensors for {config.name}: {', '.join(missing[:5])}")
+    wrong = [f"{k} {tuple(weights[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+             if weights[k].shape != v.shape or weights[k].dtype != v.dtype]
+    if wrong:
+        raise CheckpointError(f"{path.name}: tensor shapes do not match {config.name}: {'; '.join(wrong[:3])}")
+    if not all(torch.isfinite(v).all() for v in weights.values()):
+        raise CheckpointError(f"{path.name}: weights contain NaN or infinity")
+    model.load_state_dict(weights)
+    model.eval()
+    return Checkpoint(path, model, meta, file_digest(path))
+
+
+def file_digest(path: str | Path) -> str:
+    """First 16 hex digits of the file's SHA-256."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Listing:
+    path: Path
+    meta: dict | None
+    error: str | None
+
+
+def list_checkpoints(*folders: str | Path) -> list[Listing]:
+    """Every *.safetensors model file in `folders` (resume states excluded), readable or not."""
+    found = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob(f"*{SUFFIX}")):
+            if path.name.endswith(RESUME_SUFFIX):
+                continue
+            try:
+                found.append(Listing(path, read_metadata(path), None))
+            except CheckpointError as err:
+                found.append(Listing(path, None, str(err)))
+    return found
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata alone (no tensors loaded), validated like `read_tensors`."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as err:
+        raise CheckpointError(f"{path.name} is not a valid safetensors file ({type(err).__name__})") from None
+    return _validated_meta(path, header)
+
+
+def _validated_meta(path: Path, header: dict) -> dict:
+    try:
+        meta = json.loads(header["aelab"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path.name} has no aelab metadata: it was not written by aelab") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name}: metadata is not an aelab checkpoint's")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path.name}: checkpoint format version {meta.get('version')} is not supported")
+    return meta

@@ -1,0 +1,131 @@
+"""`python -m aelab train|evaluate`: the command line over the same code the app uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from aelab.checkpoints import CheckpointError, load_checkpoint, read_tensors, save_tensors
+from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
+from aelab.metrics import evaluate
+from aelab.models import MODELS, ModelConfig
+from aelab.noise import NOISE_KINDS
+from aelab.train import EpochLog, TrainConfig, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aelab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and save a checkpoint")
+    t.add_argument("--model", choices=list(MODELS), default="conv_ae")
+    t.add_argument("--dataset", default="mnist", help=f"{', '.join(DATASETS)} or a folder of images")
+    t.add_argument("--data-dir", help=f"where datasets live (default ${DATA_DIR_ENV} or ./data)")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--latent-dim", type=int, help="default: the model's (32 conv_ae, 20 VAEs)")
+    t.add_argument("--widths", type=int, nargs="+", help="conv channels or MLP hidden sizes")
+    t.add_argument("--beta", type=float, default=None, help="KL weight for VAEs (beta > 1: beta-VAE)")
+    t.add_argument("--recon", choices=["bce", "mse"], default=None)
+    t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
+    t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
+    t.add_argument("--noise-level", type=float, default=0.3)
+    t.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs (0: off)")
+    t.add_argument("--max-seconds", type=float, help="stop after this much training time")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    t.add_argument("--out", type=Path, required=True, help="checkpoint path (.safetensors)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
+
+    e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--dataset", default="mnist")
+    e.add_argument("--data-dir")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    args = parser.parse_args(argv)
+    try:
+        return run_train(args, argv) if args.command == "train" else run_evaluate(args)
+    except (DatasetUnavailable, CheckpointError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import torch
+    from tqdm import tqdm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_cfg = ModelConfig.for_model(args.model, latent_dim=args.latent_dim, widths=args.widths,
+                                      beta=args.beta, recon=args.recon)
+    cfg = TrainConfig(model=model_cfg, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed, kl_warmup_epochs=args.kl_warmup, noise=args.denoise,
+                      noise_level=args.noise_level, patience=args.patience, max_seconds=args.max_seconds,
+                      device=args.device)
+    if args.out.suffix != ".safetensors":
+        raise ValueError("--out must end in .safetensors")
+    data = load_dataset(args.dataset, "train", args.data_dir)
+    print(f"{len(data)} training images from {data.name}; {model_cfg.to_json()}")
+    bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None)  # no bar when piped
+
+    def on_batch(epoch: int, batch: int, n_batches: int, loss: float) -> None:
+        if batch == 1:
+            bar.reset(total=n_batches)
+            bar.set_description(f"epoch {epoch}/{cfg.epochs}")
+        bar.update()
+        bar.set_postfix(loss=f"{loss:.2f}")
+
+    def on_epoch(log: EpochLog, model) -> None:
+        terms = " ".join(f"{k} {v:.2f}" for k, v in log.val.items())
+        bar.write(f"epoch {log.epoch}: train loss {log.train['loss']:.2f} | val {terms} | "
+                  f"{log.images_per_second:.0f} img/s")
+
+    result = train(cfg, data, args.out, on_batch, on_epoch, resume=args.resume)
+    bar.close()
+    print(result.message)
+    if result.path is None:
+        return 1
+    command = "python -m aelab " + shlex.join(sys.argv[1:] if argv is None else argv)
+    metrics = _test_metrics(result.path, args.dataset, args.data_dir)
+    tensors, meta = read_tensors(result.path)
+    save_tensors(result.path, tensors, meta | {"command": command, "metrics": metrics})
+    if metrics:
+        print("test:", _summary(metrics))
+    return 1 if result.status == "diverged" else 0
+
+
+def _test_metrics(path: Path, dataset: str, data_dir: str | None) -> dict:
+    """Metrics on the test split, or {} when the dataset has none available."""
+    try:
+        test = load_dataset(dataset, "test", data_dir)
+    except DatasetUnavailable as err:
+        print(f"no test metrics: {err}", file=sys.stderr)
+        return {}
+    return evaluate(load_checkpoint(path).model, test.images) | {"dataset": f"{test.name} test"}
+
+
+def _summary(metrics: dict) -> str:
+    keys = ["recon", "nelbo", "kl", "active_units", "images"]
+    return ", ".join(f"{k} {metrics[k]:.2f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}"
+                     for k in keys if k in metrics)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    test = load_dataset(args.dataset, "test", args.data_dir)
+    metrics = evaluate(ckpt.model, test.images)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    print(f"{args.checkpoint.name} on {test.name} test ({len(test)} images)")
+    print(_summary(metrics))
+    if "kl_per_dim" in metrics:
+        print("KL per dim:", " ".join(f"{v:.2f}" for v in metrics["kl_per_dim"]))
+    print("latent variance per dim:", " ".join(f"{v:.3f}" for v in metrics["latent_variance"]))
+    return 0

@@ -1,0 +1,309 @@
+"""The latent space: codes of a dataset, 2-D maps (PCA, t-SNE), traversal, interpolation, sampling.
+
+Everything takes and returns NumPy arrays so the app can cache it; codes of a VAE are its
+posterior means. Projections are stored in a disk cache of .npz files (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from aelab.models import Autoencoder
+
+CACHE_DIR_ENV = "AELAB_CACHE_DIR"
+COLLAPSED_KL = 0.01  # nats: a VAE dimension carrying less than this is unused by the model
+
+
+# --- encoding and decoding --------------------------------------------------------------
+
+
+@dataclass
+class Codes:
+    """Latent codes of a dataset: mu (N, D) and, for VAEs, the posterior log-variance."""
+
+    mu: np.ndarray
+    logvar: np.ndarray | None = None
+
+
+@torch.no_grad()
+def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 2000) -> Codes:
+    """Encode every image (posterior means and log-variances for VAEs)."""
+    model.eval()
+    mus, logvars = [], []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size]
+        if model.is_variational:
+            mu, logvar = model.posterior(x)
+            logvars.append(logvar.numpy())
+        else:
+            mu = model.encode(x)
+        mus.append(mu.numpy())
+    return Codes(np.concatenate(mus), np.concatenate(logvars) if logvars else None)
+
+
+@torch.no_grad()
+def decode(model: Autoencoder, z: np.ndarray) -> np.ndarray:
+    """Decode codes (D,) or (N, D) into images (N, 28, 28) in [0, 1]."""
+    model.eval()
+    z_t = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
+    return torch.sigmoid(model.decode(z_t))[:, 0].numpy()
+
+
+@torch.no_grad()
+def reconstruct(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
+    """Deterministic reconstructions (N, 28, 28) in [0, 1] of images (N, 1, 28, 28)."""
+    model.eval()
+    return torch.sigmoid(model.reconstruct(images))[:, 0].numpy()
+
+
+# --- what each dimension does ------------------------------------------------------------
+
+
+@dataclass
+class DimensionStats:
+    """Per-dimension importance and slider ranges, most important dimension first in `order`."""
+
+    importance: np.ndarray  # KL per dimension (VAE, nats) or variance of the codes (AE)
+    order: np.ndarray  # dimensions sorted by importance, descending
+    collapsed: np.ndarray  # bool per dimension: carries (almost) no information
+    low: np.ndarray  # 1st percentile of the codes, per dimension
+    high: np.ndarray  # 99th percentile
+    measure: str  # "KL (nats)" or "variance"
+
+
+def dimension_stats(codes: Codes) -> DimensionStats:
+    """Rank dimensions by KL (VAE) or code variance (AE) and take slider ranges from the data."""
+    if codes.logvar is not None:
+        kl = 0.5 * (codes.mu**2 + np.exp(codes.logvar) - 1.0 - codes.logvar)
+        importance, measure = kl.mean(0), "KL (nats)"
+        collapsed = importance < COLLAPSED_KL
+    else:
+        importance, measure = codes.mu.var(0), "variance"
+        collapsed = importance < 1e-3 * importance.max()
+    low, high = np.percentile(codes.mu, [1, 99], axis=0)
+    return DimensionStats(importance, np.argsort(-importance, kind="stable"), collapsed, low, high, measure)
+
+
+def traversal_grid(model: Autoencoder, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
+                   steps: int) -> np.ndarray:
+    """Decode `base` with each of `dims` swept from low to high: (len(dims) * steps, 28, 28)."""
+    z = np.repeat(base[None, :], len(dims) * steps, axis=0).astype(np.float32)
+    for row, d in enumerate(dims):
+        z[row * steps:(row + 1) * steps, d] = np.linspace(low[d], high[d], steps)
+    return decode(model, z)
+
+
+# --- paths and samples -------------------------------------------------------------------
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
+    """Codes from a to b inclusive; 'slerp' follows the great circle, which keeps the norm typical
+    of a Gaussian prior instead of cutting through the low-density centre."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if method == "linear":
+        return ((1 - t) * a + t * b).astype(np.float32)
+    if method != "slerp":
+        raise ValueError(f"method must be 'linear' or 'slerp', not {method!r}")
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    omega = np.arccos(np.clip(np.dot(a / max(na, 1e-8), b / max(nb, 1e-8)), -1.0, 1.0))
+    if omega < 1e-4:
+        return interpolate(a, b, steps, "linear")
+    path = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return path.astype(np.float32)
+
+
+def mean_frame_change(frames: np.ndarray) -> float:
+    """Mean absolute pixel change between neighbouring frames: low means a smooth path."""
+    return float(np.abs(np.diff(frames, axis=0)).mean()) if len(frames) > 1 else 0.0
+
+
+@dataclass
+class Prior:
+    """Where samples come from: N(0, I) for a VAE; for an AE, a Gaussian fitted to its codes."""
+
+    mean: np.ndarray
+    chol: np.ndarray  # Cholesky factor of the covariance
+    description: str
+
+
+def prior_for(model: Autoencoder, codes: Codes) -> Prior:
+    d = model.latent_dim
+    if model.is_variational:
+        return Prior(np.zeros(d), np.eye(d), "z ~ N(0, I), the VAE's prior")
+    cov = np.cov(codes.mu, rowvar=False) + 1e-5 * np.eye(d)
+    return Prior(codes.mu.mean(0), np.linalg.cholesky(cov),
+                 "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)")
+
+
+def sample(prior: Prior, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
+    """n codes from the prior, spread scaled by `temperature`."""
+    eps = np.random.default_rng(seed).standard_normal((n, len(prior.mean)))
+    return (prior.mean + temperature * eps @ prior.chol.T).astype(np.float32)
+
+
+# --- 2-D maps ----------------------------------------------------------------------------
+
+
+@dataclass
+class Projection:
+    """A 2-D map of (a subset of) the codes; `index` says which dataset rows were mapped."""
+
+    method: str  # "pca" or "tsne"
+    coords: np.ndarray  # (M, 2)
+    index: np.ndarray  # (M,) rows of the dataset
+    params: dict = field(default_factory=dict)
+    mean: np.ndarray | None = None  # PCA only: x ~ mean + coords @ components
+    components: np.ndarray | None = None
+
+    def inverse(self, xy: np.ndarray) -> np.ndarray:
+        """Codes at map positions (PCA only): the decoder can then draw any point of the map."""
+        if self.method != "pca":
+            raise ValueError("Only a PCA map can be inverted")
+        return (np.atleast_2d(xy) @ self.components + self.mean).astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"coords": self.coords, "index": self.index, "params": np.array(json.dumps(self.params))}
+        if self.method == "pca":
+            arrays |= {"mean": self.mean, "components": self.components}
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, method: str, arrays: dict[str, np.ndarray]) -> Projection:
+        return cls(method, arrays["coords"], arrays["index"], json.loads(str(arrays["params"])),
+                   arrays.get("mean"), arrays.get("components"))
+
+
+def pca(codes: np.ndarray) -> Projection:
+    """The two principal axes of the codes: instant, linear, and invertible."""
+    from sklearn.decomposition import PCA
+
+    fitted = PCA(n_components=2, random_state=0).fit(codes)
+    coords = fitted.transform(codes).astype(np.float32)
+    ratio = [round(float(r), 4) for r in fitted.explained_variance_ratio_]
+    return Projection("pca", coords, np.arange(len(codes)), {"explained_variance_ratio": ratio},
+                      fitted.mean_.astype(np.float32), fitted.components_.astype(np.float32))
+
+
+def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
+    return ((np.atleast_2d(codes) - projection.mean) @ projection.components.T).astype(np.float32)
+
+
+def tsne_subset(n: int, n_points: int, seed: int) -> np.ndarray:
+    """A fixed random subset of rows, sorted, so the same settings map the same points."""
+    if n_points >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=n_points, replace=False))
+
+
+def tsne(codes: np.ndarray, n_points: int = 5000, perplexity: float = 30.0, seed: int = 0,
+         progress: Callable[[float], None] | None = None) -> Projection:
+    """openTSNE embedding of up to `n_points` codes; `progress(fraction)` as it optimises."""
+    from openTSNE import TSNE
+
+    index = tsne_subset(len(codes), n_points, seed)
+    exaggeration_iter, n_iter = 250, 500
+    total = exaggeration_iter + n_iter
+    done = {"iters": 0}
+
+    def callback(iteration: int, error: float, embedding: np.ndarray) -> None:
+        done["iters"] += 25
+        if progress:
+            progress(min(1.0, done["iters"] / total))
+
+    estimator = TSNE(perplexity=perplexity, n_jobs=os.cpu_count() or 1, random_state=seed,
+                     early_exaggeration_iter=exaggeration_iter, n_iter=n_iter,
+                     callbacks=callback, callbacks_every_iters=25)
+    embedding = estimator.fit(codes[index])
+    return Projection("tsne", np.asarray(embedding, dtype=np.float32), index,
+                      {"perplexity": perplexity, "n_points": len(index), "seed": seed})
+
+
+def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function placing new codes on an existing t-SNE map (openTSNE's transform).
+
+    Rebuilds the neighbour index from the mapped codes, so it also works for maps read
+    back from the disk cache.
+    """
+    from openTSNE import TSNEEmbedding
+    from openTSNE.affinity import PerplexityBasedNN
+
+    params = projection.params
+    affinities = PerplexityBasedNN(codes[projection.index], perplexity=params["perplexity"],
+                                   n_jobs=os.cpu_count() or 1, random_state=params["seed"])
+    embedding = TSNEEmbedding(projection.coords.astype(np.float64), affinities, random_state=params["seed"])
+
+    def place(new_codes: np.ndarray) -> np.ndarray:
+        return np.asarray(embedding.transform(np.atleast_2d(new_codes).astype(np.float64)), dtype=np.float32)
+
+    return place
+
+
+# --- disk cache --------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "aelab").expanduser()
+
+
+def cache_key(*parts: object) -> str:
+    """A short stable key from anything JSON can render (checkpoint digest, dataset, params)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _cache_path(kind: str, key: str) -> Path:
+    return cache_dir() / f"{kind}-{key}.npz"
+
+
+def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
+    """Arrays stored under (kind, key), or None when absent or damaged (then removed)."""
+    path = _cache_path(kind, key)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return dict(arrays)
+    except (OSError, ValueError, EOFError):
+        path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+        return None
+
+
+def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+    """Store arrays atomically: concurrent sessions never read a half-written file."""
+    path = _cache_path(kind, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_projection(key: str, method: str) -> Projection | None:
+    arrays = load_arrays(method, key)
+    return None if arrays is None else Projection.from_arrays(method, arrays)
+
+
+def cached_projection(key: str, method: str, compute: Callable[[], Projection]) -> Projection:
+    """The projection stored under `key`, else computed once and stored."""
+    found = load_projection(key, method)
+    if found is None:
+        found = compute()
+        save_arrays(method, key, found.to_arrays())
+    return found
+
+
+def cached_codes(key: str, compute: Callable[[], Codes]) -> Codes:
+    """A dataset's codes from the disk cache, else encoded once and stored."""
+    arrays = load_arrays("codes", key)
+    if arrays is not None:
+        return Codes(arrays["mu"], arrays.get("logvar"))
+    codes = compute()
+    save_arrays("codes", key, {"mu": codes.mu} | ({} if codes.logvar is None else {"logvar": codes.logvar}))
+    return codes

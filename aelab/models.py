@@ -1,0 +1,244 @@
+"""Autoencoders behind one interface, a registry by name and a JSON-round-tripping config.
+
+Every model maps images (B, 1, 28, 28) in [0, 1] to latent codes and back to *logits*;
+apply the sigmoid for display. Losses are summed over pixels and averaged over the batch,
+so numbers read as nats per image.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGE_SHAPE = (1, 28, 28)
+LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model: stored in every checkpoint as JSON."""
+
+    name: str = "conv_ae"
+    latent_dim: int = 32
+    widths: tuple[int, ...] = (32, 64, 128)  # conv channels or MLP hidden sizes
+    beta: float = 1.0  # weight of the KL term (VAEs); > 1 gives a beta-VAE
+    recon: str = "bce"  # "bce" (Bernoulli, logits) or "mse" (on sigmoid outputs)
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)
+        if self.name not in MODELS:
+            raise ValueError(f"Unknown model {self.name!r}; known: {', '.join(MODELS)}")
+        if self.recon not in ("bce", "mse"):
+            raise ValueError(f"recon must be 'bce' or 'mse', not {self.recon!r}")
+        if self.latent_dim < 1 or self.beta < 0 or not self.widths:
+            raise ValueError("latent_dim must be >= 1, beta >= 0 and widths non-empty")
+
+    @classmethod
+    def for_model(cls, name: str, **overrides) -> ModelConfig:
+        """The published defaults of `name`, with any field overridden (None keeps the default)."""
+        if name not in MODELS:
+            raise ValueError(f"Unknown model {name!r}; known: {', '.join(MODELS)}")
+        values = {**MODELS[name].defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(name=name, **values)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"widths": list(self.widths)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"Unknown model config fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """Per-image reconstruction loss, summed over pixels: shape (B,)."""
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    else:
+        per_pixel = (torch.sigmoid(logits) - target) ** 2
+    return per_pixel.flatten(1).sum(1)
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, 1)) in closed form, per image and dimension: shape (B, D)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+# --- building blocks -------------------------------------------------------------------
+
+
+def conv_encoder(channels: tuple[int, ...]) -> nn.Sequential:
+    """3x3 stride-2 convolutions: 28 -> 14 -> 7 -> 4, then flatten."""
+    if len(channels) != 3:
+        raise ValueError("Convolutional models take exactly three channel widths")
+    layers: list[nn.Module] = []
+    in_ch = 1
+    for ch in channels:
+        layers += [nn.Conv2d(in_ch, ch, 3, stride=2, padding=1), nn.ReLU()]
+        in_ch = ch
+    return nn.Sequential(*layers, nn.Flatten())
+
+
+def conv_decoder(latent_dim: int, channels: tuple[int, ...]) -> nn.Sequential:
+    """Mirror of `conv_encoder`: 4 -> 7 -> 14 -> 28 with output_padding 0, 1, 1."""
+    c1, c2, c3 = channels
+    return nn.Sequential(
+        nn.Linear(latent_dim, c3 * 16),
+        nn.ReLU(),
+        nn.Unflatten(1, (c3, 4, 4)),
+        nn.ConvTranspose2d(c3, c2, 3, stride=2, padding=1, output_padding=0),
+        nn.ReLU(),
+        nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),
+    )
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def mlp_encoder(widths: tuple[int, ...]) -> nn.Sequential:
+    return nn.Sequential(nn.Flatten(), mlp([784, *widths]), nn.ReLU())
+
+
+def mlp_decoder(latent_dim: int, widths: tuple[int, ...]) -> nn.Sequential:
+    return nn.Sequential(mlp([latent_dim, *reversed(widths), 784]), nn.Unflatten(1, IMAGE_SHAPE))
+
+
+# --- the two families ------------------------------------------------------------------
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder: encoder features -> linear head -> code -> decoder."""
+
+    is_variational = False
+    defaults: dict = {}
+
+    def __init__(self, config: ModelConfig, encoder: nn.Module, feature_dim: int, decoder: nn.Module):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.head = nn.Linear(feature_dim, config.latent_dim)
+        self.decoder = decoder
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent code of each image (for VAEs, the posterior mean)."""
+        return self.head(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (B, 1, 28, 28)."""
+        return self.decoder(z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction logits."""
+        return self.decode(self.encode(x))
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
+        """Named, batch-averaged loss terms; `target` differs from `x` when denoising."""
+        target = x if target is None else target
+        recon = reconstruction_loss(self.reconstruct(x), target, self.config.recon).mean()
+        return {"loss": recon, "recon": recon}
+
+
+class VariationalAutoencoder(Autoencoder):
+    """Gaussian posterior N(mu, sigma^2), standard normal prior, loss = recon + beta * KL."""
+
+    is_variational = True
+
+    def __init__(self, config: ModelConfig, encoder: nn.Module, feature_dim: int, decoder: nn.Module):
+        super().__init__(config, encoder, feature_dim, decoder)
+        self.logvar_head = nn.Linear(feature_dim, config.latent_dim)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and clamped log-variance of q(z|x)."""
+        h = self.encoder(x)
+        return self.head(h), self.logvar_head(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.posterior(x)[0]
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
+        target = x if target is None else target
+        beta = self.config.beta if beta is None else beta
+        mu, logvar = self.posterior(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
+        recon = reconstruction_loss(self.decode(z), target, self.config.recon).mean()
+        kl = kl_per_dim(mu, logvar).sum(1).mean()
+        return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+
+
+class ConvAutoencoder(Autoencoder):
+    """Conv 1->32->64->128 (28->14->7->4), Linear 2048->latent; the decoder mirrors it."""
+
+    defaults = {"latent_dim": 32, "widths": (32, 64, 128)}
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config, conv_encoder(config.widths), config.widths[-1] * 16,
+                         conv_decoder(config.latent_dim, config.widths))
+
+
+class VAE(VariationalAutoencoder):
+    """MLP VAE: 784->256->256 shared encoder, mu / log-variance heads, 20->256->256->784 decoder."""
+
+    defaults = {"latent_dim": 20, "widths": (256, 256)}
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config, mlp_encoder(config.widths), config.widths[-1],
+                         mlp_decoder(config.latent_dim, config.widths))
+
+
+class ConvVAE(VariationalAutoencoder):
+    """The ConvAutoencoder's encoder and decoder with mu / log-variance heads."""
+
+    defaults = {"latent_dim": 20, "widths": (32, 64, 128)}
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config, conv_encoder(config.widths), config.widths[-1] * 16,
+                         conv_decoder(config.latent_dim, config.widths))
+
+
+MODELS: dict[str, type[Autoencoder]] = {"conv_ae": ConvAutoencoder, "vae": VAE, "conv_vae": ConvVAE}
+MODEL_TITLES = {"conv_ae": "Convolutional autoencoder", "vae": "MLP VAE", "conv_vae": "Convolutional VAE"}
+
+
+def build_model(config: ModelConfig) -> Autoencoder:
+    """Instantiate the registered model for `config`."""
+    return MODELS[config.name](config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe(config: ModelConfig) -> str:
+    """A one-line human description, e.g. 'MLP VAE, 20-d latent, beta 4'."""
+    text = f"{MODEL_TITLES[config.name]}, {config.latent_dim}-d latent"
+    if MODELS[config.name].is_variational and not math.isclose(config.beta, 1.0):
+        text += f", beta {config.beta:g}"
+    return text

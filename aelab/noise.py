@@ -1,0 +1,30 @@
+"""Corruptions for denoising: training pairs (noisy input, clean target) and the Denoise page."""
+
+from __future__ import annotations
+
+
+import torch
+
+NOISE_KINDS = ("gaussian", "salt_pepper", "mask")
+
+
+def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Corrupt images in [0, 1]; `level` is the std (gaussian) or the fraction of pixels hit."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"Unknown noise {kind!r}; known: {', '.join(NOISE_KINDS)}")
+    if not 0.0 <= level <= 1.0:
+        raise ValueError(f"Noise level must be in [0, 1], not {level}")
+    if kind == "gaussian":
+        noise = torch.randn(x.shape, generator=generator, device=x.device)
+        return (x + level * noise).clamp(0.0, 1.0)
+    hit = torch.rand(x.shape, generator=generator, device=x.device) < level
+    if kind == "mask":
+        return x.masked_fill(hit, 0.0)
+    salt = torch.rand(x.shape, generator=generator, device=x.device) < 0.5
+    return torch.where(hit, salt.to(x.dtype), x)
+
+
+def psnr(clean: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image (peak 1.0), shape (B,)."""
+    mse = (clean - other).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return -10.0 * torch.log10(mse)

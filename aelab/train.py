@@ -1,0 +1,243 @@
+"""Training loop shared by the CLI and the app: progress callbacks, a stop flag, safe stops.
+
+The best model (by validation loss) is saved after each improving epoch, and a resume state
+(last weights, optimiser, counters) after every epoch, both atomically. Each epoch reseeds
+from (seed, epoch), so a run resumed at an epoch boundary retraces the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from aelab.checkpoints import RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint, save_tensors
+from aelab.data import ImageData, split_validation
+from aelab.models import Autoencoder, ModelConfig, build_model
+from aelab.noise import NOISE_KINDS, add_noise
+
+
+@dataclass
+class TrainConfig:
+    """One training run, as stored in the checkpoint's metadata."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: str = "mnist"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
+    noise: str | None = None  # denoising: corrupt inputs, reconstruct clean targets
+    noise_level: float = 0.3
+    val_fraction: float = 0.1
+    patience: int = 5  # early stopping: epochs without validation improvement (0 = never)
+    max_seconds: float | None = None  # wall-clock budget for the whole run
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = ModelConfig.from_dict(self.model)
+        if self.noise is not None and self.noise not in NOISE_KINDS:
+            raise ValueError(f"Unknown noise {self.noise!r}; known: {', '.join(NOISE_KINDS)}")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not 0 < self.val_fraction < 1:
+            raise ValueError("epochs and batch_size must be >= 1, lr > 0 and 0 < val_fraction < 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"model": self.model.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return cls(**data)
+
+
+@dataclass
+class EpochLog:
+    epoch: int  # 1-based
+    train: dict[str, float]
+    val: dict[str, float]
+    seconds: float
+    images_per_second: float
+
+
+@dataclass
+class TrainResult:
+    status: str  # finished | early_stopped | stopped | time_budget | diverged
+    message: str
+    path: Path | None  # the best model's checkpoint, None if no epoch produced one
+    history: list[EpochLog]
+    best_epoch: int | None
+    best_val: float
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA, then Apple's MPS, then the CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resume_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(SUFFIX) + RESUME_SUFFIX)
+
+
+@torch.no_grad()
+def validation_loss(model: Autoencoder, cfg: TrainConfig, images: torch.Tensor, seed: int) -> dict[str, float]:
+    """Mean loss terms over `images`, with fixed noise so epochs are comparable."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    totals: dict[str, float] = {}
+    for start in range(0, len(images), 1000):
+        target = images[start:start + 1000]
+        x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
+        terms = model.loss(x.to(device), target.to(device))
+        for k, v in terms.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * len(target)
+    return {k: v / len(images) for k, v in totals.items()}
+
+
+def train(
+    cfg: TrainConfig,
+    data: ImageData,
+    out: str | Path,
+    on_batch: Callable[[int, int, int, float], None] | None = None,
+    on_epoch: Callable[[EpochLog, Autoencoder], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train `cfg.model` on `data`, saving the best model to `out`.
+
+    `on_batch(epoch, batch, n_batches, loss)` and `on_epoch(log, model)` report progress;
+    `should_stop()` is polled each batch. Ctrl-C, the stop flag, the time budget and a
+    non-finite loss all end the run cleanly with the best model so far on disk.
+    """
+    out = Path(out)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    train_data, val_data = split_validation(data, cfg.val_fraction, cfg.seed)
+    meta_base = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed}
+    history: list[EpochLog] = []
+    best_val, best_epoch, bad_epochs, start_epoch, elapsed = math.inf, None, 0, 0, 0.0
+    if resume:
+        state = _load_resume(resume_path(out), model, optimizer, cfg)
+        history = [EpochLog(**h) for h in state["history"]]
+        best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
+        start_epoch, elapsed = len(history), state["elapsed"]
+
+    n, bs = len(train_data), cfg.batch_size
+    n_batches = math.ceil(n / bs)
+    started = time.perf_counter() - elapsed
+    status, message = "finished", f"Trained {cfg.epochs} epochs."
+    for epoch in range(start_epoch, cfg.epochs):
+        epoch_start = time.perf_counter()
+        model.train()
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # reparameterisation noise
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=gen)
+        sums: dict[str, float] = {}
+        seen = 0
+        try:
+            for b in range(n_batches):
+                target = train_data.images[perm[b * bs:(b + 1) * bs]]
+                x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
+                ramp = min(1.0, (epoch + b / n_batches) / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
+                terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp)
+                loss = terms["loss"]
+                if not torch.isfinite(loss) or loss.item() > 1e8:
+                    status = "diverged"
+                    message = (f"Loss became {loss.item():.3g} at epoch {epoch + 1}, batch {b + 1}: training stopped. "
+                               "Try a lower learning rate.")
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v.item() * len(target)
+                seen += len(target)
+                if on_batch:
+                    on_batch(epoch + 1, b + 1, n_batches, loss.item())
+                if should_stop and should_stop():
+                    status, message = "stopped", f"Stopped during epoch {epoch + 1}."
+                    break
+                if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
+                    status, message = "time_budget", f"Time budget of {cfg.max_seconds:g} s reached in epoch {epoch + 1}."
+                    break
+        except KeyboardInterrupt:
+            status, message = "stopped", f"Interrupted during epoch {epoch + 1}."
+        if status == "diverged" or seen == 0:
+            break
+        val = validation_loss(model, cfg, val_data.images, seed=cfg.seed)
+        seconds = time.perf_counter() - epoch_start
+        log = EpochLog(epoch + 1, {k: v / seen for k, v in sums.items()}, val, seconds, seen / seconds)
+        history.append(log)
+        if val["loss"] < best_val:
+            best_val, best_epoch, bad_epochs = val["loss"], epoch + 1, 0
+            save_checkpoint(out, model, meta_base | _progress_meta(history, best_epoch, best_val, "training"))
+        else:
+            bad_epochs += 1
+        if status == "finished":  # a whole epoch: a valid point to resume from
+            _save_resume(resume_path(out), model, optimizer, history, best_val, best_epoch, bad_epochs,
+                         time.perf_counter() - started, cfg)
+        if on_epoch:
+            on_epoch(log, model)
+        if status != "finished":
+            break
+        if cfg.patience and bad_epochs >= cfg.patience:
+            status, message = "early_stopped", f"Validation loss stopped improving; best epoch {best_epoch}."
+            break
+    if best_epoch is None:
+        return TrainResult(status, message + " No model was saved.", None, history, None, best_val)
+    _finalise(out, meta_base | _progress_meta(history, best_epoch, best_val, status))
+    return TrainResult(status, message + f" Best model (epoch {best_epoch}) saved to {out}.", out, history,
+                       best_epoch, best_val)
+
+
+def _progress_meta(history: list[EpochLog], best_epoch: int | None, best_val: float, status: str) -> dict:
+    return {"epochs": len(history), "best_epoch": best_epoch, "best_val_loss": best_val, "status": status,
+            "history": [asdict(h) for h in history]}
+
+
+def _finalise(out: Path, meta: dict) -> None:
+    """Rewrite the best checkpoint's metadata with the run's final history and status."""
+    tensors, old = read_tensors(out)
+    save_tensors(out, tensors, old | meta)
+
+
+def _save_resume(path: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, history: list[EpochLog],
+                 best_val: float, best_epoch: int | None, bad_epochs: int, elapsed: float, cfg: TrainConfig) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for idx, slots in opt["state"].items():
+        for name, value in slots.items():
+            tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value)
+    meta = {"format": "aelab-checkpoint", "version": 1, "kind": "resume", "train": cfg.to_dict(),
+            "model": cfg.model.to_dict(), "history": [asdict(h) for h in history], "best_val": best_val,
+            "best_epoch": best_epoch, "bad_epochs": bad_epochs, "elapsed": elapsed,
+            "param_groups": opt["param_groups"]}
+    save_tensors(path, tensors, meta)
+
+
+def _load_resume(path: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> dict:
+    tensors, meta = read_tensors(path)
+    if meta.get("kind") != "resume" or meta["model"] != cfg.model.to_dict():
+        raise ValueError(f"{path.name} is not a resume state for this model configuration")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return meta

@@ -1,0 +1,266 @@
+"""What every page shares: the sidebar's choices, cached models, data, codes and maps.
+
+Models and datasets are st.cache_resource (one copy per process, never mutated); codes,
+statistics and projections are st.cache_data keyed by checkpoint digest and dataset, and
+projections also live in the disk cache, so no interaction re-encodes the dataset.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+import torch
+
+from aelab import anomaly, latent
+from aelab.checkpoints import SHIPPED_DIR, Checkpoint, CheckpointError, file_digest, list_checkpoints, load_checkpoint
+from aelab.data import DatasetUnavailable, ImageData, available_datasets, load_dataset
+from aelab.images import enlarge
+from aelab.models import describe
+
+RUNS_DIR_ENV = "AELAB_RUNS_DIR"
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST",
+                  "digits": "scikit-learn digits (offline)"}
+
+
+def runs_dir() -> Path:
+    """Where models trained in the app are saved (and listed from)."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or SHIPPED_DIR.parent / "runs")
+
+
+# --- cached loaders ---------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False)
+def digest_of(path: str, mtime: float, size: int) -> str:
+    return file_digest(path)
+
+
+def digest(path: str) -> str:
+    stat = Path(path).stat()
+    return digest_of(path, stat.st_mtime, stat.st_size)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+def load_model(path: str, digest: str) -> Checkpoint:
+    """One shared model per checkpoint content; pages only run it under no_grad, never train it."""
+    return load_checkpoint(path)
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def load_data(name: str, split: str) -> ImageData:
+    return load_dataset(name, split, download=False)
+
+
+@st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
+def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
+    key = latent.cache_key(digest, dataset, split, len(load_data(dataset, split)))
+    return latent.cached_codes(key, lambda: latent.encode_all(load_model(path, digest).model,
+                                                              load_data(dataset, split).images))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dim_stats(path: str, digest: str, dataset: str, split: str) -> latent.DimensionStats:
+    return latent.dimension_stats(codes(path, digest, dataset, split))
+
+
+@st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
+def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
+    return anomaly.reconstruction_errors(load_model(path, digest).model, load_data(dataset, split).images)
+
+
+@st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
+def pca_map(path: str, digest: str, dataset: str, split: str) -> latent.Projection:
+    key = latent.cache_key(digest, dataset, split, "pca")
+    return latent.cached_projection(key, "pca", lambda: latent.pca(codes(path, digest, dataset, split).mu))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def stored_projection(key: str, method: str) -> latent.Projection | None:
+    """A projection already in the disk cache, or None (never computes)."""
+    return latent.load_projection(key, method)
+
+
+def tsne_map(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float,
+             progress: Callable[[float], None] | None = None) -> latent.Projection:
+    """The t-SNE map: from the caches when computed before, else computed once with progress."""
+    key = latent.cache_key(digest, dataset, split, "tsne", n_points, perplexity)
+    found = stored_projection(key, "tsne")
+    if found is not None:
+        return found
+    mu = codes(path, digest, dataset, split).mu
+    projection = latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points, perplexity, 0, progress))
+    stored_projection.clear()
+    return projection
+
+
+@st.cache_resource(show_spinner="Preparing to place new points on the t-SNE map…", max_entries=4)
+def tsne_placer(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float):
+    projection = tsne_map(path, digest, dataset, split, n_points, perplexity)
+    return latent.tsne_placer(projection, codes(path, digest, dataset, split).mu)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def prior(path: str, digest: str, dataset: str, split: str) -> latent.Prior:
+    return latent.prior_for(load_model(path, digest).model, codes(path, digest, dataset, split))
+
+
+# --- the current choice -----------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """The model and test data the sidebar selected; `key` identifies them for the caches."""
+
+    checkpoint: Checkpoint
+    data: ImageData
+    dataset: str
+    split: str = "test"
+
+    @property
+    def model(self):
+        return self.checkpoint.model
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (str(self.checkpoint.path), self.checkpoint.digest, self.dataset, self.split)
+
+    def codes(self) -> latent.Codes:
+        return codes(*self.key)
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Codes of 28x28 images (uploads) with the current model."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        with torch.no_grad():
+            return self.model.encode(x).numpy()
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return latent.decode(self.model, z)
+
+
+def model_options() -> dict[str, str]:
+    """Label -> path of every loadable checkpoint, shipped first; broken files are reported."""
+    options = {}
+    for item in list_checkpoints(SHIPPED_DIR, runs_dir()):
+        if item.error:
+            st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
+            continue
+        where = "" if item.path.parent == SHIPPED_DIR else " (yours)"
+        options[f"{item.path.stem}{where}"] = str(item.path)
+    return options
+
+
+def dataset_options() -> tuple[list[str], str | None]:
+    """Datasets on disk (digits always), and a note when MNIST had to be replaced by digits."""
+    found = available_datasets()
+    names = [name for name, ok in found.items() if ok]
+    note = None if found["mnist"] else (
+        "MNIST is not on disk (set AELAB_DATA_DIR, or train with the CLI online to download it): "
+        "showing scikit-learn's digits instead.")
+    return names, note
+
+
+def sidebar() -> None:
+    """Model and dataset pickers plus the model card; stores the choice in session state."""
+    with st.sidebar:
+        options = model_options()
+        if not options:
+            st.error("No checkpoints found in checkpoints/ or runs/. Train one with "
+                     "`python -m aelab train --model vae --out runs/vae.safetensors`.")
+            st.session_state.pop("model_path", None)
+            return
+        label = st.selectbox("Model", list(options), key="model_label")
+        st.session_state["model_path"] = options[label]
+        names, note = dataset_options()
+        st.selectbox("Dataset (test split)", names, key="dataset", format_func=lambda n: DATASET_TITLES.get(n, n))
+        if note:
+            st.info(note, icon=":material/wifi_off:")
+        ctx = context(quiet=True)
+        if ctx is not None:
+            model_card(ctx.checkpoint)
+
+
+def model_card(ckpt: Checkpoint) -> None:
+    meta, cfg = ckpt.meta, ckpt.model.config
+    st.markdown(f"**{describe(cfg)}**")
+    train = meta.get("train", {})
+    facts = {"trained on": meta.get("dataset", "?"), "epochs": meta.get("epochs", "?")}
+    if train.get("noise"):
+        facts["denoising"] = f"{train['noise']} {train.get('noise_level')}"
+    metrics = meta.get("metrics") or {}
+    for key, title in (("nelbo", "test −ELBO (nats)"), ("recon", "test recon (nats)"), ("active_units", "active units")):
+        if key in metrics:
+            facts[title] = f"{metrics[key]:.1f}" if isinstance(metrics[key], float) else metrics[key]
+    st.caption("  \n".join(f"{k}: {v}" for k, v in facts.items()))
+    if meta.get("command"):
+        with st.expander("How it was trained"):
+            st.code(meta["command"], language="bash")
+
+
+def context(quiet: bool = False) -> Context | None:
+    """The loaded model and data, or None after saying (unless quiet) what is missing."""
+    path = st.session_state.get("model_path")
+    dataset = st.session_state.get("dataset", "digits")
+    if not path:
+        if not quiet:
+            st.warning("No model is available yet: train one on the Train page or with the CLI.")
+        return None
+    try:
+        ckpt = load_model(path, digest(path))
+        data = load_data(dataset, "test")
+    except (CheckpointError, DatasetUnavailable, OSError) as err:
+        if not quiet:
+            st.error(str(err))
+        return None
+    return Context(ckpt, data, dataset)
+
+
+# --- drawing helpers ----------------------------------------------------------------------
+
+
+def show(images: np.ndarray | list[np.ndarray], captions: list[str] | str | None = None, scale: int = 4,
+         columns: int | None = None) -> None:
+    """28x28 images shown crisp (nearest-neighbour enlarged), side by side."""
+    images = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in images]
+    if columns is None:
+        st.image([enlarge(img, scale) for img in images], caption=captions, clamp=True)
+        return
+    cols = st.columns(columns)
+    caps = captions if isinstance(captions, list) else [captions] * len(images)
+    for i, img in enumerate(images):
+        cols[i % columns].image(enlarge(img, scale), caption=caps[i], clamp=True)
+
+
+def pick_latent(label: str, ctx: Context, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A widget to choose a code: a dataset index, the map selection or an upload.
+
+    Returns (code, image) or None when the chosen source has nothing yet.
+    """
+    sources = ["Dataset index", "Random image", "Map selection", "Upload"]
+    source = st.radio(label, sources, horizontal=True, key=f"{key}_source")
+    if source == "Dataset index":
+        index = st.number_input("Index", 0, len(ctx.data) - 1, value=st.session_state.get(f"{key}_default", 0),
+                                key=f"{key}_index")
+        return ctx.codes().mu[index], ctx.data.images[index, 0].numpy()
+    if source == "Random image":
+        if st.button("New random image", key=f"{key}_reroll") or f"{key}_random" not in st.session_state:
+            st.session_state[f"{key}_random"] = int(np.random.default_rng().integers(len(ctx.data)))
+        index = st.session_state[f"{key}_random"]
+        return ctx.codes().mu[index], ctx.data.images[index, 0].numpy()
+    if source == "Map selection":
+        index = st.session_state.get("selected_index")
+        if index is None:
+            st.info("Click a point on the Latent map page first.")
+            return None
+        return ctx.codes().mu[index], ctx.data.images[index, 0].numpy()
+    uploads = st.session_state.get("uploads", {})
+    if not uploads:
+        st.info("Upload an image on the Reconstruct page first.")
+        return None
+    name = st.selectbox("Uploaded image", list(uploads), key=f"{key}_upload")
+    image = uploads[name]
+    return ctx.encode(image)[0], image

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real MNIST files from ../shared/datasets and a private cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AELAB_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
+# One intra-op thread: on 2 cores shared with a Streamlit server and a browser, two OpenMP
+# threads spin against each other and small models train 10-30x slower.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Projections computed by tests go to a fresh folder, never the user's ~/.cache."""
+    os.environ["AELAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def mnist_train():
+    from aelab.data import load_dataset
+
+    return load_dataset("mnist", "train", download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    from aelab.data import load_dataset
+
+    return load_dataset("mnist", "test", download=False)

@@ -1,0 +1,108 @@
+"""Latent-space tools on a real (briefly trained) model and the real MNIST test images."""
+
+import numpy as np
+import pytest
+
+from aelab import latent
+from aelab.models import ModelConfig
+from aelab.train import TrainConfig, train
+from aelab.checkpoints import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_train, tmp_path_factory):
+    out = tmp_path_factory.mktemp("latent") / "vae.safetensors"
+    cfg = TrainConfig(model=ModelConfig.for_model("vae", latent_dim=8), epochs=4, batch_size=64, patience=0)
+    return load_checkpoint(train(cfg, mnist_train.subset(range(2000)), out).path).model
+
+
+@pytest.fixture(scope="module")
+def codes(trained, mnist_test):
+    return latent.encode_all(trained, mnist_test.images[:2000])
+
+
+def test_codes_are_posterior_means_and_decode_to_images(trained, codes, mnist_test):
+    assert codes.mu.shape == (2000, 8) and codes.logvar.shape == (2000, 8)
+    np.testing.assert_allclose(codes.mu[:5], trained.encode(mnist_test.images[:5]).detach().numpy(), atol=1e-5)
+    images = latent.decode(trained, codes.mu[:3])
+    assert images.shape == (3, 28, 28) and images.min() >= 0 and images.max() <= 1
+
+
+def test_dimension_stats_rank_by_kl_and_take_ranges_from_the_data(codes):
+    stats = latent.dimension_stats(codes)
+    assert stats.measure == "KL (nats)"
+    assert np.all(np.diff(stats.importance[stats.order]) <= 0)
+    assert np.all(stats.low < stats.high)
+    inside = (codes.mu >= stats.low) & (codes.mu <= stats.high)
+    assert 0.95 < inside.mean() < 0.99  # 1st to 99th percentile per dimension
+    assert stats.collapsed.dtype == bool and not stats.collapsed[stats.order[0]]
+
+
+def test_pca_map_inverts_exactly_within_its_plane(codes):
+    proj = latent.pca(codes.mu)
+    assert proj.coords.shape == (2000, 2)
+    np.testing.assert_allclose(latent.pca_transform(proj, proj.inverse(proj.coords[:10])), proj.coords[:10], atol=1e-4)
+    assert 0 < sum(proj.params["explained_variance_ratio"]) <= 1
+
+
+def test_interpolation_hits_both_ends_and_slerp_keeps_the_norm(codes):
+    a, b = codes.mu[0], codes.mu[1]
+    for method in ("linear", "slerp"):
+        path = latent.interpolate(a, b, 7, method)
+        np.testing.assert_allclose(path[0], a, atol=1e-5)
+        np.testing.assert_allclose(path[-1], b, atol=1e-5)
+    u, v = np.ones(8, np.float32), -np.ones(8, np.float32) + np.eye(8, dtype=np.float32)[0] * 2
+    mid_lin = np.linalg.norm(latent.interpolate(u, v, 3, "linear")[1])
+    mid_slerp = np.linalg.norm(latent.interpolate(u, v, 3, "slerp")[1])
+    assert mid_slerp > mid_lin and mid_slerp == pytest.approx(np.linalg.norm(u), rel=1e-4)
+
+
+def test_prior_is_standard_normal_for_vaes_and_fitted_for_autoencoders(trained, codes):
+    p = latent.prior_for(trained, codes)
+    np.testing.assert_array_equal(p.mean, 0)
+    samples = latent.sample(p, 4000, temperature=0.5, seed=1)
+    assert samples.std() == pytest.approx(0.5, rel=0.05)
+    assert np.array_equal(samples, latent.sample(p, 4000, temperature=0.5, seed=1))
+
+    class AE:  # the same codes seen as a deterministic autoencoder's
+        is_variational, latent_dim = False, 8
+
+    fitted = latent.prior_for(AE(), codes)
+    np.testing.assert_allclose(fitted.mean, codes.mu.mean(0), rtol=1e-5)
+    drawn = latent.sample(fitted, 20000, seed=2)
+    np.testing.assert_allclose(np.cov(drawn, rowvar=False), np.cov(codes.mu, rowvar=False), atol=0.05)
+
+
+def test_traversal_grid_moves_only_the_chosen_dimension(trained, codes):
+    stats = latent.dimension_stats(codes)
+    top = int(stats.order[0])
+    grid = latent.traversal_grid(trained, codes.mu[0], [top], stats.low, stats.high, 5)
+    assert grid.shape == (5, 28, 28)
+    assert np.abs(grid[0] - grid[-1]).mean() > 0.02  # the most informative dimension changes the image
+
+
+def test_tsne_places_new_points_near_their_neighbours_and_disk_cache_is_reused(codes, monkeypatch, tmp_path):
+    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return latent.tsne(codes.mu, n_points=800, perplexity=20, seed=0)
+
+    proj = latent.cached_projection("k", "tsne", compute)
+    again = latent.cached_projection("k", "tsne", compute)
+    assert len(calls) == 1 and np.array_equal(proj.coords, again.coords) and np.array_equal(proj.index, again.index)
+    place = latent.tsne_placer(again, codes.mu)
+    mapped = codes.mu[proj.index[:20]]
+    placed = place(mapped)
+    dist = np.linalg.norm(placed - proj.coords[:20], axis=1)
+    spread = np.linalg.norm(proj.coords - proj.coords.mean(0), axis=1).mean()
+    assert np.median(dist) < 0.2 * spread  # a mapped point lands where it already is
+
+
+def test_damaged_cache_entry_is_recomputed(codes, monkeypatch, tmp_path):
+    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
+    latent.cached_codes("c", lambda: codes)
+    (tmp_path / "codes-c.npz").write_bytes(b"garbage")
+    again = latent.cached_codes("c", lambda: codes)
+    np.testing.assert_array_equal(again.mu, codes.mu)

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from aelab.models import MODELS, ConvAutoencoder, ModelConfig, build_model, kl_per_dim
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_one_interface_for_every_model(name):
+    model = build_model(ModelConfig.for_model(name))
+    x = torch.rand(5, 1, 28, 28)
+    z = model.encode(x)
+    assert z.shape == (5, model.latent_dim)
+    assert model.decode(z).shape == (5, 1, 28, 28)
+    assert model.reconstruct(x).shape == (5, 1, 28, 28)
+    terms = model.loss(x)
+    assert set(terms) == ({"loss", "recon", "kl"} if model.is_variational else {"loss", "recon"})
+    assert all(t.ndim == 0 and torch.isfinite(t) for t in terms.values())
+
+
+def test_conv_autoencoder_matches_the_published_architecture():
+    model = ConvAutoencoder(ModelConfig.for_model("conv_ae"))
+    convs = [m for m in model.encoder if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
+        (1, 32, (3, 3), (2, 2), (1, 1)), (32, 64, (3, 3), (2, 2), (1, 1)), (64, 128, (3, 3), (2, 2), (1, 1))]
+    assert (model.head.in_features, model.head.out_features) == (2048, 32)
+    deconvs = [m for m in model.decoder if isinstance(m, nn.ConvTranspose2d)]
+    assert [d.output_padding for d in deconvs] == [(0, 0), (1, 1), (1, 1)]
+    assert model.encoder(torch.zeros(1, 1, 28, 28)).shape == (1, 2048)
+
+
+def test_mlp_vae_matches_the_published_architecture():
+    model = build_model(ModelConfig.for_model("vae"))
+    linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linears == [(784, 256), (256, 256), (256, 20), (20, 256), (256, 256), (256, 784), (256, 20)]
+    assert model.is_variational and model.latent_dim == 20
+
+
+def test_config_round_trips_through_json():
+    cfg = ModelConfig.for_model("conv_vae", latent_dim=8, beta=4.0, recon="mse", widths=[16, 32, 64])
+    again = ModelConfig.from_json(cfg.to_json())
+    assert again == cfg and again.widths == (16, 32, 64)
+    assert json.loads(cfg.to_json())["beta"] == 4.0
+    with pytest.raises(ValueError, match="Unknown model"):
+        ModelConfig(name="gan")
+    with pytest.raises(ValueError, match="Unknown model config fields"):
+        ModelConfig.from_dict({"name": "vae", "depth": 3})
+
+
+def test_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(64, 20), torch.randn(64, 20)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    torch.testing.assert_close(kl_per_dim(mu, logvar), torch.distributions.kl_divergence(q, p))
+
+
+def test_vae_loss_is_recon_plus_beta_kl_and_beta_scales_it():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.for_model("vae", beta=4.0))
+    x = torch.rand(8, 1, 28, 28)
+    torch.manual_seed(1)
+    terms = model.loss(x)
+    torch.testing.assert_close(terms["loss"], terms["recon"] + 4.0 * terms["kl"])
+    torch.manual_seed(1)
+    assert torch.isclose(model.loss(x, beta=0.0)["loss"], terms["recon"])
+
+
+def test_losses_are_summed_over_pixels_and_averaged_over_the_batch():
+    model = build_model(ModelConfig.for_model("conv_ae"))
+    x = torch.rand(4, 1, 28, 28)
+    per_image = nn.functional.binary_cross_entropy_with_logits(model.reconstruct(x), x, reduction="sum") / 4
+    torch.testing.assert_close(model.loss(x)["recon"], per_image)
+
+
+def test_log_variance_is_clamped_for_extreme_inputs():
+    model = build_model(ModelConfig.for_model("vae"))
+    with torch.no_grad():
+        model.logvar_head.bias.fill_(1e4)
+    _, logvar = model.posterior(torch.rand(2, 1, 28, 28))
+    assert logvar.max() <= 10.0
+    assert torch.isfinite(model.loss(torch.rand(2, 1, 28, 28))["loss"])
