@@ -1,0 +1,58 @@
+"""Training speed and quality on this machine: how good do the models get in a fixed time?
+
+Trains on the MNIST training split in $AELAB_DATA_DIR (here the 5k subset) for a wall-clock
+budget and scores the full 10k test set: negative ELBO (VAEs, nats per image, BCE on
+grayscale) or reconstruction loss (AE). Also reports training throughput in images/s.
+
+    AELAB_DATA_DIR=../shared/datasets python bench/train_speed.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from aelab.checkpoints import load_checkpoint
+from aelab.data import load_dataset
+from aelab.metrics import evaluate
+from aelab.models import ModelConfig
+from aelab.train import TrainConfig, train
+
+# (model, seconds, batch size, learning rate, goal in nats or None)
+RUNS = [("vae", 30, 32, 1e-3, 110.0), ("conv_vae", 120, 64, 1e-3, 100.0), ("conv_ae", 30, 64, 1e-3, None)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of each budget, to check the script")
+    args = parser.parse_args()
+    train_data = load_dataset("mnist", "train", download=False)
+    test = load_dataset("mnist", "test", download=False)
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}; train {len(train_data)} images, test {len(test)}")
+    print(f"{'model':10} {'budget s':>8} {'epochs':>6} {'img/s':>7} {'test -ELBO':>10} {'test recon':>10}  goal")
+    for name, seconds, batch, lr, goal in RUNS:
+        seconds = seconds / 10 if args.quick else seconds
+        cfg = TrainConfig(model=ModelConfig.for_model(name), epochs=10_000, batch_size=batch, lr=lr,
+                          patience=0, max_seconds=seconds)
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            result = train(cfg, train_data, Path(tmp) / "m.safetensors")
+            wall = time.perf_counter() - start
+            metrics = evaluate(load_checkpoint(result.path).model, test.images)
+        seen = sum(log.images_per_second * log.seconds for log in result.history)
+        speed = seen / sum(log.seconds for log in result.history)
+        nelbo = metrics.get("nelbo")
+        verdict = "" if goal is None else f"<= {goal:g}: {'met' if nelbo <= goal else 'NOT met'}"
+        print(f"{name:10} {seconds:8.0f} {len(result.history):6d} {speed:7.0f} "
+              f"{nelbo if nelbo is not None else float('nan'):10.2f} {metrics['recon']:10.2f}  {verdict}"
+              f"  (wall {wall:.0f} s incl. validation)")
+
+
+if __name__ == "__main__":
+    main()

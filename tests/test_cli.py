@@ -1,0 +1,43 @@
+"""The command line, run as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "aelab", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=600)
+
+
+def test_train_then_evaluate_from_the_command_line(tmp_path):
+    out = tmp_path / "vae.safetensors"
+    done = run("train", "--model", "vae", "--latent-dim", "8", "--epochs", "2", "--batch-size", "64",
+               "--seed", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "epoch 2:" in done.stdout and "test: recon" in done.stdout
+    ev = run("evaluate", str(out), "--json")
+    assert ev.returncode == 0, ev.stderr
+    metrics = json.loads(ev.stdout)
+    assert metrics["images"] == 10_000 and metrics["nelbo"] > metrics["kl"] > 0
+    assert len(metrics["kl_per_dim"]) == 8 and 0 <= metrics["active_units"] <= 8
+    text = run("evaluate", str(out)).stdout
+    assert "KL per dim" in text and "active_units" in text
+
+    resumed = run("train", "--model", "vae", "--latent-dim", "8", "--epochs", "3", "--batch-size", "64",
+                  "--seed", "1", "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch 3:" in resumed.stdout and "epoch 1:" not in resumed.stdout
+
+
+def test_command_line_errors_are_one_clear_line(tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 100)
+    ev = run("evaluate", str(broken))
+    assert ev.returncode == 2 and ev.stderr.startswith("error:") and "Traceback" not in ev.stderr
+    no_data = run("train", "--dataset", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "x.safetensors"))
+    assert no_data.returncode == 2 and "Unknown dataset" in no_data.stderr and "Traceback" not in no_data.stderr

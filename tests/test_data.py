@@ -1,0 +1,74 @@
+"""Datasets through the real torchvision loader and the real MNIST files."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import datasets
+
+from aelab.data import DatasetUnavailable, available_datasets, load_dataset, split_validation
+
+
+def test_mnist_splits_are_in_memory_tensors(mnist_train, mnist_test):
+    for data in (mnist_train, mnist_test):
+        assert data.images.dtype == torch.float32 and data.images.shape[1:] == (1, 28, 28)
+        assert 0.0 <= data.images.min() and data.images.max() == 1.0
+        assert set(data.labels.unique().tolist()) == set(range(10))
+    assert len(mnist_test) == 10_000
+    assert available_datasets()["mnist"] and available_datasets()["digits"]
+
+
+def test_missing_dataset_offline_names_the_folder_and_files(tmp_path, monkeypatch):
+    # Point the downloader at a closed local port: the real download code runs and fails at once.
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DatasetUnavailable) as err:
+        load_dataset("mnist", "test", root=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    assert "t10k-images-idx3-ubyte" in message and "AELAB_DATA_DIR" in message
+    assert "Download failed" in message and "\n" not in message
+    with pytest.raises(DatasetUnavailable, match="not in"):
+        load_dataset("fashion_mnist", "train", root=tmp_path, download=False)
+
+
+def test_unknown_dataset_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar'"):
+        load_dataset("cifar")
+
+
+def test_digits_are_mnist_like_and_always_available():
+    train, test = load_digits_pair()
+    assert train.images.shape[1:] == (1, 28, 28) and len(train) + len(test) == 1797
+    ink = train.images[:, 0].sum(0)
+    assert ink[:4].sum() == 0 and ink[-4:].sum() == 0  # content inside the central 20x20 box
+    assert not set(map(tuple, train.images.flatten(1).numpy()[:50])) & set(map(tuple, test.images.flatten(1).numpy()))
+
+
+def load_digits_pair():
+    return load_dataset("digits", "train"), load_dataset("digits", "test")
+
+
+def test_folder_of_images_uses_subfolders_as_labels_and_skips_unreadable_files(tmp_path, mnist_test):
+    for i in range(40):
+        label = int(mnist_test.labels[i])
+        if label not in (0, 1):
+            continue
+        folder = tmp_path / ("zero" if label == 0 else "one")
+        folder.mkdir(exist_ok=True)
+        pixels = (mnist_test.images[i, 0].numpy() * 255).astype(np.uint8)
+        Image.fromarray(255 - pixels).save(folder / f"{i}.png")  # black on white, as people draw
+    (tmp_path / "one" / "broken.png").write_bytes(b"not an image")
+    train, test = load_dataset(str(tmp_path), "train"), load_dataset(str(tmp_path), "test")
+    assert train.classes == ["one", "zero"]
+    assert len(train) + len(test) == sum(1 for _ in tmp_path.rglob("*.png")) - 1
+    images = torch.cat([train.images, test.images])
+    assert images.shape[1:] == (1, 28, 28) and images[:, 0, 0, 0].max() < 0.1  # inverted to white on black
+
+
+def test_validation_split_is_disjoint_and_seeded(mnist_train):
+    a_train, a_val = split_validation(mnist_train, 0.1, seed=3)
+    b_train, b_val = split_validation(mnist_train, 0.1, seed=3)
+    assert torch.equal(a_val.images, b_val.images)
+    assert len(a_train) + len(a_val) == len(mnist_train) and len(a_val) == round(0.1 * len(mnist_train))
