@@ -23,6 +23,7 @@ from aelab.images import enlarge
 from aelab.models import describe
 
 RUNS_DIR_ENV = "AELAB_RUNS_DIR"
+DEFAULT_MODEL = "vae"  # the shipped model the app opens on: a VAE, fast to encode
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST",
                   "digits": "scikit-learn digits (offline)"}
 
@@ -151,7 +152,7 @@ def model_options() -> dict[str, str]:
             continue
         where = "" if item.path.parent == SHIPPED_DIR else " (yours)"
         options[f"{item.path.stem}{where}"] = str(item.path)
-    return options
+    return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
 
 
 def dataset_options() -> tuple[list[str], str | None]:
