@@ -31,3 +31,28 @@ def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
 
     labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
     return float(roc_auc_score(labels, np.r_[normal, anomalous]))
+
+
+# Percentile thresholds of the verdict: they call 10% and 1% of ordinary test images unusual,
+# false-alarm rates at which a flag is still worth a look.
+UNUSUAL = 90.0
+VERY_UNUSUAL = 99.0
+
+
+def score_sentence(error: float, reference: np.ndarray, reference_name: str) -> str:
+    """The anomaly score as a person reads it: the error, its rank among `reference_name` images, a verdict.
+
+    E.g. "error 0.031 — higher than 97% of MNIST test images: unusual for this model". The
+    percentage is rounded down, so it says "every" (never "100%") only when that is true.
+    """
+    percentile = float(percentile_of(error, reference))
+    if percentile >= 100.0:
+        rank = f"higher than every {reference_name} image"
+    elif percentile <= 0.0:
+        rank = f"no higher than any {reference_name} image"
+    elif percentile < 1.0:
+        rank = f"higher than under 1% of {reference_name} images"
+    else:
+        rank = f"higher than {int(percentile)}% of {reference_name} images"
+    verdict = "very unusual" if percentile >= VERY_UNUSUAL else "unusual" if percentile >= UNUSUAL else "typical"
+    return f"error {error:.3g} — {rank}: {verdict} for this model"

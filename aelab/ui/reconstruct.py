@@ -1,0 +1,141 @@
+"""Reconstruct: your own images (or a test image) through the model, with an anomaly score a person can read.
+
+Uploads are prepared MNIST's way once per uploaded file (keyed by Streamlit's file_id) and
+kept in st.session_state["uploads"] (name -> 28x28 image), where the other pages find them.
+"""
+
+import math
+import re
+
+import numpy as np
+import streamlit as st
+from streamlit.typing import UploadedFile
+
+from aelab import anomaly, images, latent
+from aelab.images import ImageError
+from aelab.ui import state
+
+STEP_PX = 128  # on-screen width of each preprocessing step
+SCALE = 4  # enlargement of the 28x28 model input, reconstruction and difference
+FORMATS = "PNG, JPEG, BMP, GIF, WebP"
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
+
+
+def markdown_safe(text: str) -> str:
+    """A file name shown as typed: `*`, `_` and friends in it must not turn into formatting."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def step_png(step: np.ndarray) -> bytes:
+    """One preprocessing step as a PNG, tiny steps enlarged crisply to at least STEP_PX on their longer side."""
+    return images.to_png(images.enlarge(step, max(1, math.ceil(STEP_PX / max(step.shape)))))
+
+
+def store(name: str, image: np.ndarray, uploads: dict[str, np.ndarray]) -> str:
+    """Add an upload under its file name ("name (2)" when another picture already has it); returns the name."""
+    key, n = name, 1
+    while key in uploads and not np.array_equal(uploads[key], image):
+        n += 1
+        key = f"{name} ({n})"
+    uploads[key] = image
+    return key
+
+
+def take_in(files: list[UploadedFile]) -> list[str]:
+    """Prepare files not seen before and store the good ones; returns a one-line error per bad file.
+
+    A file is prepared once, on the first run that sees it: "upload_seen" remembers each file_id
+    still in the uploader (None when it went into the uploads, else its error), so reruns cost
+    nothing and "Clear uploads" does not bring back the files still listed in the uploader.
+    """
+    uploads = st.session_state.setdefault("uploads", {})
+    steps = st.session_state.setdefault("upload_steps", {})
+    before = st.session_state.get("upload_seen", {})
+    seen: dict[str, str | None] = {}
+    for f in files:
+        if f.file_id in before:
+            seen[f.file_id] = before[f.file_id]
+            continue
+        try:
+            with st.spinner(f"Preparing {f.name}…"):
+                prepared = images.preprocess_bytes(f.getvalue(), f.name)
+        except ImageError as err:
+            seen[f.file_id] = str(err)
+            continue
+        seen[f.file_id] = None
+        steps[store(f.name, prepared.image, uploads)] = [(title, step_png(step)) for title, step in prepared.steps]
+    st.session_state["upload_seen"] = seen
+    return [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}" for f in files if seen[f.file_id]]
+
+
+def clear_uploads() -> None:
+    st.session_state["uploads"] = {}
+    st.session_state["upload_steps"] = {}
+
+
+def random_index(n: int) -> None:
+    st.session_state["test_index"] = int(np.random.default_rng().integers(n))
+
+
+def score(ctx: state.Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray]]]:
+    """Per picture (N, 28, 28): its score sentence, and model input, reconstruction and |difference|."""
+    x = images.to_tensor(pictures)
+    recon = latent.reconstruct(ctx.model, x)
+    maps = anomaly.error_maps(ctx.model, x)
+    reference = state.errors(*ctx.key)
+    name = f"{state.DATASET_TITLES.get(ctx.dataset, ctx.dataset).split(' (')[0]} test"  # no "(offline)"
+    return [(anomaly.score_sentence(float(m.mean()), reference, name), [p, r, np.sqrt(m)])
+            for p, r, m in zip(pictures, recon, maps)]
+
+
+def result_row(sentence: str, trio: list[np.ndarray]) -> None:
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    with left:
+        state.show(trio, ["model input", "reconstruction", "difference"], scale=SCALE)
+    right.markdown(sentence)
+
+
+ctx = state.context()
+if ctx is None:
+    st.stop()
+
+st.title("Reconstruct")
+st.caption("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
+           "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
+           "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
+           "picture is to the model.")
+
+upload_col, side_col = st.columns([3, 2])
+with upload_col:
+    files = st.file_uploader(f"Images ({FORMATS})", accept_multiple_files=True, key="uploader",
+                             help="One or many, up to 10 MB each. Dark ink on light paper and light on dark both work.")
+    for message in take_in(files):
+        st.error(message, icon=":material/error:")
+uploads = st.session_state["uploads"]
+with side_col:
+    st.caption(f"{len(uploads)} image(s) kept for the other pages (Latent map, Traverse, Interpolate, Anomaly).")
+    st.button("Clear uploads", key="clear_uploads", on_click=clear_uploads, disabled=not uploads,
+              help="Forget every uploaded image, here and on the other pages. Files still listed in the "
+                   "uploader stay forgotten until uploaded again.")
+
+if uploads:
+    st.subheader("Your images")
+    names = list(uploads)[::-1]  # newest first
+    steps = st.session_state["upload_steps"]
+    for name, (sentence, trio) in zip(names, score(ctx, np.stack([uploads[n] for n in names]))):
+        with st.container(border=True):
+            st.markdown(f"**{markdown_safe(name)}**")
+            if name in steps:
+                titles, pngs = zip(*steps[name])
+                st.image(list(pngs), caption=list(titles), width=STEP_PX)
+            result_row(sentence, trio)
+else:
+    st.info("Nothing uploaded yet: upload an image above, or pick a test image below.")
+
+st.subheader("Draw or pick a test image instead")
+pick_col, draw_col = st.columns([3, 2], vertical_alignment="bottom")
+index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="test_index")
+draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
+label = int(ctx.data.labels[index])
+st.caption(f"Label: {ctx.data.classes[label] if 0 <= label < len(ctx.data.classes) else 'none'}")
+result_row(*score(ctx, ctx.data.images[index, 0].numpy()[None])[0])
