@@ -127,6 +127,17 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def is_variational(path: str | Path) -> bool:
+    """The model kind from the header alone (no weights loaded); False for unreadable files."""
+    from aelab.models import MODELS
+
+    try:
+        model = MODELS.get(read_metadata(path).get("model", {}).get("name"))
+    except CheckpointError:
+        return False
+    return bool(model and model.is_variational)
+
+
 @dataclass
 class Listing:
     path: Path

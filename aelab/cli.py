@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aelab.checkpoints import CheckpointError, load_checkpoint, read_tensors, save_tensors
 from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
-from aelab.metrics import evaluate
+from aelab.metrics import evaluate, record_test_metrics
 from aelab.models import MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
 from aelab.train import EpochLog, TrainConfig, train
@@ -92,26 +92,17 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     if result.path is None:
         return 1
     command = "python -m aelab " + shlex.join(sys.argv[1:] if argv is None else argv)
-    metrics = _test_metrics(result.path, args.dataset, args.data_dir)
     tensors, meta = read_tensors(result.path)
-    save_tensors(result.path, tensors, meta | {"command": command, "metrics": metrics})
-    if metrics:
-        print("test:", _summary(metrics))
+    save_tensors(result.path, tensors, meta | {"command": command})
+    try:
+        print("test:", _summary(record_test_metrics(result.path, args.dataset, args.data_dir)))
+    except DatasetUnavailable as err:
+        print(f"no test metrics: {err}", file=sys.stderr)
     return 1 if result.status == "diverged" else 0
 
 
-def _test_metrics(path: Path, dataset: str, data_dir: str | None) -> dict:
-    """Metrics on the test split, or {} when the dataset has none available."""
-    try:
-        test = load_dataset(dataset, "test", data_dir)
-    except DatasetUnavailable as err:
-        print(f"no test metrics: {err}", file=sys.stderr)
-        return {}
-    return evaluate(load_checkpoint(path).model, test.images) | {"dataset": f"{test.name} test"}
-
-
 def _summary(metrics: dict) -> str:
-    keys = ["recon", "nelbo", "kl", "active_units", "images"]
+    keys = ["recon", "nelbo", "kl", "denoise_recon", "active_units", "images"]
     return ", ".join(f"{k} {metrics[k]:.2f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}"
                      for k in keys if k in metrics)
 

@@ -121,9 +121,14 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear"
     return path.astype(np.float32)
 
 
+def step_changes(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute pixel change from each frame to the next: a spike is where the path jumps."""
+    return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
+
+
 def mean_frame_change(frames: np.ndarray) -> float:
     """Mean absolute pixel change between neighbouring frames: low means a smooth path."""
-    return float(np.abs(np.diff(frames, axis=0)).mean()) if len(frames) > 1 else 0.0
+    return float(step_changes(frames).mean()) if len(frames) > 1 else 0.0
 
 
 @dataclass
@@ -135,7 +140,8 @@ class Prior:
     description: str
 
 
-def prior_for(model: Autoencoder, codes: Codes) -> Prior:
+def prior_for(model: Autoencoder, codes: Codes | None) -> Prior:
+    """The sampling distribution; `codes` (the dataset's) are needed for autoencoders only."""
     d = model.latent_dim
     if model.is_variational:
         return Prior(np.zeros(d), np.eye(d), "z ~ N(0, I), the VAE's prior")
@@ -148,6 +154,20 @@ def sample(prior: Prior, n: int, temperature: float = 1.0, seed: int = 0) -> np.
     """n codes from the prior, spread scaled by `temperature`."""
     eps = np.random.default_rng(seed).standard_normal((n, len(prior.mean)))
     return (prior.mean + temperature * eps @ prior.chol.T).astype(np.float32)
+
+
+def nearest_distances(queries: np.ndarray, reference: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean pixel distance from each query image to its nearest reference image.
+
+    A sample far from every real image is not a plausible digit; `skip[i]` names a reference
+    row query i may not match (itself, when the queries are drawn from the reference).
+    """
+    q = queries.reshape(len(queries), -1).astype(np.float32)
+    r = reference.reshape(len(reference), -1).astype(np.float32, copy=False)
+    squared = (q**2).sum(1)[:, None] + (r**2).sum(1)[None, :] - 2.0 * q @ r.T
+    if skip is not None:
+        squared[np.arange(len(q)), skip] = np.inf
+    return np.sqrt(np.maximum(squared.min(1), 0.0))
 
 
 # --- 2-D maps ----------------------------------------------------------------------------

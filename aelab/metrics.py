@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from aelab.checkpoints import load_checkpoint, read_tensors, save_tensors
+from aelab.data import ImageData, load_dataset
 from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss
+from aelab.noise import add_noise
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Var_x[E_q(z|x) z_d] above this counts as active
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict:
-    """Metrics per image, averaged over `images`; the ELBO uses one seeded posterior sample."""
+def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, seed: int = 0,
+             noise: str | None = None, noise_level: float = 0.0) -> dict:
+    """Metrics per image, averaged over `images`; the ELBO uses one seeded posterior sample.
+
+    With `noise`, also `denoise_recon`: the loss of reconstructing clean images from noisy ones.
+    """
     model.eval()
     torch.manual_seed(seed)
     kind = model.config.recon
-    recon_sum, nelbo_sum, kl_sum = 0.0, 0.0, torch.zeros(model.latent_dim)
+    recon_sum, nelbo_sum, denoise_sum, kl_sum = 0.0, 0.0, 0.0, torch.zeros(model.latent_dim)
     codes = []
+    gen = torch.Generator().manual_seed(seed)
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
         if model.is_variational:
@@ -28,13 +38,35 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
         else:
             mu = model.encode(x)
         recon_sum += float(reconstruction_loss(model.decode(mu), x, kind).sum())
+        if noise:
+            noisy = add_noise(x, noise, noise_level, gen)
+            denoise_sum += float(reconstruction_loss(model.reconstruct(noisy), x, kind).sum())
         codes.append(mu)
     n = len(images)
     variance = torch.cat(codes).var(0)
     metrics = {"images": n, "recon": recon_sum / n, "recon_kind": kind,
                "latent_variance": [round(float(v), 5) for v in variance],
                "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum())}
+    if noise:
+        metrics |= {"denoise_recon": denoise_sum / n, "noise": f"{noise} {noise_level:g}"}
     if model.is_variational:
         metrics |= {"nelbo": nelbo_sum / n, "kl": float(kl_sum.sum()) / n,
                     "kl_per_dim": [round(float(v) / n, 5) for v in kl_sum]}
+    return metrics
+
+
+def record_test_metrics(path: str | Path, dataset: str | ImageData, root: str | Path | None = None) -> dict:
+    """Evaluate the checkpoint at `path` on a test split and store the metrics in its metadata.
+
+    The CLI and the app both call this, so every trained model's card reads the same numbers.
+    `dataset` is a dataset name or folder (its test split is loaded from `root`, downloaded if
+    need be) or the test split itself (an uploaded zip's). Raises DatasetUnavailable when the
+    test split cannot be had; the checkpoint is then left as it was.
+    """
+    test = dataset if isinstance(dataset, ImageData) else load_dataset(dataset, "test", root)
+    tensors, meta = read_tensors(path)
+    train = meta.get("train") or {}
+    metrics = evaluate(load_checkpoint(path).model, test.images, noise=train.get("noise"),
+                       noise_level=train.get("noise_level", 0.0)) | {"dataset": f"{test.name} test"}
+    save_tensors(Path(path), tensors, meta | {"metrics": metrics})
     return metrics

@@ -107,3 +107,12 @@ def test_listing_shows_good_and_broken_files(saved, tmp_path):
     assert set(listing) == {"model.safetensors", "broken.safetensors"}
     assert listing["model.safetensors"].meta["dataset"] == "mnist"
     assert listing["broken.safetensors"].error and listing["broken.safetensors"].meta is None
+
+
+def test_model_kind_is_read_from_the_header_alone(saved, tmp_path):
+    from aelab.checkpoints import is_variational
+
+    path, _ = saved
+    assert is_variational(path)
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    assert not is_variational(tmp_path / "junk.safetensors")

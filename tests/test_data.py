@@ -1,6 +1,5 @@
 """Datasets through the real torchvision loader and the real MNIST files."""
 
-import io
 
 import numpy as np
 import pytest

@@ -106,3 +106,14 @@ def test_damaged_cache_entry_is_recomputed(codes, monkeypatch, tmp_path):
     (tmp_path / "codes-c.npz").write_bytes(b"garbage")
     again = latent.cached_codes("c", lambda: codes)
     np.testing.assert_array_equal(again.mu, codes.mu)
+
+
+def test_nearest_distances_and_step_changes_measure_pixels():
+    ref = np.zeros((3, 28, 28), np.float32)
+    ref[1, 0, 0], ref[2] = 1.0, 0.5
+    queries = np.stack([ref[1], ref[2] + 0.1])
+    np.testing.assert_allclose(latent.nearest_distances(queries, ref), [0.0, np.sqrt(784 * 0.01)], rtol=1e-5)
+    np.testing.assert_allclose(latent.nearest_distances(ref[:2], ref, skip=np.array([0, 1])), [1.0, 1.0])
+    frames = np.stack([np.zeros((28, 28)), np.ones((28, 28)), np.ones((28, 28))])
+    np.testing.assert_allclose(latent.step_changes(frames), [1.0, 0.0])
+    assert latent.mean_frame_change(frames) == 0.5

@@ -17,7 +17,8 @@ import streamlit as st
 import torch
 
 from aelab import anomaly, latent
-from aelab.checkpoints import SHIPPED_DIR, Checkpoint, CheckpointError, file_digest, list_checkpoints, load_checkpoint
+from aelab.checkpoints import (SHIPPED_DIR, Checkpoint, CheckpointError, file_digest, is_variational, list_checkpoints,
+                               load_checkpoint)
 from aelab.data import DatasetUnavailable, ImageData, available_datasets, load_dataset
 from aelab.images import enlarge
 from aelab.models import describe
@@ -107,7 +108,16 @@ def tsne_placer(path: str, digest: str, dataset: str, split: str, n_points: int,
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def prior(path: str, digest: str, dataset: str, split: str) -> latent.Prior:
-    return latent.prior_for(load_model(path, digest).model, codes(path, digest, dataset, split))
+    model = load_model(path, digest).model
+    return latent.prior_for(model, None if model.is_variational else codes(path, digest, dataset, split))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reference_distance(dataset: str, split: str, n: int = 500) -> float:
+    """How far a real test image is from its nearest other test image: the yardstick for samples."""
+    pixels = load_data(dataset, split).images.numpy()[:, 0]
+    rows = np.random.default_rng(0).choice(len(pixels), size=min(n, len(pixels)), replace=False)
+    return float(latent.nearest_distances(pixels[rows], pixels, skip=rows).mean())
 
 
 # --- the current choice -----------------------------------------------------------------
@@ -143,12 +153,13 @@ class Context:
         return latent.decode(self.model, z)
 
 
-def model_options() -> dict[str, str]:
-    """Label -> path of every loadable checkpoint, shipped first; broken files are reported."""
+def model_options(warn: bool = False) -> dict[str, str]:
+    """Label -> path of every readable checkpoint, the default first; `warn` reports broken files."""
     options = {}
     for item in list_checkpoints(SHIPPED_DIR, runs_dir()):
         if item.error:
-            st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
+            if warn:
+                st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
             continue
         where = "" if item.path.parent == SHIPPED_DIR else " (yours)"
         options[f"{item.path.stem}{where}"] = str(item.path)
@@ -168,7 +179,7 @@ def dataset_options() -> tuple[list[str], str | None]:
 def sidebar() -> None:
     """Model and dataset pickers plus the model card; stores the choice in session state."""
     with st.sidebar:
-        options = model_options()
+        options = model_options(warn=True)
         if not options:
             st.error("No checkpoints found in checkpoints/ or runs/. Train one with "
                      "`python -m aelab train --model vae --out runs/vae.safetensors`.")
@@ -228,12 +239,35 @@ def show(images: np.ndarray | list[np.ndarray], captions: list[str] | str | None
     """28x28 images shown crisp (nearest-neighbour enlarged), side by side."""
     images = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in images]
     if columns is None:
-        st.image([enlarge(img, scale) for img in images], caption=captions, clamp=True)
+        st.image([enlarge(img, scale) for img in images], caption=captions, clamp=True, output_format="PNG")
         return
     cols = st.columns(columns)
     caps = captions if isinstance(captions, list) else [captions] * len(images)
     for i, img in enumerate(images):
-        cols[i % columns].image(enlarge(img, scale), caption=caps[i], clamp=True)
+        cols[i % columns].image(enlarge(img, scale), caption=caps[i], clamp=True, output_format="PNG")
+
+
+NO_COMPARISON = "(none)"
+
+
+def comparison_picker(ctx: Context, key: str) -> Context | None:
+    """A second model on the same data, by default one of the other kind (a VAE beside an AE)."""
+    others = {label: path for label, path in model_options().items() if path != str(ctx.checkpoint.path)}
+    if not others:
+        st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
+        return None
+    other_kind = [label for label, path in others.items() if is_variational(path) != ctx.model.is_variational]
+    labels = [NO_COMPARISON, *others]
+    default = labels.index(other_kind[0] if other_kind else labels[1])
+    label = st.selectbox("Compare with", labels, index=default, key=f"{key}_{ctx.checkpoint.digest}")
+    if label == NO_COMPARISON:
+        return None
+    try:
+        checkpoint = load_model(others[label], digest(others[label]))
+    except (CheckpointError, OSError) as err:
+        st.error(f"Could not load {label}: {err}")
+        return None
+    return Context(checkpoint, ctx.data, ctx.dataset, ctx.split)
 
 
 def pick_latent(label: str, ctx: Context, key: str) -> tuple[np.ndarray, np.ndarray] | None:

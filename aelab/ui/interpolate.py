@@ -1,0 +1,72 @@
+"""Interpolate: decode the path between two codes, and the same two images through a second model."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from aelab import images, latent
+from aelab.ui import state
+
+SCALE = 3  # enlargement of the strips on screen and in the downloads
+METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
+
+ctx = state.context()
+if ctx is None:
+    st.stop()
+
+
+st.title("Interpolate")
+st.caption("Walk in a straight line (or along a great circle) from one image's code to another's and decode "
+           "every step. A good latent space gives a smooth morph; a jump means the path crossed empty space.")
+
+if len(ctx.data) > 1:
+    st.session_state.setdefault("b_default", 1)  # B starts on another image than A
+left, right = st.columns(2)
+with left:
+    picked_a = state.pick_latent("A", ctx, key="a")
+with right:
+    picked_b = state.pick_latent("B", ctx, key="b")
+if picked_a is None or picked_b is None:
+    st.stop()
+
+controls = st.columns([1, 2, 2])
+steps = controls[0].slider("Steps", 3, 24, 10, key="interp_steps")
+method = controls[1].radio("Path", list(METHODS), format_func=METHODS.get, horizontal=True, key="interp_method",
+                           help="Spherical interpolation keeps the code's norm typical of a Gaussian prior "
+                                "instead of cutting through the low-density centre.")
+with controls[2]:
+    other = state.comparison_picker(ctx, key="interp_compare")
+
+endpoints = np.stack([picked_a[1], picked_b[1]])
+runs = [(ctx, np.stack([picked_a[0], picked_b[0]]))]
+if other is not None:
+    runs.append((other, other.encode(endpoints)))  # the same two images, encoded by the second model
+
+changes = {}
+for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
+    primary = run_ctx is ctx
+    path = latent.interpolate(a, b, steps, method)
+    frames = run_ctx.decode(path)
+    name = run_ctx.checkpoint.path.stem
+    changes[name if primary else f"{name} (compared)"] = latent.step_changes(frames)
+    if primary:
+        st.session_state["interp_path"] = path
+        st.session_state["interp_path_digest"] = ctx.checkpoint.digest
+    with column:
+        st.markdown(f"**{name}**")
+        strip = images.enlarge(images.make_grid(frames, ncol=steps), SCALE)
+        st.image(strip, clamp=True, output_format="PNG",
+                 caption=f"mean pixel change between neighbouring frames: {latent.mean_frame_change(frames):.4f}")
+        if primary:
+            buttons = st.columns(2)
+            buttons[0].download_button("Strip (PNG)", images.to_png(strip), file_name=f"interpolation-{name}.png",
+                                       mime="image/png", on_click="ignore", icon=":material/download:",
+                                       key="interp_png")
+            gif = images.to_gif([images.enlarge(f, SCALE) for f in frames], duration_ms=150)
+            buttons[1].download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif",
+                                       mime="image/gif", on_click="ignore", icon=":material/download:",
+                                       key="interp_gif")
+
+st.markdown("**Pixel change at each step**")
+chart = pd.DataFrame(changes, index=pd.RangeIndex(1, steps, name="step"))
+st.line_chart(chart, x_label="step (frame i to i + 1)", y_label="mean |Δ pixel|", height=220)

@@ -1,0 +1,104 @@
+"""Traverse: move one latent dimension at a time from a base code and watch the decode change."""
+
+import numpy as np
+import streamlit as st
+
+from aelab import images, latent
+from aelab.ui import state
+
+GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
+
+ctx = state.context()
+if ctx is None:
+    st.stop()
+
+st.title("Traverse")
+st.caption("Start from one image's code and move along one latent dimension at a time. "
+           "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
+           "from the 1st to the 99th percentile.")
+
+picked = state.pick_latent("Base", ctx, key="base")
+if picked is None:
+    st.stop()
+base, base_image = picked
+base = np.asarray(base, dtype=np.float32)
+stats = state.dim_stats(*ctx.key)
+dims = range(len(base))
+low = np.minimum(stats.low, base)  # an upload may lie outside the data's range: keep it reachable
+high = np.maximum(np.maximum(stats.high, base), low + 1e-3)
+unit = "KL" if stats.measure.startswith("KL") else "var"
+
+
+def slider_label(d: int) -> str:
+    """E.g. 'dim 7 · KL 0.00 · collapsed': what the dimension carries, in the model's own measure."""
+    text = f"dim {d} · {unit} {stats.importance[d]:.2f}"
+    return f"{text} · collapsed" if stats.collapsed[d] else text
+
+
+def reset_to_base(code: np.ndarray) -> None:
+    for d, value in enumerate(code):
+        st.session_state[f"z_{d}"] = float(value)
+
+
+# The sliders follow the base: a new base (or model, or dataset) puts them back on its code.
+signature = (ctx.key, base.tobytes())
+if st.session_state.get("traverse_base") != signature:
+    if st.session_state.get("traverse_base", (None,))[0] != ctx.key:
+        st.session_state["grid_dims"] = [int(d) for d in stats.order[:5]]
+    st.session_state["traverse_base"] = signature
+    reset_to_base(base)
+for d in dims:
+    key = f"z_{d}"
+    if key not in st.session_state:  # widget state is dropped while another page is shown
+        st.session_state[key] = float(base[d])
+    else:
+        st.session_state[key] = float(np.clip(st.session_state[key], low[d], high[d]))
+reconstruction = ctx.decode(base)[0]
+
+
+@st.fragment
+def explorer() -> None:
+    """Sliders and the decode they produce: moving a slider reruns only this part of the page."""
+    pictures, controls = st.columns([2, 3])
+    code = np.empty(len(base), dtype=np.float32)
+    with controls:
+        active = [int(d) for d in stats.order if not stats.collapsed[d]]
+        collapsed = [int(d) for d in stats.order if stats.collapsed[d]]
+        for d in active:
+            code[d] = dim_slider(d)
+        if collapsed:
+            with st.expander(f"{len(collapsed)} collapsed dimension(s): the model ignores them"):
+                for d in collapsed:
+                    code[d] = dim_slider(d)
+    with pictures:
+        state.show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
+        st.button("Reset to base", key="z_reset", on_click=reset_to_base, args=(base,),
+                  icon=":material/restart_alt:")
+
+
+def dim_slider(d: int) -> float:
+    step = float(high[d] - low[d]) / 100
+    return st.slider(slider_label(d), float(low[d]), float(high[d]), step=step, format="%.2f", key=f"z_{d}")
+
+
+st.subheader("Dimensions")
+st.caption(f"Ranked by {stats.measure}, most used first.")
+explorer()
+
+st.subheader("Traversal grid")
+st.caption("Each row sweeps one dimension from its 1st to its 99th percentile; every other dimension stays at the "
+           "base code.")
+if "grid_dims" not in st.session_state:
+    st.session_state["grid_dims"] = [int(d) for d in stats.order[:5]]
+left, right = st.columns([3, 1])
+chosen = left.multiselect("Dimensions (rows)", [int(d) for d in stats.order], key="grid_dims",
+                          format_func=slider_label)
+steps = right.slider("Values per dimension", 3, 15, 8, key="grid_steps")
+if not chosen:
+    st.info("Choose at least one dimension to draw the grid.")
+    st.stop()
+grid = images.make_grid(latent.traversal_grid(ctx.model, base, chosen, stats.low, stats.high, steps), ncol=steps)
+big = images.enlarge(grid, GRID_SCALE)
+st.image(big, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen), clamp=True, output_format="PNG")
+st.download_button("Download grid (PNG)", images.to_png(big), file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
+                   mime="image/png", on_click="ignore", icon=":material/download:", key="grid_png")

@@ -1,0 +1,68 @@
+"""Server-side costs of the app's interactions on this machine, measured, not assumed.
+
+- the PCA latent map of the 10k MNIST test set, encoding included (cold: no cache);
+- the t-SNE map: computed once, then read back from the disk cache;
+- a traversal slider change (an AppTest rerun of the Traverse page, all caches warm).
+
+    AELAB_DATA_DIR=../shared/datasets python bench/app_speed.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("AELAB_CACHE_DIR", tempfile.mkdtemp(prefix="aelab-bench-"))
+
+from aelab import latent  # noqa: E402
+from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
+from aelab.data import load_dataset  # noqa: E402
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    test = load_dataset("mnist", "test", download=False)
+    print(f"MNIST test: {len(test)} images; cache {os.environ['AELAB_CACHE_DIR']}")
+    print("PCA map, encoding included (cold):")
+    for name in ("vae", "conv_vae", "conv_ae"):
+        model = load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model
+        codes, t_enc = timed(lambda: latent.encode_all(model, test.images))
+        _, t_pca = timed(lambda: latent.pca(codes.mu))
+        print(f"  {name:9} encode {t_enc:.2f} s + PCA {t_pca:.2f} s = {t_enc + t_pca:.2f} s")
+
+    model = load_checkpoint(SHIPPED_DIR / "vae.safetensors").model
+    mu = latent.encode_all(model, test.images).mu
+    for n_points in (5000, 10_000):
+        key = latent.cache_key("bench", n_points)
+        _, t_first = timed(lambda: latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points)))
+        _, t_again = timed(lambda: latent.load_projection(key, "tsne"))
+        print(f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms")
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at.switch_page("aelab/ui/traverse.py").run()
+    slider = at.slider[0]
+    low, high = slider.min, slider.max
+    times = []
+    for i in range(20):
+        value = low + (high - low) * (i % 10) / 9
+        _, t = timed(lambda: at.slider(key=slider.key).set_value(value).run())
+        times.append(t * 1000)
+    print(f"Traverse slider change (full AppTest rerun of the page): median {statistics.median(times):.0f} ms, "
+          f"max {max(times):.0f} ms over {len(times)} changes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The Traverse, Interpolate and Sample pages, driven through the real app with AppTest.
+
+Real shipped checkpoints (the MLP `vae` and the `conv_ae`) and the real MNIST test split.
+AppTest gives each st.image a media URL named by a hash of the encoded image, so two
+images are the same picture exactly when their URLs are equal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from aelab import latent
+from aelab.checkpoints import SHIPPED_DIR, file_digest, load_checkpoint, read_metadata, save_tensors
+from aelab.data import load_dataset
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+VAE = SHIPPED_DIR / "vae.safetensors"
+AE = SHIPPED_DIR / "conv_ae.safetensors"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    """Shipped checkpoints plus one run whose header is fine but whose weights are missing."""
+    for path in (VAE, AE):
+        assert path.is_file(), f"{path} is missing: train it with checkpoints/train_all.sh"
+    runs = tmp_path_factory.mktemp("runs")
+    save_tensors(runs / "broken.safetensors", {"nothing": torch.zeros(1)}, read_metadata(VAE))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("AELAB_RUNS_DIR", str(runs))
+        yield
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_dataset("mnist", "test", download=False)
+
+
+@pytest.fixture(scope="module")
+def vae_codes(mnist) -> latent.Codes:
+    return latent.encode_all(load_checkpoint(VAE).model, mnist.images)
+
+
+def open_page(page: str, model: str = "vae") -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.sidebar.selectbox(key="model_label").set_value(model).run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+def urls(at: AppTest) -> list[list[str]]:
+    return [image.value for image in at.image]
+
+
+def picker(at: AppTest):
+    return next(box for box in at.selectbox if box.label == "Compare with")
+
+
+def is_plain_autoencoder(label: str) -> bool:
+    return read_metadata(SHIPPED_DIR / f"{label}.safetensors")["model"]["name"] == "conv_ae"
+
+
+def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
+    at = open_page("aelab/ui/traverse.py")
+    stats = latent.dimension_stats(vae_codes)
+    base = vae_codes.mu[0]  # the page starts on dataset index 0
+    assert at.image[0].captions == ["base", "reconstruction", "current decode"]
+    base_image, recon, decoded = at.image[0].value
+    assert decoded == recon  # sliders start on the base code
+
+    sliders = [s for s in at.slider if s.key.startswith("z_")]
+    assert [int(s.key[2:]) for s in sliders] == stats.order.tolist()  # ranked by KL, largest first
+    for s in sliders:
+        d = int(s.key[2:])
+        assert s.value == pytest.approx(base[d], abs=1e-6)
+        assert s.min == pytest.approx(min(stats.low[d], base[d]), abs=1e-5)
+        assert s.max == pytest.approx(max(stats.high[d], base[d]), abs=1e-5)
+        assert s.label.startswith(f"dim {d} · KL ")
+        assert s.label.endswith("· collapsed") == bool(stats.collapsed[d])
+    assert stats.collapsed.any(), "the shipped VAE is expected to leave some dimensions unused"
+    tucked = next(e for e in at.expander if "collapsed" in e.label)
+    assert sorted(int(s.key[2:]) for s in tucked.slider) == np.flatnonzero(stats.collapsed).tolist()
+
+    grid = at.image[1].value
+    top = f"z_{stats.order[0]}"
+    at.slider(key=top).set_value(at.slider(key=top).max).run()
+    assert not at.exception
+    assert at.image[0].value[:2] == [base_image, recon]
+    assert at.image[0].value[2] != recon
+    assert at.image[1].value == grid  # the grid sweeps around the base, not the sliders
+    moved = at.image[0].value[2]
+
+    second = f"z_{stats.order[1]}"
+    at.slider(key=second).set_value(at.slider(key=second).min).run()
+    assert at.image[0].value[2] not in (moved, recon)
+
+    at.button(key="z_reset").click().run()
+    assert at.slider(key=top).value == pytest.approx(base[stats.order[0]], abs=1e-6)
+    assert at.image[0].value[2] == recon
+
+    at.slider(key=top).set_value(at.slider(key=top).max).run()
+    at.number_input(key="base_index").set_value(1).run()  # a new base puts the sliders back on its code
+    assert not at.exception
+    assert at.slider(key=top).value == pytest.approx(vae_codes.mu[1][stats.order[0]], abs=1e-6)
+    assert at.image[0].value[1] == at.image[0].value[2] != recon
+
+
+def test_traverse_grid_and_other_bases(env, mnist):
+    at = open_page("aelab/ui/traverse.py")
+    ranked = [int(s.key[2:]) for s in at.slider if s.key.startswith("z_")]
+    assert at.multiselect(key="grid_dims").value == ranked[:5]
+    grid = at.image[1].value
+    assert at.download_button(key="grid_png").proto.url.endswith(".png")
+
+    at.multiselect(key="grid_dims").set_value(ranked[5:7]).run()
+    assert at.image[1].captions == [f"Rows, top to bottom: dim {ranked[5]}, dim {ranked[6]}"]
+    assert at.image[1].value != grid
+    rows = at.image[1].value
+    at.slider(key="grid_steps").set_value(4).run()
+    assert at.image[1].value != rows
+    at.multiselect(key="grid_dims").set_value([]).run()
+    assert not at.exception and len(at.image) == 1
+    assert any("at least one dimension" in info.value for info in at.info)
+    at.multiselect(key="grid_dims").set_value(ranked[:2]).run()
+
+    base_image = at.image[0].value[0]
+    at.radio(key="base_source").set_value("Map selection").run()
+    assert any("Latent map" in info.value for info in at.info) and len(at.image) == 0
+    at.session_state["selected_index"] = 7
+    at.run()
+    assert not at.exception and at.image[0].value[0] != base_image
+
+    at.radio(key="base_source").set_value("Upload").run()
+    assert any("Reconstruct page" in info.value for info in at.info)
+    at.session_state["uploads"] = {"a seven": mnist.images[0, 0].numpy()}
+    at.run()
+    assert not at.exception
+    assert at.image[0].value[0] == base_image  # the upload is index 0's picture
+
+    at.radio(key="base_source").set_value("Random image").run()
+    assert not at.exception and len(at.image) == 2
+    assert at.multiselect(key="grid_dims").value == ranked[:2]  # a new base keeps the chosen rows
+
+
+def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
+    at = open_page("aelab/ui/interpolate.py")
+    assert is_plain_autoencoder(picker(at).value)  # by default, a model of the other kind
+    assert len(at.image) == 2
+    assert all(image.captions[0].startswith("mean pixel change between neighbouring frames: ")
+               for image in at.image)
+    path = at.session_state["interp_path"]
+    assert path.shape == (10, 20)
+    assert at.session_state["interp_path_digest"] == file_digest(VAE)
+    np.testing.assert_allclose(path[0], vae_codes.mu[0], atol=1e-5)
+    np.testing.assert_allclose(path[-1], vae_codes.mu[1], atol=1e-5)
+    assert at.download_button(key="interp_png").proto.url.endswith(".png")
+    assert at.download_button(key="interp_gif").proto.url.endswith(".gif")
+    assert len(at.get("vega_lite_chart")) == 1
+    linear = urls(at)
+
+    at.radio(key="interp_method").set_value("slerp").run()
+    assert not at.exception
+    slerp = at.session_state["interp_path"]
+    np.testing.assert_allclose(slerp[[0, -1]], path[[0, -1]], atol=1e-5)
+    assert not np.allclose(slerp, path)
+    assert urls(at)[0] != linear[0] and urls(at)[1] != linear[1]
+
+    at.slider(key="interp_steps").set_value(5).run()
+    assert at.session_state["interp_path"].shape == (5, 20)
+    assert urls(at)[0] not in (linear[0], urls(at)[1])
+
+    picker(at).set_value("(none)").run()
+    assert not at.exception and len(at.image) == 1
+    picker(at).set_value("broken (yours)").run()
+    assert not at.exception and len(at.image) == 1
+    assert any("Could not load broken (yours)" in error.value for error in at.error)
+
+
+def test_sample_controls_and_two_kinds_side_by_side(env):
+    at = open_page("aelab/ui/sample.py")
+    assert is_plain_autoencoder(picker(at).value)
+    assert at.image[0].captions == ["z ~ N(0, I), the VAE's prior"]
+    assert "fitted to the autoencoder's codes" in at.image[1].captions[0]
+    text = [m.value for m in at.main.markdown]
+    figures = [t for t in text if t.startswith("Nearest test image: ")]
+    assert len(figures) == 2 and len(at.image) == 2
+    assert at.download_button(key="sample_png_0").proto.url.endswith(".png")
+    first = urls(at)
+
+    at.slider(key="sample_temperature").set_value(0.5).run()
+    assert not at.exception
+    cooler = urls(at)
+    assert cooler[0] != first[0] and cooler[1] != first[1]
+
+    at.number_input(key="sample_seed").set_value(1).run()
+    reseeded = urls(at)
+    assert reseeded[0] != cooler[0] and reseeded[1] != cooler[1]
+    at.number_input(key="sample_seed").set_value(0).run()
+    assert urls(at) == cooler  # same seed and temperature, same samples
+
+    at.slider(key="sample_side").set_value(4).run()
+    assert not at.exception and urls(at)[0] != cooler[0]
+    picker(at).set_value("(none)").run()
+    assert not at.exception and len(at.image) == 1
