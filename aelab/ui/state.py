@@ -24,6 +24,7 @@ from aelab.images import enlarge
 from aelab.models import describe
 
 RUNS_DIR_ENV = "AELAB_RUNS_DIR"
+CHECKPOINTS_DIR_ENV = "AELAB_CHECKPOINTS_DIR"
 DEFAULT_MODEL = "vae"  # the shipped model the app opens on: a VAE, fast to encode
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST",
                   "digits": "scikit-learn digits (offline)"}
@@ -32,6 +33,16 @@ DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": 
 def runs_dir() -> Path:
     """Where models trained in the app are saved (and listed from)."""
     return Path(os.environ.get(RUNS_DIR_ENV) or SHIPPED_DIR.parent / "runs")
+
+
+def shipped_dir() -> Path:
+    """The starter checkpoints' folder (checkpoints/ unless $AELAB_CHECKPOINTS_DIR says otherwise)."""
+    return Path(os.environ.get(CHECKPOINTS_DIR_ENV) or SHIPPED_DIR)
+
+
+def label_for(path: Path) -> str:
+    """The model picker's label: the file's stem, marked when the user trained it."""
+    return path.stem if path.parent == shipped_dir() else f"{path.stem} (yours)"
 
 
 # --- cached loaders ---------------------------------------------------------------------
@@ -156,13 +167,12 @@ class Context:
 def model_options(warn: bool = False) -> dict[str, str]:
     """Label -> path of every readable checkpoint, the default first; `warn` reports broken files."""
     options = {}
-    for item in list_checkpoints(SHIPPED_DIR, runs_dir()):
+    for item in list_checkpoints(shipped_dir(), runs_dir()):
         if item.error:
             if warn:
                 st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
             continue
-        where = "" if item.path.parent == SHIPPED_DIR else " (yours)"
-        options[f"{item.path.stem}{where}"] = str(item.path)
+        options[label_for(item.path)] = str(item.path)
     return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
 
 
@@ -181,8 +191,9 @@ def sidebar() -> None:
     with st.sidebar:
         options = model_options(warn=True)
         if not options:
-            st.error("No checkpoints found in checkpoints/ or runs/. Train one with "
-                     "`python -m aelab train --model vae --out runs/vae.safetensors`.")
+            st.error(f"No checkpoints found in {shipped_dir()} or {runs_dir()}.")
+            st.page_link("aelab/ui/train.py", label="Train one here", icon=":material/model_training:")
+            st.caption("or: `python -m aelab train --model vae --out runs/vae.safetensors`")
             st.session_state.pop("model_path", None)
             return
         label = st.selectbox("Model", list(options), key="model_label")
@@ -220,6 +231,7 @@ def context(quiet: bool = False) -> Context | None:
     if not path:
         if not quiet:
             st.warning("No model is available yet: train one on the Train page or with the CLI.")
+            st.page_link("aelab/ui/train.py", label="Go to the Train page", icon=":material/model_training:")
         return None
     try:
         ckpt = load_model(path, digest(path))
