@@ -1,0 +1,66 @@
+"""The app with pieces missing, and the promises that keep users safe from each other."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ["map", "traverse", "interpolate", "sample", "reconstruct"]
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AELAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path / "cache"))
+    return monkeypatch, tmp_path
+
+
+def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env):
+    monkeypatch, tmp_path = env
+    monkeypatch.setenv("AELAB_DATA_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert not at.exception
+    assert at.selectbox(key="dataset").value == "digits"
+    assert at.selectbox(key="dataset").options == ["scikit-learn digits (offline)"]
+    assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
+    assert "test images of digits" in " ".join(c.value for c in at.caption)
+
+
+def test_without_checkpoints_the_app_says_so_and_offers_training(env):
+    monkeypatch, tmp_path = env
+    monkeypatch.setenv("AELAB_CHECKPOINTS_DIR", str(tmp_path / "none"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert any("No checkpoints found" in e.value for e in at.sidebar.error)
+    assert any("No model is available" in w.value for w in at.warning)
+    for page in PAGES[1:]:
+        at.switch_page(f"aelab/ui/{page}.py").run()
+        assert not at.exception, page
+
+
+def test_pages_never_change_the_shared_cached_model(env):
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state["selected_index"] = 3
+    at.run()
+    for page in PAGES[1:]:
+        at.switch_page(f"aelab/ui/{page}.py").run()
+        assert not at.exception, page
+    from aelab.ui import state  # the same process-wide cache the pages used
+
+    path = str(SHIPPED_DIR / "vae.safetensors")
+    cached = state.load_model(path, state.digest(path)).model
+    fresh = load_checkpoint(path).model
+    assert not cached.training and all(p.grad is None for p in cached.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(cached.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_users_never_see_a_traceback():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["server"]["maxUploadSize"] == 10
