@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from aelab.checkpoints import load_checkpoint
+from aelab.data import ImageData
 from aelab.latent import reconstruct
-from aelab.models import Autoencoder
+from aelab.models import Autoencoder, ModelConfig
+from aelab.train import TrainConfig, train
 
 
 def error_maps(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
@@ -56,3 +66,149 @@ def score_sentence(error: float, reference: np.ndarray, reference_name: str) -> 
         rank = f"higher than {int(percentile)}% of {reference_name} images"
     verdict = "very unusual" if percentile >= VERY_UNUSUAL else "unusual" if percentile >= UNUSUAL else "typical"
     return f"error {error:.3g} — {rank}: {verdict} for this model"
+
+
+# --- error heatmaps ----------------------------------------------------------------------
+
+_INFERNO = ("#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d",
+            "#fcffa4")  # matplotlib's inferno at ten even steps: dark = no error, light = large error
+
+
+def heatmap(error_map: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """Colour-map a 2-D error map to an (H, W, 3) float32 RGB image in [0, 1].
+
+    Errors are scaled by `vmax` (default: the map's own maximum); pass one shared `vmax` so
+    several maps can be compared by colour. A perceptually uniform map, because a gray
+    error map next to a gray digit is hard to read.
+    """
+    errors = np.nan_to_num(np.asarray(error_map, dtype=np.float64))
+    if errors.ndim != 2:
+        raise ValueError(f"expected a 2-D error map, got shape {errors.shape}")
+    top = float(errors.max()) if vmax is None else float(vmax)
+    t = np.clip(errors / top, 0.0, 1.0) if top > 0 else np.zeros_like(errors)
+    anchors = np.array([[int(h[i:i + 2], 16) / 255.0 for i in (1, 3, 5)] for h in _INFERNO])
+    steps = np.linspace(0.0, 1.0, len(anchors))
+    rgb = np.stack([np.interp(t, steps, anchors[:, c]) for c in range(3)], axis=-1)
+    return rgb.astype(np.float32)
+
+
+# --- scores ------------------------------------------------------------------------------
+
+SCORES = {
+    "mse": "mean squared pixel error",
+    "bce": "binary cross-entropy (nats per image)",
+    "mse_per_ink": "squared error per unit of ink",
+    "ink_corrected": "log squared error above what normal images with as much ink have",
+}
+
+
+@torch.no_grad()
+def anomaly_scores(model: Autoencoder, images: torch.Tensor, score: str = "mse",
+                   reference: torch.Tensor | None = None, batch_size: int = 2000) -> np.ndarray:
+    """Per-image reconstruction-error score (higher = more anomalous) by one of `SCORES`.
+
+    Plain error favours simple images: a thin '1' has little ink to get wrong, so it looks
+    normal to any model. 'mse_per_ink' divides by the ink; 'ink_corrected' instead fits, on
+    `reference` (normal images, e.g. the training set), how log error grows with log ink and
+    scores what is left over.
+    """
+    if score not in SCORES:
+        raise ValueError(f"Unknown score {score!r}; known: {', '.join(SCORES)}")
+    if score == "ink_corrected":
+        if reference is None:
+            raise ValueError("The 'ink_corrected' score needs reference images of the normal class")
+        slope, intercept = np.polyfit(_log_ink(reference), np.log(anomaly_scores(model, reference, "mse")), 1)
+        return np.log(anomaly_scores(model, images, "mse")) - (intercept + slope * _log_ink(images))
+    model.eval()
+    parts = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size]
+        logits = model.reconstruct(x)
+        if score == "bce":
+            parts.append(F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1))
+            continue
+        squared = (torch.sigmoid(logits) - x).pow(2).flatten(1)
+        if score == "mse":
+            parts.append(squared.mean(1).clamp_min(1e-12))
+        else:
+            parts.append(squared.sum(1) / (x.flatten(1).sum(1) + 1.0))
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+def _log_ink(images: torch.Tensor) -> np.ndarray:
+    return np.log(images.flatten(1).sum(1).numpy().astype(np.float64) + 1.0)
+
+
+# --- one-class experiment ----------------------------------------------------------------
+
+MODES = ("all_but_one", "one_only")
+# The score that separated best in bench/one_class.py (MNIST, MLP VAE, 20 epochs, 5k training subset):
+# training on all digits but one, error per unit of ink (mean AUROC 0.82 vs 0.78 for MSE, 0.73 BCE);
+# training on one digit, the ink-corrected log error (0.94 vs 0.92 MSE, 0.89 BCE).
+BEST_SCORE = {"all_but_one": "mse_per_ink", "one_only": "ink_corrected"}
+
+
+@dataclass
+class OneClassResult:
+    """ROC of the score separating test images of unseen classes (positive) from seen ones."""
+
+    held_out: int  # the class left out of training (all_but_one) or the only one trained on (one_only)
+    mode: str
+    score: str
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auroc: float
+    aurocs: dict[str, float]  # the same model's AUROC under every score in SCORES
+    normal_scores: np.ndarray  # test images of the classes the model was trained on
+    anomalous_scores: np.ndarray
+    train_images: int
+    epochs: int  # epochs actually trained
+    seconds: float  # training and scoring
+
+
+def one_class_experiment(model_name: str, train_data: ImageData, test_data: ImageData, held_out: int,
+                         mode: str = "all_but_one", epochs: int = 20, score: str | None = None,
+                         latent_dim: int | None = None, batch_size: int = 64, seed: int = 0,
+                         progress: Callable[[float], None] | None = None) -> OneClassResult:
+    """Train `model_name` on every class but `held_out` (or on it alone) and score the test set.
+
+    How well reconstruction error flags a class the model never saw is the honest measure
+    of an autoencoder as an anomaly detector. The model lives in a temporary file only;
+    `progress(fraction)` follows training. The ROC is of `score` (None: the measured
+    `BEST_SCORE`); `aurocs` has every score's AUROC, which is how the best was chosen.
+    """
+    from sklearn.metrics import roc_curve
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    score = BEST_SCORE[mode] if score is None else score
+    if score not in SCORES:
+        raise ValueError(f"Unknown score {score!r}; known: {', '.join(SCORES)}")
+    seen = (train_data.labels != held_out) if mode == "all_but_one" else (train_data.labels == held_out)
+    normal_train = train_data.subset(seen.nonzero().squeeze(1))
+    if len(normal_train) < 10 or len(normal_train) == len(train_data):
+        raise ValueError(f"Class {held_out} cannot be held out: {len(normal_train)} of {len(train_data)} "
+                         "training images would be used (the data needs labels and that class).")
+    test_unseen = (test_data.labels == held_out) if mode == "all_but_one" else (test_data.labels != held_out)
+    if test_unseen.all() or not test_unseen.any():
+        raise ValueError(f"The test set needs images both of class {held_out} and of other classes.")
+    cfg = TrainConfig(model=ModelConfig.for_model(model_name, latent_dim=latent_dim), dataset=train_data.name,
+                      epochs=epochs, batch_size=batch_size, seed=seed, patience=0)
+    started = time.perf_counter()
+
+    def on_batch(epoch: int, batch: int, n_batches: int, loss: float) -> None:
+        if progress:
+            progress(((epoch - 1) + batch / n_batches) / epochs)
+
+    with tempfile.TemporaryDirectory(prefix="aelab-one-class-") as folder:
+        result = train(cfg, normal_train, Path(folder) / "model.safetensors", on_batch=on_batch)
+        if result.path is None:
+            raise RuntimeError(result.message)
+        model = load_checkpoint(result.path).model
+    unseen = test_unseen.numpy()
+    every = {name: anomaly_scores(model, test_data.images, name, reference=normal_train.images) for name in SCORES}
+    aurocs = {name: auroc(values[~unseen], values[unseen]) for name, values in every.items()}
+    scores = every[score]
+    fpr, tpr, _ = roc_curve(unseen.astype(int), scores)
+    return OneClassResult(held_out, mode, score, fpr, tpr, aurocs[score], aurocs, scores[~unseen], scores[unseen],
+                          len(normal_train), len(result.history), time.perf_counter() - started)

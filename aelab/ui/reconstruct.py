@@ -4,68 +4,14 @@ Uploads are prepared MNIST's way once per uploaded file (keyed by Streamlit's fi
 kept in st.session_state["uploads"] (name -> 28x28 image), where the other pages find them.
 """
 
-import math
-import re
-
 import numpy as np
 import streamlit as st
-from streamlit.typing import UploadedFile
 
 from aelab import anomaly, images, latent
-from aelab.images import ImageError
 from aelab.ui import state
 
-STEP_PX = 128  # on-screen width of each preprocessing step
 SCALE = 4  # enlargement of the 28x28 model input, reconstruction and difference
 FORMATS = "PNG, JPEG, BMP, GIF, WebP"
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
-
-
-def markdown_safe(text: str) -> str:
-    """A file name shown as typed: `*`, `_` and friends in it must not turn into formatting."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
-def step_png(step: np.ndarray) -> bytes:
-    """One preprocessing step as a PNG, tiny steps enlarged crisply to at least STEP_PX on their longer side."""
-    return images.to_png(images.enlarge(step, max(1, math.ceil(STEP_PX / max(step.shape)))))
-
-
-def store(name: str, image: np.ndarray, uploads: dict[str, np.ndarray]) -> str:
-    """Add an upload under its file name ("name (2)" when another picture already has it); returns the name."""
-    key, n = name, 1
-    while key in uploads and not np.array_equal(uploads[key], image):
-        n += 1
-        key = f"{name} ({n})"
-    uploads[key] = image
-    return key
-
-
-def take_in(files: list[UploadedFile]) -> list[str]:
-    """Prepare files not seen before and store the good ones; returns a one-line error per bad file.
-
-    A file is prepared once, on the first run that sees it: "upload_seen" remembers each file_id
-    still in the uploader (None when it went into the uploads, else its error), so reruns cost
-    nothing and "Clear uploads" does not bring back the files still listed in the uploader.
-    """
-    uploads = st.session_state.setdefault("uploads", {})
-    steps = st.session_state.setdefault("upload_steps", {})
-    before = st.session_state.get("upload_seen", {})
-    seen: dict[str, str | None] = {}
-    for f in files:
-        if f.file_id in before:
-            seen[f.file_id] = before[f.file_id]
-            continue
-        try:
-            with st.spinner(f"Preparing {f.name}…"):
-                prepared = images.preprocess_bytes(f.getvalue(), f.name)
-        except ImageError as err:
-            seen[f.file_id] = str(err)
-            continue
-        seen[f.file_id] = None
-        steps[store(f.name, prepared.image, uploads)] = [(title, step_png(step)) for title, step in prepared.steps]
-    st.session_state["upload_seen"] = seen
-    return [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}" for f in files if seen[f.file_id]]
 
 
 def clear_uploads() -> None:
@@ -109,7 +55,7 @@ upload_col, side_col = st.columns([3, 2])
 with upload_col:
     files = st.file_uploader(f"Images ({FORMATS})", accept_multiple_files=True, key="uploader",
                              help="One or many, up to 10 MB each. Dark ink on light paper and light on dark both work.")
-    for message in take_in(files):
+    for message in state.take_uploads(files, "upload_seen", keep_steps=True):
         st.error(message, icon=":material/error:")
 uploads = st.session_state["uploads"]
 with side_col:
@@ -124,10 +70,10 @@ if uploads:
     steps = st.session_state["upload_steps"]
     for name, (sentence, trio) in zip(names, score(ctx, np.stack([uploads[n] for n in names]))):
         with st.container(border=True):
-            st.markdown(f"**{markdown_safe(name)}**")
+            st.markdown(f"**{state.markdown_safe(name)}**")
             if name in steps:
                 titles, pngs = zip(*steps[name])
-                st.image(list(pngs), caption=list(titles), width=STEP_PX)
+                st.image(list(pngs), caption=list(titles), width=state.STEP_PX)
             result_row(sentence, trio)
 else:
     st.info("Nothing uploaded yet: upload an image above, or pick a test image below.")

@@ -7,7 +7,9 @@ projections also live in the disk cache, so no interaction re-encodes the datase
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,7 +22,8 @@ from aelab import anomaly, latent
 from aelab.checkpoints import (SHIPPED_DIR, Checkpoint, CheckpointError, file_digest, is_variational, list_checkpoints,
                                load_checkpoint)
 from aelab.data import DatasetUnavailable, ImageData, available_datasets, load_dataset
-from aelab.images import enlarge
+from aelab import images
+from aelab.images import ImageError, enlarge
 from aelab.models import describe
 
 RUNS_DIR_ENV = "AELAB_RUNS_DIR"
@@ -311,3 +314,59 @@ def pick_latent(label: str, ctx: Context, key: str) -> tuple[np.ndarray, np.ndar
     name = st.selectbox("Uploaded image", list(uploads), key=f"{key}_upload")
     image = uploads[name]
     return ctx.encode(image)[0], image
+
+
+# --- uploads shared by every page -----------------------------------------------------------
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
+STEP_PX = 128  # on-screen width of each preprocessing step
+
+
+def markdown_safe(text: str) -> str:
+    """A file name shown as typed: `*`, `_` and friends in it must not turn into formatting."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def _store_upload(name: str, image: np.ndarray, uploads: dict[str, np.ndarray]) -> str:
+    """Add an upload under its file name ("name (2)" when another picture already has it)."""
+    key, n = name, 1
+    while key in uploads and not np.array_equal(uploads[key], image):
+        n += 1
+        key = f"{name} ({n})"
+    uploads[key] = image
+    return key
+
+
+def _step_png(step: np.ndarray) -> bytes:
+    """One preprocessing step as a PNG, tiny steps enlarged crisply to at least STEP_PX."""
+    return images.to_png(enlarge(step, max(1, math.ceil(STEP_PX / max(step.shape)))))
+
+
+def take_uploads(files: list, seen_key: str, keep_steps: bool = False) -> list[str]:
+    """Prepare uploaded files not seen before into st.session_state["uploads"]; one error line per bad file.
+
+    A file is prepared once, on the first run that sees it: `seen_key` remembers each file_id
+    still in this uploader (None when it went into the uploads, else its error), so reruns
+    cost nothing and clearing the uploads does not bring back files still in the uploader.
+    With `keep_steps`, the preprocessing steps are kept (as PNGs) in "upload_steps".
+    """
+    uploads = st.session_state.setdefault("uploads", {})
+    steps = st.session_state.setdefault("upload_steps", {})
+    before = st.session_state.get(seen_key, {})
+    seen: dict[str, str | None] = {}
+    for f in files:
+        if f.file_id in before:
+            seen[f.file_id] = before[f.file_id]
+            continue
+        try:
+            with st.spinner(f"Preparing {f.name}…"):
+                prepared = images.preprocess_bytes(f.getvalue(), f.name)
+        except ImageError as err:
+            seen[f.file_id] = str(err)
+            continue
+        seen[f.file_id] = None
+        key = _store_upload(f.name, prepared.image, uploads)
+        if keep_steps:
+            steps[key] = [(title, _step_png(step)) for title, step in prepared.steps]
+    st.session_state[seen_key] = seen
+    return [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}" for f in files if seen[f.file_id]]

@@ -1,0 +1,205 @@
+"""Anomaly: what the model reconstructs badly it has not learnt, so a threshold on reconstruction error flags it.
+
+The test set's errors are the reference: a threshold is a percentile of them, and uploads are
+ranked against them. The one-class experiment measures how well this works for a class the
+model never saw, with a short training run right here.
+"""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from aelab import anomaly, images, latent
+from aelab.data import DatasetUnavailable
+from aelab.models import MODEL_TITLES, MODELS
+from aelab.ui import state
+
+PERCENTILES = [90.0, 95.0, 97.5, 99.0, 99.5, 99.9]
+SCALE = 3
+MODE_TITLES = {"all_but_one": "Train on every class but one", "one_only": "Train on one class only"}
+KEPT_RESULTS = 32  # one-class results remembered per server
+
+
+@st.cache_resource(show_spinner=False)
+def experiment_results() -> dict[tuple, anomaly.OneClassResult]:
+    """One-class results by settings, shared by sessions: the same settings (and seed) give the same run."""
+    return {}
+
+
+def use_suggested(key: str, value: float) -> None:
+    st.session_state[key] = value
+
+
+def triplets(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: float) -> list[np.ndarray]:
+    """Image, reconstruction and coloured error map for each picture, flattened for state.show."""
+    shown = []
+    for p, r, m in zip(pictures, recon, maps):
+        shown += [p, r, anomaly.heatmap(m, vmax)]
+    return shown
+
+
+ctx = state.context()
+if ctx is None:
+    st.stop()
+
+st.title("Anomaly")
+st.caption("An autoencoder reconstructs well what resembles its training data. The reconstruction error "
+           "(mean squared pixel error) of every test image gives the reference distribution; an image whose "
+           "error is above a threshold is flagged as unusual. Error maps are coloured from dark (no error) to "
+           "light yellow (the largest error among the images shown).")
+
+errors = state.errors(*ctx.key)
+dataset_name = state.DATASET_TITLES.get(ctx.dataset, ctx.dataset).split(" (")[0]
+lo, hi = float(errors.min()), float(errors.max())
+threshold_key = f"anomaly_threshold_{ctx.checkpoint.digest}_{ctx.dataset}"
+
+controls = st.columns([2, 3, 2])
+percentile = controls[0].select_slider("Suggest a threshold at percentile", PERCENTILES, value=99.0,
+                                       key="anomaly_percentile",
+                                       help="The share of ordinary test images the threshold lets through.")
+suggested = float(np.percentile(errors, percentile))
+st.session_state.setdefault(threshold_key, suggested)
+with controls[1]:
+    threshold = st.slider("Threshold (reconstruction error)", lo, hi, key=threshold_key, step=(hi - lo) / 1000,
+                          format="%.4f")
+    st.button(f"Use the {percentile:g}th percentile ({suggested:.4f})", key="anomaly_use_suggested",
+              on_click=use_suggested, args=(threshold_key, suggested))
+flagged = int((errors > threshold).sum())
+controls[2].metric("Flagged test images", flagged, help=f"{100 * flagged / len(errors):.2f}% of the test set")
+
+histogram = st.container()  # drawn once this run's uploads are scored
+
+st.subheader("The most anomalous test images")
+top = st.slider("How many", 3, 24, 9, 3, key="anomaly_top")
+order = np.argsort(-errors, kind="stable")[:top]
+worst = ctx.data.images[order]
+maps = anomaly.error_maps(ctx.model, worst)
+captions = []
+for rank, i in enumerate(order, 1):
+    mark = " · flagged" if errors[i] > threshold else ""
+    captions += [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))}", "reconstruction",
+                 f"error {errors[i]:.4f}{mark}"]
+state.show(triplets(worst[:, 0].numpy(), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
+           captions, scale=SCALE, columns=9)
+
+st.subheader("Your images")
+upload_col, note_col = st.columns([3, 2])
+with upload_col:
+    files = st.file_uploader("Score images of your own (PNG, JPEG, BMP, GIF, WebP)", accept_multiple_files=True,
+                             key="anomaly_uploader",
+                             help="Prepared the MNIST way, like on the Reconstruct page, and kept for the other pages.")
+    for message in state.take_uploads(files, "anomaly_upload_seen"):
+        st.error(message, icon=":material/error:")
+uploads = st.session_state.get("uploads", {})
+note_col.caption("Each upload is ranked among the test images' errors: the percentile is the share of test "
+                 "images reconstructed better. Uploads also appear as dotted lines on the histogram.")
+upload_names = list(uploads)
+upload_errors = np.zeros(0)
+if uploads:
+    pictures = np.stack(list(uploads.values()))
+    x = images.to_tensor(pictures)
+    maps = anomaly.error_maps(ctx.model, x)
+    upload_errors = maps.mean(axis=(1, 2))
+    percentiles = anomaly.percentile_of(upload_errors, errors)
+    st.dataframe({"image": upload_names, "error": np.round(upload_errors, 5), "percentile": np.round(percentiles, 1),
+                  "flagged": upload_errors > threshold}, hide_index=True)
+    shown = triplets(pictures, latent.reconstruct(ctx.model, x), maps, float(maps.max()))
+    for i, (name, error) in enumerate(zip(upload_names, upload_errors)):
+        left, right = st.columns([2, 3], vertical_alignment="center")
+        with left:
+            state.show(shown[3 * i:3 * i + 3], [name, "reconstruction", "error map"], scale=SCALE)
+        verdict = "**flagged**" if error > threshold else "not flagged"
+        right.markdown(f"{anomaly.score_sentence(float(error), errors, f'{dataset_name} test')}; {verdict} at the "
+                       f"threshold {threshold:.4f}.")
+else:
+    st.info("No uploads yet: add images above or on the Reconstruct page.")
+
+fig = go.Figure(go.Histogram(x=errors, nbinsx=120, name=f"{dataset_name} test", marker_color="#4c78a8"))
+fig.add_vline(x=threshold, line_color="#d62728", line_width=2, annotation_text="threshold",
+              annotation_position="top right")
+fig.add_vline(x=suggested, line_color="#7f7f7f", line_dash="dash", annotation_text=f"{percentile:g}th pct",
+              annotation_position="top left")
+for name, error in zip(upload_names, upload_errors):
+    fig.add_vline(x=float(error), line_color="black", line_dash="dot", annotation_text=name,
+                  annotation_position="bottom right")
+fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), showlegend=False, bargap=0.02,
+                  xaxis_title="reconstruction error (mean squared, per pixel)", yaxis_title="test images (log)",
+                  yaxis_type="log")
+histogram.plotly_chart(fig, key="anomaly_histogram", config={"displaylogo": False})
+
+st.header("One-class experiment")
+st.caption("How good is reconstruction error at spotting something new? Train a fresh model without one class "
+           "(or on one class alone), then score the whole test set: the ROC curve shows how well the score "
+           "separates the classes the model never saw from those it did. It trains here, in this session, "
+           "for a few seconds per epoch.")
+try:
+    train_data = state.load_data(ctx.dataset, "train")
+except (DatasetUnavailable, OSError) as err:
+    st.warning(f"The one-class experiment needs the training split: {err}")
+    st.stop()
+present = sorted({int(c) for c in train_data.labels.unique() if c >= 0})
+if len(present) < 2:
+    st.info("The one-class experiment needs a labelled dataset with at least two classes.")
+    st.stop()
+
+settings = st.columns([2, 3, 2, 2, 3])
+model_name = settings[0].selectbox("Model to train", list(MODELS), index=list(MODELS).index("vae"),
+                                   format_func=MODEL_TITLES.get, key="oc_model", help="The MLP VAE trains fastest.")
+mode = settings[1].radio("Training data", list(MODE_TITLES), format_func=MODE_TITLES.get, key="oc_mode")
+held_out = settings[2].selectbox("Class held out" if mode == "all_but_one" else "The only class", present,
+                                 format_func=lambda c: train_data.classes[c], key="oc_class")
+epochs = settings[3].slider("Epochs", 1, 30, 8, key="oc_epochs")
+scores = list(anomaly.SCORES)
+score = settings[4].selectbox("Score", scores, index=scores.index(anomaly.BEST_SCORE[mode]),
+                              format_func=anomaly.SCORES.get, key=f"oc_score_{mode}",
+                              help="The default is the score that separated best when measured on MNIST "
+                                   "(bench/one_class.py).")
+
+results = experiment_results()
+run_key = (ctx.dataset, len(train_data), model_name, mode, held_out, epochs, score)
+if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_key in results):
+    with st.status(f"Training a {MODEL_TITLES[model_name]} for {epochs} epochs…", expanded=True) as status:
+        bar = st.progress(0.0)
+        try:
+            result = anomaly.one_class_experiment(
+                model_name, train_data, ctx.data, held_out, mode=mode, epochs=epochs, score=score,
+                progress=lambda f: bar.progress(min(1.0, f), text=f"Training… {100 * f:.0f}%"))
+        except (ValueError, RuntimeError) as err:
+            status.update(label=f"The experiment could not run: {err}", state="error")
+            st.stop()
+        while len(results) >= KEPT_RESULTS:
+            results.pop(next(iter(results)))
+        results[run_key] = result
+        status.update(label=f"Trained on {result.train_images} images in {result.seconds:.0f} s", state="complete",
+                      expanded=False)
+
+result = results.get(run_key)
+if result is None:
+    st.info("Press “Run the experiment” to train with these settings; results are kept, so coming back to "
+            "the same settings shows them at once.")
+    st.stop()
+
+name = train_data.classes[held_out]
+unseen = f"class {name}" if mode == "all_but_one" else f"every class but {name}"
+facts = st.columns(4)
+facts[0].metric("AUROC", f"{result.auroc:.3f}", help="1 separates perfectly, 0.5 is chance.")
+facts[1].metric("Training images", result.train_images)
+facts[2].metric("Epochs", result.epochs)
+facts[3].metric("Seconds", f"{result.seconds:.0f}")
+roc_col, hist_col = st.columns(2)
+roc = go.Figure()
+roc.add_trace(go.Scatter(x=result.fpr, y=result.tpr, mode="lines", name=f"AUROC {result.auroc:.3f}",
+                         line=dict(color="#d62728", width=2)))
+roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#7f7f7f", dash="dash")))
+roc.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="false positive rate",
+                  yaxis_title="true positive rate", title=f"ROC: flagging {unseen}", legend=dict(x=0.55, y=0.1))
+roc_col.plotly_chart(roc, key="oc_roc", config={"displaylogo": False})
+spread = go.Figure()
+spread.add_trace(go.Histogram(x=result.normal_scores, name="seen classes", opacity=0.6, nbinsx=80,
+                              histnorm="probability density"))
+spread.add_trace(go.Histogram(x=result.anomalous_scores, name=unseen, opacity=0.6, nbinsx=80,
+                              histnorm="probability density"))
+spread.update_layout(barmode="overlay", height=360, margin=dict(l=10, r=10, t=30, b=10), title="Scores",
+                     xaxis_title=anomaly.SCORES[result.score], yaxis_title="density")
+hist_col.plotly_chart(spread, key="oc_scores", config={"displaylogo": False})
+st.caption(f"{MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of {dataset_name}.")
