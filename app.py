@@ -14,6 +14,12 @@ PAGES = {
         st.Page("aelab/ui/sample.py", title="Sample", icon=":material/casino:"),
         st.Page("aelab/ui/reconstruct.py", title="Reconstruct", icon=":material/upload:"),
     ],
+    "Work": [
+        st.Page("aelab/ui/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("aelab/ui/denoise.py", title="Denoise", icon=":material/auto_fix_high:"),
+        st.Page("aelab/ui/anomaly.py", title="Anomaly", icon=":material/troubleshoot:"),
+        st.Page("aelab/ui/compare.py", title="Compare", icon=":material/compare:"),
+    ],
 }
 
 page = st.navigation(PAGES)

@@ -6,9 +6,13 @@ indexing, so training never touches PIL per image.
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -20,6 +24,8 @@ TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmni
 DATASETS = (*TORCHVISION_DATASETS, "digits")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 UNLABELLED = -1
+MAX_ZIP_MEMBERS = 20_000  # entries in an uploaded zip
+MAX_ZIP_BYTES = 200 * 1024 * 1024  # its total uncompressed size: a zip bomb is refused before inflating
 
 
 class DatasetUnavailable(RuntimeError):
@@ -109,24 +115,42 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
 
 def load_folder(folder: Path, split: str = "train", test_fraction: float = 0.2) -> ImageData:
     """A folder of images, labelled by subfolder when there are subfolders; preprocessed like uploads."""
+    files = sorted(p for p in folder.rglob("*") if _is_image_name(p.relative_to(folder).as_posix()) and p.is_file())
+    pairs = ((p.relative_to(folder).as_posix(), p.read_bytes()) for p in files)
+    return _from_files(pairs, folder.name, split, test_fraction, str(folder))
+
+
+def _is_image_name(relative: str) -> bool:
+    """An image suffix, outside hidden folders and macOS's __MACOSX/._* resource forks."""
+    parts = PurePosixPath(relative).parts
+    return (bool(parts) and PurePosixPath(relative).suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") or part == "__MACOSX" for part in parts))
+
+
+def _from_files(files: Iterable[tuple[str, bytes]], name: str, split: str, test_fraction: float,
+                where: str) -> ImageData:
+    """(relative path, bytes) pairs preprocessed like uploads; a path's first folder is its class.
+
+    Folders and zips share this, so both label, skip and split images the same way.
+    """
     from aelab.images import ImageError, preprocess_bytes
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    classes = sorted({p.parent.relative_to(folder).parts[0] for p in files if p.parent != folder})
-    images, labels = [], []
-    for path in files:
+    images, tops = [], []
+    for relative, data in files:
         try:
-            images.append(preprocess_bytes(path.read_bytes(), path.name).image)
+            images.append(preprocess_bytes(data, relative).image)
         except ImageError:
             continue  # unreadable or blank files are skipped, as a person would expect
-        top = path.parent.relative_to(folder).parts
-        labels.append(classes.index(top[0]) if top else UNLABELLED)
+        parts = PurePosixPath(relative).parts
+        tops.append(parts[0] if len(parts) > 1 else None)
     if len(images) < 2:
-        raise DatasetUnavailable(f"{folder} holds fewer than two readable images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        raise DatasetUnavailable(f"{where} holds fewer than two readable images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    classes = sorted({top for top in tops if top is not None})
+    labels = [classes.index(top) if top is not None else UNLABELLED for top in tops]
     tensor = torch.from_numpy(np.stack(images)).float().unsqueeze(1)
     train_idx, test_idx = _split_indices(len(tensor), test_fraction, seed=0)
     idx = train_idx if split == "train" else test_idx
-    return ImageData(folder.name, tensor[idx], torch.tensor(labels, dtype=torch.long)[idx], classes)
+    return ImageData(name, tensor[idx], torch.tensor(labels, dtype=torch.long)[idx], classes)
 
 
 def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,3 +177,62 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
         cls = getattr(datasets, cls_name)
         found[name] = all((raw / Path(url).name.removesuffix(".gz")).exists() for url, _ in cls.resources)
     return found | {"digits": True}
+
+
+def load_zip(data: bytes, name: str, split: str = "train", test_fraction: float = 0.2) -> ImageData:
+    """An uploaded zip of images, labelled by subfolder and split like `load_folder`.
+
+    The archive is untrusted: it is read in memory (nothing is written to disk) and refused
+    with a one-line DatasetUnavailable when it is not a zip, has more than MAX_ZIP_MEMBERS
+    entries, would unpack to more than MAX_ZIP_BYTES (a zip bomb), names a path outside
+    itself, or is encrypted. A single folder wrapping everything (zip -r digits.zip digits/)
+    is not a class: the classes are the folders inside it.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    title = Path(name).name
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError):
+        raise DatasetUnavailable(f"{title} is not a zip file.") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise DatasetUnavailable(f"{title} holds {len(members)} entries: the limit is {MAX_ZIP_MEMBERS}.")
+        paths = {info.filename: info.filename.replace("\\", "/") for info in members}  # some Windows zips use backslashes
+        for path in paths.values():
+            parts = path.split("/")
+            if path.startswith("/") or ".." in parts or parts[0].endswith(":"):
+                raise DatasetUnavailable(f"{title} is refused: the entry {path!r} points outside the archive.")
+        total = sum(info.file_size for info in members)
+        if total > MAX_ZIP_BYTES:
+            raise DatasetUnavailable(f"{title} would unpack to {total / 2**20:.0f} MB: the limit is "
+                                     f"{MAX_ZIP_BYTES // 2**20} MB.")
+        files = [info for info in members if not info.is_dir() and _is_image_name(paths[info.filename])]
+        if any(info.flag_bits & 0x1 for info in files):
+            raise DatasetUnavailable(f"{title} is encrypted: zip the images without a password.")
+        names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
+        return _from_files(_read_members(archive, files, names, title), Path(name).stem, split, test_fraction, title)
+
+
+def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
+    """Drop leading folders that every path shares, so a zipped folder's own name is no class."""
+    while paths and all(len(p) > 1 for p in paths) and len({p[0] for p in paths}) == 1:
+        paths = [p[1:] for p in paths]
+    return ["/".join(p) for p in paths]
+
+
+def _read_members(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], names: list[str],
+                  title: str) -> Iterator[tuple[str, bytes]]:
+    """Each member's bytes, counting what is really inflated (headers can lie about sizes)."""
+    budget = MAX_ZIP_BYTES
+    for info, relative in zip(files, names):
+        try:
+            with archive.open(info) as member:
+                blob = member.read(budget + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError):
+            continue  # a damaged or exotically compressed entry is skipped like an unreadable image
+        budget -= len(blob)
+        if budget < 0:
+            raise DatasetUnavailable(f"{title} unpacks to more than {MAX_ZIP_BYTES // 2**20} MB: the limit.")
+        yield relative, blob

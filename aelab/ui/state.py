@@ -217,6 +217,12 @@ def model_card(ckpt: Checkpoint) -> None:
     facts = {"trained on": meta.get("dataset", "?"), "epochs": meta.get("epochs", "?")}
     if train.get("noise"):
         facts["denoising"] = f"{train['noise']} {train.get('noise_level')}"
+    if meta.get("status") not in (None, "finished", "early_stopped"):
+        facts["ended"] = meta["status"].replace("_", " ")  # stopped / diverged / time budget / training
+    if train.get("kl_warmup_epochs"):
+        facts["KL warm-up"] = f"{train['kl_warmup_epochs']:g} epochs"
+    if train:
+        facts["batch · lr"] = f"{train['batch_size']} · {train['lr']:g}"
     metrics = meta.get("metrics") or {}
     for key, title in (("nelbo", "test −ELBO (nats)"), ("recon", "test recon (nats)"), ("active_units", "active units")):
         if key in metrics:

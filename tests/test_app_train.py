@@ -1,0 +1,118 @@
+"""The Train page through Streamlit's AppTest: a real run started, watched, stopped and opened.
+
+AppTest does not drive `run_every` fragments by itself, so the test reruns the page to poll.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from aelab import jobs
+from aelab.checkpoints import load_checkpoint
+from aelab.images import to_png
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("runs")
+    mp.setenv("AELAB_RUNS_DIR", str(folder))
+    mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("appcache")))
+    yield folder
+    mp.undo()
+    for job in jobs.running_jobs():  # never leave a thread training after a failed test
+        job.stop()
+        job.join(timeout=30)
+
+
+def _rerun_until(at: AppTest, condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the page showed no progress in time"
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("aelab/ui/train.py").run()
+    assert not at.exception and at.title[0].value == "Train a model"
+    assert at.selectbox(key="train_model").value == "vae"
+    assert at.text_input(key="train_name").value == "vae-mnist-z20-10ep"  # derived from the settings
+
+    at.text_input(key="train_name").set_value("vae").run()
+    assert "ships with aelab" in at.main.error[0].value and at.button(key="train_start").disabled
+    at.text_input(key="train_name").set_value("../vae").run()
+    assert "path separators" in at.main.error[0].value and at.button(key="train_start").disabled
+    at.text_input(key="train_name").set_value("watched").run()
+    at.number_input(key="train_epochs").set_value(40).run()  # long enough to stop midway
+    assert at.text_input(key="train_name").value == "watched" and not at.main.error  # an edited name stays
+
+    at.button(key="train_start").click().run()
+    job = at.session_state["train_job"]
+    assert job.cfg.epochs == 40 and job.out == runs / "watched.safetensors"
+    assert at.button(key="train_start").disabled and at.number_input(key="train_epochs").disabled
+    _rerun_until(at, lambda: len(job.history) >= 2)
+    progress = at.get("progress")[0].proto
+    assert progress.text.startswith("Epoch ") and " of 40" in progress.text and 0 < progress.value < 100
+    assert len(at.get("plotly_chart")) == 1 and "reconstructions after epoch" in at.image[0].captions[0]
+
+    at.button(key="train_stop").click().run()
+    _rerun_until(at, lambda: not job.running)
+    at.run()
+    assert at.info[0].value.startswith("**Stopped**") and 2 <= len(job.history) < 40
+    assert not at.number_input(key="train_epochs").disabled  # the settings are free again...
+    assert at.button(key="train_start").disabled and at.checkbox(key="train_replace").value is False  # ...no overwrite
+    ckpt = load_checkpoint(runs / "watched.safetensors")
+    assert ckpt.meta["status"] == "stopped" and ckpt.meta["metrics"]["images"] == 10_000
+    assert "watched (yours)" in at.selectbox(key="model_label").options
+
+    at.button(key="train_open_model").click().run()
+    assert not at.exception and at.title[0].value == "Latent map"
+    assert at.selectbox(key="model_label").value == "watched (yours)"
+    card = " ".join(c.value for c in at.sidebar.caption)
+    assert "trained on: mnist" in card and f"epochs: {len(job.history)}" in card
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_an_uploaded_zip_is_checked_at_once_then_trained_on_and_tested_on_its_held_out_fifth(runs, mnist_test):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("aelab/ui/train.py").run()
+    at.radio(key="train_source").set_value("Upload a zip").run()
+    assert at.button(key="train_start").disabled  # nothing uploaded yet
+    png = to_png(mnist_test.images[0, 0].numpy())
+    at.file_uploader(key="train_zip").set_value(("evil.zip", _zip({"a.png": png, "../evil.png": png}),
+                                                  "application/zip")).run()
+    assert "points outside the archive" in at.main.error[0].value and at.button(key="train_start").disabled
+
+    digits = {str(d): [int(i) for i in (mnist_test.labels == d).nonzero()[:20, 0]] for d in (1, 4, 7)}
+    entries = {f"my digits/{d}/{i}.png": to_png(mnist_test.images[i, 0].numpy()) for d, idx in digits.items()
+               for i in idx}
+    at.file_uploader(key="train_zip").set_value(("my digits.zip", _zip(entries), "application/zip")).run()
+    assert not at.main.error and "48 training images, 3 classes (1, 4, 7)" in " ".join(c.value for c in at.caption)
+    at.number_input(key="train_epochs").set_value(2).run()
+    assert at.text_input(key="train_name").value == "vae-my-digits-z20-2ep"
+    at.button(key="train_start").click().run()
+    job = at.session_state["train_job"]
+    assert job.join(timeout=60)
+    at.run()
+    assert not at.exception and at.success[0].value.startswith("**Finished**")
+    ckpt = load_checkpoint(runs / "vae-my-digits-z20-2ep.safetensors")
+    assert ckpt.meta["dataset"] == "my digits" and ckpt.meta["classes"] == ["1", "4", "7"]
+    assert ckpt.meta["train"]["dataset"] == "my digits.zip" and ckpt.meta["metrics"]["images"] == 12
