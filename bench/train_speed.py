@@ -10,6 +10,7 @@ grayscale) or reconstruction loss (AE). Also reports training throughput in imag
 from __future__ import annotations
 
 import argparse
+import sys
 import platform
 import tempfile
 import time
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import torch
 
-from aelab.checkpoints import load_checkpoint
-from aelab.data import load_dataset
-from aelab.metrics import evaluate
-from aelab.models import ModelConfig
-from aelab.train import TrainConfig, train
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from aelab.checkpoints import load_checkpoint  # noqa: E402
+from aelab.data import load_dataset  # noqa: E402
+from aelab.metrics import evaluate  # noqa: E402
+from aelab.models import ModelConfig  # noqa: E402
+from aelab.train import TrainConfig, train  # noqa: E402
 
 # (model, seconds, batch size, learning rate, goal in nats or None)
 RUNS = [("vae", 30, 32, 1e-3, 110.0), ("conv_vae", 120, 64, 1e-3, 100.0), ("conv_ae", 30, 64, 1e-3, None)]

@@ -120,14 +120,13 @@ with detail:
         state.show([image[0, 0].numpy(), latent.reconstruct(ctx.model, image)[0]],
                    [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
         st.caption(f"Reconstruction error {state.errors(*ctx.key)[index]:.4f} (mean squared, per pixel)")
-        a, b, base = st.columns(3)
-        if a.button("Use as A", key="use_a"):
+        if st.button("Use as interpolation A", key="use_a", width="stretch"):
             st.session_state.update(a_source="Dataset index", a_index=index)
             st.toast(f"Image {index} is interpolation endpoint A")
-        if b.button("Use as B", key="use_b"):
+        if st.button("Use as interpolation B", key="use_b", width="stretch"):
             st.session_state.update(b_source="Dataset index", b_index=index)
             st.toast(f"Image {index} is interpolation endpoint B")
-        if base.button("Traverse", key="use_base"):
+        if st.button("Use as traversal base", key="use_base", width="stretch"):
             st.session_state.update(base_source="Dataset index", base_index=index)
             st.toast(f"Image {index} is the traversal base")
     else:

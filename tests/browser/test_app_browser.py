@@ -1,0 +1,318 @@
+"""The real aelab app in headless Chromium, driven the way a person drives it.
+
+One `streamlit run app.py` serves the module (its first page load encodes the MNIST test
+split once). Each test opens its own browser context, so its own Streamlit session: click
+the latent map, drag a traversal slider, upload pictures, train and stop, and several
+people at once. Assertions are on what the person sees (headings, images, messages),
+with the map's coordinates read from the chart Plotly drew.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from streamlit_page import (
+    TIMEOUT_MS,
+    VIEWPORT,
+    AppSocket,
+    StreamlitApp,
+    click_plot_point,
+    drag_slider,
+    image_srcs,
+    open_app,
+    upload_file,
+    wait_for_app,
+    wait_for_new_images,
+)
+
+pytestmark = pytest.mark.timeout(400)
+
+DATASET, GRID = 0, 1  # map.py's curve numbers: the dataset's points, the "decode here" cells
+UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
+N_SESSIONS = 5
+ARRIVAL_TIMEOUT_MS = 300_000  # N_SESSIONS first page loads at once: every one parses Plotly's 4.7 MB
+EPOCH_TIMEOUT_MS = 240_000  # two epochs on a busy 2-core machine
+TRAIN_EPOCHS = 500  # the most allowed: the run still goes when Stop is pressed (an epoch can take < 1 s)
+
+# Points of curve `curve` with no point of the curves in `avoid` within minPx pixels (so a
+# click on one hovers exactly it), at least 2*minPx apart and 10 px inside the plot area.
+# Visited in a fixed scrambled order, so the picks spread over the map and repeat run to run.
+_ISOLATED_POINTS = """([gd, curve, avoid, minPx, count]) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, cells = new Map();
+  const key = (cx, cy) => cx + ',' + cy;
+  const pixels = gd._fullData.map(t => Array.from(t.x, (x, i) => [xa.d2p(x), ya.d2p(t.y[i])]));
+  avoid.forEach(c => pixels[c].forEach(([px, py], i) => {
+    const k = key(Math.floor(px / minPx), Math.floor(py / minPx));
+    if (!cells.has(k)) cells.set(k, []);
+    cells.get(k).push([px, py, c, i]);
+  }));
+  const lonely = (px, py, i) => {
+    const cx = Math.floor(px / minPx), cy = Math.floor(py / minPx);
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++)
+      for (const [qx, qy, qc, qi] of cells.get(key(cx + dx, cy + dy)) || [])
+        if ((qc !== curve || qi !== i) && Math.hypot(qx - px, qy - py) < minPx) return false;
+    return true;
+  };
+  const pts = pixels[curve], n = pts.length, found = [];
+  for (let k = 0; k < n && found.length < count; k++) {
+    const i = (k * 7919) % n, [px, py] = pts[i];
+    const inside = px > 10 && px < xa._length - 10 && py > 10 && py < ya._length - 10;
+    if (inside && lonely(px, py, i) && found.every(f => Math.hypot(f.px - px, f.py - py) >= 2 * minPx)) {
+      const t = gd._fullData[curve];
+      found.push({index: i, px, py, x: t.x[i], y: t.y[i],
+                  custom: t.customdata ? Array.from(t.customdata[i], Number) : null});
+    }
+  }
+  return found;
+}"""
+
+# In-page recorder for the many-users test: the mousedown time, the time the detail panel
+# first showed `heading` with two loaded images, and every toast's text. Measured in the
+# page, so the test thread serving other sessions meanwhile neither inflates the times
+# nor misses a toast that hid itself before the thread got back to this page.
+_START_RECORDER = """heading => {
+  const rec = window.__aelab = {down: null, shown: null, toasts: []};
+  document.addEventListener('mousedown', () => { rec.down ??= Date.now(); }, {capture: true, once: true});
+  setInterval(() => {
+    const headed = [...document.querySelectorAll('h3')].some(h => h.textContent.trim() === heading);
+    const imgs = [...document.querySelectorAll("[data-testid='stImage'] img")];
+    if (rec.shown === null && headed && imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0))
+      rec.shown = Date.now();
+    for (const t of document.querySelectorAll("[data-testid='stToastText']"))
+      if (!rec.toasts.includes(t.textContent)) rec.toasts.push(t.textContent);
+  }, 20);
+}"""
+
+
+# Epochs drawn on the Train page's loss chart. Looked up afresh on every call: the chart is
+# re-mounted when the page's layout changes (e.g. when the run ends), so a held handle goes stale.
+_LOSS_CHART_EPOCHS = """() => {
+  const gd = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")]
+    .find(g => g.textContent.includes('Loss (nats per image)'));
+  return gd && gd._fullData ? gd._fullData[0].x.length : 0;
+}"""
+
+
+@pytest.fixture(scope="module")
+def app_url(streamlit_app: StreamlitApp, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One server for the module, with private caches and a private folder for trained models."""
+    tmp = tmp_path_factory.mktemp("aelab")
+    return streamlit_app("app.py", env={
+        "AELAB_DATA_DIR": os.environ["AELAB_DATA_DIR"],  # set by tests/conftest.py
+        "AELAB_CACHE_DIR": str(tmp / "cache"),
+        "AELAB_RUNS_DIR": str(tmp / "runs"),
+    })
+
+
+@pytest.fixture
+def app(page: Page, app_url: str) -> AppSocket:
+    """A fresh session on the app's opening page (the latent map), its chart drawn."""
+    socket = open_app(page, app_url)
+    expect(page.get_by_role("heading", name="Latent map", exact=True)).to_be_visible()
+    _map_chart(page)
+    return socket
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
+    """N_SESSIONS browser contexts: separate people, sharing nothing but the server."""
+    made = [browser.new_context(viewport=VIEWPORT) for _ in range(N_SESSIONS)]
+    try:
+        for context in made:
+            context.set_default_timeout(TIMEOUT_MS)
+        yield made
+    finally:
+        for context in made:
+            context.close()
+
+
+def _map_chart(page: Page) -> Locator:
+    """The latent map, once Plotly has drawn its traces."""
+    chart = page.get_by_test_id("stPlotlyChart")
+    chart.locator(".js-plotly-plot").wait_for()
+    gd = chart.locator(".js-plotly-plot").element_handle()
+    page.wait_for_function("gd => gd._fullData && gd._fullData.length >= 2 && gd._fullLayout.xaxis", arg=gd)
+    return chart
+
+
+def _isolated(chart: Locator, curve: int, avoid: tuple[int, ...], min_px: float, count: int) -> list[dict]:
+    """`count` points of trace `curve` that a click can hit unambiguously (see _ISOLATED_POINTS)."""
+    points = chart.locator(".js-plotly-plot").evaluate(
+        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [curve, list(avoid), min_px, count])
+    assert len(points) == count, f"only {len(points)} points of curve {curve} are {min_px} px from curves {avoid}"
+    return points
+
+
+def _go_to(page: Page, app: AppSocket, title: str, heading: str | None = None) -> None:
+    """Follow the sidebar's navigation link to page `title`, as a person would."""
+    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile(rf"{re.escape(title)}$"))
+    with app.expect_rerun():
+        link.click()
+    expect(page.get_by_role("heading", name=heading or title, exact=True)).to_be_visible()
+
+
+def _mnist_png(path: Path, index: int) -> None:
+    """MNIST test image `index` as a person's scan: black ink on white paper, enlarged."""
+    from aelab.data import load_dataset
+
+    digit = load_dataset("mnist", "test", download=False).images[index, 0].numpy()
+    ink = np.kron(digit, np.ones((4, 4), np.float32))
+    Image.fromarray(np.round(255 * (1 - ink)).astype(np.uint8)).save(path)
+
+
+def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket) -> None:
+    chart = _map_chart(page)
+    expect(page.get_by_text("Click a point on the map to see its image and reconstruction.")).to_be_visible()
+    point = _isolated(chart, DATASET, (DATASET, GRID), 4, 1)[0]
+    index, label = (int(v) for v in point["custom"])  # dataset index, digit
+
+    with app.expect_rerun():
+        assert click_plot_point(page, chart, point["x"], point["y"]) == (DATASET, point["index"])
+    expect(page.get_by_role("heading", name=f"Image {index}", exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"^original · label {label} - [a-z]+$"))).to_be_visible()
+    error = re.compile(r"^Reconstruction error \d\.\d{4} \(mean squared, per pixel\)$")
+    expect(page.get_by_text(error)).to_be_visible()
+    shown = wait_for_new_images(page, [])
+    assert len(shown) == 2  # original and reconstruction
+
+    spot = _isolated(chart, GRID, (DATASET,), 12, 1)[0]  # a grid cell with no dataset point near it
+    with app.expect_rerun():
+        assert click_plot_point(page, chart, spot["x"], spot["y"]) == (GRID, spot["index"])
+    expect(page.get_by_role("heading", name="Decoded location", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"PCA ({spot['x']:.2f}, {spot['y']:.2f})", exact=True)).to_be_visible()
+    decoded = wait_for_new_images(page, shown)
+    assert len(decoded) == 1 and decoded[0] not in shown
+
+
+def test_traversal_slider_drag_changes_the_decode(page: Page, app: AppSocket) -> None:
+    _go_to(page, app, "Traverse")
+    first = page.get_by_test_id("stSlider").first
+    label = first.get_by_test_id("stWidgetLabel").inner_text()
+    assert re.fullmatch(r"dim \d+ · KL \d+\.\d\d", label), label  # the most used dimension comes first
+    before_value = first.get_by_test_id("stSliderThumbValue").inner_text()
+    expect(page.get_by_test_id("stImage").locator("img")).to_have_count(4)  # base, recon, decode, grid
+    before = image_srcs(page)
+
+    now, low, high = first.locator("input[type=range]").evaluate("i => [+i.value, +i.min, +i.max]")
+    fraction = 0.1 if (now - low) / (high - low) > 0.5 else 0.9  # well away from the base's value
+    with app.expect_rerun():
+        after_value = drag_slider(page, label, fraction)
+    assert after_value != before_value
+    after = wait_for_new_images(page, before)
+    assert after[:2] == before[:2] and after[3] == before[3]  # only the current decode changed
+    assert after[2] != before[2]
+
+
+def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSocket, tmp_path: Path) -> None:
+    from aelab.images import preprocess_bytes
+
+    _go_to(page, app, "Reconstruct")
+    digit = tmp_path / "my_seven.png"
+    _mnist_png(digit, 0)
+    with app.expect_rerun():
+        upload_file(page, UPLOADER, digit)
+    card = (page.get_by_test_id("stVerticalBlock")  # the bordered box under the file's bold name
+            .filter(has=page.locator("strong", has_text="my_seven.png"))
+            .filter(has_not=page.get_by_test_id("stFileUploader")))
+    expect(card).to_have_count(1)
+    steps = [title for title, _ in preprocess_bytes(digit.read_bytes(), digit.name).steps]
+    for title in steps + ["model input", "reconstruction", "difference"]:
+        expect(card.get_by_text(title, exact=True)).to_be_visible()
+    expect(card.get_by_text(re.compile(
+        r"^error \S+ — (higher than \d+%|higher than under 1%|no higher than any|higher than every) "
+        r"(of )?MNIST test images?: (typical|unusual|very unusual) for this model$"))).to_be_visible()
+    expect(card.get_by_test_id("stImage").locator("img")).to_have_count(len(steps) + 3)
+    image_srcs(page)  # every image actually loads
+
+    text = tmp_path / "notes.png"
+    text.write_text("shopping list: milk, eggs\n")
+    with app.expect_rerun():
+        upload_file(page, UPLOADER, text)
+    uploader_column = page.get_by_test_id("stColumn").filter(has=page.get_by_test_id("stFileUploader"))
+    error = uploader_column.get_by_test_id("stAlertContentError").get_by_test_id("stMarkdownContainer")
+    expect(error).to_have_count(1)
+    expect(error).to_have_text("notes.png: This is not an image file PIL can read (text/plain?).")
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(1)
+    expect(card).to_have_count(1)  # the good upload is still there, and the page still reruns:
+    before = image_srcs(page)
+    with app.expect_rerun():
+        page.get_by_role("button", name="Draw one at random").click()
+    wait_for_new_images(page, before)
+    expect(page.get_by_text("1 image(s) kept for the other pages", exact=False)).to_be_visible()
+
+    _go_to(page, app, "Latent map")
+    gd = _map_chart(page).locator(".js-plotly-plot").element_handle()
+    page.wait_for_function("gd => gd._fullData.some(t => t.name === 'uploads')", arg=gd)
+    uploads = gd.evaluate("gd => gd._fullData.filter(t => t.name === 'uploads').map(t => Array.from(t.text))")
+    assert uploads == [["my_seven.png"]]  # one star, labelled with the good file's name
+
+
+def test_sessions_keep_their_own_selection(contexts: list[BrowserContext], app_url: str) -> None:
+    pages = [context.new_page() for context in contexts]
+    sockets = [AppSocket(page) for page in pages]
+    started = time.monotonic()
+    for page in pages:  # everyone arrives at once
+        page.goto(app_url, wait_until="commit")
+    charts = []
+    for page, socket in zip(pages, sockets):
+        page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").wait_for(timeout=ARRIVAL_TIMEOUT_MS)
+        socket.wait_for_runs(1)
+        charts.append(_map_chart(page))
+    opened = time.monotonic() - started
+
+    points = _isolated(charts[0], DATASET, (DATASET, GRID), 4, len(pages))
+    indices = [int(p["custom"][0]) for p in points]
+    assert len(set(indices)) == len(pages)
+    for page, chart, point, index in zip(pages, charts, points, indices):  # everyone clicks at once
+        page.evaluate(_START_RECORDER, f"Image {index}")
+        assert click_plot_point(page, chart, point["x"], point["y"]) == (DATASET, point["index"])
+    for page, socket in zip(pages, sockets):
+        socket.wait_for_runs(2)
+        page.wait_for_function("() => window.__aelab.shown")
+    latencies = [page.evaluate("() => window.__aelab.shown - window.__aelab.down") / 1000 for page in pages]
+
+    for page in pages:  # a further rerun in every session, at once: each still holds its own pick
+        page.get_by_role("button", name="Use as interpolation A").click()
+    for page, socket, index in zip(pages, sockets, indices):
+        socket.wait_for_runs(3)
+        page.wait_for_function("() => window.__aelab.toasts.length")
+        assert page.evaluate("() => window.__aelab.toasts") == [f"Image {index} is interpolation endpoint A"]
+        expect(page.get_by_role("heading", name=re.compile(r"^Image \d+$"))).to_have_text(f"Image {index}")
+    print(f"\n{len(pages)} sessions: opened together in {opened:.1f} s; click to detail shown (s): "
+          + ", ".join(f"{t:.1f}" for t in latencies))
+
+
+def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
+    _go_to(page, app, "Train", heading="Train a model")
+    # A run that only Stop ends; every other setting stays at its default (an MLP VAE on MNIST).
+    page.get_by_text("Optimiser and stopping", exact=True).click()  # the expander
+    for label, value in (("Early-stopping patience (epochs)", 0), ("Epochs", TRAIN_EPOCHS)):
+        field = page.get_by_label(label, exact=True)
+        with app.expect_rerun():
+            field.fill(str(value))
+            field.press("Enter")
+    run_name = page.get_by_label("Run name", exact=True)
+    expect(run_name).to_have_value(re.compile(rf"^vae-mnist-z\d+-{TRAIN_EPOCHS}ep$"))  # the name follows
+    name = run_name.input_value()
+
+    page.get_by_role("button", name=re.compile(r"\bTrain$")).click()
+    page.wait_for_function(f"({_LOSS_CHART_EPOCHS})() >= 2", timeout=EPOCH_TIMEOUT_MS)  # drawn, then redrawn
+    expect(page.get_by_text(re.compile(r"bottom: reconstructions after epoch \d+\.$"))).to_be_visible()
+
+    page.get_by_role("button", name=re.compile(r"\bStop$")).click()
+    stopped = page.get_by_test_id("stAlertContentInfo").filter(has_text=re.compile(r"^Stopped after"))
+    expect(stopped).to_be_visible(timeout=EPOCH_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Open this model")).to_be_visible()
+    wait_for_app(page)
+
+    picker_label = page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(r"^Model$"))
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has=picker_label).click()
+    expect(page.get_by_role("option", name=f"{name} (yours)", exact=True)).to_be_visible()
