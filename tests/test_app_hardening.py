@@ -64,3 +64,32 @@ def test_users_never_see_a_traceback():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert config["server"]["maxUploadSize"] == 10
+
+
+def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_train):
+    import time
+
+    from aelab import jobs
+    from aelab.models import ModelConfig
+    from aelab.train import TrainConfig
+
+    monkeypatch, tmp_path = env
+    viewer = AppTest.from_file(APP, default_timeout=180).run()  # warm: codes and map cached
+    cfg = TrainConfig(model=ModelConfig.for_model("vae"), epochs=500, batch_size=64, patience=0)
+    job = jobs.submit(cfg, mnist_train, tmp_path / "runs" / "busy.safetensors")
+    try:
+        while not job.history:  # a whole epoch in: the trainer is busy, and has saved a model
+            time.sleep(0.1)
+        for index in (5, 11, 42):
+            viewer.session_state["selected_index"] = index
+            start = time.perf_counter()
+            viewer.run()
+            took = time.perf_counter() - start
+            assert not viewer.exception and viewer.subheader[0].value == f"Image {index}"
+            assert took < 10, f"a rerun took {took:.1f} s while another session trained"
+        assert viewer.selectbox(key="model_label").value == "vae"  # the new model did not take over
+        assert job.running
+    finally:
+        job.stop()
+        job.join(120)
+    assert job.status == "stopped"
