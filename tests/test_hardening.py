@@ -76,3 +76,16 @@ def test_a_killed_training_run_resumes_to_the_same_result_as_an_uninterrupted_on
     a, b = load_checkpoint(whole), load_checkpoint(cut)
     assert a.meta["best_epoch"] == b.meta["best_epoch"] and len(b.meta["history"]) == 6
     assert all(torch.allclose(a.model.state_dict()[k], b.model.state_dict()[k]) for k in a.model.state_dict())
+
+
+def test_ctrl_c_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "interrupted.safetensors"
+    proc = _cli_train(out, "--epochs", "500")
+    deadline = time.monotonic() + 600
+    while not (resume_path(out).exists() and out.exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    ckpt = load_checkpoint(out)
+    assert ckpt.meta["status"] == "stopped" and ckpt.meta["epochs"] >= 1
