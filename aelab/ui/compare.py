@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from aelab import images, latent
-from aelab.checkpoints import CheckpointError
 from aelab.models import count_parameters, describe
 from aelab.ui import state
 
@@ -20,12 +19,8 @@ METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
 
 
 def pick(title: str, options: dict[str, str], default: int, key: str) -> state.Context | None:
-    label = st.selectbox(title, list(options), index=default, key=key)
-    path = options[label]
-    try:
-        checkpoint = state.load_model(path, state.digest(path))
-    except (CheckpointError, OSError) as err:
-        st.error(f"Could not load {label}: {err}")
+    checkpoint = state.pick_model(title, options, list(options)[default], key)
+    if checkpoint is None:
         return None
     st.caption(describe(checkpoint.model.config))
     return state.Context(checkpoint, ctx.data, ctx.dataset, ctx.split)

@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from aelab import latent, noise
-from aelab.checkpoints import Checkpoint, CheckpointError, read_metadata
+from aelab.checkpoints import Checkpoint, read_metadata
 from aelab.ui import state
 
 KINDS = {"gaussian": "Gaussian", "salt_pepper": "Salt-and-pepper", "mask": "Masking"}
@@ -43,16 +43,11 @@ def default_label(options: dict[str, str], wanted: str, denoising: bool) -> str:
     return next(iter(options))
 
 
-def pick_model(title: str, options: dict[str, str], default: str, key: str) -> tuple[str, Checkpoint] | None:
-    labels = list(options)
-    label = st.selectbox(title, labels, index=labels.index(default), key=key)
-    try:
-        checkpoint = state.load_model(options[label], state.digest(options[label]))
-    except (CheckpointError, OSError) as err:
-        st.error(f"Could not load {label}: {err}")
-        return None
-    st.caption(denoising_note(checkpoint.meta))
-    return label, checkpoint
+def pick_model(title: str, options: dict[str, str], default: str, key: str) -> Checkpoint | None:
+    checkpoint = state.pick_model(title, options, default, key)
+    if checkpoint is not None:
+        st.caption(denoising_note(checkpoint.meta))
+    return checkpoint
 
 
 def parse_indices(text: str, n: int) -> list[int]:
@@ -102,7 +97,7 @@ with model_b_col:
     picked_b = pick_model("Plain model", options, default_label(options, "conv_ae", False), "denoise_model_b")
 if picked_a is None or picked_b is None:
     st.stop()
-models = [picked_a, picked_b]
+models = [(state.label_for(c.path), c) for c in (picked_a, picked_b)]
 
 source = st.radio("Images", SOURCES, horizontal=True, key="denoise_source")
 if source == "Dataset indices":

@@ -271,6 +271,20 @@ def show(images: np.ndarray | list[np.ndarray], captions: list[str] | str | None
 NO_COMPARISON = "(none)"
 
 
+def pick_model(title: str, options: dict[str, str | None], default: str, key: str) -> Checkpoint | None:
+    """A model picker loading the choice through the shared cache; None for a None option or a
+    model that fails to load (then it says why)."""
+    labels = list(options)
+    label = st.selectbox(title, labels, index=labels.index(default), key=key)
+    if options[label] is None:
+        return None
+    try:
+        return load_model(options[label], digest(options[label]))
+    except (CheckpointError, OSError) as err:
+        st.error(f"Could not load {label}: {err}")
+        return None
+
+
 def comparison_picker(ctx: Context, key: str) -> Context | None:
     """A second model on the same data, by default one of the other kind (a VAE beside an AE)."""
     others = {label: path for label, path in model_options().items() if path != str(ctx.checkpoint.path)}
@@ -278,17 +292,9 @@ def comparison_picker(ctx: Context, key: str) -> Context | None:
         st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
         return None
     other_kind = [label for label, path in others.items() if is_variational(path) != ctx.model.is_variational]
-    labels = [NO_COMPARISON, *others]
-    default = labels.index(other_kind[0] if other_kind else labels[1])
-    label = st.selectbox("Compare with", labels, index=default, key=f"{key}_{ctx.checkpoint.digest}")
-    if label == NO_COMPARISON:
-        return None
-    try:
-        checkpoint = load_model(others[label], digest(others[label]))
-    except (CheckpointError, OSError) as err:
-        st.error(f"Could not load {label}: {err}")
-        return None
-    return Context(checkpoint, ctx.data, ctx.dataset, ctx.split)
+    checkpoint = pick_model("Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0],
+                            key=f"{key}_{ctx.checkpoint.digest}")
+    return None if checkpoint is None else Context(checkpoint, ctx.data, ctx.dataset, ctx.split)
 
 
 def pick_latent(label: str, ctx: Context, key: str) -> tuple[np.ndarray, np.ndarray] | None:
