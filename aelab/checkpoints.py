@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from aelab.models import Autoencoder, ModelConfig, build_model
+from aelab.models import MODELS, Autoencoder, ModelConfig, build_model
 
 FORMAT = "aelab-checkpoint"
 FORMAT_VERSION = 1
@@ -78,6 +78,12 @@ def save_checkpoint(path: str | Path, model: Autoencoder, meta: dict | None = No
     save_tensors(Path(path), model.state_dict(), full)
 
 
+def update_metadata(path: str | Path, extra: dict) -> None:
+    """Merge `extra` into a checkpoint's metadata, rewriting the file atomically."""
+    tensors, meta = read_tensors(path)
+    save_tensors(Path(path), tensors, meta | extra)
+
+
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a safetensors file and its aelab metadata, refusing anything malformed."""
     path = Path(path)
@@ -129,8 +135,6 @@ def file_digest(path: str | Path) -> str:
 
 def is_variational(path: str | Path) -> bool:
     """The model kind from the header alone (no weights loaded); False for unreadable files."""
-    from aelab.models import MODELS
-
     try:
         model = MODELS.get(read_metadata(path).get("model", {}).get("name"))
     except CheckpointError:

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from aelab.checkpoints import CheckpointError, load_checkpoint, read_tensors, save_tensors
+from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
 from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
 from aelab.metrics import evaluate, record_test_metrics
 from aelab.models import MODELS, ModelConfig
@@ -92,8 +92,7 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     if result.path is None:
         return 1
     command = "python -m aelab " + shlex.join(sys.argv[1:] if argv is None else argv)
-    tensors, meta = read_tensors(result.path)
-    save_tensors(result.path, tensors, meta | {"command": command})
+    update_metadata(result.path, {"command": command})
     try:
         print("test:", _summary(record_test_metrics(result.path, args.dataset, args.data_dir)))
     except DatasetUnavailable as err:

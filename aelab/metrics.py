@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from aelab.checkpoints import load_checkpoint, read_tensors, save_tensors
+from aelab.checkpoints import load_checkpoint, update_metadata
 from aelab.data import ImageData, load_dataset
 from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss
 from aelab.noise import add_noise
@@ -64,9 +64,9 @@ def record_test_metrics(path: str | Path, dataset: str | ImageData, root: str | 
     test split cannot be had; the checkpoint is then left as it was.
     """
     test = dataset if isinstance(dataset, ImageData) else load_dataset(dataset, "test", root)
-    tensors, meta = read_tensors(path)
-    train = meta.get("train") or {}
-    metrics = evaluate(load_checkpoint(path).model, test.images, noise=train.get("noise"),
+    ckpt = load_checkpoint(path)
+    train = ckpt.meta.get("train") or {}
+    metrics = evaluate(ckpt.model, test.images, noise=train.get("noise"),
                        noise_level=train.get("noise_level", 0.0)) | {"dataset": f"{test.name} test"}
-    save_tensors(Path(path), tensors, meta | {"metrics": metrics})
+    update_metadata(path, {"metrics": metrics})
     return metrics

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from aelab.checkpoints import RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint, save_tensors
+from aelab.checkpoints import RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint, save_tensors, update_metadata
 from aelab.data import ImageData, split_validation
 from aelab.models import Autoencoder, ModelConfig, build_model
 from aelab.noise import NOISE_KINDS, add_noise
@@ -199,7 +199,7 @@ def train(
             break
     if best_epoch is None:
         return TrainResult(status, message + " No model was saved.", None, history, None, best_val)
-    _finalise(out, meta_base | _progress_meta(history, best_epoch, best_val, status))
+    update_metadata(out, meta_base | _progress_meta(history, best_epoch, best_val, status))
     return TrainResult(status, message + f" Best model (epoch {best_epoch}) saved to {out}.", out, history,
                        best_epoch, best_val)
 
@@ -207,12 +207,6 @@ def train(
 def _progress_meta(history: list[EpochLog], best_epoch: int | None, best_val: float, status: str) -> dict:
     return {"epochs": len(history), "best_epoch": best_epoch, "best_val_loss": best_val, "status": status,
             "history": [asdict(h) for h in history]}
-
-
-def _finalise(out: Path, meta: dict) -> None:
-    """Rewrite the best checkpoint's metadata with the run's final history and status."""
-    tensors, old = read_tensors(out)
-    save_tensors(out, tensors, old | meta)
 
 
 def _save_resume(path: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, history: list[EpochLog],
