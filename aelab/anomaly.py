@@ -24,7 +24,7 @@ def error_maps(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
     return (reconstruct(model, images) - images[:, 0].numpy()) ** 2
 
 
-def reconstruction_errors(model: Autoencoder, images: torch.Tensor, batch_size: int = 2000) -> np.ndarray:
+def reconstruction_errors(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     """Anomaly score per image: mean squared pixel error of the deterministic reconstruction."""
     return np.concatenate([error_maps(model, images[i:i + batch_size]).mean(axis=(1, 2))
                            for i in range(0, len(images), batch_size)])
@@ -104,7 +104,7 @@ SCORES = {
 
 @torch.no_grad()
 def anomaly_scores(model: Autoencoder, images: torch.Tensor, score: str = "mse",
-                   reference: torch.Tensor | None = None, batch_size: int = 2000) -> np.ndarray:
+                   reference: torch.Tensor | None = None, batch_size: int = 500) -> np.ndarray:
     """Per-image reconstruction-error score (higher = more anomalous) by one of `SCORES`.
 
     Plain error favours simple images: a thin '1' has little ink to get wrong, so it looks

@@ -18,9 +18,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aelab import cache
+
 DATA_DIR_ENV = "AELAB_DATA_DIR"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+# The files torchvision reads from <root>/<class name>/raw/ (the same names for all three):
+# listed here so that checking for them does not import torchvision (two seconds).
+RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 DATASETS = (*TORCHVISION_DATASETS, "digits")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 UNLABELLED = -1
@@ -58,11 +64,19 @@ def data_dir(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 
 
-def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True) -> ImageData:
-    """Load `name` (a known dataset or a folder of images) for split 'train' or 'test'."""
+def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
+                 cached: bool = False) -> ImageData:
+    """Load `name` (a known dataset or a folder of images) for split 'train' or 'test'.
+
+    With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
+    its raw files' size and modification time: the app's later starts then skip importing
+    torchvision, which takes as long as the whole first page may.
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     if name in TORCHVISION_DATASETS:
+        if cached:
+            return _load_cached(name, split, data_dir(root), download)
         return _load_torchvision(name, split, data_dir(root), download)
     if name == "digits":
         return load_digits(split)
@@ -90,10 +104,30 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool) -> Imag
     return ImageData(name, images, ds.targets.long(), [str(c) for c in ds.classes])
 
 
+def _raw_paths(name: str, split: str, root: Path) -> list[Path]:
+    return [root / TORCHVISION_DATASETS[name] / "raw" / file for file in RAW_FILES[split]]
+
+
+def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData:
+    paths = _raw_paths(name, split, root)
+    if not all(path.exists() for path in paths):
+        return _load_torchvision(name, split, root, download)  # downloads, or says what is missing
+    stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
+    key = cache.cache_key(name, split, stamp)
+    arrays = cache.load_arrays("dataset", key)
+    if arrays is not None:
+        images = torch.from_numpy(arrays["pixels"]).unsqueeze(1).float().div_(255.0)
+        return ImageData(name, images, torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]])
+    data = _load_torchvision(name, split, root, download)
+    pixels = (data.images[:, 0] * 255.0).round().to(torch.uint8).numpy()
+    cache.save_arrays("dataset", key, {"pixels": pixels, "labels": data.labels.numpy(),
+                                       "classes": np.array(data.classes)})
+    return data
+
+
 def _missing_message(cls: type, root: Path, train: bool) -> str:
     folder = root / cls.__name__ / "raw"
-    prefix = "train" if train else "t10k"
-    files = [Path(url).name.removesuffix(".gz") for url, _ in cls.resources if Path(url).name.startswith(prefix)]
+    files = RAW_FILES["train" if train else "test"]
     return (f"{cls.__name__} ({'train' if train else 'test'} split) is not in {folder}: expected "
             f"{' and '.join(files)} there. Set {DATA_DIR_ENV} to a folder holding {cls.__name__}/raw/, "
             "or connect to the internet to download it.")
@@ -168,14 +202,9 @@ def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[Image
 
 def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     """Which datasets can be loaded without a download (digits always can)."""
-    from torchvision import datasets
-
     root = data_dir(root)
-    found = {}
-    for name, cls_name in TORCHVISION_DATASETS.items():
-        raw = root / cls_name / "raw"
-        cls = getattr(datasets, cls_name)
-        found[name] = all((raw / Path(url).name.removesuffix(".gz")).exists() for url, _ in cls.resources)
+    found = {name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
+             for name in TORCHVISION_DATASETS}
     return found | {"digits": True}
 
 

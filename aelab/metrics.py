@@ -55,6 +55,34 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
     return metrics
 
 
+def fitted_posterior_nelbo(model: Autoencoder, images: torch.Tensor, steps: int = 300, lr: float = 1e-2,
+                           seed: int = 0) -> float:
+    """Negative ELBO per image with q(z|x) fitted to each image by gradient descent, the decoder fixed.
+
+    The encoder's amortised posteriors are the starting point; what is left after fitting is
+    the decoder's own limit (Cremer et al., 2018, "Inference suboptimality in VAEs"): no
+    better encoder could bring the ELBO below it.
+    """
+    model.eval()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        mu, logvar = model.posterior(images)
+    mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
+    optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+
+    def nelbo() -> torch.Tensor:
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return (reconstruction_loss(model.decode(z), images, model.config.recon) + kl_per_dim(mu, logvar).sum(1)).mean()
+
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        nelbo().backward()  # gradients reach the decoder's weights too, but only mu and logvar step
+        optimizer.step()
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        return float(nelbo())
+
+
 def record_test_metrics(path: str | Path, dataset: str | ImageData, root: str | Path | None = None) -> dict:
     """Evaluate the checkpoint at `path` on a test split and store the metrics in its metadata.
 

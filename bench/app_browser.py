@@ -3,7 +3,8 @@
 Measures the time from starting the server to the first page drawn (the latent map's chart
 visible), cold (empty cache) and warm (latents and projections in the disk cache), and the
 server process's resident memory after every page has been opened with the 10k MNIST test
-set loaded.
+set loaded. For scale, the same for a bare page holding nothing but a Plotly chart of 10,000
+random points: what Streamlit, Plotly.js and software WebGL cost before aelab does anything.
 
     AELAB_DATA_DIR=../shared/datasets python bench/app_browser.py
 """
@@ -40,11 +41,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(cache: str) -> tuple[subprocess.Popen, str, float]:
+BARE_PAGE = """
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+xy = np.random.default_rng(0).normal(size=(10_000, 2))
+st.title("Bare page")
+st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers")), on_select="rerun")
+"""
+
+
+def start_server(cache: str, script: str = "app.py") -> tuple[subprocess.Popen, str, float]:
     port = free_port()
     env = {**os.environ, "AELAB_CACHE_DIR": cache, "AELAB_RUNS_DIR": tempfile.mkdtemp()}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -57,8 +69,8 @@ def start_server(cache: str) -> tuple[subprocess.Popen, str, float]:
             time.sleep(0.05)
 
 
-def first_page(browser, cache: str, label: str, visit_all: bool) -> None:
-    proc, url, started = start_server(cache)
+def first_page(browser, cache: str, label: str, visit_all: bool, script: str = "app.py") -> None:
+    proc, url, started = start_server(cache, script)
     try:
         ready = time.perf_counter() - started
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -86,6 +98,10 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         first_page(browser, cache, "cold cache", visit_all=True)
         first_page(browser, cache, "warm cache", visit_all=False)
+        with tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT) as bare:
+            bare.write(BARE_PAGE)
+            bare.flush()
+            first_page(browser, cache, "bare Plotly page, for scale", visit_all=False, script=bare.name)
         browser.close()
 
 

@@ -2,7 +2,10 @@
 
 - the PCA latent map of the 10k MNIST test set, encoding included (cold: no cache);
 - the t-SNE map: computed once, then read back from the disk cache;
-- a traversal slider change (an AppTest rerun of the Traverse page, all caches warm).
+- a traversal slider change (an AppTest rerun of the Traverse page, all caches warm);
+- the first page: a new Python process running app.py once, as `streamlit run` does for its
+  first visitor (everything but Streamlit still to import), with an empty disk cache and again
+  with a filled one.
 
     AELAB_DATA_DIR=../shared/datasets python bench/app_speed.py
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AELAB_CACHE_DIR", tempfile.mkdtemp(prefix="aelab-bench-"))
 
-from aelab import latent  # noqa: E402
+from aelab import cache, latent  # noqa: E402
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 from aelab.data import load_dataset  # noqa: E402
 
@@ -29,6 +33,24 @@ def timed(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+FIRST_PAGE = """
+import time
+from streamlit.testing.v1 import AppTest
+start = time.perf_counter()  # Streamlit imported, as in a server that is ready: the first visitor's wait starts
+at = AppTest.from_file({app!r}, default_timeout=300).run()
+assert not at.exception and at.get("plotly_chart"), "the latent map was not drawn"
+print(time.perf_counter() - start)
+"""
+
+
+def first_page_seconds(cache: str) -> float:
+    """Seconds a fresh interpreter with Streamlit imported takes to run the first page with `cache`."""
+    code = FIRST_PAGE.format(app=str(ROOT / "app.py"))
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "AELAB_CACHE_DIR": cache}, cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
 
 
 def main() -> None:
@@ -44,7 +66,7 @@ def main() -> None:
     model = load_checkpoint(SHIPPED_DIR / "vae.safetensors").model
     mu = latent.encode_all(model, test.images).mu
     for n_points in (5000, 10_000):
-        key = latent.cache_key("bench", n_points)
+        key = cache.cache_key("bench", n_points)
         _, t_first = timed(lambda: latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points)))
         _, t_again = timed(lambda: latent.load_projection(key, "tsne"))
         print(f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms")
@@ -62,6 +84,13 @@ def main() -> None:
         times.append(t * 1000)
     print(f"Traverse slider change (full AppTest rerun of the page): median {statistics.median(times):.0f} ms, "
           f"max {max(times):.0f} ms over {len(times)} changes")
+
+    folder = tempfile.mkdtemp(prefix="aelab-first-")
+    cold = first_page_seconds(folder)
+    warm = [first_page_seconds(folder) for _ in range(3)]
+    print(f"First page (new process with Streamlit imported: run app.py to the latent map): "
+          f"empty disk cache {cold:.1f} s; "
+          f"filled cache median {statistics.median(warm):.1f} s (max {max(warm):.1f} s)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """Datasets through the real torchvision loader and the real MNIST files."""
 
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +12,10 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from aelab.data import DatasetUnavailable, available_datasets, load_dataset, split_validation
+from aelab.data import (RAW_FILES, TORCHVISION_DATASETS, DatasetUnavailable, available_datasets, load_dataset,
+                        split_validation)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_mnist_splits_are_in_memory_tensors(mnist_train, mnist_test):
@@ -17,6 +25,27 @@ def test_mnist_splits_are_in_memory_tensors(mnist_train, mnist_test):
         assert set(data.labels.unique().tolist()) == set(range(10))
     assert len(mnist_test) == 10_000
     assert available_datasets()["mnist"] and available_datasets()["digits"]
+
+
+def test_raw_file_names_are_the_ones_torchvision_reads():
+    for cls_name in TORCHVISION_DATASETS.values():
+        names = {Path(url).name.removesuffix(".gz") for url, _ in getattr(datasets, cls_name).resources}
+        assert names == {file for files in RAW_FILES.values() for file in files}
+
+
+def test_cached_split_equals_torchvisions_and_later_loads_skip_torchvision(mnist_test, tmp_path):
+    env = {**os.environ, "AELAB_CACHE_DIR": str(tmp_path)}
+    script = ("import hashlib, sys; from aelab.data import load_dataset; "
+              "d = load_dataset('mnist', 'test', cached=True); "
+              "print('torchvision' in sys.modules, hashlib.sha256(d.images.numpy().tobytes()).hexdigest(), "
+              "hashlib.sha256(d.labels.numpy().tobytes()).hexdigest(), d.classes)")
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split(" ", 1) for _ in range(2)]
+    assert [imported for imported, _ in runs] == ["True", "False"]  # the second start reads the cache
+    expected = (f"{hashlib.sha256(mnist_test.images.numpy().tobytes()).hexdigest()} "
+                f"{hashlib.sha256(mnist_test.labels.numpy().tobytes()).hexdigest()} {mnist_test.classes}\n")
+    assert runs[0][1] == runs[1][1] == expected  # bit for bit the split torchvision decodes
+    assert len(list(tmp_path.glob("dataset-*.npz"))) == 1
 
 
 def test_missing_dataset_offline_names_the_folder_and_files(tmp_path, monkeypatch):

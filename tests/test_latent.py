@@ -45,6 +45,15 @@ def test_pca_map_inverts_exactly_within_its_plane(codes):
     assert 0 < sum(proj.params["explained_variance_ratio"]) <= 1
 
 
+def test_pca_gives_scikit_learns_axes_and_coordinates(codes):
+    from sklearn.decomposition import PCA
+
+    proj, fitted = latent.pca(codes.mu), PCA(n_components=2).fit(codes.mu)
+    np.testing.assert_allclose(proj.components, fitted.components_, atol=1e-5)
+    np.testing.assert_allclose(proj.coords, fitted.transform(codes.mu), atol=1e-4)
+    np.testing.assert_allclose(proj.params["explained_variance_ratio"], fitted.explained_variance_ratio_, atol=1e-4)
+
+
 def test_interpolation_hits_both_ends_and_slerp_keeps_the_norm(codes):
     a, b = codes.mu[0], codes.mu[1]
     for method in ("linear", "slerp"):

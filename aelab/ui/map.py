@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import latent
+from aelab import cache, latent
 from aelab.ui import state
 
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
@@ -30,7 +30,7 @@ with controls:
         n_points = st.select_slider("Points", [1000, 2000, 5000, 10000], value=min(5000, len(mu)), key="tsne_points")
         n_points = min(n_points, len(mu))
         perplexity = st.slider("Perplexity", 5, 100, 30, key="tsne_perplexity")
-        key = latent.cache_key(ctx.checkpoint.digest, ctx.dataset, ctx.split, "tsne", n_points, float(perplexity))
+        key = cache.cache_key(ctx.checkpoint.digest, ctx.dataset, ctx.split, "tsne", n_points, float(perplexity))
         projection = state.stored_projection(key, "tsne")
         if projection is None:
             st.info("This t-SNE map has not been computed yet: it takes about half a minute, once.")
@@ -46,11 +46,15 @@ classes = ctx.data.classes
 coords = projection.coords
 
 
-colours = np.array([PALETTE[i % len(PALETTE)] for i in range(len(classes))] + ["#444444"])  # last: unlabelled
+colours = [PALETTE[i % len(PALETTE)] for i in range(len(classes))] + ["#444444"]  # last: unlabelled
+# Colour by class number through a stepped colour scale: Plotly validates 10k numbers at once
+# but 10k colour strings one by one (half a second on every rerun of this page).
+steps = [(edge / len(colours), colour) for i, colour in enumerate(colours) for edge in (i, i + 1)]
 fig = go.Figure()
 fig.add_trace(go.Scattergl(
     x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset",
-    marker=dict(size=4, color=colours[np.where(labels >= 0, labels, len(classes))], opacity=0.75),
+    marker=dict(size=4, color=np.where(labels >= 0, labels, len(classes)), colorscale=steps, cmin=-0.5,
+                cmax=len(colours) - 0.5, opacity=0.75),
     customdata=np.c_[projection.index, labels],
     hovertemplate="label %{customdata[1]}<br>index %{customdata[0]}<extra></extra>",
 ))

@@ -18,9 +18,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aelab import anomaly, latent
-from aelab.checkpoints import (SHIPPED_DIR, Checkpoint, CheckpointError, file_digest, is_variational, list_checkpoints,
-                               load_checkpoint)
+from aelab import anomaly, cache, latent
+from aelab.checkpoints import (SHIPPED_DIR, Checkpoint, CheckpointError, Listing, file_digest, is_variational,
+                               list_checkpoints, load_checkpoint)
 from aelab.data import DatasetUnavailable, ImageData, available_datasets, load_dataset
 from aelab import images
 from aelab.images import ImageError, enlarge
@@ -69,12 +69,12 @@ def load_model(path: str, digest: str) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def load_data(name: str, split: str) -> ImageData:
-    return load_dataset(name, split, download=False)
+    return load_dataset(name, split, download=False, cached=True)
 
 
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
-    key = latent.cache_key(digest, dataset, split, len(load_data(dataset, split)))
+    key = cache.cache_key(digest, dataset, split, len(load_data(dataset, split)))
     return latent.cached_codes(key, lambda: latent.encode_all(load_model(path, digest).model,
                                                               load_data(dataset, split).images))
 
@@ -91,7 +91,7 @@ def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
 
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
 def pca_map(path: str, digest: str, dataset: str, split: str) -> latent.Projection:
-    key = latent.cache_key(digest, dataset, split, "pca")
+    key = cache.cache_key(digest, dataset, split, "pca")
     return latent.cached_projection(key, "pca", lambda: latent.pca(codes(path, digest, dataset, split).mu))
 
 
@@ -104,7 +104,7 @@ def stored_projection(key: str, method: str) -> latent.Projection | None:
 def tsne_map(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float,
              progress: Callable[[float], None] | None = None) -> latent.Projection:
     """The t-SNE map: from the caches when computed before, else computed once with progress."""
-    key = latent.cache_key(digest, dataset, split, "tsne", n_points, perplexity)
+    key = cache.cache_key(digest, dataset, split, "tsne", n_points, perplexity)
     found = stored_projection(key, "tsne")
     if found is not None:
         return found
@@ -118,6 +118,16 @@ def tsne_map(path: str, digest: str, dataset: str, split: str, n_points: int, pe
 def tsne_placer(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float):
     projection = tsne_map(path, digest, dataset, split, n_points, perplexity)
     return latent.tsne_placer(projection, codes(path, digest, dataset, split).mu)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def traversal_png(path: str, digest: str, dataset: str, split: str, base: bytes, dims: tuple[int, ...], steps: int,
+                  scale: int) -> bytes:
+    """The traversal grid of `dims` around the code `base` (float32 bytes) as a PNG, made once per choice."""
+    stats = dim_stats(path, digest, dataset, split)
+    code = np.frombuffer(base, dtype=np.float32)
+    grid = latent.traversal_grid(load_model(path, digest).model, code, list(dims), stats.low, stats.high, steps)
+    return images.to_png(enlarge(images.make_grid(grid, ncol=steps), scale))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -167,10 +177,29 @@ class Context:
         return latent.decode(self.model, z)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _listing(folders: tuple[str, ...], stamp: tuple) -> list[Listing]:
+    return list_checkpoints(*folders)
+
+
+def checkpoint_listing() -> list[Listing]:
+    """Every checkpoint in the two folders, re-read only when a file there is added, removed or changed."""
+    folders = (str(shipped_dir()), str(runs_dir()))
+    stamp = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.safetensors")):
+            try:
+                stat = path.stat()
+            except OSError:  # removed while listing: the next rerun sees the folder as it is
+                continue
+            stamp.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return _listing(folders, tuple(stamp))
+
+
 def model_options(warn: bool = False) -> dict[str, str]:
     """Label -> path of every readable checkpoint, the default first; `warn` reports broken files."""
     options = {}
-    for item in list_checkpoints(shipped_dir(), runs_dir()):
+    for item in checkpoint_listing():
         if item.error:
             if warn:
                 st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")

@@ -3,7 +3,6 @@
 import numpy as np
 import streamlit as st
 
-from aelab import images, latent
 from aelab.ui import state
 
 GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
@@ -97,8 +96,7 @@ steps = right.slider("Values per dimension", 3, 15, 8, key="grid_steps")
 if not chosen:
     st.info("Choose at least one dimension to draw the grid.")
     st.stop()
-grid = images.make_grid(latent.traversal_grid(ctx.model, base, chosen, stats.low, stats.high, steps), ncol=steps)
-big = images.enlarge(grid, GRID_SCALE)
-st.image(big, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen), clamp=True, output_format="PNG")
-st.download_button("Download grid (PNG)", images.to_png(big), file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
+png = state.traversal_png(*ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
+st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen))
+st.download_button("Download grid (PNG)", png, file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
                    mime="image/png", on_click="ignore", icon=":material/download:", key="grid_png")
