@@ -29,7 +29,7 @@ from aelab.models import ModelConfig  # noqa: E402
 from aelab.train import TrainConfig, train  # noqa: E402
 
 # (model, seconds, batch size, learning rate, goal in nats or None)
-RUNS = [("vae", 30, 32, 1e-3, 110.0), ("conv_vae", 120, 64, 1e-3, 100.0), ("conv_ae", 30, 64, 1e-3, None)]
+RUNS = [("vae", 30, 64, 1e-3, 110.0), ("conv_vae", 120, 64, 1e-3, 100.0), ("conv_ae", 30, 64, 1e-3, None)]
 
 
 def main() -> None:

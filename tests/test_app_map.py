@@ -2,6 +2,10 @@
 
 import base64
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +49,30 @@ def test_app_opens_on_the_vae_and_mnist_with_a_model_card():
     traces = figure(at)["data"]
     assert [t["name"] for t in traces] == ["dataset", "decode here"]
     assert len(values(traces[0]["x"])) == 10_000 and traces[0]["type"] == "scattergl"
+
+
+def test_points_are_coloured_by_their_label_as_the_legend_says():
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    legend = dict((int(k), c) for c, k in re.findall(r"color:(#[0-9a-f]{6})'>●</span> (\d) - ", at.markdown[0].value))
+    assert len(set(legend.values())) == len(legend) == 10
+    marker = figure(at)["data"][0]["marker"]
+    np.testing.assert_array_equal(values(marker["color"]), load_dataset("mnist", "test").labels.numpy())
+    scale, low, high = marker["colorscale"], marker["cmin"], marker["cmax"]
+    for label, expected in legend.items():
+        t = (label - low) / (high - low)
+        assert next(c for (a, c), (b, _) in zip(scale, scale[1:]) if a <= t <= b and a < b) == expected
+
+
+def test_a_restart_draws_the_first_page_without_torchvision_or_scikit_learn(tmp_path):
+    """The slow imports are paid once: later starts read the test split and the map from the disk cache."""
+    script = ("import sys; from streamlit.testing.v1 import AppTest; "
+              f"at = AppTest.from_file({APP!r}, default_timeout=180).run(); "
+              "assert not at.exception and at.get('plotly_chart'); "
+              "print(sorted(m for m in ('torchvision', 'sklearn', 'openTSNE') if m in sys.modules))")
+    env = {**os.environ, "AELAB_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert [run.stdout.split("\n")[-2] for run in runs] == ["['torchvision']", "[]"]
 
 
 def test_selecting_a_point_shows_it_and_feeds_the_other_pages():
