@@ -59,9 +59,10 @@ def fitted_posterior_nelbo(model: Autoencoder, images: torch.Tensor, steps: int 
                            seed: int = 0) -> float:
     """Negative ELBO per image with q(z|x) fitted to each image by gradient descent, the decoder fixed.
 
-    The encoder's amortised posteriors are the starting point; what is left after fitting is
-    the decoder's own limit (Cremer et al., 2018, "Inference suboptimality in VAEs"): no
-    better encoder could bring the ELBO below it.
+    The encoder's amortised posteriors are the starting point; what is left after fitting
+    approximates the best any Gaussian posterior does with this decoder, so the difference to
+    `evaluate`'s -ELBO is the encoder's share of the loss, the amortisation gap (Cremer et al.,
+    2018, "Inference suboptimality in variational autoencoders").
     """
     model.eval()
     torch.manual_seed(seed)
