@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
 from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
@@ -54,6 +58,34 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetUnavailable, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+@contextmanager
+def ctrl_c_stops_training() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks training to stop at the end of the current batch; a second quits at once.
+
+    Turning the signal into a flag means it can never land between a save and its bookkeeping:
+    the run always ends through the same path as a finished one, best model and metadata written.
+    """
+    asked = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield asked.is_set
+        return
+
+    def handler(signum, frame) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        print("\nStopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -86,7 +118,8 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
         bar.write(f"epoch {log.epoch}: train loss {log.train['loss']:.2f} | val {terms} | "
                   f"{log.images_per_second:.0f} img/s")
 
-    result = train(cfg, data, args.out, on_batch, on_epoch, resume=args.resume)
+    with ctrl_c_stops_training() as should_stop:
+        result = train(cfg, data, args.out, on_batch, on_epoch, should_stop, resume=args.resume)
     bar.close()
     print(result.message)
     if result.path is None:
