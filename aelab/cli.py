@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
     t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
     t.add_argument("--noise-level", type=float, default=0.3)
+    t.add_argument("--shift", type=int, default=0, help="augment: random shifts of up to this many pixels")
+    t.add_argument("--shift-until", type=float, default=0.7, help="fraction of the run that is shifted")
     t.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs (0: off)")
     t.add_argument("--max-seconds", type=float, help="stop after this much training time")
     t.add_argument("--seed", type=int, default=0)
@@ -98,7 +100,8 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                                       beta=args.beta, recon=args.recon)
     cfg = TrainConfig(model=model_cfg, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, kl_warmup_epochs=args.kl_warmup, noise=args.denoise,
-                      noise_level=args.noise_level, patience=args.patience, max_seconds=args.max_seconds,
+                      noise_level=args.noise_level, shift=args.shift, shift_until=args.shift_until,
+                      patience=args.patience, max_seconds=args.max_seconds,
                       device=args.device)
     if args.out.suffix != ".safetensors":
         raise ValueError("--out must end in .safetensors")

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from aelab.checkpoints import RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint, save_tensors, update_metadata
-from aelab.data import ImageData, split_validation
+from aelab.data import ImageData, random_shift, split_validation
 from aelab.models import Autoencoder, ModelConfig, build_model
 from aelab.noise import NOISE_KINDS, add_noise
 
@@ -34,6 +34,8 @@ class TrainConfig:
     kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
     noise: str | None = None  # denoising: corrupt inputs, reconstruct clean targets
     noise_level: float = 0.3
+    shift: int = 0  # augmentation: random whole-pixel shifts of up to this many pixels (0 = none)
+    shift_until: float = 0.7  # fraction of the run that is shifted; the rest sees the images as they are
     val_fraction: float = 0.1
     patience: int = 5  # early stopping: epochs without validation improvement (0 = never)
     max_seconds: float | None = None  # wall-clock budget for the whole run
@@ -46,6 +48,8 @@ class TrainConfig:
             raise ValueError(f"Unknown noise {self.noise!r}; known: {', '.join(NOISE_KINDS)}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not 0 < self.val_fraction < 1:
             raise ValueError("epochs and batch_size must be >= 1, lr > 0 and 0 < val_fraction < 1")
+        if not 0 <= self.shift <= 4 or not 0 <= self.shift_until <= 1:
+            raise ValueError("shift must be 0 to 4 pixels and shift_until between 0 and 1")
 
     def to_dict(self) -> dict:
         return asdict(self) | {"model": self.model.to_dict()}
@@ -151,6 +155,8 @@ def train(
         try:
             for b in range(n_batches):
                 target = train_data.images[perm[b * bs:(b + 1) * bs]]
+                if cfg.shift and _progress(cfg, epoch + b / n_batches, time.perf_counter() - started) < cfg.shift_until:
+                    target = random_shift(target, cfg.shift, gen)
                 x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
                 ramp = min(1.0, (epoch + b / n_batches) / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
                 terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp)
@@ -202,6 +208,12 @@ def train(
     update_metadata(out, meta_base | _progress_meta(history, best_epoch, best_val, status))
     return TrainResult(status, message + f" Best model (epoch {best_epoch}) saved to {out}.", out, history,
                        best_epoch, best_val)
+
+
+def _progress(cfg: TrainConfig, epochs_done: float, seconds: float) -> float:
+    """How far through the run training is: by epochs, or by the time budget if that ends it sooner."""
+    by_time = seconds / cfg.max_seconds if cfg.max_seconds else 0.0
+    return max(epochs_done / cfg.epochs, by_time)
 
 
 def _progress_meta(history: list[EpochLog], best_epoch: int | None, best_val: float, status: str) -> dict:

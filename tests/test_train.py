@@ -100,3 +100,34 @@ def test_kl_warmup_ramps_beta(small, tmp_path):
     first = result.history[0]
     # with beta ramping from 0 the training loss sits far below recon + KL at full weight
     assert first.train["loss"] < first.train["recon"] + 0.5 * first.train["kl"]
+
+
+def test_random_shift_moves_each_image_by_whole_pixels_within_the_limit(small):
+    from aelab.data import random_shift
+
+    images = small.images[:200]  # MNIST digits keep a 4-pixel empty border, so nothing is cut off
+    moved = random_shift(images, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and torch.allclose(moved.sum((1, 2, 3)), images.sum((1, 2, 3)))
+    assert set(moved.unique().tolist()) <= set(images.unique().tolist())  # no resampling blur
+    offsets = set()
+    for before, after in zip(images[:, 0], moved[:, 0]):
+        match = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(torch.roll(before, (dy, dx), (0, 1)), after)]
+        assert match, "each image is its original moved by at most 2 pixels"
+        offsets.add(match[0])
+    assert len(offsets) > 10  # each image draws its own offset
+
+
+def test_shift_augmentation_is_seeded_and_ends_on_clean_images(small, tmp_path):
+    cfg = _cfg(epochs=4, shift=2, shift_until=0.5)
+    a = train(cfg, small, tmp_path / "a.safetensors")
+    b = train(cfg, small, tmp_path / "b.safetensors")
+    plain = train(_cfg(epochs=4), small, tmp_path / "plain.safetensors")
+    weights = [load_checkpoint(r.path).model.state_dict() for r in (a, b, plain)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    # shifted epochs are harder to fit; the clean ones that follow drop the training loss back
+    shifted, clean = a.history[1].train["loss"], a.history[2].train["loss"]
+    assert clean < shifted and plain.history[1].train["loss"] < shifted
+    with pytest.raises(ValueError, match="shift"):
+        _cfg(epochs=1, shift=9)
