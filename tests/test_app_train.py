@@ -5,9 +5,7 @@ AppTest does not drive `run_every` fragments by itself, so the test reruns the p
 
 from __future__ import annotations
 
-import io
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from aelab import jobs
 from aelab.checkpoints import load_checkpoint
 from aelab.images import to_png
+from zips import zip_of
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -83,28 +82,20 @@ def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
     assert "trained on: mnist" in card and f"epochs: {len(job.history)}" in card
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_an_uploaded_zip_is_checked_at_once_then_trained_on_and_tested_on_its_held_out_fifth(runs, mnist_test):
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("aelab/ui/train.py").run()
     at.radio(key="train_source").set_value("Upload a zip").run()
     assert at.button(key="train_start").disabled  # nothing uploaded yet
     png = to_png(mnist_test.images[0, 0].numpy())
-    at.file_uploader(key="train_zip").set_value(("evil.zip", _zip({"a.png": png, "../evil.png": png}),
+    at.file_uploader(key="train_zip").set_value(("evil.zip", zip_of({"a.png": png, "../evil.png": png}),
                                                   "application/zip")).run()
     assert "points outside the archive" in at.main.error[0].value and at.button(key="train_start").disabled
 
     digits = {str(d): [int(i) for i in (mnist_test.labels == d).nonzero()[:20, 0]] for d in (1, 4, 7)}
     entries = {f"my digits/{d}/{i}.png": to_png(mnist_test.images[i, 0].numpy()) for d, idx in digits.items()
                for i in idx}
-    at.file_uploader(key="train_zip").set_value(("my digits.zip", _zip(entries), "application/zip")).run()
+    at.file_uploader(key="train_zip").set_value(("my digits.zip", zip_of(entries), "application/zip")).run()
     assert not at.main.error and "48 training images, 3 classes (1, 4, 7)" in " ".join(c.value for c in at.caption)
     at.number_input(key="train_epochs").set_value(2).run()
     assert at.text_input(key="train_name").value == "vae-my-digits-z20-2ep"

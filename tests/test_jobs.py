@@ -17,6 +17,7 @@ from aelab.data import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, DatasetUnavailable, load_
 from aelab.images import to_png
 from aelab.models import ModelConfig
 from aelab.train import TrainConfig
+from zips import zip_of
 
 
 @pytest.fixture(scope="module")
@@ -105,20 +106,12 @@ def test_a_clashing_name_and_a_job_beyond_the_limit_are_refused_even_after_a_rei
 # --- zips ------------------------------------------------------------------------------------
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_a_zip_of_digits_in_class_folders_loads_with_their_labels(mnist_test):
     sources = {digit: torch.nonzero(mnist_test.labels == digit)[:15, 0].tolist() for digit in (3, 7)}
     entries = {f"digits/{digit}/{i}.png": to_png(mnist_test.images[i, 0].numpy())
                for digit, indices in sources.items() for i in indices}
     entries |= {"__MACOSX/digits/3/._0.png": b"resource fork", "digits/notes.txt": b"not an image"}
-    data = _zip(entries)
+    data = zip_of(entries)
     train, test = load_zip(data, "digits.zip", "train"), load_zip(data, "digits.zip", "test")
     assert train.name == "digits" and train.classes == test.classes == ["3", "7"]  # the wrapping folder is no class
     assert (len(train), len(test)) == (24, 6)
@@ -133,7 +126,7 @@ def test_a_zip_of_digits_in_class_folders_loads_with_their_labels(mnist_test):
 def test_a_zip_with_a_path_outside_itself_is_refused(mnist_test, evil):
     png = to_png(mnist_test.images[0, 0].numpy())
     with pytest.raises(DatasetUnavailable, match="points outside the archive"):
-        load_zip(_zip({"ok/1.png": png, "ok/2.png": png, evil: png}), "evil.zip")
+        load_zip(zip_of({"ok/1.png": png, "ok/2.png": png, evil: png}), "evil.zip")
 
 
 def test_a_zip_bomb_is_refused_before_it_is_inflated():
@@ -149,6 +142,6 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated():
 
 def test_a_zip_with_too_many_entries_or_no_zip_at_all_is_refused():
     with pytest.raises(DatasetUnavailable, match=f"the limit is {MAX_ZIP_MEMBERS}"):
-        load_zip(_zip({f"{i}.png": b"" for i in range(MAX_ZIP_MEMBERS + 1)}), "many.zip")
+        load_zip(zip_of({f"{i}.png": b"" for i in range(MAX_ZIP_MEMBERS + 1)}), "many.zip")
     with pytest.raises(DatasetUnavailable, match="not a zip file"):
         load_zip(b"PNG? no: plain text", "fake.zip")
