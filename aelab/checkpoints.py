@@ -136,9 +136,14 @@ def file_digest(path: str | Path) -> str:
 def is_variational(path: str | Path) -> bool:
     """The model kind from the header alone (no weights loaded); False for unreadable files."""
     try:
-        model = MODELS.get(read_metadata(path).get("model", {}).get("name"))
+        return describes_vae(read_metadata(path))
     except CheckpointError:
         return False
+
+
+def describes_vae(meta: dict) -> bool:
+    """Whether checkpoint metadata (as `read_metadata` returns it) is a VAE's."""
+    model = MODELS.get(meta.get("model", {}).get("name"))
     return bool(model and model.is_variational)
 
 

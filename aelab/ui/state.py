@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 
 from aelab import anomaly, cache, latent
-from aelab.checkpoints import (SHIPPED_DIR, Checkpoint, CheckpointError, Listing, file_digest, is_variational,
+from aelab.checkpoints import (SHIPPED_DIR, Checkpoint, CheckpointError, Listing, describes_vae, file_digest,
                                list_checkpoints, load_checkpoint)
 from aelab.data import DatasetUnavailable, ImageData, available_datasets, load_dataset
 from aelab import images
@@ -320,7 +320,9 @@ def comparison_picker(ctx: Context, key: str) -> Context | None:
     if not others:
         st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
         return None
-    other_kind = [label for label, path in others.items() if is_variational(path) != ctx.model.is_variational]
+    meta = {str(item.path): item.meta for item in checkpoint_listing() if item.meta}  # headers read once, cached
+    other_kind = [label for label, path in others.items()
+                  if describes_vae(meta.get(path, {})) != ctx.model.is_variational]
     checkpoint = pick_model("Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0],
                             key=f"{key}_{ctx.checkpoint.digest}")
     return None if checkpoint is None else Context(checkpoint, ctx.data, ctx.dataset, ctx.split)
