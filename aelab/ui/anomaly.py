@@ -38,9 +38,7 @@ def triplets(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: fl
     return shown
 
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 st.title("Anomaly")
 st.caption("An autoencoder reconstructs well what resembles its training data. The reconstruction error "

@@ -75,9 +75,7 @@ def metric_rows(run: state.Context) -> dict[str, str]:
     }
 
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 st.title("Compare")
 st.caption("Any two models on the same inputs: the same test images, the same random seed and temperature for "

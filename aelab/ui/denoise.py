@@ -75,9 +75,7 @@ def mean_psnr(path: str, digest: str, dataset: str, kind: str, level: float, see
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())
 
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 st.title("Denoise")
 st.caption("Corrupt images with noise, then reconstruct them. A model trained on noisy inputs with clean targets "

@@ -10,9 +10,7 @@ from aelab.ui import state
 SCALE = 3  # enlargement of the strips on screen and in the downloads
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 
 st.title("Interpolate")

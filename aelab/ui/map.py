@@ -11,9 +11,7 @@ GRID = 36  # clickable cells per axis on a PCA map: a click between points decod
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 st.title("Latent map")
 mu = ctx.codes().mu

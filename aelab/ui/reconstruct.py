@@ -41,9 +41,7 @@ def result_row(sentence: str, trio: list[np.ndarray]) -> None:
     right.markdown(sentence)
 
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 st.title("Reconstruct")
 st.caption("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "

@@ -7,9 +7,7 @@ from aelab.ui import state
 
 SCALE = 3  # enlargement of the grids on screen and in the downloads
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 
 st.title("Sample")

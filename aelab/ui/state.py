@@ -281,6 +281,14 @@ def context(quiet: bool = False) -> Context | None:
     return Context(ckpt, data, dataset)
 
 
+def require_context() -> Context:
+    """The current model and data; without them the page stops here, `context` having said why."""
+    ctx = context()
+    if ctx is None:
+        st.stop()
+    return ctx
+
+
 # --- drawing helpers ----------------------------------------------------------------------
 
 

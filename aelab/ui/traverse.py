@@ -7,9 +7,7 @@ from aelab.ui import state
 
 GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
 
-ctx = state.context()
-if ctx is None:
-    st.stop()
+ctx = state.require_context()
 
 st.title("Traverse")
 st.caption("Start from one image's code and move along one latent dimension at a time. "
