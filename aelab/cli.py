@@ -15,9 +15,9 @@ from typing import Callable, Iterator
 from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
 from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
 from aelab.metrics import evaluate, record_test_metrics
-from aelab.models import MODELS, ModelConfig
+from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
-from aelab.train import EpochLog, TrainConfig, train
+from aelab.train import LR_SCHEDULES, EpochLog, TrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,10 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
+                   help="cosine: decay to 0 over the run (epochs or --max-seconds)")
     t.add_argument("--latent-dim", type=int, help="default: the model's (32 conv_ae, 20 VAEs)")
     t.add_argument("--widths", type=int, nargs="+", help="conv channels or MLP hidden sizes")
     t.add_argument("--beta", type=float, default=None, help="KL weight for VAEs (beta > 1: beta-VAE)")
     t.add_argument("--recon", choices=["bce", "mse"], default=None)
+    t.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="between layers (default silu)")
     t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
     t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
     t.add_argument("--noise-level", type=float, default=0.3)
@@ -97,9 +100,9 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model_cfg = ModelConfig.for_model(args.model, latent_dim=args.latent_dim, widths=args.widths,
-                                      beta=args.beta, recon=args.recon)
+                                      beta=args.beta, recon=args.recon, activation=args.activation)
     cfg = TrainConfig(model=model_cfg, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed, kl_warmup_epochs=args.kl_warmup, noise=args.denoise,
+                      lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed, kl_warmup_epochs=args.kl_warmup, noise=args.denoise,
                       noise_level=args.noise_level, shift=args.shift, shift_until=args.shift_until,
                       patience=args.patience, max_seconds=args.max_seconds,
                       device=args.device)

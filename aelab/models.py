@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)
+ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU}
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
 
 
@@ -28,11 +29,14 @@ class ModelConfig:
     widths: tuple[int, ...] = (32, 64, 128)  # conv channels or MLP hidden sizes
     beta: float = 1.0  # weight of the KL term (VAEs); > 1 gives a beta-VAE
     recon: str = "bce"  # "bce" (Bernoulli, logits) or "mse" (on sigmoid outputs)
+    activation: str = "silu"  # between layers; SiLU trains stably at learning rates where ReLU VAEs collapse
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
         if self.name not in MODELS:
             raise ValueError(f"Unknown model {self.name!r}; known: {', '.join(MODELS)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
         if self.recon not in ("bce", "mse"):
             raise ValueError(f"recon must be 'bce' or 'mse', not {self.recon!r}")
         if self.latent_dim < 1 or self.beta < 0 or not self.widths:
@@ -55,7 +59,7 @@ class ModelConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"Unknown model config fields: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{"activation": "relu"} | data)  # configs saved before the field existed were ReLU
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -82,49 +86,49 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 # --- building blocks -------------------------------------------------------------------
 
 
-def conv_encoder(channels: tuple[int, ...]) -> nn.Sequential:
+def conv_encoder(channels: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
     """3x3 stride-2 convolutions: 28 -> 14 -> 7 -> 4, then flatten."""
     if len(channels) != 3:
         raise ValueError("Convolutional models take exactly three channel widths")
     layers: list[nn.Module] = []
     in_ch = 1
     for ch in channels:
-        layers += [nn.Conv2d(in_ch, ch, 3, stride=2, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(in_ch, ch, 3, stride=2, padding=1), act()]
         in_ch = ch
     return nn.Sequential(*layers, nn.Flatten())
 
 
-def conv_decoder(latent_dim: int, channels: tuple[int, ...]) -> nn.Sequential:
+def conv_decoder(latent_dim: int, channels: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
     """Mirror of `conv_encoder`: 4 -> 7 -> 14 -> 28 with output_padding 0, 1, 1."""
     c1, c2, c3 = channels
     return nn.Sequential(
         nn.Linear(latent_dim, c3 * 16),
-        nn.ReLU(),
+        act(),
         nn.Unflatten(1, (c3, 4, 4)),
         nn.ConvTranspose2d(c3, c2, 3, stride=2, padding=1, output_padding=0),
-        nn.ReLU(),
+        act(),
         nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),
-        nn.ReLU(),
+        act(),
         nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),
     )
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
+def mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
+    """Linear layers with `act` between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(act())
     return nn.Sequential(*layers)
 
 
-def mlp_encoder(widths: tuple[int, ...]) -> nn.Sequential:
-    return nn.Sequential(nn.Flatten(), mlp([784, *widths]), nn.ReLU())
+def mlp_encoder(widths: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
+    return nn.Sequential(nn.Flatten(), mlp([784, *widths], act), act())
 
 
-def mlp_decoder(latent_dim: int, widths: tuple[int, ...]) -> nn.Sequential:
-    return nn.Sequential(mlp([latent_dim, *reversed(widths), 784]), nn.Unflatten(1, IMAGE_SHAPE))
+def mlp_decoder(latent_dim: int, widths: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
+    return nn.Sequential(mlp([latent_dim, *reversed(widths), 784], act), nn.Unflatten(1, IMAGE_SHAPE))
 
 
 # --- the two families ------------------------------------------------------------------
@@ -158,6 +162,15 @@ class Autoencoder(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic reconstruction logits."""
         return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def init_output_bias(self, images: torch.Tensor) -> None:
+        """Start the decoder at the data's mean image: its last bias becomes the logit of the mean
+        pixel (per pixel for an MLP, one value for a conv decoder). Training then need not spend
+        its first steps learning the background (Burda et al.'s IWAE code does the same)."""
+        last = [m for m in self.decoder.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d))][-1]
+        mean = images.mean(0).flatten() if last.bias.numel() == images[0].numel() else images.mean().expand(last.bias.shape)
+        last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
 
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
         """Named, batch-averaged loss terms; `target` differs from `x` when denoising."""
@@ -199,8 +212,9 @@ class ConvAutoencoder(Autoencoder):
     defaults = {"latent_dim": 32, "widths": (32, 64, 128)}
 
     def __init__(self, config: ModelConfig):
-        super().__init__(config, conv_encoder(config.widths), config.widths[-1] * 16,
-                         conv_decoder(config.latent_dim, config.widths))
+        act = ACTIVATIONS[config.activation]
+        super().__init__(config, conv_encoder(config.widths, act), config.widths[-1] * 16,
+                         conv_decoder(config.latent_dim, config.widths, act))
 
 
 class VAE(VariationalAutoencoder):
@@ -209,8 +223,9 @@ class VAE(VariationalAutoencoder):
     defaults = {"latent_dim": 20, "widths": (256, 256)}
 
     def __init__(self, config: ModelConfig):
-        super().__init__(config, mlp_encoder(config.widths), config.widths[-1],
-                         mlp_decoder(config.latent_dim, config.widths))
+        act = ACTIVATIONS[config.activation]
+        super().__init__(config, mlp_encoder(config.widths, act), config.widths[-1],
+                         mlp_decoder(config.latent_dim, config.widths, act))
 
 
 class ConvVAE(VariationalAutoencoder):
@@ -219,8 +234,9 @@ class ConvVAE(VariationalAutoencoder):
     defaults = {"latent_dim": 20, "widths": (32, 64, 128)}
 
     def __init__(self, config: ModelConfig):
-        super().__init__(config, conv_encoder(config.widths), config.widths[-1] * 16,
-                         conv_decoder(config.latent_dim, config.widths))
+        act = ACTIVATIONS[config.activation]
+        super().__init__(config, conv_encoder(config.widths, act), config.widths[-1] * 16,
+                         conv_decoder(config.latent_dim, config.widths, act))
 
 
 MODELS: dict[str, type[Autoencoder]] = {"conv_ae": ConvAutoencoder, "vae": VAE, "conv_vae": ConvVAE}

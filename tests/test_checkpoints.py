@@ -40,6 +40,21 @@ def _rewrite(path, tensors, meta):
     save_file(tensors, str(path), metadata={"aelab": json.dumps(meta)})
 
 
+def test_checkpoints_saved_before_the_activation_field_load_as_the_relu_models_they_are(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.for_model("vae", activation="relu")).eval()
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, model)
+    meta = json.loads(_header(path)["__metadata__"]["aelab"])
+    del meta["model"]["activation"]
+    _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta)
+    ckpt = load_checkpoint(path)
+    assert ckpt.model.config.activation == "relu"
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(ckpt.model.reconstruct(x), model.reconstruct(x))
+
+
 def test_truncated_file_is_refused(saved):
     path, _ = saved
     path.write_bytes(path.read_bytes()[:1000])

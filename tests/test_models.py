@@ -47,6 +47,32 @@ def test_config_round_trips_through_json():
         ModelConfig(name="gan")
     with pytest.raises(ValueError, match="Unknown model config fields"):
         ModelConfig.from_dict({"name": "vae", "depth": 3})
+    with pytest.raises(ValueError, match="Unknown activation"):
+        ModelConfig.for_model("vae", activation="sigmoid")
+
+
+def test_activation_is_configurable_and_configs_saved_before_it_mean_relu():
+    assert ModelConfig.for_model("vae").activation == "silu"
+    relu = build_model(ModelConfig.for_model("conv_vae", activation="relu"))
+    assert {type(m) for m in relu.modules()} >= {nn.ReLU} and not any(isinstance(m, nn.SiLU) for m in relu.modules())
+    legacy = ModelConfig.for_model("vae").to_dict()
+    del legacy["activation"]
+    assert ModelConfig.from_dict(legacy).activation == "relu"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_output_bias_starts_the_decoder_at_the_mean_image(name, mnist_train):
+    images = mnist_train.images[:1000]
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.for_model(name))
+    with torch.no_grad():
+        before = model.loss(images)["recon"]
+        model.init_output_bias(images)
+        after = model.loss(images)["recon"]
+    assert after < before - 100  # a random decoder's grey images cost ~550 nats; the mean image far less
+    if name == "vae":  # per-pixel bias: a pixel that is always 0 in MNIST starts near 0
+        bias = torch.sigmoid(model.decoder[0][-1].bias.detach())
+        assert float(bias[0]) < 0.01 and torch.allclose(bias, images.mean(0).flatten().clamp(1e-3, 1 - 1e-3), atol=1e-5)
 
 
 def test_kl_matches_torch_distributions():

@@ -7,7 +7,7 @@ import torch
 
 from aelab.checkpoints import load_checkpoint
 from aelab.models import ModelConfig
-from aelab.train import TrainConfig, resume_path, train
+from aelab.train import TrainConfig, learning_rate, resume_path, train
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +131,11 @@ def test_shift_augmentation_is_seeded_and_ends_on_clean_images(small, tmp_path):
     assert clean < shifted and plain.history[1].train["loss"] < shifted
     with pytest.raises(ValueError, match="shift"):
         _cfg(epochs=1, shift=9)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run():
+    cfg = _cfg(epochs=10, lr=4e-3)
+    assert [learning_rate(cfg, p) for p in (0.0, 0.5, 1.0, 1.5)] == pytest.approx([4e-3, 2e-3, 0.0, 0.0], abs=1e-12)
+    assert learning_rate(_cfg(lr=4e-3, lr_schedule="constant"), 0.9) == 4e-3
+    with pytest.raises(ValueError, match="Unknown lr_schedule"):
+        _cfg(lr_schedule="step")
