@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--data-dir", help=f"where datasets live (default ${DATA_DIR_ENV} or ./data)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
                    help="cosine: decay to 0 over the run (epochs or --max-seconds)")
     t.add_argument("--latent-dim", type=int, help="default: the model's (32 conv_ae, 20 VAEs)")

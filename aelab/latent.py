@@ -257,7 +257,10 @@ def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarr
     """A function placing new codes on an existing t-SNE map (openTSNE's transform).
 
     Rebuilds the neighbour index from the mapped codes, so it also works for maps read
-    back from the disk cache.
+    back from the disk cache. The fit re-centres the map after every step; placing points
+    does not, so an unconverged map's net drift moves every placed point by the same offset
+    (up to a third of the map's spread). Placing a sample of the mapped points themselves
+    measures that offset, and it is subtracted.
     """
     from openTSNE import TSNEEmbedding
     from openTSNE.affinity import PerplexityBasedNN
@@ -267,10 +270,12 @@ def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarr
                                    n_jobs=os.cpu_count() or 1, random_state=params["seed"])
     embedding = TSNEEmbedding(projection.coords.astype(np.float64), affinities, random_state=params["seed"])
 
-    def place(new_codes: np.ndarray) -> np.ndarray:
+    def transform(new_codes: np.ndarray) -> np.ndarray:
         return np.asarray(embedding.transform(np.atleast_2d(new_codes).astype(np.float64)), dtype=np.float32)
 
-    return place
+    sample = np.arange(0, len(projection.index), max(1, len(projection.index) // 100))
+    drift = np.median(transform(codes[projection.index[sample]]) - projection.coords[sample], axis=0)
+    return lambda new_codes: transform(new_codes) - drift
 
 
 # --- disk cache --------------------------------------------------------------------------

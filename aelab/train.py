@@ -32,7 +32,7 @@ class TrainConfig:
     dataset: str = "mnist"
     epochs: int = 20
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
     lr_schedule: str = "cosine"  # "cosine" decays lr to 0 over the run (epochs or time budget); "constant"
     seed: int = 0
     kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
