@@ -102,9 +102,9 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     model_cfg = ModelConfig.for_model(args.model, latent_dim=args.latent_dim, widths=args.widths,
                                       beta=args.beta, recon=args.recon, activation=args.activation)
     cfg = TrainConfig(model=model_cfg, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed, kl_warmup_epochs=args.kl_warmup, noise=args.denoise,
-                      noise_level=args.noise_level, shift=args.shift, shift_until=args.shift_until,
-                      patience=args.patience, max_seconds=args.max_seconds,
+                      lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed, kl_warmup_epochs=args.kl_warmup,
+                      noise=args.denoise, noise_level=args.noise_level, shift=args.shift,
+                      shift_until=args.shift_until, patience=args.patience, max_seconds=args.max_seconds,
                       device=args.device)
     if args.out.suffix != ".safetensors":
         raise ValueError("--out must end in .safetensors")

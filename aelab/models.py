@@ -169,7 +169,8 @@ class Autoencoder(nn.Module):
         pixel (per pixel for an MLP, one value for a conv decoder). Training then need not spend
         its first steps learning the background (Burda et al.'s IWAE code does the same)."""
         last = [m for m in self.decoder.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d))][-1]
-        mean = images.mean(0).flatten() if last.bias.numel() == images[0].numel() else images.mean().expand(last.bias.shape)
+        per_pixel = last.bias.numel() == images[0].numel()
+        mean = images.mean(0).flatten() if per_pixel else images.mean().expand(last.bias.shape)
         last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
 
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
