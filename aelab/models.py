@@ -17,6 +17,7 @@ from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU}
+ACTIVATION_TITLES = {"silu": "SiLU", "relu": "ReLU", "elu": "ELU"}
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
 
 
@@ -258,4 +259,6 @@ def describe(config: ModelConfig) -> str:
     text = f"{MODEL_TITLES[config.name]}, {config.latent_dim}-d latent"
     if MODELS[config.name].is_variational and not math.isclose(config.beta, 1.0):
         text += f", beta {config.beta:g}"
+    if config.activation != ModelConfig.activation:
+        text += f", {ACTIVATION_TITLES[config.activation]}"
     return text

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from aelab.models import MODELS, ConvAutoencoder, ModelConfig, build_model, kl_per_dim
+from aelab.models import MODELS, ConvAutoencoder, ModelConfig, build_model, describe, kl_per_dim
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -58,6 +58,8 @@ def test_activation_is_configurable_and_configs_saved_before_it_mean_relu():
     legacy = ModelConfig.for_model("vae").to_dict()
     del legacy["activation"]
     assert ModelConfig.from_dict(legacy).activation == "relu"
+    assert describe(ModelConfig.from_dict(legacy)) == "MLP VAE, 20-d latent, ReLU"
+    assert describe(ModelConfig.for_model("vae")) == "MLP VAE, 20-d latent"
 
 
 @pytest.mark.parametrize("name", list(MODELS))
