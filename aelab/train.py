@@ -137,7 +137,8 @@ def train(
     model = build_model(cfg.model)
     train_data, val_data = split_validation(data, cfg.val_fraction, cfg.seed)
     model.init_output_bias(train_data.images)
-    model = model.to(device, memory_format=torch.channels_last)  # oneDNN's conv kernels: ~30% faster on CPU
+    # channels-last weights make oneDNN's conv kernels ~30% faster on CPU; activations follow them
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     meta_base = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed}
     history: list[EpochLog] = []
@@ -169,8 +170,7 @@ def train(
                 optimizer.param_groups[0]["lr"] = learning_rate(cfg, progress)
                 x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
                 ramp = min(1.0, (epoch + b / n_batches) / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
-                x, target = (t.to(device, memory_format=torch.channels_last) for t in (x, target))
-                terms = model.loss(x, target, beta=cfg.model.beta * ramp)
+                terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp)
                 loss = terms["loss"]
                 if not torch.isfinite(loss) or loss.item() > 1e8:
                     status = "diverged"
