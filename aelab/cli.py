@@ -30,14 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--data-dir", help=f"where datasets live (default ${DATA_DIR_ENV} or ./data)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
+    t.add_argument("--lr", type=float, default=TrainConfig.lr)
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=TrainConfig.lr_schedule,
                    help="cosine: decay to 0 over the run (epochs or --max-seconds)")
     t.add_argument("--latent-dim", type=int, help="default: the model's (32 conv_ae, 20 VAEs)")
     t.add_argument("--widths", type=int, nargs="+", help="conv channels or MLP hidden sizes")
     t.add_argument("--beta", type=float, default=None, help="KL weight for VAEs (beta > 1: beta-VAE)")
     t.add_argument("--recon", choices=["bce", "mse"], default=None)
-    t.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="between layers (default silu)")
+    t.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help=f"between layers (default {ModelConfig.activation})")
     t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
     t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
     t.add_argument("--noise-level", type=float, default=0.3)
