@@ -17,7 +17,6 @@ from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU}
-ACTIVATION_TITLES = {"silu": "SiLU", "relu": "ReLU", "elu": "ELU"}
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
 
 
@@ -260,5 +259,5 @@ def describe(config: ModelConfig) -> str:
     if MODELS[config.name].is_variational and not math.isclose(config.beta, 1.0):
         text += f", beta {config.beta:g}"
     if config.activation != ModelConfig.activation:
-        text += f", {ACTIVATION_TITLES[config.activation]}"
+        text += f", {ACTIVATIONS[config.activation].__name__}"
     return text
