@@ -197,11 +197,11 @@ def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, to
 def random_shift(images: torch.Tensor, max_px: int, gen: torch.Generator) -> torch.Tensor:
     """Each image moved by its own whole-pixel offset in [-max_px, max_px] on both axes, zeros
     coming in: augmentation that keeps MNIST's pixel values (no resampling blur)."""
-    n, k = len(images), max_px
+    (n, _, height, width), k = images.shape, max_px
     padded = F.pad(images, (k, k, k, k))
     offsets = torch.randint(0, 2 * k + 1, (n, 2), generator=gen)
-    rows = (offsets[:, 0, None] + torch.arange(28))[:, :, None]
-    cols = (offsets[:, 1, None] + torch.arange(28))[:, None, :]
+    rows = (offsets[:, 0, None] + torch.arange(height))[:, :, None]
+    cols = (offsets[:, 1, None] + torch.arange(width))[:, None, :]
     return padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
 
 
