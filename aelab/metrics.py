@@ -8,7 +8,7 @@ import torch
 
 from aelab.checkpoints import load_checkpoint, update_metadata
 from aelab.data import ImageData, load_dataset
-from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss
+from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss, reparameterise
 from aelab.noise import add_noise
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Var_x[E_q(z|x) z_d] above this counts as active
@@ -22,7 +22,7 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
     With `noise`, also `denoise_recon`: the loss of reconstructing clean images from noisy ones.
     """
     model.eval()
-    torch.manual_seed(seed)
+    eps = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     kind = model.config.recon
     recon_sum, nelbo_sum, denoise_sum, kl_sum = 0.0, 0.0, 0.0, torch.zeros(model.latent_dim)
     codes = []
@@ -31,7 +31,7 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
         x = images[start:start + batch_size]
         if model.is_variational:
             mu, logvar = model.posterior(x)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            z = reparameterise(mu, logvar, eps)
             kl = kl_per_dim(mu, logvar)
             nelbo_sum += float((reconstruction_loss(model.decode(z), x, kind) + kl.sum(1)).sum())
             kl_sum += kl.sum(0)
@@ -65,14 +65,14 @@ def fitted_posterior_nelbo(model: Autoencoder, images: torch.Tensor, steps: int 
     2018, "Inference suboptimality in variational autoencoders").
     """
     model.eval()
-    torch.manual_seed(seed)
+    eps = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     with torch.no_grad():
         mu, logvar = model.posterior(images)
     mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
     optimizer = torch.optim.Adam([mu, logvar], lr=lr)
 
     def nelbo() -> torch.Tensor:
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        z = reparameterise(mu, logvar, eps)
         return (reconstruction_loss(model.decode(z), images, model.config.recon) + kl_per_dim(mu, logvar).sum(1)).mean()
 
     for _ in range(steps):

@@ -78,6 +78,13 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 
     return per_pixel.flatten(1).sum(1)
 
 
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mu + eps * sigma. A caller's own `generator` keeps its draws apart from every other
+    user of torch's global one (the app trains in one thread while others sample)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + eps * torch.exp(0.5 * logvar)
+
+
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) in closed form, per image and dimension: shape (B, D)."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
@@ -173,8 +180,10 @@ class Autoencoder(nn.Module):
         mean = images.mean(0).flatten() if per_pixel else images.mean().expand(last.bias.shape)
         last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
-        """Named, batch-averaged loss terms; `target` differs from `x` when denoising."""
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Named, batch-averaged loss terms; `target` differs from `x` when denoising. `beta` and
+        `generator` (the reparameterisation noise) matter to VAEs only."""
         target = x if target is None else target
         recon = reconstruction_loss(self.reconstruct(x), target, self.config.recon).mean()
         return {"loss": recon, "recon": recon}
@@ -197,12 +206,12 @@ class VariationalAutoencoder(Autoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         target = x if target is None else target
         beta = self.config.beta if beta is None else beta
         mu, logvar = self.posterior(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
-        recon = reconstruction_loss(self.decode(z), target, self.config.recon).mean()
+        recon = reconstruction_loss(self.decode(reparameterise(mu, logvar, generator)), target, self.config.recon).mean()
         kl = kl_per_dim(mu, logvar).sum(1).mean()
         return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 

@@ -95,6 +95,14 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def _generators(seed: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """One generator for the data (order, shifts, corruption) and the reparameterisation noise's own
+    on `device`, seeded from the first: two generators given one seed repeat each other's numbers,
+    and torch's global generator is shared with every other thread of the app."""
+    data = torch.Generator().manual_seed(seed)
+    return data, torch.Generator(device).manual_seed(int(torch.randint(2**62, (1,), generator=data)))
+
+
 def resume_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(SUFFIX) + RESUME_SUFFIX)
 
@@ -103,14 +111,13 @@ def resume_path(out: Path) -> Path:
 def validation_loss(model: Autoencoder, cfg: TrainConfig, images: torch.Tensor, seed: int) -> dict[str, float]:
     """Mean loss terms over `images`, with fixed noise so epochs are comparable."""
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     device = next(model.parameters()).device
+    gen, eps = _generators(seed, device)
     totals: dict[str, float] = {}
     for start in range(0, len(images), 1000):
         target = images[start:start + 1000]
         x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
-        terms = model.loss(x.to(device), target.to(device))
+        terms = model.loss(x.to(device), target.to(device), generator=eps)
         for k, v in terms.items():
             totals[k] = totals.get(k, 0.0) + float(v) * len(target)
     return {k: v / len(images) for k, v in totals.items()}
@@ -133,7 +140,7 @@ def train(
     """
     out = Path(out)
     device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # initial weights: nn.Module init draws from the global generator
     model = build_model(cfg.model)
     train_data, val_data = split_validation(data, cfg.val_fraction, cfg.seed)
     model.init_output_bias(train_data.images)
@@ -156,8 +163,7 @@ def train(
     for epoch in range(start_epoch, cfg.epochs):
         epoch_start = time.perf_counter()
         model.train()
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # reparameterisation noise
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        gen, eps = _generators(cfg.seed * 100_003 + epoch, device)  # per epoch, so a resume retraces the run
         perm = torch.randperm(n, generator=gen)
         sums: dict[str, float] = {}
         seen = 0
@@ -170,7 +176,7 @@ def train(
                 optimizer.param_groups[0]["lr"] = learning_rate(cfg, progress)
                 x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
                 ramp = min(1.0, (epoch + b / n_batches) / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
-                terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp)
+                terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp, generator=eps)
                 loss = terms["loss"]
                 if not torch.isfinite(loss) or loss.item() > 1e8:
                     status = "diverged"

@@ -25,3 +25,18 @@ def test_fitting_each_posterior_beats_the_encoder_and_leaves_the_model_alone(vae
     assert fitted > 0.5 * amortised  # but the decoder, not inference, carries most of the loss
     assert all(torch.equal(before[k], v) for k, v in vae.state_dict().items())
     assert all(p.grad is None for p in vae.parameters())
+
+
+def test_sampled_terms_draw_from_their_own_generator_not_torchs_global_one(vae, mnist_test):
+    """The app trains in one thread while pages sample in others: metrics and losses must neither
+    depend on nor move torch's shared generator."""
+    images = mnist_test.images[:200]
+    state = torch.get_rng_state()
+    first = evaluate(vae, images, seed=3)["nelbo"]
+    torch.rand(1000)  # another thread's draws in between
+    assert evaluate(vae, images, seed=3)["nelbo"] == first
+    assert evaluate(vae, images, seed=4)["nelbo"] != first
+    torch.set_rng_state(state)
+    vae.loss(images, generator=torch.Generator().manual_seed(0))
+    fitted_posterior_nelbo(vae, images[:20], steps=2)
+    assert torch.equal(torch.get_rng_state(), state)
