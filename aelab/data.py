@@ -12,7 +12,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -59,6 +59,13 @@ class ImageData:
         return self.classes[label] if 0 <= label < len(self.classes) else "unlabelled"
 
 
+class Splits(NamedTuple):
+    """Both splits of a folder or zip: its images are decoded once, then divided."""
+
+    train: ImageData
+    test: ImageData
+
+
 def data_dir(path: str | Path | None = None) -> Path:
     """The argument, else $AELAB_DATA_DIR, else ./data beside the package."""
     return Path(path or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
@@ -81,7 +88,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     if name == "digits":
         return load_digits(split)
     if Path(name).expanduser().is_dir():
-        return load_folder(Path(name).expanduser(), split)
+        return getattr(load_folder(Path(name).expanduser()), split)
     raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of images")
 
 
@@ -147,11 +154,11 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
     return ImageData("digits", images[idx], labels[idx], [str(d) for d in range(10)])
 
 
-def load_folder(folder: Path, split: str = "train", test_fraction: float = 0.2) -> ImageData:
+def load_folder(folder: Path, test_fraction: float = 0.2) -> Splits:
     """A folder of images, labelled by subfolder when there are subfolders; preprocessed like uploads."""
     files = sorted(p for p in folder.rglob("*") if _is_image_name(p.relative_to(folder).as_posix()) and p.is_file())
     pairs = ((p.relative_to(folder).as_posix(), p.read_bytes()) for p in files)
-    return _from_files(pairs, folder.name, split, test_fraction, str(folder))
+    return _from_files(pairs, folder.name, test_fraction, str(folder))
 
 
 def _is_image_name(relative: str) -> bool:
@@ -161,8 +168,7 @@ def _is_image_name(relative: str) -> bool:
             and not any(part.startswith(".") or part == "__MACOSX" for part in parts))
 
 
-def _from_files(files: Iterable[tuple[str, bytes]], name: str, split: str, test_fraction: float,
-                where: str) -> ImageData:
+def _from_files(files: Iterable[tuple[str, bytes]], name: str, test_fraction: float, where: str) -> Splits:
     """(relative path, bytes) pairs preprocessed like uploads; a path's first folder is its class.
 
     Folders and zips share this, so both label, skip and split images the same way.
@@ -182,9 +188,8 @@ def _from_files(files: Iterable[tuple[str, bytes]], name: str, split: str, test_
     classes = sorted({top for top in tops if top is not None})
     labels = [classes.index(top) if top is not None else UNLABELLED for top in tops]
     tensor = torch.from_numpy(np.stack(images)).float().unsqueeze(1)
-    train_idx, test_idx = _split_indices(len(tensor), test_fraction, seed=0)
-    idx = train_idx if split == "train" else test_idx
-    return ImageData(name, tensor[idx], torch.tensor(labels, dtype=torch.long)[idx], classes)
+    whole = ImageData(name, tensor, torch.tensor(labels, dtype=torch.long), classes)
+    return Splits(*(whole.subset(idx) for idx in _split_indices(len(tensor), test_fraction, seed=0)))
 
 
 def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,7 +224,7 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     return found | {"digits": True}
 
 
-def load_zip(data: bytes, name: str, split: str = "train", test_fraction: float = 0.2) -> ImageData:
+def load_zip(data: bytes, name: str, test_fraction: float = 0.2) -> Splits:
     """An uploaded zip of images, labelled by subfolder and split like `load_folder`.
 
     The archive is untrusted: it is read in memory (nothing is written to disk) and refused
@@ -228,8 +233,6 @@ def load_zip(data: bytes, name: str, split: str = "train", test_fraction: float 
     itself, or is encrypted. A single folder wrapping everything (zip -r digits.zip digits/)
     is not a class: the classes are the folders inside it.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     title = Path(name).name
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -252,7 +255,7 @@ def load_zip(data: bytes, name: str, split: str = "train", test_fraction: float 
         if any(info.flag_bits & 0x1 for info in files):
             raise DatasetUnavailable(f"{title} is encrypted: zip the images without a password.")
         names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
-        return _from_files(_read_members(archive, files, names, title), Path(name).stem, split, test_fraction, title)
+        return _from_files(_read_members(archive, files, names, title), Path(name).stem, test_fraction, title)
 
 
 def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:

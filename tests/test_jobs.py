@@ -112,7 +112,7 @@ def test_a_zip_of_digits_in_class_folders_loads_with_their_labels(mnist_test):
                for digit, indices in sources.items() for i in indices}
     entries |= {"__MACOSX/digits/3/._0.png": b"resource fork", "digits/notes.txt": b"not an image"}
     data = zip_of(entries)
-    train, test = load_zip(data, "digits.zip", "train"), load_zip(data, "digits.zip", "test")
+    train, test = load_zip(data, "digits.zip")
     assert train.name == "digits" and train.classes == test.classes == ["3", "7"]  # the wrapping folder is no class
     assert (len(train), len(test)) == (24, 6)
     originals = torch.stack([mnist_test.images[i, 0] for indices in sources.values() for i in indices])

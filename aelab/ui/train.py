@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from aelab import jobs
 from aelab.checkpoints import SUFFIX
-from aelab.data import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, DatasetUnavailable, ImageData, load_folder, load_zip
+from aelab.data import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, DatasetUnavailable, ImageData, Splits, load_folder, load_zip
 from aelab.images import enlarge, make_grid
 from aelab.models import MODEL_TITLES, MODELS, ModelConfig, describe
 from aelab.noise import NOISE_KINDS
@@ -45,15 +45,15 @@ OUTCOMES = {"finished": ("Finished", st.success), "early_stopped": ("Stopped ear
 
 
 @st.cache_resource(show_spinner="Reading the images in the zip…", max_entries=4)
-def zip_split(data: bytes, name: str, split: str) -> ImageData:
+def zip_splits(data: bytes, name: str) -> Splits:
     """Shared by sessions and never mutated (training only indexes it)."""
-    return load_zip(data, name, split)
+    return load_zip(data, name)
 
 
 @st.cache_resource(show_spinner="Reading the images in the folder…", max_entries=4, ttl=300)
-def folder_split(path: str, split: str) -> ImageData:
+def folder_splits(path: str) -> Splits:
     """Cached a few minutes only: the person may add images to the folder and try again."""
-    return load_folder(Path(path), split)
+    return load_folder(Path(path))
 
 
 class Choice(NamedTuple):
@@ -72,8 +72,8 @@ class Choice(NamedTuple):
         if self.source == BUILTIN:
             return state.load_data(self.handle, split)
         if self.source == FOLDER:
-            return folder_split(self.handle, split)
-        return zip_split(self.handle.getvalue(), self.handle.name, split)
+            return getattr(folder_splits(self.handle), split)
+        return getattr(zip_splits(self.handle.getvalue(), self.handle.name), split)
 
 
 def choose_data(disabled: bool) -> Choice | None:
