@@ -72,6 +72,12 @@ class EpochLog:
     val: dict[str, float]
     seconds: float
     images_per_second: float
+    fraction: float = 1.0  # of the epoch's batches that ran: below 1 when a run stopped mid-epoch
+
+
+def epochs_trained(history: list[EpochLog]) -> float:
+    """Epochs of training in `history`, counting a stopped last epoch by the share of it that ran."""
+    return sum(h.fraction for h in history)
 
 
 @dataclass
@@ -203,7 +209,7 @@ def train(
             break
         val = validation_loss(model, cfg, val_data.images, seed=cfg.seed)
         seconds = time.perf_counter() - epoch_start
-        log = EpochLog(epoch + 1, {k: v / seen for k, v in sums.items()}, val, seconds, seen / seconds)
+        log = EpochLog(epoch + 1, {k: v / seen for k, v in sums.items()}, val, seconds, seen / seconds, seen / n)
         history.append(log)
         if val["loss"] < best_val:
             best_val, best_epoch, bad_epochs = val["loss"], epoch + 1, 0
@@ -242,8 +248,9 @@ def _progress(cfg: TrainConfig, epochs_done: float, seconds: float) -> float:
 
 
 def _progress_meta(history: list[EpochLog], best_epoch: int | None, best_val: float, status: str) -> dict:
-    return {"epochs": len(history), "best_epoch": best_epoch, "best_val_loss": best_val, "status": status,
-            "history": [asdict(h) for h in history]}
+    epochs = epochs_trained(history)
+    return {"epochs": int(epochs) if epochs.is_integer() else round(epochs, 2), "best_epoch": best_epoch,
+            "best_val_loss": best_val, "status": status, "history": [asdict(h) for h in history]}
 
 
 def _save_resume(path: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, history: list[EpochLog],

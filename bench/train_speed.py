@@ -27,7 +27,7 @@ from aelab.checkpoints import load_checkpoint  # noqa: E402
 from aelab.data import load_dataset, split_validation  # noqa: E402
 from aelab.metrics import evaluate, fitted_posterior_nelbo  # noqa: E402
 from aelab.models import ModelConfig  # noqa: E402
-from aelab.train import TrainConfig, train  # noqa: E402
+from aelab.train import TrainConfig, epochs_trained, train  # noqa: E402
 
 # (model, seconds, training settings, goal in nats or None); the lr decays to 0 over the budget (cosine)
 RUNS = [("vae", 30, dict(batch_size=256, lr=3e-3, shift=2, shift_until=0.7), 110.0),
@@ -67,7 +67,7 @@ def main() -> None:
         nelbo = metrics.get("nelbo")
         fit = evaluate(model, train_data.images)["nelbo"] if model.is_variational else float("nan")
         verdict = "" if goal is None else f"<= {goal:g}: {'met' if nelbo <= goal else 'NOT met'}"
-        print(f"{name:10} {seconds:8.0f} {len(result.history):6d} {speed:7.0f} "
+        print(f"{name:10} {seconds:8.0f} {epochs_trained(result.history):6.1f} {speed:7.0f} "
               f"{nelbo if nelbo is not None else float('nan'):10.2f} {metrics['recon']:10.2f} {fit:11.2f}  {verdict}"
               f"  (wall {wall:.0f} s incl. validation)")
     print("\n".join(limits))

@@ -65,7 +65,11 @@ def test_stop_flag_in_the_first_epoch_still_yields_a_loadable_checkpoint(small, 
 
     result = train(_cfg("conv_ae", epochs=5), small, tmp_path / "s.safetensors", should_stop=stop)
     assert result.status == "stopped" and result.best_epoch == 1
-    assert load_checkpoint(result.path).meta["status"] == "stopped"
+    meta = load_checkpoint(result.path).meta
+    assert meta["status"] == "stopped"
+    n_train = len(small) - round(0.1 * len(small))  # what the validation split leaves
+    assert result.history[0].fraction == pytest.approx(5 * 64 / n_train)  # five batches of 64 ran, not the epoch
+    assert meta["epochs"] == round(result.history[0].fraction, 2) < 1
 
 
 def test_diverging_run_stops_with_a_message_and_keeps_the_last_good_model(small, tmp_path):
