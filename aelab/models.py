@@ -138,6 +138,18 @@ def mlp_decoder(latent_dim: int, widths: tuple[int, ...], act: type[nn.Module]) 
     return nn.Sequential(mlp([latent_dim, *reversed(widths), 784], act), nn.Unflatten(1, IMAGE_SHAPE))
 
 
+def conv_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
+    """Encoder, its feature size and decoder of the conv models (the AE and the VAE share them)."""
+    act = ACTIVATIONS[config.activation]
+    return (conv_encoder(config.widths, act), config.widths[-1] * 16,
+            conv_decoder(config.latent_dim, config.widths, act))
+
+
+def mlp_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
+    act = ACTIVATIONS[config.activation]
+    return mlp_encoder(config.widths, act), config.widths[-1], mlp_decoder(config.latent_dim, config.widths, act)
+
+
 # --- the two families ------------------------------------------------------------------
 
 
@@ -211,7 +223,8 @@ class VariationalAutoencoder(Autoencoder):
         target = x if target is None else target
         beta = self.config.beta if beta is None else beta
         mu, logvar = self.posterior(x)
-        recon = reconstruction_loss(self.decode(reparameterise(mu, logvar, generator)), target, self.config.recon).mean()
+        z = reparameterise(mu, logvar, generator)
+        recon = reconstruction_loss(self.decode(z), target, self.config.recon).mean()
         kl = kl_per_dim(mu, logvar).sum(1).mean()
         return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 
@@ -222,9 +235,7 @@ class ConvAutoencoder(Autoencoder):
     defaults = {"latent_dim": 32, "widths": (32, 64, 128)}
 
     def __init__(self, config: ModelConfig):
-        act = ACTIVATIONS[config.activation]
-        super().__init__(config, conv_encoder(config.widths, act), config.widths[-1] * 16,
-                         conv_decoder(config.latent_dim, config.widths, act))
+        super().__init__(config, *conv_parts(config))
 
 
 class VAE(VariationalAutoencoder):
@@ -233,9 +244,7 @@ class VAE(VariationalAutoencoder):
     defaults = {"latent_dim": 20, "widths": (256, 256)}
 
     def __init__(self, config: ModelConfig):
-        act = ACTIVATIONS[config.activation]
-        super().__init__(config, mlp_encoder(config.widths, act), config.widths[-1],
-                         mlp_decoder(config.latent_dim, config.widths, act))
+        super().__init__(config, *mlp_parts(config))
 
 
 class ConvVAE(VariationalAutoencoder):
@@ -244,9 +253,7 @@ class ConvVAE(VariationalAutoencoder):
     defaults = {"latent_dim": 20, "widths": (32, 64, 128)}
 
     def __init__(self, config: ModelConfig):
-        act = ACTIVATIONS[config.activation]
-        super().__init__(config, conv_encoder(config.widths, act), config.widths[-1] * 16,
-                         conv_decoder(config.latent_dim, config.widths, act))
+        super().__init__(config, *conv_parts(config))
 
 
 MODELS: dict[str, type[Autoencoder]] = {"conv_ae": ConvAutoencoder, "vae": VAE, "conv_vae": ConvVAE}
