@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--widths", type=int, nargs="+", help="conv channels or MLP hidden sizes")
     t.add_argument("--beta", type=float, default=None, help="KL weight for VAEs (beta > 1: beta-VAE)")
     t.add_argument("--recon", choices=["bce", "mse"], default=None)
-    t.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help=f"between layers (default {ModelConfig.activation})")
+    t.add_argument("--activation", choices=list(ACTIVATIONS), default=None,
+                   help=f"between layers (default {ModelConfig.activation})")
     t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
     t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
     t.add_argument("--noise-level", type=float, default=0.3)

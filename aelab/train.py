@@ -176,12 +176,13 @@ def train(
         try:
             for b in range(n_batches):
                 target = train_data.images[perm[b * bs:(b + 1) * bs]]
-                progress = _progress(cfg, epoch + b / n_batches, time.perf_counter() - started)
+                epochs_done = epoch + b / n_batches
+                progress = _progress(cfg, epochs_done, time.perf_counter() - started)
                 if cfg.shift and progress < cfg.shift_until:
                     target = random_shift(target, cfg.shift, gen)
                 optimizer.param_groups[0]["lr"] = learning_rate(cfg, progress)
                 x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
-                ramp = min(1.0, (epoch + b / n_batches) / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
+                ramp = min(1.0, epochs_done / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
                 terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp, generator=eps)
                 loss = terms["loss"]
                 if not torch.isfinite(loss) or loss.item() > 1e8:

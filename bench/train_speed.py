@@ -57,11 +57,11 @@ def main() -> None:
             model = load_checkpoint(result.path).model
             metrics = evaluate(model, test.images)
         if model.is_variational:  # the encoder's share: its gap to fitted posteriors on seen and unseen images
-            seen_images = split_validation(train_data, cfg.val_fraction, cfg.seed)[0].images[:1000]
-            for label, few in (("test", test.images[:1000]), ("training", seen_images)):
-                limits.append(f"{name}: -ELBO on the first 1,000 {label} images {evaluate(model, few)['nelbo']:.2f} nats "
-                              f"with the encoder, {fitted_posterior_nelbo(model, few, steps=200):.2f} with posteriors "
-                              "fitted per image (200 Adam steps)")
+            trained_on = split_validation(train_data, cfg.val_fraction, cfg.seed)[0].images[:1000]
+            for label, few in (("test", test.images[:1000]), ("training", trained_on)):
+                limits.append(f"{name}: -ELBO on the first 1,000 {label} images {evaluate(model, few)['nelbo']:.2f} "
+                              f"nats with the encoder, {fitted_posterior_nelbo(model, few, steps=200):.2f} with "
+                              "posteriors fitted per image (200 Adam steps)")
         seen = sum(log.images_per_second * log.seconds for log in result.history)
         speed = seen / sum(log.seconds for log in result.history)
         nelbo = metrics.get("nelbo")
