@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="cosine: decay to 0 over the run (epochs or --max-seconds)")
     t.add_argument("--latent-dim", type=int, help="default: the model's (32 conv_ae, 20 VAEs)")
     t.add_argument("--widths", type=int, nargs="+", help="conv channels or MLP hidden sizes")
+    t.add_argument("--hidden", type=int, help="conv models: a fully connected layer of this size each side of the "
+                   "latent, 0 for none (default 256 conv_vae, 0 conv_ae)")
     t.add_argument("--beta", type=float, default=None, help="KL weight for VAEs (beta > 1: beta-VAE)")
     t.add_argument("--recon", choices=["bce", "mse"], default=None)
     t.add_argument("--activation", choices=list(ACTIVATIONS), default=None,
@@ -101,7 +103,7 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model_cfg = ModelConfig.for_model(args.model, latent_dim=args.latent_dim, widths=args.widths,
-                                      beta=args.beta, recon=args.recon, activation=args.activation)
+                                      hidden=args.hidden, beta=args.beta, recon=args.recon, activation=args.activation)
     cfg = TrainConfig(model=model_cfg, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed, kl_warmup_epochs=args.kl_warmup,
                       noise=args.denoise, noise_level=args.noise_level, shift=args.shift,

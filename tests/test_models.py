@@ -38,10 +38,24 @@ def test_mlp_vae_matches_the_published_architecture():
     assert model.is_variational and model.latent_dim == 20
 
 
+def test_conv_vae_has_a_hidden_layer_each_side_of_the_latent_and_older_configs_none():
+    model = build_model(ModelConfig.for_model("conv_vae"))
+    linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linears == [(2048, 256), (256, 20), (20, 256), (256, 2048), (256, 20)]
+    assert model.posterior(torch.rand(3, 1, 28, 28))[1].shape == (3, 20)
+    saved_before = ModelConfig.for_model("conv_vae").to_dict()
+    del saved_before["hidden"]
+    plain = build_model(ModelConfig.from_dict(saved_before))
+    assert [(m.in_features, m.out_features) for m in plain.modules() if isinstance(m, nn.Linear)] == [
+        (2048, 20), (20, 2048), (2048, 20)]
+    with pytest.raises(ValueError, match="hidden is for the conv models"):
+        ModelConfig.for_model("vae", hidden=64)
+
+
 def test_config_round_trips_through_json():
-    cfg = ModelConfig.for_model("conv_vae", latent_dim=8, beta=4.0, recon="mse", widths=[16, 32, 64])
+    cfg = ModelConfig.for_model("conv_vae", latent_dim=8, beta=4.0, recon="mse", widths=[16, 32, 64], hidden=32)
     again = ModelConfig.from_json(cfg.to_json())
-    assert again == cfg and again.widths == (16, 32, 64)
+    assert again == cfg and again.widths == (16, 32, 64) and again.hidden == 32
     assert json.loads(cfg.to_json())["beta"] == 4.0
     with pytest.raises(ValueError, match="Unknown model"):
         ModelConfig(name="gan")
