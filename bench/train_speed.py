@@ -31,7 +31,7 @@ from aelab.train import TrainConfig, epochs_trained, train  # noqa: E402
 
 # (model, seconds, training settings, goal in nats or None); the lr decays to 0 over the budget (cosine)
 RUNS = [("vae", 30, dict(batch_size=256, lr=3e-3, shift=2, shift_until=0.7), 110.0),
-        ("conv_vae", 120, dict(batch_size=128, lr=5e-3, shift=1, shift_until=0.8), 100.0),
+        ("conv_vae", 120, dict(batch_size=96, lr=5e-3, shift=1, shift_until=0.8), 100.0),
         ("conv_ae", 30, dict(batch_size=128, lr=5e-3), None)]
 
 
