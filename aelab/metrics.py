@@ -14,6 +14,12 @@ from aelab.noise import add_noise
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Var_x[E_q(z|x) z_d] above this counts as active
 
 
+def _noise_generator(model: Autoencoder, seed: int) -> torch.Generator:
+    """The reparameterisation noise's own seeded generator on the model's device: the figures
+    neither depend on torch's global generator nor move it."""
+    return torch.Generator(next(model.parameters()).device).manual_seed(seed)
+
+
 @torch.no_grad()
 def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, seed: int = 0,
              noise: str | None = None, noise_level: float = 0.0) -> dict:
@@ -22,7 +28,7 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
     With `noise`, also `denoise_recon`: the loss of reconstructing clean images from noisy ones.
     """
     model.eval()
-    eps = torch.Generator(next(model.parameters()).device).manual_seed(seed)
+    eps = _noise_generator(model, seed)
     kind = model.config.recon
     recon_sum, nelbo_sum, denoise_sum, kl_sum = 0.0, 0.0, 0.0, torch.zeros(model.latent_dim)
     codes = []
@@ -65,7 +71,7 @@ def fitted_posterior_nelbo(model: Autoencoder, images: torch.Tensor, steps: int 
     2018, "Inference suboptimality in variational autoencoders").
     """
     model.eval()
-    eps = torch.Generator(next(model.parameters()).device).manual_seed(seed)
+    eps = _noise_generator(model, seed)
     with torch.no_grad():
         mu, logvar = model.posterior(images)
     mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
