@@ -7,12 +7,14 @@ session, reads them back in milliseconds instead of recomputing them.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
+
+from aelab.files import atomic_write
 
 CACHE_DIR_ENV = "AELAB_CACHE_DIR"
 
@@ -46,8 +48,6 @@ def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
 
 def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
     """Store arrays atomically: concurrent sessions never read a half-written file."""
-    path = _cache_path(kind, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(_cache_path(kind, key), buffer.getvalue())

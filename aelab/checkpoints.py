@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,10 +17,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
+from aelab.files import atomic_write
 from aelab.models import MODELS, Autoencoder, ModelConfig, build_model
 
 FORMAT = "aelab-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model's `activation` is always stored (version 1 files without it are ReLU models)
 SUFFIX = ".safetensors"
 RESUME_SUFFIX = ".resume.safetensors"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -46,22 +45,6 @@ def package_versions() -> dict[str, str]:
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "safetensors": safetensors.__version__}
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a crash leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -186,6 +169,16 @@ def _validated_meta(path: Path, header: dict) -> dict:
         raise CheckpointError(f"{path.name} has no aelab metadata: it was not written by aelab") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name}: metadata is not an aelab checkpoint's")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in (1, FORMAT_VERSION):
         raise CheckpointError(f"{path.name}: checkpoint format version {meta.get('version')} is not supported")
+    return _upgraded(meta)
+
+
+def _upgraded(meta: dict) -> dict:
+    """Metadata in today's format. Version 1 saved no `activation` before SiLU arrived: those models are ReLU's."""
+    if meta["version"] == 1:
+        for model in (meta.get("model"), (meta.get("train") or {}).get("model")):
+            if isinstance(model, dict):
+                model.setdefault("activation", "relu")
+        meta["version"] = FORMAT_VERSION
     return meta

@@ -17,7 +17,7 @@ from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
 from aelab.metrics import evaluate, record_test_metrics
 from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
-from aelab.train import LR_SCHEDULES, EpochLog, TrainConfig, train
+from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and save a checkpoint")
-    t.add_argument("--model", choices=list(MODELS), default="conv_ae")
-    t.add_argument("--dataset", default="mnist", help=f"{', '.join(DATASETS)} or a folder of images")
+    t.add_argument("--model", choices=list(MODELS), default=ModelConfig.name)
+    t.add_argument("--dataset", default=TrainConfig.dataset, help=f"{', '.join(DATASETS)} or a folder of images")
     t.add_argument("--data-dir", help=f"where datasets live (default ${DATA_DIR_ENV} or ./data)")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=TrainConfig.lr_schedule,
                    help="cosine: decay to 0 over the run (epochs or --max-seconds)")
@@ -41,22 +41,26 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--recon", choices=["bce", "mse"], default=None)
     t.add_argument("--activation", choices=list(ACTIVATIONS), default=None,
                    help=f"between layers (default {ModelConfig.activation})")
-    t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
+    t.add_argument("--kl-warmup", type=float, default=TrainConfig.kl_warmup_epochs,
+                   help="epochs over which beta ramps up from 0")
     t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
-    t.add_argument("--noise-level", type=float, default=0.3)
-    t.add_argument("--shift", type=int, default=0, help="augment: random shifts of up to this many pixels")
-    t.add_argument("--shift-until", type=float, default=0.7, help="fraction of the run that is shifted")
-    t.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs (0: off)")
+    t.add_argument("--noise-level", type=float, default=TrainConfig.noise_level)
+    t.add_argument("--shift", type=int, default=TrainConfig.shift,
+                   help="augment: random shifts of up to this many pixels")
+    t.add_argument("--shift-until", type=float, default=TrainConfig.shift_until,
+                   help="fraction of the run that is shifted")
+    t.add_argument("--patience", type=int, default=TrainConfig.patience,
+                   help="early stopping patience in epochs (0: off)")
     t.add_argument("--max-seconds", type=float, help="stop after this much training time")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    t.add_argument("--seed", type=int, default=TrainConfig.seed)
+    t.add_argument("--device", default=TrainConfig.device, help="auto, cpu, cuda, mps")
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint path (.safetensors)")
     t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
 
     e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--dataset", default="mnist")
+    e.add_argument("--dataset", default=TrainConfig.dataset)
     e.add_argument("--data-dir")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -139,7 +143,7 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
         print("test:", _summary(record_test_metrics(result.path, args.dataset, args.data_dir)))
     except DatasetUnavailable as err:
         print(f"no test metrics: {err}", file=sys.stderr)
-    return 1 if result.status == "diverged" else 0
+    return 1 if result.status is Status.DIVERGED else 0
 
 
 def _summary(metrics: dict) -> str:

@@ -66,6 +66,23 @@ class Splits(NamedTuple):
     test: ImageData
 
 
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST",
+                  "digits": "scikit-learn digits"}
+FALLBACK_DATASET = "digits"  # bundled with scikit-learn, so always there: what the app shows offline
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's name as people write it; a folder's or zip's name as given."""
+    return DATASET_TITLES.get(name, name)
+
+
+def sample_indices(n: int, count: int, seed: int) -> np.ndarray:
+    """`count` distinct rows of `n` (all when count >= n), sorted: the same seed picks the same images."""
+    if count >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
+
+
 def data_dir(path: str | Path | None = None) -> Path:
     """The argument, else $AELAB_DATA_DIR, else ./data beside the package."""
     return Path(path or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
@@ -221,7 +238,7 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     root = data_dir(root)
     found = {name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
              for name in TORCHVISION_DATASETS}
-    return found | {"digits": True}
+    return found | {FALLBACK_DATASET: True}
 
 
 def load_zip(data: bytes, name: str, test_fraction: float = 0.2) -> Splits:

@@ -311,3 +311,13 @@ def _to_pil(image: np.ndarray) -> Image.Image:
         raise ValueError(f"expected an (H, W) or (H, W, 3) array, got shape {array.shape}")
     pixels = np.round(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255.0).astype(np.uint8)
     return Image.fromarray(pixels)
+
+
+def unique_name(name: str, image: np.ndarray, existing: dict[str, np.ndarray]) -> str:
+    """The key to keep an upload under: its file name, or "name (2)" when another picture already has it
+    (the same picture again keeps its name, so uploading a file twice stores it once)."""
+    key, n = name, 1
+    while key in existing and not np.array_equal(existing[key], image):
+        n += 1
+        key = f"{name} ({n})"
+    return key

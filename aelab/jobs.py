@@ -1,18 +1,9 @@
 """Training in a background thread, so a Streamlit page only polls and never blocks.
 
-A `TrainingJob` runs `aelab.train.train` in a daemon thread and keeps what a page shows
-(progress, loss history, reconstructions of a few fixed validation images, the outcome)
-behind a lock; `snapshot()` copies it all at once. The thread calls no Streamlit API
-(none is safe off the script thread). A page keeps its job in session state, which
-outlives reruns and page switches; `submit` refuses a third concurrent job in the process
-so that other browser sessions stay usable.
-
-The thread computes with one intra-op thread. Measured with `streamlit run app.py`, Chromium
-on the page and a second session drawing the latent map, on a busy 2-core machine: the
-default MLP VAE run trained at 2,000-4,600 images/s with one thread against 90-800 with
-torch's default two, whose OpenMP workers spin-wait for a core. torch makes the setting
-process-wide (threads started later, Streamlit's script threads included, inherit it); the
-second session's map took 21-37 s then against 15-33 s, mostly Chromium drawing it.
+A `TrainingJob` runs `aelab.train.train` in a daemon thread that calls no Streamlit API (none is
+safe off the script thread) and publishes its progress as immutable `JobState` snapshots. The
+thread computes with one intra-op thread: on a small CPU two OpenMP workers spin against the
+app's other sessions and everyone slows down (README, Speed).
 """
 
 from __future__ import annotations
@@ -21,8 +12,11 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -31,14 +25,23 @@ from aelab.data import DatasetUnavailable, ImageData, split_validation
 from aelab.metrics import record_test_metrics
 from aelab.models import Autoencoder
 from aelab.noise import add_noise
-from aelab.train import EpochLog, TrainConfig, TrainResult, train
+from aelab.train import EpochLog, Status, TrainConfig, TrainResult, train
 
-MAX_RUNNING = 2  # concurrent jobs per process: a third would starve every other session
+MAX_RUNNING = 2  # trainings at once per process, jobs and experiments alike: a third would starve every session
 N_PREVIEW = 8  # validation images whose reconstructions a page shows
-RUNNING = "running"
-ERROR = "error"
 
 log = logging.getLogger(__name__)
+
+
+class JobStatus(str, Enum):
+    """A job's life before its run has a `train.Status` of its own."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    ERROR = "error"
+
+
+ERROR_LABEL = "Training failed"
 
 
 class JobRefused(RuntimeError):
@@ -47,29 +50,44 @@ class JobRefused(RuntimeError):
 
 @dataclass(frozen=True)
 class JobState:
-    """A consistent copy of a job's progress, safe to read while training goes on."""
+    """A job's progress at one moment. Immutable: the thread publishes a new one, readers keep theirs."""
 
-    status: str  # idle | running | a TrainResult status | error
-    phase: str  # training | testing (measuring test metrics) | done
-    epoch: int  # 1-based epoch of the last batch, 0 before the first
-    batch: int
-    n_batches: int
-    epochs: int  # planned
-    loss: float | None  # last batch's loss
-    history: tuple[EpochLog, ...]
-    originals: np.ndarray  # (k, 28, 28) clean validation images
-    inputs: np.ndarray  # what the model is given: the originals, noised when denoising
-    reconstructions: np.ndarray | None  # (k, 28, 28) after epoch `preview_epoch`
-    preview_epoch: int
-    result: TrainResult | None
-    metrics: dict | None  # test metrics stored in the checkpoint, when measured
-    error: str | None  # one line, when the thread raised
-    elapsed: float  # seconds since start (frozen at the end)
-    stop_requested: bool
+    status: JobStatus | Status = JobStatus.IDLE  # the run's train.Status once it has ended
+    phase: str = "training"  # training | testing (measuring test metrics) | done
+    epoch: int = 0  # 1-based epoch of the last batch, 0 before the first
+    batch: int = 0
+    n_batches: int = 0
+    epochs: int = 0  # planned
+    loss: float | None = None  # last batch's loss
+    history: tuple[EpochLog, ...] = ()
+    originals: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32))  # clean validation images
+    inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32))  # noised when denoising
+    reconstructions: np.ndarray | None = None  # after epoch `preview_epoch`
+    preview_epoch: int = 0
+    result: TrainResult | None = None
+    metrics: dict | None = None  # test metrics stored in the checkpoint, when measured
+    error: str | None = None  # one line, when the thread raised
+    started: float = 0.0  # time.perf_counter() values
+    ended: float | None = None
+    stop_requested: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status == JobStatus.RUNNING
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("idle", RUNNING)
+        return self.status not in (JobStatus.IDLE, JobStatus.RUNNING)
+
+    @property
+    def label(self) -> str:
+        """How the job ended, in words."""
+        return ERROR_LABEL if self.status == JobStatus.ERROR else self.status.label
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start, frozen at the end."""
+        return ((self.ended or time.perf_counter()) - self.started) if self.started else 0.0
 
     @property
     def fraction(self) -> float:
@@ -90,7 +108,7 @@ class JobState:
 
 
 class TrainingJob:
-    """One training run in a background thread; every public read goes through the lock."""
+    """One training run in a background thread; `snapshot()` is the one way to read it."""
 
     def __init__(self) -> None:
         self.cfg: TrainConfig | None = None
@@ -99,18 +117,8 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: _JobThread | None = None
-        self._status, self._phase = "idle", "training"
-        self._epoch = self._batch = self._n_batches = 0
-        self._loss: float | None = None
-        self._history: list[EpochLog] = []
-        self._originals = self._inputs = np.zeros((0, 28, 28), np.float32)
+        self._state = JobState()
         self._preview_x: torch.Tensor | None = None
-        self._reconstructions: np.ndarray | None = None
-        self._preview_epoch = 0
-        self._result: TrainResult | None = None
-        self._metrics: dict | None = None
-        self._error: str | None = None
-        self._started = self._ended = 0.0
 
     def start(self, cfg: TrainConfig, data: ImageData, out: str | Path, test: ImageData | str | None = None) -> None:
         """Train `cfg` on `data` into `out` in a daemon thread; afterwards measure test metrics on `test`
@@ -121,10 +129,9 @@ class TrainingJob:
         self.cfg, self.out, self.n_images, self.n_val = cfg, Path(out), len(data), len(val)
         clean = val.images[:N_PREVIEW]
         gen = torch.Generator().manual_seed(cfg.seed)
-        noisy = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
-        self._preview_x = noisy
-        self._originals, self._inputs = clean[:, 0].numpy().copy(), noisy[:, 0].numpy().copy()
-        self._status, self._started = RUNNING, time.perf_counter()
+        self._preview_x = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
+        self._state = JobState(JobStatus.RUNNING, epochs=cfg.epochs, originals=clean[:, 0].numpy().copy(),
+                               inputs=self._preview_x[:, 0].numpy().copy(), started=time.perf_counter())
         self._thread = _JobThread(self, target=self._run, args=(cfg, data, self.out, test),
                                   name=f"aelab-train-{self.out.stem}")
         self._thread.start()
@@ -132,6 +139,7 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the run to end after the current batch; the best model so far stays saved."""
         self._stop.set()
+        self._update(stop_requested=True)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread (tests, shutdown); True when it has ended."""
@@ -141,49 +149,11 @@ class TrainingJob:
 
     def snapshot(self) -> JobState:
         with self._lock:
-            end = self._ended if self._ended else time.perf_counter()
-            return JobState(
-                self._status, self._phase, self._epoch, self._batch, self._n_batches,
-                self.cfg.epochs if self.cfg else 0, self._loss, tuple(self._history), self._originals,
-                self._inputs, None if self._reconstructions is None else self._reconstructions.copy(),
-                self._preview_epoch, self._result, None if self._metrics is None else dict(self._metrics),
-                self._error, end - self._started if self._started else 0.0, self._stop.is_set())
+            return self._state
 
-    @property
-    def status(self) -> str:
-        return self.snapshot().status
-
-    @property
-    def running(self) -> bool:
-        return self.snapshot().status == RUNNING
-
-    @property
-    def epoch(self) -> int:
-        return self.snapshot().epoch
-
-    @property
-    def batch(self) -> int:
-        return self.snapshot().batch
-
-    @property
-    def n_batches(self) -> int:
-        return self.snapshot().n_batches
-
-    @property
-    def history(self) -> list[EpochLog]:
-        return list(self.snapshot().history)
-
-    @property
-    def reconstructions(self) -> np.ndarray | None:
-        return self.snapshot().reconstructions
-
-    @property
-    def result(self) -> TrainResult | None:
-        return self.snapshot().result
-
-    @property
-    def error(self) -> str | None:
-        return self.snapshot().error
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._state = replace(self._state, **changes)
 
     # --- the thread ----------------------------------------------------------------------
 
@@ -193,31 +163,28 @@ class TrainingJob:
             result = train(cfg, data, out, self._on_batch, self._on_epoch, self._stop.is_set)
             metrics = None
             if result.path is not None and test is not None:
-                with self._lock:
-                    self._phase = "testing"
+                self._update(phase="testing")
                 try:
                     metrics = record_test_metrics(result.path, test)
                 except DatasetUnavailable as err:
                     log.warning("No test metrics for %s: %s", out.name, err)
                 except Exception:  # the model is trained and saved all the same: say so, not "error"
                     log.exception("Measuring test metrics for %s failed", out.name)
-            with self._lock:
-                self._result, self._metrics, self._status = result, metrics, result.status
+            self._update(result=result, metrics=metrics, status=result.status)
         except Exception as err:  # anything at all: the page must learn that the run is over, and why
             log.exception("Training %s failed", out.name)
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            with self._lock:
-                self._status, self._error = ERROR, f"{type(err).__name__}: {first}" if first else type(err).__name__
+            error = f"{type(err).__name__}: {first}" if first else type(err).__name__
+            self._update(status=JobStatus.ERROR, error=error)
         finally:
             with self._lock:
-                if self._status == RUNNING:  # only a BaseException (SystemExit) gets here
-                    self._status, self._error = ERROR, "The training thread ended unexpectedly."
-                self._phase, self._ended = "done", time.perf_counter()
+                if self._state.status == JobStatus.RUNNING:  # only a BaseException (SystemExit) gets here
+                    self._state = replace(self._state, status=JobStatus.ERROR,
+                                          error="The training thread ended unexpectedly.")
+                self._state = replace(self._state, phase="done", ended=time.perf_counter())
 
     def _on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
-        with self._lock:
-            self._epoch, self._batch, self._n_batches = epoch, batch, n_batches
-            self._loss = loss if math.isfinite(loss) else None
+        self._update(epoch=epoch, batch=batch, n_batches=n_batches, loss=loss if math.isfinite(loss) else None)
 
     def _on_epoch(self, entry: EpochLog, model: Autoencoder) -> None:
         """Reconstruct the preview images with this job's own model, outside the lock.
@@ -229,8 +196,8 @@ class TrainingJob:
         with torch.no_grad():
             images = torch.sigmoid(model.reconstruct(self._preview_x.to(device)))[:, 0].cpu().numpy()
         with self._lock:
-            self._history.append(entry)
-            self._reconstructions, self._preview_epoch = images, entry.epoch
+            self._state = replace(self._state, history=(*self._state.history, entry), reconstructions=images,
+                                  preview_epoch=entry.epoch)
 
 
 class _JobThread(threading.Thread):
@@ -242,28 +209,50 @@ class _JobThread(threading.Thread):
 
 
 _SUBMIT_LOCK = threading.Lock()
+_WORK_ATTRIBUTE = "aelab_training"  # set on a thread while it trains, a job's or a page's script thread
 
 
 def running_jobs() -> list[TrainingJob]:
     """Every job training in this process, found through the live threads themselves.
 
-    Not a module-level list: Streamlit re-imports all of the app's modules whenever one of
-    their files changes, which would empty such a list while its jobs train on.
+    Not a module-level list: Streamlit re-imports the app's modules when one of their files
+    changes, which would empty such a list while its jobs train on.
     """
     return [job for thread in threading.enumerate()
-            if (job := getattr(thread, "training_job", None)) is not None and job.running]
+            if (job := getattr(thread, "training_job", None)) is not None and job.snapshot().running]
+
+
+def _trainings() -> int:
+    """Jobs training plus threads inside `slot`."""
+    return len(running_jobs()) + sum(bool(getattr(t, _WORK_ATTRIBUTE, False)) for t in threading.enumerate())
+
+
+def _refuse_if_full() -> None:
+    if (n := _trainings()) >= MAX_RUNNING:
+        raise JobRefused(f"{n} models are already training on this server (the limit is {MAX_RUNNING}): "
+                         "wait for one to finish, or stop one, then try again.")
+
+
+@contextmanager
+def slot() -> Iterator[None]:
+    """Count training done on the calling thread (a page's short experiment) against MAX_RUNNING."""
+    thread = threading.current_thread()
+    with _SUBMIT_LOCK:
+        _refuse_if_full()
+        setattr(thread, _WORK_ATTRIBUTE, True)
+    try:
+        yield
+    finally:
+        setattr(thread, _WORK_ATTRIBUTE, False)
 
 
 def submit(cfg: TrainConfig, data: ImageData, out: str | Path, test: ImageData | str | None = None) -> TrainingJob:
     """Start a job, unless MAX_RUNNING are training already or another one writes `out`."""
     out = Path(out)
     with _SUBMIT_LOCK:
-        running = running_jobs()
-        if any(job.out is not None and job.out.resolve() == out.resolve() for job in running):
+        if any(job.out is not None and job.out.resolve() == out.resolve() for job in running_jobs()):
             raise JobRefused(f"A model named {out.stem} is being trained right now: choose another name.")
-        if len(running) >= MAX_RUNNING:
-            raise JobRefused(f"{len(running)} models are already training on this server (the limit is "
-                             f"{MAX_RUNNING}): wait for one to finish, or stop one, then try again.")
+        _refuse_if_full()
         job = TrainingJob()
         job.start(cfg, data, out, test)
     return job

@@ -6,6 +6,7 @@ posterior means. Codes and projections are kept in the disk cache (aelab.cache).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from aelab.cache import load_arrays, save_arrays
+from aelab.data import sample_indices
 from aelab.models import Autoencoder
 
 COLLAPSED_KL = 0.01  # nats: a VAE dimension carrying less than this is unused by the model
@@ -223,19 +225,12 @@ def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
     return ((np.atleast_2d(codes) - projection.mean) @ projection.components.T).astype(np.float32)
 
 
-def tsne_subset(n: int, n_points: int, seed: int) -> np.ndarray:
-    """A fixed random subset of rows, sorted, so the same settings map the same points."""
-    if n_points >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=n_points, replace=False))
-
-
 def tsne(codes: np.ndarray, n_points: int = 5000, perplexity: float = 30.0, seed: int = 0,
          progress: Callable[[float], None] | None = None) -> Projection:
     """openTSNE embedding of up to `n_points` codes; `progress(fraction)` as it optimises."""
     from openTSNE import TSNE
 
-    index = tsne_subset(len(codes), n_points, seed)
+    index = sample_indices(len(codes), n_points, seed)  # the same settings map the same points
     exaggeration_iter, n_iter = 250, 500
     total = exaggeration_iter + n_iter
     done = {"iters": 0}
@@ -276,6 +271,19 @@ def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarr
     sample = np.arange(0, len(projection.index), max(1, len(projection.index) // 100))
     drift = np.median(transform(codes[projection.index[sample]]) - projection.coords[sample], axis=0)
     return lambda new_codes: transform(new_codes) - drift
+
+
+def codes_csv(mu: np.ndarray, labels: np.ndarray, projection: Projection) -> bytes:
+    """index, label, z_0..z_{D-1} and the map's x and y for every row, as CSV for any other tool."""
+    xy = np.full((len(mu), 2), np.nan, dtype=np.float32)
+    xy[projection.index] = projection.coords
+    columns = ["index", "label", *[f"z_{d}" for d in range(mu.shape[1])], f"{projection.method}_x",
+               f"{projection.method}_y"]
+    table = np.column_stack([np.arange(len(mu)), labels, mu, xy])
+    buffer = io.StringIO()
+    np.savetxt(buffer, table, fmt=["%d", "%d"] + ["%.6g"] * (mu.shape[1] + 2), delimiter=",",
+               header=",".join(columns), comments="")
+    return buffer.getvalue().encode()
 
 
 # --- disk cache --------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class ModelConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"Unknown model config fields: {sorted(unknown)}")
-        return cls(**{"activation": "relu"} | data)  # configs saved before the field existed were ReLU
+        return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -255,8 +255,8 @@ class VAE(VariationalAutoencoder):
 
 
 class ConvVAE(VariationalAutoencoder):
-    """The ConvAutoencoder's convolutions with a 256-unit layer each side of the latent (2048->256->mu,
-    log-variance; 20->256->2048): a deeper encoder closes part of the gap to the best posterior."""
+    """The ConvAutoencoder's convolutions with a fully connected layer each side of the latent: the deeper
+    encoder infers posteriors closer to the best ones."""
 
     defaults = {"latent_dim": 20, "widths": (32, 64, 128), "hidden": 256}
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-
 import torch
 
-NOISE_KINDS = ("gaussian", "salt_pepper", "mask")
+NOISE_TITLES = {"gaussian": "Gaussian", "salt_pepper": "Salt-and-pepper", "mask": "Masking"}
+NOISE_KINDS = tuple(NOISE_TITLES)
+LEVEL_HELP = {"gaussian": "Standard deviation of the noise added to every pixel (pixels lie in [0, 1]).",
+              "salt_pepper": "Fraction of pixels set to black or white at random.",
+              "mask": "Fraction of pixels blanked (set to black)."}
 
 
 def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -28,3 +31,12 @@ def psnr(clean: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image (peak 1.0), shape (B,)."""
     mse = (clean - other).pow(2).flatten(1).mean(1).clamp_min(1e-10)
     return -10.0 * torch.log10(mse)
+
+
+def denoising_note(train: dict | None) -> str:
+    """What a checkpoint's training config (its metadata's "train") says about denoising, as one phrase."""
+    train = train or {}
+    if not train.get("noise"):
+        return "not trained to denoise"
+    kind = NOISE_TITLES.get(train["noise"], train["noise"])
+    return f"trained to remove {kind} noise at level {train.get('noise_level'):g}"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from aelab.checkpoints import RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint, save_tensors, update_metadata
+from aelab.checkpoints import (FORMAT, FORMAT_VERSION, RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint,
+                               save_tensors, update_metadata)
 from aelab.data import ImageData, random_shift, split_validation
 from aelab.models import Autoencoder, ModelConfig, build_model
 from aelab.noise import NOISE_KINDS, add_noise
@@ -65,6 +67,31 @@ class TrainConfig:
         return cls(**data)
 
 
+class Status(str, Enum):
+    """How a run ended (TRAINING: saved mid-run). A str, so metadata stores and compares the plain word."""
+
+    FINISHED = "finished"
+    EARLY_STOPPED = "early_stopped"
+    STOPPED = "stopped"
+    TIME_BUDGET = "time_budget"
+    DIVERGED = "diverged"
+    TRAINING = "training"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+    @property
+    def completed(self) -> bool:
+        """The run went as far as it meant to: all its epochs, or until validation stopped improving."""
+        return self in (Status.FINISHED, Status.EARLY_STOPPED)
+
+
+_STATUS_LABELS = {Status.FINISHED: "Finished", Status.EARLY_STOPPED: "Stopped early", Status.STOPPED: "Stopped",
+                  Status.TIME_BUDGET: "Time budget reached", Status.DIVERGED: "Diverged",
+                  Status.TRAINING: "Training"}
+
+
 @dataclass
 class EpochLog:
     epoch: int  # 1-based
@@ -82,7 +109,7 @@ def epochs_trained(history: list[EpochLog]) -> float:
 
 @dataclass
 class TrainResult:
-    status: str  # finished | early_stopped | stopped | time_budget | diverged
+    status: Status
     message: str
     path: Path | None  # the best model's checkpoint, None if no epoch produced one
     history: list[EpochLog]
@@ -129,6 +156,56 @@ def validation_loss(model: Autoencoder, cfg: TrainConfig, images: torch.Tensor, 
     return {k: v / len(images) for k, v in totals.items()}
 
 
+@dataclass
+class _End:
+    status: Status
+    message: str
+
+
+class _Run:
+    """One run's model, optimiser, data and bookkeeping, fresh or restored from the resume state."""
+
+    def __init__(self, cfg: TrainConfig, data: ImageData, out: Path, resume: bool) -> None:
+        self.cfg, self.out, self.device = cfg, out, pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)  # initial weights: nn.Module init draws from the global generator
+        model = build_model(cfg.model)
+        self.train_data, self.val_data = split_validation(data, cfg.val_fraction, cfg.seed)
+        model.init_output_bias(self.train_data.images)
+        # channels-last weights make oneDNN's conv kernels faster on CPU; activations follow them
+        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.meta = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed}
+        self.history: list[EpochLog] = []
+        self.best_val, self.best_epoch, self.bad_epochs, elapsed = math.inf, None, 0, 0.0
+        if resume:
+            state = _load_resume(resume_path(out), self.model, self.optimizer, cfg)
+            self.history = [EpochLog(**h) for h in state["history"]]
+            self.best_val, self.best_epoch = state["best_val"], state["best_epoch"]
+            self.bad_epochs = state["bad_epochs"]
+            elapsed = state["elapsed"]
+        self.started = time.perf_counter() - elapsed
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def record(self, log: EpochLog, whole: bool) -> None:
+        """Keep the epoch; save the model when it is the best so far, and the resume state after a whole epoch."""
+        self.history.append(log)
+        if log.val["loss"] < self.best_val:
+            self.best_val, self.best_epoch, self.bad_epochs = log.val["loss"], log.epoch, 0
+            save_checkpoint(self.out, self.model, self.meta | self.progress_meta(Status.TRAINING))
+        else:
+            self.bad_epochs += 1
+        if whole:
+            _save_resume(resume_path(self.out), self, self.seconds())
+
+    def progress_meta(self, status: Status) -> dict:
+        epochs = epochs_trained(self.history)
+        return {"epochs": int(epochs) if epochs.is_integer() else round(epochs, 2), "best_epoch": self.best_epoch,
+                "best_val_loss": self.best_val, "status": status.value,
+                "history": [asdict(h) for h in self.history]}
+
+
 def train(
     cfg: TrainConfig,
     data: ImageData,
@@ -144,99 +221,79 @@ def train(
     `should_stop()` is polled each batch. Ctrl-C, the stop flag, the time budget and a
     non-finite loss all end the run cleanly with the best model so far on disk.
     """
-    out = Path(out)
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)  # initial weights: nn.Module init draws from the global generator
-    model = build_model(cfg.model)
-    train_data, val_data = split_validation(data, cfg.val_fraction, cfg.seed)
-    model.init_output_bias(train_data.images)
-    # channels-last weights make oneDNN's conv kernels ~30% faster on CPU; activations follow them
-    model = model.to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    meta_base = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed}
-    history: list[EpochLog] = []
-    best_val, best_epoch, bad_epochs, start_epoch, elapsed = math.inf, None, 0, 0, 0.0
-    if resume:
-        state = _load_resume(resume_path(out), model, optimizer, cfg)
-        history = [EpochLog(**h) for h in state["history"]]
-        best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
-        start_epoch, elapsed = len(history), state["elapsed"]
+    run = _Run(cfg, data, Path(out), resume)
+    end = _End(Status.FINISHED, f"Trained {cfg.epochs} epochs.")
+    for epoch in range(len(run.history), cfg.epochs):
+        log, stop = _train_epoch(run, epoch, on_batch, should_stop)
+        if log is not None:
+            run.record(log, whole=stop is None)
+            if on_epoch:
+                on_epoch(log, run.model)
+        if stop is None and cfg.patience and run.bad_epochs >= cfg.patience:
+            stop = _End(Status.EARLY_STOPPED, f"Validation loss stopped improving; best epoch {run.best_epoch}.")
+        if stop is not None:
+            end = stop
+            break
+    if run.best_epoch is None:
+        return TrainResult(end.status, end.message + " No model was saved.", None, run.history, None, run.best_val)
+    update_metadata(run.out, run.meta | run.progress_meta(end.status))
+    return TrainResult(end.status, end.message + f" Best model (epoch {run.best_epoch}) saved to {run.out}.", run.out,
+                       run.history, run.best_epoch, run.best_val)
 
-    n, bs = len(train_data), cfg.batch_size
+
+def _train_epoch(run: _Run, epoch: int, on_batch: Callable[[int, int, int, float], None] | None,
+                 should_stop: Callable[[], bool] | None) -> tuple[EpochLog | None, _End | None]:
+    """One pass over the training data; the log is None when no batch counts (none ran, or the loss diverged)."""
+    cfg, model, optimizer = run.cfg, run.model, run.optimizer
+    started = time.perf_counter()
+    model.train()
+    gen, eps = _generators(cfg.seed * 100_003 + epoch, run.device)  # per epoch, so a resume retraces the run
+    n, bs = len(run.train_data), cfg.batch_size
     n_batches = math.ceil(n / bs)
-    started = time.perf_counter() - elapsed
-    status, message = "finished", f"Trained {cfg.epochs} epochs."
-    for epoch in range(start_epoch, cfg.epochs):
-        epoch_start = time.perf_counter()
-        model.train()
-        gen, eps = _generators(cfg.seed * 100_003 + epoch, device)  # per epoch, so a resume retraces the run
-        perm = torch.randperm(n, generator=gen)
-        sums: dict[str, float] = {}
-        seen = 0
-        try:
-            for b in range(n_batches):
-                target = train_data.images[perm[b * bs:(b + 1) * bs]]
-                epochs_done = epoch + b / n_batches
-                progress = _progress(cfg, epochs_done, time.perf_counter() - started)
-                if cfg.shift and progress < cfg.shift_until:
-                    target = random_shift(target, cfg.shift, gen)
-                optimizer.param_groups[0]["lr"] = learning_rate(cfg, progress)
-                x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
-                ramp = min(1.0, epochs_done / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
-                terms = model.loss(x.to(device), target.to(device), beta=cfg.model.beta * ramp, generator=eps)
-                loss = terms["loss"]
-                if not torch.isfinite(loss) or loss.item() > 1e8:
-                    status = "diverged"
-                    message = (f"Loss became {loss.item():.3g} at epoch {epoch + 1}, batch {b + 1}: training stopped. "
-                               "Try a lower learning rate.")
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.item() * len(target)
-                seen += len(target)
-                if on_batch:
-                    on_batch(epoch + 1, b + 1, n_batches, loss.item())
-                if should_stop and should_stop():
-                    status, message = "stopped", f"Stopped during epoch {epoch + 1}."
-                    break
-                if cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds:
-                    status, message = "time_budget", f"Time budget of {cfg.max_seconds:g} s reached in epoch {epoch + 1}."
-                    break
-        except KeyboardInterrupt:
-            status, message = "stopped", f"Interrupted during epoch {epoch + 1}."
-        if status == "diverged" or seen == 0:
-            break
-        val = validation_loss(model, cfg, val_data.images, seed=cfg.seed)
-        seconds = time.perf_counter() - epoch_start
-        log = EpochLog(epoch + 1, {k: v / seen for k, v in sums.items()}, val, seconds, seen / seconds, seen / n)
-        history.append(log)
-        if val["loss"] < best_val:
-            best_val, best_epoch, bad_epochs = val["loss"], epoch + 1, 0
-            save_checkpoint(out, model, meta_base | _progress_meta(history, best_epoch, best_val, "training"))
-        else:
-            bad_epochs += 1
-        if status == "finished":  # a whole epoch: a valid point to resume from
-            _save_resume(resume_path(out), model, optimizer, history, best_val, best_epoch, bad_epochs,
-                         time.perf_counter() - started, cfg)
-        if on_epoch:
-            on_epoch(log, model)
-        if status != "finished":
-            break
-        if cfg.patience and bad_epochs >= cfg.patience:
-            status, message = "early_stopped", f"Validation loss stopped improving; best epoch {best_epoch}."
-            break
-    if best_epoch is None:
-        return TrainResult(status, message + " No model was saved.", None, history, None, best_val)
-    update_metadata(out, meta_base | _progress_meta(history, best_epoch, best_val, status))
-    return TrainResult(status, message + f" Best model (epoch {best_epoch}) saved to {out}.", out, history,
-                       best_epoch, best_val)
+    perm = torch.randperm(n, generator=gen)
+    sums: dict[str, float] = {}
+    seen, stop = 0, None
+    try:
+        for b in range(n_batches):
+            target = run.train_data.images[perm[b * bs:(b + 1) * bs]]
+            epochs_done = epoch + b / n_batches
+            progress = _progress(cfg, epochs_done, run.seconds())
+            if cfg.shift and progress < cfg.shift_until:
+                target = random_shift(target, cfg.shift, gen)
+            optimizer.param_groups[0]["lr"] = learning_rate(cfg, progress)
+            x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
+            ramp = min(1.0, epochs_done / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
+            terms = model.loss(x.to(run.device), target.to(run.device), beta=cfg.model.beta * ramp, generator=eps)
+            loss = terms["loss"]
+            if not torch.isfinite(loss) or loss.item() > 1e8:
+                return None, _End(Status.DIVERGED, f"Loss became {loss.item():.3g} at epoch {epoch + 1}, batch "
+                                  f"{b + 1}: training stopped. Try a lower learning rate.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(target)
+            seen += len(target)
+            if on_batch:
+                on_batch(epoch + 1, b + 1, n_batches, loss.item())
+            if should_stop and should_stop():
+                stop = _End(Status.STOPPED, f"Stopped during epoch {epoch + 1}.")
+                break
+            if cfg.max_seconds is not None and run.seconds() > cfg.max_seconds:
+                stop = _End(Status.TIME_BUDGET, f"Time budget of {cfg.max_seconds:g} s reached in epoch {epoch + 1}.")
+                break
+    except KeyboardInterrupt:
+        stop = _End(Status.STOPPED, f"Interrupted during epoch {epoch + 1}.")
+    if seen == 0:
+        return None, stop
+    val = validation_loss(model, cfg, run.val_data.images, seed=cfg.seed)
+    seconds = time.perf_counter() - started
+    return EpochLog(epoch + 1, {k: v / seen for k, v in sums.items()}, val, seconds, seen / seconds, seen / n), stop
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
-    """The lr at `progress` (0 to 1) through the run. Cosine decay lets a short run start high
-    and still end with small steps; the README's speed section has the measured difference."""
+    """The lr at `progress` (0 to 1) through the run: cosine decay lets a short run start high and still
+    end with small steps."""
     if cfg.lr_schedule == "constant":
         return cfg.lr
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
@@ -248,22 +305,15 @@ def _progress(cfg: TrainConfig, epochs_done: float, seconds: float) -> float:
     return max(epochs_done / cfg.epochs, by_time)
 
 
-def _progress_meta(history: list[EpochLog], best_epoch: int | None, best_val: float, status: str) -> dict:
-    epochs = epochs_trained(history)
-    return {"epochs": int(epochs) if epochs.is_integer() else round(epochs, 2), "best_epoch": best_epoch,
-            "best_val_loss": best_val, "status": status, "history": [asdict(h) for h in history]}
-
-
-def _save_resume(path: Path, model: Autoencoder, optimizer: torch.optim.Optimizer, history: list[EpochLog],
-                 best_val: float, best_epoch: int | None, bad_epochs: int, elapsed: float, cfg: TrainConfig) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
+def _save_resume(path: Path, run: _Run, elapsed: float) -> None:
+    tensors = {f"model.{k}": v for k, v in run.model.state_dict().items()}
+    opt = run.optimizer.state_dict()
     for idx, slots in opt["state"].items():
         for name, value in slots.items():
             tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value)
-    meta = {"format": "aelab-checkpoint", "version": 1, "kind": "resume", "train": cfg.to_dict(),
-            "model": cfg.model.to_dict(), "history": [asdict(h) for h in history], "best_val": best_val,
-            "best_epoch": best_epoch, "bad_epochs": bad_epochs, "elapsed": elapsed,
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "kind": "resume", "train": run.cfg.to_dict(),
+            "model": run.cfg.model.to_dict(), "history": [asdict(h) for h in run.history], "best_val": run.best_val,
+            "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs, "elapsed": elapsed,
             "param_groups": opt["param_groups"]}
     save_tensors(path, tensors, meta)
 

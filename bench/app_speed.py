@@ -27,6 +27,7 @@ os.environ.setdefault("AELAB_CACHE_DIR", tempfile.mkdtemp(prefix="aelab-bench-")
 from aelab import cache, latent  # noqa: E402
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 from aelab.data import load_dataset  # noqa: E402
+from aelab.ui import navigation
 
 
 def timed(fn):
@@ -74,7 +75,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    at.switch_page("aelab/ui/traverse.py").run()
+    at.switch_page(navigation.TRAVERSE.script).run()
     slider = at.slider[0]
     low, high = slider.min, slider.max
     times = []

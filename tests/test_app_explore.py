@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from aelab import latent
 from aelab.checkpoints import SHIPPED_DIR, file_digest, load_checkpoint, read_metadata, save_tensors
 from aelab.data import load_dataset
+from aelab.ui import navigation
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 VAE = SHIPPED_DIR / "vae.safetensors"
@@ -68,7 +69,7 @@ def is_plain_autoencoder(label: str) -> bool:
 
 
 def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
-    at = open_page("aelab/ui/traverse.py")
+    at = open_page(navigation.TRAVERSE.script)
     stats = latent.dimension_stats(vae_codes)
     base = vae_codes.mu[0]  # the page starts on dataset index 0
     assert at.image[0].captions == ["base", "reconstruction", "current decode"]
@@ -113,7 +114,7 @@ def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
 
 
 def test_traverse_grid_and_other_bases(env, mnist):
-    at = open_page("aelab/ui/traverse.py")
+    at = open_page(navigation.TRAVERSE.script)
     ranked = [int(s.key[2:]) for s in at.slider if s.key.startswith("z_")]
     assert at.multiselect(key="grid_dims").value == ranked[:5]
     grid = at.image[1].value
@@ -150,7 +151,7 @@ def test_traverse_grid_and_other_bases(env, mnist):
 
 
 def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
-    at = open_page("aelab/ui/interpolate.py")
+    at = open_page(navigation.INTERPOLATE.script)
     assert is_plain_autoencoder(picker(at).value)  # by default, a model of the other kind
     assert len(at.image) == 2
     assert all(image.captions[0].startswith("mean pixel change between neighbouring frames: ")
@@ -184,7 +185,7 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
 
 
 def test_sample_controls_and_two_kinds_side_by_side(env):
-    at = open_page("aelab/ui/sample.py")
+    at = open_page(navigation.SAMPLE.script)
     assert is_plain_autoencoder(picker(at).value)
     assert at.image[0].captions == ["z ~ N(0, I), the VAE's prior"]
     assert "fitted to the autoencoder's codes" in at.image[1].captions[0]

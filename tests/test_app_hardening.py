@@ -8,10 +8,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.ui import navigation
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["map", "traverse", "interpolate", "sample", "reconstruct"]
+EXPLORE = [page for page in navigation.PAGES if page.group == "Explore"]
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env):
     assert at.selectbox(key="dataset").value == "digits"
     assert at.selectbox(key="dataset").options == ["scikit-learn digits (offline)"]
     assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
-    assert "test images of digits" in " ".join(c.value for c in at.caption)
+    assert "test images of scikit-learn digits" in " ".join(c.value for c in at.caption)
 
 
 def test_without_checkpoints_the_app_says_so_and_offers_training(env):
@@ -39,22 +40,22 @@ def test_without_checkpoints_the_app_says_so_and_offers_training(env):
     assert not at.exception
     assert any("No checkpoints found" in e.value for e in at.sidebar.error)
     assert any("No model is available" in w.value for w in at.warning)
-    for page in PAGES[1:]:
-        at.switch_page(f"aelab/ui/{page}.py").run()
-        assert not at.exception, page
+    for page in navigation.PAGES[1:]:
+        at.switch_page(page.script).run()
+        assert not at.exception, page.title
 
 
 def test_pages_never_change_the_shared_cached_model(env):
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.session_state["selected_index"] = 3
     at.run()
-    for page in PAGES[1:]:
-        at.switch_page(f"aelab/ui/{page}.py").run()
-        assert not at.exception, page
-    from aelab.ui import state  # the same process-wide cache the pages used
+    for page in EXPLORE[1:]:
+        at.switch_page(page.script).run()
+        assert not at.exception, page.title
+    from aelab.ui import cached as caches  # the same process-wide cache the pages used
 
     path = str(SHIPPED_DIR / "vae.safetensors")
-    cached = state.load_model(path, state.digest(path)).model
+    cached = caches.load_model(path, caches.digest(path)).model
     fresh = load_checkpoint(path).model
     assert not cached.training and all(p.grad is None for p in cached.parameters())
     assert all(torch.equal(a, b) for a, b in zip(cached.state_dict().values(), fresh.state_dict().values()))
@@ -78,7 +79,7 @@ def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_tr
     cfg = TrainConfig(model=ModelConfig.for_model("vae"), epochs=500, batch_size=64, patience=0)
     job = jobs.submit(cfg, mnist_train, tmp_path / "runs" / "busy.safetensors")
     try:
-        while not job.history:  # a whole epoch in: the trainer is busy, and has saved a model
+        while not job.snapshot().history:  # a whole epoch in: the trainer is busy, and has saved a model
             time.sleep(0.1)
         for index in (5, 11, 42):
             viewer.session_state["selected_index"] = index
@@ -88,8 +89,8 @@ def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_tr
             assert not viewer.exception and viewer.subheader[0].value == f"Image {index}"
             assert took < 10, f"a rerun took {took:.1f} s while another session trained"
         assert viewer.selectbox(key="model_label").value == "vae"  # the new model did not take over
-        assert job.running
+        assert job.snapshot().running
     finally:
         job.stop()
         job.join(120)
-    assert job.status == "stopped"
+    assert job.snapshot().status == "stopped"

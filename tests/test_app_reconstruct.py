@@ -20,9 +20,10 @@ from streamlit.testing.v1 import AppTest
 
 from aelab import anomaly, images, latent
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.ui import navigation
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-PAGE = "aelab/ui/reconstruct.py"
+PAGE = navigation.RECONSTRUCT.script
 VAE = SHIPPED_DIR / "vae.safetensors"
 SENTENCE = re.compile(r"^error \S+ — (higher than|no higher than) .*MNIST test image.*: "
                       r"(typical|unusual|very unusual) for this model$")

@@ -15,6 +15,7 @@ from aelab import jobs
 from aelab.checkpoints import load_checkpoint
 from aelab.images import to_png
 from aelab.train import epochs_trained
+from aelab.ui import navigation
 from zips import zip_of
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -44,7 +45,7 @@ def _rerun_until(at: AppTest, condition, timeout: float = 90.0) -> None:
 
 def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("aelab/ui/train.py").run()
+    at.switch_page(navigation.TRAIN.script).run()
     assert not at.exception and at.title[0].value == "Train a model"
     assert at.selectbox(key="train_model").value == "vae"
     assert at.text_input(key="train_name").value == "vae-mnist-z20-10ep"  # derived from the settings
@@ -61,15 +62,15 @@ def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
     job = at.session_state["train_job"]
     assert job.cfg.epochs == 40 and job.out == runs / "watched.safetensors"
     assert at.button(key="train_start").disabled and at.number_input(key="train_epochs").disabled
-    _rerun_until(at, lambda: len(job.history) >= 2)
+    _rerun_until(at, lambda: len(job.snapshot().history) >= 2)
     progress = at.get("progress")[0].proto
     assert progress.text.startswith("Epoch ") and " of 40" in progress.text and 0 < progress.value < 100
     assert len(at.get("plotly_chart")) == 1 and "reconstructions after epoch" in at.image[0].captions[0]
 
     at.button(key="train_stop").click().run()
-    _rerun_until(at, lambda: not job.running)
+    _rerun_until(at, lambda: not job.snapshot().running)
     at.run()
-    assert at.info[0].value.startswith("**Stopped**") and 2 <= len(job.history) < 40
+    assert at.info[0].value.startswith("**Stopped**") and 2 <= len(job.snapshot().history) < 40
     assert not at.number_input(key="train_epochs").disabled  # the settings are free again...
     assert at.button(key="train_start").disabled and at.checkbox(key="train_replace").value is False  # ...no overwrite
     ckpt = load_checkpoint(runs / "watched.safetensors")
@@ -80,12 +81,12 @@ def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
     assert not at.exception and at.title[0].value == "Latent map"
     assert at.selectbox(key="model_label").value == "watched (yours)"
     card = " ".join(c.value for c in at.sidebar.caption)
-    assert "trained on: mnist" in card and f"epochs: {round(epochs_trained(job.history), 2)}" in card  # e.g. 2.28, not 3
+    assert "trained on: mnist" in card and f"epochs: {round(epochs_trained(job.snapshot().history), 2)}" in card  # e.g. 2.28, not 3
 
 
 def test_an_uploaded_zip_is_checked_at_once_then_trained_on_and_tested_on_its_held_out_fifth(runs, mnist_test):
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("aelab/ui/train.py").run()
+    at.switch_page(navigation.TRAIN.script).run()
     at.radio(key="train_source").set_value("Upload a zip").run()
     assert at.button(key="train_start").disabled  # nothing uploaded yet
     png = to_png(mnist_test.images[0, 0].numpy())

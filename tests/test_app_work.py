@@ -22,6 +22,7 @@ from streamlit.testing.v1 import app_test as app_test_module
 
 from aelab import anomaly, images, latent, noise
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.ui import navigation
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 NEEDED = ("vae", "conv_ae", "denoising_conv_ae")
@@ -91,7 +92,7 @@ def expected_psnr(model, clean: torch.Tensor, kind: str, level: float) -> tuple[
 
 
 def test_denoise_compares_the_two_shipped_models_and_follows_the_noise(env, models, mnist_test):
-    at = open_page("aelab/ui/denoise.py")
+    at = open_page(navigation.DENOISE.script)
     assert at.selectbox(key="denoise_model_a").value == "denoising_conv_ae"
     assert at.selectbox(key="denoise_model_b").value == "conv_ae"
     shown = mnist_test.images[:4]  # the default indices 0, 1, 2, 3, noise seed 0
@@ -126,7 +127,7 @@ def test_denoise_compares_the_two_shipped_models_and_follows_the_noise(env, mode
 
 
 def test_denoise_image_sources_and_bad_input(env):
-    at = open_page("aelab/ui/denoise.py")
+    at = open_page(navigation.DENOISE.script)
     at.text_input(key="denoise_indices").set_value("5, x")
     rerun(at)
     assert at.error and "whole numbers" in at.error[0].value
@@ -158,7 +159,7 @@ def digit_png(mnist_test, index: int) -> bytes:
 
 
 def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors):
-    at = open_page("aelab/ui/anomaly.py")
+    at = open_page(navigation.ANOMALY.script)
     errors = vae_errors
     slider = next(s for s in at.slider if s.key.startswith("anomaly_threshold_"))
     assert slider.value == pytest.approx(np.percentile(errors, 99))
@@ -181,7 +182,7 @@ def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors)
 
 
 def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_errors):
-    at = open_page("aelab/ui/anomaly.py")
+    at = open_page(navigation.ANOMALY.script)
     good = digit_png(mnist_test, 3)
     at.file_uploader(key="anomaly_uploader").set_value(
         [("good.png", good, "image/png"), ("notes.png", b"this is not a picture", "image/png")])
@@ -205,7 +206,7 @@ def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_
 
 
 def test_anomaly_one_class_experiment_runs_in_the_page(env):
-    at = open_page("aelab/ui/anomaly.py")
+    at = open_page(navigation.ANOMALY.script)
     assert "Run the experiment" in at.info[-1].value
     at.radio(key="oc_mode").set_value("one_only")
     at.slider(key="oc_epochs").set_value(2)
@@ -221,7 +222,7 @@ def test_anomaly_one_class_experiment_runs_in_the_page(env):
 
 
 def test_compare_pickers_drive_every_view_and_the_metrics(env, vae_errors):
-    at = open_page("aelab/ui/compare.py")
+    at = open_page(navigation.COMPARE.script)
     assert at.selectbox(key="compare_a").value == "vae"  # the sidebar's model
     assert at.selectbox(key="compare_b").value == "beta_vae"
     table = at.dataframe[0].value
@@ -250,7 +251,7 @@ def test_compare_pickers_drive_every_view_and_the_metrics(env, vae_errors):
 
 
 def test_compare_csv_export_has_every_test_image(env, models, mnist_test):
-    at = open_page("aelab/ui/compare.py")
+    at = open_page(navigation.COMPARE.script)
     assert at.radio(key="compare_export_model").value == "A"  # the sidebar's model, vae
     button = at.download_button(key="compare_csv")
     csv = RecordingStorage.files[button.proto.url.rsplit("/", 1)[1].split(".")[0]]

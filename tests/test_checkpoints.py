@@ -40,16 +40,20 @@ def _rewrite(path, tensors, meta):
     save_file(tensors, str(path), metadata={"aelab": json.dumps(meta)})
 
 
-def test_checkpoints_saved_before_the_activation_field_load_as_the_relu_models_they_are(tmp_path):
+def test_version_1_checkpoints_without_the_activation_field_load_as_the_relu_models_they_are(tmp_path):
     torch.manual_seed(0)
     model = build_model(ModelConfig.for_model("vae", activation="relu")).eval()
     path = tmp_path / "old.safetensors"
     save_checkpoint(path, model)
     meta = json.loads(_header(path)["__metadata__"]["aelab"])
+    assert meta["version"] == 2 and meta["model"]["activation"] == "relu"  # today's files always say
     del meta["model"]["activation"]
-    _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta)
+    _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta | {"version": 1})
     ckpt = load_checkpoint(path)
-    assert ckpt.model.config.activation == "relu"
+    assert ckpt.model.config.activation == "relu" and ckpt.meta["version"] == 2
+    _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta | {"version": 3})
+    with pytest.raises(CheckpointError, match="format version 3 is not supported"):
+        load_checkpoint(path)
     x = torch.rand(3, 1, 28, 28)
     with torch.no_grad():
         torch.testing.assert_close(ckpt.model.reconstruct(x), model.reconstruct(x))

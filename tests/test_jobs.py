@@ -40,7 +40,7 @@ def test_a_job_trains_in_the_background_and_saves_a_loadable_model(small, mnist_
     out = tmp_path / "bg.safetensors"
     job = jobs.TrainingJob()
     job.start(_cfg(epochs=2), small, out, mnist_test.subset(range(500)))
-    assert job.status == "running"  # start() returned while the thread trains
+    assert job.snapshot().status == "running"  # start() returned while the thread trains
     assert job.join(timeout=120)
     snap = job.snapshot()
     assert snap.status == "finished", snap.error
@@ -50,7 +50,7 @@ def test_a_job_trains_in_the_background_and_saves_a_loadable_model(small, mnist_
     assert snap.preview_epoch == 2 and 0.0 <= snap.reconstructions.min() <= snap.reconstructions.max() <= 1.0
     assert ((snap.reconstructions - snap.originals) ** 2).mean() < (snap.originals ** 2).mean()  # beats a blank
     ckpt = load_checkpoint(out)
-    assert ckpt.meta["status"] == "finished" and ckpt.meta["epochs"] == 2 and job.result.path == out
+    assert ckpt.meta["status"] == "finished" and ckpt.meta["epochs"] == 2 and job.snapshot().result.path == out
     assert ckpt.meta["metrics"] == snap.metrics and snap.metrics["images"] == 500
 
 
@@ -58,11 +58,11 @@ def test_a_stopped_job_ends_stopped_and_keeps_a_loadable_model(small, tmp_path):
     out = tmp_path / "stopped.safetensors"
     job = jobs.TrainingJob()
     job.start(_cfg(epochs=200), small, out)
-    _wait_for(lambda: len(job.history) >= 2)
+    _wait_for(lambda: len(job.snapshot().history) >= 2)
     job.stop()
     assert job.join(timeout=60)
-    assert job.status == "stopped" and 2 <= len(job.history) < 200
-    assert job.snapshot().stop_requested and job.result.path == out
+    assert job.snapshot().status == "stopped" and 2 <= len(job.snapshot().history) < 200
+    assert job.snapshot().stop_requested and job.snapshot().result.path == out
     assert load_checkpoint(out).meta["status"] == "stopped"
 
 
@@ -70,7 +70,7 @@ def test_a_diverging_job_says_so(small, tmp_path):
     job = jobs.TrainingJob()
     job.start(_cfg(epochs=3, lr=1e9), small, tmp_path / "diverged.safetensors")
     assert job.join(timeout=60)
-    assert job.status == "diverged" and "Try a lower learning rate" in job.result.message
+    assert job.snapshot().status == "diverged" and "Try a lower learning rate" in job.snapshot().result.message
 
 
 def test_an_exception_in_the_thread_becomes_a_one_line_error(small, tmp_path):
@@ -79,8 +79,8 @@ def test_an_exception_in_the_thread_becomes_a_one_line_error(small, tmp_path):
     job = jobs.TrainingJob()
     job.start(_cfg(epochs=1), small.subset(range(300)), not_a_folder / "m.safetensors")
     assert job.join(timeout=60)
-    assert job.status == "error" and job.result is None
-    assert job.error.startswith(("FileExistsError", "NotADirectoryError")) and "\n" not in job.error
+    assert job.snapshot().status == "error" and job.snapshot().result is None
+    assert job.snapshot().error.startswith(("FileExistsError", "NotADirectoryError")) and "\n" not in job.snapshot().error
 
 
 def test_a_clashing_name_and_a_job_beyond_the_limit_are_refused_even_after_a_reimport(small, tmp_path):
@@ -98,9 +98,9 @@ def test_a_clashing_name_and_a_job_beyond_the_limit_are_refused_even_after_a_rei
         for job in running:
             job.stop()
     assert all(job.join(timeout=60) for job in running) and not jobs.running_jobs()
-    assert [job.status for job in running] == ["stopped"] * jobs.MAX_RUNNING
+    assert [job.snapshot().status for job in running] == ["stopped"] * jobs.MAX_RUNNING
     again = jobs.submit(_cfg(epochs=1), small.subset(range(300)), tmp_path / "again.safetensors")
-    assert again.join(timeout=60) and again.status == "finished"
+    assert again.join(timeout=60) and again.snapshot().status == "finished"
 
 
 # --- zips ------------------------------------------------------------------------------------

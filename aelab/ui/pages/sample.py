@@ -3,11 +3,11 @@
 import streamlit as st
 
 from aelab import images, latent
-from aelab.ui import state
+from aelab.ui import cached
+from aelab.ui.context import require_context
+from aelab.ui.widgets import comparison_picker, picture_with_download
 
-SCALE = 3  # enlargement of the grids on screen and in the downloads
-
-ctx = state.require_context()
+ctx = require_context()
 
 
 st.title("Sample")
@@ -20,23 +20,21 @@ temperature = controls[0].slider("Temperature", 0.1, 2.0, 1.0, 0.1, key="sample_
 seed = controls[1].number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
 side = controls[2].slider("Grid size", 3, 10, 8, key="sample_side")
 with controls[3]:
-    other = state.comparison_picker(ctx, key="sample_compare")
+    other = comparison_picker(ctx, key="sample_compare")
 
 pixels = ctx.data.images.numpy()[:, 0]
-yardstick = state.reference_distance(ctx.dataset, ctx.split)
+yardstick = cached.reference_distance(ctx.dataset, ctx.split)
 runs = [ctx] if other is None else [ctx, other]
 for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
-    prior = state.prior(*run_ctx.key)
+    prior = cached.prior(*run_ctx.key)
     samples = run_ctx.decode(latent.sample(prior, side * side, temperature, int(seed)))
-    grid = images.enlarge(images.make_grid(samples, ncol=side), SCALE)
     name = run_ctx.checkpoint.path.stem
     with column:
         st.markdown(f"**{name}**")
-        st.image(grid, clamp=True, output_format="PNG", caption=prior.description)
+        picture_with_download(images.make_grid(samples, ncol=side), prior.description,
+                              f"samples-{name}-seed{seed}.png", f"sample_png_{i}")
         st.markdown(f"Nearest test image: **{latent.nearest_distances(samples, pixels).mean():.2f}** on average "
                     f"(real test images: {yardstick:.2f}).")
-        st.download_button("Grid (PNG)", images.to_png(grid), file_name=f"samples-{name}-seed{seed}.png",
-                           mime="image/png", on_click="ignore", icon=":material/download:", key=f"sample_png_{i}")
 st.caption("Under each grid: the mean Euclidean pixel distance from each sample to its nearest test image, beside "
            "the same figure for real test images; near it, the samples look like data, well above it they are "
            "shapes no test image resembles. Pixel distance cannot tell sharp from blurry: judge that by eye.")

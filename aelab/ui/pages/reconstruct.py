@@ -1,35 +1,35 @@
 """Reconstruct: your own images (or a test image) through the model, with an anomaly score a person can read.
 
-Uploads are prepared MNIST's way once per uploaded file (keyed by Streamlit's file_id) and
-kept in st.session_state["uploads"] (name -> 28x28 image), where the other pages find them.
+Uploads are prepared MNIST's way once per uploaded file and kept in the session, where the
+other pages find them.
 """
 
 import numpy as np
 import streamlit as st
 
 from aelab import anomaly, images, latent
-from aelab.ui import state
+from aelab.data import dataset_title
+from aelab.ui import cached, keys
+from aelab.ui.context import Context, require_context
+from aelab.ui.text import markdown_safe
+from aelab.ui.uploads import STEP_PX, take_uploads
+from aelab.ui.widgets import show
 
 SCALE = 4  # enlargement of the 28x28 model input, reconstruction and difference
 FORMATS = "PNG, JPEG, BMP, GIF, WebP"
-
-
-def clear_uploads() -> None:
-    st.session_state["uploads"] = {}
-    st.session_state["upload_steps"] = {}
 
 
 def random_index(n: int) -> None:
     st.session_state["test_index"] = int(np.random.default_rng().integers(n))
 
 
-def score(ctx: state.Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray]]]:
+def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray]]]:
     """Per picture (N, 28, 28): its score sentence, and model input, reconstruction and |difference|."""
     x = images.to_tensor(pictures)
     recon = latent.reconstruct(ctx.model, x)
     maps = anomaly.error_maps(ctx.model, x)
-    reference = state.errors(*ctx.key)
-    name = f"{state.DATASET_TITLES.get(ctx.dataset, ctx.dataset).split(' (')[0]} test"  # no "(offline)"
+    reference = cached.errors(*ctx.key)
+    name = f"{dataset_title(ctx.dataset)} test"
     return [(anomaly.score_sentence(float(m.mean()), reference, name), [p, r, np.sqrt(m)])
             for p, r, m in zip(pictures, recon, maps)]
 
@@ -37,11 +37,11 @@ def score(ctx: state.Context, pictures: np.ndarray) -> list[tuple[str, list[np.n
 def result_row(sentence: str, trio: list[np.ndarray]) -> None:
     left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
-        state.show(trio, ["model input", "reconstruction", "difference"], scale=SCALE)
+        show(trio, ["model input", "reconstruction", "difference"], scale=SCALE)
     right.markdown(sentence)
 
 
-ctx = state.require_context()
+ctx = require_context()
 
 st.title("Reconstruct")
 st.caption("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
@@ -53,25 +53,25 @@ upload_col, side_col = st.columns([3, 2])
 with upload_col:
     files = st.file_uploader(f"Images ({FORMATS})", accept_multiple_files=True, key="uploader",
                              help="One or many, up to 10 MB each. Dark ink on light paper and light on dark both work.")
-    for message in state.take_uploads(files, "upload_seen", keep_steps=True):
+    for message in take_uploads(files, "upload_seen", keep_steps=True):
         st.error(message, icon=":material/error:")
-uploads = st.session_state["uploads"]
+uploads = keys.uploads()
 with side_col:
     st.caption(f"{len(uploads)} image(s) kept for the other pages (Latent map, Traverse, Interpolate, Anomaly).")
-    st.button("Clear uploads", key="clear_uploads", on_click=clear_uploads, disabled=not uploads,
+    st.button("Clear uploads", key="clear_uploads", on_click=keys.clear_uploads, disabled=not uploads,
               help="Forget every uploaded image, here and on the other pages. Files still listed in the "
                    "uploader stay forgotten until uploaded again.")
 
 if uploads:
     st.subheader("Your images")
     names = list(uploads)[::-1]  # newest first
-    steps = st.session_state["upload_steps"]
+    steps = keys.upload_steps()
     for name, (sentence, trio) in zip(names, score(ctx, np.stack([uploads[n] for n in names]))):
         with st.container(border=True):
-            st.markdown(f"**{state.markdown_safe(name)}**")
+            st.markdown(f"**{markdown_safe(name)}**")
             if name in steps:
                 titles, pngs = zip(*steps[name])
-                st.image(list(pngs), caption=list(titles), width=state.STEP_PX)
+                st.image(list(pngs), caption=list(titles), width=STEP_PX)
             result_row(sentence, trio)
 else:
     st.info("Nothing uploaded yet: upload an image above, or pick a test image below.")
@@ -80,6 +80,5 @@ st.subheader("Draw or pick a test image instead")
 pick_col, draw_col = st.columns([3, 2], vertical_alignment="bottom")
 index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="test_index")
 draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
-label = int(ctx.data.labels[index])
-st.caption(f"Label: {ctx.data.classes[label] if 0 <= label < len(ctx.data.classes) else 'none'}")
+st.caption(f"Label: {ctx.data.label_name(index)}")
 result_row(*score(ctx, ctx.data.images[index, 0].numpy()[None])[0])

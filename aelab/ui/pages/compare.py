@@ -4,89 +4,42 @@ Every view feeds both models exactly the same thing (test images, prior seed and
 interpolation endpoints), so differences in the pictures are differences between the models.
 """
 
-import io
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from aelab import images, latent
+from aelab.data import dataset_title, sample_indices
 from aelab.models import count_parameters, describe
-from aelab.ui import state
+from aelab.runs import label_for
+from aelab.ui import cached
+from aelab.ui.context import Context, model_options, require_context
+from aelab.ui.text import metric_rows
+from aelab.ui.widgets import pick_model, picture_with_download
 
-SCALE = 3
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
 
 
-def pick(title: str, options: dict[str, str], default: int, key: str) -> state.Context | None:
-    checkpoint = state.pick_model(title, options, list(options)[default], key)
+def pick(title: str, options: dict[str, str], default: int, key: str) -> Context | None:
+    checkpoint = pick_model(title, options, list(options)[default], key)
     if checkpoint is None:
         return None
     st.caption(describe(checkpoint.model.config))
-    return state.Context(checkpoint, ctx.data, ctx.dataset, ctx.split)
+    return ctx.with_checkpoint(checkpoint)
 
 
-def grid_with_download(grid: np.ndarray, caption: str, file_name: str, key: str) -> None:
-    """A grid enlarged on screen and as a PNG download of exactly what is shown."""
-    big = images.enlarge(grid, SCALE)
-    st.image(big, caption=caption, clamp=True, output_format="PNG")
-    st.download_button("Grid (PNG)", images.to_png(big), file_name=file_name, mime="image/png", on_click="ignore",
-                       icon=":material/download:", key=key)
-
-
-@st.cache_data(show_spinner="Preparing the CSV…", max_entries=4)
-def latent_csv(path: str, digest: str, dataset: str, split: str) -> bytes:
-    """index, label, z_0..z_{D-1}, pca_x, pca_y for every image of the split, as CSV bytes."""
-    mu = state.codes(path, digest, dataset, split).mu
-    projection = state.pca_map(path, digest, dataset, split)
-    table = pd.DataFrame(mu, columns=[f"z_{d}" for d in range(mu.shape[1])])
-    table.insert(0, "label", state.load_data(dataset, split).labels.numpy())
-    table.insert(0, "index", np.arange(len(mu)))
-    pca = np.full((len(mu), 2), np.nan, dtype=np.float32)
-    pca[projection.index] = projection.coords
-    table["pca_x"], table["pca_y"] = pca[:, 0], pca[:, 1]
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, float_format="%.6g")
-    return buffer.getvalue().encode()
-
-
-def metric_rows(run: state.Context) -> dict[str, str]:
-    """The checkpoint's recorded test metrics plus the error measured here, as display strings."""
-    meta, metrics = run.checkpoint.meta, run.checkpoint.meta.get("metrics") or {}
-    kind = metrics.get("recon_kind", run.model.config.recon).upper()
-
-    def fmt(key: str, digits: int = 2) -> str:
-        value = metrics.get(key)
-        return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "—"
-
-    return {
-        "model": describe(run.model.config),
-        "parameters": f"{count_parameters(run.model):,}",
-        "trained on": str(meta.get("dataset", "?")),
-        "epochs (best)": f"{meta.get('epochs', '?')} ({meta.get('best_epoch', '?')})",
-        "denoising": (f"{meta['train']['noise']} {meta['train'].get('noise_level')}"
-                      if (meta.get("train") or {}).get("noise") else "no"),
-        f"recorded test recon ({kind}, nats)": fmt("recon"),
-        "recorded test −ELBO (nats)": fmt("nelbo"),
-        "recorded test KL (nats)": fmt("kl"),
-        "recorded active units": str(metrics.get("active_units", "—")),
-        "recorded recon from noisy input (nats)": fmt("denoise_recon"),
-        "measured test MSE per pixel": f"{state.errors(*run.key).mean():.5f}",
-    }
-
-
-ctx = state.require_context()
+ctx = require_context()
 
 st.title("Compare")
 st.caption("Any two models on the same inputs: the same test images, the same random seed and temperature for "
            "samples, the same pair of images to interpolate between.")
 
-options = state.model_options()
+options = model_options()
 labels = list(options)
 if len(labels) < 2:
     st.info("Only one model is available: train another on the Train page to compare two.")
     st.stop()
-current = labels.index(state.label_for(ctx.checkpoint.path)) if state.label_for(ctx.checkpoint.path) in labels else 0
+current = labels.index(label_for(ctx.checkpoint.path)) if label_for(ctx.checkpoint.path) in labels else 0
 left, right = st.columns(2)
 with left:
     run_a = pick("Model A", options, current, "compare_a")
@@ -106,12 +59,12 @@ with recon_tab:
     c1, c2 = st.columns(2)
     count = c1.slider("Test images", 4, 16, 8, key="compare_recon_count")
     seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="compare_recon_seed"))
-    rows = np.sort(np.random.default_rng(seed).choice(len(ctx.data), min(count, len(ctx.data)), replace=False))
+    rows = sample_indices(len(ctx.data), count, seed)
     x = ctx.data.images[rows]
     recon = {k: latent.reconstruct(run.model, x) for k, run in runs.items()}
     grid = images.make_grid(np.concatenate([x[:, 0].numpy(), recon["A"], recon["B"]]), ncol=len(rows))
     mse = {k: float(((r - x[:, 0].numpy()) ** 2).mean()) for k, r in recon.items()}
-    grid_with_download(grid, f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
+    picture_with_download(grid, f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
                              f"(MSE {mse['A']:.4f}); B = {names['B']} (MSE {mse['B']:.4f})",
                        f"reconstructions-{names['A']}-vs-{names['B']}.png", "compare_recon_png")
 
@@ -121,11 +74,11 @@ with sample_tab:
     sample_seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="compare_sample_seed"))
     side = c3.slider("Grid size", 3, 8, 6, key="compare_side")
     for column, (k, run) in zip(st.columns(2), runs.items()):
-        prior = state.prior(*run.key)
+        prior = cached.prior(*run.key)
         samples = run.decode(latent.sample(prior, side * side, temperature, sample_seed))
         with column:
             st.markdown(f"**{k}: {names[k]}**")
-            grid_with_download(images.make_grid(samples, ncol=side), prior.description,
+            picture_with_download(images.make_grid(samples, ncol=side), prior.description,
                                f"samples-{names[k]}-seed{sample_seed}-t{temperature:g}.png", f"compare_sample_png_{k}")
 
 with interp_tab:
@@ -140,22 +93,24 @@ with interp_tab:
     for run in runs.values():
         a, b = run.encode(ends)
         strips.append(run.decode(latent.interpolate(a, b, steps, method)))
-    grid_with_download(images.make_grid(np.concatenate(strips), ncol=steps),
+    picture_with_download(images.make_grid(np.concatenate(strips), ncol=steps),
                        f"test {index_a} to test {index_b}; top: A = {names['A']}, bottom: B = {names['B']}",
                        f"interpolation-{names['A']}-vs-{names['B']}.png", "compare_interp_png")
 
 with metrics_tab:
-    table = pd.DataFrame({f"{k}: {names[k]}": metric_rows(run) for k, run in runs.items()})
+    table = pd.DataFrame({f"{k}: {names[k]}": metric_rows(run.model.config, run.checkpoint.meta,
+                                                           count_parameters(run.model), cached.errors(*run.key).mean())
+                          for k, run in runs.items()})
     st.dataframe(table)
     st.caption("“Recorded” figures come from each checkpoint's metadata (its training run's test evaluation, "
                "reconstruction loss summed over pixels); the MSE is measured here on the "
-               f"{len(ctx.data)} test images of {state.DATASET_TITLES.get(ctx.dataset, ctx.dataset)}.")
+               f"{len(ctx.data)} test images of {dataset_title(ctx.dataset)}.")
 
 with export_tab:
     which = st.radio("Model", list(runs), format_func=lambda k: f"{k}: {names[k]}", horizontal=True,
                      key="compare_export_model")
     run = runs[which]
-    st.download_button("Latent codes and PCA map (CSV)", latent_csv(*run.key),
+    st.download_button("Latent codes and PCA map (CSV)", cached.codes_csv(*run.key),
                        file_name=f"latent-{names[which]}-{run.dataset}-{run.split}.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="compare_csv")
     st.caption(f"One row per {run.dataset} {run.split} image ({len(run.data)}): index, label, the code "

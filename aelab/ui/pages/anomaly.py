@@ -6,24 +6,19 @@ model never saw, with a short training run right here.
 """
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import anomaly, images, latent
-from aelab.data import DatasetUnavailable
+from aelab import anomaly, images, jobs, latent
+from aelab.data import DatasetUnavailable, dataset_title
 from aelab.models import MODEL_TITLES, MODELS
-from aelab.ui import state
+from aelab.ui import cached, figures, keys
+from aelab.ui.context import require_context
+from aelab.ui.uploads import take_uploads
+from aelab.ui.widgets import show
 
 PERCENTILES = [90.0, 95.0, 97.5, 99.0, 99.5, 99.9]
 SCALE = 3
-MODE_TITLES = {"all_but_one": "Train on every class but one", "one_only": "Train on one class only"}
 KEPT_RESULTS = 32  # one-class results remembered per server
-
-
-@st.cache_resource(show_spinner=False)
-def experiment_results() -> dict[tuple, anomaly.OneClassResult]:
-    """One-class results by settings, shared by sessions: the same settings (and seed) give the same run."""
-    return {}
 
 
 def use_suggested(key: str, value: float) -> None:
@@ -31,14 +26,14 @@ def use_suggested(key: str, value: float) -> None:
 
 
 def triplets(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: float) -> list[np.ndarray]:
-    """Image, reconstruction and coloured error map for each picture, flattened for state.show."""
+    """Image, reconstruction and coloured error map for each picture, flattened for `show`."""
     shown = []
     for p, r, m in zip(pictures, recon, maps):
         shown += [p, r, anomaly.heatmap(m, vmax)]
     return shown
 
 
-ctx = state.require_context()
+ctx = require_context()
 
 st.title("Anomaly")
 st.caption("An autoencoder reconstructs well what resembles its training data. The reconstruction error "
@@ -46,8 +41,8 @@ st.caption("An autoencoder reconstructs well what resembles its training data. T
            "error is above a threshold is flagged as unusual. Error maps are coloured from dark (no error) to "
            "light yellow (the largest error among the images shown).")
 
-errors = state.errors(*ctx.key)
-dataset_name = state.DATASET_TITLES.get(ctx.dataset, ctx.dataset).split(" (")[0]
+errors = cached.errors(*ctx.key)
+dataset_name = dataset_title(ctx.dataset)
 lo, hi = float(errors.min()), float(errors.max())
 threshold_key = f"anomaly_threshold_{ctx.checkpoint.digest}_{ctx.dataset}"
 
@@ -77,7 +72,7 @@ for rank, i in enumerate(order, 1):
     mark = " · flagged" if errors[i] > threshold else ""
     captions += [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))}", "reconstruction",
                  f"error {errors[i]:.4f}{mark}"]
-state.show(triplets(worst[:, 0].numpy(), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
+show(triplets(worst[:, 0].numpy(), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
            captions, scale=SCALE, columns=9)
 
 st.subheader("Your images")
@@ -86,9 +81,9 @@ with upload_col:
     files = st.file_uploader("Score images of your own (PNG, JPEG, BMP, GIF, WebP)", accept_multiple_files=True,
                              key="anomaly_uploader",
                              help="Prepared the MNIST way, like on the Reconstruct page, and kept for the other pages.")
-    for message in state.take_uploads(files, "anomaly_upload_seen"):
+    for message in take_uploads(files, "anomaly_upload_seen"):
         st.error(message, icon=":material/error:")
-uploads = st.session_state.get("uploads", {})
+uploads = keys.uploads()
 note_col.caption("Each upload is ranked among the test images' errors: the percentile is the share of test "
                  "images reconstructed better. Uploads also appear as dotted lines on the histogram.")
 upload_names = list(uploads)
@@ -105,24 +100,15 @@ if uploads:
     for i, (name, error) in enumerate(zip(upload_names, upload_errors)):
         left, right = st.columns([2, 3], vertical_alignment="center")
         with left:
-            state.show(shown[3 * i:3 * i + 3], [name, "reconstruction", "error map"], scale=SCALE)
+            show(shown[3 * i:3 * i + 3], [name, "reconstruction", "error map"], scale=SCALE)
         verdict = "**flagged**" if error > threshold else "not flagged"
         right.markdown(f"{anomaly.score_sentence(float(error), errors, f'{dataset_name} test')}; {verdict} at the "
                        f"threshold {threshold:.4f}.")
 else:
     st.info("No uploads yet: add images above or on the Reconstruct page.")
 
-fig = go.Figure(go.Histogram(x=errors, nbinsx=120, name=f"{dataset_name} test", marker_color="#4c78a8"))
-fig.add_vline(x=threshold, line_color="#d62728", line_width=2, annotation_text="threshold",
-              annotation_position="top right")
-fig.add_vline(x=suggested, line_color="#7f7f7f", line_dash="dash", annotation_text=f"{percentile:g}th pct",
-              annotation_position="top left")
-for name, error in zip(upload_names, upload_errors):
-    fig.add_vline(x=float(error), line_color="black", line_dash="dot", annotation_text=name,
-                  annotation_position="bottom right")
-fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), showlegend=False, bargap=0.02,
-                  xaxis_title="reconstruction error (mean squared, per pixel)", yaxis_title="test images (log)",
-                  yaxis_type="log")
+fig = figures.error_histogram(errors, f"{dataset_name} test", threshold, suggested, percentile,
+                             dict(zip(upload_names, upload_errors.tolist())))
 histogram.plotly_chart(fig, key="anomaly_histogram", config={"displaylogo": False})
 
 st.header("One-class experiment")
@@ -131,7 +117,7 @@ st.caption("How good is reconstruction error at spotting something new? Train a 
            "separates the classes the model never saw from those it did. It trains here, in this session, "
            "for a few seconds per epoch.")
 try:
-    train_data = state.load_data(ctx.dataset, "train")
+    train_data = cached.load_data(ctx.dataset, "train")
 except (DatasetUnavailable, OSError) as err:
     st.warning(f"The one-class experiment needs the training split: {err}")
     st.stop()
@@ -143,7 +129,7 @@ if len(present) < 2:
 settings = st.columns([2, 3, 2, 2, 3])
 model_name = settings[0].selectbox("Model to train", list(MODELS), index=list(MODELS).index("vae"),
                                    format_func=MODEL_TITLES.get, key="oc_model", help="The MLP VAE trains fastest.")
-mode = settings[1].radio("Training data", list(MODE_TITLES), format_func=MODE_TITLES.get, key="oc_mode")
+mode = settings[1].radio("Training data", anomaly.MODES, format_func=anomaly.MODE_TITLES.get, key="oc_mode")
 held_out = settings[2].selectbox("Class held out" if mode == "all_but_one" else "The only class", present,
                                  format_func=lambda c: train_data.classes[c], key="oc_class")
 epochs = settings[3].slider("Epochs", 1, 30, 8, key="oc_epochs")
@@ -153,16 +139,17 @@ score = settings[4].selectbox("Score", scores, index=scores.index(anomaly.BEST_S
                               help="The default is the score that separated best when measured on MNIST "
                                    "(bench/one_class.py).")
 
-results = experiment_results()
+results = cached.experiment_results()
 run_key = (ctx.dataset, len(train_data), model_name, mode, held_out, epochs, score)
 if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_key in results):
     with st.status(f"Training a {MODEL_TITLES[model_name]} for {epochs} epochs…", expanded=True) as status:
         bar = st.progress(0.0)
         try:
-            result = anomaly.one_class_experiment(
-                model_name, train_data, ctx.data, held_out, mode=mode, epochs=epochs, score=score,
-                progress=lambda f: bar.progress(min(1.0, f), text=f"Training… {100 * f:.0f}%"))
-        except (ValueError, RuntimeError) as err:
+            with jobs.slot():
+                result = anomaly.one_class_experiment(
+                    model_name, train_data, ctx.data, held_out, mode=mode, epochs=epochs, score=score,
+                    progress=lambda f: bar.progress(min(1.0, f), text=f"Training… {100 * f:.0f}%"))
+        except (ValueError, RuntimeError) as err:  # jobs.JobRefused included
             status.update(label=f"The experiment could not run: {err}", state="error")
             st.stop()
         while len(results) >= KEPT_RESULTS:
@@ -185,19 +172,9 @@ facts[1].metric("Training images", result.train_images)
 facts[2].metric("Epochs", result.epochs)
 facts[3].metric("Seconds", f"{result.seconds:.0f}")
 roc_col, hist_col = st.columns(2)
-roc = go.Figure()
-roc.add_trace(go.Scatter(x=result.fpr, y=result.tpr, mode="lines", name=f"AUROC {result.auroc:.3f}",
-                         line=dict(color="#d62728", width=2)))
-roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#7f7f7f", dash="dash")))
-roc.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="false positive rate",
-                  yaxis_title="true positive rate", title=f"ROC: flagging {unseen}", legend=dict(x=0.55, y=0.1))
-roc_col.plotly_chart(roc, key="oc_roc", config={"displaylogo": False})
-spread = go.Figure()
-spread.add_trace(go.Histogram(x=result.normal_scores, name="seen classes", opacity=0.6, nbinsx=80,
-                              histnorm="probability density"))
-spread.add_trace(go.Histogram(x=result.anomalous_scores, name=unseen, opacity=0.6, nbinsx=80,
-                              histnorm="probability density"))
-spread.update_layout(barmode="overlay", height=360, margin=dict(l=10, r=10, t=30, b=10), title="Scores",
-                     xaxis_title=anomaly.SCORES[result.score], yaxis_title="density")
-hist_col.plotly_chart(spread, key="oc_scores", config={"displaylogo": False})
-st.caption(f"{MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of {dataset_name}.")
+roc_col.plotly_chart(figures.roc_curve(result.fpr, result.tpr, result.auroc, unseen), key="oc_roc",
+                     config={"displaylogo": False})
+hist_col.plotly_chart(figures.score_spread(result.normal_scores, result.anomalous_scores, unseen,
+                                           anomaly.SCORES[result.score]), key="oc_scores", config={"displaylogo": False})
+st.caption(f"{anomaly.MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of "
+           f"{dataset_name}.")

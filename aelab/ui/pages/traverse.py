@@ -3,23 +3,25 @@
 import numpy as np
 import streamlit as st
 
-from aelab.ui import state
+from aelab.ui import cached, keys
+from aelab.ui.context import require_context
+from aelab.ui.widgets import pick_latent, show
 
 GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
 
-ctx = state.require_context()
+ctx = require_context()
 
 st.title("Traverse")
 st.caption("Start from one image's code and move along one latent dimension at a time. "
            "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
            "from the 1st to the 99th percentile.")
 
-picked = state.pick_latent("Base", ctx, key="base")
+picked = pick_latent("Base", ctx, keys.TRAVERSE_BASE)
 if picked is None:
     st.stop()
 base, base_image = picked
 base = np.asarray(base, dtype=np.float32)
-stats = state.dim_stats(*ctx.key)
+stats = cached.dim_stats(*ctx.key)
 dims = range(len(base))
 low = np.minimum(stats.low, base)  # an upload may lie outside the data's range: keep it reachable
 high = np.maximum(np.maximum(stats.high, base), low + 1e-3)
@@ -68,7 +70,7 @@ def explorer() -> None:
                 for d in collapsed:
                     code[d] = dim_slider(d)
     with pictures:
-        state.show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
+        show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
         st.button("Reset to base", key="z_reset", on_click=reset_to_base, args=(base,),
                   icon=":material/restart_alt:")
 
@@ -94,7 +96,7 @@ steps = right.slider("Values per dimension", 3, 15, 8, key="grid_steps")
 if not chosen:
     st.info("Choose at least one dimension to draw the grid.")
     st.stop()
-png = state.traversal_png(*ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
+png = cached.traversal_png(*ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen))
 st.download_button("Download grid (PNG)", png, file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
                    mime="image/png", on_click="ignore", icon=":material/download:", key="grid_png")

@@ -1,0 +1,1 @@
+"""The Streamlit app's helpers; the page scripts themselves are in pages/ and registered in navigation."""

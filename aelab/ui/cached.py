@@ -1,0 +1,179 @@
+"""Every expensive result the pages share, computed once per process and keyed by what produced it.
+
+Models, datasets and loaded folders are st.cache_resource (one shared copy, never mutated); codes,
+statistics and projections are st.cache_data keyed by checkpoint digest and dataset, and codes and
+projections also live in the disk cache, so no interaction re-encodes the dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+import torch
+
+from aelab import anomaly, cache, images, latent, noise
+from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint
+from aelab.data import ImageData, Splits, load_dataset, load_folder, load_zip, sample_indices
+from aelab.runs import runs_dir, shipped_dir
+
+PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
+
+
+@st.cache_data(show_spinner=False)
+def _digest(path: str, mtime: float, size: int) -> str:
+    return file_digest(path)
+
+
+def digest(path: str) -> str:
+    """A checkpoint's content hash, recomputed only when the file changes."""
+    stat = Path(path).stat()
+    return _digest(path, stat.st_mtime, stat.st_size)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+def load_model(path: str, digest: str) -> Checkpoint:
+    """One shared model per checkpoint content; pages only run it under no_grad, never train it."""
+    return load_checkpoint(path)
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def load_data(name: str, split: str) -> ImageData:
+    return load_dataset(name, split, download=False, cached=True)
+
+
+@st.cache_resource(show_spinner="Reading the images in the zip…", max_entries=4)
+def zip_splits(data: bytes, name: str) -> Splits:
+    return load_zip(data, name)
+
+
+@st.cache_resource(show_spinner="Reading the images in the folder…", max_entries=4, ttl=300)
+def folder_splits(path: str) -> Splits:
+    """Cached a few minutes only: the person may add images to the folder and try again."""
+    return load_folder(Path(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _listing(folders: tuple[str, ...], stamp: tuple) -> list[Listing]:
+    return list_checkpoints(*folders)
+
+
+def checkpoint_listing() -> list[Listing]:
+    """Every checkpoint in the two folders, re-read only when a file there is added, removed or changed."""
+    folders = (str(shipped_dir()), str(runs_dir()))
+    stamp = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.safetensors")):
+            try:
+                stat = path.stat()
+            except OSError:  # removed while listing: the next rerun sees the folder as it is
+                continue
+            stamp.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return _listing(folders, tuple(stamp))
+
+
+# --- computed from a model and a dataset: arguments (path, digest, dataset, split) = Context.key ----
+
+
+@st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
+def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
+    key = cache.cache_key(digest, dataset, split, len(load_data(dataset, split)))
+    return latent.cached_codes(key, lambda: latent.encode_all(load_model(path, digest).model,
+                                                              load_data(dataset, split).images))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dim_stats(path: str, digest: str, dataset: str, split: str) -> latent.DimensionStats:
+    return latent.dimension_stats(codes(path, digest, dataset, split))
+
+
+@st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
+def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
+    return anomaly.reconstruction_errors(load_model(path, digest).model, load_data(dataset, split).images)
+
+
+@st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
+def pca_map(path: str, digest: str, dataset: str, split: str) -> latent.Projection:
+    key = cache.cache_key(digest, dataset, split, "pca")
+    return latent.cached_projection(key, "pca", lambda: latent.pca(codes(path, digest, dataset, split).mu))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _stored_projection(key: str, method: str) -> latent.Projection | None:
+    return latent.load_projection(key, method)
+
+
+def _tsne_key(digest: str, dataset: str, split: str, n_points: int, perplexity: float) -> str:
+    return cache.cache_key(digest, dataset, split, "tsne", n_points, float(perplexity))
+
+
+def stored_tsne(path: str, digest: str, dataset: str, split: str, n_points: int,
+                perplexity: float) -> latent.Projection | None:
+    """The t-SNE map if it was computed before (memory or disk), else None: never computes."""
+    return _stored_projection(_tsne_key(digest, dataset, split, n_points, perplexity), "tsne")
+
+
+def tsne_map(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float,
+             progress: Callable[[float], None] | None = None) -> latent.Projection:
+    """The t-SNE map: from the caches when computed before, else computed once with progress."""
+    found = stored_tsne(path, digest, dataset, split, n_points, perplexity)
+    if found is not None:
+        return found
+    mu = codes(path, digest, dataset, split).mu
+    key = _tsne_key(digest, dataset, split, n_points, perplexity)
+    projection = latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points, perplexity, 0, progress))
+    _stored_projection.clear()
+    return projection
+
+
+@st.cache_resource(show_spinner="Preparing to place new points on the t-SNE map…", max_entries=4)
+def tsne_placer(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float):
+    projection = tsne_map(path, digest, dataset, split, n_points, perplexity)
+    return latent.tsne_placer(projection, codes(path, digest, dataset, split).mu)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def traversal_png(path: str, digest: str, dataset: str, split: str, base: bytes, dims: tuple[int, ...], steps: int,
+                  scale: int) -> bytes:
+    """The traversal grid of `dims` around the code `base` (float32 bytes) as a PNG, made once per choice."""
+    stats = dim_stats(path, digest, dataset, split)
+    code = np.frombuffer(base, dtype=np.float32)
+    grid = latent.traversal_grid(load_model(path, digest).model, code, list(dims), stats.low, stats.high, steps)
+    return images.to_png(images.enlarge(images.make_grid(grid, ncol=steps), scale))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def prior(path: str, digest: str, dataset: str, split: str) -> latent.Prior:
+    model = load_model(path, digest).model
+    return latent.prior_for(model, None if model.is_variational else codes(path, digest, dataset, split))
+
+
+@st.cache_data(show_spinner="Preparing the CSV…", max_entries=4)
+def codes_csv(path: str, digest: str, dataset: str, split: str) -> bytes:
+    return latent.codes_csv(codes(path, digest, dataset, split).mu, load_data(dataset, split).labels.numpy(),
+                            pca_map(path, digest, dataset, split))
+
+
+@st.cache_resource(show_spinner=False)
+def experiment_results() -> dict[tuple, anomaly.OneClassResult]:
+    """One-class results by settings, shared by sessions: the same settings (and seed) give the same run."""
+    return {}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reference_distance(dataset: str, split: str, n: int = 500) -> float:
+    """How far a real test image is from its nearest other test image: the yardstick for samples."""
+    pixels = load_data(dataset, split).images.numpy()[:, 0]
+    rows = sample_indices(len(pixels), n, seed=0)
+    return float(latent.nearest_distances(pixels[rows], pixels, skip=rows).mean())
+
+
+@st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)
+def mean_psnr(path: str, digest: str, dataset: str, kind: str, level: float, seed: int) -> tuple[float, float]:
+    """Mean PSNR (dB) of the noisy input and of the model's output over the first test images."""
+    clean = load_data(dataset, "test").images[:PSNR_IMAGES]
+    noisy = noise.add_noise(clean, kind, level, torch.Generator().manual_seed(seed))
+    output = torch.from_numpy(latent.reconstruct(load_model(path, digest).model, noisy)).unsqueeze(1)
+    return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())

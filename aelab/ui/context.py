@@ -1,0 +1,131 @@
+"""The sidebar's choice of model and dataset, and the `Context` every page works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from aelab import latent
+from aelab.checkpoints import Checkpoint, CheckpointError
+from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
+from aelab.models import describe
+from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
+from aelab.ui import cached, keys, navigation
+from aelab.ui.text import card_facts, dataset_option
+
+TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
+
+
+@dataclass
+class Context:
+    """The model and test data the sidebar selected; `key` identifies them for the caches."""
+
+    checkpoint: Checkpoint
+    data: ImageData
+    dataset: str
+    split: str = "test"
+
+    @property
+    def model(self):
+        return self.checkpoint.model
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (str(self.checkpoint.path), self.checkpoint.digest, self.dataset, self.split)
+
+    def codes(self) -> latent.Codes:
+        return cached.codes(*self.key)
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Codes of 28x28 images (uploads) with this model."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        with torch.no_grad():
+            return self.model.encode(x).numpy()
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return latent.decode(self.model, z)
+
+    def with_checkpoint(self, checkpoint: Checkpoint) -> Context:
+        """Another model on the same data."""
+        return Context(checkpoint, self.data, self.dataset, self.split)
+
+
+def model_options(warn: bool = False) -> dict[str, str]:
+    """Label -> path of every readable checkpoint, the default first; `warn` reports broken files."""
+    options = {}
+    for item in cached.checkpoint_listing():
+        if item.error:
+            if warn:
+                st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
+            continue
+        options[label_for(item.path)] = str(item.path)
+    return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
+
+
+def dataset_options() -> tuple[list[str], str | None]:
+    """Datasets on disk (the fallback always), and a note when MNIST had to be replaced by it."""
+    found = available_datasets()
+    names = [name for name, ok in found.items() if ok]
+    note = None if found["mnist"] else (
+        "MNIST is not on disk (set AELAB_DATA_DIR, or train with the CLI online to download it): "
+        "showing scikit-learn's digits instead.")
+    return names, note
+
+
+def sidebar() -> None:
+    """Model and dataset pickers plus the model card; stores the choice in session state."""
+    with st.sidebar:
+        options = model_options(warn=True)
+        if not options:
+            st.error(f"No checkpoints found in {shipped_dir()} or {runs_dir()}.")
+            st.page_link(navigation.TRAIN.script, label="Train one here", icon=navigation.TRAIN.icon)
+            st.caption(f"or: {TRAIN_HINT}")
+            st.session_state.pop(keys.MODEL_PATH, None)
+            return
+        label = st.selectbox("Model", list(options), key=keys.MODEL_LABEL)
+        st.session_state[keys.MODEL_PATH] = options[label]
+        names, note = dataset_options()
+        st.selectbox("Dataset (test split)", names, key=keys.DATASET, format_func=dataset_option)
+        if note:
+            st.info(note, icon=":material/wifi_off:")
+        ctx = context(quiet=True)
+        if ctx is not None:
+            model_card(ctx.checkpoint)
+
+
+def model_card(ckpt: Checkpoint) -> None:
+    st.markdown(f"**{describe(ckpt.model.config)}**")
+    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(ckpt.meta).items()))
+    if ckpt.meta.get("command"):
+        with st.expander("How it was trained"):
+            st.code(ckpt.meta["command"], language="bash")
+
+
+def context(quiet: bool = False) -> Context | None:
+    """The loaded model and data, or None after saying (unless quiet) what is missing."""
+    path = st.session_state.get(keys.MODEL_PATH)
+    dataset = st.session_state.get(keys.DATASET, FALLBACK_DATASET)
+    if not path:
+        if not quiet:
+            st.warning("No model is available yet: train one on the Train page or with the CLI.")
+            st.page_link(navigation.TRAIN.script, label="Go to the Train page", icon=navigation.TRAIN.icon)
+        return None
+    try:
+        ckpt = cached.load_model(path, cached.digest(path))
+        data = cached.load_data(dataset, "test")
+    except (CheckpointError, DatasetUnavailable, OSError) as err:
+        if not quiet:
+            st.error(str(err))
+        return None
+    return Context(ckpt, data, dataset)
+
+
+def require_context() -> Context:
+    """The current model and data; without them the page stops here, `context` having said why."""
+    ctx = context()
+    if ctx is None:
+        st.stop()
+    return ctx

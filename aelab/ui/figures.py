@@ -1,0 +1,110 @@
+"""The pages' Plotly figures, built from arrays alone: no Streamlit, so a unit test can build each one."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from aelab.train import EpochLog
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+UNLABELLED_COLOUR = "#444444"
+MARGIN = dict(l=10, r=10, t=30, b=10)
+MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
+GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
+
+
+def class_colours(n_classes: int) -> list[str]:
+    """One colour per class, then the unlabelled one last."""
+    return [PALETTE[i % len(PALETTE)] for i in range(n_classes)] + [UNLABELLED_COLOUR]
+
+
+def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int, method: str,
+               clickable_cells: bool) -> go.Figure:
+    """The dataset's codes in 2-D coloured by class; with `clickable_cells`, near-invisible cells so that a
+    click on empty space lands on one (a PCA map decodes any spot)."""
+    colours = class_colours(n_classes)
+    # Colour by class number through a stepped colour scale: Plotly validates 10k numbers at once
+    # but 10k colour strings one by one (half a second on every rerun of the page).
+    steps = [(edge / len(colours), colour) for i, colour in enumerate(colours) for edge in (i, i + 1)]
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(
+        x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset",
+        marker=dict(size=4, color=np.where(labels >= 0, labels, n_classes), colorscale=steps, cmin=-0.5,
+                    cmax=len(colours) - 0.5, opacity=0.75),
+        customdata=np.c_[rows, labels],
+        hovertemplate="label %{customdata[1]}<br>index %{customdata[0]}<extra></extra>",
+    ))
+    if clickable_cells:
+        xs = np.linspace(coords[:, 0].min(), coords[:, 0].max(), GRID)
+        ys = np.linspace(coords[:, 1].min(), coords[:, 1].max(), GRID)
+        gx, gy = np.meshgrid(xs, ys)
+        fig.add_trace(go.Scattergl(x=gx.ravel(), y=gy.ravel(), mode="markers", name="decode here",
+                                   marker=dict(size=14, color="rgba(0,0,0,0.01)"),
+                                   hovertemplate="decode (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    fig.update_layout(height=620, margin=MARGIN, showlegend=False, dragmode="pan", clickmode="event+select",
+                      xaxis_title=f"{method} 1", yaxis_title=f"{method} 2")
+    return fig
+
+
+def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str]) -> None:
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="uploads", text=names,
+                               textposition="top center",
+                               marker=dict(size=14, symbol="star", color="black", line=dict(width=1, color="white"))))
+
+
+def add_path(fig: go.Figure, xy: np.ndarray) -> None:
+    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="interpolation",
+                             line=dict(color="black", width=2), marker=dict(size=6, color="black")))
+
+
+def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:
+    """Train and validation loss per epoch; for VAEs also its two terms, which differ in scale."""
+    epochs = [h.epoch for h in history]
+    panels = [("loss", "Loss (nats per image)")] + ([("recon", "Reconstruction"), ("kl", "KL")] if variational else [])
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title in panels])
+    for col, (term, _) in enumerate(panels, start=1):
+        for part, dash, colour in (("train", "solid", PALETTE[0]), ("val", "dash", PALETTE[1])):
+            fig.add_trace(go.Scatter(x=epochs, y=[getattr(h, part)[term] for h in history], mode="lines+markers",
+                                     name="training" if part == "train" else "validation", legendgroup=part,
+                                     showlegend=col == 1, line=dict(dash=dash, color=colour)), row=1, col=col)
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def error_histogram(errors: np.ndarray, name: str, threshold: float, suggested: float, percentile: float,
+                    marks: dict[str, float]) -> go.Figure:
+    """The reference errors on a log scale, the threshold, the suggested one, and `marks` (uploads) as lines."""
+    fig = go.Figure(go.Histogram(x=errors, nbinsx=120, name=name, marker_color="#4c78a8"))
+    fig.add_vline(x=threshold, line_color="#d62728", line_width=2, annotation_text="threshold",
+                  annotation_position="top right")
+    fig.add_vline(x=suggested, line_color="#7f7f7f", line_dash="dash", annotation_text=f"{percentile:g}th pct",
+                  annotation_position="top left")
+    for mark, error in marks.items():
+        fig.add_vline(x=error, line_color="black", line_dash="dot", annotation_text=mark,
+                      annotation_position="bottom right")
+    fig.update_layout(height=320, margin=MARGIN, showlegend=False, bargap=0.02, yaxis_type="log",
+                      xaxis_title="reconstruction error (mean squared, per pixel)", yaxis_title="test images (log)")
+    return fig
+
+
+def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, what: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"AUROC {auroc:.3f}",
+                             line=dict(color="#d62728", width=2)))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#7f7f7f", dash="dash")))
+    fig.update_layout(height=360, margin=MARGIN, xaxis_title="false positive rate", yaxis_title="true positive rate",
+                      title=f"ROC: flagging {what}", legend=dict(x=0.55, y=0.1))
+    return fig
+
+
+def score_spread(normal: np.ndarray, anomalous: np.ndarray, anomalous_name: str, score_title: str) -> go.Figure:
+    fig = go.Figure()
+    for scores, name in ((normal, "seen classes"), (anomalous, anomalous_name)):
+        fig.add_trace(go.Histogram(x=scores, name=name, opacity=0.6, nbinsx=80, histnorm="probability density"))
+    fig.update_layout(barmode="overlay", height=360, margin=MARGIN, title="Scores", xaxis_title=score_title,
+                      yaxis_title="density")
+    return fig

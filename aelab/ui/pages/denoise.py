@@ -1,0 +1,108 @@
+"""Denoise: corrupt images, then clean them with a model trained to denoise and with a plain one.
+
+Both models get the very same noisy input (one seeded noise draw), so the PSNR figures
+differ only by what the models learnt.
+"""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from aelab import latent, noise
+from aelab.checkpoints import Checkpoint
+from aelab.data import dataset_title, sample_indices
+from aelab.runs import default_for_role, label_for
+from aelab.ui import cached, keys
+from aelab.ui.context import model_options, require_context
+from aelab.ui.text import MAX_INDICES, parse_indices
+from aelab.ui.widgets import pick_model, show
+
+SOURCES = ["Dataset indices", "Random", "Uploads"]
+SCALE = 3
+
+
+def pick_with_note(title: str, options: dict[str, str], wanted: str, denoising: bool, key: str) -> Checkpoint | None:
+    metas = {str(item.path): item.meta for item in cached.checkpoint_listing() if item.meta}
+    checkpoint = pick_model(title, options, default_for_role(options, metas, wanted, denoising), key)
+    if checkpoint is not None:
+        st.caption(noise.denoising_note(checkpoint.meta.get("train")))
+    return checkpoint
+
+
+ctx = require_context()
+
+st.title("Denoise")
+st.caption("Corrupt images with noise, then reconstruct them. A model trained on noisy inputs with clean targets "
+           "learns to remove the noise; a plain autoencoder tends to reproduce it. PSNR (higher is better) is "
+           "measured against the clean image.")
+
+options = model_options()
+noise_col, model_a_col, model_b_col = st.columns([2, 2, 2])
+with noise_col:
+    kind = st.radio("Noise", noise.NOISE_KINDS, format_func=noise.NOISE_TITLES.get, horizontal=True,
+                    key="denoise_kind")
+    level = st.slider("Level", 0.05, 0.9, 0.3, 0.05, key="denoise_level", help=noise.LEVEL_HELP[kind])
+    noise_seed = int(st.number_input("Noise seed", 0, 2**31 - 1, 0, key="denoise_noise_seed"))
+with model_a_col:
+    picked_a = pick_with_note("Denoising model", options, "denoising_conv_ae", True, "denoise_model_a")
+with model_b_col:
+    picked_b = pick_with_note("Plain model", options, "conv_ae", False, "denoise_model_b")
+if picked_a is None or picked_b is None:
+    st.stop()
+models = [(label_for(c.path), c) for c in (picked_a, picked_b)]
+
+source = st.radio("Images", SOURCES, horizontal=True, key="denoise_source")
+if source == "Uploads":
+    uploads = keys.uploads()
+    if not uploads:
+        st.info("No uploads yet: add images on the Reconstruct or Anomaly page, or pick test images instead.")
+        st.stop()
+    names = st.multiselect("Uploaded images", list(uploads), default=list(uploads)[:MAX_INDICES],
+                           max_selections=MAX_INDICES, key="denoise_uploads")
+    if not names:
+        st.info("Choose at least one uploaded image.")
+        st.stop()
+    clean = np.stack([uploads[name] for name in names]).astype(np.float32)
+else:
+    if source == "Dataset indices":
+        try:
+            indices = parse_indices(st.text_input("Test image indices", "0, 1, 2, 3", key="denoise_indices"),
+                                    len(ctx.data))
+        except ValueError as err:
+            st.error(str(err))
+            st.stop()
+    else:
+        left, right = st.columns(2)
+        count = left.slider("How many", 1, MAX_INDICES, 6, key="denoise_count")
+        indices = sample_indices(len(ctx.data), count, int(right.number_input("Seed", 0, 2**31 - 1, 0,
+                                                                                 key="denoise_image_seed")))
+    clean = ctx.data.images[indices][:, 0].numpy()
+    names = [f"test {i}" for i in indices]
+
+x = torch.from_numpy(clean).unsqueeze(1)
+noisy = noise.add_noise(x, kind, level, torch.Generator().manual_seed(noise_seed))
+outputs = [torch.from_numpy(latent.reconstruct(ckpt.model, noisy)).unsqueeze(1) for _, ckpt in models]
+psnr_noisy = noise.psnr(x, noisy).numpy()
+psnr_out = [noise.psnr(x, out).numpy() for out in outputs]
+
+st.subheader("Clean, noisy, and each model's output")
+for column, title in zip(st.columns(4), ["clean", "noisy", models[0][0], models[1][0]]):
+    column.markdown(f"**{title}**")
+pictures, captions = [], []
+for i, name in enumerate(names):  # short captions: a caption wider than its image stretches the image
+    pictures += [clean[i], noisy[i, 0].numpy(), outputs[0][i, 0].numpy(), outputs[1][i, 0].numpy()]
+    captions += [name, f"{psnr_noisy[i]:.1f} dB", f"{psnr_out[0][i]:.1f} dB", f"{psnr_out[1][i]:.1f} dB"]
+show(pictures, captions, scale=SCALE, columns=4)
+st.caption("Under each output: its PSNR against the clean image, in dB.")
+
+st.subheader(f"Mean PSNR over {min(cached.PSNR_IMAGES, len(ctx.data))} test images")
+rows = []
+for label, ckpt in models:
+    before, after = cached.mean_psnr(str(ckpt.path), ckpt.digest, ctx.dataset, kind, level, noise_seed)
+    rows.append({"": label, "trained": noise.denoising_note(ckpt.meta.get("train")), "mean PSNR (dB)": round(after, 2),
+                 "gain over noisy (dB)": round(after - before, 2)})
+rows.insert(0, {"": "noisy input", "trained": "", "mean PSNR (dB)": round(before, 2), "gain over noisy (dB)": 0.0})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption(f"{noise.NOISE_TITLES[kind]} noise at level {level:g}, seed {noise_seed}; the first {cached.PSNR_IMAGES} "
+           f"test images of {dataset_title(ctx.dataset)}. Cached: changing the shown images does not recompute it.")

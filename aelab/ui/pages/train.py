@@ -1,0 +1,194 @@
+"""Train: choose a model and data, train it in the background, watch it learn, stop it any time.
+
+The page never trains: a jobs.TrainingJob does, in its own thread. While it runs, a fragment
+polls it once a second and redraws only itself, so this page, the other pages and other
+browser sessions stay usable; the job, kept in session state, is still there after a visit
+to another page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import streamlit as st
+
+from aelab import jobs
+from aelab.checkpoints import SUFFIX
+from aelab.data import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, DatasetUnavailable, ImageData, dataset_title
+from aelab.models import MODEL_TITLES, MODELS, ModelConfig
+from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
+from aelab.runs import DEFAULT_MODEL, default_name, name_problem, run_path, runs_dir
+from aelab.train import TrainConfig
+from aelab.ui import cached, keys, navigation
+from aelab.ui.context import dataset_options
+from aelab.ui.training import OPEN_KEY, board, live, outcome
+
+BUILTIN, FOLDER, ZIP = "Built-in dataset", "Folder on the server", "Upload a zip"
+NO_NOISE = "none"
+QUICK_EPOCHS = 10  # the page's suggestion: a first run in the browser should end within a minute
+LATENT_SIZES = [2, 4, 8, 16, 20, 32, 64, 128]
+BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+KEEP = {"persist_state": "session"}  # settings survive a visit to another page
+
+
+class Choice(NamedTuple):
+    """The chosen data: where it comes from, a short name for the run name, and what loads it."""
+
+    source: str
+    short: str
+    handle: Any  # a dataset name, a folder path or an UploadedFile
+
+    @property
+    def dataset(self) -> str:
+        """As TrainConfig.dataset records it: what the CLI's --dataset would take, or the zip's name."""
+        return self.handle.name if self.source == ZIP else self.handle
+
+    def load(self, split: str) -> ImageData:
+        if self.source == BUILTIN:
+            return cached.load_data(self.handle, split)
+        if self.source == FOLDER:
+            return getattr(cached.folder_splits(self.handle), split)
+        return getattr(cached.zip_splits(self.handle.getvalue(), self.handle.name), split)
+
+
+def choose_data(disabled: bool) -> Choice | None:
+    """The data widgets and what they found; None until usable data is chosen."""
+    source = st.radio("Data", [BUILTIN, FOLDER, ZIP], key="train_source", disabled=disabled, horizontal=True, **KEEP)
+    if source == BUILTIN:
+        names, _ = dataset_options()
+        name = st.selectbox("Dataset", names, key="train_dataset", disabled=disabled,
+                            format_func=dataset_title, **KEEP)
+        choice = Choice(source, name, name)
+    elif source == FOLDER:
+        path = st.text_input("Folder of images", key="train_folder", disabled=disabled,
+                             placeholder="/home/me/my_digits", help="Images in it, or in one subfolder per class "
+                             "(the subfolder names become the labels). Read on the machine running aelab.", **KEEP)
+        if not path.strip():
+            return None
+        folder = Path(path.strip()).expanduser()
+        if not folder.is_dir():
+            st.error(f"There is no folder at {folder}.")
+            return None
+        choice = Choice(source, folder.name, str(folder))
+    else:
+        upload = st.file_uploader("Zip of images", type=["zip"], key="train_zip", disabled=disabled,
+                                  help=f"Images, optionally in one folder per class. At most {MAX_ZIP_MEMBERS:,} "
+                                  f"files and {MAX_ZIP_BYTES // 2**20} MB unpacked.")
+        if upload is None:
+            return None
+        choice = Choice(source, Path(upload.name).stem, upload)
+    try:
+        train = choice.load("train")
+    except DatasetUnavailable as err:
+        st.error(str(err))
+        return None
+    names = ", ".join(train.classes[:10]) + (", …" if len(train.classes) > 10 else "")
+    classes = f"{len(train.classes)} classes ({names})"
+    held_out = "" if source == BUILTIN else "; a fifth more are held out for testing"
+    st.caption(f"{len(train):,} training images, " + (classes if train.classes else "unlabelled") + held_out + ".")
+    return choice
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def settings(busy: bool) -> None:
+    """Every choice, then the Train button; a started job goes into session state and the page reruns."""
+    model = st.selectbox("Model", list(MODELS), index=list(MODELS).index(DEFAULT_MODEL), key="train_model",
+                         format_func=MODEL_TITLES.get, disabled=busy, **KEEP,
+                         help="The MLP VAE trains in seconds on a CPU; the convolutional models are "
+                         "sharper but about ten times slower.")
+    variational = MODELS[model].is_variational
+    defaults = ModelConfig.for_model(model)
+    chosen = choose_data(busy)
+    latent = st.select_slider("Latent size", LATENT_SIZES, value=defaults.latent_dim, key=f"train_latent_{model}",
+                              disabled=busy, help="How many numbers each image is squeezed into.", **KEEP)
+    beta, warmup = None, TrainConfig.kl_warmup_epochs
+    if variational:
+        beta = st.number_input("β (weight of the KL term)", 0.0, 50.0, defaults.beta, 0.5, key="train_beta",
+                               disabled=busy,
+                               help="1 is a standard VAE; larger values give a β-VAE: a smoother, more "
+                               "disentangled latent space and blurrier reconstructions.", **KEEP)
+        warmup = st.number_input("KL warm-up (epochs)", 0.0, 100.0, TrainConfig.kl_warmup_epochs, 1.0,
+                                 key="train_warmup", disabled=busy,
+                                 help="β ramps up from 0 over this many epochs: helps avoid unused latent "
+                                 "dimensions (posterior collapse).", **KEEP)
+    noise = st.selectbox("Denoising", [NO_NOISE, *NOISE_KINDS], key="train_noise", disabled=busy, **KEEP,
+                         format_func=lambda kind: NOISE_TITLES.get(kind, "None"),
+                         help="Train on corrupted inputs to reconstruct the clean images.")
+    noise = None if noise == NO_NOISE else noise
+    level = TrainConfig.noise_level
+    if noise:
+        level = st.slider("Noise level", 0.05, 0.9, TrainConfig.noise_level, 0.05, key="train_noise_level",
+                          disabled=busy, help=LEVEL_HELP[noise], **KEEP)
+    epochs = int(st.number_input("Epochs", 1, 500, QUICK_EPOCHS, key="train_epochs", disabled=busy,
+                                 help="Passes over the training images.", **KEEP))
+    with st.expander("Optimiser and stopping"):
+        batch_size = st.select_slider("Batch size", BATCH_SIZES, value=TrainConfig.batch_size, key="train_batch",
+                                      disabled=busy, **KEEP)
+        lr = st.select_slider("Learning rate", LEARNING_RATES, value=TrainConfig.lr, key="train_lr", disabled=busy,
+                              format_func=lambda v: f"{v:g}", **KEEP,
+                              help="Too high and the loss explodes (the run stops with a message).")
+        patience = int(st.number_input("Early-stopping patience (epochs)", 0, 100, TrainConfig.patience,
+                                       key="train_patience",
+                                       disabled=busy, help="Stop when the validation loss has not improved for "
+                                       "this many epochs; 0 never stops early.", **KEEP))
+        seed = int(st.number_input("Random seed", 0, 2**31 - 1, TrainConfig.seed, key="train_seed", disabled=busy,
+                                   **KEEP))
+
+    suggested = default_name(model, chosen.short if chosen else "data", latent, beta, noise, level, epochs)
+    if st.session_state.get("train_name") in (None, "", st.session_state.get("train_name_default")):
+        st.session_state["train_name"] = suggested  # follow the settings until the person edits the name
+    st.session_state["train_name_default"] = suggested
+    name = st.text_input("Run name", key="train_name", disabled=busy, **KEEP,
+                         help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the "
+                         "sidebar's model picker.").strip()
+    problem = name_problem(name)
+    if problem and not busy:
+        st.error(problem)
+    out = run_path(name)
+    replace = True
+    if not problem and not busy and out.exists():
+        replace = st.checkbox(f"Replace my existing model {name}", key="train_replace")
+    if not st.button("Train", type="primary", icon=":material/play_arrow:", key="train_start",
+                     disabled=busy or chosen is None or bool(problem) or not replace):
+        return
+    try:
+        model_cfg = ModelConfig.for_model(model, latent_dim=latent, beta=beta)
+        cfg = TrainConfig(model=model_cfg, dataset=chosen.dataset, epochs=epochs, batch_size=batch_size, lr=lr,
+                          seed=seed, kl_warmup_epochs=warmup, noise=noise, noise_level=level, patience=patience)
+        st.session_state[keys.TRAIN_JOB] = jobs.submit(cfg, chosen.load("train"), out, chosen.load("test"))
+    except (DatasetUnavailable, jobs.JobRefused, ValueError) as err:
+        st.error(str(err))
+        return
+    st.rerun()
+
+
+# --- the page -------------------------------------------------------------------------------
+
+if st.session_state.pop(OPEN_KEY, False):
+    st.switch_page(navigation.MAP.script)
+
+job: jobs.TrainingJob | None = st.session_state.get(keys.TRAIN_JOB)
+busy = job is not None and job.snapshot().running
+
+st.title("Train a model")
+st.caption("Pick a model and some images, press Train and watch it learn to reconstruct them. "
+           f"The defaults (an MLP VAE, {QUICK_EPOCHS} epochs) take under a minute on 5,000 MNIST images on a "
+           "2-core CPU.")
+left, right = st.columns([1, 2], gap="large")
+with left:
+    settings(busy)
+with right:
+    if job is None:
+        st.info("Training shows its progress, loss curves and reconstructions here. The model is saved after "
+                "every epoch that improves it, so stopping early still leaves a usable model.",
+                icon=":material/model_training:")
+    elif busy:
+        st.fragment(run_every=1.0)(live)(job)
+    else:
+        snapshot = job.snapshot()
+        outcome(snapshot)
+        board(job, snapshot)

@@ -1,0 +1,97 @@
+"""What the pages say and what they parse, free of Streamlit so that unit tests cover every rule."""
+
+from __future__ import annotations
+
+import re
+
+from aelab.data import FALLBACK_DATASET, dataset_title
+from aelab.models import ModelConfig, describe
+from aelab.noise import denoising_note
+from aelab.train import Status
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
+MAX_INDICES = 12  # images one typed list may name
+
+
+def markdown_safe(text: str) -> str:
+    """A file name shown as typed: `*`, `_` and friends in it must not turn into formatting."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def duration(seconds: float) -> str:
+    """E.g. '42 s', '3 min 05 s'."""
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def dataset_option(name: str) -> str:
+    """The sidebar's label for a dataset: the offline fallback says that it is one."""
+    return dataset_title(name) + (" (offline)" if name == FALLBACK_DATASET else "")
+
+
+def parse_indices(text: str, n: int, most: int = MAX_INDICES) -> list[int]:
+    """'3, 17 42' -> [3, 17, 42]; raises ValueError with a sentence for the person who typed it."""
+    parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+    if not parts:
+        raise ValueError("Type at least one test image index, e.g. 0, 1, 2.")
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(f"Indices must be whole numbers from 0 to {n - 1}, separated by commas.")
+    indices = [int(p) for p in parts]
+    outside = [i for i in indices if i >= n]
+    if outside:
+        raise ValueError(f"Index {outside[0]} is outside the test set (0 to {n - 1}).")
+    if len(indices) > most:
+        raise ValueError(f"At most {most} images at once.")
+    return indices
+
+
+def _number(value: object, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "—"
+
+
+CARD_METRICS = {"nelbo": "test −ELBO (nats)", "recon": "test recon (nats)", "active_units": "active units"}
+
+
+def card_facts(meta: dict) -> dict[str, str]:
+    """The sidebar's model card: what the checkpoint's metadata says about how it was made and how it scores."""
+    train, metrics = meta.get("train") or {}, meta.get("metrics") or {}
+    facts = {"trained on": str(meta.get("dataset", "?")), "epochs": str(meta.get("epochs", "?"))}
+    if train.get("noise"):
+        facts["denoising"] = denoising_note(train)
+    status = _status(meta.get("status"))
+    if status is not None and not status.completed:
+        facts["ended"] = status.label.lower()
+    if train.get("kl_warmup_epochs"):
+        facts["KL warm-up"] = f"{train['kl_warmup_epochs']:g} epochs"
+    if train:
+        facts["batch · lr"] = f"{train['batch_size']} · {train['lr']:g}"
+    for key, title in CARD_METRICS.items():
+        if key in metrics:
+            facts[title] = _number(metrics[key], 1) if isinstance(metrics[key], float) else str(metrics[key])
+    return facts
+
+
+def _status(value: object) -> Status | None:
+    try:
+        return Status(value)
+    except ValueError:  # absent, or a header from elsewhere
+        return None
+
+
+def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: float) -> dict[str, str]:
+    """Compare's table: a checkpoint's recorded test metrics and the error measured in the app, as text."""
+    metrics = meta.get("metrics") or {}
+    kind = metrics.get("recon_kind", config.recon).upper()
+    return {
+        "model": describe(config),
+        "parameters": f"{parameters:,}",
+        "trained on": str(meta.get("dataset", "?")),
+        "epochs (best)": f"{meta.get('epochs', '?')} ({meta.get('best_epoch', '?')})",
+        "denoising": denoising_note(meta.get("train")),
+        f"recorded test recon ({kind}, nats)": _number(metrics.get("recon")),
+        "recorded test −ELBO (nats)": _number(metrics.get("nelbo")),
+        "recorded test KL (nats)": _number(metrics.get("kl")),
+        "recorded active units": str(metrics.get("active_units", "—")),
+        "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),
+        "measured test MSE per pixel": f"{measured_mse:.5f}",
+    }

@@ -1,0 +1,97 @@
+"""The Train page's view of a job: progress, loss curves, reconstructions, and how it ended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from aelab import jobs
+from aelab.images import enlarge, make_grid
+from aelab.models import MODELS, describe
+from aelab.noise import denoising_note
+from aelab.runs import label_for
+from aelab.train import Status
+from aelab.ui import figures, keys
+from aelab.ui.text import duration
+
+OPEN_KEY = "train_open"  # set by "Open this model": go to the latent map on the next run
+
+
+def gallery(snap: jobs.JobState, denoising: bool) -> None:
+    """The fixed validation images above their latest reconstructions."""
+    rows = [snap.originals] + ([snap.inputs] if denoising else [])
+    if snap.reconstructions is not None:
+        rows.append(snap.reconstructions)
+    grid = make_grid(np.concatenate(rows), ncol=len(snap.originals))
+    what = "validation images" + (", the noisy inputs the model sees" if denoising else "")
+    if snap.reconstructions is None:
+        caption = f"Top: {what}. Their reconstructions appear after the first epoch."
+    else:
+        caption = f"Top: {what}; bottom: reconstructions after epoch {snap.preview_epoch}."
+    st.image(enlarge(grid, 3), caption=caption, clamp=True)
+
+
+def progress_text(snap: jobs.JobState) -> str:
+    if snap.phase == "testing":
+        return "Measuring the test metrics…"
+    if snap.stop_requested:
+        return "Stopping after this batch…"
+    if snap.n_batches == 0:
+        return "Starting…"
+    text = (f"Epoch {snap.epoch} of {snap.epochs}, batch {snap.batch} of {snap.n_batches}"
+            + (f" · loss {snap.loss:.1f}" if snap.loss is not None else "") + f" · {duration(snap.elapsed)} elapsed")
+    return text + (f", about {duration(snap.seconds_left)} left" if snap.seconds_left is not None else "")
+
+
+def board(job: jobs.TrainingJob, snap: jobs.JobState) -> None:
+    """What the job is, how far it got, its loss curves and reconstructions."""
+    cfg = job.cfg
+    variational = MODELS[cfg.model.name].is_variational
+    extras = [f"β {cfg.model.beta:g}" if variational else "",
+              f"KL warm-up {cfg.kl_warmup_epochs:g} epochs" if cfg.kl_warmup_epochs else "",
+              denoising_note(cfg.to_dict()) if cfg.noise else ""]
+    st.markdown(f"**{job.out.stem}**: {describe(cfg.model)}")
+    st.caption(" · ".join(x for x in [f"{Path(cfg.dataset).name}: {job.n_images - job.n_val:,} images to learn from, "
+                                      f"{job.n_val:,} to validate", f"{cfg.epochs} epochs", f"batch {cfg.batch_size}",
+                                      f"learning rate {cfg.lr:g}", *extras] if x))
+    if not snap.finished:
+        st.progress(snap.fraction, text=progress_text(snap))
+    if snap.history:
+        st.plotly_chart(figures.loss_curves(snap.history, variational), config={"displaylogo": False})
+    gallery(snap, cfg.noise is not None)
+
+
+def live(job: jobs.TrainingJob) -> None:
+    """Redrawn every second while the job runs; one full rerun when it ends stops the polling."""
+    snap = job.snapshot()
+    if snap.finished:
+        st.rerun()
+    st.button("Stop", key="train_stop", icon=":material/stop:", on_click=job.stop, disabled=snap.stop_requested,
+              help="Ends training after the current batch and keeps the best model so far.")
+    board(job, snap)
+    st.caption("You can use the other pages meanwhile: training goes on, and this page picks it up again.")
+
+
+def open_model(label: str) -> None:
+    """Runs before the script, so the sidebar's picker is created with the new choice."""
+    st.session_state[keys.MODEL_LABEL] = label
+    st.session_state[OPEN_KEY] = True
+
+
+def outcome(snap: jobs.JobState) -> None:
+    """How the run ended, its test metrics and the way to open the model."""
+    failed = snap.status == jobs.JobStatus.ERROR
+    say = st.error if failed or snap.status == Status.DIVERGED else st.success if snap.status.completed else st.info
+    say(f"**{snap.label}** after {duration(snap.elapsed)}. {snap.error if failed else snap.result.message}")
+    path = snap.result.path if snap.result else None
+    if path is None or not path.exists():
+        return
+    if snap.metrics:
+        m = snap.metrics
+        facts = [f"reconstruction {m['recon']:.1f} nats"] + ([f"−ELBO {m['nelbo']:.1f} nats"] if "nelbo" in m else [])
+        facts.append(f"{m['active_units']} of {len(m['latent_variance'])} latent dimensions in use")
+        st.caption(f"On {m['dataset']} ({m['images']:,} images): " + ", ".join(facts) + ".")
+    st.button("Open this model", type="primary", icon=":material/open_in_new:", key="train_open_model",
+              on_click=open_model, args=(label_for(path),), help="Selects it in the sidebar and shows its latent map.")

@@ -1,0 +1,93 @@
+"""Widgets the pages share: pictures, model pickers, the code picker and downloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from aelab import images
+from aelab.checkpoints import Checkpoint, CheckpointError, describes_vae
+from aelab.ui import cached, keys
+from aelab.ui.context import Context, model_options
+
+NO_COMPARISON = "(none)"
+
+
+def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | None = None, scale: int = 4,
+         columns: int | None = None) -> None:
+    """28x28 images shown crisp (nearest-neighbour enlarged), side by side."""
+    pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
+    if columns is None:
+        st.image([images.enlarge(img, scale) for img in pictures], caption=captions, clamp=True, output_format="PNG")
+        return
+    cols = st.columns(columns)
+    caps = captions if isinstance(captions, list) else [captions] * len(pictures)
+    for i, img in enumerate(pictures):
+        cols[i % columns].image(images.enlarge(img, scale), caption=caps[i], clamp=True, output_format="PNG")
+
+
+def picture_with_download(picture: np.ndarray, caption: str, file_name: str, key: str, label: str = "Grid (PNG)",
+                          scale: int = 3) -> bytes:
+    """A grid or strip enlarged on screen, and a PNG download of exactly what is shown; returns the PNG."""
+    big = images.enlarge(picture, scale)
+    st.image(big, caption=caption, clamp=True, output_format="PNG")
+    png = images.to_png(big)
+    st.download_button(label, png, file_name=file_name, mime="image/png", on_click="ignore",
+                       icon=":material/download:", key=key)
+    return png
+
+
+def pick_model(title: str, options: dict[str, str | None], default: str, key: str) -> Checkpoint | None:
+    """A model picker loading the choice through the shared cache; None for a None option or a
+    model that fails to load (then it says why)."""
+    labels = list(options)
+    label = st.selectbox(title, labels, index=labels.index(default), key=key)
+    if options[label] is None:
+        return None
+    try:
+        return cached.load_model(options[label], cached.digest(options[label]))
+    except (CheckpointError, OSError) as err:
+        st.error(f"Could not load {label}: {err}")
+        return None
+
+
+def comparison_picker(ctx: Context, key: str) -> Context | None:
+    """A second model on the same data, by default one of the other kind (a VAE beside an AE)."""
+    others = {label: path for label, path in model_options().items() if path != str(ctx.checkpoint.path)}
+    if not others:
+        st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
+        return None
+    meta = {str(item.path): item.meta for item in cached.checkpoint_listing() if item.meta}  # headers read once
+    other_kind = [label for label, path in others.items()
+                  if describes_vae(meta.get(path, {})) != ctx.model.is_variational]
+    checkpoint = pick_model("Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0],
+                            key=f"{key}_{ctx.checkpoint.digest}")
+    return None if checkpoint is None else ctx.with_checkpoint(checkpoint)
+
+
+def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.ndarray, np.ndarray] | None:
+    """A widget to choose a code: a dataset index, a random image, the map selection or an upload.
+
+    Returns (code, image) or None when the chosen source has nothing yet.
+    """
+    source = st.radio(label, keys.LATENT_SOURCES, horizontal=True, key=picker.source)
+    if source == keys.DATASET_INDEX:
+        index = st.number_input("Index", 0, len(ctx.data) - 1, value=st.session_state.get(picker.default, 0),
+                                key=picker.index)
+    elif source == keys.RANDOM_IMAGE:
+        if st.button("New random image", key=picker.reroll) or picker.random not in st.session_state:
+            st.session_state[picker.random] = int(np.random.default_rng().integers(len(ctx.data)))
+        index = st.session_state[picker.random]
+    elif source == keys.MAP_SELECTION:
+        index = keys.selected_index()
+        if index is None:
+            st.info("Click a point on the Latent map page first.")
+            return None
+    else:
+        uploads = keys.uploads()
+        if not uploads:
+            st.info("Upload an image on the Reconstruct page first.")
+            return None
+        name = st.selectbox("Uploaded image", list(uploads), key=picker.upload)
+        return ctx.encode(uploads[name])[0], uploads[name]
+    return ctx.codes().mu[index], ctx.data.images[index, 0].numpy()

@@ -1,0 +1,168 @@
+"""The rules the pages apply, tested without Streamlit: naming, parsing, wording, tables, figures, the job limit."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aelab import images, jobs, latent, noise, runs
+from aelab.data import FALLBACK_DATASET, dataset_title, sample_indices
+from aelab.models import ModelConfig
+from aelab.train import EpochLog, Status
+from aelab.ui import figures, navigation, text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registered():
+    helpers = sorted(p.stem for p in (ROOT / "aelab" / "ui").glob("*.py") if p.stem != "__init__")
+    code = "import importlib\n" + "".join(f"importlib.import_module('aelab.ui.{m}')\n" for m in helpers)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # Streamlit warns about a missing ScriptRunContext whenever a command draws outside a running app
+    assert "ScriptRunContext" not in done.stderr and not done.stdout
+    scripts = {p.relative_to(ROOT).as_posix() for p in (ROOT / "aelab" / "ui" / "pages").glob("*.py")}
+    assert scripts == {page.script for page in navigation.PAGES} and navigation.DEFAULT in navigation.PAGES
+
+
+def test_run_names_describe_the_run_and_bad_names_say_why(monkeypatch, tmp_path):
+    assert runs.default_name("vae", "mnist", 20, 4.0, "gaussian", 0.3, 20) == "vae-mnist-z20-b4-gaussian0.3-20ep"
+    assert runs.default_name("conv_ae", "my digits!", 32, None, None, 0.3, 5) == "conv_ae-my-digits-z32-5ep"
+    assert runs.default_name("vae", "***", 8, 1.0, None, 0.3, 1) == "vae-data-z8-1ep"
+    monkeypatch.setenv(runs.CHECKPOINTS_DIR_ENV, str(tmp_path))
+    (tmp_path / "vae.safetensors").write_bytes(b"")
+    assert "ships with aelab" in runs.name_problem("vae")
+    assert "path separators" in runs.name_problem("../x") and "path separators" in runs.name_problem("a b")
+    assert "resume states" in runs.name_problem("mine.resume")
+    assert runs.name_problem("vae-2") is None and runs.name_problem("x" * 81) is not None
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(tmp_path / "runs"))
+    assert runs.run_path("mine") == tmp_path / "runs" / "mine.safetensors"
+    assert runs.label_for(tmp_path / "vae.safetensors") == "vae"
+    assert runs.label_for(runs.run_path("mine")) == "mine (yours)"
+
+
+def test_the_model_a_role_starts_on_follows_the_metadata():
+    options = {"plain": "/a.safetensors", "cleaner": "/b.safetensors"}
+    metas = {"/a.safetensors": {"train": {"noise": None}}, "/b.safetensors": {"train": {"noise": "mask"}}}
+    assert runs.default_for_role(options, metas, "denoising_conv_ae", True) == "cleaner"
+    assert runs.default_for_role(options, metas, "conv_ae", False) == "plain"
+    assert runs.default_for_role(options, metas, "plain", True) == "plain"  # the wanted one when it is there
+    assert runs.default_for_role({"x": "/x"}, {}, "conv_ae", True) == "x"
+
+
+def test_typed_indices_are_parsed_or_refused_with_a_sentence():
+    assert text.parse_indices(" 3, 17 42;0 ", 100) == [3, 17, 42, 0]
+    for typed, says in (("", "at least one"), ("5, x", "whole numbers"), ("-1", "whole numbers"),
+                        ("7 99999", "outside the test set"), (", ".join(["1"] * 13), "At most 12")):
+        with pytest.raises(ValueError, match=says):
+            text.parse_indices(typed, 100)
+
+
+def test_words_the_pages_show():
+    assert text.duration(42.4) == "42 s" and text.duration(185) == "3 min 05 s"
+    assert text.markdown_safe("my_*photo*[1].png") == r"my\_\*photo\*\[1\].png"
+    assert text.dataset_option("mnist") == "MNIST" and dataset_title("/data/my folder") == "/data/my folder"
+    assert text.dataset_option(FALLBACK_DATASET) == "scikit-learn digits (offline)"
+    assert noise.denoising_note(None) == noise.denoising_note({"noise": None}) == "not trained to denoise"
+    assert noise.denoising_note({"noise": "salt_pepper", "noise_level": 0.1}) == (
+        "trained to remove Salt-and-pepper noise at level 0.1")
+
+
+def test_the_model_card_and_compare_table_read_the_metadata():
+    meta = {"dataset": "mnist", "epochs": 2.28, "status": "stopped", "best_epoch": 2,
+            "train": {"batch_size": 64, "lr": 0.003, "noise": "gaussian", "noise_level": 0.3, "kl_warmup_epochs": 2},
+            "metrics": {"nelbo": 101.234, "recon": 80.0, "active_units": 12, "kl": 21.2}}
+    facts = text.card_facts(meta)
+    assert facts == {"trained on": "mnist", "epochs": "2.28", "denoising": "trained to remove Gaussian noise at "
+                     "level 0.3", "ended": "stopped", "KL warm-up": "2 epochs", "batch · lr": "64 · 0.003",
+                     "test −ELBO (nats)": "101.2", "test recon (nats)": "80.0", "active units": "12"}
+    assert "ended" not in text.card_facts(meta | {"status": "early_stopped"})
+    assert "ended" not in text.card_facts(meta | {"status": "from elsewhere"})  # a foreign header never breaks it
+    rows = text.metric_rows(ModelConfig.for_model("vae"), meta, 1234567, 0.0123456)
+    assert rows["parameters"] == "1,234,567" and rows["recorded test KL (nats)"] == "21.20"
+    assert rows["recorded test recon (BCE, nats)"] == "80.00"
+    assert rows["recorded recon from noisy input (nats)"] == "—"
+    assert rows["measured test MSE per pixel"] == "0.01235" and rows["epochs (best)"] == "2.28 (2)"
+
+
+def test_statuses_are_one_enum_with_words_and_stored_as_plain_strings():
+    assert Status("early_stopped") is Status.EARLY_STOPPED and Status.EARLY_STOPPED == "early_stopped"
+    assert [s for s in Status if s.completed] == [Status.FINISHED, Status.EARLY_STOPPED]
+    assert Status.TIME_BUDGET.label == "Time budget reached"
+    assert jobs.JobState(jobs.JobStatus.ERROR).label == jobs.ERROR_LABEL
+    assert jobs.JobState(Status.DIVERGED).finished and not jobs.JobState(jobs.JobStatus.RUNNING).finished
+
+
+def test_the_job_limit_counts_a_pages_own_training():
+    """The one-class experiment trains on a page's thread: it takes a place under MAX_RUNNING too."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with jobs.slot():
+            entered.set()
+            release.wait(10)
+
+    holders = [threading.Thread(target=hold) for _ in range(jobs.MAX_RUNNING)]
+    for t in holders:
+        t.start()
+        assert entered.wait(10)
+        entered.clear()
+    try:
+        with pytest.raises(jobs.JobRefused, match="already training"):
+            with jobs.slot():
+                pass
+    finally:
+        release.set()
+        for t in holders:
+            t.join(10)
+    with jobs.slot():  # the places are free again
+        assert jobs._trainings() == 1
+
+
+def test_sampled_rows_are_distinct_sorted_and_repeatable():
+    rows = sample_indices(100, 10, seed=3)
+    assert len(set(rows)) == 10 and list(rows) == sorted(rows)
+    np.testing.assert_array_equal(rows, sample_indices(100, 10, seed=3))
+    np.testing.assert_array_equal(sample_indices(5, 10, seed=0), np.arange(5))
+
+
+def test_uploads_with_one_name_keep_both_pictures():
+    a, b = np.zeros((28, 28), np.float32), np.ones((28, 28), np.float32)
+    kept = {"seven.png": a}
+    assert images.unique_name("seven.png", a, kept) == "seven.png"  # the same picture again
+    kept[images.unique_name("seven.png", b, kept)] = b
+    assert list(kept) == ["seven.png", "seven.png (2)"]
+    assert images.unique_name("seven.png", np.full((28, 28), 0.5, np.float32), kept) == "seven.png (3)"
+
+
+def test_codes_csv_has_a_row_per_image_and_the_maps_coordinates():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(50, 3)).astype(np.float32)
+    projection = latent.pca(mu)
+    rows = list(csv.reader(io.StringIO(latent.codes_csv(mu, np.arange(50) % 10, projection).decode())))
+    assert rows[0] == ["index", "label", "z_0", "z_1", "z_2", "pca_x", "pca_y"] and len(rows) == 51
+    table = np.array(rows[1:], dtype=float)
+    np.testing.assert_array_equal(table[:, 0], np.arange(50))
+    np.testing.assert_allclose(table[:, 2:5], mu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(table[:, 5:], projection.coords, rtol=1e-5, atol=1e-6)
+
+
+def test_figures_build_from_arrays_alone():
+    coords = np.random.default_rng(1).normal(size=(30, 2)).astype(np.float32)
+    labels = np.r_[np.arange(29) % 3, -1]
+    fig = figures.latent_map(coords, np.arange(30), labels, 3, "PCA", clickable_cells=True)
+    assert [t.name for t in fig.data] == ["dataset", "decode here"] and len(fig.data[1].x) == figures.GRID ** 2
+    assert fig.data[figures.MAP_POINTS].marker.color[-1] == 3  # unlabelled: the colour after the classes
+    figures.add_path(fig, coords[:4])
+    assert fig.data[-1].name == "interpolation"
+    log = EpochLog(1, {"loss": 2.0, "recon": 1.5, "kl": 0.5}, {"loss": 2.1, "recon": 1.6, "kl": 0.5}, 1.0, 10.0)
+    assert len(figures.loss_curves((log,), variational=True).data) == 6
+    hist = figures.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, {"mine.png": 0.5})
+    assert [a.text for a in hist.layout.annotations] == ["threshold", "99th pct", "mine.png"]
