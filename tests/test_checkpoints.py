@@ -161,7 +161,7 @@ HOSTILE = {  # case: (the header's model description, what the refusal says)
     "fractional width": (SMALL | {"widths": [32.0, 32]}, "each width must be a whole number"),
     "model name a list": (SMALL | {"name": ["vae"]}, "Unknown model"),
     "activation a dict": (SMALL | {"activation": {"relu": 1}}, "Unknown activation"),
-    "model a string": ("vae", "model description is invalid"),
+    "model a string": ("vae", "a model config is a JSON object of fields, not 'vae'"),
     "within the limits, not the file's shapes": (SMALL | {"widths": [16384, 16384], "latent_dim": 4096},
                                                  r"shapes do not match vae: encoder\.1\.0\.weight \(32, 784\) != "
                                                  r"\(16384, 784\)"),
