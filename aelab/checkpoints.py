@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from safetensors import safe_open
@@ -69,39 +71,40 @@ def update_metadata(path: str | Path, extra: dict) -> None:
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a safetensors file and its aelab metadata, refusing anything malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path.name}: no such file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:  # safetensors raises its own error types for every malformation
-        raise CheckpointError(f"{path.name} is not a valid safetensors file ({type(err).__name__}: {err})") from None
-    meta = _validated_meta(path, header)
-    return tensors, meta
+    with _opened(Path(path)) as (f, meta):
+        return {k: f.get_tensor(k) for k in f.keys()}, meta
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Rebuild the model a checkpoint describes and load its weights, on the CPU, in eval mode."""
+    """Rebuild the model a checkpoint describes and load its weights, on the CPU, in eval mode.
+
+    The header is untrusted: its config must keep ModelConfig's limits, and the shapes it
+    implies (a model built on the meta device, which allocates nothing) must be the file's
+    before a weight is read, so a header asking for a huge model costs nothing to refuse.
+    """
     path = Path(path)
-    tensors, meta = read_tensors(path)
-    try:
-        config = ModelConfig.from_dict(meta["model"])
-        model = build_model(config)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path.name}: its model description is invalid ({err})") from None
-    expected = model.state_dict()
-    weights = {k: v for k, v in tensors.items() if k in expected}
-    missing = sorted(set(expected) - set(weights))
-    if missing:
-        raise CheckpointError(f"{path.name}: missing tensors for {config.name}: {', '.join(missing[:5])}")
-    wrong = [f"{k} {tuple(weights[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-             if weights[k].shape != v.shape or weights[k].dtype != v.dtype]
+    with _opened(path) as (f, meta):
+        try:
+            config = ModelConfig.from_dict(meta["model"])
+            with torch.device("meta"):
+                model = build_model(config)
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path.name}: its model description is invalid ({err})") from None
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(f.keys()))
+        if missing:
+            raise CheckpointError(f"{path.name}: missing tensors for {config.name}: {', '.join(missing[:5])}")
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in expected}
+        wrong = [f"{k} {shapes[k]} != {tuple(v.shape)}" for k, v in expected.items() if shapes[k] != v.shape]
+        if wrong:
+            raise CheckpointError(f"{path.name}: tensor shapes do not match {config.name}: {'; '.join(wrong[:3])}")
+        weights = {k: f.get_tensor(k) for k in expected}
+    wrong = [f"{k} {weights[k].dtype} != {v.dtype}" for k, v in expected.items() if weights[k].dtype != v.dtype]
     if wrong:
-        raise CheckpointError(f"{path.name}: tensor shapes do not match {config.name}: {'; '.join(wrong[:3])}")
+        raise CheckpointError(f"{path.name}: tensor types do not match {config.name}: {'; '.join(wrong[:3])}")
     if not all(torch.isfinite(v).all() for v in weights.values()):
         raise CheckpointError(f"{path.name}: weights contain NaN or infinity")
+    model = build_model(config)
     model.load_state_dict(weights)
     model.eval()
     return Checkpoint(path, model, meta, file_digest(path))
@@ -153,13 +156,25 @@ def list_checkpoints(*folders: str | Path) -> list[Listing]:
 
 def read_metadata(path: str | Path) -> dict:
     """The metadata alone (no tensors loaded), validated like `read_tensors`."""
-    path = Path(path)
+    with _opened(Path(path)) as (_, meta):
+        return meta
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[safe_open, dict]]:
+    """The file opened for reading tensors one at a time, with its validated metadata.
+
+    safetensors checks at opening that the header's tensors lie within the file, so nothing the
+    header claims is read, let alone allocated, until a caller asks for that tensor.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path.name}: no such file")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except Exception as err:
-        raise CheckpointError(f"{path.name} is not a valid safetensors file ({type(err).__name__})") from None
-    return _validated_meta(path, header)
+        f = safe_open(str(path), framework="pt")
+    except Exception as err:  # safetensors raises its own error types for every malformation
+        raise CheckpointError(f"{path.name} is not a valid safetensors file ({type(err).__name__}: {err})") from None
+    with f:
+        yield f, _validated_meta(path, f.metadata() or {})
 
 
 def _validated_meta(path: Path, header: dict) -> dict:

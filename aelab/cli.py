@@ -1,4 +1,4 @@
-"""`python -m aelab train|evaluate`: the command line over the same code the app uses."""
+"""`python -m aelab train|evaluate|data`: the command line over the same code the app uses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
-from aelab.data import DATA_DIR_ENV, DATASETS, DatasetUnavailable, load_dataset
+from aelab.data import DATASETS, TORCHVISION_DATASETS, DatasetUnavailable, data_dir, ensure_downloaded, load_dataset
 from aelab.metrics import evaluate, record_test_metrics
 from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
@@ -22,12 +22,13 @@ from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, train
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aelab", description=__doc__)
+    data_dir_help = f"where datasets live (default: {data_dir()}, see the README's Data section)"
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and save a checkpoint")
     t.add_argument("--model", choices=list(MODELS), default=ModelConfig.name)
     t.add_argument("--dataset", default=TrainConfig.dataset, help=f"{', '.join(DATASETS)} or a folder of images")
-    t.add_argument("--data-dir", help=f"where datasets live (default ${DATA_DIR_ENV} or ./data)")
+    t.add_argument("--data-dir", help=data_dir_help)
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -61,12 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--dataset", default=TrainConfig.dataset)
-    e.add_argument("--data-dir")
+    e.add_argument("--data-dir", help=data_dir_help)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
+    d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
+                   help=f"{', '.join(TORCHVISION_DATASETS)} (default: mnist)")
+    d.add_argument("--data-dir", help=data_dir_help)
 
     args = parser.parse_args(argv)
     try:
-        return run_train(args, argv) if args.command == "train" else run_evaluate(args)
+        if args.command == "train":
+            return run_train(args, argv)
+        return run_evaluate(args) if args.command == "evaluate" else run_data(args)
     except (DatasetUnavailable, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -164,4 +172,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if "kl_per_dim" in metrics:
         print("KL per dim:", " ".join(f"{v:.2f}" for v in metrics["kl_per_dim"]))
     print("latent variance per dim:", " ".join(f"{v:.3f}" for v in metrics["latent_variance"]))
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    root = ensure_downloaded(args.names, args.data_dir)
+    print(f"{', '.join(args.names)}: train and test splits in {root}")
     return 0

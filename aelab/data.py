@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from aelab import cache
 
 DATA_DIR_ENV = "AELAB_DATA_DIR"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CHECKOUT = Path(__file__).resolve().parent.parent
+SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project's machines keep MNIST
+DEFAULT_DATA_DIR = CHECKOUT / "data"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
 # The files torchvision reads from <root>/<class name>/raw/ (the same names for all three):
 # listed here so that checking for them does not import torchvision (two seconds).
@@ -84,8 +86,13 @@ def sample_indices(n: int, count: int, seed: int) -> np.ndarray:
 
 
 def data_dir(path: str | Path | None = None) -> Path:
-    """The argument, else $AELAB_DATA_DIR, else ./data beside the package."""
-    return Path(path or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
+    """The argument, else $AELAB_DATA_DIR, else ../shared/datasets beside the checkout when that
+    folder exists, else ./data in the checkout. The one rule the app, the CLI and the tests share,
+    so that they all read (and `python -m aelab data` downloads to) the same folder."""
+    chosen = path or os.environ.get(DATA_DIR_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    return SHARED_DATA_DIR if SHARED_DATA_DIR.is_dir() else DEFAULT_DATA_DIR
 
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
@@ -109,6 +116,19 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of images")
 
 
+def ensure_downloaded(names: Iterable[str], root: str | Path | None = None) -> Path:
+    """Make sure both splits of each torchvision dataset in `names` are on disk, downloading
+    what is missing; the folder they are in. Offline, the DatasetUnavailable of `load_dataset`."""
+    root = data_dir(root)
+    for name in names:
+        if name not in TORCHVISION_DATASETS:
+            raise ValueError(f"Unknown dataset {name!r} to download: use one of {', '.join(TORCHVISION_DATASETS)}")
+        for split in RAW_FILES:
+            if not all(path.exists() for path in _raw_paths(name, split, root)):
+                _load_torchvision(name, split, root, download=True)
+    return root
+
+
 def _load_torchvision(name: str, split: str, root: Path, download: bool) -> ImageData:
     from torchvision import datasets
 
@@ -122,7 +142,7 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool) -> Imag
         try:
             ds = cls(str(root), train=train, download=True)
         except Exception as err:  # offline, proxy, partial download: all mean "not available"
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__  # the cause
             raise DatasetUnavailable(f"{_missing_message(cls, root, train)} Download failed: {reason}") from None
     images = ds.data.unsqueeze(1).float().div_(255.0)
     return ImageData(name, images, ds.targets.long(), [str(c) for c in ds.classes])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import reprlib
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -18,6 +20,11 @@ from torch import nn
 IMAGE_SHAPE = (1, 28, 28)
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU}
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
+# Limits on a config, far above any model here (latents of 20-32, layers of 32-256 units): a
+# checkpoint's header is untrusted, and one asking for widths of 200,000 is refused before it is built.
+MAX_LATENT_DIM = 4096
+MAX_WIDTH = 16384  # each conv channel count, MLP hidden size and `hidden`
+MAX_LAYERS = 16  # entries in `widths`
 
 
 @dataclass
@@ -33,15 +40,19 @@ class ModelConfig:
     hidden: int = 0  # conv models: a fully connected layer of this size each side of the latent (0 = none)
 
     def __post_init__(self) -> None:
-        self.widths = tuple(int(w) for w in self.widths)
-        if self.name not in MODELS:
-            raise ValueError(f"Unknown model {self.name!r}; known: {', '.join(MODELS)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
+        if not isinstance(self.name, str) or self.name not in MODELS:
+            raise ValueError(f"Unknown model {reprlib.repr(self.name)}; known: {', '.join(MODELS)}")
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {reprlib.repr(self.activation)}; known: {', '.join(ACTIVATIONS)}")
         if self.recon not in ("bce", "mse"):
-            raise ValueError(f"recon must be 'bce' or 'mse', not {self.recon!r}")
-        if self.latent_dim < 1 or self.beta < 0 or not self.widths or self.hidden < 0:
-            raise ValueError("latent_dim must be >= 1, beta >= 0, widths non-empty and hidden >= 0")
+            raise ValueError(f"recon must be 'bce' or 'mse', not {reprlib.repr(self.recon)}")
+        if not isinstance(self.widths, (list, tuple)) or not 1 <= len(self.widths) <= MAX_LAYERS:
+            raise ValueError(f"widths must be a list of 1 to {MAX_LAYERS} layer sizes, not {reprlib.repr(self.widths)}")
+        self.widths = tuple(_bounded("each width", w, 1, MAX_WIDTH) for w in self.widths)
+        self.latent_dim = _bounded("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
+        self.hidden = _bounded("hidden", self.hidden, 0, MAX_WIDTH)
+        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not 0 <= self.beta < math.inf:
+            raise ValueError(f"beta must be a finite number >= 0, not {reprlib.repr(self.beta)}")
         if self.hidden and MODELS[self.name] is VAE:
             raise ValueError("hidden is for the conv models; the MLP VAE's hidden layers are its widths")
 
@@ -58,6 +69,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a model config is a JSON object of fields, not {reprlib.repr(data)}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -70,6 +83,14 @@ class ModelConfig:
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
         return cls.from_dict(json.loads(text))
+
+
+def _bounded(what: str, value: object, low: int, high: int) -> int:
+    """`value` if it is a whole number in [low, high]: floats, strings and booleans from a
+    header are refused, not converted, so a config means exactly what its JSON says."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise ValueError(f"{what} must be a whole number from {low} to {high:,}, not {reprlib.repr(value)}")
+    return int(value)
 
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:

@@ -1,15 +1,13 @@
-"""Shared fixtures: the real MNIST files from ../shared/datasets and a private cache folder."""
+"""Shared fixtures: the real MNIST files from the data folder (`aelab.data.data_dir()`, the app's and
+the CLI's, which tests/run.sh fills first) and a private cache folder."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("AELAB_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
 # One intra-op thread: on 2 cores shared with a Streamlit server and a browser, two OpenMP
 # threads spin against each other and small models train 10-30x slower.
 torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine, then runs them all:
 # a virtual environment with requirements-dev.txt, Debian's Chromium for the browser tests,
-# and the MNIST files from $AELAB_DATA_DIR (default ../shared/datasets).
+# and MNIST in the data folder the app uses (README, Data), downloaded there when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -10,5 +10,5 @@ if [ ! -x /usr/bin/chromium ]; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-export AELAB_DATA_DIR=${AELAB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}
+.venv/bin/python -m aelab data mnist  # offline without MNIST: one line naming the folder and files, then stop
 exec .venv/bin/python -m pytest "$@"

@@ -1,6 +1,10 @@
 import json
 import pickle
 import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +12,8 @@ from safetensors.torch import save_file
 
 from aelab.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from aelab.models import ModelConfig, build_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -135,3 +141,93 @@ def test_model_kind_is_read_from_the_header_alone(saved, tmp_path):
     assert is_variational(path)
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     assert not is_variational(tmp_path / "junk.safetensors")
+
+
+# --- headers that ask for too much: refused from the header and the file's shapes alone ---------
+
+SMALL = ModelConfig.for_model("vae", latent_dim=8, widths=[32, 32]).to_dict()
+HOSTILE = {  # case: (the header's model description, what the refusal says)
+    "widths of 200,000": (SMALL | {"widths": [200_000, 200_000]}, "each width must be a whole number from 1 to 16,384"),
+    "latent_dim of 10**9": (SMALL | {"latent_dim": 10**9}, "latent_dim must be a whole number from 1 to 4,096"),
+    "hidden of 10**12": (SMALL | {"name": "conv_vae", "widths": [32, 64, 128], "hidden": 10**12},
+                         "hidden must be a whole number from 0 to 16,384"),
+    "a hundred thousand layers": (SMALL | {"widths": [32] * 100_000}, "widths must be a list of 1 to 16 layer sizes"),
+    "unknown field": (SMALL | {"depth": 10**9}, r"Unknown model config fields: \['depth'\]"),
+    "negative latent_dim": (SMALL | {"latent_dim": -8}, "latent_dim must be a whole number from 1"),
+    "negative width": (SMALL | {"widths": [-32, 32]}, "each width must be a whole number from 1"),
+    "negative hidden": (SMALL | {"name": "conv_ae", "widths": [32, 64, 128], "hidden": -1}, "hidden must be"),
+    "negative beta": (SMALL | {"beta": -1}, "beta must be a finite number >= 0"),
+    "NaN beta": (SMALL | {"beta": float("nan")}, "beta must be a finite number >= 0"),
+    "latent_dim as text": (SMALL | {"latent_dim": "8"}, "latent_dim must be a whole number"),
+    "fractional latent_dim": (SMALL | {"latent_dim": 8.5}, "latent_dim must be a whole number"),
+    "boolean latent_dim": (SMALL | {"latent_dim": True}, "latent_dim must be a whole number"),
+    "widths as text": (SMALL | {"widths": "32"}, "widths must be a list"),
+    "fractional width": (SMALL | {"widths": [32.0, 32]}, "each width must be a whole number"),
+    "model name a list": (SMALL | {"name": ["vae"]}, "Unknown model"),
+    "activation a dict": (SMALL | {"activation": {"relu": 1}}, "Unknown activation"),
+    "model a string": ("vae", "a model config is a JSON object of fields, not 'vae'"),
+    "within the limits, not the file's shapes": (SMALL | {"widths": [16384, 16384], "latent_dim": 4096},
+                                                 r"shapes do not match vae: encoder\.1\.0\.weight \(32, 784\) != "
+                                                 r"\(16384, 784\)"),
+}
+
+
+def _hostile_file(folder, case):
+    """The small VAE's real tensors under a header describing `case`'s model."""
+    model = build_model(ModelConfig.from_dict(SMALL))
+    path = folder / f"{len(list(folder.iterdir()))}.safetensors"
+    _rewrite(path, dict(model.state_dict()), {"format": "aelab-checkpoint", "version": 1, "model": HOSTILE[case][0]})
+    return path
+
+
+def _huge_tensor_header(folder):
+    """A 16-byte file whose header claims a 160 GB tensor: safetensors refuses it on opening."""
+    header = json.dumps({"head.weight": {"dtype": "F32", "shape": [200_000, 200_000],
+                                         "data_offsets": [0, 200_000 * 200_000 * 4]},
+                         "__metadata__": {"aelab": json.dumps({"format": "aelab-checkpoint", "version": 1,
+                                                               "model": SMALL})}}).encode()
+    path = folder / "huge.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
+    return path
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_header_asking_for_too_much_is_refused_before_anything_is_built(case, tmp_path):
+    path = _hostile_file(tmp_path, case)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=HOSTILE[case][1]) as err:
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 0.5
+    assert "\n" not in str(err.value) and len(str(err.value)) < 300
+
+
+def test_a_header_claiming_tensors_the_file_lacks_is_refused_on_opening(tmp_path):
+    path = _huge_tensor_header(tmp_path)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="not a valid safetensors file .*not fully covered"):
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_refusing_hostile_headers_allocates_nothing_large(tmp_path):
+    """Peak resident memory of a fresh process (Linux's VmHWM: getrusage's peak would include the
+    parent's, which exec carries over), read around loading every hostile file."""
+    paths = [_hostile_file(tmp_path, case) for case in HOSTILE] + [_huge_tensor_header(tmp_path)]
+    good = tmp_path / "good.safetensors"
+    save_checkpoint(good, build_model(ModelConfig.from_dict(SMALL)))
+    script = ("import re, sys; from pathlib import Path; from aelab.checkpoints import CheckpointError, load_checkpoint\n"
+              "def peak_kib(): return int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1])\n"
+              "load_checkpoint(sys.argv[1])  # first use of everything, before the baseline\n"
+              "before = peak_kib()\n"
+              "for path in sys.argv[2:]:\n"
+              "    try:\n"
+              "        load_checkpoint(path)\n"
+              "    except CheckpointError:\n"
+              "        continue\n"
+              "    sys.exit(f'{path} loaded')\n"
+              "print(before, peak_kib())\n")
+    done = subprocess.run([sys.executable, "-c", script, str(good), *map(str, paths)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert after - before < 64 * 1024  # KiB; building the in-limits model would take 3 GB

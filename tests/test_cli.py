@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from torchvision import datasets
+
+from aelab.cli import main
+from aelab.data import data_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,3 +46,19 @@ def test_command_line_errors_are_one_clear_line(tmp_path):
     assert ev.returncode == 2 and ev.stderr.startswith("error:") and "Traceback" not in ev.stderr
     no_data = run("train", "--dataset", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "x.safetensors"))
     assert no_data.returncode == 2 and "Unknown dataset" in no_data.stderr and "Traceback" not in no_data.stderr
+
+
+def test_data_command_says_where_the_data_is_or_what_is_missing(tmp_path, monkeypatch, capsys):
+    done = run("data")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"mnist: train and test splits in {data_dir()}\n"
+
+    # Offline, even on a machine that is not: torchvision's real download code meets a closed port.
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    monkeypatch.setenv("AELAB_DATA_DIR", str(tmp_path))
+    assert main(["data", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: MNIST (train split) is not in") and err.count("\n") == 1
+    assert str(tmp_path / "MNIST" / "raw") in err and "train-images-idx3-ubyte and train-labels-idx1-ubyte" in err
+    assert "Download failed" in err and "Traceback" not in err
+    assert main(["data", "cifar"]) == 2 and "Unknown dataset 'cifar'" in capsys.readouterr().err

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from aelab.data import (RAW_FILES, TORCHVISION_DATASETS, DatasetUnavailable, available_datasets, load_dataset,
-                        split_validation)
+from aelab.data import (RAW_FILES, TORCHVISION_DATASETS, DatasetUnavailable, available_datasets, data_dir,
+                        load_dataset, split_validation)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +59,16 @@ def test_missing_dataset_offline_names_the_folder_and_files(tmp_path, monkeypatc
     assert "Download failed" in message and "\n" not in message
     with pytest.raises(DatasetUnavailable, match="not in"):
         load_dataset("fashion_mnist", "train", root=tmp_path, download=False)
+
+
+def test_the_data_folder_is_the_variable_else_the_shared_folder_else_data_in_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.setenv("AELAB_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path and data_dir("elsewhere") == Path("elsewhere")
+    monkeypatch.delenv("AELAB_DATA_DIR")
+    monkeypatch.setattr("aelab.data.SHARED_DATA_DIR", tmp_path)
+    assert data_dir() == tmp_path
+    monkeypatch.setattr("aelab.data.SHARED_DATA_DIR", tmp_path / "absent")
+    assert data_dir() == ROOT / "data"
 
 
 def test_unknown_dataset_is_a_clear_error():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from aelab.data import RAW_FILES, data_dir
 from aelab.images import (
     MAX_BYTES,
     ImageError,
@@ -25,9 +24,7 @@ from aelab.images import (
     to_tensor,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("AELAB_DATA_DIR", ROOT.parent / "shared" / "datasets"))
-MNIST_TEST = DATA_DIR / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+MNIST_TEST = data_dir() / "MNIST" / "raw" / RAW_FILES["test"][0]
 
 
 def mnist_digits(n: int) -> np.ndarray:

@@ -9,7 +9,6 @@ with the map's coordinates read from the chart Plotly drew.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+
+from aelab.data import data_dir
 from streamlit_page import (
     TIMEOUT_MS,
     VIEWPORT,
@@ -106,7 +107,7 @@ def app_url(streamlit_app: StreamlitApp, tmp_path_factory: pytest.TempPathFactor
     """One server for the module, with private caches and a private folder for trained models."""
     tmp = tmp_path_factory.mktemp("aelab")
     return streamlit_app("app.py", env={
-        "AELAB_DATA_DIR": os.environ["AELAB_DATA_DIR"],  # set by tests/conftest.py
+        "AELAB_DATA_DIR": str(data_dir()),
         "AELAB_CACHE_DIR": str(tmp / "cache"),
         "AELAB_RUNS_DIR": str(tmp / "runs"),
     })
