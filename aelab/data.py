@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from aelab import cache
+from aelab.images import MAX_BYTES as MAX_FILE_BYTES
+from aelab.images import MAX_PIXELS, ImageError, ImageTooLarge, preprocess_bytes
 
 DATA_DIR_ENV = "AELAB_DATA_DIR"
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -32,12 +36,36 @@ RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 DATASETS = (*TORCHVISION_DATASETS, "digits")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 UNLABELLED = -1
-MAX_ZIP_MEMBERS = 20_000  # entries in an uploaded zip
-MAX_ZIP_BYTES = 200 * 1024 * 1024  # its total uncompressed size: a zip bomb is refused before inflating
+INDEXING, READING = "indexing", "reading"  # the phases a load reports through its progress callback
+PROGRESS_EVERY = 100  # files between two progress reports (and at the end of each phase)
+_LIMIT = "the most aelab reads from one folder or zip"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one folder or zip may bring in. Folders and zips obey the same numbers, checked
+    while indexing (before any image is read) and again on the bytes really read."""
+
+    files: int  # image files (for a zip: entries of any kind)
+    bytes: int  # their total size (a zip's: unpacked)
+    pixels: int  # per image, at most images.MAX_PIXELS
+    seconds: float  # indexing and reading together
+
+
+# A person's own machine: generous (MNIST's 70,000 digits as PNGs fit) but bounded.
+# serving.SERVED_LIMITS are the tighter ones for a served app.
+LOCAL_LIMITS = Limits(files=100_000, bytes=1024 * 2**20, pixels=MAX_PIXELS, seconds=600.0)
+# The Train page's help text reads these two until it shows serving.settings().limits.
+MAX_ZIP_MEMBERS, MAX_ZIP_BYTES = LOCAL_LIMITS.files, LOCAL_LIMITS.bytes
+Progress = Callable[[str, int, int], None]  # (INDEXING, files seen, images found) or (READING, read, found)
 
 
 class DatasetUnavailable(RuntimeError):
     """The dataset is not on disk and could not be downloaded; the message says where to put it."""
+
+
+class LoadStopped(DatasetUnavailable):
+    """The person stopped reading a folder or zip (its `should_stop` said so)."""
 
 
 @dataclass
@@ -191,35 +219,140 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
     return ImageData("digits", images[idx], labels[idx], [str(d) for d in range(10)])
 
 
-def load_folder(folder: Path, test_fraction: float = 0.2) -> Splits:
-    """A folder of images, labelled by subfolder when there are subfolders; preprocessed like uploads."""
-    files = sorted(p for p in folder.rglob("*") if _is_image_name(p.relative_to(folder).as_posix()) and p.is_file())
-    pairs = ((p.relative_to(folder).as_posix(), p.read_bytes()) for p in files)
-    return _from_files(pairs, folder.name, test_fraction, str(folder))
+def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> Splits:
+    """A folder of images, labelled by subfolder when there are subfolders; preprocessed like uploads.
+
+    The folder is indexed first (names and sizes only), stopping at the first limit passed, so a
+    folder too big is one DatasetUnavailable line and never a full memory. Linked folders are not
+    entered; linked files are read. `folder` is trusted: serving.resolve_folder checks a typed one.
+    """
+    guard = _Guard(str(folder), limits, progress, should_stop)
+    files = _index_folder(folder, guard)
+    pairs = ((relative, _read_file(path)) for relative, path in files)
+    return _from_files(pairs, len(files), folder.name, test_fraction, guard)
+
+
+def _index_folder(folder: Path, guard: _Guard) -> list[tuple[str, Path]]:
+    """(relative path, path) of each image file, in the order sorted Paths had (it fixes the split)."""
+    found: list[tuple[tuple[str, ...], Path]] = []
+    seen = size = 0
+    pending = [folder]
+    while pending:
+        for entry in _listing(pending.pop()):
+            seen += 1
+            guard.check(INDEXING, seen, len(found))
+            if _hidden(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):  # a linked folder is no folder here, and no image
+                    pending.append(Path(entry.path))
+                    continue
+                info = entry.stat() if Path(entry.name).suffix.lower() in IMAGE_SUFFIXES else None
+            except OSError:  # a broken link, or removed meanwhile
+                continue
+            if info is not None and stat.S_ISREG(info.st_mode):
+                found.append((Path(entry.path).relative_to(folder).parts, Path(entry.path)))
+                size += info.st_size
+                guard.within(len(found), size)
+    guard.report(INDEXING, seen, len(found))
+    return [("/".join(parts), path) for parts, path in sorted(found)]
+
+
+def _listing(directory: Path) -> Iterator[os.DirEntry]:
+    """A directory's entries, listed lazily, so even one of millions of entries stops at a limit;
+    an unreadable directory (or one removed meanwhile) has none."""
+    try:
+        with os.scandir(directory) as entries:
+            yield from entries
+    except OSError:
+        return
+
+
+def _read_file(path: Path) -> bytes | None:
+    """At most one byte more than an image may have (that byte makes load_image refuse it)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+
+
+class _Guard:
+    """One load's limits: files and bytes, time, the person's stop request; and its progress reports."""
+
+    def __init__(self, where: str, limits: Limits, progress: Progress | None,
+                 should_stop: Callable[[], bool] | None) -> None:
+        self.where, self.limits, self.progress, self.should_stop = where, limits, progress, should_stop
+        self.start, self.bytes_read = time.monotonic(), 0
+
+    def check(self, phase: str, done: int, total: int) -> None:
+        """Called for every file: stop when asked or out of time; report every PROGRESS_EVERY files."""
+        if self.should_stop is not None and self.should_stop():
+            raise LoadStopped(f"Stopped reading {self.where}.")
+        if time.monotonic() - self.start > self.limits.seconds:
+            raise DatasetUnavailable(f"Reading {self.where} took more than {self.limits.seconds:g} s, "
+                                     "the most aelab spends on one folder or zip.")
+        if done and done % PROGRESS_EVERY == 0:
+            self.report(phase, done, total)
+
+    def report(self, phase: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+    def within(self, files: int, size: int) -> None:
+        """Refuse more image files, or more bytes, than the limits allow."""
+        if files > self.limits.files:
+            raise DatasetUnavailable(f"{self.where} holds more than {self.limits.files:,} images, {_LIMIT}.")
+        self._bytes_within(size)
+
+    def spend(self, n_bytes: int) -> None:
+        """Count bytes really read: files can grow after indexing, and zip headers can lie."""
+        self.bytes_read += n_bytes
+        self._bytes_within(self.bytes_read)
+
+    def _bytes_within(self, size: int) -> None:
+        if size > self.limits.bytes:
+            raise DatasetUnavailable(f"{self.where} holds more than {_megabytes(self.limits.bytes)} of images, "
+                                     f"{_LIMIT}.")
+
+
+def _megabytes(n_bytes: int) -> str:
+    megabytes = n_bytes / 2**20
+    return f"{megabytes:,.0f} MB" if megabytes >= 10 else f"{megabytes:.2g} MB"
 
 
 def _is_image_name(relative: str) -> bool:
     """An image suffix, outside hidden folders and macOS's __MACOSX/._* resource forks."""
     parts = PurePosixPath(relative).parts
-    return (bool(parts) and PurePosixPath(relative).suffix.lower() in IMAGE_SUFFIXES
-            and not any(part.startswith(".") or part == "__MACOSX" for part in parts))
+    return bool(parts) and PurePosixPath(relative).suffix.lower() in IMAGE_SUFFIXES and not any(map(_hidden, parts))
 
 
-def _from_files(files: Iterable[tuple[str, bytes]], name: str, test_fraction: float, where: str) -> Splits:
-    """(relative path, bytes) pairs preprocessed like uploads; a path's first folder is its class.
+def _hidden(part: str) -> bool:
+    return part.startswith(".") or part == "__MACOSX"
 
-    Folders and zips share this, so both label, skip and split images the same way.
+
+def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: str, test_fraction: float,
+                guard: _Guard) -> Splits:
+    """(relative path, bytes or None when unreadable) pairs preprocessed like uploads; a path's first
+    folder is its class. Folders and zips share this, so both label, skip, limit and split the same way.
     """
-    from aelab.images import ImageError, preprocess_bytes
-
-    images, tops = [], []
-    for relative, data in files:
+    where, images, tops = guard.where, [], []
+    guard.report(READING, 0, n_files)
+    for done, (relative, data) in enumerate(files, start=1):
+        guard.check(READING, done, n_files)
+        if data is None:
+            continue
+        guard.spend(len(data))
         try:
-            images.append(preprocess_bytes(data, relative).image)
+            images.append(preprocess_bytes(data, relative, guard.limits.pixels).image)
+        except ImageTooLarge as err:
+            raise DatasetUnavailable(f"{relative} in {where}: {err}") from None
         except ImageError:
             continue  # unreadable or blank files are skipped, as a person would expect
         parts = PurePosixPath(relative).parts
         tops.append(parts[0] if len(parts) > 1 else None)
+    guard.report(READING, n_files, n_files)
     if len(images) < 2:
         raise DatasetUnavailable(f"{where} holds fewer than two readable images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
     classes = sorted({top for top in tops if top is not None})
@@ -261,38 +394,42 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     return found | {FALLBACK_DATASET: True}
 
 
-def load_zip(data: bytes, name: str, test_fraction: float = 0.2) -> Splits:
-    """An uploaded zip of images, labelled by subfolder and split like `load_folder`.
+def load_zip(data: bytes, name: str, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
+             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> Splits:
+    """An uploaded zip of images, labelled by subfolder and split like `load_folder`, within the same limits.
 
     The archive is untrusted: it is read in memory (nothing is written to disk) and refused
-    with a one-line DatasetUnavailable when it is not a zip, has more than MAX_ZIP_MEMBERS
-    entries, would unpack to more than MAX_ZIP_BYTES (a zip bomb), names a path outside
-    itself, or is encrypted. A single folder wrapping everything (zip -r digits.zip digits/)
-    is not a class: the classes are the folders inside it.
+    with a one-line DatasetUnavailable when it is not a zip, has more entries than `limits.files`,
+    would unpack to more than `limits.bytes` (a zip bomb: refused before inflating, and what is
+    really inflated is counted too), names a path outside itself, or is encrypted. A single
+    folder wrapping everything (zip -r digits.zip digits/) is not a class: the classes are the
+    folders inside it.
     """
     title = Path(name).name
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError):
         raise DatasetUnavailable(f"{title} is not a zip file.") from None
+    guard = _Guard(title, limits, progress, should_stop)
     with archive:
         members = archive.infolist()
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise DatasetUnavailable(f"{title} holds {len(members)} entries: the limit is {MAX_ZIP_MEMBERS}.")
+        if len(members) > limits.files:
+            raise DatasetUnavailable(f"{title} holds more than {limits.files:,} files, {_LIMIT}.")
         paths = {info.filename: info.filename.replace("\\", "/") for info in members}  # some Windows zips use backslashes
         for path in paths.values():
             parts = path.split("/")
             if path.startswith("/") or ".." in parts or parts[0].endswith(":"):
                 raise DatasetUnavailable(f"{title} is refused: the entry {path!r} points outside the archive.")
         total = sum(info.file_size for info in members)
-        if total > MAX_ZIP_BYTES:
-            raise DatasetUnavailable(f"{title} would unpack to {total / 2**20:.0f} MB: the limit is "
-                                     f"{MAX_ZIP_BYTES // 2**20} MB.")
+        if total > limits.bytes:
+            raise DatasetUnavailable(f"{title} would unpack to {_megabytes(total)}, more than "
+                                     f"{_megabytes(limits.bytes)}, {_LIMIT}.")
         files = [info for info in members if not info.is_dir() and _is_image_name(paths[info.filename])]
         if any(info.flag_bits & 0x1 for info in files):
             raise DatasetUnavailable(f"{title} is encrypted: zip the images without a password.")
+        guard.report(INDEXING, len(members), len(files))
         names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
-        return _from_files(_read_members(archive, files, names, title), Path(name).stem, test_fraction, title)
+        return _from_files(_read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard)
 
 
 def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
@@ -302,17 +439,13 @@ def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
     return ["/".join(p) for p in paths]
 
 
-def _read_members(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], names: list[str],
-                  title: str) -> Iterator[tuple[str, bytes]]:
-    """Each member's bytes, counting what is really inflated (headers can lie about sizes)."""
-    budget = MAX_ZIP_BYTES
+def _read_members(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo],
+                  names: list[str]) -> Iterator[tuple[str, bytes | None]]:
+    """Each member's bytes, at most one byte more than an image may have whatever its header says."""
     for info, relative in zip(files, names):
         try:
             with archive.open(info) as member:
-                blob = member.read(budget + 1)
+                blob = member.read(MAX_FILE_BYTES + 1)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError):
-            continue  # a damaged or exotically compressed entry is skipped like an unreadable image
-        budget -= len(blob)
-        if budget < 0:
-            raise DatasetUnavailable(f"{title} unpacks to more than {MAX_ZIP_BYTES // 2**20} MB: the limit.")
+            blob = None  # a damaged or exotically compressed entry is skipped like an unreadable image
         yield relative, blob

@@ -40,6 +40,10 @@ class ImageError(ValueError):
     """A file that cannot become a model input; str() is one line meant for the person who uploaded it."""
 
 
+class ImageTooLarge(ImageError):
+    """More pixels than allowed: a folder or zip refuses itself over one, rather than skipping it unseen."""
+
+
 @dataclass
 class Preprocessed:
     """A model-ready image and the named intermediate images that show how it was made."""
@@ -48,22 +52,24 @@ class Preprocessed:
     steps: list[tuple[str, np.ndarray]]  # (name, 2-D float32 in [0, 1], <= 256 px), in order
 
 
-def load_image(data: bytes, name: str = "") -> Image.Image:
+def load_image(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode untrusted bytes fully (first frame, EXIF orientation applied) or raise ImageError.
 
     The pixel count is checked before any pixel is decoded, so a small file that claims huge
-    dimensions (a decompression bomb) costs nothing. MAX_PIXELS is below PIL's own bomb limits,
+    dimensions (a decompression bomb) costs nothing. `max_pixels` (at most MAX_PIXELS: a folder
+    or zip may set less) is then refused with ImageTooLarge. MAX_PIXELS is below PIL's own bomb limits,
     so PIL's DecompressionBombWarning never precedes a decode; warning filters are left alone
     (changing them is process-wide, and Streamlit sessions run in threads), and where the
     process turns warnings into errors that one becomes an ImageError like the rest.
     """
+    limit = min(max_pixels, MAX_PIXELS)
     if not data:
         raise ImageError("The file is empty.")
     if len(data) > MAX_BYTES:
         raise ImageError(f"The file is too large: {len(data) / 2**20:.1f} MB (limit {MAX_BYTES // 2**20} MB).")
     try:
         img = Image.open(io.BytesIO(data), formats=_allowed_formats())
-        _check_size(img)
+        _check_size(img, limit)
         img.load()  # animated files stay on their first frame
         return ImageOps.exif_transpose(img)
     except ImageError:
@@ -71,7 +77,7 @@ def load_image(data: bytes, name: str = "") -> Image.Image:
     except Image.UnidentifiedImageError:
         raise ImageError(_unreadable_message(data, name)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"The image is too large (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+        raise ImageTooLarge(f"The image is too large (limit {_megapixels(limit)} megapixels).") from None
     except MemoryError:
         raise ImageError("The image is too large to decode.") from None
     except Exception:  # decoders signal corrupt data with OSError, SyntaxError, ValueError, struct.error...
@@ -84,13 +90,17 @@ def _allowed_formats() -> tuple[str, ...]:
     return tuple(f for f in _FORMATS if f in Image.OPEN)
 
 
-def _check_size(img: Image.Image) -> None:
+def _check_size(img: Image.Image, max_pixels: int) -> None:
     width, height = img.size
     if width < 1 or height < 1:
         raise ImageError(f"The image has no pixels ({width}x{height}).")
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"The image is too large: {width}x{height} pixels "
-                         f"(limit {MAX_PIXELS // 1_000_000} megapixels).")
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image is too large: {width}x{height} pixels "
+                            f"(limit {_megapixels(max_pixels)} megapixels).")
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:g}"
 
 
 def _unreadable_message(data: bytes, name: str) -> str:
@@ -146,9 +156,9 @@ def preprocess(img: Image.Image) -> Preprocessed:
     return Preprocessed(image, steps)
 
 
-def preprocess_bytes(data: bytes, name: str = "") -> Preprocessed:
+def preprocess_bytes(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS) -> Preprocessed:
     """Bytes of an uploaded file to a model-ready image; only ImageError escapes."""
-    return preprocess(load_image(data, name))
+    return preprocess(load_image(data, name, max_pixels))
 
 
 def _planes(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -13,7 +13,7 @@ import torch
 
 from aelab import jobs
 from aelab.checkpoints import load_checkpoint
-from aelab.data import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, DatasetUnavailable, load_zip
+from aelab.data import DatasetUnavailable, Limits, load_zip
 from aelab.images import to_png
 from aelab.models import ModelConfig
 from aelab.train import TrainConfig
@@ -129,19 +129,22 @@ def test_a_zip_with_a_path_outside_itself_is_refused(mnist_test, evil):
         load_zip(zip_of({"ok/1.png": png, "ok/2.png": png, evil: png}), "evil.zip")
 
 
+LIMITS = Limits(files=100, bytes=50 * 2**20, pixels=1_000_000, seconds=60.0)
+
+
 def test_a_zip_bomb_is_refused_before_it_is_inflated():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("bomb.png", "w") as member:
         chunk = bytes(1 << 20)
-        for _ in range(MAX_ZIP_BYTES // len(chunk) + 1):
+        for _ in range(LIMITS.bytes // len(chunk) + 1):
             member.write(chunk)
     assert len(buffer.getvalue()) < 1 << 20  # small to upload, over the limit once inflated
-    with pytest.raises(DatasetUnavailable, match="would unpack to 201 MB"):
-        load_zip(buffer.getvalue(), "bomb.zip")
+    with pytest.raises(DatasetUnavailable, match="would unpack to 51 MB, more than 50 MB, the most aelab reads"):
+        load_zip(buffer.getvalue(), "bomb.zip", limits=LIMITS)
 
 
 def test_a_zip_with_too_many_entries_or_no_zip_at_all_is_refused():
-    with pytest.raises(DatasetUnavailable, match=f"the limit is {MAX_ZIP_MEMBERS}"):
-        load_zip(zip_of({f"{i}.png": b"" for i in range(MAX_ZIP_MEMBERS + 1)}), "many.zip")
+    with pytest.raises(DatasetUnavailable, match="many.zip holds more than 100 files"):
+        load_zip(zip_of({f"{i}.png": b"" for i in range(LIMITS.files + 1)}), "many.zip", limits=LIMITS)
     with pytest.raises(DatasetUnavailable, match="not a zip file"):
         load_zip(b"PNG? no: plain text", "fake.zip")
