@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine, then runs them all:
 # a virtual environment with requirements-dev.txt, Debian's Chromium for the browser tests,
-# and the MNIST files from $AELAB_DATA_DIR (default ../shared/datasets).
+# Debian's DejaVu fonts for the photos of digits (aelab/photos.py), and the MNIST files from
+# $AELAB_DATA_DIR (default ../shared/datasets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-if [ ! -x /usr/bin/chromium ]; then
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
+if [ -n "$missing" ]; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 export AELAB_DATA_DIR=${AELAB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}
 exec .venv/bin/python -m pytest "$@"

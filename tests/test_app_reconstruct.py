@@ -25,8 +25,9 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGE = "aelab/ui/reconstruct.py"
 VAE = SHIPPED_DIR / "vae.safetensors"
 SENTENCE = re.compile(r"^error \S+ — (higher than|no higher than) .*MNIST test image.*: "
-                      r"(typical|unusual|very unusual) for this model$")
-STEP_NAMES = ["original", "grayscale", "inverted", "cropped", "20x20 box", "centred by mass 28x28"]
+                      r"(not flagged|flagged as unusual for this model) \(threshold \S+\)$")
+STEP_NAMES = ["original", "grayscale", "inverted", "background", "background removed", "thresholded", "digit kept",
+              "cropped", "20x20 box", "centred by mass 28x28"]
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     assert len(said) == 3 and all(SENTENCE.match(s) for s in said), said
     assert said[0] == expected(reference, uploads["photo.jpg"])
     assert said[1] == expected(reference, uploads["seven.png"])
-    assert "typical" in said[1]  # a real MNIST digit is nothing unusual
+    assert "not flagged" in said[1]  # a real MNIST digit is nothing unusual
     step_rows = [image for image in at.main.image if image.captions and image.captions[0] == "original"]
     assert [row.captions for row in step_rows] == [STEP_NAMES, STEP_NAMES]
     assert [image.captions for image in at.main.image].count(["model input", "reconstruction", "difference"]) == 3
