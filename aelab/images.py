@@ -29,8 +29,9 @@ WORK_SIDE = 512  # larger images are shrunk first: the result is 20 px, this kee
 DISPLAY_SIDE = 256  # longest side of each step kept for display
 MIN_CONTRAST = 0.05  # of full scale: below this the picture is one flat colour plus noise
 NOISE_FLOOR = 0.05  # of the brightest ink: fainter pixels are paper texture or JPEG noise
+POLARITY_MARGIN = 0.2  # of full scale: ink must reach this much further beyond the edge's range at one end
 BACKGROUND_SIDE = 128  # px: the background is estimated on a copy this small
-BACKGROUND_RADIUS = 1 / 6  # of the short side: the opening disk is a third of it wide, wider than any stroke
+BACKGROUND_RADIUS = 1 / 6  # of the long side: the opening disk is a third of it wide, wider than any stroke
 MIN_PAPER = 0.1  # floor of the paper's level when dividing by it: deep shadow is not amplified without bound
 SMOOTHING = 300  # the ink is smoothed over 1/300 of the short side before thresholding
 NOISE_SIGMAS = 5  # ink fainter than this many times the paper's noise is not ink
@@ -144,19 +145,23 @@ def preprocess(img: Image.Image) -> Preprocessed:
     steps = [("original", _original_for_display(gray, alpha))]
     if alpha is not None:
         gray = _flatten_alpha(gray, alpha)
-    gray = _stretch(gray)
+    stretched = _stretch(gray)
+    if not (gray.min() >= 0.0 and gray.max() <= 1.0):
+        gray = stretched  # a float image with no fixed full scale: its range is all there is
     steps.append(("grayscale", _for_display(gray)))
-    if np.median(_frame(gray)) > 0.5:  # light paper, dark ink
+    if _dark_ink(stretched):
         gray = 1.0 - gray
         steps.append(("inverted", _for_display(gray)))
     background = _background(gray)
     steps.append(("background", _for_display(background)))
-    # Light is multiplicative: dividing by the paper's own level gives ink the same strength in
-    # a shadow as in full light (for light ink on a dark board the denominator is about 1).
-    residual = (gray - background) / np.maximum(1.0 - background, MIN_PAPER)
+    # Light is multiplicative: on the unstretched plane, dividing by the paper's own level gives
+    # ink the same strength in a shadow as in full light, at any exposure (for light ink on a
+    # dark board the denominator is about 1).
+    paper = np.maximum(1.0 - background, MIN_PAPER)
+    residual = (gray - background) / paper
     ink = np.clip(residual, 0.0, 1.0)
     steps.append(("background removed", _for_display(ink)))
-    found = _threshold(residual)
+    found = _threshold(residual, paper)
     steps.append(("thresholded", _for_display(found)))
     kept = _digit_components(found, ink)
     steps.append(("digit kept", _for_display(np.where(kept, 1.0, DROPPED_SHADE * found))))
@@ -224,40 +229,62 @@ def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _stretch(gray: np.ndarray) -> np.ndarray:
-    """Full contrast, so the light/dark decision and thresholds mean the same for any exposure."""
+    """Full contrast, so the light/dark decision means the same for any exposure; ImageError if flat."""
     lo, hi = gray.min(), gray.max()
     if not hi - lo > MIN_CONTRAST:
         raise ImageError(_BLANK)
     return (gray - lo) / (hi - lo)
 
 
+def _dark_ink(gray: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper, from where the picture's edge is not.
+
+    The edge (the outer 5%) is paper, board or table, rarely ink; the ink is whichever end of
+    the picture's range the edge does not reach: darker than the darkest twentieth of the
+    edge, or lighter than its lightest. That holds when a shadow darkens half the sheet, where
+    the edge's median sits between lit and shaded paper. When both ends are equally far (a
+    digit running off a tight crop), the edge's median decides: light paper, dark ink.
+    """
+    frame = _frame(gray)  # gray is stretched: its darkest pixel is 0, its lightest 1
+    beyond_dark, beyond_light = np.percentile(frame, 5), 1.0 - np.percentile(frame, 95)
+    if abs(beyond_dark - beyond_light) > POLARITY_MARGIN:
+        return bool(beyond_dark > beyond_light)
+    return bool(np.median(frame) > 0.5)
+
+
 def _background(gray: np.ndarray) -> np.ndarray:
     """The paper's (or board's) own level at every pixel, ink left out: a morphological opening.
 
-    An opening with a disk a third of the picture's short side wide removes every stroke
+    An opening with a disk a third of the picture's long side wide removes every stroke
     narrower than that and follows what is broader: lighting gradients, vignetting, a shadow
-    across a corner. It runs on a copy at most BACKGROUND_SIDE px wide (the background is
-    smooth, and a 25 MP photo must stay fast), smoothed after to hide the disk's facets.
+    across a corner. It runs on a copy at most BACKGROUND_SIDE px wide (a 25 MP photo must
+    stay fast), which blurs the sharp edge of a shadow; a reconstruction by dilation under the
+    (lightly smoothed) picture then lifts that estimate back up to every level it can reach
+    without climbing a stroke, so the edge is followed within a pixel or two.
     """
     from skimage.filters import gaussian
-    from skimage.morphology import disk, opening
+    from skimage.morphology import disk, opening, reconstruction
     from skimage.transform import resize
 
     scale = min(1.0, BACKGROUND_SIDE / max(gray.shape))
     small = resize(gray, (max(1, round(gray.shape[0] * scale)), max(1, round(gray.shape[1] * scale))),
                    anti_aliasing=scale < 1.0)
-    radius = max(1, round(BACKGROUND_RADIUS * min(small.shape)))
-    level = gaussian(opening(small, disk(radius, decomposition="sequence")), 1.0)
-    return np.clip(resize(level, gray.shape), 0.0, 1.0)
+    radius = max(1, round(BACKGROUND_RADIUS * max(small.shape)))
+    level = gaussian(opening(small, disk(radius, decomposition="sequence"), mode="nearest"), 1.0, mode="nearest")
+    below = gaussian(gray, min(gray.shape) / SMOOTHING)  # the pixel noise is not background to follow
+    coarse = np.minimum(resize(level, gray.shape), below)
+    return np.clip(reconstruction(coarse, below, method="dilation"), 0.0, 1.0)
 
 
-def _threshold(residual: np.ndarray) -> np.ndarray:
+def _threshold(residual: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """Where the ink is: Otsu's threshold finds the strokes, hysteresis adds their fainter edges.
 
     Pixels above the paper's noise count only where they connect to a pixel above Otsu's
     level, so grain and JPEG noise stay out while antialiased and pale parts of a stroke stay
-    in. The noise is measured (median absolute deviation) on the pixels below Otsu's level:
-    on a clean drawing it is nil and every trace of ink is kept, as MNIST keeps it.
+    in. The camera's noise is measured (median absolute deviation) before the division by the
+    paper's level `paper`, on the pixels below Otsu's level, and divided like the ink: in a
+    shadow it weighs more. On a clean drawing it is nil and every trace of ink is kept, as
+    MNIST keeps it.
     """
     from skimage.filters import apply_hysteresis_threshold, gaussian, threshold_otsu
 
@@ -265,10 +292,12 @@ def _threshold(residual: np.ndarray) -> np.ndarray:
     peak = smoothed.max()
     if not peak > max(smoothed.min(), 0.0):
         raise ImageError(_BLANK)
-    high = max(threshold_otsu(smoothed), NOISE_FLOOR * peak)
-    paper = smoothed[smoothed < high]
-    noise = 1.4826 * np.median(np.abs(paper - np.median(paper))) if paper.size else 0.0
-    return apply_hysteresis_threshold(smoothed, min(max(NOISE_SIGMAS * noise, NOISE_FLOOR * peak), high), high)
+    otsu = max(threshold_otsu(smoothed), NOISE_FLOOR * peak)
+    below = smoothed < otsu
+    undivided = (smoothed * paper)[below]
+    noise = 1.4826 * np.median(np.abs(undivided - np.median(undivided))) if below.any() else 0.0
+    low = np.maximum(NOISE_SIGMAS * noise / paper, NOISE_FLOOR * peak)
+    return apply_hysteresis_threshold(smoothed, low, np.maximum(low, otsu))
 
 
 def _digit_components(found: np.ndarray, ink: np.ndarray) -> np.ndarray:

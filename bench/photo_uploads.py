@@ -1,8 +1,8 @@
 """Does a photo of a digit reach the model as that digit? Photos against clean renders, and MNIST kept intact.
 
 For each checkpoint, the MNIST test set is encoded (all but the first --mnist images, which are
-kept as queries); a picture counts as read when the majority of its 10 nearest test codes are
-of its digit (aelab.photos.vote_accuracy). Scored:
+kept as queries); a picture counts as read when the most common digit among its 10 nearest
+test codes is its own (aelab.photos.vote_accuracy; a tie goes to the lower digit). Scored:
 - the photo-like pictures of aelab.photos.photo_set through the upload pipeline, against
   their clean twins (the same glyphs, black on white) through the same pipeline; goal: the
   photos score at least 0.9x the clean renders;
@@ -125,13 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         raw = photos.vote_accuracy(codes, ref_labels, encode_all(model, queries.images).mu, mnist_labels)
         print(f"\n{path.name}: MNIST test digits themselves {raw:.3f}")
         print(f"{'pipeline':>10} {'photos':>7} {'clean':>7} {'ratio':>6} {'MNIST stored':>13} {'MNIST drawn':>12}   "
-              + "  ".join(f"{c:>10.10}" for c in photos.CONDITIONS))
+              + "  ".join(f"{c:>10.10}" for c in photos.CONDITIONS) + "  (photos/clean)")
         for name, (photo_in, clean_in, stored_in, drawn_in) in inputs.items():
             photo_acc, clean_acc = accuracy(photo_in, labels), accuracy(clean_in, labels)
             ratio = photo_acc / clean_acc if clean_acc else float("nan")
-            per_condition = [accuracy(photo_in[conditions == c], labels[conditions == c]) for c in photos.CONDITIONS]
-            print(f"{name:>10} {photo_acc:7.3f} {clean_acc:7.3f} {ratio:6.2f} {accuracy(stored_in, mnist_labels):13.3f} "
-                  f"{accuracy(drawn_in, mnist_labels):12.3f}   " + "  ".join(f"{a:10.2f}" for a in per_condition))
+            per_condition = [f"{accuracy(photo_in[conditions == c], labels[conditions == c]):.1f}/"
+                             f"{accuracy(clean_in[conditions == c], labels[conditions == c]):.1f}"
+                             for c in photos.CONDITIONS]
+            stored_acc, drawn_acc = accuracy(stored_in, mnist_labels), accuracy(drawn_in, mnist_labels)
+            print(f"{name:>10} {photo_acc:7.3f} {clean_acc:7.3f} {ratio:6.2f} {stored_acc:13.3f} {drawn_acc:12.3f}   "
+                  + "  ".join(f"{a:>10}" for a in per_condition))
         print(f"goal: photos >= {GOAL}x clean")
     return 0
 

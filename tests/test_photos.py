@@ -1,7 +1,7 @@
 """Photos of digits on paper reach the model as those digits, and MNIST-style uploads stay as they were.
 
 The photo-like pictures come from aelab.photos (the machine's fonts on lit, shadowed, textured
-paper, blue ink, a chalkboard, JPEG); the model is the shipped MLP VAE and the reference the
+paper, blue ink, a ballpoint line, a chalkboard, JPEG); the model is the shipped MLP VAE and the reference the
 real MNIST test codes. bench/photo_uploads.py prints the same figures for more models.
 """
 
@@ -51,7 +51,7 @@ def png(pixels: np.ndarray) -> bytes:
 
 
 def test_photo_set_is_deterministic_and_photo_like(photo_set) -> None:
-    assert len(photo_set) == 60 and len({p.font for p in photo_set}) == len(photos.FONTS)
+    assert len(photo_set) == 70 and len({p.font for p in photo_set}) == len(photos.FONTS)
     assert {(p.digit, p.condition) for p in photo_set} == {(d, c) for d in range(10) for c in photos.CONDITIONS}
     again = photos.photo_set(digits=(3, 8))
     assert [(p.data, p.clean) for p in again] == [(p.data, p.clean) for p in photo_set if p.digit in (3, 8)]
