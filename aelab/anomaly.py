@@ -42,18 +42,27 @@ def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
     return float(roc_auc_score(labels, np.r_[normal, anomalous]))
 
 
-# Percentile thresholds of the verdict: they call 10% and 1% of ordinary test images unusual,
-# false-alarm rates at which a flag is still worth a look.
-UNUSUAL = 90.0
-VERY_UNUSUAL = 99.0
+# The anomaly threshold, as a percentile of the reference errors: the Anomaly page suggests it
+# and the verdict beside every score uses it, so both call the same images unusual. At 99, one
+# ordinary test image in a hundred is flagged: a false-alarm rate at which a flag is worth a look.
+DEFAULT_PERCENTILE = 99.0
 
 
-def score_sentence(error: float, reference: np.ndarray, reference_name: str) -> str:
+def threshold_at(reference: np.ndarray, percentile: float = DEFAULT_PERCENTILE) -> float:
+    """The reconstruction error above which an image is flagged: a percentile of the reference errors."""
+    return float(np.percentile(reference, percentile))
+
+
+def score_sentence(error: float, reference: np.ndarray, reference_name: str, threshold: float | None = None) -> str:
     """The anomaly score as a person reads it: the error, its rank among `reference_name` images, a verdict.
 
-    E.g. "error 0.031 — higher than 97% of MNIST test images: unusual for this model". The
-    percentage is rounded down, so it says "every" (never "100%") only when that is true.
+    E.g. "error 0.031 — higher than 97% of MNIST test images: not flagged (threshold 0.0412)".
+    The verdict is the Anomaly page's: flagged exactly when the error is above `threshold`
+    (default: `threshold_at(reference)`, the page's default), so a picture the model failed
+    to reconstruct is never called ordinary beside a page that flags it. The percentage is
+    rounded down, so it says "every" (never "100%") only when that is true.
     """
+    threshold = threshold_at(reference) if threshold is None else float(threshold)
     percentile = float(percentile_of(error, reference))
     if percentile >= 100.0:
         rank = f"higher than every {reference_name} image"
@@ -63,8 +72,8 @@ def score_sentence(error: float, reference: np.ndarray, reference_name: str) -> 
         rank = f"higher than under 1% of {reference_name} images"
     else:
         rank = f"higher than {int(percentile)}% of {reference_name} images"
-    verdict = "very unusual" if percentile >= VERY_UNUSUAL else "unusual" if percentile >= UNUSUAL else "typical"
-    return f"error {error:.3g} — {rank}: {verdict} for this model"
+    verdict = "flagged as unusual for this model" if error > threshold else "not flagged"
+    return f"error {error:.3g} — {rank}: {verdict} (threshold {threshold:.3g})"
 
 
 # --- error heatmaps ----------------------------------------------------------------------

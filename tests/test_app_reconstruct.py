@@ -26,8 +26,9 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGE = navigation.RECONSTRUCT.script
 VAE = SHIPPED_DIR / "vae.safetensors"
 SENTENCE = re.compile(r"^error \S+ — (higher than|no higher than) .*MNIST test image.*: "
-                      r"(typical|unusual|very unusual) for this model$")
-STEP_NAMES = ["original", "grayscale", "inverted", "cropped", "20x20 box", "centred by mass 28x28"]
+                      r"(not flagged|flagged as unusual for this model) \(threshold \S+\)$")
+STEP_NAMES = ["original", "grayscale", "inverted", "background", "background removed", "thresholded", "digit kept",
+              "cropped", "20x20 box", "centred by mass 28x28"]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     assert len(said) == 3 and all(SENTENCE.match(s) for s in said), said
     assert said[0] == expected(reference, uploads["photo.jpg"])
     assert said[1] == expected(reference, uploads["seven.png"])
-    assert "typical" in said[1]  # a real MNIST digit is nothing unusual
+    assert "not flagged" in said[1]  # a real MNIST digit is nothing unusual
     step_rows = [image for image in at.main.image if image.captions and image.captions[0] == "original"]
     assert [row.captions for row in step_rows] == [STEP_NAMES, STEP_NAMES]
     assert [image.captions for image in at.main.image].count(["model input", "reconstruction", "difference"]) == 3
@@ -170,3 +171,17 @@ def test_test_index_shows_its_reconstruction_and_score(env, mnist, reference):
     assert not at.exception and 0 <= at.number_input(key="test_index").value < len(mnist)
     assert len(sentences(at)) == 1 and at.session_state["uploads"] == {}
 
+
+
+def test_the_verdict_follows_the_anomaly_pages_threshold(env, mnist, reference):
+    """A threshold set on the Anomaly page is the one Reconstruct's verdict uses: the two pages never disagree."""
+    at = open_page()
+    assert "not flagged" in sentences(at)[0]  # test image 0 under the default, the 99th percentile
+    errors = reference[1]
+    low = float(np.percentile(errors, 1))
+    at.switch_page(navigation.ANOMALY.script).run()
+    slider = next(s for s in at.slider if s.key.startswith("anomaly_threshold_"))
+    slider.set_value(low).run()
+    at.switch_page(PAGE).run()
+    said = sentences(at)[0]
+    assert not at.exception and "flagged as unusual for this model" in said and f"(threshold {low:.3g})" in said

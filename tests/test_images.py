@@ -86,7 +86,8 @@ def test_black_on_white_is_inverted_to_mnist_convention() -> None:
 def test_steps_are_named_displayable_images() -> None:
     result = preprocess(glyph((900, 700)))
     names = [name for name, _ in result.steps]
-    assert names == ["original", "grayscale", "inverted", "cropped", "20x20 box", "centred by mass 28x28"]
+    assert names == ["original", "grayscale", "inverted", "background", "background removed", "thresholded",
+                     "digit kept", "cropped", "20x20 box", "centred by mass 28x28"]
     for name, step in result.steps:
         assert step.ndim == 2 and max(step.shape) <= 256, name
         assert step.dtype == np.float32 and 0.0 <= step.min() and step.max() <= 1.0, name

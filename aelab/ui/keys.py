@@ -60,6 +60,11 @@ def clear_uploads() -> None:
     st.session_state[UPLOAD_STEPS] = {}
 
 
+def anomaly_threshold_key(digest: str, dataset: str) -> str:
+    """The Anomaly page's threshold slider for one model and dataset; Reconstruct's verdict follows it."""
+    return f"anomaly_threshold_{digest}_{dataset}"
+
+
 def selected_index() -> int | None:
     return st.session_state.get(SELECTED_INDEX)
 

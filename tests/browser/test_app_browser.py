@@ -229,7 +229,8 @@ def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSock
         expect(card.get_by_text(title, exact=True)).to_be_visible()
     expect(card.get_by_text(re.compile(
         r"^error \S+ — (higher than \d+%|higher than under 1%|no higher than any|higher than every) "
-        r"(of )?MNIST test images?: (typical|unusual|very unusual) for this model$"))).to_be_visible()
+        r"(of )?MNIST test images?: (not flagged|flagged as unusual for this model) "
+        r"\(threshold \S+\)$"))).to_be_visible()
     expect(card.get_by_test_id("stImage").locator("img")).to_have_count(len(steps) + 3)
     image_srcs(page)  # every image actually loads
 

@@ -44,13 +44,14 @@ st.caption("An autoencoder reconstructs well what resembles its training data. T
 errors = cached.errors(*ctx.key)
 dataset_name = dataset_title(ctx.dataset)
 lo, hi = float(errors.min()), float(errors.max())
-threshold_key = f"anomaly_threshold_{ctx.checkpoint.digest}_{ctx.dataset}"
+threshold_key = keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset)
 
 controls = st.columns([2, 3, 2])
-percentile = controls[0].select_slider("Suggest a threshold at percentile", PERCENTILES, value=99.0,
+percentile = controls[0].select_slider("Suggest a threshold at percentile", PERCENTILES,
+                                       value=anomaly.DEFAULT_PERCENTILE,
                                        key="anomaly_percentile",
                                        help="The share of ordinary test images the threshold lets through.")
-suggested = float(np.percentile(errors, percentile))
+suggested = anomaly.threshold_at(errors, percentile)
 st.session_state.setdefault(threshold_key, suggested)
 with controls[1]:
     threshold = st.slider("Threshold (reconstruction error)", lo, hi, key=threshold_key, step=(hi - lo) / 1000,
@@ -101,9 +102,7 @@ if uploads:
         left, right = st.columns([2, 3], vertical_alignment="center")
         with left:
             show(shown[3 * i:3 * i + 3], [name, "reconstruction", "error map"], scale=SCALE)
-        verdict = "**flagged**" if error > threshold else "not flagged"
-        right.markdown(f"{anomaly.score_sentence(float(error), errors, f'{dataset_name} test')}; {verdict} at the "
-                       f"threshold {threshold:.4f}.")
+        right.markdown(anomaly.score_sentence(float(error), errors, f"{dataset_name} test", threshold))
 else:
     st.info("No uploads yet: add images above or on the Reconstruct page.")
 

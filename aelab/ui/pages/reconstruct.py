@@ -30,7 +30,9 @@ def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray
     maps = anomaly.error_maps(ctx.model, x)
     reference = cached.errors(*ctx.key)
     name = f"{dataset_title(ctx.dataset)} test"
-    return [(anomaly.score_sentence(float(m.mean()), reference, name), [p, r, np.sqrt(m)])
+    threshold = st.session_state.get(keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset),
+                                     anomaly.threshold_at(reference))  # the Anomaly page's, once it was set
+    return [(anomaly.score_sentence(float(m.mean()), reference, name, threshold), [p, r, np.sqrt(m)])
             for p, r, m in zip(pictures, recon, maps)]
 
 
