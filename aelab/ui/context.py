@@ -129,6 +129,11 @@ def require_context() -> Context:
     ctx = context()
     if ctx is None:
         st.stop()
-    if ctx.dataset == FALLBACK_DATASET and dataset_options()[1]:
-        st.info(OFFLINE_NOTE, icon=OFFLINE_ICON)
+    offline_notice(ctx.dataset)
     return ctx
+
+
+def offline_notice(dataset: str) -> None:
+    """Say in the page's body, not only the sidebar, when `dataset` is the offline stand-in for MNIST."""
+    if dataset == FALLBACK_DATASET and dataset_options()[1]:
+        st.info(OFFLINE_NOTE, icon=OFFLINE_ICON)
