@@ -10,15 +10,17 @@ outputs (arrays in [0, 1]) into tensors, grids, PNGs and GIFs.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import io
 import math
 import mimetypes
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 MAX_BYTES = 10 * 1024 * 1024  # matches Streamlit's server.maxUploadSize = 10 (MiB)
 MAX_PIXELS = 25_000_000  # a large phone photo; anything bigger is refused before decoding
@@ -406,21 +408,83 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.tensor(array.reshape(-1, 1, SIDE, SIDE))
 
 
-def make_grid(images: np.ndarray, ncol: int, pad: int = 2, pad_value: float = 0.5) -> np.ndarray:
-    """(N, H, W) images in rows of `ncol`, `pad` px of `pad_value` between and around them."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"expected a non-empty (N, H, W) array, got shape {images.shape}")
+def make_grid(images: Sequence[np.ndarray] | np.ndarray, ncol: int, pad: int = 2,
+              pad_value: float = 0.5) -> np.ndarray:
+    """Images of one size in rows of `ncol`, `pad` px of `pad_value` between and around them.
+
+    Each image is 2-D (gray) or (H, W, 3) (RGB); one RGB image makes the grid RGB, the gray
+    ones shown gray in it, so a digit, its reconstruction and a coloured error map make one picture.
+    """
+    arrays = [np.asarray(image, dtype=np.float32) for image in images]
+    if not arrays or any(not _is_picture(a) for a in arrays) or len({a.shape[:2] for a in arrays}) != 1:
+        raise ValueError("expected one or more images of one size, each (H, W) or (H, W, 3), got shapes "
+                         f"{sorted({a.shape for a in arrays})}")
     if ncol < 1 or pad < 0:
         raise ValueError(f"ncol must be >= 1 and pad >= 0, got ncol={ncol}, pad={pad}")
-    n, h, w = images.shape
+    rgb = any(a.ndim == 3 for a in arrays)
+    if rgb:
+        arrays = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in arrays]
+    n, (h, w) = len(arrays), arrays[0].shape[:2]
     ncol = min(ncol, n)
     nrow = -(-n // ncol)
-    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, dtype=np.float32)
-    for i, image in enumerate(images):
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad) + ((3,) if rgb else ()), pad_value,
+                   dtype=np.float32)
+    for i, image in enumerate(arrays):
         y, x = pad + (i // ncol) * (h + pad), pad + (i % ncol) * (w + pad)
         grid[y:y + h, x:x + w] = image
     return grid
+
+
+def _is_picture(array: np.ndarray) -> bool:
+    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
+
+
+def wrap_columns(n: int, most: int) -> int:
+    """Columns for `n` frames in rows of at most `most`, the rows as even as can be (24 -> 12, 13 -> 7)."""
+    rows = -(-n // most)
+    return -(-n // rows)
+
+
+def pad_square(image: np.ndarray, value: float = 0.5) -> np.ndarray:
+    """A 2-D image centred on a square canvas of `value`: pictures of any aspect ratio then show at one height."""
+    h, w = image.shape
+    side = max(h, w)
+    canvas = np.full((side, side), value, dtype=np.float32)
+    top, left = (side - h) // 2, (side - w) // 2
+    canvas[top:top + h, left:left + w] = image
+    return canvas
+
+
+LABEL_PX = 13  # font size of a labelled grid's text
+
+
+def labelled_grid(tiles: np.ndarray, row_labels: list[str], cell_labels: list[list[str]], scale: int = 3,
+                  gap: int = 4) -> np.ndarray:
+    """(rows, cols, H, W) images enlarged `scale` times, a label left of each row and one under each image.
+
+    A white figure with black text (Pillow's own font), so that a downloaded traversal grid says
+    which dimension each row moves and to what value each column sets it.
+    """
+    tiles = np.asarray(tiles, dtype=np.float32)
+    if tiles.ndim != 4 or 0 in tiles.shape:
+        raise ValueError(f"expected (rows, cols, H, W) images, got shape {tiles.shape}")
+    rows, cols, h, w = tiles.shape
+    if len(row_labels) != rows or len(cell_labels) != rows or any(len(row) != cols for row in cell_labels):
+        raise ValueError(f"expected {rows} row labels and {rows}x{cols} cell labels")
+    font = ImageFont.load_default(size=LABEL_PX)
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left = gap + max(measure.textbbox((0, 0), label, font=font)[2] for label in row_labels) + 2 * gap
+    th, tw, below = h * scale, w * scale, LABEL_PX + 2 * gap
+    canvas = Image.new("L", (left + cols * (tw + gap), gap + rows * (th + below)), 255)
+    draw = ImageDraw.Draw(canvas)
+    for r in range(rows):
+        top = gap + r * (th + below)
+        draw.text((gap, top + th // 2), row_labels[r], fill=0, font=font, anchor="lm")
+        for c in range(cols):
+            x = left + c * (tw + gap)
+            canvas.paste(_to_pil(enlarge(tiles[r, c], scale)), (x, top))
+            draw.text((x + tw // 2, top + th + gap // 2), cell_labels[r][c], fill=0, font=font, anchor="mt")
+    return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
@@ -435,6 +499,11 @@ def to_png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     _to_pil(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a data: URI, for a picture drawn inside the page itself rather than fetched from the server."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def to_gif(frames: list[np.ndarray], duration_ms: int = 120, loop: bool = True) -> bytes:

@@ -17,9 +17,8 @@ import torch
 
 from aelab.cache import load_arrays, save_arrays
 from aelab.data import sample_indices
+from aelab.metrics import active_units
 from aelab.models import Autoencoder
-
-COLLAPSED_KL = 0.01  # nats: a VAE dimension carrying less than this is unused by the model
 
 
 # --- encoding and decoding --------------------------------------------------------------
@@ -76,31 +75,39 @@ class DimensionStats:
 
     importance: np.ndarray  # KL per dimension (VAE, nats) or variance of the codes (AE)
     order: np.ndarray  # dimensions sorted by importance, descending
-    collapsed: np.ndarray  # bool per dimension: carries (almost) no information
+    collapsed: np.ndarray  # bool per dimension: not an active unit (metrics.active_units)
     low: np.ndarray  # 1st percentile of the codes, per dimension
     high: np.ndarray  # 99th percentile
     measure: str  # "KL (nats)" or "variance"
 
 
 def dimension_stats(codes: Codes) -> DimensionStats:
-    """Rank dimensions by KL (VAE) or code variance (AE) and take slider ranges from the data."""
+    """Rank dimensions by KL (VAE) or code variance (AE) and take slider ranges from the data.
+
+    A dimension is collapsed exactly when it is not an active unit, the rule the model card's
+    "active units" counts by, so the sliders and the card never disagree.
+    """
     if codes.logvar is not None:
         kl = 0.5 * (codes.mu**2 + np.exp(codes.logvar) - 1.0 - codes.logvar)
         importance, measure = kl.mean(0), "KL (nats)"
-        collapsed = importance < COLLAPSED_KL
     else:
         importance, measure = codes.mu.var(0), "variance"
-        collapsed = importance < 1e-3 * importance.max()
     low, high = np.percentile(codes.mu, [1, 99], axis=0)
-    return DimensionStats(importance, np.argsort(-importance, kind="stable"), collapsed, low, high, measure)
+    return DimensionStats(importance, np.argsort(-importance, kind="stable"), ~active_units(codes.mu), low, high,
+                          measure)
+
+
+def traversal_values(low: np.ndarray, high: np.ndarray, dims: list[int], steps: int) -> np.ndarray:
+    """(len(dims), steps): the values each of `dims` takes across a traversal grid's row."""
+    return np.stack([np.linspace(low[d], high[d], steps) for d in dims]).astype(np.float32)
 
 
 def traversal_grid(model: Autoencoder, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
                    steps: int) -> np.ndarray:
     """Decode `base` with each of `dims` swept from low to high: (len(dims) * steps, 28, 28)."""
     z = np.repeat(base[None, :], len(dims) * steps, axis=0).astype(np.float32)
-    for row, d in enumerate(dims):
-        z[row * steps:(row + 1) * steps, d] = np.linspace(low[d], high[d], steps)
+    for row, (d, values) in enumerate(zip(dims, traversal_values(low, high, dims, steps))):
+        z[row * steps:(row + 1) * steps, d] = values
     return decode(model, z)
 
 
@@ -170,6 +177,20 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, skip: np.ndarr
     if skip is not None:
         squared[np.arange(len(q)), skip] = np.inf
     return np.sqrt(np.maximum(squared.min(1), 0.0))
+
+
+def diversity(images: np.ndarray) -> float:
+    """Mean Euclidean pixel distance between every two of the images.
+
+    Collapse cannot fool it: 64 copies of one blurry 8 lie near a test image (a good nearest-
+    image score) but score almost no diversity, where real MNIST test images score about 10.
+    """
+    from scipy.spatial.distance import pdist
+
+    flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    if len(flat) < 2:
+        raise ValueError("diversity needs at least two images")
+    return float(pdist(flat).mean())
 
 
 # --- 2-D maps ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from aelab.checkpoints import load_checkpoint, update_metadata
@@ -12,6 +13,12 @@ from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss, reparamet
 from aelab.noise import add_noise
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Var_x[E_q(z|x) z_d] above this counts as active
+
+
+def active_units(mu: np.ndarray) -> np.ndarray:
+    """Which latent dimensions are active: the (unbiased) variance across the data of the codes, posterior
+    means for a VAE, above ACTIVE_UNIT_THRESHOLD. The one rule behind `evaluate` and the Traverse page."""
+    return np.asarray(mu, dtype=np.float64).var(0, ddof=1) > ACTIVE_UNIT_THRESHOLD
 
 
 def _noise_generator(model: Autoencoder, seed: int) -> torch.Generator:
@@ -49,10 +56,10 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
             denoise_sum += float(reconstruction_loss(model.reconstruct(noisy), x, kind).sum())
         codes.append(mu)
     n = len(images)
-    variance = torch.cat(codes).var(0)
+    mu = torch.cat(codes).cpu().numpy()
     metrics = {"images": n, "recon": recon_sum / n, "recon_kind": kind,
-               "latent_variance": [round(float(v), 5) for v in variance],
-               "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum())}
+               "latent_variance": [round(float(v), 5) for v in mu.astype(np.float64).var(0, ddof=1)],
+               "active_units": int(active_units(mu).sum())}
     if noise:
         metrics |= {"denoise_recon": denoise_sum / n, "noise": f"{noise} {noise_level:g}"}
     if model.is_variational:

@@ -7,17 +7,21 @@ images are the same picture exactly when their URLs are equal.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from streamlit.proto.Block_pb2 import Block as BlockProto
 from streamlit.testing.v1 import AppTest
 
-from aelab import latent
+from aelab import images, latent
 from aelab.checkpoints import SHIPPED_DIR, file_digest, load_checkpoint, read_metadata, save_tensors
-from aelab.data import load_dataset
+from aelab.data import load_dataset, sample_indices
+from aelab.metrics import ACTIVE_UNIT_THRESHOLD
 from aelab.ui import navigation
+from media import DATA_PNG, content, picture, pixels, recording
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 VAE = SHIPPED_DIR / "vae.safetensors"
@@ -34,6 +38,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         mp.setenv("AELAB_RUNS_DIR", str(runs))
+        recording(mp)
         yield
 
 
@@ -60,6 +65,18 @@ def urls(at: AppTest) -> list[list[str]]:
     return [image.value for image in at.image]
 
 
+def block_with_key(node, key: str):
+    """The st.container(key=key) under `node`, or None."""
+    for child in getattr(node, "children", {}).values():
+        proto = getattr(child, "proto", None)
+        if isinstance(proto, BlockProto) and proto.id.endswith(f"-{key}"):
+            return child
+        found = block_with_key(child, key)
+        if found is not None:
+            return found
+    return None
+
+
 def picker(at: AppTest):
     return next(box for box in at.selectbox if box.label == "Compare with")
 
@@ -75,6 +92,15 @@ def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
     assert at.image[0].captions == ["base", "reconstruction", "current decode"]
     base_image, recon, decoded = at.image[0].value
     assert decoded == recon  # sliders start on the base code
+    # drawn inside the page (no media file a fast rerun could delete under the browser), all one size
+    assert all(url.startswith(DATA_PNG) and picture(url).size == (112, 112) for url in at.image[0].value)
+    active = int((~stats.collapsed).sum())
+    assert f"active units: {active}" in at.sidebar.caption[-1].value  # the card and the sliders agree
+    assert any(f"{active} of 20 are active" in c.value and f"above {ACTIVE_UNIT_THRESHOLD:g}" in c.value
+               for c in at.main.caption)
+    box = block_with_key(at.main, "z_sliders")  # the sliders scroll in a box of fixed height, beside the pictures
+    assert box.proto.height_config.WhichOneof("height_spec") == "pixel_height"
+    assert sorted(s.key for s in box.slider) == sorted(f"z_{d}" for d in range(20)) and not box.image
 
     sliders = [s for s in at.slider if s.key.startswith("z_")]
     assert [int(s.key[2:]) for s in sliders] == stats.order.tolist()  # ranked by KL, largest first
@@ -113,11 +139,20 @@ def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
     assert at.image[0].value[1] == at.image[0].value[2] != recon
 
 
-def test_traverse_grid_and_other_bases(env, mnist):
+def test_traverse_grid_and_other_bases(env, mnist, vae_codes):
     at = open_page(navigation.TRAVERSE.script)
     ranked = [int(s.key[2:]) for s in at.slider if s.key.startswith("z_")]
     assert at.multiselect(key="grid_dims").value == ranked[:5]
     grid = at.image[1].value
+    # the grid names each row's dimension and, under each picture, the value it sets: as the package draws it
+    stats = latent.dimension_stats(vae_codes)
+    dims = ranked[:5]
+    tiles = latent.traversal_grid(load_checkpoint(VAE).model, vae_codes.mu[0], dims, stats.low, stats.high, 8)
+    values = latent.traversal_values(stats.low, stats.high, dims, 8)
+    expected = images.labelled_grid(tiles.reshape(5, 8, 28, 28), [f"dim {d}" for d in dims],
+                                    [[f"{v:.2f}" for v in row] for row in values], 3)
+    np.testing.assert_allclose(pixels(grid[0]), expected, atol=0.5 / 255 + 1e-6)
+    assert content(at.download_button(key="grid_png").proto.url) == content(grid[0])  # the download is that PNG
     assert at.download_button(key="grid_png").proto.url.endswith(".png")
 
     at.multiselect(key="grid_dims").set_value(ranked[5:7]).run()
@@ -163,6 +198,8 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
     np.testing.assert_allclose(path[-1], vae_codes.mu[1], atol=1e-5)
     assert at.download_button(key="interp_png").proto.url.endswith(".png")
     assert at.download_button(key="interp_gif").proto.url.endswith(".gif")
+    gif = picture(at.download_button(key="interp_gif").proto.url)
+    assert gif.size == (224, 224) and gif.n_frames == 10  # frames at 8x, not 84 px
     assert len(at.get("vega_lite_chart")) == 1
     linear = urls(at)
 
@@ -176,6 +213,12 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
     at.slider(key="interp_steps").set_value(5).run()
     assert at.session_state["interp_path"].shape == (5, 20)
     assert urls(at)[0] not in (linear[0], urls(at)[1])
+    assert picture(urls(at)[0][0]).size == (3 * (5 * 30 + 2), 3 * 32)  # one row
+
+    at.slider(key="interp_steps").set_value(24).run()  # wraps into two rows of 12, for both models
+    assert all(picture(url[0]).size == (3 * (12 * 30 + 2), 3 * (2 * 30 + 2)) for url in urls(at))
+    gif = picture(at.download_button(key="interp_gif").proto.url)
+    assert gif.size == (224, 224) and gif.n_frames == 24
 
     picker(at).set_value("(none)").run()
     assert not at.exception and len(at.image) == 1
@@ -184,7 +227,14 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
     assert any("Could not load broken (yours)" in error.value for error in at.error)
 
 
-def test_sample_controls_and_two_kinds_side_by_side(env):
+def diversity_shown(at: AppTest) -> list[tuple[float, float]]:
+    """Each grid's diversity figure and the real test images', as the page writes them."""
+    found = [re.search(r"Diversity: \*\*([\d.]+)\*\* between samples \(real test images: ([\d.]+)\)", m.value)
+             for m in at.main.markdown]
+    return [(float(f[1]), float(f[2])) for f in found if f]
+
+
+def test_sample_controls_and_two_kinds_side_by_side(env, mnist):
     at = open_page(navigation.SAMPLE.script)
     assert is_plain_autoencoder(picker(at).value)
     assert at.image[0].captions == ["z ~ N(0, I), the VAE's prior"]
@@ -192,8 +242,20 @@ def test_sample_controls_and_two_kinds_side_by_side(env):
     text = [m.value for m in at.main.markdown]
     figures = [t for t in text if t.startswith("Nearest test image: ")]
     assert len(figures) == 2 and len(at.image) == 2
+    vae = load_checkpoint(VAE).model
+    prior = latent.prior_for(vae, None)
+    warm = latent.decode(vae, latent.sample(prior, 64, 1.0, 0))
+    pixels_ = mnist.images.numpy()[:, 0]
+    real = latent.diversity(pixels_[sample_indices(len(pixels_), 500, seed=0)])
+    (shown, shown_real), _ = diversity_shown(at)
+    assert shown == pytest.approx(latent.diversity(warm), abs=0.005) and shown_real == pytest.approx(real, abs=0.005)
     assert at.download_button(key="sample_png_0").proto.url.endswith(".png")
     first = urls(at)
+
+    at.slider(key="sample_temperature").set_value(0.1).run()  # near-copies of one blurry digit
+    cold = latent.decode(vae, latent.sample(prior, 64, 0.1, 0))
+    shown_cold = diversity_shown(at)[0][0]
+    assert shown_cold == pytest.approx(latent.diversity(cold), abs=0.005) and shown_cold < 0.25 * shown
 
     at.slider(key="sample_temperature").set_value(0.5).run()
     assert not at.exception

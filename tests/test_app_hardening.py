@@ -8,7 +8,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
-from aelab.ui import navigation
+from aelab.ui import navigation, text
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -31,6 +31,13 @@ def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env):
     assert at.selectbox(key="dataset").options == ["scikit-learn digits (offline)"]
     assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
     assert "test images of scikit-learn digits" in " ".join(c.value for c in at.caption)
+    assert "trained on: mnist, shown on scikit-learn digits" in at.sidebar.caption[-1].value  # the card says so
+    assert "showing scikit-learn digits instead" in text.OFFLINE_NOTE
+    for page in navigation.PAGES:  # and every page that shows the data says so in its body, not only the sidebar
+        if page is not navigation.TRAIN:
+            at.switch_page(page.script).run()
+            assert not at.exception, page.title
+            assert [i.value for i in at.main.info][:1] == [text.OFFLINE_NOTE], page.title
 
 
 def test_without_checkpoints_the_app_says_so_and_offers_training(env):

@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from aelab import anomaly, images, latent
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
 from aelab.ui import navigation
+from aelab.ui.uploads import STEP_PX
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGE = navigation.RECONSTRUCT.script
@@ -135,6 +136,12 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     assert "not flagged" in said[1]  # a real MNIST digit is nothing unusual
     step_rows = [image for image in at.main.image if image.captions and image.captions[0] == "original"]
     assert [row.captions for row in step_rows] == [STEP_NAMES, STEP_NAMES]
+    for name in uploads:  # square steps, shown STEP_PX wide: every step of a row is as tall as the others
+        shapes = {Image.open(io.BytesIO(png)).size for _, png in at.session_state["upload_steps"][name]}
+        assert all(w == h >= STEP_PX for w, h in shapes), (name, shapes)
+    photo = dict(at.session_state["upload_steps"]["photo.jpg"])
+    original = np.asarray(Image.open(io.BytesIO(photo["original"])))
+    assert (original[0] == 128).all() and (original[-1] == 128).all()  # the 4:3 photo, centred on gray
     assert [image.captions for image in at.main.image].count(["model input", "reconstruction", "difference"]) == 3
 
     at.number_input(key="test_index").set_value(5).run()  # any rerun: nothing is prepared twice

@@ -2,9 +2,8 @@
 
 Real shipped checkpoints and the real MNIST test split; expected numbers are recomputed here
 with the package, so a page that shows the wrong figure fails. Streamlit 1.67's AppTest
-supports st.file_uploader, so uploads go through the real widget. Download buttons only
-carry a media URL, so the CSV export is read back from the media storage the test runtime
-keeps (recorded by a subclass of Streamlit's in-memory storage; nothing is replaced).
+supports st.file_uploader, so uploads go through the real widget. Downloads and pictures
+are read back with tests/media.py.
 """
 
 from __future__ import annotations
@@ -16,27 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from aelab import anomaly, images, latent, noise
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
 from aelab.ui import navigation
+from media import content, pixels, recording
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 NEEDED = ("vae", "conv_ae", "denoising_conv_ae")
-
-
-class RecordingStorage(MemoryMediaFileStorage):
-    """Streamlit's in-memory media storage that also keeps every file by id for the test to read."""
-
-    files: dict[str, bytes] = {}
-
-    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None) -> str:
-        file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
-        RecordingStorage.files[file_id] = self.get_file(file_id).content
-        return file_id
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +33,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         mp.setenv("AELAB_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        mp.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
+        recording(mp)
         yield
 
 
@@ -98,10 +85,12 @@ def test_denoise_compares_the_two_shipped_models_and_follows_the_noise(env, mode
     shown = mnist_test.images[:4]  # the default indices 0, 1, 2, 3, noise seed 0
     noisy = noise.add_noise(shown, "gaussian", 0.3, torch.Generator().manual_seed(0))
     out = torch.from_numpy(latent.reconstruct(models["denoising_conv_ae"], noisy)).unsqueeze(1)
-    shown_captions = captions(at)  # column by column: clean, noisy, denoising model, plain model
+    shown_captions = captions(at)  # row by row, one row per image: clean, noisy, denoising model, plain model
     assert len(shown_captions) == 16
-    assert shown_captions[0::4] == ["test 0", f"{float(noise.psnr(shown, noisy)[0]):.1f} dB",
-                                    f"{float(noise.psnr(shown, out)[0]):.1f} dB", shown_captions[12]]
+    assert shown_captions[:4] == ["test 0", f"{float(noise.psnr(shown, noisy)[0]):.1f} dB",
+                                  f"{float(noise.psnr(shown, out)[0]):.1f} dB", shown_captions[3]]
+    assert shown_captions[4::4] == ["test 1", "test 2", "test 3"]
+    assert {pixels(url).shape for image in at.image for url in image.value} == {(84, 84)}  # one size for all
 
     table = psnr_table(at)
     clean = mnist_test.images[:500]
@@ -177,8 +166,28 @@ def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors)
     assert flagged(at) == 1000
 
     worst = np.argsort(-errors)[:9]
-    shown = sorted((c for c in captions(at) if c.startswith("#")), key=lambda c: int(c[1:c.index(":")]))
-    assert shown == [f"#{r}: test {i}, label {mnist_test.label_name(int(i))}" for r, i in enumerate(worst, 1)]
+    shown = [c for c in captions(at) if c.startswith("#")]  # row by row, three to a row
+    assert shown == [f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · error {errors[i]:.4f} · flagged"
+                     for r, i in enumerate(worst, 1)]  # the 90th percentile flags all nine
+
+
+def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(env, models, mnist_test, vae_errors):
+    at = open_page(navigation.ANOMALY.script)
+    worst = np.argsort(-vae_errors)[:9]
+    x = mnist_test.images[worst]
+    maps = anomaly.error_maps(models["vae"], x)
+    recon = latent.reconstruct(models["vae"], x)
+    strips = [url for image in at.image for url, c in zip(image.value, image.captions) if c.startswith("#")]
+    assert len(strips) == 9
+    for k in (0, 8):  # the worst and the ninth: image | reconstruction | error map, coloured on one scale
+        expected = images.enlarge(images.make_grid([x[k, 0].numpy(), recon[k], anomaly.heatmap(maps[k], maps.max())],
+                                                   ncol=3), 3)
+        np.testing.assert_allclose(pixels(strips[k]), expected, atol=0.5 / 255 + 1e-6)
+    assert {pixels(url).shape for url in strips} == {(3 * 32, 3 * 92, 3)}  # one size, RGB, nothing drifts
+
+    at.slider(key="anomaly_top").set_value(3)
+    rerun(at)
+    assert len([c for c in captions(at) if c.startswith("#")]) == 3
 
 
 def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_errors):
@@ -189,6 +198,9 @@ def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_
     rerun(at)
     assert len(at.error) == 1 and "notes.png" in at.error[0].value and "not an image" in at.error[0].value
     assert list(at.session_state["uploads"]) == ["good.png"]
+
+    strip = next(image for image in at.image if image.captions == ["good.png"])
+    assert pixels(strip.value[0]).shape == (3 * 32, 3 * 92, 3)  # the upload's own strip, like the test images'
 
     row = at.dataframe[0].value.set_index("image").loc["good.png"]
     picture = images.preprocess_bytes(good, "good.png").image
@@ -254,7 +266,7 @@ def test_compare_csv_export_has_every_test_image(env, models, mnist_test):
     at = open_page(navigation.COMPARE.script)
     assert at.radio(key="compare_export_model").value == "A"  # the sidebar's model, vae
     button = at.download_button(key="compare_csv")
-    csv = RecordingStorage.files[button.proto.url.rsplit("/", 1)[1].split(".")[0]]
+    csv = content(button.proto.url)
     table = pd.read_csv(io.BytesIO(csv))
     codes = latent.encode_all(models["vae"], mnist_test.images).mu
     dim = codes.shape[1]

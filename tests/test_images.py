@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -11,17 +12,22 @@ from PIL import Image, ImageDraw
 
 from aelab.data import RAW_FILES, data_dir
 from aelab.images import (
+    LABEL_PX,
     MAX_BYTES,
     ImageError,
     Preprocessed,
+    data_uri,
     enlarge,
+    labelled_grid,
     load_image,
     make_grid,
+    pad_square,
     preprocess,
     preprocess_bytes,
     to_gif,
     to_png,
     to_tensor,
+    wrap_columns,
 )
 
 MNIST_TEST = data_dir() / "MNIST" / "raw" / RAW_FILES["test"][0]
@@ -226,6 +232,70 @@ def test_make_grid_layout() -> None:
     np.testing.assert_array_equal(grid[6:10, 9:12], 0.5)  # the missing sixth image is padding
     assert (grid[0] == 0.5).all() and (grid[:, 0] == 0.5).all()
     assert make_grid(images[:2], ncol=8).shape == (4 + 4, 2 * 3 + 6)
+
+
+def test_gray_and_rgb_pictures_make_one_rgb_grid() -> None:
+    """An image, its reconstruction and a coloured error map side by side: one picture, nothing drifts."""
+    gray = np.full((4, 3), 0.25, dtype=np.float32)
+    colour = np.zeros((4, 3, 3), dtype=np.float32)
+    colour[..., 0] = 1.0
+    grid = make_grid([gray, gray * 2, colour], ncol=3, pad=1, pad_value=0.5)
+    assert grid.shape == (4 + 2, 3 * 3 + 4, 3)
+    np.testing.assert_array_equal(grid[1:5, 1:4], 0.25)  # gray stays gray in every channel
+    np.testing.assert_array_equal(grid[1:5, 9:12], colour)
+    assert (grid[0] == 0.5).all()
+    assert make_grid([gray, gray], ncol=2).ndim == 2  # no colour: still one gray plane
+    for bad in ([], [gray, np.zeros((5, 3))], [np.zeros((4, 3, 4))]):
+        with pytest.raises(ValueError, match="of one size"):
+            make_grid(bad, ncol=2)
+
+
+def test_long_strips_wrap_into_even_rows() -> None:
+    assert [wrap_columns(n, 12) for n in (3, 12, 13, 24)] == [3, 12, 7, 12]
+    frames = np.zeros((24, 28, 28), dtype=np.float32)
+    assert make_grid(frames, ncol=wrap_columns(24, 12)).shape == (2 * 30 + 2, 12 * 30 + 2)
+
+
+def test_steps_of_any_shape_pad_to_one_square() -> None:
+    wide = np.ones((2, 6), dtype=np.float32)
+    square = pad_square(wide, value=0.5)
+    assert square.shape == (6, 6)
+    np.testing.assert_array_equal(square[2:4], 1.0)
+    assert (square[:2] == 0.5).all() and (square[4:] == 0.5).all()
+    assert pad_square(np.ones((5, 3))).shape == (5, 5)
+
+
+def test_labelled_grid_names_each_row_and_value() -> None:
+    levels = np.array([[50, 80, 110], [140, 170, 200]], dtype=np.float32) / 255  # each tile one gray, found by it
+    tiles = np.broadcast_to(levels[:, :, None, None], (2, 3, 28, 28))
+    values = [["-1.00", "0.00", "1.00"], ["-2.50", "0.00", "2.50"]]
+    grid = labelled_grid(tiles, ["dim 7", "dim 12"], values, scale=3)
+    assert grid.ndim == 2 and grid.min() >= 0 and grid.max() <= 1
+    boxes = {}
+    for (r, c), level in np.ndenumerate(levels):
+        same = np.abs(grid - level) < 0.5 / 255  # the tile, and perhaps a few antialiased text pixels
+        ys, xs = np.nonzero(same.sum(1) >= 84)[0], np.nonzero(same.sum(0) >= 84)[0]
+        assert len(ys) == len(xs) == 84 and np.ptp(ys) == np.ptp(xs) == 83  # whole, three times enlarged
+        assert same[ys[0]:ys[0] + 84, xs[0]:xs[0] + 84].all()
+        boxes[r, c] = (ys[0], xs[0])
+    assert boxes[0, 0][0] == boxes[0, 2][0] < boxes[1, 0][0] and boxes[0, 0][1] == boxes[1, 0][1] < boxes[0, 1][1]
+    top, left = boxes[1, 2]
+    assert (grid[top + 84:top + 84 + LABEL_PX + 4, left:left + 84] < 0.5).any()  # its value, under it
+    assert (grid[top:top + 84, :boxes[1, 0][1]] < 0.5).any()  # its row's name, left of the row
+    other = labelled_grid(tiles, ["dim 7", "dim 99"], values, scale=3)
+    assert other.shape == grid.shape and not np.array_equal(other, grid)  # the text drawn is the text given
+    with pytest.raises(ValueError, match="labels"):
+        labelled_grid(tiles, ["dim 7"], values)
+    with pytest.raises(ValueError, match="labels"):
+        labelled_grid(tiles, ["a", "b"], [["1", "2"], ["1", "2"]])
+
+
+def test_pictures_travel_as_data_uris_that_decode_back() -> None:
+    picture = enlarge(np.random.default_rng(2).random((28, 28)), 4)
+    uri = data_uri(to_png(picture))
+    assert uri.startswith("data:image/png;base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    np.testing.assert_allclose(np.asarray(decoded) / 255.0, picture, atol=0.5 / 255 + 1e-6)
 
 
 def test_enlarge_is_crisp() -> None:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from aelab import latent
+from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
 from aelab.models import ModelConfig
 from aelab.train import TrainConfig, train
-from aelab.checkpoints import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +84,44 @@ def test_prior_is_standard_normal_for_vaes_and_fitted_for_autoencoders(trained, 
 
 def test_traversal_grid_moves_only_the_chosen_dimension(trained, codes):
     stats = latent.dimension_stats(codes)
-    top = int(stats.order[0])
+    top, second = (int(d) for d in stats.order[:2])
     grid = latent.traversal_grid(trained, codes.mu[0], [top], stats.low, stats.high, 5)
     assert grid.shape == (5, 28, 28)
     assert np.abs(grid[0] - grid[-1]).mean() > 0.02  # the most informative dimension changes the image
+    values = latent.traversal_values(stats.low, stats.high, [top, second], 5)  # the grid's value labels
+    assert values.shape == (2, 5)
+    np.testing.assert_allclose(values[:, [0, -1]], [[stats.low[top], stats.high[top]],
+                                                    [stats.low[second], stats.high[second]]], rtol=1e-6)
+    z = np.repeat(codes.mu[:1], 5, axis=0)
+    z[:, top] = values[0]
+    np.testing.assert_allclose(grid, latent.decode(trained, z), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["vae", "beta_vae", "conv_vae", "conv_ae", "denoising_conv_ae"])
+def test_collapsed_dimensions_are_those_the_model_card_does_not_count_active(name, mnist_test):
+    """Traverse's sliders and the sidebar's "active units" follow one rule: on every shipped model, the
+    dimensions not collapsed are exactly as many as the checkpoint's recorded active units."""
+    checkpoint = load_checkpoint(SHIPPED_DIR / f"{name}.safetensors")
+    assert checkpoint.meta["dataset"] == "mnist" and checkpoint.meta["metrics"]["images"] == len(mnist_test)
+    stats = latent.dimension_stats(latent.encode_all(checkpoint.model, mnist_test.images))
+    assert int((~stats.collapsed).sum()) == checkpoint.meta["metrics"]["active_units"]
+
+
+def test_diversity_sees_the_collapse_that_the_nearest_image_misses(mnist_test):
+    """At temperature 0.1 the shipped VAE decodes 64 near-copies of one blurry digit: each lies near some
+    test image, but they are barely different from each other."""
+    model = load_checkpoint(SHIPPED_DIR / "vae.safetensors").model
+    prior = latent.prior_for(model, None)
+    pixels = mnist_test.images.numpy()[:, 0]
+    cold, warm = (latent.decode(model, latent.sample(prior, 64, t, seed=0)) for t in (0.1, 1.0))
+    assert latent.nearest_distances(cold, pixels).mean() < 1.1 * latent.nearest_distances(warm, pixels).mean()
+    real = latent.diversity(pixels[:500])
+    assert latent.diversity(cold) < 0.25 * latent.diversity(warm)
+    assert latent.diversity(cold) < 0.2 * real < 0.7 * real < latent.diversity(warm) < real
+    assert latent.diversity(np.stack([cold[0]] * 4)) == 0.0
+    assert latent.diversity(np.stack([np.zeros((28, 28)), np.ones((28, 28))])) == pytest.approx(28.0)
+    with pytest.raises(ValueError, match="at least two"):
+        latent.diversity(cold[:1])
 
 
 def test_tsne_places_new_points_near_their_neighbours_and_disk_cache_is_reused(codes, monkeypatch, tmp_path):

@@ -83,6 +83,11 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert facts == {"trained on": "mnist", "epochs": "2.28", "denoising": "trained to remove Gaussian noise at "
                      "level 0.3", "ended": "stopped", "KL warm-up": "2 epochs", "batch · lr": "64 · 0.003",
                      "test −ELBO (nats)": "101.2", "test recon (nats)": "80.0", "active units": "12"}
+    assert text.card_facts(meta, "mnist") == facts  # shown on the dataset it learnt: nothing to add
+    shown_elsewhere = text.card_facts(meta, FALLBACK_DATASET)
+    assert shown_elsewhere["trained on"] == "mnist, shown on scikit-learn digits"
+    assert text.card_facts(meta, "fashion_mnist")["trained on"] == "mnist, shown on Fashion-MNIST"
+    assert text.card_facts({}, "mnist")["trained on"] == "?"
     assert "ended" not in text.card_facts(meta | {"status": "early_stopped"})
     assert "ended" not in text.card_facts(meta | {"status": "from elsewhere"})  # a foreign header never breaks it
     rows = text.metric_rows(ModelConfig.for_model("vae"), meta, 1234567, 0.0123456)
@@ -164,5 +169,10 @@ def test_figures_build_from_arrays_alone():
     assert fig.data[-1].name == "interpolation"
     log = EpochLog(1, {"loss": 2.0, "recon": 1.5, "kl": 0.5}, {"loss": 2.1, "recon": 1.6, "kl": 0.5}, 1.0, 10.0)
     assert len(figures.loss_curves((log,), variational=True).data) == 6
-    hist = figures.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, {"mine.png": 0.5})
-    assert [a.text for a in hist.layout.annotations] == ["threshold", "99th pct", "mine.png"]
+    uploads = {"mine.png": 0.5, "mine (2).png": 0.5001, "other.png": 0.52}  # lines nearly on top of each other
+    hist = figures.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, uploads)
+    assert not hist.layout.annotations  # no label on the plot, so none can cover another
+    lines = hist.data[1:]
+    assert [t.name for t in lines] == ["threshold 0.9000", "99th percentile 0.8000", *uploads]
+    assert [t.x[0] for t in lines] == [0.9, 0.8, *uploads.values()] and all(t.showlegend is not False for t in lines)
+    assert len({t.line.color for t in lines}) == len(lines)  # told apart in the legend by colour

@@ -137,11 +137,15 @@ def tsne_placer(path: str, digest: str, dataset: str, split: str, n_points: int,
 @st.cache_data(show_spinner=False, max_entries=16)
 def traversal_png(path: str, digest: str, dataset: str, split: str, base: bytes, dims: tuple[int, ...], steps: int,
                   scale: int) -> bytes:
-    """The traversal grid of `dims` around the code `base` (float32 bytes) as a PNG, made once per choice."""
+    """The traversal grid of `dims` around the code `base` (float32 bytes) as a PNG, made once per choice:
+    a row per dimension, labelled with it, and under each picture the value that dimension takes there."""
     stats = dim_stats(path, digest, dataset, split)
     code = np.frombuffer(base, dtype=np.float32)
     grid = latent.traversal_grid(load_model(path, digest).model, code, list(dims), stats.low, stats.high, steps)
-    return images.to_png(images.enlarge(images.make_grid(grid, ncol=steps), scale))
+    values = latent.traversal_values(stats.low, stats.high, list(dims), steps)
+    labelled = images.labelled_grid(grid.reshape(len(dims), steps, *grid.shape[1:]), [f"dim {d}" for d in dims],
+                                    [[f"{v:.2f}" for v in row] for row in values], scale)
+    return images.to_png(labelled)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -168,6 +172,13 @@ def reference_distance(dataset: str, split: str, n: int = 500) -> float:
     pixels = load_data(dataset, split).images.numpy()[:, 0]
     rows = sample_indices(len(pixels), n, seed=0)
     return float(latent.nearest_distances(pixels[rows], pixels, skip=rows).mean())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
+    """How different real test images are from each other: the yardstick for the samples' diversity."""
+    pixels = load_data(dataset, split).images.numpy()[:, 0]
+    return latent.diversity(pixels[sample_indices(len(pixels), n, seed=0)])
 
 
 @st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)

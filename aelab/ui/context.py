@@ -14,8 +14,9 @@ from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, availabl
 from aelab.models import describe
 from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import cached, keys, navigation
-from aelab.ui.text import card_facts, dataset_option
+from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option
 
+OFFLINE_ICON = ":material/wifi_off:"
 TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
 
 
@@ -69,10 +70,7 @@ def dataset_options() -> tuple[list[str], str | None]:
     """Datasets on disk (the fallback always), and a note when MNIST had to be replaced by it."""
     found = available_datasets()
     names = [name for name, ok in found.items() if ok]
-    note = None if found["mnist"] else (
-        "MNIST is not on disk (set AELAB_DATA_DIR, or train with the CLI online to download it): "
-        "showing scikit-learn's digits instead.")
-    return names, note
+    return names, None if found["mnist"] else OFFLINE_NOTE
 
 
 def sidebar() -> None:
@@ -90,15 +88,15 @@ def sidebar() -> None:
         names, note = dataset_options()
         st.selectbox("Dataset (test split)", names, key=keys.DATASET, format_func=dataset_option)
         if note:
-            st.info(note, icon=":material/wifi_off:")
+            st.info(note, icon=OFFLINE_ICON)
         ctx = context(quiet=True)
         if ctx is not None:
-            model_card(ctx.checkpoint)
+            model_card(ctx.checkpoint, ctx.dataset)
 
 
-def model_card(ckpt: Checkpoint) -> None:
+def model_card(ckpt: Checkpoint, shown: str) -> None:
     st.markdown(f"**{describe(ckpt.model.config)}**")
-    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(ckpt.meta).items()))
+    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(ckpt.meta, shown).items()))
     if ckpt.meta.get("command"):
         with st.expander("How it was trained"):
             st.code(ckpt.meta["command"], language="bash")
@@ -124,8 +122,18 @@ def context(quiet: bool = False) -> Context | None:
 
 
 def require_context() -> Context:
-    """The current model and data; without them the page stops here, `context` having said why."""
+    """The current model and data; without them the page stops here, `context` having said why.
+
+    Every page showing the offline fallback says so at its top, not only in the sidebar.
+    """
     ctx = context()
     if ctx is None:
         st.stop()
+    offline_notice(ctx.dataset)
     return ctx
+
+
+def offline_notice(dataset: str) -> None:
+    """Say in the page's body, not only the sidebar, when `dataset` is the offline stand-in for MNIST."""
+    if dataset == FALLBACK_DATASET and dataset_options()[1]:
+        st.info(OFFLINE_NOTE, icon=OFFLINE_ICON)

@@ -77,17 +77,23 @@ def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:
 
 def error_histogram(errors: np.ndarray, name: str, threshold: float, suggested: float, percentile: float,
                     marks: dict[str, float]) -> go.Figure:
-    """The reference errors on a log scale, the threshold, the suggested one, and `marks` (uploads) as lines."""
+    """The reference errors on a log scale, with the threshold, the suggested one and `marks` (uploads) as
+    vertical lines. Each line is a legend entry with its value on hover, never a label on the plot: labels
+    of nearby lines would lie on top of each other."""
     fig = go.Figure(go.Histogram(x=errors, nbinsx=120, name=name, marker_color="#4c78a8"))
-    fig.add_vline(x=threshold, line_color="#d62728", line_width=2, annotation_text="threshold",
-                  annotation_position="top right")
-    fig.add_vline(x=suggested, line_color="#7f7f7f", line_dash="dash", annotation_text=f"{percentile:g}th pct",
-                  annotation_position="top left")
-    for mark, error in marks.items():
-        fig.add_vline(x=error, line_color="black", line_dash="dot", annotation_text=mark,
-                      annotation_position="bottom right")
-    fig.update_layout(height=320, margin=MARGIN, showlegend=False, bargap=0.02, yaxis_type="log",
-                      xaxis_title="reconstruction error (mean squared, per pixel)", yaxis_title="test images (log)")
+    threshold_colour, suggested_colour = "#d62728", "#7f7f7f"
+    others = [c for c in PALETTE if c not in (threshold_colour, suggested_colour)]
+    lines = [(f"threshold {threshold:.4f}", threshold, threshold_colour, "solid"),
+             (f"{percentile:g}th percentile {suggested:.4f}", suggested, suggested_colour, "dash")]
+    lines += [(mark, error, others[i % len(others)], "dot") for i, (mark, error) in enumerate(marks.items())]
+    for label, x, colour, dash in lines:
+        fig.add_trace(go.Scatter(x=[x, x], y=[0, 1], yaxis="y2", mode="lines", name=label,
+                                 line=dict(color=colour, dash=dash, width=2),
+                                 hovertemplate=f"{label}<br>error %{{x:.4f}}<extra></extra>"))
+    fig.update_layout(height=320, margin=MARGIN, bargap=0.02, yaxis=dict(type="log", dtick=1),
+                      xaxis_title="reconstruction error (mean squared, per pixel)", yaxis_title="test images (log)",
+                      yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 

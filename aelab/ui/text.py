@@ -11,6 +11,8 @@ from aelab.train import Status
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
 MAX_INDICES = 12  # images one typed list may name
+OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or train with the CLI online to download it): "
+                f"showing {dataset_title(FALLBACK_DATASET)} instead.")
 
 
 def markdown_safe(text: str) -> str:
@@ -52,10 +54,17 @@ def _number(value: object, digits: int = 2) -> str:
 CARD_METRICS = {"nelbo": "test −ELBO (nats)", "recon": "test recon (nats)", "active_units": "active units"}
 
 
-def card_facts(meta: dict) -> dict[str, str]:
-    """The sidebar's model card: what the checkpoint's metadata says about how it was made and how it scores."""
+def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
+    """The sidebar's model card: what the checkpoint's metadata says about how it was made and how it scores.
+
+    `shown` is the dataset the pages show: when the model learnt another, the card says so, since
+    its recorded figures are then not what the pages measure.
+    """
     train, metrics = meta.get("train") or {}, meta.get("metrics") or {}
-    facts = {"trained on": str(meta.get("dataset", "?")), "epochs": str(meta.get("epochs", "?"))}
+    trained = str(meta.get("dataset", "?"))
+    if shown is not None and trained not in ("?", shown):
+        trained = f"{trained}, shown on {dataset_title(shown)}"
+    facts = {"trained on": trained, "epochs": str(meta.get("epochs", "?"))}
     if train.get("noise"):
         facts["denoising"] = denoising_note(train)
     status = _status(meta.get("status"))

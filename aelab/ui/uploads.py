@@ -12,12 +12,14 @@ from aelab.images import ImageError
 from aelab.ui import keys
 from aelab.ui.text import markdown_safe
 
-STEP_PX = 128  # on-screen width of each preprocessing step
+STEP_PX = 128  # on-screen width (and height) of each preprocessing step
 
 
 def step_png(step: np.ndarray) -> bytes:
-    """One preprocessing step as a PNG, tiny steps enlarged crisply to at least STEP_PX."""
-    return images.to_png(images.enlarge(step, max(1, math.ceil(STEP_PX / max(step.shape)))))
+    """One preprocessing step as a square PNG (centred on gray), so that every step shows at one size;
+    tiny steps enlarged crisply to at least STEP_PX."""
+    square = images.pad_square(step)
+    return images.to_png(images.enlarge(square, max(1, math.ceil(STEP_PX / len(square)))))
 
 
 def take_uploads(files: list, seen_key: str, keep_steps: bool = False) -> list[str]:

@@ -15,23 +15,32 @@ NO_COMPARISON = "(none)"
 
 def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | None = None, scale: int = 4,
          columns: int | None = None) -> None:
-    """28x28 images shown crisp (nearest-neighbour enlarged), side by side."""
+    """Pictures (2-D gray or (H, W, 3) RGB, in [0, 1]) side by side at one on-screen size, in rows of
+    `columns` when given.
+
+    Each is enlarged `scale` times (nearest neighbour, so 28x28 pixels stay crisp) and drawn at
+    exactly that width, however long its caption. They travel inside the page as data URIs, not
+    through Streamlit's media store: a rerun (a Traverse slider's fragment, many a second while
+    sliding) replaces a picture's media file while the browser may still be fetching the old one,
+    which then fails with a 404 ("Image source error").
+    """
     pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
+    uris = [images.data_uri(images.to_png(images.enlarge(img, scale))) for img in pictures]
+    width = max(img.shape[1] for img in pictures) * scale
     if columns is None:
-        st.image([images.enlarge(img, scale) for img in pictures], caption=captions, clamp=True, output_format="PNG")
+        st.image(uris, caption=captions, width=width)
         return
-    cols = st.columns(columns)
     caps = captions if isinstance(captions, list) else [captions] * len(pictures)
-    for i, img in enumerate(pictures):
-        cols[i % columns].image(images.enlarge(img, scale), caption=caps[i], clamp=True, output_format="PNG")
+    for start in range(0, len(uris), columns):  # a row of columns at a time: rows stay level whatever the captions
+        for column, uri, caption in zip(st.columns(columns), uris[start:start + columns], caps[start:start + columns]):
+            column.image(uri, caption=caption, width=width)
 
 
 def picture_with_download(picture: np.ndarray, caption: str, file_name: str, key: str, label: str = "Grid (PNG)",
                           scale: int = 3) -> bytes:
     """A grid or strip enlarged on screen, and a PNG download of exactly what is shown; returns the PNG."""
-    big = images.enlarge(picture, scale)
-    st.image(big, caption=caption, clamp=True, output_format="PNG")
-    png = images.to_png(big)
+    png = images.to_png(images.enlarge(picture, scale))
+    st.image(png, caption=caption, output_format="PNG")
     st.download_button(label, png, file_name=file_name, mime="image/png", on_click="ignore",
                        icon=":material/download:", key=key)
     return png

@@ -18,6 +18,7 @@ from aelab.ui.widgets import show
 
 PERCENTILES = [90.0, 95.0, 97.5, 99.0, 99.5, 99.9]
 SCALE = 3
+STRIP = "Each picture: the image, its reconstruction and its error map."
 KEPT_RESULTS = 32  # one-class results remembered per server
 
 
@@ -25,12 +26,9 @@ def use_suggested(key: str, value: float) -> None:
     st.session_state[key] = value
 
 
-def triplets(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: float) -> list[np.ndarray]:
-    """Image, reconstruction and coloured error map for each picture, flattened for `show`."""
-    shown = []
-    for p, r, m in zip(pictures, recon, maps):
-        shown += [p, r, anomaly.heatmap(m, vmax)]
-    return shown
+def composites(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: float) -> list[np.ndarray]:
+    """Per picture one RGB strip, image | reconstruction | coloured error map: the three cannot drift apart."""
+    return [images.make_grid([p, r, anomaly.heatmap(m, vmax)], ncol=3) for p, r, m in zip(pictures, recon, maps)]
 
 
 ctx = require_context()
@@ -65,16 +63,14 @@ histogram = st.container()  # drawn once this run's uploads are scored
 
 st.subheader("The most anomalous test images")
 top = st.slider("How many", 3, 24, 9, 3, key="anomaly_top")
+st.caption(STRIP)
 order = np.argsort(-errors, kind="stable")[:top]
 worst = ctx.data.images[order]
 maps = anomaly.error_maps(ctx.model, worst)
-captions = []
-for rank, i in enumerate(order, 1):
-    mark = " · flagged" if errors[i] > threshold else ""
-    captions += [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))}", "reconstruction",
-                 f"error {errors[i]:.4f}{mark}"]
-show(triplets(worst[:, 0].numpy(), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
-           captions, scale=SCALE, columns=9)
+captions = [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
+            + (" · flagged" if errors[i] > threshold else "") for rank, i in enumerate(order, 1)]
+show(composites(worst[:, 0].numpy(), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
+     captions, scale=SCALE, columns=3)
 
 st.subheader("Your images")
 upload_col, note_col = st.columns([3, 2])
@@ -97,11 +93,12 @@ if uploads:
     percentiles = anomaly.percentile_of(upload_errors, errors)
     st.dataframe({"image": upload_names, "error": np.round(upload_errors, 5), "percentile": np.round(percentiles, 1),
                   "flagged": upload_errors > threshold}, hide_index=True)
-    shown = triplets(pictures, latent.reconstruct(ctx.model, x), maps, float(maps.max()))
-    for i, (name, error) in enumerate(zip(upload_names, upload_errors)):
+    st.caption(STRIP)
+    shown = composites(pictures, latent.reconstruct(ctx.model, x), maps, float(maps.max()))
+    for strip, name, error in zip(shown, upload_names, upload_errors):
         left, right = st.columns([2, 3], vertical_alignment="center")
         with left:
-            show(shown[3 * i:3 * i + 3], [name, "reconstruction", "error map"], scale=SCALE)
+            show([strip], name, scale=SCALE)
         right.markdown(anomaly.score_sentence(float(error), errors, f"{dataset_name} test", threshold))
 else:
     st.info("No uploads yet: add images above or on the Reconstruct page.")

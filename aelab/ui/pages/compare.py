@@ -101,7 +101,7 @@ with metrics_tab:
     table = pd.DataFrame({f"{k}: {names[k]}": metric_rows(run.model.config, run.checkpoint.meta,
                                                            count_parameters(run.model), cached.errors(*run.key).mean())
                           for k, run in runs.items()})
-    st.dataframe(table)
+    st.dataframe(table, height="content", column_config={"_index": st.column_config.Column(width="large")})
     st.caption("“Recorded” figures come from each checkpoint's metadata (its training run's test evaluation, "
                "reconstruction loss summed over pixels); the MSE is measured here on the "
                f"{len(ctx.data)} test images of {dataset_title(ctx.dataset)}.")

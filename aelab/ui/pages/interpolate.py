@@ -10,6 +10,8 @@ from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, pick_latent, picture_with_download
 
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
+FRAMES_PER_ROW = 12  # a longer strip wraps, so that frames keep a readable size
+GIF_SCALE = 8  # the animation's frames are 224 px
 
 ctx = require_context()
 
@@ -48,16 +50,16 @@ for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
     frames = run_ctx.decode(path)
     name = run_ctx.checkpoint.path.stem
     changes[name if primary else f"{name} (compared)"] = latent.step_changes(frames)
+    strip = images.make_grid(frames, ncol=images.wrap_columns(steps, FRAMES_PER_ROW))
     with column:
         st.markdown(f"**{name}**")
         caption = f"mean pixel change between neighbouring frames: {latent.mean_frame_change(frames):.4f}"
         if not primary:
-            st.image(images.enlarge(images.make_grid(frames, ncol=steps), 3), clamp=True, caption=caption)
+            st.image(images.to_png(images.enlarge(strip, 3)), caption=caption, output_format="PNG")
             continue
         keys.set_interpolation_path(path, ctx.checkpoint.digest)
-        picture_with_download(images.make_grid(frames, ncol=steps), caption, f"interpolation-{name}.png",
-                              "interp_png", label="Strip (PNG)")
-        gif = images.to_gif([images.enlarge(f, 3) for f in frames], duration_ms=150)
+        picture_with_download(strip, caption, f"interpolation-{name}.png", "interp_png", label="Strip (PNG)")
+        gif = images.to_gif([images.enlarge(f, GIF_SCALE) for f in frames], duration_ms=150)
         st.download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif", mime="image/gif",
                            on_click="ignore", icon=":material/download:", key="interp_gif")
 

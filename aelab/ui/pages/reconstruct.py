@@ -73,7 +73,7 @@ if uploads:
             st.markdown(f"**{markdown_safe(name)}**")
             if name in steps:
                 titles, pngs = zip(*steps[name])
-                st.image(list(pngs), caption=list(titles), width=STEP_PX)
+                st.image(list(pngs), caption=list(titles), width=STEP_PX, output_format="PNG")
             result_row(sentence, trio)
 else:
     st.info("Nothing uploaded yet: upload an image above, or pick a test image below.")

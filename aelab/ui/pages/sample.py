@@ -24,6 +24,7 @@ with controls[3]:
 
 pixels = ctx.data.images.numpy()[:, 0]
 yardstick = cached.reference_distance(ctx.dataset, ctx.split)
+spread = cached.reference_diversity(ctx.dataset, ctx.split)
 runs = [ctx] if other is None else [ctx, other]
 for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     prior = cached.prior(*run_ctx.key)
@@ -34,7 +35,12 @@ for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
         picture_with_download(images.make_grid(samples, ncol=side), prior.description,
                               f"samples-{name}-seed{seed}.png", f"sample_png_{i}")
         st.markdown(f"Nearest test image: **{latent.nearest_distances(samples, pixels).mean():.2f}** on average "
-                    f"(real test images: {yardstick:.2f}).")
-st.caption("Under each grid: the mean Euclidean pixel distance from each sample to its nearest test image, beside "
-           "the same figure for real test images; near it, the samples look like data, well above it they are "
-           "shapes no test image resembles. Pixel distance cannot tell sharp from blurry: judge that by eye.")
+                    f"(real test images: {yardstick:.2f}).  \n"
+                    f"Diversity: **{latent.diversity(samples):.2f}** between samples "
+                    f"(real test images: {spread:.2f}).")
+st.caption("Under each grid, two mean Euclidean pixel distances, each beside the same figure for real test images. "
+           "*Nearest test image*: from each sample to its nearest test image; near the real figure, the samples "
+           "look like data, well above it they are shapes no test image resembles. *Diversity*: between every two "
+           "samples; well below the real figure, the samples are variations of a few images (a low temperature "
+           "decodes nearly one average digit, which the nearest-image figure alone would reward). Pixel distance "
+           "cannot tell sharp from blurry: judge that by eye.")

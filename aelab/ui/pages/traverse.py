@@ -3,11 +3,13 @@
 import numpy as np
 import streamlit as st
 
+from aelab.metrics import ACTIVE_UNIT_THRESHOLD
 from aelab.ui import cached, keys
 from aelab.ui.context import require_context
 from aelab.ui.widgets import pick_latent, show
 
 GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
+SLIDERS_PX = 440  # height of the sliders' scrolling box: the pictures beside it stay in view
 
 ctx = require_context()
 
@@ -60,7 +62,7 @@ def explorer() -> None:
     """Sliders and the decode they produce: moving a slider reruns only this part of the page."""
     pictures, controls = st.columns([2, 3])
     code = np.empty(len(base), dtype=np.float32)
-    with controls:
+    with controls, st.container(height=SLIDERS_PX, key="z_sliders"):
         active = [int(d) for d in stats.order if not stats.collapsed[d]]
         collapsed = [int(d) for d in stats.order if stats.collapsed[d]]
         for d in active:
@@ -81,12 +83,14 @@ def dim_slider(d: int) -> float:
 
 
 st.subheader("Dimensions")
-st.caption(f"Ranked by {stats.measure}, most used first.")
+st.caption(f"Ranked by {stats.measure}, most used first. {int((~stats.collapsed).sum())} of {len(base)} are active: "
+           f"their code varies across the dataset with variance above {ACTIVE_UNIT_THRESHOLD:g}, the model card's "
+           "rule for active units. The others are collapsed.")
 explorer()
 
 st.subheader("Traversal grid")
-st.caption("Each row sweeps one dimension from its 1st to its 99th percentile; every other dimension stays at the "
-           "base code.")
+st.caption("Each row sweeps one dimension from its 1st to its 99th percentile, the value under each picture; every "
+           "other dimension stays at the base code.")
 if "grid_dims" not in st.session_state:
     st.session_state["grid_dims"] = [int(d) for d in stats.order[:5]]
 left, right = st.columns([3, 1])
@@ -97,6 +101,6 @@ if not chosen:
     st.info("Choose at least one dimension to draw the grid.")
     st.stop()
 png = cached.traversal_png(*ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
-st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen))
+st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen), output_format="PNG")
 st.download_button("Download grid (PNG)", png, file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
                    mime="image/png", on_click="ignore", icon=":material/download:", key="grid_png")

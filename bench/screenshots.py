@@ -1,0 +1,203 @@
+"""Full-page screenshots of the app's pages in headless Chromium, to look at what a person sees.
+
+Not a benchmark: a way to check sizes, alignment and labels by eye after changing a page.
+Each shot opens a fresh session, sets the page up the way a person would (sidebar model,
+uploads, a slider, a tab) and saves `<out>/<name>.png`. `--offline` starts the server with an
+empty data folder, so the app falls back to scikit-learn's digits.
+
+    AELAB_DATA_DIR=../shared/datasets python bench/screenshots.py /tmp/shots [names...] [--offline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+from streamlit_page import click_plot_point, drag_slider, open_app, upload_file, wait_for_app  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 1000}
+# Not the app's: a sub-page's deep-path probes of /_stcore/, the font server offline, and the lines the
+# browser prints for each (the responses themselves are reported with their URLs)
+NOISE = re.compile(r"/_stcore/(health|host-config)|Failed to load resource")
+MAX_HEIGHT = 8000  # px of a screenshot; a longer page is cut
+
+
+def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("the server did not start")
+
+
+def digit_files(folder: Path) -> list[Path]:
+    """Two uploads a person might make: an MNIST digit scanned black on white, and a hand-drawn wide 7."""
+    from aelab.data import load_dataset
+
+    digit = load_dataset("mnist", "test", download=False).images[0, 0].numpy()
+    scan = folder / "scanned_seven.png"
+    Image.fromarray(np.round(255 * (1 - np.kron(digit, np.ones((4, 4))))).astype(np.uint8)).save(scan)
+    wide = np.full((90, 300), 255, np.uint8)
+    wide[10:22, 20:280] = 0
+    for row in range(22, 85):
+        col = 270 - 2 * (row - 22)
+        wide[row, col - 8:col + 8] = 0
+    drawn = folder / "wide_drawing.png"
+    Image.fromarray(wide).save(drawn)
+    return [scan, drawn]
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label`."""
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    time.sleep(1)
+    wait_for_app(page)
+
+
+def go(page: Page, url: str, path: str, model: str | None = None) -> None:
+    open_app(page, f"{url}/{path}")
+    if model:
+        choose(page, "Model", model)
+
+
+def settle(page: Page) -> None:
+    time.sleep(1.5)
+    wait_for_app(page)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=120_000)
+
+
+def shot_map(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.locator(".js-plotly-plot").wait_for()
+    gd = chart.locator(".js-plotly-plot").element_handle()
+    page.wait_for_function("gd => gd._fullData && gd._fullData.length >= 2", arg=gd)
+    x, y = gd.evaluate("gd => [gd._fullData[0].x[0], gd._fullData[0].y[0]]")
+    click_plot_point(page, chart, x, y)
+
+
+def shot_traverse_conv(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "traverse", "conv_ae")
+    first = page.get_by_test_id("stSlider").first
+    drag_slider(page, first.get_by_test_id("stWidgetLabel").inner_text(), 0.9)
+
+
+def shot_interpolate(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "interpolate")
+    drag_slider(page, "Steps", 1.0)
+
+
+def shot_sample(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "sample")
+    drag_slider(page, "Temperature", 0.0)
+
+
+def shot_reconstruct(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "reconstruct")
+    for f in files:
+        upload_file(page, "Images (PNG, JPEG, BMP, GIF, WebP)", f)
+        settle(page)
+
+
+def shot_anomaly(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "anomaly")
+    for f in files:
+        upload_file(page, "Score images of your own (PNG, JPEG, BMP, GIF, WebP)", f)
+        settle(page)
+
+
+def shot_compare(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "compare")
+    page.get_by_role("tab", name="Metrics").click()
+
+
+SHOTS = {
+    "map": shot_map,
+    "traverse": lambda page, url, files: go(page, url, "traverse"),
+    "traverse_conv_ae": shot_traverse_conv,
+    "interpolate": shot_interpolate,
+    "sample": shot_sample,
+    "reconstruct": shot_reconstruct,
+    "denoise": lambda page, url, files: go(page, url, "denoise"),
+    "anomaly": shot_anomaly,
+    "compare": shot_compare,
+}
+OFFLINE_SHOTS = ("map", "traverse", "sample")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("names", nargs="*", help=f"any of {', '.join(SHOTS)} (default: all)")
+    parser.add_argument("--offline", action="store_true", help="an empty data folder: scikit-learn's digits")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="aelab-shots-"))
+    files = digit_files(tmp)
+    env = {"AELAB_CACHE_DIR": os.environ.get("AELAB_CACHE_DIR", str(tmp / "cache")), "AELAB_RUNS_DIR": str(tmp / "runs")}
+    if args.offline:
+        (tmp / "empty").mkdir()
+        env["AELAB_DATA_DIR"] = str(tmp / "empty")
+    names = args.names or (list(OFFLINE_SHOTS) if args.offline else list(SHOTS))
+    proc, url = start_server(env)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            for name in names:
+                context = browser.new_context(viewport=VIEWPORT)
+                context.set_default_timeout(180_000)
+                page = context.new_page()
+                page.on("console", lambda m, n=name: m.type == "error" and errors.append(f"{n}: {m.text}"))
+                page.on("response", lambda r, n=name: r.status >= 400 and errors.append(f"{n}: {r.status} {r.url}"))
+                SHOTS[name](page, url, files)
+                settle(page)
+                target = args.out / f"{name}{'-offline' if args.offline else ''}.png"
+                # Streamlit scrolls inside its main block, not the document: grow the window to the content
+                height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+                page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, MAX_HEIGHT)})
+                settle(page)
+                page.screenshot(path=target)
+                print(f"{target}: page height {height} px")
+                context.close()
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait()
+    for error in errors:
+        if not NOISE.search(error):
+            print("console error:", re.sub(r"\s+", " ", error)[:300])
+
+
+if __name__ == "__main__":
+    main()
