@@ -2,9 +2,17 @@
 
 import streamlit as st
 
-from aelab.ui import context, navigation
+from aelab.serving import SettingsError
+from aelab.ui import context, navigation, training
 
 st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
+context.require_sign_in()
+try:
+    context.settings()  # an operator's unusable setting stops every page with one line
+except SettingsError as err:
+    st.error(str(err))
+    st.stop()
+training.keep_alive()
 
 groups: dict[str, list] = {}
 for spec in navigation.PAGES:

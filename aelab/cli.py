@@ -20,15 +20,45 @@ from aelab.noise import NOISE_KINDS
 from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, train
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aelab", description=__doc__)
-    data_dir_help = f"where datasets live (default: {data_dir()}, see the README's Data section)"
-    sub = parser.add_subparsers(dest="command", required=True)
+PROG = "python -m aelab"
+# The train flags that make a TrainConfig, by argparse dest: the model's go to ModelConfig.for_model
+# (None keeps the model's default), the others to TrainConfig's field of that name.
+MODEL_FLAGS = ("latent_dim", "widths", "hidden", "beta", "recon", "activation")
+TRAIN_FLAGS = {"dataset": "dataset", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+               "lr_schedule": "lr_schedule", "kl_warmup": "kl_warmup_epochs", "denoise": "noise",
+               "noise_level": "noise_level", "shift": "shift", "shift_until": "shift_until", "patience": "patience",
+               "max_seconds": "max_seconds", "seed": "seed", "device": "device"}
+ALWAYS_WRITTEN = ("model", "dataset", "epochs", "out")  # in a rendered command even at their defaults
 
-    t = sub.add_parser("train", help="train a model and save a checkpoint")
+
+def _data_dir_help() -> str:
+    return f"where datasets live (default: {data_dir()}, see the README's Data section)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_arguments(sub.add_parser("train", help="train a model and save a checkpoint"))
+
+    e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--dataset", default=TrainConfig.dataset)
+    e.add_argument("--data-dir", help=_data_dir_help())
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
+    d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
+                   help=f"{', '.join(TORCHVISION_DATASETS)} (default: mnist)")
+    d.add_argument("--data-dir", help=_data_dir_help())
+    return parser
+
+
+def add_train_arguments(t: argparse.ArgumentParser) -> None:
+    """The train command's flags, written once: parsed by `main`, rendered by `train_command`."""
     t.add_argument("--model", choices=list(MODELS), default=ModelConfig.name)
-    t.add_argument("--dataset", default=TrainConfig.dataset, help=f"{', '.join(DATASETS)} or a folder of images")
-    t.add_argument("--data-dir", help=data_dir_help)
+    t.add_argument("--dataset", default=TrainConfig.dataset,
+                   help=f"{', '.join(DATASETS)}, a folder of images or a zip of them")
+    t.add_argument("--data-dir", help=_data_dir_help())
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -59,18 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True, help="checkpoint path (.safetensors)")
     t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
 
-    e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
-    e.add_argument("checkpoint", type=Path)
-    e.add_argument("--dataset", default=TrainConfig.dataset)
-    e.add_argument("--data-dir", help=data_dir_help)
-    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
-    d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
-                   help=f"{', '.join(TORCHVISION_DATASETS)} (default: mnist)")
-    d.add_argument("--data-dir", help=data_dir_help)
-
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return run_train(args, argv)
@@ -114,13 +135,8 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_cfg = ModelConfig.for_model(args.model, latent_dim=args.latent_dim, widths=args.widths,
-                                      hidden=args.hidden, beta=args.beta, recon=args.recon, activation=args.activation)
-    cfg = TrainConfig(model=model_cfg, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed, kl_warmup_epochs=args.kl_warmup,
-                      noise=args.denoise, noise_level=args.noise_level, shift=args.shift,
-                      shift_until=args.shift_until, patience=args.patience, max_seconds=args.max_seconds,
-                      device=args.device)
+    cfg = train_config(args)
+    model_cfg = cfg.model
     if args.out.suffix != ".safetensors":
         raise ValueError("--out must end in .safetensors")
     data = load_dataset(args.dataset, "train", args.data_dir)
@@ -145,13 +161,58 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     print(result.message)
     if result.path is None:
         return 1
-    command = "python -m aelab " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
     update_metadata(result.path, {"command": command})
     try:
         print("test:", _summary(record_test_metrics(result.path, args.dataset, args.data_dir)))
     except DatasetUnavailable as err:
         print(f"no test metrics: {err}", file=sys.stderr)
     return 1 if result.status is Status.DIVERGED else 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run that parsed `train` arguments describe."""
+    model = ModelConfig.for_model(args.model, **{dest: getattr(args, dest) for dest in MODEL_FLAGS})
+    return TrainConfig(model=model, **{field: getattr(args, dest) for dest, field in TRAIN_FLAGS.items()})
+
+
+def train_command(cfg: TrainConfig, out: Path) -> str:
+    """The `python -m aelab train ...` that trains `cfg` into `out`, flags in the parser's order, defaults
+    left out: what a checkpoint trained in the app records, as the CLI records the command it ran.
+
+    `out` is written relative to the working folder when inside it. A setting that no flag sets
+    (val_fraction) raises ValueError rather than render a command that would train something else.
+    """
+    if cfg.val_fraction != TrainConfig.val_fraction:
+        raise ValueError(f"No flag sets val_fraction {cfg.val_fraction}: the CLI always holds out "
+                         f"{TrainConfig.val_fraction}.")
+    model_defaults = ModelConfig.for_model(cfg.model.name)
+    values = {"model": cfg.model.name, **{dest: getattr(cfg.model, dest) for dest in MODEL_FLAGS},
+              **{dest: getattr(cfg, field) for dest, field in TRAIN_FLAGS.items()}, "out": _relative(out)}
+    flags = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(flags)
+    words = [*PROG.split(), "train"]
+    for action in flags._actions:  # argparse has no public list of a parser's arguments
+        if action.dest not in values or not action.option_strings:
+            continue
+        value = values[action.dest]
+        default = getattr(model_defaults, action.dest) if action.dest in MODEL_FLAGS else action.default
+        if value is None or (value == default and action.dest not in ALWAYS_WRITTEN):
+            continue
+        words.append(action.option_strings[0])
+        words.extend(_word(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return shlex.join(words)
+
+
+def _word(value: object) -> str:
+    return repr(value) if isinstance(value, float) else str(value)  # repr: a float read back is the same float
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(path)
 
 
 def _summary(metrics: dict) -> str:

@@ -55,8 +55,6 @@ class Limits:
 # A person's own machine: generous (MNIST's 70,000 digits as PNGs fit) but bounded.
 # serving.SERVED_LIMITS are the tighter ones for a served app.
 LOCAL_LIMITS = Limits(files=100_000, bytes=1024 * 2**20, pixels=MAX_PIXELS, seconds=600.0)
-# The Train page's help text reads these two until it shows serving.settings().limits.
-MAX_ZIP_MEMBERS, MAX_ZIP_BYTES = LOCAL_LIMITS.files, LOCAL_LIMITS.bytes
 Progress = Callable[[str, int, int], None]  # (INDEXING, files seen, images found) or (READING, read, found)
 
 
@@ -125,7 +123,7 @@ def data_dir(path: str | Path | None = None) -> Path:
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
                  cached: bool = False) -> ImageData:
-    """Load `name` (a known dataset or a folder of images) for split 'train' or 'test'.
+    """Load `name` (a known dataset, a folder of images or a zip of them) for split 'train' or 'test'.
 
     With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
     its raw files' size and modification time: the app's later starts then skip importing
@@ -139,9 +137,12 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
         return _load_torchvision(name, split, data_dir(root), download)
     if name == "digits":
         return load_digits(split)
-    if Path(name).expanduser().is_dir():
-        return getattr(load_folder(Path(name).expanduser()), split)
-    raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of images")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return getattr(load_folder(path), split)
+    if path.suffix.lower() == ".zip" and path.is_file():  # what the app trains an uploaded zip on, from the CLI
+        return getattr(load_zip(path.read_bytes(), path.name), split)
+    raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
 
 
 def ensure_downloaded(names: Iterable[str], root: str | Path | None = None) -> Path:

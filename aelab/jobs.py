@@ -21,10 +21,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from aelab.checkpoints import update_metadata
+from aelab.cli import train_command
 from aelab.data import DatasetUnavailable, ImageData, split_validation
 from aelab.metrics import record_test_metrics
 from aelab.models import Autoencoder
 from aelab.noise import add_noise
+from aelab.serving import OwnerWatch
 from aelab.train import EpochLog, Status, TrainConfig, TrainResult, train
 
 MAX_RUNNING = 2  # trainings at once per process, jobs and experiments alike: a third would starve every session
@@ -42,6 +45,7 @@ class JobStatus(str, Enum):
 
 
 ERROR_LABEL = "Training failed"
+OWNER_LEFT_LABEL = "Stopped: its owner left"
 
 
 class JobRefused(RuntimeError):
@@ -70,6 +74,7 @@ class JobState:
     started: float = 0.0  # time.perf_counter() values
     ended: float | None = None
     stop_requested: bool = False
+    owner_left: bool = False  # the run stopped because its OwnerWatch expired
 
     @property
     def running(self) -> bool:
@@ -82,7 +87,9 @@ class JobState:
     @property
     def label(self) -> str:
         """How the job ended, in words."""
-        return ERROR_LABEL if self.status == JobStatus.ERROR else self.status.label
+        if self.status == JobStatus.ERROR:
+            return ERROR_LABEL
+        return OWNER_LEFT_LABEL if self.owner_left and self.status == Status.STOPPED else self.status.label
 
     @property
     def elapsed(self) -> float:
@@ -108,11 +115,16 @@ class JobState:
 
 
 class TrainingJob:
-    """One training run in a background thread; `snapshot()` is the one way to read it."""
+    """One training run in a background thread; `snapshot()` is the one way to read it.
 
-    def __init__(self) -> None:
+    With a `watch`, the run stops itself once the watch expires (its owner has gone, serving.OwnerWatch).
+    """
+
+    def __init__(self, watch: OwnerWatch | None = None) -> None:
+        self.watch = watch
         self.cfg: TrainConfig | None = None
         self.out: Path | None = None
+        self.command: str | None = None  # the equivalent CLI command, stored in the checkpoint
         self.n_images = self.n_val = 0  # the data given, and the part of it held out for validation
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -127,6 +139,10 @@ class TrainingJob:
             raise RuntimeError("A TrainingJob runs once; create another for a new run.")
         _, val = split_validation(data, cfg.val_fraction, cfg.seed)  # the split train() makes
         self.cfg, self.out, self.n_images, self.n_val = cfg, Path(out), len(data), len(val)
+        try:
+            self.command = train_command(cfg, self.out)
+        except ValueError:  # a setting no flag sets: better no command than one that trains something else
+            self.command = None
         clean = val.images[:N_PREVIEW]
         gen = torch.Generator().manual_seed(cfg.seed)
         self._preview_x = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
@@ -157,10 +173,19 @@ class TrainingJob:
 
     # --- the thread ----------------------------------------------------------------------
 
+    def _should_stop(self) -> bool:
+        """Polled each batch: the Stop button, or an owner gone for longer than the watch allows."""
+        if not self._stop.is_set() and self.watch is not None and self.watch.expired():
+            self._update(owner_left=True)
+            self._stop.set()
+        return self._stop.is_set()
+
     def _run(self, cfg: TrainConfig, data: ImageData, out: Path, test: ImageData | str | None) -> None:
         try:
             torch.set_num_threads(1)  # see the module docstring
-            result = train(cfg, data, out, self._on_batch, self._on_epoch, self._stop.is_set)
+            result = train(cfg, data, out, self._on_batch, self._on_epoch, self._should_stop)
+            if result.path is not None and self.command:
+                update_metadata(result.path, {"command": self.command})  # as the CLI records its own
             metrics = None
             if result.path is not None and test is not None:
                 self._update(phase="testing")
@@ -246,13 +271,15 @@ def slot() -> Iterator[None]:
         setattr(thread, _WORK_ATTRIBUTE, False)
 
 
-def submit(cfg: TrainConfig, data: ImageData, out: str | Path, test: ImageData | str | None = None) -> TrainingJob:
-    """Start a job, unless MAX_RUNNING are training already or another one writes `out`."""
+def submit(cfg: TrainConfig, data: ImageData, out: str | Path, test: ImageData | str | None = None,
+           watch: OwnerWatch | None = None) -> TrainingJob:
+    """Start a job, unless MAX_RUNNING are training already or another one writes `out`; `watch` stops it
+    once its owner has gone (see TrainingJob)."""
     out = Path(out)
     with _SUBMIT_LOCK:
         if any(job.out is not None and job.out.resolve() == out.resolve() for job in running_jobs()):
             raise JobRefused(f"A model named {out.stem} is being trained right now: choose another name.")
         _refuse_if_full()
-        job = TrainingJob()
+        job = TrainingJob(watch)
         job.start(cfg, data, out, test)
     return job

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Collection
 
 from aelab.checkpoints import SHIPPED_DIR, SUFFIX
+from aelab.train import TrainConfig
 
 RUNS_DIR_ENV = "AELAB_RUNS_DIR"
 CHECKPOINTS_DIR_ENV = "AELAB_CHECKPOINTS_DIR"
@@ -33,15 +35,26 @@ def run_path(name: str) -> Path:
     return runs_dir() / f"{name}{SUFFIX}"
 
 
-def default_name(model: str, data: str, latent: int, beta: float | None, noise: str | None, level: float,
-                 epochs: int) -> str:
-    """A run name that says what was trained, e.g. vae-mnist-z20-b4-gaussian0.3-20ep."""
-    parts = [model, re.sub(r"[^A-Za-z0-9._-]+", "-", data).strip("-.") or "data", f"z{latent}"]
-    if beta is not None and beta != 1.0:
-        parts.append(f"b{beta:g}")
-    if noise:
-        parts.append(f"{noise}{level:g}")
-    return "-".join([*parts, f"{epochs}ep"])
+def default_name(cfg: TrainConfig, data: str, tag: str | None = None) -> str:
+    """A run name that says what `cfg` trains, e.g. vae-mnist-z20-b4-gaussian0.3-20ep; `tag` (a served
+    session's own) goes last, so that two people choosing the same settings do not pick one name."""
+    model = cfg.model
+    parts = [model.name, re.sub(r"[^A-Za-z0-9._-]+", "-", data).strip("-.") or "data", f"z{model.latent_dim}"]
+    if model.beta != 1.0:
+        parts.append(f"b{model.beta:g}")
+    if cfg.noise:
+        parts.append(f"{cfg.noise}{cfg.noise_level:g}")
+    return "-".join([*parts, f"{cfg.epochs}ep", *([tag] if tag else [])])
+
+
+def chosen_name(typed: str, suggested: str, suggestions: Collection[str]) -> str:
+    """The run's name: what the person typed, else `suggested` (from the settings being trained).
+
+    A name the page suggested earlier is not the person's own: a rerun can bring back a stale
+    one from the browser, and the file must describe the model that was trained.
+    """
+    typed = typed.strip()
+    return suggested if not typed or typed in suggestions else typed
 
 
 def name_problem(name: str) -> str | None:

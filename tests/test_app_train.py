@@ -15,6 +15,7 @@ from aelab import jobs
 from aelab.checkpoints import load_checkpoint
 from aelab.images import to_png
 from aelab.train import epochs_trained
+from aelab.ui.text import epochs_text
 from aelab.ui import navigation
 from zips import zip_of
 
@@ -71,6 +72,7 @@ def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
     _rerun_until(at, lambda: not job.snapshot().running)
     at.run()
     assert at.info[0].value.startswith("**Stopped**") and 2 <= len(job.snapshot().history) < 40
+    stopped_line = at.info[0].value
     assert not at.number_input(key="train_epochs").disabled  # the settings are free again...
     assert at.button(key="train_start").disabled and at.checkbox(key="train_replace").value is False  # ...no overwrite
     ckpt = load_checkpoint(runs / "watched.safetensors")
@@ -81,7 +83,9 @@ def test_a_run_started_on_the_page_can_be_watched_stopped_and_opened(runs):
     assert not at.exception and at.title[0].value == "Latent map"
     assert at.selectbox(key="model_label").value == "watched (yours)"
     card = " ".join(c.value for c in at.sidebar.caption)
-    assert "trained on: mnist" in card and f"epochs: {round(epochs_trained(job.snapshot().history), 2)}" in card  # e.g. 2.28, not 3
+    trained = epochs_text(round(epochs_trained(job.snapshot().history), 2))  # e.g. 2.28 epochs (stopped in epoch 3)
+    assert "trained on: mnist" in card and f"trained for: {trained}" in card
+    assert f"· {trained}." in stopped_line  # the board and the card say it alike
 
 
 def test_an_uploaded_zip_is_checked_at_once_then_trained_on_and_tested_on_its_held_out_fifth(runs, mnist_test):

@@ -16,7 +16,8 @@ from aelab.checkpoints import load_checkpoint
 from aelab.data import DatasetUnavailable, Limits, load_zip
 from aelab.images import to_png
 from aelab.models import ModelConfig
-from aelab.train import TrainConfig
+from aelab.serving import OwnerWatch
+from aelab.train import Status, TrainConfig
 from zips import zip_of
 
 
@@ -52,6 +53,8 @@ def test_a_job_trains_in_the_background_and_saves_a_loadable_model(small, mnist_
     ckpt = load_checkpoint(out)
     assert ckpt.meta["status"] == "finished" and ckpt.meta["epochs"] == 2 and job.snapshot().result.path == out
     assert ckpt.meta["metrics"] == snap.metrics and snap.metrics["images"] == 500
+    assert ckpt.meta["command"] == job.command == (  # as the CLI records the command it ran
+        f"python -m aelab train --model vae --dataset mnist --epochs 2 --batch-size 64 --patience 0 --out {out}")
 
 
 def test_a_stopped_job_ends_stopped_and_keeps_a_loadable_model(small, tmp_path):
@@ -148,3 +151,24 @@ def test_a_zip_with_too_many_entries_or_no_zip_at_all_is_refused():
         load_zip(zip_of({f"{i}.png": b"" for i in range(LIMITS.files + 1)}), "many.zip", limits=LIMITS)
     with pytest.raises(DatasetUnavailable, match="not a zip file"):
         load_zip(b"PNG? no: plain text", "fake.zip")
+
+
+def test_a_job_whose_owner_left_stops_itself_and_says_so(small, tmp_path):
+    job = jobs.submit(_cfg(epochs=500), small, tmp_path / "left.safetensors", watch=OwnerWatch(0.5))
+    beating = jobs.submit(_cfg(epochs=500), small, tmp_path / "here.safetensors", watch=OwnerWatch(0.5))
+    try:
+        deadline = time.monotonic() + 60
+        while not job.snapshot().finished:  # one owner keeps beating (its page reruns), the other is gone
+            assert time.monotonic() < deadline, "the job whose owner left kept training"
+            beating.watch.beat()
+            time.sleep(0.1)
+        snap = job.snapshot()
+        assert snap.status == Status.STOPPED and snap.owner_left and snap.label == jobs.OWNER_LEFT_LABEL
+        assert beating.snapshot().running and not beating.snapshot().owner_left
+    finally:
+        beating.stop()
+        assert beating.join(timeout=60)
+    assert beating.snapshot().label == "Stopped"  # stopped by its owner: the plain word
+    local = OwnerWatch(None)  # a local app's watch never expires, however long the owner is silent
+    local.last -= 10 ** 6
+    assert not local.expired()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aelab.data import INDEXING, READING, DatasetUnavailable, Limits, LoadStopped, load_folder, load_zip
+from aelab.data import INDEXING, READING, DatasetUnavailable, Limits, LoadStopped, load_dataset, load_folder, load_zip
 from aelab.images import to_png
 from zips import zip_of
 
@@ -50,6 +50,10 @@ def test_a_folder_and_the_same_images_zipped_load_alike_within_the_same_limits(t
     from_zip = load_zip(zip_of(entries), "digits.zip", limits=ROOMY)
     for a, b in zip(from_folder, from_zip):
         assert a.classes == b.classes == ["a", "b"] and np.array_equal(a.images.numpy(), b.images.numpy())
+    zipped = tmp_path / "digits.zip"  # the CLI's --dataset takes the zip an app run was trained on
+    zipped.write_bytes(zip_of(entries))
+    for split in ("train", "test"):
+        assert np.array_equal(load_dataset(str(zipped), split).images.numpy(), getattr(from_zip, split).images.numpy())
 
 
 def test_too_many_files_is_refused_while_indexing_before_any_is_read(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from aelab import images, jobs, latent, noise, runs
 from aelab.data import FALLBACK_DATASET, dataset_title, sample_indices
 from aelab.models import ModelConfig
-from aelab.train import EpochLog, Status
+from aelab.train import EpochLog, Status, TrainConfig
 from aelab.ui import figures, navigation, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +33,12 @@ def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registe
 
 
 def test_run_names_describe_the_run_and_bad_names_say_why(monkeypatch, tmp_path):
-    assert runs.default_name("vae", "mnist", 20, 4.0, "gaussian", 0.3, 20) == "vae-mnist-z20-b4-gaussian0.3-20ep"
-    assert runs.default_name("conv_ae", "my digits!", 32, None, None, 0.3, 5) == "conv_ae-my-digits-z32-5ep"
-    assert runs.default_name("vae", "***", 8, 1.0, None, 0.3, 1) == "vae-data-z8-1ep"
+    def cfg(model: str, latent: int, epochs: int, beta: float | None = None, **train) -> TrainConfig:
+        return TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta), epochs=epochs, **train)
+
+    assert runs.default_name(cfg("vae", 20, 20, 4.0, noise="gaussian"), "mnist") == "vae-mnist-z20-b4-gaussian0.3-20ep"
+    assert runs.default_name(cfg("conv_ae", 32, 5), "my digits!") == "conv_ae-my-digits-z32-5ep"
+    assert runs.default_name(cfg("vae", 8, 1, 1.0), "***", tag="a1b2") == "vae-data-z8-1ep-a1b2"
     monkeypatch.setenv(runs.CHECKPOINTS_DIR_ENV, str(tmp_path))
     (tmp_path / "vae.safetensors").write_bytes(b"")
     assert "ships with aelab" in runs.name_problem("vae")
@@ -46,6 +49,14 @@ def test_run_names_describe_the_run_and_bad_names_say_why(monkeypatch, tmp_path)
     assert runs.run_path("mine") == tmp_path / "runs" / "mine.safetensors"
     assert runs.label_for(tmp_path / "vae.safetensors") == "vae"
     assert runs.label_for(runs.run_path("mine")) == "mine (yours)"
+
+
+def test_the_run_is_named_from_the_settings_trained_unless_the_person_typed_a_name():
+    earlier = {"vae-mnist-z20-10ep": None, "vae-mnist-z8-10ep": None}
+    # the browser may send back a stale suggestion after the settings changed: the file still says z8-30ep
+    assert runs.chosen_name("vae-mnist-z20-10ep", "vae-mnist-z8-30ep", earlier) == "vae-mnist-z8-30ep"
+    assert runs.chosen_name("  ", "vae-mnist-z8-30ep", earlier) == "vae-mnist-z8-30ep"
+    assert runs.chosen_name(" my-run ", "vae-mnist-z8-30ep", earlier) == "my-run"
 
 
 def test_the_model_a_role_starts_on_follows_the_metadata():
@@ -66,6 +77,15 @@ def test_typed_indices_are_parsed_or_refused_with_a_sentence():
 
 
 def test_words_the_pages_show():
+    assert text.epochs_text(11.34) == "11.34 epochs (stopped in epoch 12)" and text.epochs_text(12) == "12 epochs"
+    assert text.epochs_text(1.0) == "1 epoch" and text.epochs_text(0.5) == "0.50 epochs (stopped in epoch 1)"
+    assert text.load_progress("indexing", 1200, 1150) == (0.0, "Looking for images: 1,200 files seen, 1,150 found")
+    assert text.load_progress("reading", 300, 1200) == (0.25, "Reading images: 300 of 1,200")
+    assert text.load_progress("reading", 0, 0)[0] == 1.0
+    assert text.dropped_uploads(["a_1.png"], 100, 32.0) == (r"Dropped the oldest upload (a\_1.png): a session keeps "
+                                                            "at most 100 images, 32 MB.")
+    assert "(a, b, c and 2 more)" in text.dropped_uploads(list("abcde"), 100, 32.0)
+    assert text.unread_uploads(1, 100) == "Only the newest 100 files here are read: 1 older one was not."
     assert text.duration(42.4) == "42 s" and text.duration(185) == "3 min 05 s"
     assert text.markdown_safe("my_*photo*[1].png") == r"my\_\*photo\*\[1\].png"
     assert text.dataset_option("mnist") == "MNIST" and dataset_title("/data/my folder") == "/data/my folder"
@@ -80,7 +100,7 @@ def test_the_model_card_and_compare_table_read_the_metadata():
             "train": {"batch_size": 64, "lr": 0.003, "noise": "gaussian", "noise_level": 0.3, "kl_warmup_epochs": 2},
             "metrics": {"nelbo": 101.234, "recon": 80.0, "active_units": 12, "kl": 21.2}}
     facts = text.card_facts(meta)
-    assert facts == {"trained on": "mnist", "epochs": "2.28", "denoising": "trained to remove Gaussian noise at "
+    assert facts == {"trained on": "mnist", "trained for": "2.28 epochs (stopped in epoch 3)", "denoising": "trained to remove Gaussian noise at "
                      "level 0.3", "ended": "stopped", "KL warm-up": "2 epochs", "batch · lr": "64 · 0.003",
                      "test −ELBO (nats)": "101.2", "test recon (nats)": "80.0", "active units": "12"}
     assert text.card_facts(meta, "mnist") == facts  # shown on the dataset it learnt: nothing to add

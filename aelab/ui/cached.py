@@ -16,7 +16,7 @@ import torch
 
 from aelab import anomaly, cache, images, latent, noise
 from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint
-from aelab.data import ImageData, Splits, load_dataset, load_folder, load_zip, sample_indices
+from aelab.data import ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_zip, sample_indices
 from aelab.runs import runs_dir, shipped_dir
 
 PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
@@ -44,15 +44,21 @@ def load_data(name: str, split: str) -> ImageData:
     return load_dataset(name, split, download=False, cached=True)
 
 
-@st.cache_resource(show_spinner="Reading the images in the zip…", max_entries=4)
-def zip_splits(data: bytes, name: str) -> Splits:
-    return load_zip(data, name)
+# A folder's or zip's load reports through `_progress` and `_should_stop` (left out of the cache key by their
+# underscore). They must draw outside the cache's recording of what a cached function draws: see ui/loading.py.
 
 
-@st.cache_resource(show_spinner="Reading the images in the folder…", max_entries=4, ttl=300)
-def folder_splits(path: str) -> Splits:
+@st.cache_resource(show_spinner=False, max_entries=4)
+def zip_splits(data: bytes, name: str, limits: Limits, _progress: Progress | None = None,
+               _should_stop: Callable[[], bool] | None = None) -> Splits:
+    return load_zip(data, name, limits=limits, progress=_progress, should_stop=_should_stop)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, ttl=300)
+def folder_splits(path: str, limits: Limits, _progress: Progress | None = None,
+                  _should_stop: Callable[[], bool] | None = None) -> Splits:
     """Cached a few minutes only: the person may add images to the folder and try again."""
-    return load_folder(Path(path))
+    return load_folder(Path(path), limits=limits, progress=_progress, should_stop=_should_stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

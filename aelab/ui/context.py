@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aelab import latent
+from aelab import latent, serving
 from aelab.checkpoints import Checkpoint, CheckpointError
 from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
 from aelab.models import describe
@@ -52,6 +52,23 @@ class Context:
     def with_checkpoint(self, checkpoint: Checkpoint) -> Context:
         """Another model on the same data."""
         return Context(checkpoint, self.data, self.dataset, self.split)
+
+
+def settings() -> serving.Settings:
+    """The operator's settings for this server (aelab.serving), read afresh: the environment and
+    Streamlit's address are all they need. app.py stops with one line when they are unusable."""
+    return serving.settings(st.get_option("server.address"))
+
+
+def require_sign_in() -> None:
+    """With an [auth] section in secrets.toml, only people signed in through Streamlit's own st.login
+    (an OpenID Connect provider) get past here; without one, everybody does, as before."""
+    if not (st.secrets.load_if_toml_exists() and "auth" in st.secrets) or st.user.is_logged_in:
+        return
+    st.title("aelab")
+    st.write("Sign in to explore and train models here.")
+    st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
+    st.stop()
 
 
 def model_options(warn: bool = False) -> dict[str, str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Sequence
 
-from aelab.data import FALLBACK_DATASET, dataset_title
+from aelab.data import FALLBACK_DATASET, INDEXING, dataset_title
 from aelab.models import ModelConfig, describe
 from aelab.noise import denoising_note
 from aelab.train import Status
@@ -24,6 +26,33 @@ def duration(seconds: float) -> str:
     """E.g. '42 s', '3 min 05 s'."""
     seconds = round(seconds)
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def epochs_text(epochs: float) -> str:
+    """How much a run trained, in the one wording the model card and the Train page share:
+    '12 epochs', or '11.34 epochs (stopped in epoch 12)' for a run that ended inside an epoch."""
+    if float(epochs).is_integer():
+        return f"{int(epochs)} epoch{'' if epochs == 1 else 's'}"
+    return f"{epochs:.2f} epochs (stopped in epoch {math.floor(epochs) + 1})"
+
+
+def load_progress(phase: str, done: int, total: int) -> tuple[float, str]:
+    """A folder or zip load's progress bar: its fraction and words, from data.Progress's report."""
+    if phase == INDEXING:
+        return 0.0, f"Looking for images: {done:,} files seen, {total:,} found"
+    return (done / total if total else 1.0), f"Reading images: {done:,} of {total:,}"
+
+
+def dropped_uploads(names: Sequence[str], most: int, megabytes: float) -> str:
+    """The toast when a session's oldest uploads make room for new ones."""
+    shown = ", ".join(markdown_safe(n) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"Dropped the oldest upload{'s' if len(names) > 1 else ''} ({shown}): a session keeps at most {most} " \
+           f"images, {megabytes:g} MB."
+
+
+def unread_uploads(unread: int, most: int) -> str:
+    """Files an uploader holds beyond the newest it reads."""
+    return f"Only the newest {most} files here are read: {unread:,} older one{'s were' if unread > 1 else ' was'} not."
 
 
 def dataset_option(name: str) -> str:
@@ -64,7 +93,8 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
     trained = str(meta.get("dataset", "?"))
     if shown is not None and trained not in ("?", shown):
         trained = f"{trained}, shown on {dataset_title(shown)}"
-    facts = {"trained on": trained, "epochs": str(meta.get("epochs", "?"))}
+    epochs = meta.get("epochs")
+    facts = {"trained on": trained, "trained for": epochs_text(epochs) if isinstance(epochs, (int, float)) else "?"}
     if train.get("noise"):
         facts["denoising"] = denoising_note(train)
     status = _status(meta.get("status"))

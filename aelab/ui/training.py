@@ -2,21 +2,69 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from aelab import jobs
 from aelab.images import enlarge, make_grid
 from aelab.models import MODELS, describe
 from aelab.noise import denoising_note
 from aelab.runs import label_for
-from aelab.train import Status
+from aelab.serving import MAX_SELECTIONS, OwnerWatch, evict_oldest
+from aelab.train import Status, epochs_trained
 from aelab.ui import figures, keys
-from aelab.ui.text import duration
+from aelab.ui.text import duration, epochs_text
 
 OPEN_KEY = "train_open"  # set by "Open this model": go to the latent map on the next run
+CREATED_KEY = "train_created"  # run files this session's jobs wrote: the ones it may replace when served
+TAG_KEY = "train_tag"  # this session's suffix for suggested run names when served
+SUGGESTED_KEY = "train_suggested"  # run names the page suggested (not the person's own)
+
+
+def created_runs() -> set[Path]:
+    return st.session_state.setdefault(CREATED_KEY, set())
+
+
+def remember_written(snap: jobs.JobState) -> None:
+    """Count a finished job's file as this session's, once it really wrote one."""
+    if snap.result is not None and snap.result.path is not None:
+        created_runs().add(snap.result.path)
+
+
+def session_tag() -> str:
+    """A short suffix of this session's own, so two people's suggested run names differ."""
+    return st.session_state.setdefault(TAG_KEY, secrets.token_hex(2))
+
+
+def name_suggestions(suggested: str) -> dict[str, None]:
+    """The names the page has suggested in this session, `suggested` the newest; at most MAX_SELECTIONS."""
+    names = st.session_state.setdefault(SUGGESTED_KEY, {})
+    names.pop(suggested, None)
+    names[suggested] = None
+    evict_oldest(names, MAX_SELECTIONS)
+    return names
+
+
+def owner_watch(timeout: float | None) -> OwnerWatch:
+    """A watch on this browser session: alive while the server still has it connected, or beating."""
+    session = get_script_run_ctx().session_id
+
+    def connected() -> bool:
+        return Runtime.exists() and bool(Runtime.instance().is_active_session(session))
+
+    return OwnerWatch(timeout, alive=connected)
+
+
+def keep_alive() -> None:
+    """Every run of the app is a sign of life for this session's training (app.py calls it)."""
+    job = st.session_state.get(keys.TRAIN_JOB)
+    if job is not None and job.watch is not None:
+        job.watch.beat()
 
 
 def gallery(snap: jobs.JobState, denoising: bool) -> None:
@@ -84,7 +132,8 @@ def outcome(snap: jobs.JobState) -> None:
     """How the run ended, its test metrics and the way to open the model."""
     failed = snap.status == jobs.JobStatus.ERROR
     say = st.error if failed or snap.status == Status.DIVERGED else st.success if snap.status.completed else st.info
-    say(f"**{snap.label}** after {duration(snap.elapsed)}. {snap.error if failed else snap.result.message}")
+    trained = f" · {epochs_text(epochs_trained(snap.history))}" if snap.history else ""
+    say(f"**{snap.label}** after {duration(snap.elapsed)}{trained}.  \n{snap.error if failed else snap.result.message}")
     path = snap.result.path if snap.result else None
     if path is None or not path.exists():
         return

@@ -1,4 +1,4 @@
-"""Uploaded images, prepared once per file and kept for every page in session state."""
+"""Uploaded images, prepared once per file and kept for every page in session state, within bounds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import streamlit as st
 
 from aelab import images
 from aelab.images import ImageError
+from aelab.serving import MAX_SELECTIONS, MAX_UPLOAD_BYTES, MAX_UPLOADS, evict_oldest
 from aelab.ui import keys
-from aelab.ui.text import markdown_safe
+from aelab.ui.text import dropped_uploads, markdown_safe, unread_uploads
 
 STEP_PX = 128  # on-screen width (and height) of each preprocessing step
 
@@ -29,11 +30,15 @@ def take_uploads(files: list, seen_key: str, keep_steps: bool = False) -> list[s
     still in this uploader (None when it went into the uploads, else its error), so reruns
     cost nothing and clearing the uploads does not bring back files still in the uploader.
     With `keep_steps`, the preprocessing steps are kept (as PNGs) for the Reconstruct page.
+    A session keeps at most MAX_UPLOADS images (MAX_UPLOAD_BYTES with their steps), the oldest
+    going first with a toast, and reads only the newest MAX_SELECTIONS files of an uploader.
     """
     uploads, steps = keys.uploads(), keys.upload_steps()
     before = st.session_state.get(seen_key, {})
+    recent = files[-MAX_SELECTIONS:]
     seen: dict[str, str | None] = {}
-    for f in files:
+    dropped: list[str] = []
+    for f in recent:
         if f.file_id in before:
             seen[f.file_id] = before[f.file_id]
             continue
@@ -48,5 +53,20 @@ def take_uploads(files: list, seen_key: str, keep_steps: bool = False) -> list[s
         uploads[key] = prepared.image
         if keep_steps:
             steps[key] = [(title, step_png(step)) for title, step in prepared.steps]
+        dropped += _make_room(uploads, steps)
     st.session_state[seen_key] = seen
-    return [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}" for f in files if seen[f.file_id]]
+    if dropped:
+        st.toast(dropped_uploads(dropped, MAX_UPLOADS, MAX_UPLOAD_BYTES / 2**20), icon=":material/delete_sweep:")
+    messages = [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}" for f in recent if seen[f.file_id]]
+    return messages + ([unread_uploads(len(files) - len(recent), MAX_SELECTIONS)] if len(files) > len(recent) else [])
+
+
+def _make_room(uploads: dict[str, np.ndarray], steps: dict[str, list[tuple[str, bytes]]]) -> list[str]:
+    """Drop the oldest uploads (and their steps) beyond the session's bounds; their names."""
+    def size(name: str) -> int:
+        return uploads[name].nbytes + sum(len(png) for _, png in steps.get(name, ()))
+
+    dropped = evict_oldest(uploads, MAX_UPLOADS, MAX_UPLOAD_BYTES, size)
+    for name in dropped:
+        steps.pop(name, None)
+    return dropped

@@ -9,20 +9,22 @@ to another page.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import streamlit as st
 
-from aelab import jobs
+from aelab import jobs, serving
 from aelab.checkpoints import SUFFIX
-from aelab.data import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, DatasetUnavailable, ImageData, dataset_title
+from aelab.data import DatasetUnavailable, ImageData, Splits, dataset_title
 from aelab.models import MODEL_TITLES, MODELS, ModelConfig
 from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
-from aelab.runs import DEFAULT_MODEL, default_name, name_problem, run_path, runs_dir
+from aelab.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
 from aelab.train import TrainConfig
-from aelab.ui import cached, keys, navigation
-from aelab.ui.context import dataset_options
-from aelab.ui.training import OPEN_KEY, board, live, outcome
+from aelab.ui import cached, keys, loading, navigation
+from aelab.ui.context import dataset_options, settings as serving_settings
+from aelab.ui.text import markdown_safe
+from aelab.ui.training import (OPEN_KEY, board, created_runs, live, name_suggestions, outcome, owner_watch,
+                               remember_written, session_tag)
 
 BUILTIN, FOLDER, ZIP = "Built-in dataset", "Folder on the server", "Upload a zip"
 NO_NOISE = "none"
@@ -34,51 +36,56 @@ KEEP = {"persist_state": "session"}  # settings survive a visit to another page
 
 
 class Choice(NamedTuple):
-    """The chosen data: where it comes from, a short name for the run name, and what loads it."""
+    """The chosen data: a short name for the run name, what TrainConfig.dataset records (what the CLI's
+    --dataset would take, or the zip's name), and a folder's or zip's images, read (None: built in)."""
 
-    source: str
     short: str
-    handle: Any  # a dataset name, a folder path or an UploadedFile
-
-    @property
-    def dataset(self) -> str:
-        """As TrainConfig.dataset records it: what the CLI's --dataset would take, or the zip's name."""
-        return self.handle.name if self.source == ZIP else self.handle
+    dataset: str
+    splits: Splits | None
 
     def load(self, split: str) -> ImageData:
-        if self.source == BUILTIN:
-            return cached.load_data(self.handle, split)
-        if self.source == FOLDER:
-            return getattr(cached.folder_splits(self.handle), split)
-        return getattr(cached.zip_splits(self.handle.getvalue(), self.handle.name), split)
+        return cached.load_data(self.dataset, split) if self.splits is None else getattr(self.splits, split)
 
 
-def choose_data(disabled: bool) -> Choice | None:
+def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
     """The data widgets and what they found; None until usable data is chosen."""
-    source = st.radio("Data", [BUILTIN, FOLDER, ZIP], key="train_source", disabled=disabled, horizontal=True, **KEEP)
+    sources = [BUILTIN, *([FOLDER] if served.allowed_folders != () else []), ZIP]  # () : no server folder at all
+    source = st.radio("Data", sources, key="train_source", disabled=disabled, horizontal=True, **KEEP)
+    limits = served.limits
     if source == BUILTIN:
         names, _ = dataset_options()
         name = st.selectbox("Dataset", names, key="train_dataset", disabled=disabled,
                             format_func=dataset_title, **KEEP)
-        choice = Choice(source, name, name)
+        choice = Choice(name, name, None)
     elif source == FOLDER:
+        inside = "" if served.allowed_folders is None else \
+            f", inside {' or '.join(str(folder) for folder in served.allowed_folders)}"
         path = st.text_input("Folder of images", key="train_folder", disabled=disabled,
-                             placeholder="/home/me/my_digits", help="Images in it, or in one subfolder per class "
-                             "(the subfolder names become the labels). Read on the machine running aelab.", **KEEP)
+                             placeholder=str(Path(*served.allowed_folders[:1], "my_digits")) if served.allowed_folders
+                             else "/home/me/my_digits", help="Images in it, or in one subfolder per class "
+                             f"(the subfolder names become the labels). Read on the machine running aelab{inside}; "
+                             f"at most {limits.files:,} images and {limits.bytes // 2**20:,} MB.", **KEEP)
         if not path.strip():
             return None
-        folder = Path(path.strip()).expanduser()
-        if not folder.is_dir():
-            st.error(f"There is no folder at {folder}.")
+        try:
+            folder = serving.resolve_folder(path, served.allowed_folders)
+        except serving.FolderRefused as err:
+            st.error(markdown_safe(str(err)))
             return None
-        choice = Choice(source, folder.name, str(folder))
+        splits = loading.load(str(folder), str(folder), lambda loader: cached.folder_splits(
+            str(folder), limits, _progress=loader.progress, _should_stop=loader.should_stop))
+        choice = Choice(folder.name, str(folder), splits)
     else:
         upload = st.file_uploader("Zip of images", type=["zip"], key="train_zip", disabled=disabled,
-                                  help=f"Images, optionally in one folder per class. At most {MAX_ZIP_MEMBERS:,} "
-                                  f"files and {MAX_ZIP_BYTES // 2**20} MB unpacked.")
+                                  help=f"Images, optionally in one folder per class. At most {limits.files:,} "
+                                  f"files and {limits.bytes // 2**20:,} MB unpacked.")
         if upload is None:
             return None
-        choice = Choice(source, Path(upload.name).stem, upload)
+        splits = loading.load(upload.file_id, upload.name, lambda loader: cached.zip_splits(
+            upload.getvalue(), upload.name, limits, _progress=loader.progress, _should_stop=loader.should_stop))
+        choice = Choice(Path(upload.name).stem, upload.name, splits)
+    if source != BUILTIN and choice.splits is None:
+        return None
     try:
         train = choice.load("train")
     except DatasetUnavailable as err:
@@ -96,13 +103,14 @@ def choose_data(disabled: bool) -> Choice | None:
 
 def settings(busy: bool) -> None:
     """Every choice, then the Train button; a started job goes into session state and the page reruns."""
+    served = serving_settings()
     model = st.selectbox("Model", list(MODELS), index=list(MODELS).index(DEFAULT_MODEL), key="train_model",
                          format_func=MODEL_TITLES.get, disabled=busy, **KEEP,
                          help="The MLP VAE trains in seconds on a CPU; the convolutional models are "
                          "sharper but about ten times slower.")
     variational = MODELS[model].is_variational
     defaults = ModelConfig.for_model(model)
-    chosen = choose_data(busy)
+    chosen = choose_data(busy, served)
     latent = st.select_slider("Latent size", LATENT_SIZES, value=defaults.latent_dim, key=f"train_latent_{model}",
                               disabled=busy, help="How many numbers each image is squeezed into.", **KEEP)
     beta, warmup = None, TrainConfig.kl_warmup_epochs
@@ -137,29 +145,32 @@ def settings(busy: bool) -> None:
                                        "this many epochs; 0 never stops early.", **KEEP))
         seed = int(st.number_input("Random seed", 0, 2**31 - 1, TrainConfig.seed, key="train_seed", disabled=busy,
                                    **KEEP))
+    cfg = TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta),
+                      dataset=chosen.dataset if chosen else "data", epochs=epochs, batch_size=batch_size, lr=lr,
+                      seed=seed, kl_warmup_epochs=warmup, noise=noise, noise_level=level, patience=patience)
 
-    suggested = default_name(model, chosen.short if chosen else "data", latent, beta, noise, level, epochs)
-    if st.session_state.get("train_name") in (None, "", st.session_state.get("train_name_default")):
-        st.session_state["train_name"] = suggested  # follow the settings until the person edits the name
-    st.session_state["train_name_default"] = suggested
-    name = st.text_input("Run name", key="train_name", disabled=busy, **KEEP,
-                         help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the "
-                         "sidebar's model picker.").strip()
-    problem = name_problem(name)
+    # The name follows the settings until the person types one; the file is named from `cfg`, the run trained.
+    suggested = default_name(cfg, chosen.short if chosen else "data", session_tag() if served.served else None)
+    suggestions = name_suggestions(suggested)
+    if chosen_name(st.session_state.get("train_name") or "", suggested, suggestions) == suggested:
+        st.session_state["train_name"] = suggested
+    name = chosen_name(st.text_input("Run name", key="train_name", disabled=busy, **KEEP,
+                                     help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the "
+                                     "sidebar's model picker."), suggested, suggestions)
+    out = run_path(name)
+    problem = name_problem(name) or serving.replace_problem(out, created_runs(), served, shipped_dir())
     if problem and not busy:
         st.error(problem)
-    out = run_path(name)
     replace = True
     if not problem and not busy and out.exists():
         replace = st.checkbox(f"Replace my existing model {name}", key="train_replace")
+    usable = not busy and chosen is not None and not problem and replace
     if not st.button("Train", type="primary", icon=":material/play_arrow:", key="train_start",
-                     disabled=busy or chosen is None or bool(problem) or not replace):
+                     disabled=not usable) or not usable:
         return
     try:
-        model_cfg = ModelConfig.for_model(model, latent_dim=latent, beta=beta)
-        cfg = TrainConfig(model=model_cfg, dataset=chosen.dataset, epochs=epochs, batch_size=batch_size, lr=lr,
-                          seed=seed, kl_warmup_epochs=warmup, noise=noise, noise_level=level, patience=patience)
-        st.session_state[keys.TRAIN_JOB] = jobs.submit(cfg, chosen.load("train"), out, chosen.load("test"))
+        st.session_state[keys.TRAIN_JOB] = jobs.submit(cfg, chosen.load("train"), out, chosen.load("test"),
+                                                       owner_watch(served.session_timeout))
     except (DatasetUnavailable, jobs.JobRefused, ValueError) as err:
         st.error(str(err))
         return
@@ -173,6 +184,8 @@ if st.session_state.pop(OPEN_KEY, False):
 
 job: jobs.TrainingJob | None = st.session_state.get(keys.TRAIN_JOB)
 busy = job is not None and job.snapshot().running
+if job is not None and not busy:
+    remember_written(job.snapshot())
 
 st.title("Train a model")
 st.caption("Pick a model and some images, press Train and watch it learn to reconstruct them. "

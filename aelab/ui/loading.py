@@ -1,0 +1,81 @@
+"""A folder or zip read on the script thread, drawn as it goes: a progress bar and a Stop reading button.
+
+Streamlit records what a cached function draws, to replay it on a cache hit, and a bar drawn
+from inside one (cached.folder_splits, cached.zip_splits) onto an element made outside it could
+not be replayed. So the callbacks draw in the context the page had before the call (contextvars),
+where nothing is recorded. A click while a run is busy ends that run at its next drawing call:
+redrawing at least every POLL_SECONDS is what lets Stop end a load at once, however slow its
+files; the run the click starts finds the load marked stopped and does not begin it again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import Callable
+
+import streamlit as st
+
+from aelab.data import DatasetUnavailable, Splits
+from aelab.ui.text import load_progress, markdown_safe
+
+POLL_SECONDS = 0.25
+STOPPED_KEY = "load_stopped"  # the key of the load the person stopped
+
+
+class Loader:
+    """One load's progress bar and Stop button, drawn once the load reports; `done()` removes them."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._slot = st.empty()
+        self._outer = contextvars.copy_context()
+        self._bar = None
+        self._report: tuple[str, int, int] | None = None
+        self._drawn = 0.0
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        """data.Progress: each report redraws the bar."""
+        self._report = (phase, done, total)
+        self._outer.run(self._draw)
+
+    def should_stop(self) -> bool:
+        """Polled for every file: redraws the bar when due, which is where a click on Stop ends this run."""
+        if self._report is not None and time.monotonic() - self._drawn > POLL_SECONDS:
+            self._outer.run(self._draw)
+        return False
+
+    def done(self) -> None:
+        self._slot.empty()
+
+    def _draw(self) -> None:
+        value, words = load_progress(*self._report)
+        if self._bar is None:
+            box = self._slot.container()
+            self._bar = box.progress(value, text=words)
+            box.button("Stop reading", key="load_stop", icon=":material/stop:", on_click=_stop, args=(self.key,))
+        else:
+            self._bar.progress(value, text=words)
+        self._drawn = time.monotonic()
+
+
+def _stop(key: str) -> None:
+    st.session_state[STOPPED_KEY] = key
+
+
+def load(key: str, where: str, read: Callable[[Loader], Splits]) -> Splits | None:
+    """`read(loader)`, drawn as it goes, unless the person stopped the load with this key; None after
+    saying why there is nothing (stopped, or refused with one line)."""
+    if st.session_state.get(STOPPED_KEY) == key:
+        st.info(f"Stopped reading {markdown_safe(where)}.")
+        st.button("Read it again", key="load_again", on_click=st.session_state.pop, args=(STOPPED_KEY, None))
+        return None
+    loader = Loader(key)
+    try:
+        splits = read(loader)
+    except DatasetUnavailable as err:  # a limit, LoadStopped, FolderRefused: one line each
+        loader.done()
+        st.error(markdown_safe(str(err)))
+        return None
+    loader.done()
+    return splits
