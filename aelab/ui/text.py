@@ -13,7 +13,7 @@ from aelab.train import Status
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
 MAX_INDICES = 12  # images one typed list may name
-OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or train with the CLI online to download it): "
+OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m aelab data mnist` online to download it): "
                 f"showing {dataset_title(FALLBACK_DATASET)} instead.")
 
 

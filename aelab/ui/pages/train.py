@@ -21,7 +21,7 @@ from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
 from aelab.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
 from aelab.train import TrainConfig
 from aelab.ui import cached, keys, loading, navigation
-from aelab.ui.context import dataset_options, settings as serving_settings
+from aelab.ui.context import dataset_options, offline_notice, settings as serving_settings
 from aelab.ui.text import markdown_safe
 from aelab.ui.training import (OPEN_KEY, board, created_runs, live, name_suggestions, outcome, owner_watch,
                                remember_written, session_tag)
@@ -56,6 +56,7 @@ def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
         names, _ = dataset_options()
         name = st.selectbox("Dataset", names, key="train_dataset", disabled=disabled,
                             format_func=dataset_title, **KEEP)
+        offline_notice(name)
         choice = Choice(name, name, None)
     elif source == FOLDER:
         inside = "" if served.allowed_folders is None else \
