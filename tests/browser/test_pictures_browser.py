@@ -87,6 +87,8 @@ def test_the_maps_picture_and_its_reconstruction_show_at_one_size(page: Page, ap
     x, y = gd.evaluate("gd => [gd._fullData[0].x[0], gd._fullData[0].y[0]]")
     click_plot_point(page, chart, x, y)
     expect(page.get_by_role("heading", name=re.compile(r"^Image \d+$"))).to_be_visible()
+    wait_for_app(page)  # the panel's run has ended: its two pictures are drawn, not being replaced
+    expect(page.locator("[data-testid='stImage'] img")).to_have_count(2)
     image_srcs(page)
     assert _image_widths(page) == [SHOWN_PX, SHOWN_PX]  # a long caption no longer widens the original
 
