@@ -14,6 +14,7 @@ import io
 import math
 import mimetypes
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -130,17 +131,26 @@ def _sniff(head: bytes) -> str | None:
     return "text/plain" if all(c.isprintable() or c in "\t\n\r\f" for c in text) else None
 
 
-def preprocess(img: Image.Image) -> Preprocessed:
-    """MNIST's recipe for any loaded PIL image; raises ImageError when there is nothing to see."""
+def preprocess(img: Image.Image, with_steps: bool = True) -> Preprocessed:
+    """MNIST's recipe for any loaded PIL image; raises ImageError when there is nothing to see.
+
+    Without `with_steps` the display copies of each step (a third of the time) are not made:
+    a dataset's images are never shown step by step."""
+    steps: list[tuple[str, np.ndarray]] = []
+
+    def note(name: str, make: Callable[[], np.ndarray]) -> None:
+        if with_steps:
+            steps.append((name, make()))
+
     gray, alpha = _planes(img)
-    steps = [("original", _original_for_display(gray, alpha))]
+    note("original", lambda: _original_for_display(gray, alpha))
     if alpha is not None:
         gray = _flatten_alpha(gray, alpha)
     gray = _stretch(gray)
-    steps.append(("grayscale", _for_display(gray)))
+    note("grayscale", lambda: _for_display(gray))
     if np.median(_frame(gray)) > 0.5:  # light paper, dark ink
         gray = 1.0 - gray
-        steps.append(("inverted", _for_display(gray)))
+        note("inverted", lambda: _for_display(gray))
     ink = np.clip(gray - np.median(_frame(gray)), 0.0, None)  # background to exactly 0
     peak = ink.max()
     if peak <= 0.0:
@@ -148,17 +158,18 @@ def preprocess(img: Image.Image) -> Preprocessed:
     ink[ink < NOISE_FLOOR * peak] = 0.0
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     cropped = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] / peak
-    steps.append(("cropped", _for_display(cropped)))
+    note("cropped", lambda: _for_display(cropped))
     box = _fit_box(cropped)
-    steps.append(("20x20 box", box.copy()))
+    note("20x20 box", box.copy)
     image = _centre_by_mass(box)
-    steps.append(("centred by mass 28x28", image.copy()))
+    note("centred by mass 28x28", image.copy)
     return Preprocessed(image, steps)
 
 
-def preprocess_bytes(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS) -> Preprocessed:
+def preprocess_bytes(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS,
+                     with_steps: bool = True) -> Preprocessed:
     """Bytes of an uploaded file to a model-ready image; only ImageError escapes."""
-    return preprocess(load_image(data, name, max_pixels))
+    return preprocess(load_image(data, name, max_pixels), with_steps)
 
 
 def _planes(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
