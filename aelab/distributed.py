@@ -86,7 +86,7 @@ class Dist:
         if self.world_size > 1:
             torch_dist.barrier()
 
-    def aborted(self, cause: BaseException, kept: str) -> RunAborted:
+    def aborted(self, cause: BaseException, kept: str = "") -> RunAborted:
         """The one-line error that ends this process when the run broke off; rank 0 says what it kept.
         From here on torchrun's SIGTERM (it comes once another process has failed) is ignored, so that
         the line gets printed."""
@@ -97,7 +97,7 @@ class Dist:
             first = re.sub(r"^\[[^\]]*\]\s*", "", str(cause).strip().split("\n")[0]) or type(cause).__name__
             reason = first.split(". ")[0].rstrip(".")
         return RunAborted(f"Process {self.rank} of {self.world_size}: the distributed run broke off ({reason})."
-                          f"{' ' + kept if self.is_main else ''}")
+                          f"{' ' + kept if kept and self.is_main else ''}")
 
     def _reduce(self, values: list[float], op: torch_dist.ReduceOp) -> list[float]:
         if self.world_size == 1:
@@ -145,7 +145,12 @@ def session(device: torch.device) -> Iterator[Dist]:
             raise Terminated
 
     signal.signal(signal.SIGTERM, terminated)
+    dist = Dist(rank, world_size, local_rank, device)
     try:
-        yield Dist(rank, world_size, local_rank, device)
+        yield dist
+        try:  # leave together (rank 0 may still be testing): a process group torn down while another
+            torch_dist.barrier()  # process still talks to it can abort that process
+        except RuntimeError as err:  # rank 0 failed after training, and said why
+            raise dist.aborted(err) from None
     finally:
         torch_dist.destroy_process_group()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aelab.checkpoints import load_checkpoint, read_metadata
+from aelab.checkpoints import CheckpointError, load_checkpoint, read_metadata
 from aelab.data import load_folder
 from aelab.distributed import Dist
 from aelab.models import ModelConfig
@@ -41,6 +41,7 @@ def _args(folder: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _vae(folder: Path, out: Path, *extra: str) -> list[str]:
+    """The MLP VAE, streamed by a DataLoader worker per process, the decoded images shared in the disk cache."""
     return _args(folder, out, "--model", "vae", "--batch-size", "64", "--patience", "0", "--seed", "2",
                  "--load", "stream", "--workers", "1", "--keep-decoded", *extra)
 
@@ -62,7 +63,7 @@ def _wait_for_epochs(out: Path, epochs: int, proc: subprocess.Popen) -> None:
         try:
             if len(read_metadata(resume_path(out))["history"]) >= epochs:
                 return
-        except Exception:  # not written yet
+        except CheckpointError:  # not written yet
             pass
         time.sleep(0.05)
     raise AssertionError(f"the run did not reach epoch {epochs} while running: {_finish(proc)}")
