@@ -34,20 +34,52 @@ def _cache_path(kind: str, key: str) -> Path:
 
 
 def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
-    """Arrays stored under (kind, key), or None when absent or damaged (then removed)."""
+    """Arrays stored under (kind, key), or None when absent or damaged (then removed, unless another
+    process has put a new file in its place meanwhile)."""
     path = _cache_path(kind, key)
-    if not path.exists():
-        return None
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            return dict(arrays)
-    except (OSError, ValueError, EOFError):
-        path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+        file = path.open("rb")
+    except OSError:
         return None
+    with file:
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                return dict(arrays)
+        except (OSError, ValueError, EOFError):  # a damaged cache entry is recomputed, never trusted
+            if _same_file(path, file):
+                path.unlink(missing_ok=True)
+            return None
+
+
+def _same_file(path: Path, file) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(file.fileno()).st_ino
+    except OSError:
+        return False
 
 
 def save_arrays(kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
     """Store arrays atomically: concurrent sessions never read a half-written file."""
+    atomic_write(_cache_path(kind, key), _npz(arrays))
+
+
+def store_once(kind: str, key: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Store arrays under (kind, key) unless another process stored some first; the stored ones either way.
+
+    Two app processes computing the same projection at once (t-SNE's threads can differ in the
+    last digits) thus both go on with the same one: the first stored, and the one every later
+    start reads.
+    """
+    for _ in range(2):  # a damaged file in the way is removed by load_arrays, then ours goes in
+        if atomic_write(_cache_path(kind, key), _npz(arrays), replace=False):
+            return arrays
+        stored = load_arrays(kind, key)
+        if stored is not None:
+            return stored
+    return arrays
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write(_cache_path(kind, key), buffer.getvalue())
+    return buffer.getvalue()

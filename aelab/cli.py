@@ -1,9 +1,14 @@
-"""`python -m aelab train|evaluate|data`: the command line over the same code the app uses."""
+"""`python -m aelab train|evaluate|data`: the command line over the same code the app uses.
+
+`torchrun --nproc_per_node N -m aelab train ...` trains one model in N processes (aelab.distributed):
+rank 0 alone prints, shows progress and writes files.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -12,12 +17,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from aelab import distributed
 from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
-from aelab.data import DATASETS, TORCHVISION_DATASETS, DatasetUnavailable, data_dir, ensure_downloaded, load_dataset
+from aelab.data import (DATASETS, IN_MEMORY_BYTES, INDEXING, TORCHVISION_DATASETS, DatasetUnavailable, ImageData,
+                        data_dir, ensure_downloaded, load_dataset)
 from aelab.metrics import evaluate, record_test_metrics
 from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
-from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, train
+from aelab.streaming import DEFAULT_WORKERS, ImageFiles
+from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, pick_device, train
+
+LOADS = {"auto": None, "memory": False, "stream": True}  # --load: load_dataset's `stream`
 
 
 PROG = "python -m aelab"
@@ -43,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--dataset", default=TrainConfig.dataset)
+    e.add_argument("--load", choices=list(LOADS), default="auto", help="a folder or zip: as for train")
     e.add_argument("--data-dir", help=_data_dir_help())
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -59,6 +70,12 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--dataset", default=TrainConfig.dataset,
                    help=f"{', '.join(DATASETS)}, a folder of images or a zip of them")
     t.add_argument("--data-dir", help=_data_dir_help())
+    t.add_argument("--load", choices=list(LOADS), default="auto",
+                   help="a folder or zip: read into memory, or streamed from disk per batch (auto: streamed when "
+                   f"its decoded images would take more than {IN_MEMORY_BYTES // 2**20} MB)")
+    t.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes reading a streamed folder or zip")
+    t.add_argument("--keep-decoded", action="store_true",
+                   help="keep a streamed folder's decoded images in the disk cache for later epochs and runs")
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -99,25 +116,37 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetUnavailable, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except distributed.RunAborted as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except distributed.Terminated:  # torchrun ended this process outside training (loading data, testing)
+        print("error: torchrun stopped this process, as it does when another one fails.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
 @contextmanager
-def ctrl_c_stops_training() -> Iterator[Callable[[], bool]]:
+def ctrl_c_stops_training(second_quits: bool = True) -> Iterator[Callable[[], bool]]:
     """The first Ctrl-C asks training to stop at the end of the current batch; a second quits at once.
 
     Turning the signal into a flag means it can never land between a save and its bookkeeping:
     the run always ends through the same path as a finished one, best model and metadata written.
+    Under torchrun (`second_quits` False) the launcher owns quitting at once: a process quitting
+    alone would leave the others waiting for it.
     """
     asked = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield asked.is_set
         return
 
+    owner = os.getpid()
+
     def handler(signum, frame) -> None:
-        if asked.is_set():
+        if os.getpid() != owner:  # a DataLoader worker forked during training: the trainer decides
+            return
+        if asked.is_set() and second_quits:
             raise KeyboardInterrupt
         asked.set()
         print("\nStopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)
@@ -131,17 +160,52 @@ def ctrl_c_stops_training() -> Iterator[Callable[[], bool]]:
 
 def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     import torch
-    from tqdm import tqdm
 
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = train_config(args)
-    model_cfg = cfg.model
     if args.out.suffix != ".safetensors":
         raise ValueError("--out must end in .safetensors")
-    data = load_dataset(args.dataset, "train", args.data_dir)
-    print(f"{len(data)} training images from {data.name}; {model_cfg.to_json()}")
-    bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None)  # no bar when piped
+    with distributed.session(pick_device(args.device)) as dist:
+        if args.dataset in TORCHVISION_DATASETS:  # rank 0 downloads what is missing, the others wait
+            if dist.is_main:
+                ensure_downloaded([args.dataset], args.data_dir)
+            dist.barrier()
+        data = _load_training_data(args, dist.is_main)
+        return _train_and_test(args, argv, cfg, data, dist)
+
+
+def _load_training_data(args: argparse.Namespace, shown: bool) -> ImageData:
+    """The training split, with a progress bar while a folder or zip is indexed and read."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase not in bars:
+            bars[phase] = tqdm(desc=phase, unit="file", dynamic_ncols=True, disable=None if shown else True)
+        bar = bars[phase]
+        bar.total = None if phase == INDEXING else total  # indexing: how many seen so far, no end known
+        bar.n = done
+        bar.refresh()
+
+    try:
+        return load_dataset(args.dataset, "train", args.data_dir, stream=LOADS[args.load], workers=args.workers,
+                            keep_decoded=args.keep_decoded, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: TrainConfig, data: ImageData,
+                    dist: distributed.Dist) -> int:
+    from tqdm import tqdm
+
+    streamed = isinstance(data.images, ImageFiles)
+    if dist.is_main:
+        print(f"{len(data)} training images from {data.name}{' (streamed)' if streamed else ''}"
+              f"{f' in {dist.world_size} processes' if dist.world_size > 1 else ''}; {cfg.model.to_json()}")
+    bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None if dist.is_main else True)  # none when piped
 
     def on_batch(epoch: int, batch: int, n_batches: int, loss: float) -> None:
         if batch == 1:
@@ -152,19 +216,24 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     def on_epoch(log: EpochLog, model) -> None:
         terms = " ".join(f"{k} {v:.2f}" for k, v in log.val.items())
+        skipped = f" | {data.images.skipped} unreadable files skipped" if streamed and data.images.skipped else ""
         bar.write(f"epoch {log.epoch}: train loss {log.train['loss']:.2f} | val {terms} | "
-                  f"{log.images_per_second:.0f} img/s")
+                  f"{log.images_per_second:.0f} img/s{skipped}")
 
-    with ctrl_c_stops_training() as should_stop:
-        result = train(cfg, data, args.out, on_batch, on_epoch, should_stop, resume=args.resume)
+    with ctrl_c_stops_training(second_quits=dist.world_size == 1) as should_stop:
+        result = train(cfg, data, args.out, on_batch, on_epoch, should_stop, resume=args.resume, dist=dist)
     bar.close()
+    if not dist.is_main:
+        return 1 if result.status is Status.DIVERGED else 0
     print(result.message)
     if result.path is None:
         return 1
     command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
-    update_metadata(result.path, {"command": command})
+    update_metadata(result.path, {"command": command} | ({"skipped_files": data.images.skipped} if streamed else {}))
     try:
-        print("test:", _summary(record_test_metrics(result.path, args.dataset, args.data_dir)))
+        test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], workers=args.workers,
+                            keep_decoded=args.keep_decoded)
+        print("test:", _summary(record_test_metrics(result.path, test)))
     except DatasetUnavailable as err:
         print(f"no test metrics: {err}", file=sys.stderr)
     return 1 if result.status is Status.DIVERGED else 0
@@ -223,7 +292,7 @@ def _summary(metrics: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
-    test = load_dataset(args.dataset, "test", args.data_dir)
+    test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load])
     metrics = evaluate(ckpt.model, test.images)
     if args.json:
         print(json.dumps(metrics))

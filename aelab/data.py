@@ -1,7 +1,8 @@
-"""Datasets as in-memory tensors: torchvision's MNIST family, scikit-learn's digits, a folder.
+"""Datasets: torchvision's MNIST family, scikit-learn's digits, a folder or zip of images.
 
 A whole split is one (N, 1, 28, 28) float tensor in [0, 1] (white ink on black), batched by
-indexing, so training never touches PIL per image.
+indexing, so training never touches PIL per image; a folder or zip too large for that is
+streamed instead (aelab.streaming): its files are read per batch by DataLoader workers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import stat
 import time
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, NamedTuple
@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from aelab import cache
-from aelab.images import MAX_BYTES as MAX_FILE_BYTES
-from aelab.images import MAX_PIXELS, ImageError, ImageTooLarge, preprocess_bytes
+from aelab.images import MAX_PIXELS, SIDE, ImageError, ImageTooLarge, preprocess_bytes
+from aelab.streaming import DEFAULT_WORKERS, ImageFiles, Images, read_file, read_member
 
 DATA_DIR_ENV = "AELAB_DATA_DIR"
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,12 @@ class Limits:
 # A person's own machine: generous (MNIST's 70,000 digits as PNGs fit) but bounded.
 # serving.SERVED_LIMITS are the tighter ones for a served app.
 LOCAL_LIMITS = Limits(files=100_000, bytes=1024 * 2**20, pixels=MAX_PIXELS, seconds=600.0)
+# What a folder or zip streamed from disk may hold: memory keeps only its files' names.
+STREAM_LIMITS = Limits(files=1_000_000, bytes=2**40, pixels=MAX_PIXELS, seconds=3600.0)
+# Left to choose (`stream=None`), aelab streams a folder or zip whose decoded images would take more
+# memory than this (85,000 images of 28x28 float32); the files themselves are read one at a time either way.
+IN_MEMORY_BYTES = 256 * 2**20
+IMAGE_BYTES = SIDE * SIDE * 4
 Progress = Callable[[str, int, int], None]  # (INDEXING, files seen, images found) or (READING, read, found)
 
 
@@ -68,10 +74,10 @@ class LoadStopped(DatasetUnavailable):
 
 @dataclass
 class ImageData:
-    """A labelled split held in memory."""
+    """A labelled split: its images in memory, or a stream's files standing for them."""
 
     name: str
-    images: torch.Tensor  # (N, 1, 28, 28) float32 in [0, 1]
+    images: Images  # (N, 1, 28, 28) float32 in [0, 1], or a stream's ImageFiles standing for them
     labels: torch.Tensor  # (N,) int64; UNLABELLED where unknown
     classes: list[str]
 
@@ -80,7 +86,8 @@ class ImageData:
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
-        return ImageData(self.name, self.images[index], self.labels[index], self.classes)
+        images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
+        return ImageData(self.name, images, self.labels[index], self.classes)
 
     def label_name(self, i: int) -> str:
         label = int(self.labels[i])
@@ -122,12 +129,15 @@ def data_dir(path: str | Path | None = None) -> Path:
 
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
-                 cached: bool = False) -> ImageData:
+                 cached: bool = False, stream: bool | None = False, workers: int = DEFAULT_WORKERS,
+                 keep_decoded: bool = False, progress: Progress | None = None) -> ImageData:
     """Load `name` (a known dataset, a folder of images or a zip of them) for split 'train' or 'test'.
 
     With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
     its raw files' size and modification time: the app's later starts then skip importing
-    torchvision, which takes as long as the whole first page may.
+    torchvision, which takes as long as the whole first page may. A folder or zip is read into
+    memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS (`stream`; None: by size, see
+    `load_folder`); `progress` hears how indexing and reading go.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
@@ -138,10 +148,12 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     if name == "digits":
         return load_digits(split)
     path = Path(name).expanduser()
+    options = dict(limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS, progress=progress, stream=stream,
+                   workers=workers, keep_decoded=keep_decoded)
     if path.is_dir():
-        return getattr(load_folder(path), split)
-    if path.suffix.lower() == ".zip" and path.is_file():  # what the app trains an uploaded zip on, from the CLI
-        return getattr(load_zip(path.read_bytes(), path.name), split)
+        return getattr(load_folder(path, **options), split)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return getattr(load_zip(path, path.name, **options), split)
     raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
 
 
@@ -221,22 +233,38 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
 
 
 def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
-                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> Splits:
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False) -> Splits:
     """A folder of images, labelled by subfolder when there are subfolders; preprocessed like uploads.
 
     The folder is indexed first (names and sizes only), stopping at the first limit passed, so a
     folder too big is one DatasetUnavailable line and never a full memory. Linked folders are not
     entered; linked files are read. `folder` is trusted: serving.resolve_folder checks a typed one.
+
+    With `stream` (None: when the decoded images would take more than IN_MEMORY_BYTES) the images
+    are not read now but per batch, by `workers` DataLoader processes, unreadable ones skipped and
+    counted; `keep_decoded` keeps what they decode in the disk cache for the next epochs.
     """
     guard = _Guard(str(folder), limits, progress, should_stop)
     files = _index_folder(folder, guard)
-    pairs = ((relative, _read_file(path)) for relative, path in files)
+    if _streams(stream, len(files)):
+        stamp = [(relative, size, mtime) for relative, _, size, mtime in files] if keep_decoded else None
+        images = ImageFiles(folder.name, folder, (os.fsencode(relative) for relative, *_ in files), False,
+                            limits.pixels, workers, cache.cache_key(str(folder.resolve()), stamp) if stamp else None)
+        return _streamed(folder.name, images, [relative for relative, *_ in files], test_fraction)
+    pairs = ((relative, read_file(path)) for relative, path, *_ in files)
     return _from_files(pairs, len(files), folder.name, test_fraction, guard)
 
 
-def _index_folder(folder: Path, guard: _Guard) -> list[tuple[str, Path]]:
-    """(relative path, path) of each image file, in the order sorted Paths had (it fixes the split)."""
-    found: list[tuple[tuple[str, ...], Path]] = []
+def _streams(stream: bool | None, n_files: int) -> bool:
+    """Whether to stream: as asked, else when the decoded images would not fit IN_MEMORY_BYTES."""
+    return stream if stream is not None else n_files * IMAGE_BYTES > IN_MEMORY_BYTES
+
+
+def _index_folder(folder: Path, guard: _Guard) -> list[tuple[str, Path, int, int]]:
+    """(relative path, path, size, modification time in ns) of each image file, in the order sorted
+    Paths had (it fixes the split)."""
+    found: list[tuple[tuple[str, ...], Path, int, int]] = []
     seen = size = 0
     pending = [folder]
     while pending:
@@ -253,11 +281,12 @@ def _index_folder(folder: Path, guard: _Guard) -> list[tuple[str, Path]]:
             except OSError:  # a broken link, or removed meanwhile
                 continue
             if info is not None and stat.S_ISREG(info.st_mode):
-                found.append((Path(entry.path).relative_to(folder).parts, Path(entry.path)))
+                found.append((Path(entry.path).relative_to(folder).parts, Path(entry.path), info.st_size,
+                              info.st_mtime_ns))
                 size += info.st_size
                 guard.within(len(found), size)
     guard.report(INDEXING, seen, len(found))
-    return [("/".join(parts), path) for parts, path in sorted(found)]
+    return [("/".join(parts), path, size, mtime) for parts, path, size, mtime in sorted(found)]
 
 
 def _listing(directory: Path) -> Iterator[os.DirEntry]:
@@ -268,15 +297,6 @@ def _listing(directory: Path) -> Iterator[os.DirEntry]:
             yield from entries
     except OSError:
         return
-
-
-def _read_file(path: Path) -> bytes | None:
-    """At most one byte more than an image may have (that byte makes load_image refuse it)."""
-    try:
-        with path.open("rb") as file:
-            return file.read(MAX_FILE_BYTES + 1)
-    except OSError:
-        return None
 
 
 class _Guard:
@@ -346,7 +366,7 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
             continue
         guard.spend(len(data))
         try:
-            images.append(preprocess_bytes(data, relative, guard.limits.pixels).image)
+            images.append(preprocess_bytes(data, relative, guard.limits.pixels, with_steps=False).image)
         except ImageTooLarge as err:
             raise DatasetUnavailable(f"{relative} in {where}: {err}") from None
         except ImageError:
@@ -355,12 +375,33 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
         tops.append(parts[0] if len(parts) > 1 else None)
     guard.report(READING, n_files, n_files)
     if len(images) < 2:
-        raise DatasetUnavailable(f"{where} holds fewer than two readable images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    classes = sorted({top for top in tops if top is not None})
-    labels = [classes.index(top) if top is not None else UNLABELLED for top in tops]
+        raise DatasetUnavailable(_too_few(where))
     tensor = torch.from_numpy(np.stack(images)).float().unsqueeze(1)
-    whole = ImageData(name, tensor, torch.tensor(labels, dtype=torch.long), classes)
-    return Splits(*(whole.subset(idx) for idx in _split_indices(len(tensor), test_fraction, seed=0)))
+    return _divided(ImageData(name, tensor, *_labelled(tops)), test_fraction)
+
+
+def _streamed(name: str, images: ImageFiles, relatives: list[str], test_fraction: float) -> Splits:
+    """A stream's splits, labelled like `_from_files`; refused when no two of a sample of its files can be read."""
+    if not images.readable(2):
+        raise DatasetUnavailable(_too_few(images.source.where))
+    tops = [parts[0] if len(parts) > 1 else None for parts in (PurePosixPath(r).parts for r in relatives)]
+    return _divided(ImageData(name, images, *_labelled(tops)), test_fraction)
+
+
+def _too_few(where: str) -> str:
+    return f"{where} holds fewer than two readable images ({', '.join(sorted(IMAGE_SUFFIXES))})."
+
+
+def _labelled(tops: list[str | None]) -> tuple[torch.Tensor, list[str]]:
+    """Labels and class names from each image's first folder (None: no folder, unlabelled)."""
+    classes = sorted({top for top in tops if top is not None})
+    number = {name: i for i, name in enumerate(classes)}
+    labels = [number[top] if top is not None else UNLABELLED for top in tops]
+    return torch.tensor(labels, dtype=torch.long), classes
+
+
+def _divided(whole: ImageData, test_fraction: float) -> Splits:
+    return Splits(*(whole.subset(idx) for idx in _split_indices(len(whole), test_fraction, seed=0)))
 
 
 def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -395,11 +436,13 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     return found | {FALLBACK_DATASET: True}
 
 
-def load_zip(data: bytes, name: str, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
-             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> Splits:
-    """An uploaded zip of images, labelled by subfolder and split like `load_folder`, within the same limits.
+def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
+             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+             stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False) -> Splits:
+    """A zip of images (uploaded bytes, or a file on disk), labelled by subfolder and split like
+    `load_folder`, within the same limits; one on disk can be streamed like a folder.
 
-    The archive is untrusted: it is read in memory (nothing is written to disk) and refused
+    The archive is untrusted: nothing of it is written to disk, and it is refused
     with a one-line DatasetUnavailable when it is not a zip, has more entries than `limits.files`,
     would unpack to more than `limits.bytes` (a zip bomb: refused before inflating, and what is
     really inflated is counted too), names a path outside itself, or is encrypted. A single
@@ -407,9 +450,11 @@ def load_zip(data: bytes, name: str, test_fraction: float = 0.2, limits: Limits 
     folders inside it.
     """
     title = Path(name).name
+    if stream and isinstance(data, bytes):
+        raise ValueError("Only a zip file on disk can be streamed.")
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError):
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except (zipfile.BadZipFile, ValueError, OSError):
         raise DatasetUnavailable(f"{title} is not a zip file.") from None
     guard = _Guard(title, limits, progress, should_stop)
     with archive:
@@ -430,6 +475,12 @@ def load_zip(data: bytes, name: str, test_fraction: float = 0.2, limits: Limits 
             raise DatasetUnavailable(f"{title} is encrypted: zip the images without a password.")
         guard.report(INDEXING, len(members), len(files))
         names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
+        if isinstance(data, Path) and _streams(stream, len(files)):
+            where = data.stat()
+            key = cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns) if keep_decoded else None
+            images = ImageFiles(title, data, (info.filename.encode() for info in files), True, limits.pixels,
+                                workers, key)
+            return _streamed(Path(name).stem, images, names, test_fraction)
         return _from_files(_read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard)
 
 
@@ -442,11 +493,6 @@ def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
 
 def _read_members(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo],
                   names: list[str]) -> Iterator[tuple[str, bytes | None]]:
-    """Each member's bytes, at most one byte more than an image may have whatever its header says."""
+    """Each member's bytes (None when damaged: skipped like an unreadable image)."""
     for info, relative in zip(files, names):
-        try:
-            with archive.open(info) as member:
-                blob = member.read(MAX_FILE_BYTES + 1)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError):
-            blob = None  # a damaged or exotically compressed entry is skipped like an unreadable image
-        yield relative, blob
+        yield relative, read_member(archive, info)

@@ -17,6 +17,7 @@ import math
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -145,38 +146,46 @@ def _sniff(head: bytes) -> str | None:
     return "text/plain" if all(c.isprintable() or c in "\t\n\r\f" for c in text) else None
 
 
-def preprocess(img: Image.Image) -> Preprocessed:
+def preprocess(img: Image.Image, with_steps: bool = True) -> Preprocessed:
     """MNIST's recipe for any loaded PIL image, photos of paper included; ImageError when there is nothing to see.
 
     A photo is paper (or a board) under uneven light with the digit somewhere on it. So the
     background is estimated and divided out, the ink is thresholded, and of the connected
     pieces only the digit's are kept (specks, the table beyond the sheet and the edges of
     shadows are dropped) before MNIST's own steps: crop, fit a 20x20 box, centre by mass.
+    Without `with_steps` the display copies of each step are not made: a dataset's images are
+    never shown step by step.
     """
+    steps: list[tuple[str, np.ndarray]] = []
+
+    def note(name: str, make: Callable[[], np.ndarray]) -> None:
+        if with_steps:
+            steps.append((name, make()))
+
     gray, alpha = _planes(img)
-    steps = [("original", _original_for_display(gray, alpha))]
+    note("original", lambda: _original_for_display(gray, alpha))
     if alpha is not None:
         gray = _flatten_alpha(gray, alpha)
     stretched = _stretch(gray)
     if not (gray.min() >= 0.0 and gray.max() <= 1.0):
         gray = stretched  # a float image with no fixed full scale: its range is all there is
-    steps.append(("grayscale", _for_display(gray)))
+    note("grayscale", lambda: _for_display(gray))
     if _dark_ink(stretched):
         gray = 1.0 - gray
-        steps.append(("inverted", _for_display(gray)))
+        note("inverted", lambda: _for_display(gray))
     background = _background(gray)
-    steps.append(("background", _for_display(background)))
+    note("background", lambda: _for_display(background))
     # Light is multiplicative: on the unstretched plane, dividing by the paper's own level gives
     # ink the same strength in a shadow as in full light, at any exposure (for light ink on a
     # dark board the denominator is about 1).
     paper = np.maximum(1.0 - background, MIN_PAPER)
     residual = (gray - background) / paper
     ink = np.clip(residual, 0.0, 1.0)
-    steps.append(("background removed", _for_display(ink)))
+    note("background removed", lambda: _for_display(ink))
     found = _threshold(residual, paper)
-    steps.append(("thresholded", _for_display(found)))
+    note("thresholded", lambda: _for_display(found))
     kept = _digit_components(found, ink)
-    steps.append(("digit kept", _for_display(np.where(kept, 1.0, DROPPED_SHADE * found))))
+    note("digit kept", lambda: _for_display(np.where(kept, 1.0, DROPPED_SHADE * found)))
     rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
     window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     cropped = np.where(kept, ink, 0.0)[window]
@@ -184,17 +193,18 @@ def preprocess(img: Image.Image) -> Preprocessed:
     if not solid > 0.0:
         raise ImageError(_BLANK)
     cropped = np.clip(cropped / solid, 0.0, 1.0)
-    steps.append(("cropped", _for_display(cropped)))
+    note("cropped", lambda: _for_display(cropped))
     box = _fit_box(cropped)
-    steps.append(("20x20 box", box.copy()))
+    note("20x20 box", box.copy)
     image = _centre_by_mass(box)
-    steps.append(("centred by mass 28x28", image.copy()))
+    note("centred by mass 28x28", image.copy)
     return Preprocessed(image, steps)
 
 
-def preprocess_bytes(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS) -> Preprocessed:
+def preprocess_bytes(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS,
+                     with_steps: bool = True) -> Preprocessed:
     """Bytes of an uploaded file to a model-ready image; only ImageError escapes."""
-    return preprocess(load_image(data, name, max_pixels))
+    return preprocess(load_image(data, name, max_pixels), with_steps)
 
 
 def _planes(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

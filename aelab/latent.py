@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from aelab.cache import load_arrays, save_arrays
+from aelab.cache import load_arrays, store_once
 from aelab.data import sample_indices
 from aelab.metrics import active_units
 from aelab.models import Autoencoder
@@ -316,19 +316,18 @@ def load_projection(key: str, method: str) -> Projection | None:
 
 
 def cached_projection(key: str, method: str, compute: Callable[[], Projection]) -> Projection:
-    """The projection stored under `key`, else computed once and stored."""
+    """The projection stored under `key`, else computed and stored; computed by another process at the
+    same time, the one stored first."""
     found = load_projection(key, method)
     if found is None:
-        found = compute()
-        save_arrays(method, key, found.to_arrays())
+        found = Projection.from_arrays(method, store_once(method, key, compute().to_arrays()))
     return found
 
 
 def cached_codes(key: str, compute: Callable[[], Codes]) -> Codes:
-    """A dataset's codes from the disk cache, else encoded once and stored."""
+    """A dataset's codes from the disk cache, else encoded and stored (the first stored, as for projections)."""
     arrays = load_arrays("codes", key)
-    if arrays is not None:
-        return Codes(arrays["mu"], arrays.get("logvar"))
-    codes = compute()
-    save_arrays("codes", key, {"mu": codes.mu} | ({} if codes.logvar is None else {"logvar": codes.logvar}))
-    return codes
+    if arrays is None:
+        codes = compute()
+        arrays = store_once("codes", key, {"mu": codes.mu} | ({} if codes.logvar is None else {"logvar": codes.logvar}))
+    return Codes(arrays["mu"], arrays.get("logvar"))

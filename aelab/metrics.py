@@ -11,6 +11,7 @@ from aelab.checkpoints import load_checkpoint, update_metadata
 from aelab.data import ImageData, load_dataset
 from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss, reparameterise
 from aelab.noise import add_noise
+from aelab.streaming import Images, batches, in_order
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Var_x[E_q(z|x) z_d] above this counts as active
 
@@ -28,11 +29,12 @@ def _noise_generator(model: Autoencoder, seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, seed: int = 0,
+def evaluate(model: Autoencoder, images: Images, batch_size: int = 1000, seed: int = 0,
              noise: str | None = None, noise_level: float = 0.0) -> dict:
     """Metrics per image, averaged over `images`; the ELBO uses one seeded posterior sample.
 
     With `noise`, also `denoise_recon`: the loss of reconstructing clean images from noisy ones.
+    `images` may be a stream (its unreadable files are not counted).
     """
     model.eval()
     eps = _noise_generator(model, seed)
@@ -40,8 +42,11 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
     recon_sum, nelbo_sum, denoise_sum, kl_sum = 0.0, 0.0, 0.0, torch.zeros(model.latent_dim)
     codes = []
     gen = torch.Generator().manual_seed(seed)
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size]
+    n = 0
+    for x in batches(images, in_order(len(images), batch_size)):
+        if not len(x):  # a stream's batch of unreadable files
+            continue
+        n += len(x)
         if model.is_variational:
             mu, logvar = model.posterior(x)
             z = reparameterise(mu, logvar, eps)
@@ -55,7 +60,6 @@ def evaluate(model: Autoencoder, images: torch.Tensor, batch_size: int = 1000, s
             noisy = add_noise(x, noise, noise_level, gen)
             denoise_sum += float(reconstruction_loss(model.reconstruct(noisy), x, kind).sum())
         codes.append(mu)
-    n = len(images)
     mu = torch.cat(codes).cpu().numpy()
     metrics = {"images": n, "recon": recon_sum / n, "recon_kind": kind,
                "latent_variance": [round(float(v), 5) for v in mu.astype(np.float64).var(0, ddof=1)],

@@ -228,6 +228,12 @@ class Autoencoder(nn.Module):
         recon = reconstruction_loss(self.reconstruct(x), target, self.config.recon).mean()
         return {"loss": recon, "recon": recon}
 
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The loss terms: a training step is one call, which a wrapper such as DistributedDataParallel
+        needs to see (it hooks `forward`, not `loss`)."""
+        return self.loss(x, target, beta, generator)
+
 
 class VariationalAutoencoder(Autoencoder):
     """Gaussian posterior N(mu, sigma^2), standard normal prior, loss = recon + beta * KL."""

@@ -3,6 +3,10 @@
 The best model (by validation loss) is saved after each improving epoch, and a resume state
 (last weights, optimiser, counters) after every epoch, both atomically. Each epoch reseeds
 from (seed, epoch), so a run resumed at an epoch boundary retraces the uninterrupted one.
+
+Under torchrun the same loop runs in every process (aelab.distributed): each trains on its share
+of every global batch, DDP averages the gradients, the processes agree each batch on whether to
+stop, and rank 0 alone validates, reports and saves while the others wait for it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import torch
 from aelab.checkpoints import (FORMAT, FORMAT_VERSION, RESUME_SUFFIX, SUFFIX, read_tensors, save_checkpoint,
                                save_tensors, update_metadata)
 from aelab.data import ImageData, random_shift, split_validation
+from aelab.distributed import ONE_PROCESS, Dist, Terminated
 from aelab.models import Autoencoder, ModelConfig, build_model
 from aelab.noise import NOISE_KINDS, add_noise
+from aelab.streaming import Images, batches, in_order, representative
 
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -141,19 +147,22 @@ def resume_path(out: Path) -> Path:
 
 
 @torch.no_grad()
-def validation_loss(model: Autoencoder, cfg: TrainConfig, images: torch.Tensor, seed: int) -> dict[str, float]:
+def validation_loss(model: Autoencoder, cfg: TrainConfig, images: Images, seed: int) -> dict[str, float]:
     """Mean loss terms over `images`, with fixed noise so epochs are comparable."""
     model.eval()
     device = next(model.parameters()).device
     gen, eps = _generators(seed, device)
     totals: dict[str, float] = {}
-    for start in range(0, len(images), 1000):
-        target = images[start:start + 1000]
+    seen = 0
+    for target in batches(images, in_order(len(images), 1000)):
+        if not len(target):  # a stream's batch of unreadable files
+            continue
         x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
         terms = model.loss(x.to(device), target.to(device), generator=eps)
         for k, v in terms.items():
             totals[k] = totals.get(k, 0.0) + float(v) * len(target)
-    return {k: v / len(images) for k, v in totals.items()}
+        seen += len(target)
+    return {k: v / seen for k, v in totals.items()}
 
 
 @dataclass
@@ -165,16 +174,18 @@ class _End:
 class _Run:
     """One run's model, optimiser, data and bookkeeping, fresh or restored from the resume state."""
 
-    def __init__(self, cfg: TrainConfig, data: ImageData, out: Path, resume: bool) -> None:
-        self.cfg, self.out, self.device = cfg, out, pick_device(cfg.device)
+    def __init__(self, cfg: TrainConfig, data: ImageData, out: Path, resume: bool, dist: Dist) -> None:
+        self.cfg, self.out, self.dist, self.device = cfg, out, dist, dist.device or pick_device(cfg.device)
         torch.manual_seed(cfg.seed)  # initial weights: nn.Module init draws from the global generator
         model = build_model(cfg.model)
         self.train_data, self.val_data = split_validation(data, cfg.val_fraction, cfg.seed)
-        model.init_output_bias(self.train_data.images)
+        model.init_output_bias(representative(self.train_data.images))
         # channels-last weights make oneDNN's conv kernels faster on CPU; activations follow them
         self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.net = dist.wrap(self.model)  # what a training step calls: the model, or DDP around it
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        self.meta = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed}
+        self.meta = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed,
+                     "world_size": dist.world_size, "global_batch": cfg.batch_size}
         self.history: list[EpochLog] = []
         self.best_val, self.best_epoch, self.bad_epochs, elapsed = math.inf, None, 0, 0.0
         if resume:
@@ -214,26 +225,37 @@ def train(
     on_epoch: Callable[[EpochLog, Autoencoder], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume: bool = False,
+    dist: Dist = ONE_PROCESS,
 ) -> TrainResult:
     """Train `cfg.model` on `data`, saving the best model to `out`.
 
     `on_batch(epoch, batch, n_batches, loss)` and `on_epoch(log, model)` report progress;
     `should_stop()` is polled each batch. Ctrl-C, the stop flag, the time budget and a
     non-finite loss all end the run cleanly with the best model so far on disk.
+
+    `dist` (from distributed.session, under torchrun) makes this one of several processes
+    training one model on `cfg.batch_size` images per step between them: on_epoch is called
+    on rank 0 alone, and the others' results have no path. A process that fails ends the others
+    with `RunAborted`, the last saved model intact.
     """
-    run = _Run(cfg, data, Path(out), resume)
+    run = _Run(cfg, data, Path(out), resume, dist)
     end = _End(Status.FINISHED, f"Trained {cfg.epochs} epochs.")
-    for epoch in range(len(run.history), cfg.epochs):
-        log, stop = _train_epoch(run, epoch, on_batch, should_stop)
-        if log is not None:
-            run.record(log, whole=stop is None)
-            if on_epoch:
-                on_epoch(log, run.model)
-        if stop is None and cfg.patience and run.bad_epochs >= cfg.patience:
-            stop = _End(Status.EARLY_STOPPED, f"Validation loss stopped improving; best epoch {run.best_epoch}.")
-        if stop is not None:
-            end = stop
-            break
+    try:
+        for epoch in range(len(run.history), cfg.epochs):
+            log, stop = _train_epoch(run, epoch, on_batch, should_stop)
+            if log is not None and dist.is_main:
+                run.record(log, whole=stop is None)
+                if on_epoch:
+                    on_epoch(log, run.model)
+            if stop is None and cfg.patience and dist.largest(int(run.bad_epochs >= cfg.patience)):
+                stop = _End(Status.EARLY_STOPPED, f"Validation loss stopped improving; best epoch {run.best_epoch}.")
+            if stop is not None:
+                end = stop
+                break
+    except (RuntimeError, Terminated) as err:  # a peer died, hung or was stopped: gloo, NCCL or torchrun says so
+        if dist.world_size == 1:
+            raise
+        raise dist.aborted(err, _kept(run)) from None
     if run.best_epoch is None:
         return TrainResult(end.status, end.message + " No model was saved.", None, run.history, None, run.best_val)
     update_metadata(run.out, run.meta | run.progress_meta(end.status))
@@ -241,54 +263,85 @@ def train(
                        run.history, run.best_epoch, run.best_val)
 
 
+def _kept(run: _Run) -> str:
+    """What rank 0 has on disk when a distributed run breaks off."""
+    if run.best_epoch is None:
+        return "No epoch had finished, so no model was saved."
+    return (f"Kept: the best model so far (epoch {run.best_epoch}) in {run.out}, and the state after epoch "
+            f"{len(run.history)} to resume from.")
+
+
+_STOPS = (None, Status.STOPPED, Status.TIME_BUDGET)  # what a process asks for at the end of a batch, by code
+
+
 def _train_epoch(run: _Run, epoch: int, on_batch: Callable[[int, int, int, float], None] | None,
                  should_stop: Callable[[], bool] | None) -> tuple[EpochLog | None, _End | None]:
     """One pass over the training data; the log is None when no batch counts (none ran, or the loss diverged)."""
-    cfg, model, optimizer = run.cfg, run.model, run.optimizer
+    cfg, dist, optimizer = run.cfg, run.dist, run.optimizer
     started = time.perf_counter()
-    model.train()
+    run.model.train()
     gen, eps = _generators(cfg.seed * 100_003 + epoch, run.device)  # per epoch, so a resume retraces the run
-    n, bs = len(run.train_data), cfg.batch_size
-    n_batches = math.ceil(n / bs)
-    perm = torch.randperm(n, generator=gen)
+    perm = torch.randperm(len(run.train_data), generator=gen)
+    if dist.rank:  # one order for all processes; each draws its own shifts, corruption and noise
+        gen, eps = _generators(int(torch.randint(2**62, (1,), generator=gen)) + dist.rank, run.device)
+    shards = dist.shards(perm, cfg.batch_size)
+    n_batches = len(shards)
     sums: dict[str, float] = {}
-    seen, stop = 0, None
+    seen, covered, stop = 0, 0, None  # images trained on; positions of the order gone through
     try:
-        for b in range(n_batches):
-            target = run.train_data.images[perm[b * bs:(b + 1) * bs]]
+        for b, target in enumerate(batches(run.train_data.images, shards)):
+            n = len(target)
+            if n == 0:  # a stream's batch of unreadable files: a blank image stands in and weighs nothing
+                target = torch.zeros(1, *target.shape[1:])
             epochs_done = epoch + b / n_batches
-            progress = _progress(cfg, epochs_done, run.seconds())
-            if cfg.shift and progress < cfg.shift_until:
+            seconds = run.seconds()
+            if cfg.shift and _progress(cfg, epochs_done, seconds) < cfg.shift_until:
                 target = random_shift(target, cfg.shift, gen)
-            optimizer.param_groups[0]["lr"] = learning_rate(cfg, progress)
             x = add_noise(target, cfg.noise, cfg.noise_level, gen) if cfg.noise else target
             ramp = min(1.0, epochs_done / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs > 0 else 1.0
-            terms = model.loss(x.to(run.device), target.to(run.device), beta=cfg.model.beta * ramp, generator=eps)
-            loss = terms["loss"]
-            if not torch.isfinite(loss) or loss.item() > 1e8:
-                return None, _End(Status.DIVERGED, f"Loss became {loss.item():.3g} at epoch {epoch + 1}, batch "
+            terms = run.net(x.to(run.device), target.to(run.device), beta=cfg.model.beta * ramp, generator=eps)
+            # images, loss and clock summed over the processes: all see the same loss, lr and verdict
+            count, loss_sum, clocks = dist.sum([n, terms["loss"].item() * n if n else 0.0, seconds])
+            if count == 0:
+                continue
+            loss = loss_sum / count
+            if not math.isfinite(loss) or loss > 1e8:
+                return None, _End(Status.DIVERGED, f"Loss became {loss:.3g} at epoch {epoch + 1}, batch "
                                   f"{b + 1}: training stopped. Try a lower learning rate.")
+            optimizer.param_groups[0]["lr"] = learning_rate(cfg, _progress(cfg, epochs_done, clocks / dist.world_size))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            dist.weighted(terms["loss"], n, count).backward()
             optimizer.step()
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.item() * len(target)
-            seen += len(target)
+                sums[k] = sums.get(k, 0.0) + v.item() * n
+            seen, covered = seen + n, covered + len(shards[b])
             if on_batch:
-                on_batch(epoch + 1, b + 1, n_batches, loss.item())
-            if should_stop and should_stop():
-                stop = _End(Status.STOPPED, f"Stopped during epoch {epoch + 1}.")
-                break
-            if cfg.max_seconds is not None and run.seconds() > cfg.max_seconds:
-                stop = _End(Status.TIME_BUDGET, f"Time budget of {cfg.max_seconds:g} s reached in epoch {epoch + 1}.")
+                on_batch(epoch + 1, b + 1, n_batches, loss)
+            asked = _STOPS.index(Status.STOPPED) if should_stop and should_stop() else 0
+            if not asked and cfg.max_seconds is not None and run.seconds() > cfg.max_seconds:
+                asked = _STOPS.index(Status.TIME_BUDGET)
+            stop = _stopped(_STOPS[dist.largest(asked)], cfg, epoch)
+            if stop is not None:
                 break
     except KeyboardInterrupt:
         stop = _End(Status.STOPPED, f"Interrupted during epoch {epoch + 1}.")
+    seen, covered, *totals = dist.sum([seen, covered, *sums.values()])
     if seen == 0:
         return None, stop
-    val = validation_loss(model, cfg, run.val_data.images, seed=cfg.seed)
+    val = validation_loss(run.model, cfg, run.val_data.images, seed=cfg.seed) if dist.is_main else {}
     seconds = time.perf_counter() - started
-    return EpochLog(epoch + 1, {k: v / seen for k, v in sums.items()}, val, seconds, seen / seconds, seen / n), stop
+    train_terms = {k: v / seen for k, v in zip(sums, totals)}
+    fraction = 1.0 if stop is None else covered / len(run.train_data)  # whole, though files were unreadable
+    return EpochLog(epoch + 1, train_terms, val, seconds, seen / seconds, fraction), stop
+
+
+def _stopped(status: Status | None, cfg: TrainConfig, epoch: int) -> _End | None:
+    """The stop the processes agreed on at the end of a batch, in words."""
+    if status is Status.STOPPED:
+        return _End(status, f"Stopped during epoch {epoch + 1}.")
+    if status is Status.TIME_BUDGET:
+        return _End(status, f"Time budget of {cfg.max_seconds:g} s reached in epoch {epoch + 1}.")
+    return None
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:

@@ -1,0 +1,18 @@
+"""Folders of PNG files written from MNIST digits, for the tests of folders and streaming."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from aelab.data import ImageData, sample_indices
+
+
+def write_digits(folder: Path, data: ImageData, count: int) -> Path:
+    """`count` images spread over `data` (its files are sorted by label) as PNGs, one subfolder per label."""
+    for i in sample_indices(len(data), count, seed=0):
+        label = folder / str(int(data.labels[i]))
+        label.mkdir(parents=True, exist_ok=True)
+        pixels = (data.images[i, 0].numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(label / f"{i:06d}.png")
+    return folder
