@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from aelab.ui import context, navigation
+from aelab.ui import cached, context, navigation
 
 st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
 
@@ -13,3 +13,4 @@ for spec in navigation.PAGES:
 page = st.navigation(groups)
 context.sidebar()
 page.run()
+cached.warm_up()  # torch, imported after the first page is drawn (that page may not have needed it)

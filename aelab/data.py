@@ -1,7 +1,8 @@
 """Datasets as in-memory tensors: torchvision's MNIST family, scikit-learn's digits, a folder.
 
 A whole split is one (N, 1, 28, 28) float tensor in [0, 1] (white ink on black), batched by
-indexing, so training never touches PIL per image.
+indexing, so training never touches PIL per image. The functions that make tensors import torch:
+the app's first page finds datasets and reads a split's labels from the disk cache without it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from aelab import cache
 from aelab.images import MAX_BYTES as MAX_FILE_BYTES
 from aelab.images import MAX_PIXELS, ImageError, ImageTooLarge, preprocess_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 DATA_DIR_ENV = "AELAB_DATA_DIR"
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,8 @@ class ImageData:
         return len(self.images)
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
+        import torch
+
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageData(self.name, self.images[index], self.labels[index], self.classes)
 
@@ -181,20 +185,39 @@ def _raw_paths(name: str, split: str, root: Path) -> list[Path]:
 
 
 def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData:
-    paths = _raw_paths(name, split, root)
-    if not all(path.exists() for path in paths):
+    import torch
+
+    if not all(path.exists() for path in _raw_paths(name, split, root)):
         return _load_torchvision(name, split, root, download)  # downloads, or says what is missing
+    arrays = _decoded_split(name, split, root)
+    images = torch.from_numpy(arrays["pixels"]).unsqueeze(1).float().div_(255.0)
+    return ImageData(name, images, torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]])
+
+
+def _decoded_split(name: str, split: str, root: Path) -> dict[str, np.ndarray]:
+    """A split on disk as uint8 pixels, labels and class names: from the disk cache, keyed by its raw
+    files' size and date, else decoded once by torchvision and stored there."""
+    paths = _raw_paths(name, split, root)
     stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
     key = cache.cache_key(name, split, stamp)
     arrays = cache.load_arrays("dataset", key)
-    if arrays is not None:
-        images = torch.from_numpy(arrays["pixels"]).unsqueeze(1).float().div_(255.0)
-        return ImageData(name, images, torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]])
-    data = _load_torchvision(name, split, root, download)
-    pixels = (data.images[:, 0] * 255.0).round().to(torch.uint8).numpy()
-    cache.save_arrays("dataset", key, {"pixels": pixels, "labels": data.labels.numpy(),
-                                       "classes": np.array(data.classes)})
-    return data
+    if arrays is None:
+        data = _load_torchvision(name, split, root, download=False)
+        arrays = {"pixels": (data.images[:, 0] * 255.0).round().byte().numpy(), "labels": data.labels.numpy(),
+                  "classes": np.array(data.classes)}
+        cache.save_arrays("dataset", key, arrays)
+    return arrays
+
+
+def load_labels(name: str, split: str = "test", root: str | Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """A split's labels (int64, UNLABELLED where unknown) and class names, never downloading. For the
+    MNIST family they come from the disk cache without torch: the first page colours its map with them."""
+    root = data_dir(root)
+    if name in TORCHVISION_DATASETS and all(path.exists() for path in _raw_paths(name, split, root)):
+        arrays = _decoded_split(name, split, root)
+        return arrays["labels"].astype(np.int64), [str(c) for c in arrays["classes"]]
+    data = load_dataset(name, split, root, download=False, cached=True)
+    return data.labels.numpy(), data.classes
 
 
 def _missing_message(cls: type, root: Path, train: bool) -> str:
@@ -207,6 +230,8 @@ def _missing_message(cls: type, root: Path, train: bool) -> str:
 
 def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
     """scikit-learn's bundled 8x8 digits, made MNIST-like: scaled into a 20x20 box inside 28x28."""
+    import torch
+    import torch.nn.functional as F
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
@@ -355,6 +380,8 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
     guard.report(READING, n_files, n_files)
     if len(images) < 2:
         raise DatasetUnavailable(f"{where} holds fewer than two readable images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    import torch
+
     classes = sorted({top for top in tops if top is not None})
     labels = [classes.index(top) if top is not None else UNLABELLED for top in tops]
     tensor = torch.from_numpy(np.stack(images)).float().unsqueeze(1)
@@ -364,6 +391,8 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
 
 def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed random split, so train and test never overlap across calls."""
+    import torch
+
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_held = max(1, int(round(n * fraction)))
     return perm[n_held:], perm[:n_held]
@@ -372,6 +401,9 @@ def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, to
 def random_shift(images: torch.Tensor, max_px: int, gen: torch.Generator) -> torch.Tensor:
     """Each image moved by its own whole-pixel offset in [-max_px, max_px] on both axes, zeros
     coming in: augmentation that keeps MNIST's pixel values (no resampling blur)."""
+    import torch
+    import torch.nn.functional as F
+
     (n, _, height, width), k = images.shape, max_px
     padded = F.pad(images, (k, k, k, k))
     offsets = torch.randint(0, 2 * k + 1, (n, 2), generator=gen)
