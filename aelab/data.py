@@ -31,10 +31,16 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project's machines keep MNIST
 DEFAULT_DATA_DIR = CHECKOUT / "data"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
-# The files torchvision reads from <root>/<class name>/raw/ (the same names for all three):
-# listed here so that checking for them does not import torchvision (two seconds).
+# The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
+# class names it gives: listed here so that finding and decoding a split (the app's first start,
+# through the disk cache) does not import torchvision (two seconds). Tests check both against it.
 RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+DIGITS = "zero one two three four five six seven eight nine".split()
+CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(DIGITS)],
+           "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                             "Bag", "Ankle boot"],
+           "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
 DATASETS = (*TORCHVISION_DATASETS, "digits")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 UNLABELLED = -1
@@ -196,17 +202,31 @@ def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData
 
 def _decoded_split(name: str, split: str, root: Path) -> dict[str, np.ndarray]:
     """A split on disk as uint8 pixels, labels and class names: from the disk cache, keyed by its raw
-    files' size and date, else decoded once by torchvision and stored there."""
+    files' size and date, else decoded once and stored there."""
     paths = _raw_paths(name, split, root)
     stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
     key = cache.cache_key(name, split, stamp)
     arrays = cache.load_arrays("dataset", key)
     if arrays is None:
-        data = _load_torchvision(name, split, root, download=False)
-        arrays = {"pixels": (data.images[:, 0] * 255.0).round().byte().numpy(), "labels": data.labels.numpy(),
-                  "classes": np.array(data.classes)}
+        pixels, labels = (_read_idx(path) for path in paths)
+        if pixels.ndim != 3 or labels.shape != pixels.shape[:1]:
+            raise DatasetUnavailable(f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
+                                     "do not hold one label per image")
+        arrays = {"pixels": pixels, "labels": labels.astype(np.int64), "classes": np.array(CLASSES[name])}
         cache.save_arrays("dataset", key, arrays)
     return arrays
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An array of bytes in the idx format the MNIST family ships in (what torchvision reads): two zero
+    bytes, 0x08 (unsigned bytes), the number of dimensions, each size as a big-endian uint32, the data."""
+    data = bytearray(path.read_bytes())  # writable, like every array the loaders return
+    rank = data[3] if len(data) > 4 else 0
+    sizes = np.frombuffer(data, ">u4", count=rank, offset=4) if len(data) >= 4 + 4 * rank else None
+    if data[:3] != b"\x00\x00\x08" or sizes is None or len(data) != 4 + 4 * rank + int(np.prod(sizes)):
+        raise DatasetUnavailable(f"{path} is not an idx file of bytes (the MNIST format): delete it to download "
+                                 "it again")
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(sizes)
 
 
 def load_labels(name: str, split: str = "test", root: str | Path | None = None) -> tuple[np.ndarray, list[str]]:

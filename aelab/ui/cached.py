@@ -217,8 +217,8 @@ def _import_models_when_idle() -> None:
 
     When the first page's run ends, the browser is still fetching Plotly's 4.7 MB script from this
     process, then drawing the map: an import holding the GIL and a core then slows both (measured on
-    this project's two cores: the script took 3 to 5 times as long to arrive while torch was imported).
-    Two idle seconds after the last request, the browser has usually drawn the map.
+    this project's two cores: the script took about three times as long to arrive while torch was
+    imported). Two idle seconds after the last request, the browser has usually drawn the map.
     """
     start = busy = time.monotonic()
     cpu = time.process_time()

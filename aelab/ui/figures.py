@@ -42,7 +42,7 @@ def class_legend(classes: list[str]) -> str:
 def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int, method: str,
                clickable_cells: bool, selected: int | None = None,
                decoded: tuple[float, float] | None = None) -> go.Figure:
-    """The dataset's codes in 2-D coloured by class; with `clickable_cells`, near-invisible cells so that a
+    """The dataset's codes in 2-D coloured by class; with `clickable_cells`, invisible cells so that a
     click on empty space lands on one (a PCA map decodes any spot).
 
     `selected` (a position in `coords`) and `decoded` (a spot on the map) are marked the way Plotly

@@ -90,11 +90,13 @@ def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[fl
 
 
 def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
+    from aelab.anomaly import reconstruction_errors  # torch: imported once something is clicked
+
     st.subheader(f"Image {index}")
     image = ctx.data.images[index:index + 1]
     show([image[0, 0].numpy(), latent.reconstruct(ctx.model, image)[0]],
          [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
-    st.caption(f"Reconstruction error {cached.errors(*ctx.key)[index]:.4f} (mean squared, per pixel)"
+    st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
                + ("" if on_map else ". It is not among the points of this t-SNE map."))
     for picker, label, role, key in ((keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
                                      (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
