@@ -15,7 +15,6 @@ import io
 import math
 import mimetypes
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np

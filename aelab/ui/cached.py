@@ -11,6 +11,7 @@ in the background while the person looks at it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -208,25 +209,36 @@ def mean_psnr(path: str, digest: str, dataset: str, kind: str, level: float, see
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())
 
 
-WARM_UP_IDLE = 2.0  # seconds this server process must have been idle before the warm-up imports torch
-WARM_UP_LATEST = 30.0  # ...or seconds after the first page, however busy it stays
+WARM_UP_IDLE = 1.0  # seconds this server and a core of the machine must have been idle before importing torch
+WARM_UP_LATEST = 10.0  # ...or seconds after the first page, however busy they stay
+WARM_UP_STEP = 0.1  # seconds between two looks
+
+
+def _machine_idle() -> float | None:
+    """The machine's idle CPU seconds so far, as Linux reports them (/proc/stat); None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _import_models_when_idle() -> None:
-    """Import torch and the models once this process has been idle for WARM_UP_IDLE seconds.
+    """Import torch and the models once this process has been idle, and a core free, for WARM_UP_IDLE seconds.
 
     When the first page's run ends, the browser is still fetching Plotly's 4.7 MB script from this
     process, then drawing the map: an import holding the GIL and a core then slows both (measured on
     this project's two cores: the script took about three times as long to arrive while torch was
-    imported). Two idle seconds after the last request, the browser has usually drawn the map.
+    imported, and the map took seconds longer to draw).
     """
     start = busy = time.monotonic()
-    cpu = time.process_time()
+    used, idle = time.process_time(), _machine_idle()
     while time.monotonic() - busy < WARM_UP_IDLE and time.monotonic() - start < WARM_UP_LATEST:
-        time.sleep(0.1)
-        if time.process_time() - cpu > 0.01:  # over a tenth of a core in the last tenth of a second
-            busy = time.monotonic()
-        cpu = time.process_time()
+        time.sleep(WARM_UP_STEP)
+        now_used, now_idle = time.process_time(), _machine_idle()
+        if now_used - used > 0.1 * WARM_UP_STEP or (idle is not None and now_idle - idle < 0.8 * WARM_UP_STEP):
+            busy = time.monotonic()  # this server at work, or not even 80% of one core to spare
+        used, idle = now_used, now_idle
     import aelab.anomaly  # noqa: F401  torch, the models, and the scores the map's detail panel shows
 
 
