@@ -3,7 +3,7 @@
 import streamlit as st
 
 from aelab.serving import SettingsError
-from aelab.ui import context, navigation, training
+from aelab.ui import cached, context, keys, navigation
 
 st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
 context.require_sign_in()
@@ -12,7 +12,7 @@ try:
 except SettingsError as err:
     st.error(str(err))
     st.stop()
-training.keep_alive()
+keys.keep_alive()
 
 groups: dict[str, list] = {}
 for spec in navigation.PAGES:
@@ -21,3 +21,4 @@ for spec in navigation.PAGES:
 page = st.navigation(groups)
 context.sidebar()
 page.run()
+cached.warm_up()  # torch, imported after the first page is drawn (that page may not have needed it)

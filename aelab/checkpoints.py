@@ -2,6 +2,8 @@
 
 Nothing is ever unpickled: a file that is not a well-formed aelab safetensors file, or whose
 tensors do not match the model its metadata names, is refused with a `CheckpointError`.
+Headers are read without torch (the app lists models and draws its first page before torch is
+imported); the functions that build, load or save weights import it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import save
 
 from aelab.files import atomic_write
-from aelab.models import MODELS, Autoencoder, ModelConfig, build_model
+from aelab.model_config import KINDS, ModelConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.models import Autoencoder
 
 FORMAT = "aelab-checkpoint"
 FORMAT_VERSION = 2  # 2: the model's `activation` is always stored (version 1 files without it are ReLU models)
@@ -43,6 +48,7 @@ class Checkpoint:
 
 def package_versions() -> dict[str, str]:
     import safetensors
+    import torch
     import torchvision
 
     return {"python": platform.python_version(), "torch": torch.__version__,
@@ -51,6 +57,8 @@ def package_versions() -> dict[str, str]:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     """Serialise tensors with `meta` as JSON under the header key 'aelab', atomically."""
+    from safetensors.torch import save
+
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     atomic_write(path, save(tensors, metadata={"aelab": json.dumps(meta)}))
 
@@ -71,7 +79,7 @@ def update_metadata(path: str | Path, extra: dict) -> None:
 
 def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a safetensors file and its aelab metadata, refusing anything malformed."""
-    with _opened(Path(path)) as (f, meta):
+    with _opened(Path(path), "pt") as (f, meta):
         return {k: f.get_tensor(k) for k in f.keys()}, meta
 
 
@@ -82,8 +90,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     implies (a model built on the meta device, which allocates nothing) must be the file's
     before a weight is read, so a header asking for a huge model costs nothing to refuse.
     """
+    import torch
+
+    from aelab.models import build_model
+
     path = Path(path)
-    with _opened(path) as (f, meta):
+    with _opened(path, "pt") as (f, meta):
         try:
             config = ModelConfig.from_dict(meta["model"])
             with torch.device("meta"):
@@ -129,8 +141,8 @@ def is_variational(path: str | Path) -> bool:
 
 def describes_vae(meta: dict) -> bool:
     """Whether checkpoint metadata (as `read_metadata` returns it) is a VAE's."""
-    model = MODELS.get(meta.get("model", {}).get("name"))
-    return bool(model and model.is_variational)
+    kind = KINDS.get(meta.get("model", {}).get("name"))
+    return bool(kind and kind.variational)
 
 
 @dataclass
@@ -161,8 +173,9 @@ def read_metadata(path: str | Path) -> dict:
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator[tuple[safe_open, dict]]:
-    """The file opened for reading tensors one at a time, with its validated metadata.
+def _opened(path: Path, framework: str = "numpy") -> Iterator[tuple[safe_open, dict]]:
+    """The file opened for reading tensors one at a time, with its validated metadata; framework
+    "pt" gives torch tensors (and imports torch), "numpy" reads headers without it.
 
     safetensors checks at opening that the header's tensors lie within the file, so nothing the
     header claims is read, let alone allocated, until a caller asks for that tensor.
@@ -170,7 +183,7 @@ def _opened(path: Path) -> Iterator[tuple[safe_open, dict]]:
     if not path.is_file():
         raise CheckpointError(f"{path.name}: no such file")
     try:
-        f = safe_open(str(path), framework="pt")
+        f = safe_open(str(path), framework=framework)
     except Exception as err:  # safetensors raises its own error types for every malformation
         raise CheckpointError(f"{path.name} is not a valid safetensors file ({type(err).__name__}: {err})") from None
     with f:

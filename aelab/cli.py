@@ -19,12 +19,13 @@ from typing import Callable, Iterator
 
 from aelab import distributed
 from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
-from aelab.data import (DATASETS, IN_MEMORY_BYTES, INDEXING, TORCHVISION_DATASETS, DatasetUnavailable, ImageData,
+from aelab.data import (DATASETS, DEFAULT_WORKERS, IN_MEMORY_BYTES, INDEXING, TORCHVISION_DATASETS,
+                        DatasetUnavailable, ImageData,
                         data_dir, ensure_downloaded, load_dataset)
 from aelab.metrics import evaluate, record_test_metrics
 from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
-from aelab.streaming import DEFAULT_WORKERS, ImageFiles
+from aelab.streaming import ImageFiles
 from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, pick_device, train
 
 LOADS = {"auto": None, "memory": False, "stream": True}  # --load: load_dataset's `stream`

@@ -3,6 +3,8 @@
 A whole split is one (N, 1, 28, 28) float tensor in [0, 1] (white ink on black), batched by
 indexing, so training never touches PIL per image; a folder or zip too large for that is
 streamed instead (aelab.streaming): its files are read per batch by DataLoader workers.
+The functions that make tensors or streams import torch: the app's first page finds datasets
+and reads a split's labels from the disk cache without it.
 """
 
 from __future__ import annotations
@@ -14,25 +16,35 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from aelab import cache
 from aelab.images import MAX_PIXELS, SIDE, ImageError, ImageTooLarge, preprocess_bytes
-from aelab.streaming import DEFAULT_WORKERS, ImageFiles, Images, read_file, read_member
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.streaming import ImageFiles, Images
+
+DEFAULT_WORKERS = 2  # DataLoader processes reading a stream
 
 DATA_DIR_ENV = "AELAB_DATA_DIR"
 CHECKOUT = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project's machines keep MNIST
 DEFAULT_DATA_DIR = CHECKOUT / "data"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
-# The files torchvision reads from <root>/<class name>/raw/ (the same names for all three):
-# listed here so that checking for them does not import torchvision (two seconds).
+# The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
+# class names it gives: listed here so that finding and decoding a split (the app's first start,
+# through the disk cache) does not import torchvision (two seconds). Tests check both against it.
 RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+DIGITS = "zero one two three four five six seven eight nine".split()
+CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(DIGITS)],
+           "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                             "Bag", "Ankle boot"],
+           "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
 DATASETS = (*TORCHVISION_DATASETS, "digits")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 UNLABELLED = -1
@@ -85,6 +97,10 @@ class ImageData:
         return len(self.images)
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
+        import torch
+
+        from aelab.streaming import ImageFiles
+
         index = torch.as_tensor(index, dtype=torch.long)
         images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
         return ImageData(self.name, images, self.labels[index], self.classes)
@@ -194,20 +210,53 @@ def _raw_paths(name: str, split: str, root: Path) -> list[Path]:
 
 
 def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData:
-    paths = _raw_paths(name, split, root)
-    if not all(path.exists() for path in paths):
+    import torch
+
+    if not all(path.exists() for path in _raw_paths(name, split, root)):
         return _load_torchvision(name, split, root, download)  # downloads, or says what is missing
+    arrays = _decoded_split(name, split, root)
+    images = torch.from_numpy(arrays["pixels"]).unsqueeze(1).float().div_(255.0)
+    return ImageData(name, images, torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]])
+
+
+def _decoded_split(name: str, split: str, root: Path) -> dict[str, np.ndarray]:
+    """A split on disk as uint8 pixels, labels and class names: from the disk cache, keyed by its raw
+    files' size and date, else decoded once and stored there."""
+    paths = _raw_paths(name, split, root)
     stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
     key = cache.cache_key(name, split, stamp)
     arrays = cache.load_arrays("dataset", key)
-    if arrays is not None:
-        images = torch.from_numpy(arrays["pixels"]).unsqueeze(1).float().div_(255.0)
-        return ImageData(name, images, torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]])
-    data = _load_torchvision(name, split, root, download)
-    pixels = (data.images[:, 0] * 255.0).round().to(torch.uint8).numpy()
-    cache.save_arrays("dataset", key, {"pixels": pixels, "labels": data.labels.numpy(),
-                                       "classes": np.array(data.classes)})
-    return data
+    if arrays is None:
+        pixels, labels = (_read_idx(path) for path in paths)
+        if pixels.ndim != 3 or labels.shape != pixels.shape[:1]:
+            raise DatasetUnavailable(f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
+                                     "do not hold one label per image")
+        arrays = {"pixels": pixels, "labels": labels.astype(np.int64), "classes": np.array(CLASSES[name])}
+        cache.save_arrays("dataset", key, arrays)
+    return arrays
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An array of bytes in the idx format the MNIST family ships in (what torchvision reads): two zero
+    bytes, 0x08 (unsigned bytes), the number of dimensions, each size as a big-endian uint32, the data."""
+    data = bytearray(path.read_bytes())  # writable, like every array the loaders return
+    rank = data[3] if len(data) > 4 else 0
+    sizes = np.frombuffer(data, ">u4", count=rank, offset=4) if len(data) >= 4 + 4 * rank else None
+    if data[:3] != b"\x00\x00\x08" or sizes is None or len(data) != 4 + 4 * rank + int(np.prod(sizes)):
+        raise DatasetUnavailable(f"{path} is not an idx file of bytes (the MNIST format): delete it to download "
+                                 "it again")
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(sizes)
+
+
+def load_labels(name: str, split: str = "test", root: str | Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """A split's labels (int64, UNLABELLED where unknown) and class names, never downloading. For the
+    MNIST family they come from the disk cache without torch: the first page colours its map with them."""
+    root = data_dir(root)
+    if name in TORCHVISION_DATASETS and all(path.exists() for path in _raw_paths(name, split, root)):
+        arrays = _decoded_split(name, split, root)
+        return arrays["labels"].astype(np.int64), [str(c) for c in arrays["classes"]]
+    data = load_dataset(name, split, root, download=False, cached=True)
+    return data.labels.numpy(), data.classes
 
 
 def _missing_message(cls: type, root: Path, train: bool) -> str:
@@ -220,6 +269,8 @@ def _missing_message(cls: type, root: Path, train: bool) -> str:
 
 def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
     """scikit-learn's bundled 8x8 digits, made MNIST-like: scaled into a 20x20 box inside 28x28."""
+    import torch
+    import torch.nn.functional as F
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
@@ -245,6 +296,8 @@ def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL
     are not read now but per batch, by `workers` DataLoader processes, unreadable ones skipped and
     counted; `keep_decoded` keeps what they decode in the disk cache for the next epochs.
     """
+    from aelab.streaming import ImageFiles, read_file
+
     guard = _Guard(str(folder), limits, progress, should_stop)
     files = _index_folder(folder, guard)
     if _streams(stream, len(files)):
@@ -376,6 +429,8 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
     guard.report(READING, n_files, n_files)
     if len(images) < 2:
         raise DatasetUnavailable(_too_few(where))
+    import torch
+
     tensor = torch.from_numpy(np.stack(images)).float().unsqueeze(1)
     return _divided(ImageData(name, tensor, *_labelled(tops)), test_fraction)
 
@@ -394,6 +449,8 @@ def _too_few(where: str) -> str:
 
 def _labelled(tops: list[str | None]) -> tuple[torch.Tensor, list[str]]:
     """Labels and class names from each image's first folder (None: no folder, unlabelled)."""
+    import torch
+
     classes = sorted({top for top in tops if top is not None})
     number = {name: i for i, name in enumerate(classes)}
     labels = [number[top] if top is not None else UNLABELLED for top in tops]
@@ -406,6 +463,8 @@ def _divided(whole: ImageData, test_fraction: float) -> Splits:
 
 def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed random split, so train and test never overlap across calls."""
+    import torch
+
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_held = max(1, int(round(n * fraction)))
     return perm[n_held:], perm[:n_held]
@@ -414,6 +473,9 @@ def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, to
 def random_shift(images: torch.Tensor, max_px: int, gen: torch.Generator) -> torch.Tensor:
     """Each image moved by its own whole-pixel offset in [-max_px, max_px] on both axes, zeros
     coming in: augmentation that keeps MNIST's pixel values (no resampling blur)."""
+    import torch
+    import torch.nn.functional as F
+
     (n, _, height, width), k = images.shape, max_px
     padded = F.pad(images, (k, k, k, k))
     offsets = torch.randint(0, 2 * k + 1, (n, 2), generator=gen)
@@ -449,6 +511,8 @@ def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: 
     folder wrapping everything (zip -r digits.zip digits/) is not a class: the classes are the
     folders inside it.
     """
+    from aelab.streaming import ImageFiles
+
     title = Path(name).name
     if stream and isinstance(data, bytes):
         raise ValueError("Only a zip file on disk can be streamed.")
@@ -494,5 +558,7 @@ def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
 def _read_members(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo],
                   names: list[str]) -> Iterator[tuple[str, bytes | None]]:
     """Each member's bytes (None when damaged: skipped like an unreadable image)."""
+    from aelab.streaming import read_member
+
     for info, relative in zip(files, names):
         yield relative, read_member(archive, info)

@@ -5,7 +5,8 @@ wrong into one readable `ImageError`, and `preprocess` finds the digit on the pa
 scikit-image (background divided out, Otsu and hysteresis thresholds, connected pieces) and
 applies MNIST's own recipe (white on black, crop, fit a 20x20 box, centre by mass in 28x28)
 so a photo of a digit looks to a model like the digits it was trained on. The other half turns model
-outputs (arrays in [0, 1]) into tensors, grids, PNGs and GIFs.
+outputs (arrays in [0, 1]) into tensors, grids, PNGs and GIFs. Only `to_tensor` needs torch,
+and imports it, so the app's first page can use the rest before torch is loaded.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import math
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_BYTES = 10 * 1024 * 1024  # matches Streamlit's server.maxUploadSize = 10 (MiB)
 MAX_PIXELS = 25_000_000  # a large phone photo; anything bigger is refused before decoding
@@ -412,6 +415,8 @@ def _original_for_display(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndar
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(28, 28) or (N, 28, 28) floats to the (N, 1, 28, 28) float32 batch the models take (a copy)."""
+    import torch
+
     array = np.asarray(images, dtype=np.float32)
     if array.shape[-2:] != (SIDE, SIDE) or array.ndim not in (2, 3):
         raise ValueError(f"expected (28, 28) or (N, 28, 28) images, got shape {array.shape}")

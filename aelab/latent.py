@@ -1,7 +1,9 @@
 """The latent space: codes of a dataset, 2-D maps (PCA, t-SNE), traversal, interpolation, sampling.
 
 Everything takes and returns NumPy arrays so the app can cache it; codes of a VAE are its
-posterior means. Codes and projections are kept in the disk cache (aelab.cache).
+posterior means. Codes and projections are kept in the disk cache (aelab.cache). The functions
+that run a model import torch; the rest (maps, paths, samples) need only NumPy, so the app's
+first page reads its map from the disk cache before torch is loaded.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from aelab.cache import load_arrays, store_once
 from aelab.data import sample_indices
-from aelab.metrics import active_units
-from aelab.models import Autoencoder
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.models import Autoencoder
 
 
 # --- encoding and decoding --------------------------------------------------------------
@@ -32,38 +36,53 @@ class Codes:
     logvar: np.ndarray | None = None
 
 
-@torch.no_grad()
 def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> Codes:
     """Encode every image (posterior means and log-variances for VAEs).
 
     Batches of 500 keep a conv encoder's activations in the CPU cache: twice as fast as 2000.
     """
+    import torch
+
     model.eval()
     mus, logvars = [], []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size]
-        if model.is_variational:
-            mu, logvar = model.posterior(x)
-            logvars.append(logvar.numpy())
-        else:
-            mu = model.encode(x)
-        mus.append(mu.numpy())
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size]
+            if model.is_variational:
+                mu, logvar = model.posterior(x)
+                logvars.append(logvar.numpy())
+            else:
+                mu = model.encode(x)
+            mus.append(mu.numpy())
     return Codes(np.concatenate(mus), np.concatenate(logvars) if logvars else None)
 
 
-@torch.no_grad()
+def encode(model: Autoencoder, images: np.ndarray) -> np.ndarray:
+    """Codes (N, D) of 28x28 images (uploads) given as an array (28, 28) or (N, 28, 28)."""
+    import torch
+
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    model.eval()
+    with torch.no_grad():
+        return model.encode(x).numpy()
+
+
 def decode(model: Autoencoder, z: np.ndarray) -> np.ndarray:
     """Decode codes (D,) or (N, D) into images (N, 28, 28) in [0, 1]."""
+    import torch
+
     model.eval()
-    z_t = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
-    return torch.sigmoid(model.decode(z_t))[:, 0].numpy()
+    with torch.no_grad():
+        return model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid()[:, 0].numpy()
 
 
-@torch.no_grad()
 def reconstruct(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
     """Deterministic reconstructions (N, 28, 28) in [0, 1] of images (N, 1, 28, 28)."""
+    import torch
+
     model.eval()
-    return torch.sigmoid(model.reconstruct(images))[:, 0].numpy()
+    with torch.no_grad():
+        return model.reconstruct(images).sigmoid()[:, 0].numpy()
 
 
 # --- what each dimension does ------------------------------------------------------------
@@ -87,6 +106,8 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     A dimension is collapsed exactly when it is not an active unit, the rule the model card's
     "active units" counts by, so the sliders and the card never disagree.
     """
+    from aelab.metrics import active_units
+
     if codes.logvar is not None:
         kl = 0.5 * (codes.mu**2 + np.exp(codes.logvar) - 1.0 - codes.logvar)
         importance, measure = kl.mean(0), "KL (nats)"
@@ -206,6 +227,11 @@ class Projection:
     params: dict = field(default_factory=dict)
     mean: np.ndarray | None = None  # PCA only: x ~ mean + coords @ components
     components: np.ndarray | None = None
+
+    def position(self, row: int) -> int | None:
+        """Where dataset row `row` is among `coords`, or None when this map leaves it out (t-SNE maps a sample)."""
+        found = np.flatnonzero(self.index == row)
+        return int(found[0]) if len(found) else None
 
     def inverse(self, xy: np.ndarray) -> np.ndarray:
         """Codes at map positions (PCA only): the decoder can then draw any point of the map."""

@@ -1,4 +1,4 @@
-"""Autoencoders behind one interface, a registry by name and a JSON-round-tripping config.
+"""Autoencoders behind one interface and a registry by name; aelab.model_config describes them.
 
 Every model maps images (B, 1, 28, 28) in [0, 1] to latent codes and back to *logits*;
 apply the sigmoid for display. Losses are summed over pixels and averaged over the batch,
@@ -7,90 +7,15 @@ so numbers read as nats per image.
 
 from __future__ import annotations
 
-import json
-import math
-import numbers
-import reprlib
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aelab.model_config import ACTIVATION_CLASSES, ModelConfig  # a model's description, free of torch
+
 IMAGE_SHAPE = (1, 28, 28)
-ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU}
+ACTIVATIONS: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATION_CLASSES.items()}
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
-# Limits on a config, far above any model here (latents of 20-32, layers of 32-256 units): a
-# checkpoint's header is untrusted, and one asking for widths of 200,000 is refused before it is built.
-MAX_LATENT_DIM = 4096
-MAX_WIDTH = 16384  # each conv channel count, MLP hidden size and `hidden`
-MAX_LAYERS = 16  # entries in `widths`
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model: stored in every checkpoint as JSON."""
-
-    name: str = "conv_ae"
-    latent_dim: int = 32
-    widths: tuple[int, ...] = (32, 64, 128)  # conv channels or MLP hidden sizes
-    beta: float = 1.0  # weight of the KL term (VAEs); > 1 gives a beta-VAE
-    recon: str = "bce"  # "bce" (Bernoulli, logits) or "mse" (on sigmoid outputs)
-    activation: str = "silu"  # between layers; SiLU trains stably at learning rates where ReLU VAEs collapse
-    hidden: int = 0  # conv models: a fully connected layer of this size each side of the latent (0 = none)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or self.name not in MODELS:
-            raise ValueError(f"Unknown model {reprlib.repr(self.name)}; known: {', '.join(MODELS)}")
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {reprlib.repr(self.activation)}; known: {', '.join(ACTIVATIONS)}")
-        if self.recon not in ("bce", "mse"):
-            raise ValueError(f"recon must be 'bce' or 'mse', not {reprlib.repr(self.recon)}")
-        if not isinstance(self.widths, (list, tuple)) or not 1 <= len(self.widths) <= MAX_LAYERS:
-            raise ValueError(f"widths must be a list of 1 to {MAX_LAYERS} layer sizes, not {reprlib.repr(self.widths)}")
-        self.widths = tuple(_bounded("each width", w, 1, MAX_WIDTH) for w in self.widths)
-        self.latent_dim = _bounded("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
-        self.hidden = _bounded("hidden", self.hidden, 0, MAX_WIDTH)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not 0 <= self.beta < math.inf:
-            raise ValueError(f"beta must be a finite number >= 0, not {reprlib.repr(self.beta)}")
-        if self.hidden and MODELS[self.name] is VAE:
-            raise ValueError("hidden is for the conv models; the MLP VAE's hidden layers are its widths")
-
-    @classmethod
-    def for_model(cls, name: str, **overrides) -> ModelConfig:
-        """The published defaults of `name`, with any field overridden (None keeps the default)."""
-        if name not in MODELS:
-            raise ValueError(f"Unknown model {name!r}; known: {', '.join(MODELS)}")
-        values = {**MODELS[name].defaults, **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(name=name, **values)
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"widths": list(self.widths)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"a model config is a JSON object of fields, not {reprlib.repr(data)}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"Unknown model config fields: {sorted(unknown)}")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelConfig:
-        return cls.from_dict(json.loads(text))
-
-
-def _bounded(what: str, value: object, low: int, high: int) -> int:
-    """`value` if it is a whole number in [low, high]: floats, strings and booleans from a
-    header are refused, not converted, so a config means exactly what its JSON says."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise ValueError(f"{what} must be a whole number from {low} to {high:,}, not {reprlib.repr(value)}")
-    return int(value)
 
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
@@ -184,8 +109,7 @@ def mlp_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
 class Autoencoder(nn.Module):
     """Deterministic autoencoder: encoder features -> linear head -> code -> decoder."""
 
-    is_variational = False
-    defaults: dict = {}
+    is_variational = False  # as model_config.KINDS says of each registered model (a test checks they agree)
 
     def __init__(self, config: ModelConfig, encoder: nn.Module, feature_dim: int, decoder: nn.Module):
         super().__init__()
@@ -266,16 +190,12 @@ class VariationalAutoencoder(Autoencoder):
 class ConvAutoencoder(Autoencoder):
     """Conv 1->32->64->128 (28->14->7->4), Linear 2048->latent; the decoder mirrors it."""
 
-    defaults = {"latent_dim": 32, "widths": (32, 64, 128)}
-
     def __init__(self, config: ModelConfig):
         super().__init__(config, *conv_parts(config))
 
 
 class VAE(VariationalAutoencoder):
     """MLP VAE: 784->256->256 shared encoder, mu / log-variance heads, 20->256->256->784 decoder."""
-
-    defaults = {"latent_dim": 20, "widths": (256, 256)}
 
     def __init__(self, config: ModelConfig):
         super().__init__(config, *mlp_parts(config))
@@ -285,14 +205,11 @@ class ConvVAE(VariationalAutoencoder):
     """The ConvAutoencoder's convolutions with a fully connected layer each side of the latent: the deeper
     encoder infers posteriors closer to the best ones."""
 
-    defaults = {"latent_dim": 20, "widths": (32, 64, 128), "hidden": 256}
-
     def __init__(self, config: ModelConfig):
         super().__init__(config, *conv_parts(config))
 
 
 MODELS: dict[str, type[Autoencoder]] = {"conv_ae": ConvAutoencoder, "vae": VAE, "conv_vae": ConvVAE}
-MODEL_TITLES = {"conv_ae": "Convolutional autoencoder", "vae": "MLP VAE", "conv_vae": "Convolutional VAE"}
 
 
 def build_model(config: ModelConfig) -> Autoencoder:
@@ -303,12 +220,3 @@ def build_model(config: ModelConfig) -> Autoencoder:
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-def describe(config: ModelConfig) -> str:
-    """A one-line human description, e.g. 'MLP VAE, 20-d latent, beta 4'."""
-    text = f"{MODEL_TITLES[config.name]}, {config.latent_dim}-d latent"
-    if MODELS[config.name].is_variational and not math.isclose(config.beta, 1.0):
-        text += f", beta {config.beta:g}"
-    if config.activation != ModelConfig.activation:
-        text += f", {ACTIVATIONS[config.activation].__name__}"
-    return text

@@ -1,8 +1,14 @@
-"""Corruptions for denoising: training pairs (noisy input, clean target) and the Denoise page."""
+"""Corruptions for denoising: training pairs (noisy input, clean target) and the Denoise page.
+
+Torch is imported by the functions that use it: the model card reads the titles before torch is loaded.
+"""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 NOISE_TITLES = {"gaussian": "Gaussian", "salt_pepper": "Salt-and-pepper", "mask": "Masking"}
 NOISE_KINDS = tuple(NOISE_TITLES)
@@ -13,6 +19,8 @@ LEVEL_HELP = {"gaussian": "Standard deviation of the noise added to every pixel 
 
 def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Corrupt images in [0, 1]; `level` is the std (gaussian) or the fraction of pixels hit."""
+    import torch
+
     if kind not in NOISE_KINDS:
         raise ValueError(f"Unknown noise {kind!r}; known: {', '.join(NOISE_KINDS)}")
     if not 0.0 <= level <= 1.0:
@@ -30,7 +38,7 @@ def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generat
 def psnr(clean: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image (peak 1.0), shape (B,)."""
     mse = (clean - other).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10.0 * torch.log10(mse)
+    return -10.0 * mse.log10()
 
 
 def denoising_note(train: dict | None) -> str:

@@ -1,14 +1,17 @@
-"""Where models live (the shipped starters and the user's runs) and what a run may be called."""
+"""Where models live (the shipped starters and the user's runs), what a run may be called and how it ended."""
 
 from __future__ import annotations
 
 import os
 import re
+from enum import Enum
 from pathlib import Path
-from typing import Collection
+from typing import TYPE_CHECKING, Collection
 
 from aelab.checkpoints import SHIPPED_DIR, SUFFIX
-from aelab.train import TrainConfig
+
+if TYPE_CHECKING:
+    from aelab.train import TrainConfig
 
 RUNS_DIR_ENV = "AELAB_RUNS_DIR"
 CHECKPOINTS_DIR_ENV = "AELAB_CHECKPOINTS_DIR"
@@ -78,3 +81,28 @@ def default_for_role(options: dict[str, str], metas: dict[str, dict], wanted: st
         if bool((metas.get(path, {}).get("train") or {}).get("noise")) == denoising:
             return label
     return next(iter(options))
+
+
+class Status(str, Enum):
+    """How a run ended (TRAINING: saved mid-run). A str, so metadata stores and compares the plain word."""
+
+    FINISHED = "finished"
+    EARLY_STOPPED = "early_stopped"
+    STOPPED = "stopped"
+    TIME_BUDGET = "time_budget"
+    DIVERGED = "diverged"
+    TRAINING = "training"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+    @property
+    def completed(self) -> bool:
+        """The run went as far as it meant to: all its epochs, or until validation stopped improving."""
+        return self in (Status.FINISHED, Status.EARLY_STOPPED)
+
+
+_STATUS_LABELS = {Status.FINISHED: "Finished", Status.EARLY_STOPPED: "Stopped early", Status.STOPPED: "Stopped",
+                  Status.TIME_BUDGET: "Time budget reached", Status.DIVERGED: "Diverged",
+                  Status.TRAINING: "Training"}

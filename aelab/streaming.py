@@ -24,10 +24,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from aelab import cache
+from aelab.data import DEFAULT_WORKERS
 from aelab.images import MAX_BYTES, SIDE, ImageError, preprocess_bytes
 
 UNKNOWN, DECODED, UNREADABLE = 0, 1, 2  # a DecodedCache's flag for each file
-DEFAULT_WORKERS = 2  # DataLoader processes reading a stream
 SAMPLE = 1024  # images decoded to stand for a stream where statistics need its pixels (the mean image)
 
 

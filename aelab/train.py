@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +25,7 @@ from aelab.data import ImageData, random_shift, split_validation
 from aelab.distributed import ONE_PROCESS, Dist, Terminated
 from aelab.models import Autoencoder, ModelConfig, build_model
 from aelab.noise import NOISE_KINDS, add_noise
+from aelab.runs import Status  # how a run ended: in aelab.runs, free of torch, for the model card
 from aelab.streaming import Images, batches, in_order, representative
 
 
@@ -71,31 +71,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         return cls(**data)
-
-
-class Status(str, Enum):
-    """How a run ended (TRAINING: saved mid-run). A str, so metadata stores and compares the plain word."""
-
-    FINISHED = "finished"
-    EARLY_STOPPED = "early_stopped"
-    STOPPED = "stopped"
-    TIME_BUDGET = "time_budget"
-    DIVERGED = "diverged"
-    TRAINING = "training"
-
-    @property
-    def label(self) -> str:
-        return _STATUS_LABELS[self]
-
-    @property
-    def completed(self) -> bool:
-        """The run went as far as it meant to: all its epochs, or until validation stopped improving."""
-        return self in (Status.FINISHED, Status.EARLY_STOPPED)
-
-
-_STATUS_LABELS = {Status.FINISHED: "Finished", Status.EARLY_STOPPED: "Stopped early", Status.STOPPED: "Stopped",
-                  Status.TIME_BUDGET: "Time budget reached", Status.DIVERGED: "Diverged",
-                  Status.TRAINING: "Training"}
 
 
 @dataclass

@@ -1,18 +1,24 @@
 """The app as a person meets it: `streamlit run app.py`, then a real browser (Debian's Chromium).
 
-Measures the time from starting the server to the first page drawn (the latent map's chart
-visible), cold (empty cache) and warm (latents and projections in the disk cache), and the
-server process's resident memory after every page has been opened with the 10k MNIST test
-set loaded. For scale, the same for a bare page holding nothing but a Plotly chart of 10,000
-random points: what Streamlit, Plotly.js and software WebGL cost before aelab does anything.
+- The first page: the time from starting the server to the latent map drawn with every point
+  of the test set, cold (empty disk cache) and warm (latents and projections in the disk
+  cache), against a bare page holding nothing but a Plotly chart of 10,000 random points:
+  what Streamlit, Plotly.js and software WebGL cost before aelab does anything. Each round
+  runs the three one after the other, so the ratios compare like with like on a busy machine.
+- The server process's resident memory after every page has been opened (first round).
+- A click on the map to the detail panel showing it: a point (its image and reconstruction)
+  and empty space (the decoded spot), alternately, measured in the page from the mousedown
+  to the new pictures loaded.
 
-    AELAB_DATA_DIR=../shared/datasets python bench/app_browser.py
+    AELAB_DATA_DIR=../shared/datasets python bench/app_browser.py [--rounds 3] [--clicks 6]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,9 +29,29 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+from streamlit_page import (  # noqa: E402
+    click_plot_point,
+    click_to_shown_seconds,
+    image_srcs,
+    isolated_points,
+    open_app,
+    start_click_recorder,
+    wait_for_app,
+)
+
 PAGES = ["traverse", "interpolate", "sample", "reconstruct", "train", "denoise", "anomaly", "compare"]
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+POINTS = 10_000  # the MNIST test set's, and the bare page's
+DATASET, GRID = 0, 1  # the latent map's curve numbers: the test set's points, the "decode here" cells
+# The first trace of the page's first Plotly chart holds every point: drawn, not just a frame.
+CHART_DRAWN = f"""() => {{
+  const gd = document.querySelector('.js-plotly-plot');
+  return !!(gd && gd.querySelector('.main-svg') && gd._fullData && gd._fullData.length &&
+            gd._fullData[0].x.length >= {POINTS});
+}}"""
 
 
 def free_port() -> int:
@@ -69,39 +95,88 @@ def start_server(cache: str, script: str = "app.py") -> tuple[subprocess.Popen, 
             time.sleep(0.05)
 
 
-def first_page(browser, cache: str, label: str, visit_all: bool, script: str = "app.py") -> None:
+def first_page(browser, cache: str, label: str, visit_all: bool = False, script: str = "app.py") -> float:
+    """Seconds from `streamlit run` to the first chart drawn with all its points."""
     proc, url, started = start_server(cache, script)
     try:
         ready = time.perf_counter() - started
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         opened = time.perf_counter()
         page.goto(url)
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=300_000)
+        page.wait_for_function(CHART_DRAWN, timeout=300_000, polling=20)
         drawn = time.perf_counter()
-        print(f"{label}: server ready {ready:.1f} s; page opened -> map drawn {drawn - opened:.1f} s; "
-              f"`streamlit run` -> map drawn {drawn - started:.1f} s")
+        print(f"  {label}: server ready {ready:.1f} s; page opened -> map drawn {drawn - opened:.1f} s; "
+              f"`streamlit run` -> map drawn {drawn - started:.2f} s", flush=True)
         if visit_all:
             for name in PAGES:
                 page.goto(f"{url}/{name}")
-                page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=300_000)
-                page.locator('[data-testid="stSkeleton"]').first.wait_for(state="detached", timeout=300_000)
-            print(f"resident memory of the app process after opening every page: {rss_mb(proc.pid):.0f} MB")
+                wait_for_app(page)
+            print(f"  resident memory of the app process after opening every page: {rss_mb(proc.pid):.0f} MB")
         page.close()
+        return drawn - started
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def click_latencies(browser, cache: str, clicks: int) -> tuple[list[float], list[float]]:
+    """Seconds from a click to the detail shown, for points and for empty space, alternately."""
+    proc, url, _ = start_server(cache)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        app = open_app(page, url)
+        page.wait_for_function(CHART_DRAWN, timeout=300_000)
+        chart = page.get_by_test_id("stPlotlyChart")
+        points = isolated_points(chart, DATASET, (DATASET, GRID), 4, clicks)
+        spots = isolated_points(chart, GRID, (DATASET,), 12, clicks)
+        on_point, on_space = [], []
+        for point, spot in zip(points, spots):
+            for curve, target, heading, images, times in (
+                    (DATASET, point, f"Image {int(point['custom'][0])}", 2, on_point),
+                    (GRID, spot, "Decoded location", 1, on_space)):
+                before = image_srcs(page) if page.get_by_test_id("stImage").count() else []
+                start_click_recorder(page, heading, images, before)
+                with app.expect_rerun():
+                    assert click_plot_point(page, chart, target["x"], target["y"]) == (curve, target["index"])
+                times.append(click_to_shown_seconds(page))
+        page.close()
+        return on_point, on_space
     finally:
         proc.terminate()
         proc.wait()
 
 
 def main() -> None:
-    cache = tempfile.mkdtemp(prefix="aelab-bench-")
-    with sync_playwright() as p:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="cold, warm and bare runs, one after the other "
+                        "(0: clicks only)")
+    parser.add_argument("--clicks", type=int, default=6, help="clicks on points, and as many on empty space")
+    args = parser.parse_args()
+    rounds = {"cold": [], "warm": [], "bare": []}
+    with sync_playwright() as p, tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT) as bare:
+        bare.write(BARE_PAGE)
+        bare.flush()
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        first_page(browser, cache, "cold cache", visit_all=True)
-        first_page(browser, cache, "warm cache", visit_all=False)
-        with tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT) as bare:
-            bare.write(BARE_PAGE)
-            bare.flush()
-            first_page(browser, cache, "bare Plotly page, for scale", visit_all=False, script=bare.name)
+        cache = tempfile.mkdtemp(prefix="aelab-bench-")
+        for n in range(args.rounds):
+            print(f"round {n + 1}:")
+            cache = tempfile.mkdtemp(prefix="aelab-bench-")
+            rounds["cold"].append(first_page(browser, cache, "cold cache", visit_all=n == 0))
+            rounds["warm"].append(first_page(browser, cache, "warm cache"))
+            rounds["bare"].append(first_page(browser, cache, "bare Plotly page, for scale", script=bare.name))
+            print(f"  ratio to the bare page: cold {rounds['cold'][-1] / rounds['bare'][-1]:.2f}, "
+                  f"warm {rounds['warm'][-1] / rounds['bare'][-1]:.2f}")
+        if args.rounds:
+            median = {kind: statistics.median(times) for kind, times in rounds.items()}
+            ratios = {kind: statistics.median(t / b for t, b in zip(rounds[kind], rounds["bare"]))
+                      for kind in ("cold", "warm")}
+            print(f"`streamlit run` -> map drawn, median of {args.rounds}: cold {median['cold']:.2f} s, "
+                  f"warm {median['warm']:.2f} s, bare page {median['bare']:.2f} s; median ratio to the bare page: "
+                  f"cold {ratios['cold']:.2f}, warm {ratios['warm']:.2f} (goal <= 1.3)")
+        on_point, on_space = click_latencies(browser, cache, args.clicks)
+        for what, times in (("a point", on_point), ("empty space", on_space)):
+            print(f"click on {what} -> detail shown: median {statistics.median(times):.2f} s "
+                  f"({', '.join(f'{t:.2f}' for t in times)})")
         browser.close()
 
 

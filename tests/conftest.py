@@ -31,3 +31,18 @@ def mnist_test():
     from aelab.data import load_dataset
 
     return load_dataset("mnist", "test", download=False)
+
+
+@pytest.fixture(scope="session")
+def click_map():
+    """`click_map(at, index=None, location=None)` stores in an AppTest what a click on the latent map
+    stores: a dataset row or a spot, with the model and data of the app's sidebar."""
+    from aelab.checkpoints import file_digest
+    from aelab.ui import keys
+
+    def click(at, index: int | None = None, location: tuple[float, float] | None = None) -> None:
+        path = at.session_state[keys.MODEL_PATH]
+        context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
+        at.session_state[keys.MAP_CLICK] = keys.MapClick(context, index, location)
+
+    return click

@@ -139,7 +139,7 @@ def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
     assert at.image[0].value[1] == at.image[0].value[2] != recon
 
 
-def test_traverse_grid_and_other_bases(env, mnist, vae_codes):
+def test_traverse_grid_and_other_bases(env, mnist, vae_codes, click_map):
     at = open_page(navigation.TRAVERSE.script)
     ranked = [int(s.key[2:]) for s in at.slider if s.key.startswith("z_")]
     assert at.multiselect(key="grid_dims").value == ranked[:5]
@@ -169,7 +169,7 @@ def test_traverse_grid_and_other_bases(env, mnist, vae_codes):
     base_image = at.image[0].value[0]
     at.radio(key="base_source").set_value("Map selection").run()
     assert any("Latent map" in info.value for info in at.info) and len(at.image) == 0
-    at.session_state["selected_index"] = 7
+    click_map(at, index=7)
     at.run()
     assert not at.exception and at.image[0].value[0] != base_image
 

@@ -51,9 +51,9 @@ def test_without_checkpoints_the_app_says_so_and_offers_training(env):
         assert not at.exception, page.title
 
 
-def test_pages_never_change_the_shared_cached_model(env):
+def test_pages_never_change_the_shared_cached_model(env, click_map):
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.session_state["selected_index"] = 3
+    click_map(at, index=3)
     at.run()
     for page in EXPLORE[1:]:
         at.switch_page(page.script).run()
@@ -73,7 +73,7 @@ def test_users_never_see_a_traceback():
     assert config["server"]["maxUploadSize"] == 10
 
 
-def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_train):
+def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_train, click_map):
     import time
 
     from aelab import jobs
@@ -88,7 +88,7 @@ def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_tr
         while not job.snapshot().history:  # a whole epoch in: the trainer is busy, and has saved a model
             time.sleep(0.1)
         for index in (5, 11, 42):
-            viewer.session_state["selected_index"] = index
+            click_map(viewer, index=index)
             start = time.perf_counter()
             viewer.run()
             took = time.perf_counter() - start

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from aelab.checkpoints import file_digest
 from aelab.data import load_dataset
+from aelab.ui import figures
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -53,7 +54,11 @@ def test_app_opens_on_the_vae_and_mnist_with_a_model_card():
 
 def test_points_are_coloured_by_their_label_as_the_legend_says():
     at = AppTest.from_file(APP, default_timeout=180).run()
-    legend = dict((int(k), c) for c, k in re.findall(r"color:(#[0-9a-f]{6})'>●</span> (\d) - ", at.markdown[0].value))
+    entries = re.findall(r"<span style='white-space:nowrap'><span style='color:(#[0-9a-f]{6})'>●</span>&nbsp;"
+                         r"(\d) - ([a-z]+)</span>", at.get("html")[0].proto.body)
+    assert [name for _, _, name in entries] == ["zero", "one", "two", "three", "four", "five", "six", "seven",
+                                                 "eight", "nine"]  # each entry whole, in one unbreakable span
+    legend = {int(k): c for c, k, _ in entries}
     assert len(set(legend.values())) == len(legend) == 10
     marker = figure(at)["data"][0]["marker"]
     np.testing.assert_array_equal(values(marker["color"]), load_dataset("mnist", "test").labels.numpy())
@@ -63,25 +68,52 @@ def test_points_are_coloured_by_their_label_as_the_legend_says():
         assert next(c for (a, c), (b, _) in zip(scale, scale[1:]) if a <= t <= b and a < b) == expected
 
 
-def test_a_restart_draws_the_first_page_without_torchvision_or_scikit_learn(tmp_path):
-    """The slow imports are paid once: later starts read the test split and the map from the disk cache."""
-    script = ("import sys; from streamlit.testing.v1 import AppTest; "
-              f"at = AppTest.from_file({APP!r}, default_timeout=180).run(); "
-              "assert not at.exception and at.get('plotly_chart'); "
-              "print(sorted(m for m in ('torchvision', 'sklearn', 'openTSNE') if m in sys.modules))")
+# Records which thread first imported each slow package, then runs the app once in a fresh process.
+FIRST_IMPORTS = """
+import json, sys, threading
+first = {}
+def hook(event, args):
+    if event == "import" and args[0] in ("torch", "torchvision", "sklearn", "openTSNE"):
+        first.setdefault(args[0], threading.current_thread().name)
+sys.addaudithook(hook)
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(%r, default_timeout=180).run()
+assert not at.exception and at.get("plotly_chart")
+for thread in threading.enumerate():
+    if thread.name == "aelab-warm-up":
+        thread.join()
+print(json.dumps(first, sort_keys=True))
+"""
+
+
+def test_a_restart_draws_the_map_from_the_disk_cache_and_imports_torch_after_it(tmp_path):
+    """The slow imports are paid once: the first start ever encodes MNIST (torch; torchvision is never
+    imported); a later start draws the map from the disk cache alone, and only the warm-up thread,
+    started after the page, imports torch."""
     env = {**os.environ, "AELAB_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]
-    assert [run.stdout.split("\n")[-2] for run in runs] == ["['torchvision']", "[]"]
+    runs = [json.loads(subprocess.run([sys.executable, "-c", FIRST_IMPORTS % APP], env=env, capture_output=True,
+                                      text=True, check=True).stdout.splitlines()[-1]) for _ in range(2)]
+    assert set(runs[0]) == {"torch"} and runs[0]["torch"] != "aelab-warm-up"
+    assert runs[1] == {"torch": "aelab-warm-up"}
 
 
-def test_selecting_a_point_shows_it_and_feeds_the_other_pages():
+def selected_points(at) -> list:
+    """Each trace's marked points, as the figure sent to the browser says."""
+    return [trace.get("selectedpoints") for trace in figure(at)["data"]]
+
+
+def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map):
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.session_state["selected_index"] = 7  # what a click on point 7 sets
+    assert selected_points(at) == [None, None]
+    click_map(at, index=7)
     at.run()
     assert at.subheader[0].value == "Image 7"
     captions = [c for img in at.image for c in img.captions]
     assert captions[:2] == [f"original · label {load_dataset('mnist', 'test').label_name(7)}", "reconstruction"]
+    assert selected_points(at) == [[7], None]  # the PCA map holds every row in order: point 7 is row 7
+    dataset = figure(at)["data"][figures.MAP_POINTS]
+    assert dataset["selected"]["marker"]["size"] > dataset["marker"]["size"]  # the mark stands out
+    assert dataset["unselected"]["marker"]["opacity"] == dataset["marker"]["opacity"]  # the rest keep their look
     at.button(key="use_a").click().run()
     at.button(key="use_b").click().run()
     at.button(key="use_base").click().run()
@@ -89,11 +121,35 @@ def test_selecting_a_point_shows_it_and_feeds_the_other_pages():
     assert at.session_state["b_index"] == 7 and at.session_state["base_index"] == 7
 
 
-def test_clicking_empty_space_on_the_pca_map_decodes_that_location():
+def test_clicking_empty_space_on_the_pca_map_decodes_that_location_and_marks_it(click_map):
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.session_state["map_location"] = (0.5, -0.25)
+    cells = figure(at)["data"][figures.MAP_CELLS]
+    spot = 40  # a cell of the grid: the click reports its coordinates
+    location = (float(values(cells["x"])[spot]), float(values(cells["y"])[spot]))
+    click_map(at, location=location)
     at.run()
     assert at.subheader[0].value == "Decoded location" and not at.exception
+    assert at.image[0].captions == [f"PCA ({location[0]:.2f}, {location[1]:.2f})"]
+    assert selected_points(at) == [None, [spot]]
+    assert figure(at)["data"][figures.MAP_CELLS]["marker"]["symbol"] == "x"
+
+
+def test_another_model_or_dataset_drops_the_selection(click_map):
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    click_map(at, index=195)
+    at.run()
+    assert at.subheader[0].value == "Image 195"
+    at.selectbox(key="model_label").set_value("conv_vae").run()  # image 195 means something else here
+    assert not at.subheader and "Click a point" in at.info[0].value
+    assert selected_points(at) == [None, None]
+    at.selectbox(key="model_label").set_value("vae").run()  # dropped, not hidden
+    assert not at.subheader and selected_points(at) == [None, None]
+
+    click_map(at, index=195)
+    at.run()
+    assert at.subheader[0].value == "Image 195"
+    at.selectbox(key="dataset").set_value("digits").run()
+    assert not at.exception and not at.subheader and "Click a point" in at.info[0].value
 
 
 def test_uploads_and_interpolation_path_are_drawn_on_the_map():
@@ -102,19 +158,24 @@ def test_uploads_and_interpolation_path_are_drawn_on_the_map():
     at.session_state["uploads"] = {"seven.png": test.images[0, 0].numpy()}
     at.run()
     names = [t["name"] for t in figure(at)["data"]]
-    assert "uploads" in names
-    upload = figure(at)["data"][names.index("uploads")]
+    assert "your uploads" in names
+    upload = figure(at)["data"][names.index("your uploads")]
     # the upload is test image 0 itself, so its marker sits on that image's point of the PCA map
     dataset = figure(at)["data"][0]
     assert values(dataset["customdata"])[0, 0] == 0
     assert np.allclose([values(upload["x"])[0], values(upload["y"])[0]],
                        [values(dataset["x"])[0], values(dataset["y"])[0]], atol=1e-3)
+    assert upload["hoverinfo"] == "skip"  # a click goes to the map beneath
 
+    assert not at.checkbox  # no path yet: nothing to show or hide
     at.session_state["interp_path"] = np.zeros((6, 20), np.float32)
     at.session_state["interp_path_digest"] = file_digest(at.session_state["model_path"])
     at.run()
     path = figure(at)["data"][-1]
-    assert path["name"] == "interpolation" and len(values(path["x"])) == 6
+    assert path["name"] == "interpolation A→B" and len(values(path["x"])) == 6
+    assert list(path["text"]) == ["A", "", "", "", "", "B"] and path["showlegend"] is True
+    at.checkbox(key="map_show_path").uncheck().run()
+    assert [t["name"] for t in figure(at)["data"]] == ["dataset", "decode here", "your uploads"]
 
 
 def test_tsne_is_computed_once_with_progress_then_served_from_the_cache():
@@ -125,8 +186,10 @@ def test_tsne_is_computed_once_with_progress_then_served_from_the_cache():
     at.button(key="tsne_go").click().run()
     assert not at.exception
     assert len(values(figure(at)["data"][0]["x"])) == 1000
+    assert not any("not been computed" in info.value for info in at.info)  # computed: the prompt is gone
+    assert "tsne_go" not in [b.key for b in at.button]
     again = AppTest.from_file(APP, default_timeout=60).run()
     again.radio(key="map_method").set_value("t-SNE").run()
     again.select_slider(key="tsne_points").set_value(1000).run()
-    assert not again.get("button") or "tsne_go" not in [b.key for b in again.button]
+    assert "tsne_go" not in [b.key for b in again.button]
     assert len(values(figure(again)["data"][0]["x"])) == 1000

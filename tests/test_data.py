@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from aelab.data import (RAW_FILES, TORCHVISION_DATASETS, DatasetUnavailable, available_datasets, data_dir,
+from aelab.data import (CLASSES, RAW_FILES, TORCHVISION_DATASETS, DatasetUnavailable, available_datasets, data_dir,
                         load_dataset, split_validation)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,13 +27,27 @@ def test_mnist_splits_are_in_memory_tensors(mnist_train, mnist_test):
     assert available_datasets()["mnist"] and available_datasets()["digits"]
 
 
-def test_raw_file_names_are_the_ones_torchvision_reads():
-    for cls_name in TORCHVISION_DATASETS.values():
+def test_raw_file_names_and_class_names_are_the_ones_torchvision_has():
+    for name, cls_name in TORCHVISION_DATASETS.items():
         names = {Path(url).name.removesuffix(".gz") for url, _ in getattr(datasets, cls_name).resources}
         assert names == {file for files in RAW_FILES.values() for file in files}
+        assert CLASSES[name] == getattr(datasets, cls_name).classes
 
 
-def test_cached_split_equals_torchvisions_and_later_loads_skip_torchvision(mnist_test, tmp_path):
+def test_a_damaged_raw_file_is_refused_in_one_line(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    source = data_dir() / "MNIST" / "raw"
+    for file in RAW_FILES["test"]:
+        (raw / file).write_bytes((source / file).read_bytes())
+    with open(raw / RAW_FILES["test"][0], "r+b") as f:
+        f.truncate(10_000)  # an interrupted copy
+    with pytest.raises(DatasetUnavailable, match=r"is not an idx file of bytes \(the MNIST format\)") as err:
+        load_dataset("mnist", "test", root=tmp_path, download=False, cached=True)
+    assert "\n" not in str(err.value)
+
+
+def test_the_cached_split_is_torchvisions_bit_for_bit_and_never_imports_it(mnist_test, tmp_path):
     env = {**os.environ, "AELAB_CACHE_DIR": str(tmp_path)}
     script = ("import hashlib, sys; from aelab.data import load_dataset; "
               "d = load_dataset('mnist', 'test', cached=True); "
@@ -41,7 +55,7 @@ def test_cached_split_equals_torchvisions_and_later_loads_skip_torchvision(mnist
               "hashlib.sha256(d.labels.numpy().tobytes()).hexdigest(), d.classes)")
     runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split(" ", 1) for _ in range(2)]
-    assert [imported for imported, _ in runs] == ["True", "False"]  # the second start reads the cache
+    assert [imported for imported, _ in runs] == ["False", "False"]  # read with NumPy, then from the cache
     expected = (f"{hashlib.sha256(mnist_test.images.numpy().tobytes()).hexdigest()} "
                 f"{hashlib.sha256(mnist_test.labels.numpy().tobytes()).hexdigest()} {mnist_test.classes}\n")
     assert runs[0][1] == runs[1][1] == expected  # bit for bit the split torchvision decodes

@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from aelab.models import MODELS, ConvAutoencoder, ModelConfig, build_model, describe, kl_per_dim
+from aelab.model_config import ACTIVATION_CLASSES, KINDS
+from aelab.model_config import describe
+from aelab.models import ACTIVATIONS, MODELS, ConvAutoencoder, ModelConfig, build_model, kl_per_dim
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -71,6 +73,16 @@ def test_activation_is_configurable():
     assert {type(m) for m in relu.modules()} >= {nn.ReLU} and not any(isinstance(m, nn.SiLU) for m in relu.modules())
     assert describe(ModelConfig.for_model("vae", activation="relu")) == "MLP VAE, 20-d latent, ReLU"
     assert describe(ModelConfig.for_model("vae")) == "MLP VAE, 20-d latent"
+
+
+def test_the_torch_free_descriptions_match_the_networks():
+    """aelab.model_config describes the models without torch; the networks must be what it says."""
+    assert list(MODELS) == list(KINDS)
+    for name, kind in KINDS.items():
+        model = build_model(ModelConfig.for_model(name))
+        assert model.is_variational == kind.variational
+        assert not any(isinstance(m, nn.Conv2d) for m in model.modules()) == kind.mlp
+    assert {name: cls.__name__ for name, cls in ACTIVATIONS.items()} == ACTIVATION_CLASSES
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -32,6 +32,16 @@ def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registe
     assert scripts == {page.script for page in navigation.PAGES} and navigation.DEFAULT in navigation.PAGES
 
 
+def test_the_first_pages_modules_import_without_torch():
+    """The latent map is drawn from the disk cache before torch (two seconds) is imported."""
+    modules = ("aelab.ui.context", "aelab.ui.cached", "aelab.ui.figures", "aelab.ui.widgets", "aelab.latent")
+    code = (f"import sys; import {', '.join(modules)}; "
+            "print([m for m in ('torch', 'torchvision', 'sklearn', 'openTSNE') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_run_names_describe_the_run_and_bad_names_say_why(monkeypatch, tmp_path):
     def cfg(model: str, latent: int, epochs: int, beta: float | None = None, **train) -> TrainConfig:
         return TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta), epochs=epochs, **train)
@@ -110,6 +120,9 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert text.card_facts({}, "mnist")["trained on"] == "?"
     assert "ended" not in text.card_facts(meta | {"status": "early_stopped"})
     assert "ended" not in text.card_facts(meta | {"status": "from elsewhere"})  # a foreign header never breaks it
+    assert text.model_title(meta | {"model": ModelConfig.for_model("vae", beta=4.0).to_dict()}) == (
+        "MLP VAE, 20-d latent, beta 4")
+    assert text.model_title(meta).startswith("An unreadable model description (a model config is a JSON object")
     rows = text.metric_rows(ModelConfig.for_model("vae"), meta, 1234567, 0.0123456)
     assert rows["parameters"] == "1,234,567" and rows["recorded test KL (nats)"] == "21.20"
     assert rows["recorded test recon (BCE, nats)"] == "80.00"
@@ -185,8 +198,11 @@ def test_figures_build_from_arrays_alone():
     fig = figures.latent_map(coords, np.arange(30), labels, 3, "PCA", clickable_cells=True)
     assert [t.name for t in fig.data] == ["dataset", "decode here"] and len(fig.data[1].x) == figures.GRID ** 2
     assert fig.data[figures.MAP_POINTS].marker.color[-1] == 3  # unlabelled: the colour after the classes
+    figures.add_uploads(fig, coords[:2], ["a.png", "b.png"])
     figures.add_path(fig, coords[:4])
-    assert fig.data[-1].name == "interpolation"
+    assert [t.name for t in fig.data[2:]] == ["your uploads", "interpolation A→B"]
+    assert list(fig.data[-1].text) == ["A", "", "", "B"] and all(t.showlegend for t in fig.data[2:])
+    assert all(t.hoverinfo == "skip" for t in fig.data[2:])  # a click lands on the map beneath them
     log = EpochLog(1, {"loss": 2.0, "recon": 1.5, "kl": 0.5}, {"loss": 2.1, "recon": 1.6, "kl": 0.5}, 1.0, 10.0)
     assert len(figures.loss_curves((log,), variational=True).data) == 6
     uploads = {"mine.png": 0.5, "mine (2).png": 0.5001, "other.png": 0.52}  # lines nearly on top of each other
@@ -196,3 +212,34 @@ def test_figures_build_from_arrays_alone():
     assert [t.name for t in lines] == ["threshold 0.9000", "99th percentile 0.8000", *uploads]
     assert [t.x[0] for t in lines] == [0.9, 0.8, *uploads.values()] and all(t.showlegend is not False for t in lines)
     assert len({t.line.color for t in lines}) == len(lines)  # told apart in the legend by colour
+
+
+def test_the_map_marks_a_click_the_way_plotly_does_and_keeps_every_other_point_as_it_was():
+    coords = np.random.default_rng(2).normal(size=(40, 2)).astype(np.float32)
+    plain = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True)
+    assert [t.selectedpoints for t in plain.data] == [None, None]
+    points, cells = plain.data
+    assert points.unselected.marker.opacity == points.marker.opacity == figures.POINT_OPACITY
+    assert points.selected.marker.size > points.marker.size and points.selected.marker.color == figures.MARK
+    assert cells.marker.symbol == "x" and cells.selected.marker.color == figures.MARK  # the decoded spot: an X
+    assert cells.marker.color == figures.CELL_COLOUR and cells.unselected.marker.opacity == 1.0  # cells stay unseen
+
+    spot = (float(cells.x[100]), float(cells.y[100]))
+    marked = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True,
+                                selected=7, decoded=(spot[0] + 1e-3, spot[1] - 1e-3))
+    assert [tuple(t.selectedpoints) for t in marked.data] == [(7,), (100,)]  # the nearest cell to the spot
+    tsne = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False,
+                              selected=3, decoded=spot)
+    assert len(tsne.data) == 1 and tuple(tsne.data[0].selectedpoints) == (3,)
+
+
+def test_the_colour_key_wraps_between_entries_never_inside_one():
+    legend = figures.class_legend(["9 - nine", "T-shirt/top", "<b>*bold*</b>"])
+    entry = "<span style='white-space:nowrap'><span style='color:{}'>●</span>&nbsp;{}</span>"
+    names = ["9 - nine", "T-shirt/top", "&lt;b&gt;*bold*&lt;/b&gt;"]  # a folder's class name shown as typed
+    assert legend == " ".join(entry.format(colour, name) for colour, name in zip(figures.PALETTE, names))
+
+
+def test_a_projection_says_where_a_dataset_row_is_on_it():
+    projection = latent.Projection("tsne", np.zeros((3, 2), np.float32), np.array([2, 5, 9]))
+    assert [projection.position(row) for row in (2, 5, 9, 4)] == [0, 1, 2, None]

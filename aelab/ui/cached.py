@@ -3,21 +3,31 @@
 Models, datasets and loaded folders are st.cache_resource (one shared copy, never mutated); codes,
 statistics and projections are st.cache_data keyed by checkpoint digest and dataset, and codes and
 projections also live in the disk cache, so no interaction re-encodes the dataset.
+
+Nothing here imports torch before it is needed: with the disk cache filled, the first page (the
+latent map) is drawn from headers, labels and projections alone, and `warm_up` then imports torch
+in the background while the person looks at it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import streamlit as st
-import torch
 
-from aelab import anomaly, cache, images, latent, noise
-from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint
-from aelab.data import ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_zip, sample_indices
+from aelab import cache, images, latent, noise
+from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
+from aelab.data import (ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_labels, load_zip,
+                        sample_indices)
 from aelab.runs import runs_dir, shipped_dir
+
+if TYPE_CHECKING:
+    from aelab import anomaly
 
 PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
 
@@ -33,6 +43,17 @@ def digest(path: str) -> str:
     return _digest(path, stat.st_mtime, stat.st_size)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _metadata(path: str, mtime: float, size: int) -> dict:
+    return read_metadata(path)
+
+
+def metadata(path: str) -> dict:
+    """A checkpoint's validated header (no weights read), re-read only when the file changes."""
+    stat = Path(path).stat()
+    return _metadata(path, stat.st_mtime, stat.st_size)
+
+
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
 def load_model(path: str, digest: str) -> Checkpoint:
     """One shared model per checkpoint content; pages only run it under no_grad, never train it."""
@@ -42,6 +63,12 @@ def load_model(path: str, digest: str) -> Checkpoint:
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def load_data(name: str, split: str) -> ImageData:
     return load_dataset(name, split, download=False, cached=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def labels(name: str, split: str) -> tuple[np.ndarray, list[str]]:
+    """A split's labels and class names: for MNIST and its kin from the disk cache, without torch."""
+    return load_labels(name, split)
 
 
 # A folder's or zip's load reports through `_progress` and `_should_stop` (left out of the cache key by their
@@ -85,7 +112,7 @@ def checkpoint_listing() -> list[Listing]:
 
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
-    key = cache.cache_key(digest, dataset, split, len(load_data(dataset, split)))
+    key = cache.cache_key(digest, dataset, split, len(labels(dataset, split)[0]))
     return latent.cached_codes(key, lambda: latent.encode_all(load_model(path, digest).model,
                                                               load_data(dataset, split).images))
 
@@ -97,6 +124,8 @@ def dim_stats(path: str, digest: str, dataset: str, split: str) -> latent.Dimens
 
 @st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
 def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
+    from aelab import anomaly
+
     return anomaly.reconstruction_errors(load_model(path, digest).model, load_data(dataset, split).images)
 
 
@@ -190,7 +219,55 @@ def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
 @st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)
 def mean_psnr(path: str, digest: str, dataset: str, kind: str, level: float, seed: int) -> tuple[float, float]:
     """Mean PSNR (dB) of the noisy input and of the model's output over the first test images."""
+    import torch
+
     clean = load_data(dataset, "test").images[:PSNR_IMAGES]
     noisy = noise.add_noise(clean, kind, level, torch.Generator().manual_seed(seed))
     output = torch.from_numpy(latent.reconstruct(load_model(path, digest).model, noisy)).unsqueeze(1)
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())
+
+
+WARM_UP_IDLE = 1.0  # seconds this server and a core of the machine must have been idle before importing torch
+WARM_UP_LATEST = 10.0  # ...or seconds after the first page, however busy they stay
+WARM_UP_STEP = 0.1  # seconds between two looks
+
+
+def _machine_idle() -> float | None:
+    """The machine's idle CPU seconds so far, as Linux reports them (/proc/stat); None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _import_models_when_idle() -> None:
+    """Import torch and the models once this process has been idle, and a core free, for WARM_UP_IDLE seconds.
+
+    When the first page's run ends, the browser is still fetching Plotly's 4.7 MB script from this
+    process, then drawing the map: an import holding the GIL and a core then slows both (measured on
+    this project's two cores: the script took about three times as long to arrive while torch was
+    imported, and the map took seconds longer to draw).
+    """
+    start = busy = time.monotonic()
+    used, idle = time.process_time(), _machine_idle()
+    while time.monotonic() - busy < WARM_UP_IDLE and time.monotonic() - start < WARM_UP_LATEST:
+        time.sleep(WARM_UP_STEP)
+        now_used, now_idle = time.process_time(), _machine_idle()
+        if now_used - used > 0.1 * WARM_UP_STEP or (idle is not None and now_idle - idle < 0.8 * WARM_UP_STEP):
+            busy = time.monotonic()  # this server at work, or not even 80% of one core to spare
+        used, idle = now_used, now_idle
+    import aelab.anomaly  # noqa: F401  torch, the models, and the scores the map's detail panel shows
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Start importing torch and the models, once per process, in a thread of its own.
+
+    The first page is drawn without them; importing them takes about two seconds, which the first
+    click on the map would otherwise wait for. A page that needs them sooner imports them itself
+    (Python's import lock makes it wait for an import under way, never repeat it).
+    """
+    thread = threading.Thread(target=_import_models_when_idle, name="aelab-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -3,55 +3,79 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 import streamlit as st
-import torch
 
 from aelab import latent, serving
 from aelab.checkpoints import Checkpoint, CheckpointError
 from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
-from aelab.models import describe
 from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import cached, keys, navigation
-from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option
+from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option, model_title
 
 OFFLINE_ICON = ":material/wifi_off:"
 TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
+T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    """The model and test data the sidebar selected; `key` identifies them for the caches."""
+    """The model and test data the sidebar selected; `key` identifies them for the caches.
 
-    checkpoint: Checkpoint
-    data: ImageData
+    Only the checkpoint's header is read up front: the model and the images are loaded on first
+    use, so the first page draws its map from the disk cache before torch is imported.
+    """
+
+    path: str
+    digest: str  # content hash: the cache key for everything computed from this model
+    meta: dict  # the checkpoint's validated metadata
     dataset: str
     split: str = "test"
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.path, self.digest, self.dataset, self.split)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return _loaded(lambda: cached.load_model(self.path, self.digest))
 
     @property
     def model(self):
         return self.checkpoint.model
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (str(self.checkpoint.path), self.checkpoint.digest, self.dataset, self.split)
+    def data(self) -> ImageData:
+        return _loaded(lambda: cached.load_data(self.dataset, self.split))
+
+    def labels(self) -> tuple[np.ndarray, list[str]]:
+        """Every test image's label and the class names, read without loading the images."""
+        return _loaded(lambda: cached.labels(self.dataset, self.split))
 
     def codes(self) -> latent.Codes:
-        return cached.codes(*self.key)
+        return _loaded(lambda: cached.codes(*self.key))
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Codes of 28x28 images (uploads) with this model."""
-        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-        with torch.no_grad():
-            return self.model.encode(x).numpy()
+        return latent.encode(self.model, images)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         return latent.decode(self.model, z)
 
     def with_checkpoint(self, checkpoint: Checkpoint) -> Context:
         """Another model on the same data."""
-        return Context(checkpoint, self.data, self.dataset, self.split)
+        return Context(str(checkpoint.path), checkpoint.digest, checkpoint.meta, self.dataset, self.split)
+
+
+def _loaded(load: Callable[[], T]) -> T:
+    """What `load` returns; when the model or the dataset cannot be loaded, the page stops saying why."""
+    try:
+        return load()
+    except (CheckpointError, DatasetUnavailable, OSError) as err:
+        st.error(str(err))
+        st.stop()
 
 
 def settings() -> serving.Settings:
@@ -108,19 +132,21 @@ def sidebar() -> None:
             st.info(note, icon=OFFLINE_ICON)
         ctx = context(quiet=True)
         if ctx is not None:
-            model_card(ctx.checkpoint, ctx.dataset)
+            model_card(ctx.meta, ctx.dataset)
 
 
-def model_card(ckpt: Checkpoint, shown: str) -> None:
-    st.markdown(f"**{describe(ckpt.model.config)}**")
-    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(ckpt.meta, shown).items()))
-    if ckpt.meta.get("command"):
+def model_card(meta: dict, shown: str) -> None:
+    """What the checkpoint's header says: read without loading the model."""
+    st.markdown(f"**{model_title(meta)}**")
+    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items()))
+    if meta.get("command"):
         with st.expander("How it was trained"):
-            st.code(ckpt.meta["command"], language="bash")
+            # Inline code, not st.code: its highlighter is 1.5 MB of JavaScript for every first page.
+            st.markdown(f"``{meta['command']}``")
 
 
 def context(quiet: bool = False) -> Context | None:
-    """The loaded model and data, or None after saying (unless quiet) what is missing."""
+    """The chosen model (its header read) and data, or None after saying (unless quiet) what is missing."""
     path = st.session_state.get(keys.MODEL_PATH)
     dataset = st.session_state.get(keys.DATASET, FALLBACK_DATASET)
     if not path:
@@ -129,13 +155,11 @@ def context(quiet: bool = False) -> Context | None:
             st.page_link(navigation.TRAIN.script, label="Go to the Train page", icon=navigation.TRAIN.icon)
         return None
     try:
-        ckpt = cached.load_model(path, cached.digest(path))
-        data = cached.load_data(dataset, "test")
-    except (CheckpointError, DatasetUnavailable, OSError) as err:
+        return Context(path, cached.digest(path), cached.metadata(path), dataset)
+    except (CheckpointError, OSError) as err:
         if not quiet:
             st.error(str(err))
         return None
-    return Context(ckpt, data, dataset)
 
 
 def require_context() -> Context:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from aelab.train import EpochLog
+if TYPE_CHECKING:
+    from aelab.train import EpochLog
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -14,6 +18,12 @@ UNLABELLED_COLOUR = "#444444"
 MARGIN = dict(l=10, r=10, t=30, b=10)
 MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
+POINT_OPACITY = 0.75
+MARK = "black"  # the clicked point and the decoded spot
+CELL_COLOUR = "rgba(0,0,0,0)"  # the clickable cells: unseen, yet hovered and clicked like any point
+# Plotly styles a click itself (selected / unselected points), in the browser: the map keeps its
+# look, only the clicked point or spot changes, and the figure Streamlit sent stays the same.
+KEEP_LOOK = dict(selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
 
 
 def class_colours(n_classes: int) -> list[str]:
@@ -21,43 +31,71 @@ def class_colours(n_classes: int) -> list[str]:
     return [PALETTE[i % len(PALETTE)] for i in range(n_classes)] + [UNLABELLED_COLOUR]
 
 
+def class_legend(classes: list[str]) -> str:
+    """The map's colour key as HTML for st.html: a narrow column wraps it between entries, never
+    inside one (not "9 -" on one line and "nine" on the next)."""
+    entry = "<span style='white-space:nowrap'><span style='color:{}'>●</span>&nbsp;{}</span>"
+    colours = class_colours(len(classes))
+    return " ".join(entry.format(colour, html.escape(name)) for colour, name in zip(colours, classes))
+
+
 def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int, method: str,
-               clickable_cells: bool) -> go.Figure:
-    """The dataset's codes in 2-D coloured by class; with `clickable_cells`, near-invisible cells so that a
-    click on empty space lands on one (a PCA map decodes any spot)."""
+               clickable_cells: bool, selected: int | None = None,
+               decoded: tuple[float, float] | None = None) -> go.Figure:
+    """The dataset's codes in 2-D coloured by class; with `clickable_cells`, invisible cells so that a
+    click on empty space lands on one (a PCA map decodes any spot).
+
+    `selected` (a position in `coords`) and `decoded` (a spot on the map) are marked the way Plotly
+    marks a click, so a later click moves the mark in the browser while the figure stays as sent.
+    """
     colours = class_colours(n_classes)
     # Colour by class number through a stepped colour scale: Plotly validates 10k numbers at once
     # but 10k colour strings one by one (half a second on every rerun of the page).
     steps = [(edge / len(colours), colour) for i, colour in enumerate(colours) for edge in (i, i + 1)]
     fig = go.Figure()
     fig.add_trace(go.Scattergl(
-        x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset",
+        x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset", showlegend=False,
         marker=dict(size=4, color=np.where(labels >= 0, labels, n_classes), colorscale=steps, cmin=-0.5,
-                    cmax=len(colours) - 0.5, opacity=0.75),
+                    cmax=len(colours) - 0.5, opacity=POINT_OPACITY),
+        selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
+        unselected=dict(marker=dict(opacity=POINT_OPACITY)),
+        selectedpoints=None if selected is None else [selected],
         customdata=np.c_[rows, labels],
         hovertemplate="label %{customdata[1]}<br>index %{customdata[0]}<extra></extra>",
     ))
     if clickable_cells:
         xs = np.linspace(coords[:, 0].min(), coords[:, 0].max(), GRID)
         ys = np.linspace(coords[:, 1].min(), coords[:, 1].max(), GRID)
-        gx, gy = np.meshgrid(xs, ys)
-        fig.add_trace(go.Scattergl(x=gx.ravel(), y=gy.ravel(), mode="markers", name="decode here",
-                                   marker=dict(size=14, color="rgba(0,0,0,0.01)"),
+        gx, gy = (g.ravel() for g in np.meshgrid(xs, ys))
+        spot = None if decoded is None else int(np.argmin((gx - decoded[0]) ** 2 + (gy - decoded[1]) ** 2))
+        fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="decode here", showlegend=False,
+                                   marker=dict(size=14, symbol="x", color=CELL_COLOUR),
+                                   selected=dict(marker=dict(color=MARK, opacity=1.0)),
+                                   unselected=dict(marker=dict(opacity=1.0)),
+                                   selectedpoints=None if spot is None else [spot],
                                    hovertemplate="decode (%{x:.2f}, %{y:.2f})<extra></extra>"))
-    fig.update_layout(height=620, margin=MARGIN, showlegend=False, dragmode="pan", clickmode="event+select",
-                      xaxis_title=f"{method} 1", yaxis_title=f"{method} 2")
+    fig.update_layout(height=620, margin=MARGIN, dragmode="pan", clickmode="event+select",
+                      xaxis_title=f"{method} 1", yaxis_title=f"{method} 2",
+                      legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)"))
     return fig
 
 
 def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str]) -> None:
-    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="uploads", text=names,
-                               textposition="top center",
+    """Uploaded images as labelled stars; not clickable, so a click always lands on the map."""
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="your uploads", text=names,
+                               showlegend=True, textposition="top center", hoverinfo="skip", **KEEP_LOOK,
                                marker=dict(size=14, symbol="star", color="black", line=dict(width=1, color="white"))))
 
 
 def add_path(fig: go.Figure, xy: np.ndarray) -> None:
-    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="interpolation",
-                             line=dict(color="black", width=2), marker=dict(size=6, color="black")))
+    """The current interpolation's codes from A to B, its ends labelled, drawn over the points (WebGL like
+    them: an SVG trace would lie beneath); not clickable."""
+    inner = len(xy) - 2
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="lines+markers+text", name="interpolation A→B",
+                               text=["A", *[""] * inner, "B"],
+                               textposition=["top center", *["middle center"] * inner, "bottom center"],
+                               showlegend=True, hoverinfo="skip", textfont=dict(size=16, color="black"),
+                               line=dict(color="black", width=2.5), marker=dict(size=7, color="black"), **KEEP_LOOK))
 
 
 def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:

@@ -15,8 +15,7 @@ MODEL_PATH = "model_path"  # the checkpoint it chose
 DATASET = "dataset"  # the sidebar's dataset picker
 UPLOADS = "uploads"  # name -> 28x28 image, shared by every page
 UPLOAD_STEPS = "upload_steps"  # name -> [(step title, PNG)], for uploads made on the Reconstruct page
-SELECTED_INDEX = "selected_index"  # the dataset row clicked on the map
-MAP_LOCATION = "map_location"  # the empty spot clicked on a PCA map
+MAP_CLICK = "map_click"  # a MapClick: what was last clicked on the map, and with which model and data
 INTERP_PATH = "interp_path"  # the codes of the current interpolation, drawn on the map
 INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
 TRAIN_JOB = "train_job"  # this session's latest jobs.TrainingJob
@@ -65,8 +64,39 @@ def anomaly_threshold_key(digest: str, dataset: str) -> str:
     return f"anomaly_threshold_{digest}_{dataset}"
 
 
-def selected_index() -> int | None:
-    return st.session_state.get(SELECTED_INDEX)
+class MapClick(NamedTuple):
+    """What was clicked on the latent map: a dataset row, or a spot of a PCA map to decode.
+
+    It holds the Context.key it was made with: another model or dataset puts other images and
+    codes under the same numbers, so there the click is dropped, never shown.
+    """
+
+    context: tuple[str, ...]
+    index: int | None = None
+    location: tuple[float, float] | None = None
+
+
+def map_click(context: tuple[str, ...]) -> MapClick | None:
+    """The last click on the map if it was made with this model and data; a click made with others is dropped."""
+    click = st.session_state.get(MAP_CLICK)
+    if click is not None and click.context != tuple(context):
+        del st.session_state[MAP_CLICK]
+        return None
+    return click
+
+
+def set_map_click(click: MapClick | None) -> None:
+    """Store a click on the map (None: the map has no selection any more)."""
+    if click is None:
+        st.session_state.pop(MAP_CLICK, None)
+    else:
+        st.session_state[MAP_CLICK] = click
+
+
+def selected_index(context: tuple[str, ...]) -> int | None:
+    """The dataset row clicked on the map with this model and data, if any."""
+    click = map_click(context)
+    return None if click is None else click.index
 
 
 def interpolation_path(digest: str) -> np.ndarray | None:
@@ -79,3 +109,11 @@ def interpolation_path(digest: str) -> np.ndarray | None:
 def set_interpolation_path(path: np.ndarray, digest: str) -> None:
     st.session_state[INTERP_PATH] = path
     st.session_state[INTERP_PATH_DIGEST] = digest
+
+
+def keep_alive() -> None:
+    """Every run of the app is a sign of life for this session's training (app.py calls it; here,
+    free of torch, so that the first page is drawn before torch is imported)."""
+    job = st.session_state.get(TRAIN_JOB)
+    if job is not None and job.watch is not None:
+        job.watch.beat()

@@ -7,9 +7,9 @@ import re
 from typing import Sequence
 
 from aelab.data import FALLBACK_DATASET, INDEXING, dataset_title
-from aelab.models import ModelConfig, describe
+from aelab.model_config import ModelConfig, describe
 from aelab.noise import denoising_note
-from aelab.train import Status
+from aelab.runs import Status
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
 MAX_INDICES = 12  # images one typed list may name
@@ -108,6 +108,14 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
         if key in metrics:
             facts[title] = _number(metrics[key], 1) if isinstance(metrics[key], float) else str(metrics[key])
     return facts
+
+
+def model_title(meta: dict) -> str:
+    """The model card's title from a checkpoint's metadata alone, e.g. 'MLP VAE, 20-d latent'."""
+    try:
+        return describe(ModelConfig.from_dict(meta.get("model")))
+    except (TypeError, ValueError) as err:
+        return f"An unreadable model description ({err})"
 
 
 def _status(value: object) -> Status | None:

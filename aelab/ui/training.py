@@ -12,7 +12,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from aelab import jobs
 from aelab.images import enlarge, make_grid
-from aelab.models import MODELS, describe
+from aelab.model_config import describe
+from aelab.models import MODELS
 from aelab.noise import denoising_note
 from aelab.runs import label_for
 from aelab.serving import MAX_SELECTIONS, OwnerWatch, evict_oldest
@@ -58,13 +59,6 @@ def owner_watch(timeout: float | None) -> OwnerWatch:
         return Runtime.exists() and bool(Runtime.instance().is_active_session(session))
 
     return OwnerWatch(timeout, alive=connected)
-
-
-def keep_alive() -> None:
-    """Every run of the app is a sign of life for this session's training (app.py calls it)."""
-    job = st.session_state.get(keys.TRAIN_JOB)
-    if job is not None and job.watch is not None:
-        job.watch.beat()
 
 
 def gallery(snap: jobs.JobState, denoising: bool) -> None:

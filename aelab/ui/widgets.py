@@ -62,7 +62,7 @@ def pick_model(title: str, options: dict[str, str | None], default: str, key: st
 
 def comparison_picker(ctx: Context, key: str) -> Context | None:
     """A second model on the same data, by default one of the other kind (a VAE beside an AE)."""
-    others = {label: path for label, path in model_options().items() if path != str(ctx.checkpoint.path)}
+    others = {label: path for label, path in model_options().items() if path != ctx.path}
     if not others:
         st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
         return None
@@ -70,7 +70,7 @@ def comparison_picker(ctx: Context, key: str) -> Context | None:
     other_kind = [label for label, path in others.items()
                   if describes_vae(meta.get(path, {})) != ctx.model.is_variational]
     checkpoint = pick_model("Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0],
-                            key=f"{key}_{ctx.checkpoint.digest}")
+                            key=f"{key}_{ctx.digest}")
     return None if checkpoint is None else ctx.with_checkpoint(checkpoint)
 
 
@@ -88,7 +88,7 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
             st.session_state[picker.random] = int(np.random.default_rng().integers(len(ctx.data)))
         index = st.session_state[picker.random]
     elif source == keys.MAP_SELECTION:
-        index = keys.selected_index()
+        index = keys.selected_index(ctx.key)
         if index is None:
             st.info("Click a point on the Latent map page first.")
             return None

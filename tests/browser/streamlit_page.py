@@ -72,6 +72,57 @@ _IMAGES_LOADED = """() => [...document.querySelectorAll("[data-testid='stImage']
   .every(i => i.complete && i.naturalWidth > 0)"""
 
 
+# Points of curve `curve` with no point of the curves in `avoid` within minPx pixels (so a
+# click on one hovers exactly it), at least 2*minPx apart and 10 px inside the plot area.
+# Visited in a fixed scrambled order, so the picks spread over the map and repeat run to run.
+_ISOLATED_POINTS = """([gd, curve, avoid, minPx, count]) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, cells = new Map();
+  const key = (cx, cy) => cx + ',' + cy;
+  const pixels = gd._fullData.map(t => Array.from(t.x, (x, i) => [xa.d2p(x), ya.d2p(t.y[i])]));
+  avoid.forEach(c => pixels[c].forEach(([px, py], i) => {
+    const k = key(Math.floor(px / minPx), Math.floor(py / minPx));
+    if (!cells.has(k)) cells.set(k, []);
+    cells.get(k).push([px, py, c, i]);
+  }));
+  const lonely = (px, py, i) => {
+    const cx = Math.floor(px / minPx), cy = Math.floor(py / minPx);
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++)
+      for (const [qx, qy, qc, qi] of cells.get(key(cx + dx, cy + dy)) || [])
+        if ((qc !== curve || qi !== i) && Math.hypot(qx - px, qy - py) < minPx) return false;
+    return true;
+  };
+  const pts = pixels[curve], n = pts.length, found = [];
+  for (let k = 0; k < n && found.length < count; k++) {
+    const i = (k * 7919) % n, [px, py] = pts[i];
+    const inside = px > 10 && px < xa._length - 10 && py > 10 && py < ya._length - 10;
+    if (inside && lonely(px, py, i) && found.every(f => Math.hypot(f.px - px, f.py - py) >= 2 * minPx)) {
+      const t = gd._fullData[curve];
+      found.push({index: i, px, py, x: t.x[i], y: t.y[i],
+                  custom: t.customdata ? Array.from(t.customdata[i], Number) : null});
+    }
+  }
+  return found;
+}"""
+
+# In-page recorder of one click: the mousedown time, the time the page first showed an h3
+# `heading` with `images` loaded st.image pictures whose sources differ from `before`, and
+# every toast's text. Measured in the page, so a test thread serving other sessions meanwhile
+# neither inflates the times nor misses a toast that hid itself before the thread got back.
+_START_RECORDER = """([heading, images, before]) => {
+  const rec = window.__aelab = {down: null, shown: null, toasts: []};
+  document.addEventListener('mousedown', () => { rec.down ??= Date.now(); }, {capture: true, once: true});
+  const timer = setInterval(() => {
+    const headed = [...document.querySelectorAll('h3')].some(h => h.textContent.trim() === heading);
+    const imgs = [...document.querySelectorAll("[data-testid='stImage'] img")];
+    if (rec.down !== null && rec.shown === null && headed && imgs.length === images &&
+        imgs.every(i => i.complete && i.naturalWidth > 0) && imgs.every(i => !before.includes(i.src)))
+      rec.shown = Date.now();
+    for (const t of document.querySelectorAll("[data-testid='stToastText']"))
+      if (!rec.toasts.includes(t.textContent)) rec.toasts.push(t.textContent);
+  }, 10);
+  rec.stop = () => clearInterval(timer);
+}"""
+
 def wait_for_app(page: Page) -> None:
     """Wait until the websocket is up, no script run is in progress and nothing is still a skeleton.
 
@@ -191,6 +242,12 @@ def click_plot_point(page: Page, chart: Locator, x: float, y: float) -> tuple[in
     return None if hovered is None else (hovered[0], hovered[1])
 
 
+def plot_to_client(page: Page, chart: Locator, x: float, y: float) -> tuple[float, float]:
+    """Viewport pixels of DATA coordinates (x, y) of a Plotly chart."""
+    target = _plot_eval(page, chart, _DATA_TO_CLIENT, [x, y])
+    return target["x"], target["y"]
+
+
 def drag_slider(page: Page, label: str, fraction: float) -> str:
     """Drag the thumb of the slider labelled `label` to `fraction` (0..1) of its track; return the new label.
 
@@ -248,3 +305,29 @@ def wait_for_new_images(page: Page, before: list[str]) -> list[str]:
         timeout=TIMEOUT_MS,
     )
     return image_srcs(page)
+
+
+def isolated_points(chart: Locator, curve: int, avoid: tuple[int, ...], min_px: float, count: int) -> list[dict]:
+    """`count` points of trace `curve` that a click can hit unambiguously (see _ISOLATED_POINTS)."""
+    points = chart.locator(".js-plotly-plot").evaluate(
+        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [curve, list(avoid), min_px, count])
+    assert len(points) == count, f"only {len(points)} points of curve {curve} are {min_px} px from curves {avoid}"
+    return points
+
+
+def start_click_recorder(page: Page, heading: str, images: int = 2, before: list[str] | None = None) -> None:
+    """Record, in the page, the next mousedown and when `heading` then shows with `images` new pictures."""
+    page.evaluate("() => window.__aelab && window.__aelab.stop()")
+    page.evaluate(_START_RECORDER, [heading, images, before or []])
+
+
+def click_to_shown_seconds(page: Page) -> float:
+    """Seconds from the recorded mousedown to the detail shown, once it is shown."""
+    page.wait_for_function("() => window.__aelab.shown", timeout=TIMEOUT_MS)
+    return page.evaluate("() => window.__aelab.shown - window.__aelab.down") / 1000
+
+
+def recorded_toasts(page: Page) -> list[str]:
+    """The toasts' texts since the recorder started, once there is at least one."""
+    page.wait_for_function("() => window.__aelab.toasts.length", timeout=TIMEOUT_MS)
+    return page.evaluate("() => window.__aelab.toasts")

@@ -9,6 +9,7 @@ with the map's coordinates read from the chart Plotly drew.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -26,9 +27,14 @@ from streamlit_page import (
     AppSocket,
     StreamlitApp,
     click_plot_point,
+    click_to_shown_seconds,
     drag_slider,
     image_srcs,
+    isolated_points,
     open_app,
+    plot_to_client,
+    recorded_toasts,
+    start_click_recorder,
     upload_file,
     wait_for_app,
     wait_for_new_images,
@@ -42,56 +48,6 @@ N_SESSIONS = 5
 ARRIVAL_TIMEOUT_MS = 300_000  # N_SESSIONS first page loads at once: every one parses Plotly's 4.7 MB
 EPOCH_TIMEOUT_MS = 240_000  # two epochs on a busy 2-core machine
 TRAIN_EPOCHS = 500  # the most allowed: the run still goes when Stop is pressed (an epoch can take < 1 s)
-
-# Points of curve `curve` with no point of the curves in `avoid` within minPx pixels (so a
-# click on one hovers exactly it), at least 2*minPx apart and 10 px inside the plot area.
-# Visited in a fixed scrambled order, so the picks spread over the map and repeat run to run.
-_ISOLATED_POINTS = """([gd, curve, avoid, minPx, count]) => {
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, cells = new Map();
-  const key = (cx, cy) => cx + ',' + cy;
-  const pixels = gd._fullData.map(t => Array.from(t.x, (x, i) => [xa.d2p(x), ya.d2p(t.y[i])]));
-  avoid.forEach(c => pixels[c].forEach(([px, py], i) => {
-    const k = key(Math.floor(px / minPx), Math.floor(py / minPx));
-    if (!cells.has(k)) cells.set(k, []);
-    cells.get(k).push([px, py, c, i]);
-  }));
-  const lonely = (px, py, i) => {
-    const cx = Math.floor(px / minPx), cy = Math.floor(py / minPx);
-    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++)
-      for (const [qx, qy, qc, qi] of cells.get(key(cx + dx, cy + dy)) || [])
-        if ((qc !== curve || qi !== i) && Math.hypot(qx - px, qy - py) < minPx) return false;
-    return true;
-  };
-  const pts = pixels[curve], n = pts.length, found = [];
-  for (let k = 0; k < n && found.length < count; k++) {
-    const i = (k * 7919) % n, [px, py] = pts[i];
-    const inside = px > 10 && px < xa._length - 10 && py > 10 && py < ya._length - 10;
-    if (inside && lonely(px, py, i) && found.every(f => Math.hypot(f.px - px, f.py - py) >= 2 * minPx)) {
-      const t = gd._fullData[curve];
-      found.push({index: i, px, py, x: t.x[i], y: t.y[i],
-                  custom: t.customdata ? Array.from(t.customdata[i], Number) : null});
-    }
-  }
-  return found;
-}"""
-
-# In-page recorder for the many-users test: the mousedown time, the time the detail panel
-# first showed `heading` with two loaded images, and every toast's text. Measured in the
-# page, so the test thread serving other sessions meanwhile neither inflates the times
-# nor misses a toast that hid itself before the thread got back to this page.
-_START_RECORDER = """heading => {
-  const rec = window.__aelab = {down: null, shown: null, toasts: []};
-  document.addEventListener('mousedown', () => { rec.down ??= Date.now(); }, {capture: true, once: true});
-  setInterval(() => {
-    const headed = [...document.querySelectorAll('h3')].some(h => h.textContent.trim() === heading);
-    const imgs = [...document.querySelectorAll("[data-testid='stImage'] img")];
-    if (rec.shown === null && headed && imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0))
-      rec.shown = Date.now();
-    for (const t of document.querySelectorAll("[data-testid='stToastText']"))
-      if (!rec.toasts.includes(t.textContent)) rec.toasts.push(t.textContent);
-  }, 20);
-}"""
-
 
 # Epochs drawn on the Train page's loss chart. Looked up afresh on every call: the chart is
 # re-mounted when the page's layout changes (e.g. when the run ends), so a held handle goes stale.
@@ -144,20 +100,31 @@ def _map_chart(page: Page) -> Locator:
     return chart
 
 
-def _isolated(chart: Locator, curve: int, avoid: tuple[int, ...], min_px: float, count: int) -> list[dict]:
-    """`count` points of trace `curve` that a click can hit unambiguously (see _ISOLATED_POINTS)."""
-    points = chart.locator(".js-plotly-plot").evaluate(
-        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [curve, list(avoid), min_px, count])
-    assert len(points) == count, f"only {len(points)} points of curve {curve} are {min_px} px from curves {avoid}"
-    return points
-
-
 def _go_to(page: Page, app: AppSocket, title: str, heading: str | None = None) -> None:
     """Follow the sidebar's navigation link to page `title`, as a person would."""
     link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile(rf"{re.escape(title)}$"))
     with app.expect_rerun():
         link.click()
     expect(page.get_by_role("heading", name=heading or title, exact=True)).to_be_visible()
+
+
+def _colour_at(page: Page, chart: Locator, x: float, y: float) -> tuple[int, int, int]:
+    """The colour the map shows at DATA coordinates (x, y), the mouse moved away (no hover label)."""
+    page.mouse.move(1, 1)
+    cx, cy = plot_to_client(page, chart, x, y)
+    shot = page.screenshot(clip={"x": round(cx) - 1, "y": round(cy) - 1, "width": 3, "height": 3})
+    return Image.open(io.BytesIO(shot)).convert("RGB").getpixel((1, 1))
+
+
+def _marked(chart: Locator) -> list:
+    """Each trace's selected points as Plotly holds them in the page (None: no selection)."""
+    return chart.locator(".js-plotly-plot").evaluate(
+        "gd => gd._fullData.map(t => t.selectedpoints ? Array.from(t.selectedpoints) : null)")
+
+
+def _model_picker(page: Page) -> Locator:
+    picker_label = page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(r"^Model$"))
+    return page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has=picker_label)
 
 
 def _mnist_png(path: Path, index: int) -> None:
@@ -172,8 +139,10 @@ def _mnist_png(path: Path, index: int) -> None:
 def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket) -> None:
     chart = _map_chart(page)
     expect(page.get_by_text("Click a point on the map to see its image and reconstruction.")).to_be_visible()
-    point = _isolated(chart, DATASET, (DATASET, GRID), 4, 1)[0]
+    point = isolated_points(chart, DATASET, (DATASET, GRID), 6, 1)[0]
     index, label = (int(v) for v in point["custom"])  # dataset index, digit
+    gd = chart.locator(".js-plotly-plot").element_handle()
+    assert max(_colour_at(page, chart, point["x"], point["y"])) > 100  # a coloured point, not yet marked
 
     with app.expect_rerun():
         assert click_plot_point(page, chart, point["x"], point["y"]) == (DATASET, point["index"])
@@ -183,14 +152,40 @@ def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket
     expect(page.get_by_text(error)).to_be_visible()
     shown = wait_for_new_images(page, [])
     assert len(shown) == 2  # original and reconstruction
+    assert _marked(chart) == [[point["index"]], []]
+    assert max(_colour_at(page, chart, point["x"], point["y"])) < 60  # marked: drawn black
+    assert gd.evaluate("gd => gd.isConnected")  # the same chart: the click reran the panel, not the map
 
-    spot = _isolated(chart, GRID, (DATASET,), 12, 1)[0]  # a grid cell with no dataset point near it
+    spot = isolated_points(chart, GRID, (DATASET,), 12, 1)[0]  # a grid cell with no dataset point near it
+    assert min(_colour_at(page, chart, spot["x"], spot["y"])) > 200  # empty space looks empty
     with app.expect_rerun():
         assert click_plot_point(page, chart, spot["x"], spot["y"]) == (GRID, spot["index"])
     expect(page.get_by_role("heading", name="Decoded location", exact=True)).to_be_visible()
     expect(page.get_by_text(f"PCA ({spot['x']:.2f}, {spot['y']:.2f})", exact=True)).to_be_visible()
     decoded = wait_for_new_images(page, shown)
     assert len(decoded) == 1 and decoded[0] not in shown
+    assert _marked(chart) == [[], [spot["index"]]]  # the point is no longer marked; the spot is, by an X
+    assert max(_colour_at(page, chart, spot["x"], spot["y"])) < 60
+    assert max(_colour_at(page, chart, point["x"], point["y"])) > 100
+    assert gd.evaluate("gd => gd.isConnected")
+
+
+def test_another_model_drops_the_selection(page: Page, app: AppSocket) -> None:
+    chart = _map_chart(page)
+    point = isolated_points(chart, DATASET, (DATASET, GRID), 6, 1)[0]
+    with app.expect_rerun():
+        click_plot_point(page, chart, point["x"], point["y"])
+    heading = page.get_by_role("heading", name=f"Image {int(point['custom'][0])}", exact=True)
+    expect(heading).to_be_visible()
+
+    _model_picker(page).click()
+    with app.expect_rerun():
+        page.get_by_role("option", name="conv_vae", exact=True).click()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Convolutional VAE, 20-d latent")).to_be_visible()
+    expect(page.get_by_text("Click a point on the map to see its image and reconstruction.")).to_be_visible()
+    expect(heading).to_have_count(0)
+    chart = _map_chart(page)  # the other model's map, nothing marked on it
+    assert _marked(chart) == [None, None]
 
 
 def test_traversal_slider_drag_changes_the_decode(page: Page, app: AppSocket) -> None:
@@ -252,8 +247,8 @@ def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSock
 
     _go_to(page, app, "Latent map")
     gd = _map_chart(page).locator(".js-plotly-plot").element_handle()
-    page.wait_for_function("gd => gd._fullData.some(t => t.name === 'uploads')", arg=gd)
-    uploads = gd.evaluate("gd => gd._fullData.filter(t => t.name === 'uploads').map(t => Array.from(t.text))")
+    page.wait_for_function("gd => gd._fullData.some(t => t.name === 'your uploads')", arg=gd)
+    uploads = gd.evaluate("gd => gd._fullData.filter(t => t.name === 'your uploads').map(t => Array.from(t.text))")
     assert uploads == [["my_seven.png"]]  # one star, labelled with the good file's name
 
 
@@ -270,23 +265,21 @@ def test_sessions_keep_their_own_selection(contexts: list[BrowserContext], app_u
         charts.append(_map_chart(page))
     opened = time.monotonic() - started
 
-    points = _isolated(charts[0], DATASET, (DATASET, GRID), 4, len(pages))
+    points = isolated_points(charts[0], DATASET, (DATASET, GRID), 4, len(pages))
     indices = [int(p["custom"][0]) for p in points]
     assert len(set(indices)) == len(pages)
     for page, chart, point, index in zip(pages, charts, points, indices):  # everyone clicks at once
-        page.evaluate(_START_RECORDER, f"Image {index}")
+        start_click_recorder(page, f"Image {index}")
         assert click_plot_point(page, chart, point["x"], point["y"]) == (DATASET, point["index"])
     for page, socket in zip(pages, sockets):
         socket.wait_for_runs(2)
-        page.wait_for_function("() => window.__aelab.shown")
-    latencies = [page.evaluate("() => window.__aelab.shown - window.__aelab.down") / 1000 for page in pages]
+    latencies = [click_to_shown_seconds(page) for page in pages]
 
     for page in pages:  # a further rerun in every session, at once: each still holds its own pick
         page.get_by_role("button", name="Use as interpolation A").click()
     for page, socket, index in zip(pages, sockets, indices):
         socket.wait_for_runs(3)
-        page.wait_for_function("() => window.__aelab.toasts.length")
-        assert page.evaluate("() => window.__aelab.toasts") == [f"Image {index} is interpolation endpoint A"]
+        assert recorded_toasts(page) == [f"Image {index} is interpolation endpoint A"]
         expect(page.get_by_role("heading", name=re.compile(r"^Image \d+$"))).to_have_text(f"Image {index}")
     print(f"\n{len(pages)} sessions: opened together in {opened:.1f} s; click to detail shown (s): "
           + ", ".join(f"{t:.1f}" for t in latencies))
@@ -315,6 +308,5 @@ def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
     expect(page.get_by_role("button", name="Open this model")).to_be_visible()
     wait_for_app(page)
 
-    picker_label = page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(r"^Model$"))
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has=picker_label).click()
+    _model_picker(page).click()
     expect(page.get_by_role("option", name=f"{name} (yours)", exact=True)).to_be_visible()

@@ -10,7 +10,8 @@ import streamlit as st
 
 from aelab import anomaly, images, jobs, latent
 from aelab.data import DatasetUnavailable, dataset_title
-from aelab.models import MODEL_TITLES, MODELS
+from aelab.model_config import MODEL_TITLES
+from aelab.models import MODELS
 from aelab.ui import cached, figures, keys
 from aelab.ui.context import require_context
 from aelab.ui.uploads import take_uploads

@@ -10,7 +10,8 @@ import streamlit as st
 
 from aelab import images, latent
 from aelab.data import dataset_title, sample_indices
-from aelab.models import count_parameters, describe
+from aelab.model_config import describe
+from aelab.models import count_parameters
 from aelab.runs import label_for
 from aelab.ui import cached
 from aelab.ui.context import Context, model_options, require_context

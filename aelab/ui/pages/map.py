@@ -1,19 +1,115 @@
-"""Latent map: the dataset's codes in 2-D (PCA or t-SNE), coloured by label; click to inspect."""
+"""Latent map: the dataset's codes in 2-D (PCA or t-SNE), coloured by label; click to inspect.
+
+With the disk cache filled, the map is drawn from labels and projections alone (no torch). A click
+reruns only the `explore` fragment, whose figure stays the one the page built: the browser marks
+the click itself and Streamlit does not redraw the 10,000 points.
+"""
+
+from functools import partial
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from aelab import latent
 from aelab.data import dataset_title
 from aelab.ui import cached, figures, keys
-from aelab.ui.context import require_context
+from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import show
 
-ctx = require_context()
+TSNE_POINTS = [1000, 2000, 5000, 10000]
 
+
+def tsne_projection(ctx: Context, n_images: int) -> latent.Projection:
+    """The t-SNE map with these settings; computed once (with progress) when the person asks for it."""
+    n_points = st.select_slider("Points", TSNE_POINTS, value=min(5000, n_images), key="tsne_points")
+    args = (min(n_points, n_images), float(st.slider("Perplexity", 5, 100, 30, key="tsne_perplexity")))
+    projection = cached.stored_tsne(*ctx.key, *args)
+    if projection is not None:
+        return projection
+    prompt = st.empty()
+    with prompt.container():
+        st.info("This t-SNE map has not been computed yet: it takes about half a minute, once.")
+        if not st.button("Compute t-SNE", type="primary", key="tsne_go"):
+            st.stop()
+    bar = st.progress(0.0, text="Optimising t-SNE…")
+    projection = cached.tsne_map(*ctx.key, *args,
+                                 progress=lambda f: bar.progress(f, text=f"Optimising t-SNE… {100 * f:.0f}%"))
+    bar.empty()
+    prompt.empty()  # computed: the prompt and its button go
+    return projection
+
+
+def place(ctx: Context, projection: latent.Projection, codes: np.ndarray) -> np.ndarray:
+    """Where codes that are not the dataset's (uploads, a path) fall on this map."""
+    if projection.method == "pca":
+        return latent.pca_transform(projection, codes)
+    return cached.tsne_placer(*ctx.key, projection.params["n_points"], projection.params["perplexity"])(codes)
+
+
+def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
+    """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode;
+    an empty selection (the point clicked again, a double click) clears it, as the map does."""
+    points = st.session_state["latent_map"].selection.points
+    curve = points[0].get("curve_number") if points else None
+    if curve == figures.MAP_POINTS:
+        keys.set_map_click(keys.MapClick(context, index=int(projection.index[points[0]["point_index"]])))
+    elif curve == figures.MAP_CELLS:
+        keys.set_map_click(keys.MapClick(context, location=(float(points[0]["x"]), float(points[0]["y"]))))
+    elif not points:
+        keys.set_map_click(None)
+
+
+@st.fragment
+def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes: list[str], n_images: int) -> None:
+    """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure."""
+    chart_col, detail = st.columns([3, 1.4])
+    pca = projection.method == "pca"
+    with chart_col:
+        st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
+        st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key, projection),
+                        selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
+        st.caption(f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
+                   "Click a point to inspect it" + ("; click between points to decode that spot." if pca else "."))
+    with detail:
+        click = keys.map_click(ctx.key)
+        if click is not None and click.location is not None and pca:
+            decoded_spot(ctx, projection, click.location)
+        elif click is not None and click.index is not None:
+            dataset_image(ctx, click.index, projection.position(click.index) is not None)
+        else:
+            st.info("Click a point on the map to see its image and reconstruction.")
+
+
+def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[float, float]) -> None:
+    st.subheader("Decoded location")
+    show([ctx.decode(projection.inverse(np.array(location)))[0]], f"PCA ({location[0]:.2f}, {location[1]:.2f})",
+         scale=6)
+    st.caption("The code is the PCA inverse of this spot (the X on the map): the map's two axes, "
+               "the rest at the mean.")
+
+
+def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
+    from aelab.anomaly import reconstruction_errors  # torch: imported once something is clicked
+
+    st.subheader(f"Image {index}")
+    image = ctx.data.images[index:index + 1]
+    show([image[0, 0].numpy(), latent.reconstruct(ctx.model, image)[0]],
+         [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
+    st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
+               + ("" if on_map else ". It is not among the points of this t-SNE map."))
+    for picker, label, role, key in ((keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
+                                     (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
+                                     (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base")):
+        if st.button(f"Use as {label}", key=key, width="stretch"):
+            picker.send(index)
+            st.toast(f"Image {index} is {role}")
+
+
+ctx = require_context()
 st.title("Latent map")
-mu = ctx.codes().mu
-controls, chart_col, detail = st.columns([1, 3, 1.4])
+labels, classes = ctx.labels()
+controls, main = st.columns([1, 4.4])
 
 with controls:
     method = st.radio("Projection", ["PCA", "t-SNE"], key="map_method",
@@ -23,79 +119,21 @@ with controls:
         ratio = projection.params["explained_variance_ratio"]
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
     else:
-        n_points = st.select_slider("Points", [1000, 2000, 5000, 10000], value=min(5000, len(mu)), key="tsne_points")
-        tsne_args = (min(n_points, len(mu)), float(st.slider("Perplexity", 5, 100, 30, key="tsne_perplexity")))
-        projection = cached.stored_tsne(*ctx.key, *tsne_args)
-        if projection is None:
-            st.info("This t-SNE map has not been computed yet: it takes about half a minute, once.")
-            if not st.button("Compute t-SNE", type="primary", key="tsne_go"):
-                st.stop()
-            bar = st.progress(0.0, text="Optimising t-SNE…")
-            projection = cached.tsne_map(*ctx.key, *tsne_args,
-                                         progress=lambda f: bar.progress(f, text=f"Optimising t-SNE… {100 * f:.0f}%"))
-            bar.empty()
+        projection = tsne_projection(ctx, len(labels))
+    path = keys.interpolation_path(ctx.digest)
+    show_path = path is not None and st.checkbox(
+        "Show path A→B", value=True, key="map_show_path",
+        help="The Interpolate page's path from image A to image B through this model's latent space.")
 
-labels = ctx.data.labels.numpy()[projection.index]
-classes = ctx.data.classes
-fig = figures.latent_map(projection.coords, projection.index, labels, len(classes), method,
-                         clickable_cells=method == "PCA")
-
-
-def place(codes: np.ndarray) -> np.ndarray:
-    if method == "PCA":
-        return latent.pca_transform(projection, codes)
-    return cached.tsne_placer(*ctx.key, projection.params["n_points"], projection.params["perplexity"])(codes)
-
-
+click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
+fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
+                         clickable_cells=method == "PCA", decoded=click.location,
+                         selected=None if click.index is None else projection.position(click.index))
 uploads = keys.uploads()
 if uploads:
-    figures.add_uploads(fig, place(ctx.encode(np.stack(list(uploads.values())))), list(uploads))
-path = keys.interpolation_path(ctx.checkpoint.digest)
-if path is not None:
-    figures.add_path(fig, place(path))
+    figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
+if show_path:
+    figures.add_path(fig, place(ctx, projection, path))
 
-
-def on_select() -> None:
-    """Turn a click into the selected dataset index or, on a PCA map's empty space, a location."""
-    points = st.session_state["latent_map"].selection.points
-    if not points:
-        return
-    point = points[0]
-    if point.get("curve_number") == figures.MAP_POINTS:
-        st.session_state[keys.SELECTED_INDEX] = int(projection.index[point["point_index"]])
-        st.session_state.pop(keys.MAP_LOCATION, None)
-    elif point.get("curve_number") == figures.MAP_CELLS:
-        st.session_state[keys.MAP_LOCATION] = (float(point["x"]), float(point["y"]))
-
-
-with chart_col:
-    st.markdown(" ".join(f"<span style='color:{c}'>●</span> {name}"
-                         for c, name in zip(figures.class_colours(len(classes)), classes)), unsafe_allow_html=True)
-    st.plotly_chart(fig, key="latent_map", on_select=on_select, selection_mode="points",
-                    config={"scrollZoom": True, "displaylogo": False})
-    st.caption(f"{len(projection.coords)} of {len(ctx.data)} test images of {dataset_title(ctx.dataset)}. "
-               "Click a point to inspect it" + ("; click between points to decode that location."
-                                                if method == "PCA" else "."))
-
-with detail:
-    location = st.session_state.get(keys.MAP_LOCATION)
-    index = keys.selected_index()
-    if location is not None and method == "PCA":
-        st.subheader("Decoded location")
-        show([ctx.decode(projection.inverse(np.array(location)))[0]], f"PCA ({location[0]:.2f}, {location[1]:.2f})",
-             scale=6)
-        st.caption("The code is the PCA inverse of this spot: the map's two axes, the rest at the mean.")
-    elif index is not None and index < len(ctx.data):
-        st.subheader(f"Image {index}")
-        image = ctx.data.images[index:index + 1]
-        show([image[0, 0].numpy(), latent.reconstruct(ctx.model, image)[0]],
-             [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
-        st.caption(f"Reconstruction error {cached.errors(*ctx.key)[index]:.4f} (mean squared, per pixel)")
-        for picker, label, role, key in ((keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
-                                         (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
-                                         (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base")):
-            if st.button(f"Use as {label}", key=key, width="stretch"):
-                picker.send(index)
-                st.toast(f"Image {index} is {role}")
-    else:
-        st.info("Click a point on the map to see its image and reconstruction.")
+with main:
+    explore(ctx, projection, fig, classes, len(labels))

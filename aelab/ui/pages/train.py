@@ -16,7 +16,8 @@ import streamlit as st
 from aelab import jobs, serving
 from aelab.checkpoints import SUFFIX
 from aelab.data import DatasetUnavailable, ImageData, Splits, dataset_title
-from aelab.models import MODEL_TITLES, MODELS, ModelConfig
+from aelab.model_config import MODEL_TITLES
+from aelab.models import MODELS, ModelConfig
 from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
 from aelab.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
 from aelab.train import TrainConfig
