@@ -183,19 +183,24 @@ def _check_count(n: int) -> None:
         raise ValueError(f"The shapes dataset has {COMBINATIONS} distinct images: ask for 1 to {COMBINATIONS}, not {n}")
 
 
-def make_shapes(n: int, seed: int, side: int = 64, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """`n` distinct shapes drawn uniformly from all factor combinations (without replacement, so each
-    factor's values are equally likely): (images as `render`, factors (n, 6) int64). Same seed, same shapes."""
-    _check(side, channels)
+def sample_factors(n: int, seed: int) -> np.ndarray:
+    """`n` distinct factor combinations drawn uniformly (without replacement, so each factor's values are
+    equally likely): (n, 6) int64, columns as FACTORS. Same seed, same factors, and a larger `n` extends them."""
     _check_count(n)
-    factors = _combinations(seed)[:n]
+    return _combinations(seed)[:n]
+
+
+def make_shapes(n: int, seed: int, side: int = 64, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """`n` distinct shapes, `sample_factors(n, seed)` drawn: (images as `render`, factors)."""
+    _check(side, channels)
+    factors = sample_factors(n, seed)
     return render(factors, side, channels), factors
 
 
 def shapes_split(split: str, n_train: int, n_test: int, seed: int = 0, side: int = 64,
                  channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """A train or test split: train is the first `n_train` of the seed's order of all combinations (the
-    shapes `make_shapes` gives), test the last `n_test`, so the two never share an image and each split
+    shapes `make_shapes` gives), test the last `n_test` of it, so the two never share an image and each split
     stays the same whatever size the other is given."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")

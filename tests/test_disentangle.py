@@ -7,16 +7,16 @@ import re
 import numpy as np
 import pytest
 
-from aelab.disentangle import BINS, MIG, dimension_factors, discretise, mig
-from aelab.shapes import FACTOR_NAMES, FACTORS, make_shapes
+from aelab.disentangle import BINS, DCI, MIG, dci, dimension_factors, discretise, mig
+from aelab.shapes import FACTOR_NAMES, FACTORS, make_shapes, sample_factors
 
-N = 10_000
+N = 5_000
 
 
 @pytest.fixture(scope="module")
 def factors() -> np.ndarray:
     """Shapes' own factors (6 of them, 4 to 10 values each), uniformly drawn."""
-    return make_shapes(N, seed=0, side=28, channels=1)[1]
+    return sample_factors(N, seed=0)
 
 
 def noisy(values: np.ndarray, seed: int, level: float = 0.05) -> np.ndarray:
@@ -99,6 +99,9 @@ def test_discretise_cuts_each_dimension_into_equal_bins() -> None:
     (np.zeros((10, 2)), np.arange(9)[:, None], "one row per code (10)"),
     (np.zeros((10, 2)), np.linspace(0, 1, 10)[:, None], "discrete"),
     (np.zeros((10, 2)), np.stack([np.arange(10), np.zeros(10, int)], 1), "factor(s) [1] do not"),
+    (np.zeros((1, 2)), np.zeros((1, 1), int), "factor(s) [0] do not"),
+    (np.zeros((0, 2)), np.zeros((0, 1), int), "factor(s) [0] do not"),
+    (np.zeros((10, 2)), np.zeros((10, 0), int), "one row per code"),
 ])
 def test_bad_input_gets_one_clear_value_error(codes: np.ndarray, factors: np.ndarray, words: str) -> None:
     with pytest.raises(ValueError, match=re.escape(words)):
@@ -108,3 +111,22 @@ def test_bad_input_gets_one_clear_value_error(codes: np.ndarray, factors: np.nda
 def test_dimension_factors_needs_a_matrix() -> None:
     with pytest.raises(ValueError, match="information matrix"):
         dimension_factors(np.zeros(3))
+
+
+def test_dci_is_high_for_one_dimension_per_factor_and_low_for_mixed_ones(factors: np.ndarray) -> None:
+    """Two factors (shape, x) on 300 codes, read off one dimension each beside a noise dimension, then
+    mixed: x + shape and x - shape need both dimensions for either factor."""
+    two = factors[:300][:, [FACTOR_NAMES.index("shape"), FACTOR_NAMES.index("x")]]
+    noise = np.random.default_rng(7).normal(size=(300, 1))
+    separate = dci(np.concatenate([noisy(two.astype(float), 8), noise], 1), two)
+    assert isinstance(separate, DCI) and separate.importance.shape == (3, 2)
+    assert separate.disentanglement > 0.9 and separate.completeness > 0.9 and separate.informativeness > 0.95
+    assert separate.importance[2].sum() < 0.05  # the noise dimension serves no classifier
+    mixed = dci(np.stack([two[:, 1] + two[:, 0], two[:, 1] - two[:, 0]], 1).astype(float), two)
+    assert mixed.disentanglement < 0.5 and mixed.completeness < 0.5
+    assert mixed.informativeness > 0.9  # the information is all there, only not one factor per dimension
+
+
+def test_dci_needs_codes_on_both_sides_of_its_split() -> None:
+    with pytest.raises(ValueError, match="both to fit and to test"):
+        dci(np.zeros((10, 2)), np.arange(10)[:, None] % 2, train_fraction=1.0)

@@ -10,7 +10,7 @@ from skimage.color import rgb2gray
 from skimage.measure import regionprops
 
 from aelab.shapes import (CHANNELS, COLOURS, COMBINATIONS, FACTOR_NAMES, FACTORS, POSITIONS, ROTATIONS, SCALES,
-                          SHAPES, SIDES, make_shapes, render, shapes_split)
+                          SHAPES, SIDES, make_shapes, render, sample_factors, shapes_split)
 
 SHAPE, COLOUR, SCALE, ROTATION, X, Y = range(len(FACTORS))
 
@@ -53,8 +53,10 @@ def test_same_seed_same_images_other_seed_other_images() -> None:
 
 
 def test_factor_values_are_uniform_without_repeats() -> None:
-    _, factors = make_shapes(12_000, seed=1, side=28, channels=1)
+    factors = sample_factors(12_000, seed=1)
     assert len(np.unique(factors, axis=0)) == len(factors)  # drawn without replacement
+    assert np.array_equal(sample_factors(100, seed=1), factors[:100])
+    assert np.array_equal(make_shapes(100, seed=1, side=28)[1], factors[:100])
     for j, factor in enumerate(FACTORS):
         counts = np.bincount(factors[:, j], minlength=factor.size)
         expected = len(factors) / factor.size
