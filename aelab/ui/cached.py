@@ -138,6 +138,18 @@ def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
     return anomaly.reconstruction_errors(load_model(path, digest).model, load_data(dataset, split).images)
 
 
+@st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
+def colour_values(path: str, digest: str, dataset: str, split: str, by: str) -> np.ndarray:
+    """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
+    if by == "kl":
+        return latent.kl_per_dim(codes(path, digest, dataset, split)).sum(1)
+    if by == "recon":
+        return errors(path, digest, dataset, split)
+    from aelab import anomaly
+
+    return anomaly.anomaly_scores(load_model(path, digest).model, load_data(dataset, split).images, "mse_per_ink")
+
+
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
 def pca_map(path: str, digest: str, dataset: str, split: str) -> latent.Projection:
     key = cache.cache_key(digest, dataset, split, "pca")
