@@ -12,7 +12,7 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -239,6 +239,10 @@ class Projection:
         found = np.flatnonzero(self.index == row)
         return int(found[0]) if len(found) else None
 
+    def positions(self, rows: Iterable[int]) -> np.ndarray:
+        """Where each of the dataset `rows` is among `coords`, leaving out those this map does not hold."""
+        return np.flatnonzero(np.isin(self.index, np.fromiter(rows, dtype=np.int64)))
+
     def inverse(self, xy: np.ndarray) -> np.ndarray:
         """Codes at map positions (PCA only): the decoder can then draw any point of the map."""
         if self.method != "pca":
@@ -326,13 +330,14 @@ def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarr
     return lambda new_codes: transform(new_codes) - drift
 
 
-def codes_csv(mu: np.ndarray, labels: np.ndarray, projection: Projection) -> bytes:
-    """index, label, z_0..z_{D-1} and the map's x and y for every row, as CSV for any other tool."""
+def codes_csv(mu: np.ndarray, labels: np.ndarray, projection: Projection, rows: np.ndarray | None = None) -> bytes:
+    """index, label, z_0..z_{D-1} and the map's x and y for every row (or only `rows`), as CSV for any other tool."""
     xy = np.full((len(mu), 2), np.nan, dtype=np.float32)
     xy[projection.index] = projection.coords
     columns = ["index", "label", *[f"z_{d}" for d in range(mu.shape[1])], f"{projection.method}_x",
                f"{projection.method}_y"]
-    table = np.column_stack([np.arange(len(mu)), labels, mu, xy])
+    rows = np.arange(len(mu)) if rows is None else np.asarray(rows)
+    table = np.column_stack([rows, labels[rows], mu[rows], xy[rows]])
     buffer = io.StringIO()
     np.savetxt(buffer, table, fmt=["%d", "%d"] + ["%.6g"] * (mu.shape[1] + 2), delimiter=",",
                header=",".join(columns), comments="")

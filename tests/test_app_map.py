@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from aelab.checkpoints import file_digest
 from aelab.data import load_dataset
 from aelab.ui import figures
+from media import content, recording
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -238,3 +239,45 @@ def test_the_map_colours_by_a_number_per_image_on_a_continuous_scale():
     at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
     assert at.selectbox(key="map_colour_by").options == ["label", "reconstruction error (MSE per pixel)",
                                                           "anomaly score (squared error per unit of ink)"]  # no KL
+
+
+def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(lasso_map, click_map, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from aelab import images, latent, selection
+    from aelab.checkpoints import load_checkpoint
+
+    recording(monkeypatch)
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    test = load_dataset("mnist", "test", download=False)
+    rows = sorted(set(np.flatnonzero(test.labels.numpy() == 1)[:150].tolist()) | {3, 10})  # ones, and two zeros
+    lasso_map(at, rows)
+    at.run()
+    assert not at.exception and at.subheader[0].value == f"{len(rows)} images selected"
+    names = {int(label): test.label_name(i) for i, label in enumerate(test.labels.numpy()[:20])}
+    counts = test.labels.numpy()[rows]
+    expected = " · ".join(f"{names[label]} {int((counts == label).sum())}"
+                          for label in sorted(set(counts), key=lambda lab: (-(counts == lab).sum(), names[lab])))
+    assert f"By label: {expected}" in [c.value for c in at.caption]
+    dataset = figure(at)["data"][figures.MAP_POINTS]
+    assert sorted(dataset["selectedpoints"]) == sorted(rows)  # the PCA map holds every row in order
+    assert dataset["unselected"]["marker"]["color"] == figures.OUTSIDE and "color" not in dataset["selected"]["marker"]
+
+    model = load_checkpoint(Path(at.session_state["model_path"])).model
+    pictures = test.images.numpy()[:, 0]
+    shown = selection.gallery_rows(np.array(sorted(rows)))
+    grid = selection.gallery(pictures[shown], latent.reconstruct(model, test.images[shown]))
+    png = at.download_button(key="region_png").proto.url
+    assert png.endswith(".png")
+    csv = at.download_button(key="region_csv")
+    assert csv.proto.label == "Indices, labels and codes (CSV)"
+    lines = content(csv.proto.url).decode().splitlines()
+    assert len(lines) == len(rows) + 1 and [int(line.split(",")[0]) for line in lines[1:]] == rows
+    assert Image.open(io.BytesIO(content(png))).size == (grid.shape[1], grid.shape[0])
+    assert content(png) == images.to_png(grid)  # the gallery as the package draws it
+
+    click_map(at, index=7)  # a click replaces the region, and the map's look comes back
+    at.run()
+    assert at.subheader[0].value == "Image 7" and selected_points(at) == [[7], None]

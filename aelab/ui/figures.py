@@ -21,6 +21,7 @@ GRID = 36  # clickable cells per axis on a PCA map: a click between points decod
 POINT_OPACITY = 0.75
 CONTINUOUS = "Viridis"  # a number per point: perceptually even, legible to colour-blind readers
 MARK = "black"  # the clicked point and the decoded spot
+OUTSIDE = "#d0d0d0"  # points outside a box or lasso: kept in view, in grey
 CELL_COLOUR = "rgba(0,0,0,0)"  # the clickable cells: unseen, yet hovered and clicked like any point
 # Plotly styles a click itself (selected / unselected points), in the browser: the map keeps its
 # look, only the clicked point or spot changes, and the figure Streamlit sent stays the same.
@@ -42,13 +43,15 @@ def class_legend(classes: list[str]) -> str:
 
 def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int, method: str,
                clickable_cells: bool, selected: int | None = None, decoded: tuple[float, float] | None = None,
-               values: np.ndarray | None = None, values_title: str = "") -> go.Figure:
+               values: np.ndarray | None = None, values_title: str = "",
+               region: np.ndarray | None = None) -> go.Figure:
     """The dataset's codes in 2-D coloured by class, or by `values` (one number a point) on a continuous
     scale with a colour bar; with `clickable_cells`, invisible cells so that a click on empty space
     lands on one (a PCA map decodes any spot).
 
     `selected` (a position in `coords`) and `decoded` (a spot on the map) are marked the way Plotly
     marks a click, so a later click moves the mark in the browser while the figure stays as sent.
+    A `region` (positions boxed or lassoed) keeps its colours while the other points turn grey.
     """
     if values is None:
         colours = class_colours(n_classes)
@@ -68,9 +71,11 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
     fig.add_trace(go.Scattergl(
         x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset", showlegend=False,
         marker=dict(size=4, opacity=POINT_OPACITY, **colour),
-        selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
-        unselected=dict(marker=dict(opacity=POINT_OPACITY)),
-        selectedpoints=None if selected is None else [selected],
+        **(dict(selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(color=OUTSIDE, opacity=0.5)),
+                selectedpoints=list(region)) if region is not None else
+           dict(selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
+                unselected=dict(marker=dict(opacity=POINT_OPACITY)),
+                selectedpoints=None if selected is None else [selected])),
         customdata=data, hovertemplate=hover,
     ))
     if clickable_cells:

@@ -18,6 +18,7 @@ DATASET = "dataset"  # the sidebar's dataset picker
 UPLOADS = "uploads"  # name -> 28x28 image, shared by every page
 UPLOAD_STEPS = "upload_steps"  # name -> [(step title, PNG)], for uploads made on the Reconstruct page
 MAP_CLICK = "map_click"  # a MapClick: what was last clicked on the map, and with which model and data
+MAP_REGION = "map_region"  # a MapRegion: the points last boxed or lassoed on the map
 INTERP_PATH = "interp_path"  # the codes of the current interpolation, drawn on the map
 INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
 TRAIN_JOB = "train_job"  # this session's latest jobs.TrainingJob
@@ -95,6 +96,7 @@ def set_map_click(click: MapClick | None) -> None:
         st.session_state.pop(MAP_CLICK, None)
     else:
         st.session_state[MAP_CLICK] = click
+        st.session_state.pop(MAP_REGION, None)
     if click is None or click.index is None:
         st.query_params.pop(views.POINT, None)
     else:
@@ -121,6 +123,31 @@ def show_in_link(model: str, dataset: str, context: tuple[str, ...], n_images: i
     if point is not None and point < n_images:
         set_map_click(MapClick(context, index=point))
     st.query_params.from_dict(views.query(model, dataset, selected_index(context)))
+
+
+class MapRegion(NamedTuple):
+    """The dataset rows inside a box or lasso drawn on the latent map, with the Context.key they belong to."""
+
+    context: tuple[str, ...]
+    rows: tuple[int, ...]
+
+
+def map_region(context: tuple[str, ...]) -> MapRegion | None:
+    """The last box or lasso if it was drawn with this model and data; one drawn with others is dropped."""
+    region = st.session_state.get(MAP_REGION)
+    if region is not None and region.context != tuple(context):
+        del st.session_state[MAP_REGION]
+        return None
+    return region
+
+
+def set_map_region(region: MapRegion | None) -> None:
+    """Store a box or lasso selection (None: none); a region and a click replace each other."""
+    if region is None:
+        st.session_state.pop(MAP_REGION, None)
+    else:
+        st.session_state[MAP_REGION] = region
+        set_map_click(None)
 
 
 def selected_index(context: tuple[str, ...]) -> int | None:

@@ -310,3 +310,35 @@ def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
 
     _model_picker(page).click()
     expect(page.get_by_role("option", name=f"{name} (yours)", exact=True)).to_be_visible()
+
+
+def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app: AppSocket) -> None:
+    chart = _map_chart(page)
+    box = (0.0, 0.0, 1.0, 1.0)  # PCA data coordinates: x0, y0, x1, y1
+    inside, outside = chart.locator(".js-plotly-plot").evaluate("""(gd, [x0, y0, x1, y1]) => {
+        const t = gd._fullData[0]; let n = 0, away = null;
+        for (let i = 0; i < t.x.length; i++) {
+          if (t.x[i] > x0 && t.x[i] < x1 && t.y[i] > y0 && t.y[i] < y1) n++;
+          else if (away === null && Math.abs(t.x[i] - 2.5) < 0.5 && Math.abs(t.y[i] + 1.5) < 0.5) away = [t.x[i], t.y[i]];
+        }
+        return [n, away]; }""", list(box))
+    assert inside > 50 and outside is not None
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
+    (x0, y0), (x1, y1) = plot_to_client(page, chart, box[0], box[3]), plot_to_client(page, chart, box[2], box[1])
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    heading = page.get_by_role("heading", name=re.compile(r"^\d+ images selected$"))
+    expect(heading).to_be_visible()
+    selected = int(heading.inner_text().split()[0])
+    assert abs(selected - inside) <= 0.05 * inside  # the box's edge falls within a pixel or two of (0, 1)
+    expect(page.get_by_text(re.compile(r"^By label: \d - [a-z]+ \d+"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"each row of originals above its reconstructions$"))).to_be_visible()
+    for name in ("Gallery (PNG)", "Indices, labels and codes (CSV)"):
+        expect(page.get_by_test_id("stDownloadButton").filter(has_text=name)).to_be_visible()
+    chart = _map_chart(page)  # drawn again, the rest in grey
+    assert len(_marked(chart)[0]) == selected  # the map holds what the panel counts
+    r, g, b = _colour_at(page, chart, *outside)
+    assert abs(r - g) < 8 and abs(g - b) < 8 and r > 180  # an outside point: grey

@@ -11,11 +11,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import latent
+from aelab import latent, selection
 from aelab.data import dataset_title
 from aelab.ui import cached, figures, keys, text
 from aelab.ui.context import Context, require_context
-from aelab.ui.widgets import show
+from aelab.ui.widgets import picture_with_download, show
 
 TSNE_POINTS = [1000, 2000, 5000, 10000]
 
@@ -48,9 +48,14 @@ def place(ctx: Context, projection: latent.Projection, codes: np.ndarray) -> np.
 
 
 def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
-    """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode;
-    an empty selection (the point clicked again, a double click) clears it, as the map does."""
-    points = st.session_state["latent_map"].selection.points
+    """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode, and a
+    box or lasso into a region; an empty selection (a double click) clears it, as the map does."""
+    selection = st.session_state["latent_map"].selection
+    points = selection.points
+    if selection.box or selection.lasso:
+        rows = {int(projection.index[p["point_index"]]) for p in points if p.get("curve_number") == figures.MAP_POINTS}
+        keys.set_map_region(keys.MapRegion(context, tuple(sorted(rows))) if rows else None)
+        return
     curve = points[0].get("curve_number") if points else None
     if curve == figures.MAP_POINTS:
         keys.set_map_click(keys.MapClick(context, index=int(projection.index[points[0]["point_index"]])))
@@ -58,30 +63,57 @@ def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
         keys.set_map_click(keys.MapClick(context, location=(float(points[0]["x"]), float(points[0]["y"]))))
     elif not points:
         keys.set_map_click(None)
+        keys.set_map_region(None)
 
 
 @st.fragment
 def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes: list[str] | None,
-            n_images: int) -> None:
+            n_images: int, drawn_region: keys.MapRegion | None) -> None:
     """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure.
-    `classes` names the colours of a map coloured by label (None: it has a colour bar)."""
+    `classes` names the colours of a map coloured by label (None: it has a colour bar). A box or lasso
+    other than `drawn_region`, the one the figure greys the rest for, reruns the page to draw it."""
+    region = keys.map_region(ctx.key)
+    if region != drawn_region:
+        st.rerun()
     chart_col, detail = st.columns([3, 1.4])
     pca = projection.method == "pca"
     with chart_col:
         if classes is not None:
             st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
         st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key, projection),
-                        selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
+                        selection_mode=("points", "box", "lasso"),
+                        config={"scrollZoom": True, "displaylogo": False})
         st.caption(f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
-                   "Click a point to inspect it" + ("; click between points to decode that spot." if pca else "."))
+                   "Click a point to inspect it" + ("; click between points to decode that spot" if pca else "")
+                   + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; double-click to clear.")
     with detail:
         click = keys.map_click(ctx.key)
-        if click is not None and click.location is not None and pca:
+        if region is not None:
+            region_detail(ctx, np.array(region.rows), projection)
+        elif click is not None and click.location is not None and pca:
             decoded_spot(ctx, projection, click.location)
         elif click is not None and click.index is not None:
             dataset_image(ctx, click.index, projection.position(click.index) is not None)
         else:
             st.info("Click a point on the map to see its image and reconstruction.")
+
+
+def region_detail(ctx: Context, rows: np.ndarray, projection: latent.Projection) -> None:
+    """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
+    of the images over their reconstructions, and exports."""
+    labels, classes = ctx.labels()
+    codes = ctx.codes()
+    pictures = ctx.data.images.numpy()[:, 0]
+    summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
+    st.subheader(f"{len(summary.rows)} images selected")
+    st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
+    show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
+    shown = selection.gallery_rows(summary.rows)
+    grid = selection.gallery(pictures[shown], latent.reconstruct(ctx.model, ctx.data.images[shown]))
+    picture_with_download(grid, f"{len(shown)} of them, each row of originals above its reconstructions",
+                          "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
+    st.download_button("Indices, labels and codes (CSV)", latent.codes_csv(codes.mu, labels, projection, summary.rows),
+                       file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
 
 
 def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[float, float]) -> None:
@@ -131,11 +163,13 @@ with controls:
         help="The Interpolate page's path from image A to image B through this model's latent space.")
 
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
+region = keys.map_region(ctx.key)
 values = None if colour_by == text.LABEL else cached.colour_values(*ctx.key, colour_by)[projection.index]
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
                          selected=None if click.index is None else projection.position(click.index),
-                         values=values, values_title=text.COLOUR_BY[colour_by])
+                         values=values, values_title=text.COLOUR_BY[colour_by],
+                         region=None if region is None else projection.positions(region.rows))
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
@@ -143,4 +177,4 @@ if show_path:
     figures.add_path(fig, place(ctx, projection, path))
 
 with main:
-    explore(ctx, projection, fig, classes if values is None else None, len(labels))
+    explore(ctx, projection, fig, classes if values is None else None, len(labels), region)
