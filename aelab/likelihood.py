@@ -136,6 +136,8 @@ def record_log_likelihood(path: str | Path, dataset: str | ImageData, k: int = D
     `dataset` is a name or folder (its test split loaded from `root`) or the test split itself, as for
     `metrics.record_test_metrics`.
     """
+    if n_images < 1:
+        raise ValueError(f"the estimate needs at least one test image, not {n_images}")
     ckpt = load_checkpoint(path)
     check_estimable(ckpt.model, k)
     test = dataset if isinstance(dataset, ImageData) else load_dataset(dataset, "test", root)
