@@ -85,11 +85,11 @@ def density_coverage(real: np.ndarray, samples: np.ndarray, k: int = QUALITY_K) 
     """Density and coverage (Naeem et al. 2020) of `samples` against `real` images, in pixel space.
 
     Chosen over precision and recall (Kynkäänniemi et al. 2019) because both figures take their
-    neighbourhoods from the real images only: an outlier sample cannot inflate them, and 64 copies of one
-    good digit score a coverage near 1/64 (a high density where that digit is typical), where the
-    nearest-image distance and precision call them perfect. Pixels, not codes, so that every model is measured in the same space.
-    Give as many samples as real images (QUALITY_SAMPLES): coverage of the data by itself is then about
-    1 - 2^-k (0.97 for k = 5).
+    neighbourhoods from the real images only: an outlier sample cannot inflate them. Copies of one real digit,
+    which the nearest-image distance and precision call perfect, score a low coverage (measured: 0.13 for 64
+    copies against 64 test images, 0.002 for 1,000 against 1,000, where as many other test images score 1.0
+    and 0.97). Pixels, not codes, so that every model is measured in the same space. Give as many samples
+    as real images (QUALITY_SAMPLES): coverage of the data by itself is then about 1 - 2^-k (0.97, k = 5).
     """
     from scipy.spatial.distance import cdist
 

@@ -55,7 +55,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")
 
     print("Direction slider moved (one decode of base + t * SeFa 1), median / max over 50 moves:")
-    models = {name: load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model for name in ("vae", "conv_vae", "conv_ae")}
+    models = {name: load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model
+              for name in ("vae", "conv_vae", "conv_ae")}
     codes = {}
     for name, model in models.items():
         codes[name] = latent.encode_all(model, test.images)
