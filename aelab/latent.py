@@ -270,12 +270,18 @@ def pca(codes: np.ndarray) -> Projection:
     codes = np.asarray(codes, dtype=np.float64)
     mean = codes.mean(0)
     _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
-    components = vt[:2] * np.sign(vt[:2, np.abs(vt[:2]).argmax(1)].diagonal())[:, None]
+    components = fix_signs(vt[:2])
     variance = singular**2
     ratio = [round(float(r), 4) for r in variance[:2] / variance.sum()]
     coords = ((codes - mean) @ components.T).astype(np.float32)
     return Projection("pca", coords, np.arange(len(codes)), {"explained_variance_ratio": ratio},
                       mean.astype(np.float32), components.astype(np.float32))
+
+
+def fix_signs(rows: np.ndarray) -> np.ndarray:
+    """Each row (an axis) flipped so that its largest component is positive, as scikit-learn does:
+    SVD and eigen-solvers return either sign, and a map or slider must not flip between runs."""
+    return rows * np.sign(rows[np.arange(len(rows)), np.abs(rows).argmax(1)])[:, None]
 
 
 def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
