@@ -20,9 +20,10 @@ OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m ael
 
 # What the latent map can be coloured by: a class, or a number per test image on a continuous scale.
 LABEL, TRUST = "label", "trust"
-COLOUR_BY = {LABEL: "label", "recon": "reconstruction error (MSE per pixel)",
-             "anomaly": "anomaly score (squared error per unit of ink)", "kl": "KL from the prior (nats)",
-             TRUST: "trust: latent neighbours kept on the map"}
+COLOUR_BY = {LABEL: "label", "recon": "recon. error", "anomaly": "anomaly score", "kl": "KL (nats)", TRUST: "trust"}
+COLOUR_HELP = ("recon. error: mean squared error per pixel. anomaly score: squared error per unit of ink (the "
+               "Anomaly page's one-class score). KL: of q(z|x) from the prior, summed over dimensions. trust: the "
+               "share of a point's 10 nearest codes that are also among its 10 nearest points on this map.")
 
 
 def colour_options(variational: bool) -> list[str]:

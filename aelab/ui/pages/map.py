@@ -168,7 +168,7 @@ with controls:
     else:
         projection = tsne_projection(ctx, len(labels))
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
-                             key="map_colour_by")
+                             key="map_colour_by", help=text.COLOUR_HELP)
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
         "Show path A→B", value=True, key="map_show_path",
