@@ -284,6 +284,23 @@ def fix_signs(rows: np.ndarray) -> np.ndarray:
     return rows * np.sign(rows[np.arange(len(rows)), np.abs(rows).argmax(1)])[:, None]
 
 
+PLANE_SIDE = 20  # decodes per side of the PCA map's background
+
+
+def decoded_plane(model: Autoencoder, projection: Projection, n: int = PLANE_SIDE
+                  ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Kingma and Welling's 2-D manifold figure for any model: the decodes of an n x n grid over a PCA map
+    (the codes' mean along every other axis), tiled into one picture, highest PCA 2 at the top; and the
+    extent (x0, x1, y0, y1) it covers on the map, each tile centred on its grid point."""
+    (x0, y0), (x1, y1) = projection.coords.min(0), projection.coords.max(0)
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y1, y0, n)
+    gx, gy = np.meshgrid(xs, ys)
+    tiles = decode(model, projection.inverse(np.c_[gx.ravel(), gy.ravel()]))
+    rows = [np.concatenate(list(tiles[r * n:(r + 1) * n]), axis=1) for r in range(n)]
+    dx, dy = (x1 - x0) / (n - 1) / 2, (y1 - y0) / (n - 1) / 2
+    return np.concatenate(rows, axis=0), (float(x0 - dx), float(x1 + dx), float(y0 - dy), float(y1 + dy))
+
+
 def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
     return ((np.atleast_2d(codes) - projection.mean) @ projection.components.T).astype(np.float32)
 

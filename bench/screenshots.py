@@ -122,6 +122,13 @@ def shot_map_box(page: Page, url: str, files: list[Path]) -> None:
     page.get_by_role("heading", name=re.compile(r"images selected$")).wait_for()
 
 
+def shot_map_plane(page: Page, url: str, files: list[Path]) -> None:
+    """The ConvAE's PCA map over its decoded plane."""
+    go(page, url, "?model=conv_ae")
+    page.get_by_test_id("stCheckbox").filter(has_text="Decoded plane behind").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot .layer-below image')")
+
+
 def shot_map_link(page: Page, url: str, files: list[Path]) -> None:
     """A shared link selecting test image 7 on the ConvVAE, the map coloured by KL."""
     go(page, url, "?model=conv_vae&data=mnist&point=7")
@@ -168,6 +175,7 @@ SHOTS = {
     "map": shot_map,
     "map_box": shot_map_box,
     "map_link": shot_map_link,
+    "map_plane": shot_map_plane,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
     "interpolate": shot_interpolate,

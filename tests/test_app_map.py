@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from aelab.checkpoints import file_digest
 from aelab.data import load_dataset
 from aelab.ui import figures
-from media import content, recording
+from media import content, pixels, recording
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -290,3 +290,21 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
     click_map(at, index=7)  # a click replaces the region, and the map's look comes back
     at.run()
     assert at.subheader[0].value == "Image 7" and selected_points(at) == [[7], None]
+
+
+def test_the_decoded_plane_lies_behind_the_pca_map_when_asked():
+    from aelab import latent
+    from aelab.checkpoints import load_checkpoint
+
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert not figure(at)["layout"].get("images")
+    at.checkbox(key="map_plane").check().run()
+    background = figure(at)["layout"]["images"]
+    model = load_checkpoint(Path(at.session_state["model_path"])).model
+    mu = latent.encode_all(model, load_dataset("mnist", "test").images).mu
+    picture, (x0, x1, y0, y1) = latent.decoded_plane(model, latent.pca(mu))
+    assert len(background) == 1 and background[0]["layer"] == "below"
+    np.testing.assert_allclose(pixels(background[0]["source"]), picture, atol=2 / 255)  # the package's plane
+    assert np.allclose([background[0][k] for k in ("x", "y", "sizex", "sizey")], [x0, y1, x1 - x0, y1 - y0], atol=1e-4)
+    at.radio(key="map_method").set_value("t-SNE").run()  # a t-SNE map has no plane to decode
+    assert not at.exception and "map_plane" not in [c.key for c in at.checkbox]

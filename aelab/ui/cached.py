@@ -157,6 +157,11 @@ def map_trust(path: str, digest: str, dataset: str, split: str, projection_key: 
     return neighbours.trust(codes(path, digest, dataset, split).mu[_projection.index], _projection.coords)
 
 
+@st.cache_data(show_spinner="Decoding the map's plane…", max_entries=8)
+def decoded_plane(path: str, digest: str, dataset: str, split: str) -> tuple[np.ndarray, tuple[float, ...]]:
+    return latent.decoded_plane(load_model(path, digest).model, pca_map(path, digest, dataset, split))
+
+
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
 def pca_map(path: str, digest: str, dataset: str, split: str) -> latent.Projection:
     key = cache.cache_key(digest, dataset, split, "pca")

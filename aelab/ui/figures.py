@@ -19,6 +19,7 @@ MARGIN = dict(l=10, r=10, t=30, b=10)
 MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
 POINT_OPACITY = 0.75
+BACKGROUND_OPACITY = 0.55  # the decoded plane behind a PCA map: visible, the points still readable
 CONTINUOUS = "Viridis"  # a number per point: perceptually even, legible to colour-blind readers
 MARK = "black"  # the clicked point and the decoded spot
 OUTSIDE = "#d0d0d0"  # points outside a box or lasso: kept in view, in grey
@@ -167,3 +168,13 @@ def score_spread(normal: np.ndarray, anomalous: np.ndarray, anomalous_name: str,
     fig.update_layout(barmode="overlay", height=360, margin=MARGIN, title="Scores", xaxis_title=score_title,
                       yaxis_title="density")
     return fig
+
+
+def add_background(fig: go.Figure, picture: np.ndarray, extent: tuple[float, float, float, float]) -> None:
+    """A picture stretched over `extent` (x0, x1, y0, y1) of the map, beneath its points."""
+    from aelab.images import data_uri, to_png
+
+    x0, x1, y0, y1 = extent
+    fig.add_layout_image(source=data_uri(to_png(picture)), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
+                         sizey=y1 - y0, sizing="stretch", layer="below", opacity=BACKGROUND_OPACITY)
+

@@ -161,10 +161,14 @@ controls, main = st.columns([1, 4.4])
 with controls:
     method = st.radio("Projection", ["PCA", "t-SNE"], key="map_method",
                       help="PCA is linear and invertible (click anywhere to decode); t-SNE keeps neighbours together.")
+    plane = False
     if method == "PCA":
         projection = cached.pca_map(*ctx.key)
         ratio = projection.params["explained_variance_ratio"]
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
+        plane = st.checkbox("Decoded plane behind", key="map_plane",
+                            help="What the decoder draws at each spot of this plane (the other axes at the "
+                                 "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.")
     else:
         projection = tsne_projection(ctx, len(labels))
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
@@ -185,6 +189,8 @@ fig = figures.latent_map(projection.coords, projection.index, labels[projection.
                          selected=None if click.index is None else projection.position(click.index),
                          values=values, values_title=text.COLOUR_BY[colour_by],
                          region=None if region is None else projection.positions(region.rows))
+if plane:
+    figures.add_background(fig, *cached.decoded_plane(*ctx.key))
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
