@@ -138,7 +138,7 @@ def test_the_attribute_vector_turns_a_one_into_a_seven(env, conv_ae, mnist):
     attribute = directions.attribute_vector(codes[labels == 1], codes[labels == 7])
     (slider,) = direction_sliders(at)
     names = load_labels("mnist", "test")[1]
-    assert slider.label == text.direction_label(f"{names[1]} → {names[7]}", attribute.norm, "distance")
+    assert slider.label == text.direction_label(f"{names[1]} to {names[7]}", attribute.norm, "distance")
 
     test_pixels = mnist.images.numpy()[:, 0].reshape(len(mnist), -1)
 

@@ -112,7 +112,7 @@ def test_between_classes_is_the_attribute_vector_of_their_codes(starters, mnist_
     names = [str(d) for d in range(10)]
     found = directions.between_classes(codes, labels, 1, 7, names)
     expected = directions.attribute_vector(codes[labels == 1], codes[labels == 7])
-    assert found.name == "1 → 7"
+    assert found.name == "1 to 7"
     np.testing.assert_allclose(found.direction, expected.direction, atol=1e-6)
     assert found.norm == pytest.approx(expected.norm)
     with pytest.raises(ValueError, match="two different classes"):

@@ -265,5 +265,4 @@ def test_direction_labels_say_how_strong_each_direction_is():
 
 
 def test_the_quality_line_gives_both_figures_and_the_sample_count():
-    assert text.quality_text(0.912, 0.8765, 1000) == ("Density **0.91**, coverage **0.88** (1,000 samples against "
-                                                      "as many test images).")
+    assert text.quality_text(0.912, 0.8765, 1000) == "Density **0.91**, coverage **0.88** (1,000 samples)."

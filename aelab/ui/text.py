@@ -171,10 +171,10 @@ def direction_label(name: str, weight: float, measure: str) -> str:
 
 # Where the Sample page's codes come from.
 PRIOR, MIXTURE = "prior", "mixture"
-SAMPLE_SOURCES = {PRIOR: "The prior (a VAE's N(0, I); one Gaussian fitted to an autoencoder's codes)",
+SAMPLE_SOURCES = {PRIOR: "The prior (an autoencoder's: one Gaussian fitted to its codes)",
                   MIXTURE: "A Gaussian mixture fitted to the codes"}
 
 
 def quality_text(density: float, coverage: float, samples: int) -> str:
     """The Sample page's line under a grid: Naeem et al.'s two figures, bold as the page's other figures."""
-    return f"Density **{density:.2f}**, coverage **{coverage:.2f}** ({samples:,} samples against as many test images)."
+    return f"Density **{density:.2f}**, coverage **{coverage:.2f}** ({samples:,} samples)."

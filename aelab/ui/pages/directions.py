@@ -9,7 +9,8 @@ from aelab.ui.context import require_context
 from aelab.ui.widgets import pick_latent, show
 
 GRID_SCALE = 3  # enlargement of the walk grid on screen and in the PNG
-SLIDERS_PX = 440  # height of the sliders' scrolling box: the pictures beside it stay in view
+SLIDERS_PX = 440  # the most height of the sliders' scrolling box: the pictures beside it stay in view
+SLIDER_PX = 80  # one slider with its label, in that box
 MAX_DIRECTIONS = 10
 GIF_STEPS = 16  # frames of a walk's GIF, one way
 KIND_HELP = {text.PCA: "where the dataset's codes spread most; each direction's share of their variance is in its "
@@ -76,7 +77,7 @@ reconstruction = ctx.decode(base)[0]
 def explorer() -> None:
     """Sliders and the decode they produce: moving a slider reruns only this part of the page."""
     pictures, controls = st.columns([2, 3])
-    with controls, st.container(height=SLIDERS_PX, key="dir_sliders"):
+    with controls, st.container(height=min(SLIDERS_PX, 40 + SLIDER_PX * len(labels)), key="dir_sliders"):
         steps = np.array([st.slider(label, -float(span), float(span), step=float(span) / 50, format="%.2f", key=key,
                                     help=f"{found.measure}: {weight:.3g}")
                           for label, span, key, weight in zip(labels, spans, slider_keys, found.weight)],
@@ -92,7 +93,7 @@ explorer()
 st.subheader("Walk grid")
 st.caption(f"Each row walks the base code along one direction, from −{WALK_EXTENT:g} to +{WALK_EXTENT:g} standard "
            "deviations; under each picture, the step taken.")
-steps = st.slider("Steps per direction", 3, 15, 8, key="dir_grid_steps")
+steps = st.columns([2, 3])[0].slider("Steps per direction", 3, 15, 8, key="dir_grid_steps")
 png = cached_explore.walk_grid_png(*ctx.key, kind, k, classes, base.tobytes(), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(found.names), output_format="PNG")
 stem = ctx.checkpoint.path.stem
@@ -100,8 +101,10 @@ st.download_button("Download grid (PNG)", png, file_name=f"directions-{stem}.png
                    on_click="ignore", icon=":material/download:", key="dir_grid_png")
 
 st.subheader("GIF of one direction")
-row = st.selectbox("Direction", range(len(labels)), format_func=labels.__getitem__, key="dir_gif_row")
+choice, animation = st.columns([2, 3])
+row = choice.selectbox("Direction", range(len(labels)), format_func=labels.__getitem__, key="dir_gif_row")
 gif = cached_explore.walk_gif(*ctx.key, kind, k, classes, base.tobytes(), row, GIF_STEPS)
-st.image(gif, caption=f"{found.names[row]}: there and back, {GIF_STEPS} steps each way")
-st.download_button("Download GIF", gif, file_name=f"direction-{stem}-{row + 1}.gif", mime="image/gif",
-                   on_click="ignore", icon=":material/download:", key="dir_gif")
+choice.download_button("Download GIF", gif, file_name=f"direction-{stem}-{row + 1}.gif", mime="image/gif",
+                       on_click="ignore", icon=":material/download:", key="dir_gif")
+animation.image(gif, caption=f"{found.names[row]}: there and back, {GIF_STEPS} steps each way",
+                width=cached_explore.GIF_SCALE * base_image.shape[1])  # as made, not stretched to the column

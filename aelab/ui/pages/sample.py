@@ -62,7 +62,8 @@ st.caption("Under each grid, first two mean Euclidean pixel distances, each besi
            "samples; well below the real figure, the samples are variations of a few images (a low temperature "
            "decodes nearly one average digit, which the nearest-image figure alone would reward). Pixel distance "
            "cannot tell sharp from blurry: judge that by eye.")
-st.caption(f"*Density and coverage* (Naeem et al. 2020), in pixels, each real test image's neighbourhood reaching "
+st.caption(f"*Density and coverage* (Naeem et al. 2020), of as many samples as real test images, in pixels, each real "
+           "test image's neighbourhood reaching "
            f"its {QUALITY_K}th nearest other one: *coverage* is the share of real images with a sample in their "
            f"neighbourhood (near {1 - 2 ** -QUALITY_K:.2f} for samples like the data, low when samples collapse onto "
            "a few shapes, which the nearest-image figure cannot see); *density* counts the neighbourhoods each sample "
