@@ -47,7 +47,7 @@ if kind == text.ATTRIBUTE:
                b_col.selectbox("Class B", index=min(7, len(names) - 1), key="dir_class_b", **pick))
 else:
     most = min(MAX_DIRECTIONS, len(base))
-    k = right.slider("Directions", 1, most, min(5, most), key="dir_k")
+    k = right.slider("Directions", 1, most, min(5, most), key="dir_k") if most > 1 else 1
 try:
     found = cached_explore.directions(*ctx.key, kind, k, classes)
 except ValueError as err:
@@ -79,8 +79,9 @@ def explorer() -> None:
     pictures, controls = st.columns([2, 3])
     with controls, st.container(height=min(SLIDERS_PX, 40 + SLIDER_PX * len(labels)), key="dir_sliders"):
         steps = np.array([st.slider(label, -float(span), float(span), step=float(span) / 50, format="%.2f", key=key,
-                                    help=f"{found.measure}: {weight:.3g}")
-                          for label, span, key, weight in zip(labels, spans, slider_keys, found.weight)],
+                                    help=f"0 is the base code; ±{span:.2f} is ±{WALK_EXTENT:g} standard deviations "
+                                         "of the codes along this direction.")
+                          for label, span, key in zip(labels, spans, slider_keys)],
                          dtype=np.float32)
     with pictures:
         code = base + steps @ found.vectors

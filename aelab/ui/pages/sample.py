@@ -41,7 +41,11 @@ for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     if components is None:
         description = cached.prior(*run_ctx.key).description
     else:
-        description = cached_explore.mixture(*run_ctx.key, components).description
+        try:
+            description = cached_explore.mixture(*run_ctx.key, components).description
+        except ValueError as err:  # fewer codes than a mixture of this size needs
+            st.error(str(err))
+            st.stop()
     z = cached_explore.sample_codes(*run_ctx.key, components, side * side, temperature, int(seed))
     samples = run_ctx.decode(z)
     quality = cached_explore.quality(*run_ctx.key, components, temperature, int(seed), n_quality)
