@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 FORMAT = "aelab-checkpoint"
 FORMAT_VERSION = 2  # 2: the model's `activation` is always stored (version 1 files without it are ReLU models)
 SUFFIX = ".safetensors"
+IWAE = "iwae"  # meta["metrics"][IWAE]: aelab.likelihood's log-likelihood bound, kept by later evaluations
 RESUME_SUFFIX = ".resume.safetensors"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from aelab import distributed, likelihood
-from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
+from aelab.checkpoints import IWAE, CheckpointError, load_checkpoint, update_metadata
 from aelab.data import (DATASETS, DEFAULT_WORKERS, IN_MEMORY_BYTES, INDEXING, TORCHVISION_DATASETS,
                         DatasetUnavailable, ImageData,
                         data_dir, ensure_downloaded, load_dataset)
@@ -303,7 +303,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load])
     metrics = evaluate(ckpt.model, test.images)
     if args.iwae is not None:
-        metrics["iwae"] = _log_likelihood(args, test)
+        metrics[IWAE] = _log_likelihood(args, test)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -312,8 +312,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if "kl_per_dim" in metrics:
         print("KL per dim:", " ".join(f"{v:.2f}" for v in metrics["kl_per_dim"]))
     print("latent variance per dim:", " ".join(f"{v:.3f}" for v in metrics["latent_variance"]))
-    if "iwae" in metrics:
-        iwae = metrics["iwae"]
+    if IWAE in metrics:
+        iwae = metrics[IWAE]
         print(f"-log p(x) {iwae['nll']:.2f} ± {iwae['stderr']:.2f} nats (IWAE bound, k={iwae['k']}, "
               f"{iwae['images']} images{', stopped early: not stored' if iwae['stopped'] else ''})")
     return 0

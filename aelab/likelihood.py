@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from aelab.checkpoints import load_checkpoint, read_metadata, update_metadata
+from aelab.checkpoints import IWAE, load_checkpoint, read_metadata, update_metadata
 from aelab.data import ImageData, load_dataset, sample_indices
 from aelab.metrics import _noise_generator
 from aelab.models import Autoencoder, reconstruction_loss
@@ -145,6 +145,6 @@ def record_log_likelihood(path: str | Path, dataset: str | ImageData, k: int = D
     result = iwae_nll(ckpt.model, test.subset(rows).images, k, seed, progress, should_stop)
     if not result.stopped:
         metrics = read_metadata(path).get("metrics") or {}
-        update_metadata(path, {"metrics": metrics | {"iwae": result.to_metrics() | {"dataset": f"{test.name} test",
+        update_metadata(path, {"metrics": metrics | {IWAE: result.to_metrics() | {"dataset": f"{test.name} test",
                                                                                    "seed": seed}}})
     return result

@@ -70,3 +70,9 @@ def trust(codes: np.ndarray, map_xy: np.ndarray, k: int = DEFAULT_K) -> np.ndarr
     latent, mapped = neighbour_table(codes, k), neighbour_table(map_xy, k)
     shared = (latent[:, :, None] == mapped[:, None, :]).any(2).sum(1)
     return (shared / k).astype(np.float32)
+
+
+def kept(codes: np.ndarray, map_xy: np.ndarray, row: int, k: int = DEFAULT_K) -> int:
+    """How many of row `row`'s k nearest codes are also among its k nearest points on the map: `trust` for one point."""
+    return len(set(nearest(codes, row, k).index) & set(nearest(map_xy, row, k).index))
+

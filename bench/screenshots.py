@@ -26,7 +26,8 @@ from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
-from streamlit_page import click_plot_point, drag_slider, open_app, upload_file, wait_for_app  # noqa: E402
+from streamlit_page import (click_plot_point, drag_slider, open_app, plot_to_client, upload_file,  # noqa: E402
+                            wait_for_app)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -106,6 +107,28 @@ def shot_map(page: Page, url: str, files: list[Path]) -> None:
     click_plot_point(page, chart, x, y)
 
 
+def shot_map_box(page: Page, url: str, files: list[Path]) -> None:
+    """A box drawn around the map's centre with the toolbar's Box Select."""
+    go(page, url, "")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.locator(".js-plotly-plot").wait_for()
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
+    (x0, y0), (x1, y1) = plot_to_client(page, chart, 0.0, 1.0), plot_to_client(page, chart, 1.0, 0.0)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    page.get_by_role("heading", name=re.compile(r"images selected$")).wait_for()
+
+
+def shot_map_link(page: Page, url: str, files: list[Path]) -> None:
+    """A shared link selecting test image 7 on the ConvVAE, the map coloured by KL."""
+    go(page, url, "?model=conv_vae&data=mnist&point=7")
+    page.get_by_role("heading", name="Image 7").wait_for()
+    choose(page, "Colour by", "KL (nats)")
+
+
 def shot_traverse_conv(page: Page, url: str, files: list[Path]) -> None:
     go(page, url, "traverse", "conv_ae")
     first = page.get_by_test_id("stSlider").first
@@ -162,6 +185,8 @@ def shot_compare(page: Page, url: str, files: list[Path]) -> None:
 
 SHOTS = {
     "map": shot_map,
+    "map_box": shot_map_box,
+    "map_link": shot_map_link,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
     "directions": shot_directions,

@@ -111,6 +111,16 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
     captions = [c for img in at.image for c in img.captions]
     assert captions[:2] == [f"original · label {load_dataset('mnist', 'test').label_name(7)}", "reconstruction"]
     assert selected_points(at) == [[7], None]  # the PCA map holds every row in order: point 7 is row 7
+    from aelab import latent, neighbours
+    from aelab.checkpoints import load_checkpoint
+
+    mu = latent.encode_all(load_checkpoint(Path(at.session_state["model_path"])).model,
+                           load_dataset("mnist", "test").images).mu
+    near = neighbours.nearest(mu, 7)
+    names = ", ".join(str(int(load_dataset("mnist", "test").labels[i])) for i in near.index)
+    kept = neighbours.kept(mu, latent.pca(mu).coords, 7)
+    assert f"Its 10 nearest codes, nearest first (labels {names}):" in [c.value for c in at.caption]
+    assert any(c.value.startswith(f"{kept} of its 10 nearest codes among this map's points") for c in at.caption)
     dataset = figure(at)["data"][figures.MAP_POINTS]
     assert dataset["selected"]["marker"]["size"] > dataset["marker"]["size"]  # the mark stands out
     assert dataset["unselected"]["marker"]["opacity"] == dataset["marker"]["opacity"]  # the rest keep their look
@@ -217,28 +227,27 @@ def test_a_link_opens_the_same_view_and_the_view_is_kept_in_the_link(click_map):
 
 
 def test_the_map_colours_by_a_number_per_image_on_a_continuous_scale():
-    from aelab import anomaly, latent
+    from aelab import anomaly, latent, neighbours
     from aelab.checkpoints import load_checkpoint
 
     at = AppTest.from_file(APP, default_timeout=180).run()
-    assert at.selectbox(key="map_colour_by").options == ["label", "reconstruction error (MSE per pixel)",
-                                                          "anomaly score (squared error per unit of ink)",
-                                                          "KL from the prior (nats)"]
+    assert at.selectbox(key="map_colour_by").options == ["label", "recon. error", "anomaly score", "KL (nats)",
+                                                          "trust"]
     test = load_dataset("mnist", "test", download=False)
     model = load_checkpoint(Path(at.session_state["model_path"])).model
     codes = latent.encode_all(model, test.images)
     expected = {"kl": latent.kl_per_dim(codes).sum(1), "recon": anomaly.reconstruction_errors(model, test.images),
-                "anomaly": anomaly.anomaly_scores(model, test.images, "mse_per_ink")}
+                "anomaly": anomaly.anomaly_scores(model, test.images, "mse_per_ink"),
+                "trust": neighbours.trust(codes.mu, latent.pca(codes.mu).coords)}
     for by, truth in expected.items():
         at.selectbox(key="map_colour_by").set_value(by).run()
         assert not at.exception and not at.get("html")  # a colour bar instead of the class key
         marker = figure(at)["data"][figures.MAP_POINTS]["marker"]
         assert marker["showscale"] and marker["colorscale"][0][1] != marker["colorscale"][-1][1]
         np.testing.assert_allclose(values(marker["color"]), truth, rtol=1e-4, atol=1e-6)
-        assert marker["cmin"] < marker["cmax"] and truth.max() > marker["cmax"]  # the top 1% do not set the scale
+        assert marker["cmin"] < marker["cmax"] and (truth.max() > marker["cmax"] or by == "trust")  # nor the top 1%
     at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
-    assert at.selectbox(key="map_colour_by").options == ["label", "reconstruction error (MSE per pixel)",
-                                                          "anomaly score (squared error per unit of ink)"]  # no KL
+    assert at.selectbox(key="map_colour_by").options == ["label", "recon. error", "anomaly score", "trust"]  # no KL
 
 
 def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(lasso_map, click_map, monkeypatch):

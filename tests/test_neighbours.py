@@ -53,3 +53,10 @@ def test_trust_is_one_where_the_map_keeps_the_neighbours_and_near_chance_where_i
 def test_trust_refuses_mismatched_points(codes):
     with pytest.raises(ValueError, match="one row per point"):
         neighbours.trust(codes, np.zeros((10, 2)))
+
+
+def test_one_points_kept_neighbours_are_its_trust(codes):
+    xy = latent.pca(codes).coords
+    trust = neighbours.trust(codes, xy, 10)
+    rows = [0, 17, 2999, int(np.argmax(trust)), int(np.argmin(trust))]
+    assert [neighbours.kept(codes, xy, row, 10) for row in rows] == [round(float(trust[row]) * 10) for row in rows]

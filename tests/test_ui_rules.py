@@ -128,6 +128,14 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert rows["recorded test recon (BCE, nats)"] == "80.00"
     assert rows["recorded recon from noisy input (nats)"] == "—"
     assert rows["measured test MSE per pixel"] == "0.01235" and rows["epochs (best)"] == "2.28 (2)"
+    assert rows["recorded test −log p(x), IWAE (nats)"] == "—" and "test −log p(x) (nats)" not in facts
+    iwae = {"nll": 104.6012, "stderr": 0.9101, "k": 5000, "images": 1000}
+    scored = meta | {"metrics": meta["metrics"] | {"iwae": iwae}}
+    assert text.card_facts(scored)["test −log p(x) (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    assert text.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)[
+        "recorded test −log p(x), IWAE (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    for odd in ({"nll": "a lot", "stderr": 1.0, "k": 5, "images": 3}, {"nll": 1.0}, [1, 2], None):
+        assert "test −log p(x) (nats)" not in text.card_facts(meta | {"metrics": {"iwae": odd}})
 
 
 def test_statuses_are_one_enum_with_words_and_stored_as_plain_strings():

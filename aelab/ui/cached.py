@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import streamlit as st
 
-from aelab import cache, images, latent, noise, numpy_encoder
+from aelab import cache, images, latent, neighbours, noise, numpy_encoder
 from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
 from aelab.data import (ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_labels, load_zip,
                         load_pixels, sample_indices)
@@ -148,6 +148,13 @@ def colour_values(path: str, digest: str, dataset: str, split: str, by: str) -> 
     from aelab import anomaly
 
     return anomaly.anomaly_scores(load_model(path, digest).model, load_data(dataset, split).images, "mse_per_ink")
+
+
+@st.cache_data(show_spinner="Counting the neighbours the map kept…", max_entries=8)
+def map_trust(path: str, digest: str, dataset: str, split: str, projection_key: str,
+              _projection: latent.Projection) -> np.ndarray:
+    """Per point of a map (named by `projection_key`), the share of its latent neighbours it keeps there."""
+    return neighbours.trust(codes(path, digest, dataset, split).mu[_projection.index], _projection.coords)
 
 
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)

@@ -6,6 +6,7 @@ import math
 import re
 from typing import Sequence
 
+from aelab.checkpoints import IWAE
 from aelab.data import FALLBACK_DATASET, INDEXING, dataset_title
 from aelab.model_config import ModelConfig, describe
 from aelab.noise import denoising_note
@@ -18,9 +19,11 @@ OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m ael
 
 
 # What the latent map can be coloured by: a class, or a number per test image on a continuous scale.
-LABEL = "label"
-COLOUR_BY = {LABEL: "label", "recon": "reconstruction error (MSE per pixel)",
-             "anomaly": "anomaly score (squared error per unit of ink)", "kl": "KL from the prior (nats)"}
+LABEL, TRUST = "label", "trust"
+COLOUR_BY = {LABEL: "label", "recon": "recon. error", "anomaly": "anomaly score", "kl": "KL (nats)", TRUST: "trust"}
+COLOUR_HELP = ("recon. error: mean squared error per pixel. anomaly score: squared error per unit of ink (the "
+               "Anomaly page's one-class score). KL: of q(z|x) from the prior, summed over dimensions. trust: the "
+               "share of a point's 10 nearest codes that are also among its 10 nearest points on this map.")
 
 
 def colour_options(variational: bool) -> list[str]:
@@ -118,7 +121,18 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
     for key, title in CARD_METRICS.items():
         if key in metrics:
             facts[title] = _number(metrics[key], 1) if isinstance(metrics[key], float) else str(metrics[key])
+    if iwae_text(metrics):
+        facts["test −log p(x) (nats)"] = iwae_text(metrics)
     return facts
+
+
+def iwae_text(metrics: dict) -> str:
+    """The recorded log-likelihood bound (aelab.likelihood) as 'nll ± stderr (IWAE, k=…, n images)', or ''."""
+    iwae = metrics.get(IWAE)
+    if not (isinstance(iwae, dict) and all(isinstance(iwae.get(key), int) for key in ("k", "images"))
+            and all(isinstance(iwae.get(key), (int, float)) for key in ("nll", "stderr"))):
+        return ""  # none recorded, or a header from elsewhere
+    return f"{_number(iwae['nll'], 1)} ± {_number(iwae['stderr'], 1)} (IWAE, k={iwae['k']:,}, {iwae['images']:,} images)"
 
 
 def model_title(meta: dict) -> str:
@@ -148,6 +162,7 @@ def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: 
         "denoising": denoising_note(meta.get("train")),
         f"recorded test recon ({kind}, nats)": _number(metrics.get("recon")),
         "recorded test −ELBO (nats)": _number(metrics.get("nelbo")),
+        "recorded test −log p(x), IWAE (nats)": iwae_text(metrics) or "—",
         "recorded test KL (nats)": _number(metrics.get("kl")),
         "recorded active units": str(metrics.get("active_units", "—")),
         "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import latent, selection
+from aelab import images, latent, neighbours, selection
 from aelab.data import dataset_title
 from aelab.ui import cached, figures, keys, text
 from aelab.ui.context import Context, require_context
@@ -93,7 +93,7 @@ def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes
         elif click is not None and click.location is not None and pca:
             decoded_spot(ctx, projection, click.location)
         elif click is not None and click.index is not None:
-            dataset_image(ctx, click.index, projection.position(click.index) is not None)
+            dataset_image(ctx, click.index, projection)
         else:
             st.info("Click a point on the map to see its image and reconstruction.")
 
@@ -124,8 +124,11 @@ def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[fl
                "the rest at the mean.")
 
 
-def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
+def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> None:
     from aelab.anomaly import reconstruction_errors  # torch: imported once something is clicked
+
+    position = projection.position(index)
+    on_map = position is not None
 
     st.subheader(f"Image {index}")
     image = ctx.data.images[index:index + 1]
@@ -139,6 +142,15 @@ def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
         if st.button(f"Use as {label}", key=key, width="stretch"):
             picker.send(index)
             st.toast(f"Image {index} is {role}")
+    mu = ctx.codes().mu
+    near = neighbours.nearest(mu, index)
+    st.caption(f"Its {len(near.index)} nearest codes, nearest first (labels "
+               f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):")
+    show([images.make_grid(ctx.data.images[near.index, 0].numpy(), ncol=5)], None, scale=2)
+    if on_map:
+        kept = neighbours.kept(mu[projection.index], projection.coords, position)
+        st.caption(f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
+                   f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f}).")
 
 
 ctx = require_context()
@@ -156,7 +168,7 @@ with controls:
     else:
         projection = tsne_projection(ctx, len(labels))
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
-                             key="map_colour_by")
+                             key="map_colour_by", help=text.COLOUR_HELP)
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
         "Show path A→B", value=True, key="map_show_path",
@@ -164,7 +176,10 @@ with controls:
 
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
 region = keys.map_region(ctx.key)
-values = None if colour_by == text.LABEL else cached.colour_values(*ctx.key, colour_by)[projection.index]
+if colour_by == text.TRUST:
+    values = cached.map_trust(*ctx.key, f"{projection.method} {projection.params}", projection)
+else:
+    values = None if colour_by == text.LABEL else cached.colour_values(*ctx.key, colour_by)[projection.index]
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
                          selected=None if click.index is None else projection.position(click.index),
