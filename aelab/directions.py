@@ -121,6 +121,18 @@ def attribute_vector(codes_a: np.ndarray, codes_b: np.ndarray, name: str = "A â†
     return Attribute(name, unit, norm, float(spread_along(np.concatenate([a, b]), unit)[0]))
 
 
+def between_classes(codes: np.ndarray, labels: np.ndarray, a: int, b: int, names: list[str]) -> Attribute:
+    """The attribute vector from the codes labelled `a` to those labelled `b`, named by the classes ("1 to 7": the
+    walk grid's font has no arrow).
+
+    Raises ValueError when a and b are one class (no direction) or a class has no codes.
+    """
+    if a == b:
+        raise ValueError(f"Pick two different classes: {names[a]} to {names[b]} goes nowhere")
+    labels = np.asarray(labels)
+    return attribute_vector(codes[labels == a], codes[labels == b], f"{names[a]} to {names[b]}")
+
+
 def walk_values(std: float, steps: int, extent: float = WALK_EXTENT) -> np.ndarray:
     """The steps t of a walk: `steps` values from -extent * std to +extent * std."""
     if steps < 2:

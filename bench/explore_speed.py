@@ -1,13 +1,16 @@
 """Server-side costs of the Explore-deeper computations (#15) on this machine, measured, not assumed.
 
 - a direction slider moved: one new decode of base + t * direction (target <= 50 ms), per starter model;
+- the Directions page's slider moved: an AppTest rerun of the whole page (all caches warm; in the browser only
+  the slider fragment reruns, so this bounds it from above) and the fragment's own work (the decode and the
+  three pictures' PNGs), target <= 50 ms;
 - the neighbours of a clicked point among the 10k test codes (target <= 100 ms): aelab.neighbours.nearest
   beside scikit-learn's NearestNeighbors, index built per query or once;
 - the per-point trust of the PCA map for all 10k points;
 - a Gaussian mixture (10 components) fitted to 10k codes, and density/coverage of 1,000 samples;
 - the IWAE log-likelihood bound with k = 5,000 on 1,000 test images, MLP VAE starter (the report's figure).
 
-    AELAB_DATA_DIR=../shared/datasets python bench/explore_speed.py [--iwae-images N]
+    AELAB_DATA_DIR=../shared/datasets python bench/explore_speed.py [--iwae-images N] [--directions-page-only]
 """
 
 from __future__ import annotations
@@ -45,11 +48,49 @@ def median_ms(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
+def directions_page(moves: int = 20) -> None:
+    """Server time of a Directions slider move, per starter model: the page's rerun and the fragment's work."""
+    from streamlit.testing.v1 import AppTest
+
+    from aelab import images
+    from aelab.ui import navigation
+
+    print(f"Directions page slider moved (PC 1), median / max over {moves} moves, all caches warm:")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    for name in ("vae", "conv_ae"):
+        at.sidebar.selectbox(key="model_label").set_value(name).run()
+        at.switch_page(navigation.DIRECTIONS.script).run()
+        slider = at.slider(key="dir_t_0")
+        values = iter(np.tile(np.linspace(slider.min, slider.max, 10), moves))
+        med, most = median_ms(lambda: at.slider(key="dir_t_0").set_value(float(next(values))).run(), moves)
+        assert not at.exception, at.exception
+        print(f"  {name:9} whole page rerun (AppTest): {med:.0f} ms (max {most:.0f} ms)")
+
+        model = load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model
+        mu = latent.encode_all(model, load_dataset("mnist", "test", download=False).images[:2000]).mu
+        found = directions.principal_directions(mu, 5)
+        base, steps = mu[0], np.zeros(5, np.float32)
+        pictures = [np.zeros((28, 28), np.float32)] * 2
+
+        def fragment() -> None:  # what the fragment computes: the code, its decode, three PNG data URIs
+            steps[0] = next(values)
+            decoded = latent.decode(model, (base + steps @ found.vectors)[None])[0]
+            for img in [*pictures, decoded]:
+                images.data_uri(images.to_png(images.enlarge(img, 4)))
+
+        med, most = median_ms(fragment, moves)
+        print(f"  {name:9} the fragment's work (decode + 3 PNGs): {med:.1f} ms (max {most:.1f} ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iwae-images", type=int, default=likelihood.DEFAULT_IMAGES)
     parser.add_argument("--iwae-k", type=int, default=likelihood.DEFAULT_K)
+    parser.add_argument("--directions-page-only", action="store_true", help="measure the Directions page alone")
     args = parser.parse_args()
+    if args.directions_page_only:
+        directions_page()
+        return
     test = load_dataset("mnist", "test", download=False)
     print(f"MNIST test: {len(test)} images; torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, "
           f"{os.cpu_count()} CPUs")
@@ -105,6 +146,8 @@ def main() -> None:
                      for z in (single, priors.sample_mixture(fitted, n, seed=1)))
         print(f"  {name}: coverage {one.coverage:.3f} from {'one Gaussian' if name == 'conv_ae' else 'N(0, I)'}, "
               f"{many.coverage:.3f} from the mixture")
+
+    directions_page()
 
     rows = sample_indices(len(test), args.iwae_images, seed=0)
     done = {"last": 0.0}

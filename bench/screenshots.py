@@ -142,6 +142,25 @@ def shot_traverse_conv(page: Page, url: str, files: list[Path]) -> None:
     drag_slider(page, first.get_by_test_id("stWidgetLabel").inner_text(), 0.9)
 
 
+def shot_directions(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "directions")
+    label = page.get_by_test_id("stWidgetLabel").filter(has_text="PC 1 · ").first.inner_text()
+    drag_slider(page, label, 0.9)
+
+
+def shot_directions_attribute(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "directions", "conv_ae")
+    page.get_by_text("Attribute vector: class A → class B", exact=True).click()
+    settle(page)
+    drag_slider(page, page.get_by_test_id("stWidgetLabel").filter(has_text=" · distance ").first.inner_text(), 0.75)
+
+
+def shot_sample_mixture(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "sample")
+    page.get_by_text("A Gaussian mixture fitted to the codes", exact=True).click()
+    settle(page)
+
+
 def shot_interpolate(page: Page, url: str, files: list[Path]) -> None:
     go(page, url, "interpolate")
     drag_slider(page, "Steps", 1.0)
@@ -178,8 +197,11 @@ SHOTS = {
     "map_plane": shot_map_plane,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
+    "directions": shot_directions,
+    "directions_attribute": shot_directions_attribute,
     "interpolate": shot_interpolate,
     "sample": shot_sample,
+    "sample_mixture": shot_sample_mixture,
     "reconstruct": shot_reconstruct,
     "denoise": lambda page, url, files: go(page, url, "denoise"),
     "anomaly": shot_anomaly,

@@ -104,3 +104,18 @@ def test_a_walk_decodes_the_path_and_its_grid_and_gif_show_it(starters):
     assert gif[:6] == b"GIF89a" and len(images.to_png(grid)) > 1000
     with pytest.raises(ValueError, match="20-d"):
         directions.walk(model, codes[0][:5], found.vectors[0], values)
+
+
+def test_between_classes_is_the_attribute_vector_of_their_codes(starters, mnist_test):
+    _, codes = starters["vae"]
+    labels = mnist_test.labels[:2000].numpy()
+    names = [str(d) for d in range(10)]
+    found = directions.between_classes(codes, labels, 1, 7, names)
+    expected = directions.attribute_vector(codes[labels == 1], codes[labels == 7])
+    assert found.name == "1 to 7"
+    np.testing.assert_allclose(found.direction, expected.direction, atol=1e-6)
+    assert found.norm == pytest.approx(expected.norm)
+    with pytest.raises(ValueError, match="two different classes"):
+        directions.between_classes(codes, labels, 3, 3, names)
+    with pytest.raises(ValueError, match="B is empty"):
+        directions.between_classes(codes[labels != 7], labels[labels != 7], 1, 7, names)

@@ -49,6 +49,7 @@ def code_picker(name: str) -> CodePicker:
 
 
 INTERP_A, INTERP_B, TRAVERSE_BASE = code_picker("a"), code_picker("b"), code_picker("base")
+DIRECTIONS_BASE = code_picker("dir_base")
 
 
 def uploads() -> dict[str, np.ndarray]:

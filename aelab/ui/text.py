@@ -168,3 +168,28 @@ def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: 
         "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),
         "measured test MSE per pixel": f"{measured_mse:.5f}",
     }
+
+
+# Where the Directions page's directions come from (#15).
+PCA, SEFA, ATTRIBUTE = "pca", "sefa", "attribute"
+DIRECTION_KINDS = {PCA: "Principal components of the codes (GANSpace)",
+                   SEFA: "The decoder's first layer (SeFa)",
+                   ATTRIBUTE: "Attribute vector: class A → class B"}
+
+
+def direction_label(name: str, weight: float, measure: str) -> str:
+    """A direction's slider label, saying how strong it is: 'PC 1 · 23.4% of variance', '1 → 7 · distance 3.21'."""
+    if measure.startswith("share of "):
+        return f"{name} · {100 * weight:.1f}% of {measure.removeprefix('share of ')}"
+    return f"{name} · {measure} {weight:.2f}"
+
+
+# Where the Sample page's codes come from.
+PRIOR, MIXTURE = "prior", "mixture"
+SAMPLE_SOURCES = {PRIOR: "The prior (an autoencoder's: one Gaussian fitted to its codes)",
+                  MIXTURE: "A Gaussian mixture fitted to the codes"}
+
+
+def quality_text(density: float, coverage: float, samples: int) -> str:
+    """The Sample page's line under a grid: Naeem et al.'s two figures, bold as the page's other figures."""
+    return f"Density **{density:.2f}**, coverage **{coverage:.2f}** ({samples:,} samples)."

@@ -207,6 +207,21 @@ def test_traversal_slider_drag_changes_the_decode(page: Page, app: AppSocket) ->
     assert after[2] != before[2]
 
 
+def test_direction_slider_drag_changes_the_decode(page: Page, app: AppSocket) -> None:
+    _go_to(page, app, "Directions")
+    first = page.get_by_test_id("stSlider").filter(has=page.get_by_text(re.compile(r"^PC 1 · "))).first
+    label = first.get_by_test_id("stWidgetLabel").inner_text()
+    assert re.fullmatch(r"PC 1 · \d+\.\d% of variance", label), label
+    expect(page.get_by_test_id("stImage").locator("img")).to_have_count(5)  # base, recon, decode, grid, GIF
+    before = image_srcs(page)
+    with app.expect_rerun():
+        after_value = drag_slider(page, label, 0.9)
+    assert float(after_value) > 0
+    after = wait_for_new_images(page, before)
+    assert after[:2] == before[:2] and after[3:] == before[3:]  # only the current decode changed
+    assert after[2] != before[2]
+
+
 def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSocket, tmp_path: Path) -> None:
     from aelab.images import preprocess_bytes
 
