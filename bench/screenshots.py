@@ -125,8 +125,8 @@ def shot_map_box(page: Page, url: str, files: list[Path]) -> None:
 def shot_map_plane(page: Page, url: str, files: list[Path]) -> None:
     """The ConvAE's PCA map over its decoded plane."""
     go(page, url, "?model=conv_ae")
-    page.get_by_test_id("stCheckbox").filter(has_text="Decoded plane behind").click()
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot .layer-below image')")
+    page.get_by_test_id("stCheckbox").filter(has_text="Decoded plane").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot image')")
 
 
 def shot_map_link(page: Page, url: str, files: list[Path]) -> None:

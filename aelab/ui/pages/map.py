@@ -166,7 +166,7 @@ with controls:
         projection = cached.pca_map(*ctx.key)
         ratio = projection.params["explained_variance_ratio"]
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
-        plane = st.checkbox("Decoded plane behind", key="map_plane",
+        plane = st.checkbox("Decoded plane", key="map_plane",
                             help="What the decoder draws at each spot of this plane (the other axes at the "
                                  "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.")
     else:
