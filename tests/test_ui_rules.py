@@ -34,7 +34,8 @@ def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registe
 
 def test_the_first_pages_modules_import_without_torch():
     """The latent map is drawn from the disk cache before torch (two seconds) is imported."""
-    modules = ("aelab.ui.context", "aelab.ui.cached", "aelab.ui.figures", "aelab.ui.widgets", "aelab.latent")
+    modules = ("aelab.ui.context", "aelab.ui.cached", "aelab.ui.cached_map", "aelab.ui.figures", "aelab.ui.widgets",
+               "aelab.ui.warm_up", "aelab.ui.keys", "aelab.views", "aelab.latent")
     code = (f"import sys; import {', '.join(modules)}; "
             "print([m for m in ('torch', 'torchvision', 'sklearn', 'openTSNE') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

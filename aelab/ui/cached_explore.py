@@ -25,9 +25,10 @@ GIF_SCALE = 6  # enlargement of a walk's GIF frames
 
 @st.cache_data(show_spinner="Finding directions…", max_entries=32)
 def directions(path: str, digest: str, dataset: str, split: str, kind: str, k: int,
-               classes: tuple[int, int] = (0, 1)) -> directions_module.Directions:
-    """The k strongest directions of `kind` (text.DIRECTION_KINDS); an attribute vector is one, from
-    `classes` A to B. Raises ValueError where the model or the classes have none."""
+               sides: tuple = (0, 1)) -> directions_module.Directions:
+    """The k strongest directions of `kind` (text.DIRECTION_KINDS); an attribute vector is one, from side A
+    to side B of `sides`: two class numbers, or two tuples of dataset rows (map selections). Raises
+    ValueError where the model or the sides have none."""
     from aelab import directions as found
 
     mu = codes(path, digest, dataset, split).mu
@@ -35,28 +36,31 @@ def directions(path: str, digest: str, dataset: str, split: str, kind: str, k: i
         return found.principal_directions(mu, k)
     if kind == text.SEFA:
         return found.sefa_directions(load_model(path, digest).model, k, mu)
+    if kind == text.SELECTIONS:
+        rows_a, rows_b = (np.array(side, dtype=np.int64) for side in sides)
+        return found.attribute_vector(mu[rows_a], mu[rows_b], "selection A to B").as_directions()
     label, names = labels(dataset, split)
-    return found.between_classes(mu, label, *classes, names).as_directions()
+    return found.between_classes(mu, label, *sides, names).as_directions()
 
 
 @st.cache_data(show_spinner="Drawing the walk grid…", max_entries=16)
-def walk_grid_png(path: str, digest: str, dataset: str, split: str, kind: str, k: int, classes: tuple[int, int],
+def walk_grid_png(path: str, digest: str, dataset: str, split: str, kind: str, k: int, sides: tuple,
                   base: bytes, steps: int, scale: int) -> bytes:
     """The walk grid (a labelled row per direction, the step t under each picture) around `base` (float32 bytes)."""
     from aelab import directions as found
 
-    chosen = directions(path, digest, dataset, split, kind, k, classes)
+    chosen = directions(path, digest, dataset, split, kind, k, sides)
     grid = found.walk_grid(load_model(path, digest).model, np.frombuffer(base, np.float32), chosen, steps, scale)
     return images.to_png(grid)
 
 
 @st.cache_data(show_spinner="Making the GIF…", max_entries=16)
-def walk_gif(path: str, digest: str, dataset: str, split: str, kind: str, k: int, classes: tuple[int, int],
+def walk_gif(path: str, digest: str, dataset: str, split: str, kind: str, k: int, sides: tuple,
              base: bytes, row: int, steps: int) -> bytes:
     """Direction `row`'s walk around `base` as a looping GIF, over the grid's span (directions.walk_values)."""
     from aelab import directions as found
 
-    chosen = directions(path, digest, dataset, split, kind, k, classes)
+    chosen = directions(path, digest, dataset, split, kind, k, sides)
     std = 1.0 if chosen.std is None else float(chosen.std[row])
     frames = found.walk(load_model(path, digest).model, np.frombuffer(base, np.float32), chosen.vectors[row],
                         found.walk_values(std, steps))

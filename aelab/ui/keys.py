@@ -19,6 +19,7 @@ UPLOADS = "uploads"  # name -> 28x28 image, shared by every page
 UPLOAD_STEPS = "upload_steps"  # name -> [(step title, PNG)], for uploads made on the Reconstruct page
 MAP_CLICK = "map_click"  # a MapClick: what was last clicked on the map, and with which model and data
 MAP_REGION = "map_region"  # a MapRegion: the points last boxed or lassoed on the map
+GROUPS = "map_groups"  # {"A": MapRegion, "B": MapRegion}: selections saved for an attribute vector
 INTERP_PATH = "interp_path"  # the codes of the current interpolation, drawn on the map
 INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
 TRAIN_JOB = "train_job"  # this session's latest jobs.TrainingJob
@@ -149,6 +150,19 @@ def set_map_region(region: MapRegion | None) -> None:
     else:
         st.session_state[MAP_REGION] = region
         set_map_click(None)
+
+
+def save_group(side: str, region: MapRegion) -> None:
+    """Keep a map selection as group A or B, for the Directions page's attribute vector."""
+    st.session_state.setdefault(GROUPS, {})[side] = region
+
+
+def groups(context: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The rows of groups A and B when both were saved with this model and data, else None."""
+    saved = st.session_state.get(GROUPS, {})
+    if all(side in saved and saved[side].context == tuple(context) for side in "AB"):
+        return saved["A"].rows, saved["B"].rows
+    return None
 
 
 def selected_index(context: tuple[str, ...]) -> int | None:

@@ -171,10 +171,11 @@ def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: 
 
 
 # Where the Directions page's directions come from (#15).
-PCA, SEFA, ATTRIBUTE = "pca", "sefa", "attribute"
+PCA, SEFA, ATTRIBUTE, SELECTIONS = "pca", "sefa", "attribute", "selections"
 DIRECTION_KINDS = {PCA: "Principal components of the codes (GANSpace)",
                    SEFA: "The decoder's first layer (SeFa)",
-                   ATTRIBUTE: "Attribute vector: class A → class B"}
+                   ATTRIBUTE: "Attribute vector: class A → class B",
+                   SELECTIONS: "Attribute vector: map selection A → B"}
 
 
 def direction_label(name: str, weight: float, measure: str) -> str:

@@ -18,7 +18,9 @@ KIND_HELP = {text.PCA: "where the dataset's codes spread most; each direction's 
              text.SEFA: "the unit moves of the code that change the decoder's first layer most, from its weights "
                         "alone (eigenvectors of WᵀW); each one's share of the eigenvalues is in its label.",
              text.ATTRIBUTE: "the mean code of class B minus that of class A; the slider at its distance (in the "
-                             "label) moves A's mean code onto B's."}
+                             "label) moves A's mean code onto B's.",
+             text.SELECTIONS: "the mean code of the group saved as B on the Latent map minus that of group A (draw a "
+                              "box or lasso there, then 'Use as group A' or 'B')."}
 
 ctx = require_context()
 
@@ -37,19 +39,26 @@ left, right = st.columns([3, 2])
 kind = left.radio("Directions from", list(text.DIRECTION_KINDS), format_func=text.DIRECTION_KINDS.get,
                   key="dir_kind", horizontal=True)
 left.caption(f"{text.DIRECTION_KINDS[kind]}: {KIND_HELP[kind]}")
-classes = (0, 1)
+sides: tuple = (0, 1)
 k = 1
-if kind == text.ATTRIBUTE:
+if kind == text.SELECTIONS:
+    sides = keys.groups(ctx.key)
+    if sides is None:
+        st.info("Save two groups on the Latent map first: draw a box or a lasso, press 'Use as group A', "
+                "then another and 'Use as group B'.")
+        st.stop()
+    right.caption(f"Group A: {len(sides[0])} images; group B: {len(sides[1])} images.")
+elif kind == text.ATTRIBUTE:
     names = ctx.labels()[1]
     a_col, b_col = right.columns(2)
     pick = {"options": range(len(names)), "format_func": names.__getitem__}
-    classes = (a_col.selectbox("Class A", index=min(1, len(names) - 1), key="dir_class_a", **pick),
+    sides = (a_col.selectbox("Class A", index=min(1, len(names) - 1), key="dir_class_a", **pick),
                b_col.selectbox("Class B", index=min(7, len(names) - 1), key="dir_class_b", **pick))
 else:
     most = min(MAX_DIRECTIONS, len(base))
     k = right.slider("Directions", 1, most, min(5, most), key="dir_k") if most > 1 else 1
 try:
-    found = cached_explore.directions(*ctx.key, kind, k, classes)
+    found = cached_explore.directions(*ctx.key, kind, k, sides)
 except ValueError as err:
     st.error(str(err))
     st.stop()
@@ -64,7 +73,7 @@ def reset() -> None:
 
 
 # The sliders follow the base and the directions: a new one of either puts them back at 0.
-signature = (ctx.key, base.tobytes(), kind, k, classes)
+signature = (ctx.key, base.tobytes(), kind, k, sides)
 if st.session_state.get("dir_signature") != signature:
     st.session_state["dir_signature"] = signature
     reset()
@@ -95,7 +104,7 @@ st.subheader("Walk grid")
 st.caption(f"Each row walks the base code along one direction, from −{WALK_EXTENT:g} to +{WALK_EXTENT:g} standard "
            "deviations; under each picture, the step taken.")
 steps = st.columns([2, 3])[0].slider("Steps per direction", 3, 15, 8, key="dir_grid_steps")
-png = cached_explore.walk_grid_png(*ctx.key, kind, k, classes, base.tobytes(), steps, GRID_SCALE)
+png = cached_explore.walk_grid_png(*ctx.key, kind, k, sides, base.tobytes(), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(found.names), output_format="PNG")
 stem = ctx.checkpoint.path.stem
 st.download_button("Download grid (PNG)", png, file_name=f"directions-{stem}.png", mime="image/png",
@@ -104,7 +113,7 @@ st.download_button("Download grid (PNG)", png, file_name=f"directions-{stem}.png
 st.subheader("GIF of one direction")
 choice, animation = st.columns([2, 3])
 row = choice.selectbox("Direction", range(len(labels)), format_func=labels.__getitem__, key="dir_gif_row")
-gif = cached_explore.walk_gif(*ctx.key, kind, k, classes, base.tobytes(), row, GIF_STEPS)
+gif = cached_explore.walk_gif(*ctx.key, kind, k, sides, base.tobytes(), row, GIF_STEPS)
 choice.download_button("Download GIF", gif, file_name=f"direction-{stem}-{row + 1}.gif", mime="image/gif",
                        on_click="ignore", icon=":material/download:", key="dir_gif")
 animation.image(gif, caption=f"{found.names[row]}: there and back, {GIF_STEPS} steps each way",

@@ -13,7 +13,7 @@ import streamlit as st
 
 from aelab import images, latent, neighbours, selection
 from aelab.data import dataset_title
-from aelab.ui import cached, figures, keys, text
+from aelab.ui import cached, cached_map, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import picture_with_download, show
 
@@ -89,7 +89,7 @@ def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes
     with detail:
         click = keys.map_click(ctx.key)
         if region is not None:
-            region_detail(ctx, np.array(region.rows), projection)
+            region_detail(ctx, region, projection)
         elif click is not None and click.location is not None and pca:
             decoded_spot(ctx, projection, click.location)
         elif click is not None and click.index is not None:
@@ -98,13 +98,13 @@ def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes
             st.info("Click a point on the map to see its image and reconstruction.")
 
 
-def region_detail(ctx: Context, rows: np.ndarray, projection: latent.Projection) -> None:
+def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Projection) -> None:
     """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
     of the images over their reconstructions, and exports."""
     labels, classes = ctx.labels()
     codes = ctx.codes()
     pictures = ctx.data.images.numpy()[:, 0]
-    summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
+    summary = selection.summarise(np.array(region.rows), pictures, labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
     show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
@@ -114,6 +114,11 @@ def region_detail(ctx: Context, rows: np.ndarray, projection: latent.Projection)
                           "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
     st.download_button("Indices, labels and codes (CSV)", latent.codes_csv(codes.mu, labels, projection, summary.rows),
                        file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
+    for side, column in zip("AB", st.columns(2)):
+        if column.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
+                         help="Two groups make an attribute vector on the Directions page: B's mean code minus A's."):
+            keys.save_group(side, region)
+            st.toast(f"{len(summary.rows)} images are group {side}")
 
 
 def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[float, float]) -> None:
@@ -181,16 +186,16 @@ with controls:
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
 region = keys.map_region(ctx.key)
 if colour_by == text.TRUST:
-    values = cached.map_trust(*ctx.key, f"{projection.method} {projection.params}", projection)
+    values = cached_map.map_trust(*ctx.key, f"{projection.method} {projection.params}", projection)
 else:
-    values = None if colour_by == text.LABEL else cached.colour_values(*ctx.key, colour_by)[projection.index]
+    values = None if colour_by == text.LABEL else cached_map.colour_values(*ctx.key, colour_by)[projection.index]
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
                          selected=None if click.index is None else projection.position(click.index),
                          values=values, values_title=text.COLOUR_BY[colour_by],
                          region=None if region is None else projection.positions(region.rows))
 if plane:
-    figures.add_background(fig, *cached.decoded_plane(*ctx.key))
+    figures.add_background(fig, *cached_map.decoded_plane(*ctx.key))
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
