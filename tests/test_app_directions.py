@@ -177,3 +177,31 @@ def test_an_uploaded_image_is_a_base_and_the_mlp_vae_works_too(env, mnist):
     vector = directions.sefa_directions(model, 5).vectors[0]
     np.testing.assert_allclose(decoded(at), directions.walk(model, base, vector, np.array([value]))[0],
                                atol=TOLERANCE)
+
+
+def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist, conv_ae, lasso_map):
+    model, mu = conv_ae
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
+    at.switch_page(navigation.DIRECTIONS.script).run()
+    at.radio(key="dir_kind").set_value(text.SELECTIONS).run()
+    assert not at.exception and any("Save two groups on the Latent map" in i.value for i in at.info)
+    labels = mnist.labels.numpy()
+    rows_a, rows_b = np.flatnonzero(labels == 4)[:60], np.flatnonzero(labels == 9)[:80]
+    at.switch_page(navigation.MAP.script).run()
+    for side, rows in (("A", rows_a), ("B", rows_b)):
+        lasso_map(at, rows)
+        at.run()
+        at.button(key=f"group_{side}").click().run()
+        assert not at.exception
+    at.switch_page(navigation.DIRECTIONS.script).run()
+    at.radio(key="dir_kind").set_value(text.SELECTIONS).run()
+    assert any(c.value == "Group A: 60 images; group B: 80 images." for c in at.caption)
+    expected = directions.attribute_vector(mu[rows_a], mu[rows_b], "selection A to B")
+    slider = direction_sliders(at)[0]
+    assert slider.label == text.direction_label("selection A to B", expected.norm, "distance")
+    value = min(float(expected.norm), slider.max)  # A's mean code plus the vector lands on B's
+    at.slider(key=slider.key).set_value(value).run()
+    base = mu[at.number_input(key="dir_base_index").value]
+    np.testing.assert_allclose(decoded(at), directions.walk(model, base, expected.direction, np.array([value]))[0],
+                               atol=TOLERANCE)
