@@ -26,8 +26,8 @@ from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
-from streamlit_page import (click_plot_point, drag_slider, open_app, plot_to_client, upload_file,  # noqa: E402
-                            wait_for_app)
+from streamlit_page import (click_plot_point, drag_slider, draw_stroke, open_app, plot_to_client,  # noqa: E402
+                            upload_file, wait_for_app)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -129,6 +129,18 @@ def shot_map_plane(page: Page, url: str, files: list[Path]) -> None:
     page.wait_for_function("() => document.querySelector('.js-plotly-plot image')")
 
 
+def shot_draw(page: Page, url: str, files: list[Path]) -> None:
+    """A "7" drawn in two strokes."""
+    go(page, url, "draw")
+    canvas = page.locator("canvas").last
+    canvas.wait_for()
+    for start, end in (((0.35, 0.2), (0.65, 0.2)), ((0.65, 0.2), (0.45, 0.85))):
+        draw_stroke(page, canvas, start, end)
+        time.sleep(1)
+    page.get_by_text("reconstruction", exact=True).wait_for()
+    page.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')")
+
+
 def shot_map_link(page: Page, url: str, files: list[Path]) -> None:
     """A shared link selecting test image 7 on the ConvVAE, the map coloured by KL."""
     go(page, url, "?model=conv_vae&data=mnist&point=7")
@@ -195,6 +207,7 @@ SHOTS = {
     "map_box": shot_map_box,
     "map_link": shot_map_link,
     "map_plane": shot_map_plane,
+    "draw": shot_draw,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
     "directions": shot_directions,

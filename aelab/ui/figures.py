@@ -19,6 +19,8 @@ MARGIN = dict(l=10, r=10, t=30, b=10)
 MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
 POINT_OPACITY = 0.75
+MAP_PX = 620  # the latent map's height
+SMALL_MAP_PX = 420  # the map beside other panels (the Draw page)
 BACKGROUND_OPACITY = 0.55  # the decoded plane behind a PCA map: visible, the points still readable
 CONTINUOUS = "Viridis"  # a number per point: perceptually even, legible to colour-blind readers
 MARK = "black"  # the clicked point and the decoded spot
@@ -90,15 +92,15 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
                                    unselected=dict(marker=dict(opacity=1.0)),
                                    selectedpoints=None if spot is None else [spot],
                                    hovertemplate="decode (%{x:.2f}, %{y:.2f})<extra></extra>"))
-    fig.update_layout(height=620, margin=MARGIN, dragmode="pan", clickmode="event+select",
+    fig.update_layout(height=MAP_PX, margin=MARGIN, dragmode="pan", clickmode="event+select",
                       xaxis_title=f"{method} 1", yaxis_title=f"{method} 2",
                       legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)"))
     return fig
 
 
-def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str]) -> None:
-    """Uploaded images as labelled stars; not clickable, so a click always lands on the map."""
-    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="your uploads", text=names,
+def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str], title: str = "your uploads") -> None:
+    """Uploaded images (or a drawing) as labelled stars; not clickable, so a click always lands on the map."""
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=title, text=names,
                                showlegend=True, textposition="top center", hoverinfo="skip", **KEEP_LOOK,
                                marker=dict(size=14, symbol="star", color="black", line=dict(width=1, color="white"))))
 

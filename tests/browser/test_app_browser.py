@@ -29,6 +29,7 @@ from streamlit_page import (
     click_plot_point,
     click_to_shown_seconds,
     drag_slider,
+    draw_stroke,
     image_srcs,
     isolated_points,
     open_app,
@@ -357,3 +358,35 @@ def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app
     assert len(_marked(chart)[0]) == selected  # the map holds what the panel counts
     r, g, b = _colour_at(page, chart, *outside)
     assert abs(r - g) < 8 and abs(g - b) < 8 and r > 180  # an outside point: grey
+
+
+def _drawing_on_map(page: Page) -> list[float]:
+    """Where the Draw page's map puts the drawing, once it is drawn there."""
+    chart = page.get_by_test_id("stPlotlyChart")
+    gd = chart.locator(".js-plotly-plot").element_handle()
+    page.wait_for_function("gd => gd._fullData && gd._fullData.some(t => t.name === 'your drawing')", arg=gd)
+    return gd.evaluate("gd => { const t = gd._fullData.find(t => t.name === 'your drawing'); return [t.x[0], t.y[0]]; }")
+
+
+def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(page: Page, app: AppSocket) -> None:
+    _go_to(page, app, "Draw")
+    expect(page.get_by_text(re.compile(r"^Draw a digit on the black square: its reconstruction"))).to_be_visible()
+    canvas = page.locator("canvas").last  # Fabric.js draws on the top one of its stacked canvases
+    with app.expect_rerun():
+        draw_stroke(page, canvas, (0.35, 0.2), (0.65, 0.2))
+    with app.expect_rerun():
+        draw_stroke(page, canvas, (0.65, 0.2), (0.45, 0.85))  # a "7"
+    expect(page.get_by_text("reconstruction", exact=True)).to_be_visible()
+    expect(page.get_by_text("model input", exact=True)).to_be_visible()
+    seven = _drawing_on_map(page)
+    shown = wait_for_new_images(page, [])
+    with app.expect_rerun():
+        draw_stroke(page, canvas, (0.3, 0.55), (0.7, 0.55))  # a bar across: now another figure
+    assert wait_for_new_images(page, shown) != shown
+    page.wait_for_function("([before]) => { const gd = document.querySelector('[data-testid=stPlotlyChart] "
+                           ".js-plotly-plot'); const t = gd && gd._fullData && gd._fullData.find("
+                           "t => t.name === 'your drawing'); return t && (t.x[0] !== before[0] || t.y[0] !== before[1]); }",
+                           arg=[seven])
+    with app.expect_rerun():
+        page.get_by_role("button", name="Keep as an upload").click()
+    expect(page.get_by_text("Kept as drawing")).to_be_visible()
