@@ -177,7 +177,7 @@ def test_uploads_and_interpolation_path_are_drawn_on_the_map():
                        [values(dataset["x"])[0], values(dataset["y"])[0]], atol=1e-3)
     assert upload["hoverinfo"] == "skip"  # a click goes to the map beneath
 
-    assert not at.checkbox  # no path yet: nothing to show or hide
+    assert "map_show_path" not in [c.key for c in at.checkbox]  # no path yet: nothing to show or hide
     at.session_state["interp_path"] = np.zeros((6, 20), np.float32)
     at.session_state["interp_path_digest"] = file_digest(at.session_state["model_path"])
     at.run()
