@@ -129,6 +129,13 @@ def shot_map_plane(page: Page, url: str, files: list[Path]) -> None:
     page.wait_for_function("() => document.querySelector('.js-plotly-plot image')")
 
 
+def shot_map_pictures(page: Page, url: str, files: list[Path]) -> None:
+    """The map with pictures of some points in place of their dots."""
+    go(page, url, "")
+    page.get_by_test_id("stCheckbox").filter(has_text="Pictures").click()
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot image').length > 100")
+
+
 def shot_draw(page: Page, url: str, files: list[Path]) -> None:
     """A "7" drawn in two strokes."""
     go(page, url, "draw")
@@ -208,6 +215,7 @@ SHOTS = {
     "map_link": shot_map_link,
     "map_plane": shot_map_plane,
     "draw": shot_draw,
+    "map_pictures": shot_map_pictures,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
     "directions": shot_directions,

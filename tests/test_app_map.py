@@ -308,3 +308,25 @@ def test_the_decoded_plane_lies_behind_the_pca_map_when_asked():
     assert np.allclose([background[0][k] for k in ("x", "y", "sizex", "sizey")], [x0, y1, x1 - x0, y1 - y0], atol=1e-4)
     at.radio(key="map_method").set_value("t-SNE").run()  # a t-SNE map has no plane to decode
     assert not at.exception and "map_plane" not in [c.key for c in at.checkbox]
+
+
+def test_pictures_of_some_points_are_drawn_where_their_dots_are():
+    from aelab.data import sample_indices
+
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.checkbox(key="map_thumbnails").check().run()
+    assert not at.exception
+    thumbnails = figure(at)["layout"]["images"]
+    dataset = figure(at)["data"][figures.MAP_POINTS]
+    xs, ys, rows = values(dataset["x"]), values(dataset["y"]), values(dataset["customdata"])[:, 0]
+    shown = sample_indices(len(xs), figures.THUMBNAILS, seed=0)
+    assert len(thumbnails) == figures.THUMBNAILS
+    test = load_dataset("mnist", "test", download=False)
+    for thumbnail, position in list(zip(thumbnails, shown))[:10]:
+        size = thumbnail["sizex"]
+        assert np.isclose(thumbnail["x"] + size / 2, xs[position], atol=1e-4)
+        assert np.isclose(thumbnail["y"] - size / 2, ys[position], atol=1e-4)
+        np.testing.assert_allclose(pixels(thumbnail["source"]), test.images[int(rows[position]), 0].numpy(),
+                                   atol=0.5 / 255 + 1e-6)  # the image of the very point it covers
+    at.checkbox(key="map_thumbnails").uncheck().run()
+    assert not figure(at)["layout"].get("images")

@@ -21,6 +21,8 @@ GRID = 36  # clickable cells per axis on a PCA map: a click between points decod
 POINT_OPACITY = 0.75
 MAP_PX = 620  # the latent map's height
 SMALL_MAP_PX = 420  # the map beside other panels (the Draw page)
+THUMBNAILS = 150  # pictures a map shows in place of their dots, when asked
+THUMBNAIL_SHARE = 1 / 30  # of the map's width: a thumbnail's side
 BACKGROUND_OPACITY = 0.55  # the decoded plane behind a PCA map: visible, the points still readable
 CONTINUOUS = "Viridis"  # a number per point: perceptually even, legible to colour-blind readers
 MARK = "black"  # the clicked point and the decoded spot
@@ -179,4 +181,14 @@ def add_background(fig: go.Figure, picture: np.ndarray, extent: tuple[float, flo
     x0, x1, y0, y1 = extent
     fig.add_layout_image(source=data_uri(to_png(picture)), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
                          sizey=y1 - y0, sizing="stretch", layer="below", opacity=BACKGROUND_OPACITY)
+
+
+def add_thumbnails(fig: go.Figure, pictures: np.ndarray, xy: np.ndarray, size: float) -> None:
+    """Pictures drawn at their points, `size` map units wide: the images themselves where the dots are,
+    growing as the map is zoomed in."""
+    from aelab.images import data_uri, to_png
+
+    for picture, (x, y) in zip(pictures, xy):
+        fig.add_layout_image(source=data_uri(to_png(picture)), xref="x", yref="y", x=float(x) - size / 2,
+                             y=float(y) + size / 2, sizex=size, sizey=size, sizing="contain", layer="above")
 

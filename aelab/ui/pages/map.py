@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aelab import images, latent, neighbours, selection
-from aelab.data import dataset_title
+from aelab.data import dataset_title, sample_indices
 from aelab.ui import cached, cached_map, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import picture_with_download, show
@@ -176,6 +176,8 @@ with controls:
                                  "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.")
     else:
         projection = tsne_projection(ctx, len(labels))
+    thumbnails = st.checkbox("Pictures", key="map_thumbnails",
+                             help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.")
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
                              key="map_colour_by", help=text.COLOUR_HELP)
     path = keys.interpolation_path(ctx.digest)
@@ -196,6 +198,11 @@ fig = figures.latent_map(projection.coords, projection.index, labels[projection.
                          region=None if region is None else projection.positions(region.rows))
 if plane:
     figures.add_background(fig, *cached_map.decoded_plane(*ctx.key))
+if thumbnails:
+    shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
+    width = float(np.ptp(projection.coords[:, 0]))
+    figures.add_thumbnails(fig, ctx.data.images[projection.index[shown], 0].numpy(), projection.coords[shown],
+                           width * figures.THUMBNAIL_SHARE)
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
