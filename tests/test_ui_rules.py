@@ -265,12 +265,11 @@ def test_a_link_keeps_only_what_this_server_can_show():
     assert views.query("vae", "mnist", 0) == {"model": "vae", "data": "mnist", "point": "0"}
 
 
-
 def test_direction_labels_say_how_strong_each_direction_is():
     assert text.direction_label("PC 1", 0.2345, "share of variance") == "PC 1 · 23.4% of variance"
     assert text.direction_label("SeFa 2", 0.05, "share of eigenvalues") == "SeFa 2 · 5.0% of eigenvalues"
     assert text.direction_label("1 → 7", 3.214, "distance") == "1 → 7 · distance 3.21"
-    assert set(text.DIRECTION_KINDS) == {text.PCA, text.SEFA, text.ATTRIBUTE}
+    assert set(text.DIRECTION_KINDS) == {text.PCA, text.SEFA, text.ATTRIBUTE, text.SELECTIONS}
 
 
 def test_the_quality_line_gives_both_figures_and_the_sample_count():
