@@ -19,23 +19,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AELAB_CACHE_DIR", tempfile.mkdtemp(prefix="aelab-bench-"))
+from common import ROOT, timed  # the checkout importable, a private disk cache
 
 from aelab import cache, latent  # noqa: E402
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 from aelab.data import load_dataset  # noqa: E402
 from aelab.ui import navigation
-
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 FIRST_PAGE = """

@@ -18,14 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AELAB_CACHE_DIR", tempfile.mkdtemp(prefix="aelab-bench-"))
+from common import ROOT, timed  # the checkout importable, a private disk cache
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -33,12 +28,6 @@ import torch  # noqa: E402
 from aelab import directions, latent, likelihood, neighbours, priors  # noqa: E402
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 from aelab.data import load_dataset, sample_indices  # noqa: E402
-
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def median_ms(fn, repeats: int) -> tuple[float, float]:

@@ -83,13 +83,18 @@ class MapClick(NamedTuple):
     location: tuple[float, float] | None = None
 
 
-def map_click(context: tuple[str, ...]) -> MapClick | None:
-    """The last click on the map if it was made with this model and data; a click made with others is dropped."""
-    click = st.session_state.get(MAP_CLICK)
-    if click is not None and click.context != tuple(context):
-        del st.session_state[MAP_CLICK]
+def _made_with(key: str, context: tuple[str, ...]) -> MapClick | MapRegion | None:
+    """What the session keeps under `key` if it was made with this model and data; one made with others is dropped."""
+    found = st.session_state.get(key)
+    if found is not None and found.context != tuple(context):
+        del st.session_state[key]
         return None
-    return click
+    return found
+
+
+def map_click(context: tuple[str, ...]) -> MapClick | None:
+    """The last click on the map, if it was made with this model and data."""
+    return _made_with(MAP_CLICK, context)
 
 
 def set_map_click(click: MapClick | None) -> None:
@@ -135,12 +140,8 @@ class MapRegion(NamedTuple):
 
 
 def map_region(context: tuple[str, ...]) -> MapRegion | None:
-    """The last box or lasso if it was drawn with this model and data; one drawn with others is dropped."""
-    region = st.session_state.get(MAP_REGION)
-    if region is not None and region.context != tuple(context):
-        del st.session_state[MAP_REGION]
-        return None
-    return region
+    """The last box or lasso on the map, if it was drawn with this model and data."""
+    return _made_with(MAP_REGION, context)
 
 
 def set_map_region(region: MapRegion | None) -> None:
