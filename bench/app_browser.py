@@ -6,7 +6,7 @@
   what Streamlit, Plotly.js and software WebGL cost before aelab does anything. Each round
   runs the three one after the other, so the ratios compare like with like on a busy machine.
 - The server process's resident memory after every page has been opened (first round).
-- A click on the map to the detail panel showing it: a point (its image and reconstruction)
+- A click on the map to the detail panel showing it: a point (its image, reconstruction and nearest codes)
   and empty space (the decoded spot), alternately, measured in the page from the mousedown
   to the new pictures loaded.
 
@@ -132,7 +132,7 @@ def click_latencies(browser, cache: str, clicks: int) -> tuple[list[float], list
         on_point, on_space = [], []
         for point, spot in zip(points, spots):
             for curve, target, heading, images, times in (
-                    (DATASET, point, f"Image {int(point['custom'][0])}", 2, on_point),
+                    (DATASET, point, f"Image {int(point['custom'][0])}", 3, on_point),
                     (GRID, spot, "Decoded location", 1, on_space)):
                 before = image_srcs(page) if page.get_by_test_id("stImage").count() else []
                 start_click_recorder(page, heading, images, before)

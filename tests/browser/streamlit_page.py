@@ -324,7 +324,7 @@ def isolated_points(chart: Locator, curve: int, avoid: tuple[int, ...], min_px: 
     return points
 
 
-def start_click_recorder(page: Page, heading: str, images: int = 2, before: list[str] | None = None) -> None:
+def start_click_recorder(page: Page, heading: str, images: int = 3, before: list[str] | None = None) -> None:
     """Record, in the page, the next mousedown and when `heading` then shows with `images` new pictures."""
     page.evaluate("() => window.__aelab && window.__aelab.stop()")
     page.evaluate(_START_RECORDER, [heading, images, before or []])

@@ -152,7 +152,7 @@ def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket
     error = re.compile(r"^Reconstruction error \d\.\d{4} \(mean squared, per pixel\)$")
     expect(page.get_by_text(error)).to_be_visible()
     shown = wait_for_new_images(page, [])
-    assert len(shown) == 2  # original and reconstruction
+    assert len(shown) == 3  # original, reconstruction and its nearest codes' pictures
     assert _marked(chart) == [[point["index"]], []]
     assert max(_colour_at(page, chart, point["x"], point["y"])) < 60  # marked: drawn black
     assert gd.evaluate("gd => gd.isConnected")  # the same chart: the click reran the panel, not the map
