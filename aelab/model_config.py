@@ -97,7 +97,7 @@ class ModelConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         values = {**KINDS[name].defaults, **given}
         if not KINDS[name].mlp and "widths" not in given:
-            values["widths"] = conv_widths(given.get("side", cls.side))
+            values["widths"] = conv_widths(_bounded("side", given.get("side", cls.side), MIN_SIDE, MAX_SIDE))
         return cls(name=name, **values)
 
     def to_dict(self) -> dict:
