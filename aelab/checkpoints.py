@@ -141,6 +141,14 @@ def is_variational(path: str | Path) -> bool:
         return False
 
 
+def image_shape(meta: dict) -> tuple[int, int, int] | None:
+    """The (C, H, W) of the images a checkpoint's model takes, from its metadata alone (None when invalid)."""
+    try:
+        return ModelConfig.from_dict(meta["model"]).image_shape
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def describes_vae(meta: dict) -> bool:
     """Whether checkpoint metadata (as `read_metadata` returns it) is a VAE's."""
     kind = KINDS.get(meta.get("model", {}).get("name"))

@@ -554,6 +554,26 @@ def to_tensor(pictures: np.ndarray, shape: tuple[int, int, int] = DIGIT_SHAPE) -
     return torch.tensor(array if channels == 1 else array.transpose(0, 3, 1, 2)).reshape(-1, *shape)
 
 
+def fit(picture: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """A picture as a model taking `shape` images takes it: itself when it is that shape already, else
+    converted (`convert`: gray and colour either way, resized) - an upload prepared for another model."""
+    channels, side, _ = shape
+    picture = np.asarray(picture, dtype=np.float32)
+    if picture.shape == ((side, side) if channels == 1 else (side, side, channels)):
+        return picture
+    pixels = np.round(np.clip(np.nan_to_num(picture), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return convert(Image.fromarray(pixels), channels, side, with_steps=False).image
+
+
+def fit_all(pictures: np.ndarray | Sequence[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
+    """One picture or several (an array of them, or a list, perhaps of different shapes), each `fit` to
+    `shape`: an (N, ...) array of pictures. A single picture is 2-D, or (H, W, 3) (no picture is 3 px wide)."""
+    if not isinstance(pictures, np.ndarray):
+        return np.stack([fit(p, shape) for p in pictures])
+    one = pictures.ndim == 2 or (pictures.ndim == 3 and pictures.shape[2] == 3)
+    return np.stack([fit(p, shape) for p in ([pictures] if one else pictures)])
+
+
 def to_pictures(batch: np.ndarray | torch.Tensor) -> np.ndarray:
     """(N, C, H, W) images (a tensor or an array) as N pictures: (N, H, W) for one channel, (N, H, W, 3) for
     three, float32 NumPy: what grids, PNGs and the page show."""
@@ -601,10 +621,11 @@ def wrap_columns(n: int, most: int) -> int:
 
 
 def pad_square(image: np.ndarray, value: float = 0.5) -> np.ndarray:
-    """A 2-D image centred on a square canvas of `value`: pictures of any aspect ratio then show at one height."""
-    h, w = image.shape
+    """A picture (gray or RGB) centred on a square canvas of `value`: pictures of any aspect ratio then show at
+    one height."""
+    h, w = image.shape[:2]
     side = max(h, w)
-    canvas = np.full((side, side), value, dtype=np.float32)
+    canvas = np.full((side, side, *image.shape[2:]), value, dtype=np.float32)
     top, left = (side - h) // 2, (side - w) // 2
     canvas[top:top + h, left:left + w] = image
     return canvas

@@ -353,3 +353,25 @@ def test_the_cli_trains_a_colour_model_on_a_folder_at_the_shape_asked(tmp_path):
                            timeout=300)
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: MNIST is 1x28x28 gray") \
         and "Traceback" not in wrong.stderr
+
+
+def test_uploads_prepared_for_one_model_fit_another():
+    digit = np.zeros((28, 28), np.float32)
+    digit[8:20, 12:16] = 1.0
+    colour = images.to_pictures(_shapes(1, 64))[0]
+    fitted = images.fit_all([digit, colour], (3, 64, 64))
+    assert fitted.shape == (2, 64, 64, 3)
+    np.testing.assert_array_equal(fitted[1], colour)  # already the model's shape: untouched
+    assert np.ptp(fitted[0], axis=2).max() == 0.0 and fitted[0].max() == 1.0  # gray in all three channels
+    assert images.fit_all(colour, (1, 28, 28)).shape == (1, 28, 28)  # one RGB picture is one, not three rows
+    assert images.fit_all(np.stack([digit, digit]), (1, 28, 28)).shape == (2, 28, 28)
+
+
+def test_the_app_says_when_a_model_and_a_dataset_have_different_images():
+    from aelab.ui.text import shape_mismatch
+
+    assert shape_mismatch((1, 28, 28), "mnist") is None and shape_mismatch((3, 64, 64), "shapes") is None
+    assert shape_mismatch((3, 64, 64), "/some/folder") is None  # a folder's shape is the person's choice
+    assert shape_mismatch((3, 64, 64), "mnist") == (
+        "This model takes 3x64x64 RGB images and MNIST is 1x28x28 gray: pick a dataset of the model's shape in the "
+        "sidebar, or another model.")

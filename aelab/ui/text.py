@@ -6,8 +6,8 @@ import math
 import re
 from typing import Sequence
 
-from aelab.data import FALLBACK_DATASET, INDEXING, dataset_title
-from aelab.model_config import ModelConfig, describe
+from aelab.data import FALLBACK_DATASET, INDEXING, dataset_shape, dataset_title
+from aelab.model_config import ModelConfig, describe, shape_text
 from aelab.noise import denoising_note
 from aelab.runs import Status
 
@@ -142,3 +142,12 @@ def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: 
         "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),
         "measured test MSE per pixel": f"{measured_mse:.5f}",
     }
+
+
+def shape_mismatch(model_shape: tuple[int, int, int] | None, dataset: str) -> str | None:
+    """Why this model cannot be shown on this dataset (their images differ), or None when it can."""
+    shape = dataset_shape(dataset)
+    if model_shape is None or shape is None or shape == model_shape:
+        return None
+    return (f"This model takes {shape_text(model_shape)} images and {dataset_title(dataset)} is "
+            f"{shape_text(shape)}: pick a dataset of the model's shape in the sidebar, or another model.")

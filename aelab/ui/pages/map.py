@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import latent
+from aelab import images, latent
 from aelab.data import dataset_title
 from aelab.ui import cached, figures, keys
 from aelab.ui.context import Context, require_context
@@ -94,7 +94,7 @@ def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
 
     st.subheader(f"Image {index}")
     image = ctx.data.images[index:index + 1]
-    show([image[0, 0].numpy(), latent.reconstruct(ctx.model, image)[0]],
+    show([images.to_pictures(image)[0], latent.reconstruct(ctx.model, image)[0]],
          [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
     st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
                + ("" if on_map else ". It is not among the points of this t-SNE map."))
@@ -131,7 +131,7 @@ fig = figures.latent_map(projection.coords, projection.index, labels[projection.
                          selected=None if click.index is None else projection.position(click.index))
 uploads = keys.uploads()
 if uploads:
-    figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
+    figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
 if show_path:
     figures.add_path(fig, place(ctx, projection, path))
 

@@ -22,7 +22,7 @@ side = controls[2].slider("Grid size", 3, 10, 8, key="sample_side")
 with controls[3]:
     other = comparison_picker(ctx, key="sample_compare")
 
-pixels = ctx.data.images.numpy()[:, 0]
+pixels = images.to_pictures(ctx.data.images)
 yardstick = cached.reference_distance(ctx.dataset, ctx.split)
 spread = cached.reference_diversity(ctx.dataset, ctx.split)
 runs = [ctx] if other is None else [ctx, other]
