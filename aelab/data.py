@@ -205,7 +205,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS (`stream`; None: by size, see
     `load_folder`), its files made `side` x `side` with `channels` (`folder_spec`); `progress` hears
     how indexing and reading go. A known dataset has its own shape (`dataset_shape`): asking it for
-    another is a ValueError. CelebA always goes by size (162,770 training faces stream).
+    another is a ValueError. CelebA is always streamed (162,770 training faces would take 8 GB as floats).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
@@ -356,7 +356,7 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
                                  "line): delete it to download it again") from None
     if not names:
         raise DatasetUnavailable(f"{partition} names no image of the {split} split")
-    key = cache.cache_key(str(folder.resolve()), split, CELEBA_SPEC.describe(), partition.stat().st_mtime_ns) \
+    key = cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *_spec_key(CELEBA_SPEC)) \
         if keep_decoded else None
     images = ImageFiles(DATASET_TITLES["celeba"], folder, (n.encode() for n in names), False, STREAM_LIMITS.pixels,
                         workers, key, CELEBA_SPEC)

@@ -216,7 +216,8 @@ class ConvAutoencoder(Autoencoder):
 
 
 class VAE(VariationalAutoencoder):
-    """MLP VAE: C*H*W (784 at 1x28x28)->256->256 shared encoder, mu / log-variance heads, 20->256->256->C*H*W decoder."""
+    """MLP VAE: C*H*W (784 at 1x28x28)->256->256 shared encoder, mu / log-variance heads, 20->256->256->C*H*W
+    decoder."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config, *mlp_parts(config))

@@ -168,8 +168,9 @@ def test_cifar10_and_celeba_offline_say_in_one_line_which_folder_and_files_they_
 
 def test_the_files_named_are_the_ones_torchvision_reads():
     assert datasets.CIFAR10.base_folder == CIFAR_FOLDER
-    assert CIFAR_FILES["train"] == (*(name for name, _ in datasets.CIFAR10.train_list), datasets.CIFAR10.meta["filename"])
-    assert CIFAR_FILES["test"] == (*(name for name, _ in datasets.CIFAR10.test_list), datasets.CIFAR10.meta["filename"])
+    meta = datasets.CIFAR10.meta["filename"]
+    assert CIFAR_FILES["train"] == (*(name for name, _ in datasets.CIFAR10.train_list), meta)
+    assert CIFAR_FILES["test"] == (*(name for name, _ in datasets.CIFAR10.test_list), meta)
     assert CELEBA_PARTITION in {name for _, _, name in datasets.CelebA.file_list}
     assert f"{CELEBA_IMAGES}.zip" in {name for _, _, name in datasets.CelebA.file_list}
 
@@ -375,3 +376,28 @@ def test_the_app_says_when_a_model_and_a_dataset_have_different_images():
     assert shape_mismatch((3, 64, 64), "mnist") == (
         "This model takes 3x64x64 RGB images and MNIST is 1x28x28 gray: pick a dataset of the model's shape in the "
         "sidebar, or another model.")
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_odd_and_broken_files_become_colour_pictures_or_one_line():
+    spec = images.ImageSpec(3, 32, digits=False)
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    good = {"cmyk.jpg": _encoded(rgb.convert("CMYK"), "JPEG"), "la.png": _encoded(rgb.convert("LA"), "PNG"),
+            "int32.tif": _encoded(rgb.convert("I"), "TIFF"), "float.tif": _encoded(rgb.convert("F"), "TIFF"),
+            "one-bit.png": _encoded(rgb.convert("1"), "PNG"), "animated.gif": _encoded(rgb.convert("P"), "GIF")}
+    for name, data in good.items():
+        picture = images.prepare_bytes(data, name, spec, with_steps=True)
+        assert picture.image.shape == (32, 32, 3) and picture.image.dtype == np.float32, name
+        assert 0.0 <= picture.image.min() and picture.image.max() <= 1.0 and np.isfinite(picture.image).all(), name
+        assert [title for title, _ in picture.steps] == ["original", "3x32x32 RGB"]
+    png = _encoded(rgb, "PNG")
+    for name, data, words in [("truncated.png", png[:len(png) // 2], "truncated or corrupt"),
+                              ("notes.png", b"plain text, not a picture", "not an image"), ("empty.png", b"", "empty")]:
+        with pytest.raises(images.ImageError, match=words) as err:
+            images.prepare_bytes(data, name, spec)
+        assert "\n" not in str(err.value)

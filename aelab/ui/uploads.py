@@ -47,7 +47,7 @@ def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT
             continue
         try:
             with st.spinner(f"Preparing {f.name}…"):
-                prepared = images.prepare_for(shape, images.load_image(f.getvalue(), f.name), digits=True)
+                prepared = images.prepare_bytes(f.getvalue(), f.name, images.spec_for(shape, digits=True))
         except ImageError as err:
             seen[f.file_id] = str(err)
             continue
