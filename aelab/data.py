@@ -402,6 +402,16 @@ def load_labels(name: str, split: str = "test", root: str | Path | None = None) 
     return data.labels.numpy(), data.classes
 
 
+def load_pixels(name: str, split: str = "test", root: str | Path | None = None) -> np.ndarray | None:
+    """A split's images as float32 (N, 1, 28, 28) in [0, 1] without torch, for the MNIST family on disk
+    (the disk cache's decoded split, bit for bit what load_dataset gives); None for any other dataset."""
+    root = data_dir(root)
+    if name not in TORCHVISION_DATASETS or not all(path.exists() for path in _raw_paths(name, split, root)):
+        return None
+    pixels = _decoded_split(name, split, root)["pixels"]
+    return (pixels.astype(np.float32) / np.float32(255.0))[:, None]
+
+
 def _missing_message(name: str, root: Path, split: str) -> str:
     """One line: the folder a split should be in, the files expected there, and the two ways to get them."""
     if name == "cifar10":

@@ -106,6 +106,13 @@ class DimensionStats:
     measure: str  # "KL (nats)" or "variance"
 
 
+def kl_per_dim(codes: Codes) -> np.ndarray:
+    """(N, D) KL of each image's posterior from the standard normal prior, per dimension (nats); VAE codes only."""
+    if codes.logvar is None:
+        raise ValueError("An autoencoder's codes have no posterior: KL is for VAEs")
+    return 0.5 * (codes.mu**2 + np.exp(codes.logvar) - 1.0 - codes.logvar)
+
+
 def dimension_stats(codes: Codes) -> DimensionStats:
     """Rank dimensions by KL (VAE) or code variance (AE) and take slider ranges from the data.
 
@@ -115,8 +122,7 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     from aelab.metrics import active_units
 
     if codes.logvar is not None:
-        kl = 0.5 * (codes.mu**2 + np.exp(codes.logvar) - 1.0 - codes.logvar)
-        importance, measure = kl.mean(0), "KL (nats)"
+        importance, measure = kl_per_dim(codes).mean(0), "KL (nats)"
     else:
         importance, measure = codes.mu.var(0), "variance"
     low, high = np.percentile(codes.mu, [1, 99], axis=0)

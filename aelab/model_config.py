@@ -31,6 +31,7 @@ KINDS = {
 MODEL_TITLES = {name: kind.title for name, kind in KINDS.items()}
 # Activations by name, with the torch.nn class of each (aelab.models looks them up there).
 ACTIVATION_CLASSES = {"silu": "SiLU", "relu": "ReLU", "elu": "ELU"}
+LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # a VAE's log-variance is clamped here: keeps exp(logvar) finite early in training
 # Limits on a config, far above any model here (latents of 20-32, layers of 32-256 units): a
 # checkpoint's header is untrusted, and one asking for widths of 200,000 is refused before it is built.
 MAX_LATENT_DIM = 4096

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aelab.model_config import ACTIVATION_CLASSES, ModelConfig, conv_sides  # a model's description, free of torch
+from aelab.model_config import (  # a model's description, free of torch
+    ACTIVATION_CLASSES, LOGVAR_MAX, LOGVAR_MIN, ModelConfig, conv_sides)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATION_CLASSES.items()}
-LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # keeps exp(logvar) finite early in training
 
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:

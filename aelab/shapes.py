@@ -23,9 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from skimage.color import hsv2rgb, rgb2gray
-from skimage.draw import ellipse, polygon
-from skimage.transform import downscale_local_mean
 
 
 @dataclass(frozen=True)
@@ -43,10 +40,8 @@ class Factor:
 SHAPES = ("square", "ellipse", "triangle", "heart")
 SYMMETRY_DEGREES = (90.0, 180.0, 120.0, 360.0)  # per shape, in SHAPES order: the turn that leaves it unchanged
 COLOURS = ("red", "yellow", "green", "cyan", "blue", "magenta")
-# Six evenly spaced hues, slightly desaturated so that blue stays visible on black (and their grays differ).
-PALETTE = hsv2rgb(np.stack([np.arange(len(COLOURS)) / len(COLOURS),
-                            np.full(len(COLOURS), 0.75), np.ones(len(COLOURS))], 1)).astype(np.float32)
-GRAYS = rgb2gray(PALETTE).astype(np.float32)  # the same colours as luminance, for one-channel images
+# RGB of COLOURS: six hues 60 degrees apart at saturation 0.75, so blue stays visible on black.
+PALETTE = np.array([[1, .25, .25], [1, 1, .25], [.25, 1, .25], [.25, 1, 1], [.25, .25, 1], [1, .25, 1]], np.float32)
 SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of MAX_RADIUS
 ROTATIONS = 10  # steps over each shape's symmetry period
 POSITIONS = 8  # values of x and of y
@@ -126,6 +121,10 @@ def centres(side: int) -> np.ndarray:
 def _draw(shape: int, scale: int, rotation: int, side: int) -> np.ndarray:
     """One shape's coverage of the pixels around its centre pixel: (2 reach + 1) square, drawn SUPERSAMPLE
     times larger (the large pixel i has its centre at (i + 0.5) / SUPERSAMPLE image pixels), then averaged."""
+    # scikit-image's modules take a second to import: only code that draws shapes pays for it.
+    from skimage.draw import ellipse, polygon
+    from skimage.transform import downscale_local_mean
+
     s, reach = SUPERSAMPLE, _reach(side)
     canvas = np.zeros(((2 * reach + 1) * s,) * 2, np.float32)
     centre = (reach + 0.5) * s - 0.5
@@ -159,7 +158,9 @@ def render(factors: np.ndarray, side: int = 64, channels: int = 3) -> np.ndarray
     _check(side, channels)
     shape, colour, scale, rotation, x, y = check_factors(factors).T
     sprites, pixel, offsets = _sprites(side), centres(side), np.arange(-_reach(side), _reach(side) + 1)
-    palette = GRAYS[:, None] if channels == 1 else PALETTE
+    from skimage.color import rgb2gray
+
+    palette = rgb2gray(PALETTE)[:, None].astype(np.float32) if channels == 1 else PALETTE
     images = np.empty((len(shape), channels, side, side), np.float32)
     for start in range(0, len(shape), _CHUNK):
         part = slice(start, start + _CHUNK)
@@ -182,19 +183,24 @@ def _check_count(n: int) -> None:
         raise ValueError(f"The shapes dataset has {COMBINATIONS} distinct images: ask for 1 to {COMBINATIONS}, not {n}")
 
 
-def make_shapes(n: int, seed: int, side: int = 64, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """`n` distinct shapes drawn uniformly from all factor combinations (without replacement, so each
-    factor's values are equally likely): (images as `render`, factors (n, 6) int64). Same seed, same shapes."""
-    _check(side, channels)
+def sample_factors(n: int, seed: int) -> np.ndarray:
+    """`n` distinct factor combinations drawn uniformly (without replacement, so each factor's values are
+    equally likely): (n, 6) int64, columns as FACTORS. Same seed, same factors, and a larger `n` extends them."""
     _check_count(n)
-    factors = _combinations(seed)[:n]
+    return _combinations(seed)[:n]
+
+
+def make_shapes(n: int, seed: int, side: int = 64, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """`n` distinct shapes, `sample_factors(n, seed)` drawn: (images as `render`, factors)."""
+    _check(side, channels)
+    factors = sample_factors(n, seed)
     return render(factors, side, channels), factors
 
 
 def shapes_split(split: str, n_train: int, n_test: int, seed: int = 0, side: int = 64,
                  channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """A train or test split: train is the first `n_train` of the seed's order of all combinations (the
-    shapes `make_shapes` gives), test the last `n_test`, so the two never share an image and each split
+    shapes `make_shapes` gives), test the last `n_test` of it, so the two never share an image and each split
     stays the same whatever size the other is given."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")

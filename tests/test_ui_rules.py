@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aelab import images, jobs, latent, noise, runs
+from aelab import images, jobs, latent, noise, runs, views
 from aelab.data import FALLBACK_DATASET, dataset_title, sample_indices
 from aelab.models import ModelConfig
 from aelab.train import EpochLog, Status, TrainConfig
@@ -243,3 +243,15 @@ def test_the_colour_key_wraps_between_entries_never_inside_one():
 def test_a_projection_says_where_a_dataset_row_is_on_it():
     projection = latent.Projection("tsne", np.zeros((3, 2), np.float32), np.array([2, 5, 9]))
     assert [projection.position(row) for row in (2, 5, 9, 4)] == [0, 1, 2, None]
+
+
+def test_a_link_keeps_only_what_this_server_can_show():
+    models, datasets = ["vae", "conv_vae"], ["mnist", "digits"]
+    assert views.read({"model": "conv_vae", "data": "digits", "point": "42"}, models, datasets) == views.View(
+        "conv_vae", "digits", 42)
+    for point in ["-1", "4.5", "1e3", "", "1234567890", "٣"]:  # not a plain whole number (an Arabic-Indic 3 too)
+        assert views.read({"point": point}, models, datasets).point is None, point
+    assert views.read({"model": "vae.safetensors", "data": "../mnist"}, models, datasets) == views.View()
+    assert views.query("vae", "mnist") == {"model": "vae", "data": "mnist"}
+    assert views.query("vae", "mnist", 0) == {"model": "vae", "data": "mnist", "point": "0"}
+

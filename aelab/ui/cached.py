@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import streamlit as st
 
-from aelab import cache, images, latent, noise
+from aelab import cache, images, latent, noise, numpy_encoder
 from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
 from aelab.data import (ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_labels, load_zip,
-                        sample_indices)
+                        load_pixels, sample_indices)
+from aelab.model_config import ModelConfig
 from aelab.runs import runs_dir, shipped_dir
 
 if TYPE_CHECKING:
@@ -113,8 +114,16 @@ def checkpoint_listing() -> list[Listing]:
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
     key = cache.cache_key(digest, dataset, split, len(labels(dataset, split)[0]))
-    return latent.cached_codes(key, lambda: latent.encode_all(load_model(path, digest).model,
-                                                              load_data(dataset, split).images))
+    return latent.cached_codes(key, lambda: _encode(path, digest, dataset, split))
+
+
+def _encode(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
+    """The split's codes: for the MLP VAE on the MNIST family without torch (the first page's), else with it."""
+    config = ModelConfig.from_dict(metadata(path)["model"])
+    pixels = load_pixels(dataset, split) if numpy_encoder.can_encode(config) else None
+    if pixels is not None:
+        return latent.Codes(*numpy_encoder.encode(path, config, pixels))
+    return latent.encode_all(load_model(path, digest).model, load_data(dataset, split).images)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -127,6 +136,18 @@ def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
     from aelab import anomaly
 
     return anomaly.reconstruction_errors(load_model(path, digest).model, load_data(dataset, split).images)
+
+
+@st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
+def colour_values(path: str, digest: str, dataset: str, split: str, by: str) -> np.ndarray:
+    """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
+    if by == "kl":
+        return latent.kl_per_dim(codes(path, digest, dataset, split)).sum(1)
+    if by == "recon":
+        return errors(path, digest, dataset, split)
+    from aelab import anomaly
+
+    return anomaly.anomaly_scores(load_model(path, digest).model, load_data(dataset, split).images, "mse_per_ink")
 
 
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)

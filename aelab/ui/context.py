@@ -11,6 +11,7 @@ import streamlit as st
 from aelab import images, latent, serving
 from aelab.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
+from aelab.model_config import KINDS, ModelConfig
 from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import cached, keys, navigation
 from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option, model_title, shape_mismatch
@@ -37,6 +38,15 @@ class Context:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.path, self.digest, self.dataset, self.split)
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's description, from the header: no weights loaded."""
+        return ModelConfig.from_dict(self.meta["model"])
+
+    @property
+    def is_variational(self) -> bool:
+        return KINDS[self.config.name].variational
 
     @property
     def checkpoint(self) -> Checkpoint:
@@ -131,15 +141,17 @@ def sidebar() -> None:
             st.caption(f"or: {TRAIN_HINT}")
             st.session_state.pop(keys.MODEL_PATH, None)
             return
+        names, note = dataset_options()
+        keys.read_link(options, names)
         label = st.selectbox("Model", list(options), key=keys.MODEL_LABEL)
         st.session_state[keys.MODEL_PATH] = options[label]
-        names, note = dataset_options()
         st.selectbox("Dataset (test split)", names, key=keys.DATASET, format_func=dataset_option)
         if note:
             st.info(note, icon=OFFLINE_ICON)
         ctx = context(quiet=True)
         if ctx is not None:
             model_card(ctx.meta, ctx.dataset)
+            keys.show_in_link(label, ctx.dataset, ctx.key, len(ctx.labels()[0]))
 
 
 def model_card(meta: dict, shown: str) -> None:

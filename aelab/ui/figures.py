@@ -19,6 +19,7 @@ MARGIN = dict(l=10, r=10, t=30, b=10)
 MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
 POINT_OPACITY = 0.75
+CONTINUOUS = "Viridis"  # a number per point: perceptually even, legible to colour-blind readers
 MARK = "black"  # the clicked point and the decoded spot
 CELL_COLOUR = "rgba(0,0,0,0)"  # the clickable cells: unseen, yet hovered and clicked like any point
 # Plotly styles a click itself (selected / unselected points), in the browser: the map keeps its
@@ -40,28 +41,37 @@ def class_legend(classes: list[str]) -> str:
 
 
 def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int, method: str,
-               clickable_cells: bool, selected: int | None = None,
-               decoded: tuple[float, float] | None = None) -> go.Figure:
-    """The dataset's codes in 2-D coloured by class; with `clickable_cells`, invisible cells so that a
-    click on empty space lands on one (a PCA map decodes any spot).
+               clickable_cells: bool, selected: int | None = None, decoded: tuple[float, float] | None = None,
+               values: np.ndarray | None = None, values_title: str = "") -> go.Figure:
+    """The dataset's codes in 2-D coloured by class, or by `values` (one number a point) on a continuous
+    scale with a colour bar; with `clickable_cells`, invisible cells so that a click on empty space
+    lands on one (a PCA map decodes any spot).
 
     `selected` (a position in `coords`) and `decoded` (a spot on the map) are marked the way Plotly
     marks a click, so a later click moves the mark in the browser while the figure stays as sent.
     """
-    colours = class_colours(n_classes)
-    # Colour by class number through a stepped colour scale: Plotly validates 10k numbers at once
-    # but 10k colour strings one by one (half a second on every rerun of the page).
-    steps = [(edge / len(colours), colour) for i, colour in enumerate(colours) for edge in (i, i + 1)]
+    if values is None:
+        colours = class_colours(n_classes)
+        # Colour by class number through a stepped colour scale: Plotly validates 10k numbers at once
+        # but 10k colour strings one by one (half a second on every rerun of the page).
+        steps = [(edge / len(colours), colour) for i, colour in enumerate(colours) for edge in (i, i + 1)]
+        colour = dict(color=np.where(labels >= 0, labels, n_classes), colorscale=steps, cmin=-0.5,
+                      cmax=len(colours) - 0.5)
+        data, hover = np.c_[rows, labels], "label %{customdata[1]}<br>index %{customdata[0]}<extra></extra>"
+    else:
+        low, high = np.percentile(values, [1, 99])  # a few extreme images do not wash out the rest
+        colour = dict(color=values, colorscale=CONTINUOUS, cmin=low, cmax=high, showscale=True,
+                      colorbar=dict(title=dict(text=values_title, side="right"), thickness=12))
+        data = np.c_[rows, labels, values]
+        hover = f"{values_title} %{{customdata[2]:.4g}}<br>label %{{customdata[1]}}<br>index %{{customdata[0]}}<extra></extra>"
     fig = go.Figure()
     fig.add_trace(go.Scattergl(
         x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset", showlegend=False,
-        marker=dict(size=4, color=np.where(labels >= 0, labels, n_classes), colorscale=steps, cmin=-0.5,
-                    cmax=len(colours) - 0.5, opacity=POINT_OPACITY),
+        marker=dict(size=4, opacity=POINT_OPACITY, **colour),
         selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
         unselected=dict(marker=dict(opacity=POINT_OPACITY)),
         selectedpoints=None if selected is None else [selected],
-        customdata=np.c_[rows, labels],
-        hovertemplate="label %{customdata[1]}<br>index %{customdata[0]}<extra></extra>",
+        customdata=data, hovertemplate=hover,
     ))
     if clickable_cells:
         xs = np.linspace(coords[:, 0].min(), coords[:, 0].max(), GRID)

@@ -5,10 +5,12 @@ Keys that only one page's widgets use stay beside those widgets.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Collection, NamedTuple
 
 import numpy as np
 import streamlit as st
+
+from aelab import views
 
 MODEL_LABEL = "model_label"  # the sidebar's model picker
 MODEL_PATH = "model_path"  # the checkpoint it chose
@@ -19,6 +21,8 @@ MAP_CLICK = "map_click"  # a MapClick: what was last clicked on the map, and wit
 INTERP_PATH = "interp_path"  # the codes of the current interpolation, drawn on the map
 INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
 TRAIN_JOB = "train_job"  # this session's latest jobs.TrainingJob
+LINK_READ = "link_read"  # set once this session's link (st.query_params) has chosen its model, dataset, point
+LINKED_POINT = "linked_point"  # the test image a link selected, until the sidebar knows the model and data
 
 DATASET_INDEX, RANDOM_IMAGE, MAP_SELECTION, UPLOAD = "Dataset index", "Random image", "Map selection", "Upload"
 LATENT_SOURCES = (DATASET_INDEX, RANDOM_IMAGE, MAP_SELECTION, UPLOAD)
@@ -86,11 +90,37 @@ def map_click(context: tuple[str, ...]) -> MapClick | None:
 
 
 def set_map_click(click: MapClick | None) -> None:
-    """Store a click on the map (None: the map has no selection any more)."""
+    """Store a click on the map (None: the map has no selection any more); the link shows the point."""
     if click is None:
         st.session_state.pop(MAP_CLICK, None)
     else:
         st.session_state[MAP_CLICK] = click
+    if click is None or click.index is None:
+        st.query_params.pop(views.POINT, None)
+    else:
+        st.query_params[views.POINT] = str(click.index)
+
+
+def read_link(models: Collection[str], datasets: Collection[str]) -> None:
+    """On a session's first run, let its link choose the model, dataset and selected point."""
+    if st.session_state.get(LINK_READ):
+        return
+    st.session_state[LINK_READ] = True
+    view = views.read(st.query_params.to_dict(), models, datasets)
+    if view.model is not None:
+        st.session_state[MODEL_LABEL] = view.model
+    if view.dataset is not None:
+        st.session_state[DATASET] = view.dataset
+    if view.point is not None:
+        st.session_state[LINKED_POINT] = view.point
+
+
+def show_in_link(model: str, dataset: str, context: tuple[str, ...], n_images: int) -> None:
+    """Select the point a link asked for (when the data has it), then write this view into the link."""
+    point = st.session_state.pop(LINKED_POINT, None)
+    if point is not None and point < n_images:
+        set_map_click(MapClick(context, index=point))
+    st.query_params.from_dict(views.query(model, dataset, selected_index(context)))
 
 
 def selected_index(context: tuple[str, ...]) -> int | None:

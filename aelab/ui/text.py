@@ -17,6 +17,17 @@ OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m ael
                 f"showing {dataset_title(FALLBACK_DATASET)} instead.")
 
 
+# What the latent map can be coloured by: a class, or a number per test image on a continuous scale.
+LABEL = "label"
+COLOUR_BY = {LABEL: "label", "recon": "reconstruction error (MSE per pixel)",
+             "anomaly": "anomaly score (squared error per unit of ink)", "kl": "KL from the prior (nats)"}
+
+
+def colour_options(variational: bool) -> list[str]:
+    """The latent map's colourings for a model: KL only where there is a posterior."""
+    return [key for key in COLOUR_BY if variational or key != "kl"]
+
+
 def markdown_safe(text: str) -> str:
     """A file name shown as typed: `*`, `_` and friends in it must not turn into formatting."""
     return _MARKDOWN.sub(r"\\\1", text)

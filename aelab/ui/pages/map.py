@@ -13,7 +13,7 @@ import streamlit as st
 
 from aelab import images, latent
 from aelab.data import dataset_title
-from aelab.ui import cached, figures, keys
+from aelab.ui import cached, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import show
 
@@ -61,12 +61,15 @@ def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
 
 
 @st.fragment
-def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes: list[str], n_images: int) -> None:
-    """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure."""
+def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes: list[str] | None,
+            n_images: int) -> None:
+    """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure.
+    `classes` names the colours of a map coloured by label (None: it has a colour bar)."""
     chart_col, detail = st.columns([3, 1.4])
     pca = projection.method == "pca"
     with chart_col:
-        st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
+        if classes is not None:
+            st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
         st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key, projection),
                         selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
         st.caption(f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
@@ -120,15 +123,19 @@ with controls:
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
     else:
         projection = tsne_projection(ctx, len(labels))
+    colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
+                             key="map_colour_by")
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
         "Show path A→B", value=True, key="map_show_path",
         help="The Interpolate page's path from image A to image B through this model's latent space.")
 
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
+values = None if colour_by == text.LABEL else cached.colour_values(*ctx.key, colour_by)[projection.index]
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
-                         selected=None if click.index is None else projection.position(click.index))
+                         selected=None if click.index is None else projection.position(click.index),
+                         values=values, values_title=text.COLOUR_BY[colour_by])
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
@@ -136,4 +143,4 @@ if show_path:
     figures.add_path(fig, place(ctx, projection, path))
 
 with main:
-    explore(ctx, projection, fig, classes, len(labels))
+    explore(ctx, projection, fig, classes if values is None else None, len(labels))
