@@ -93,7 +93,8 @@ STREAM_LIMITS = Limits(files=1_000_000, bytes=2**40, pixels=MAX_PIXELS, seconds=
 # memory than this (85,000 images of 28x28 float32, 5,400 of 3x64x64); the files themselves are read one at a
 # time either way.
 IN_MEMORY_BYTES = 256 * 2**20
-IMAGE_BYTES = math.prod(DIGIT_SHAPE) * 4  # a decoded 28x28 image's; `image_bytes` for any shape
+FLOAT_BYTES = 4  # decoded images are float32
+IMAGE_BYTES = math.prod(DIGIT_SHAPE) * FLOAT_BYTES  # a decoded 28x28 image's; `image_bytes` for any shape
 Progress = Callable[[str, int, int], None]  # (INDEXING, files seen, images found) or (READING, read, found)
 
 
@@ -190,7 +191,7 @@ def folder_spec(side: int | None = None, channels: int | None = None) -> ImageSp
 
 def image_bytes(shape: tuple[int, ...]) -> int:
     """Bytes of one decoded float32 image of `shape`."""
-    return math.prod(shape) * IMAGE_BYTES // math.prod(DIGIT_SHAPE)
+    return math.prod(shape) * FLOAT_BYTES
 
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
