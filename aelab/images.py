@@ -666,6 +666,13 @@ def labelled_grid(tiles: np.ndarray, row_labels: list[str], cell_labels: list[li
     return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
+def display_scale(scale: int, height: int) -> int:
+    """The enlargement showing a picture `height` px high about as large as a 28-px digit enlarged `scale` times:
+    `scale` itself up to twice MNIST's side (28 and 32 px, and strips of them), less above (64 px: about half),
+    so that a page laid out for digits holds larger pictures too."""
+    return scale if height <= 2 * SIDE else max(1, round(scale * SIDE / height))
+
+
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour upscaling: browsers blur small images, this keeps 28x28 pixels crisp."""
     if factor < 1:

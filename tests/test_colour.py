@@ -401,3 +401,15 @@ def test_odd_and_broken_files_become_colour_pictures_or_one_line():
         with pytest.raises(images.ImageError, match=words) as err:
             images.prepare_bytes(data, name, spec)
         assert "\n" not in str(err.value)
+
+
+def test_larger_pictures_are_enlarged_less_so_pages_laid_out_for_digits_hold_them():
+    assert [images.display_scale(4, h) for h in (28, 32, 36, 64, 68)] == [4, 4, 4, 2, 2]
+    assert images.display_scale(3, 28) == 3 and images.display_scale(3, 64) == 1 and images.display_scale(8, 64) == 4
+
+
+def test_the_reconstruct_page_says_how_an_upload_is_prepared_for_the_model():
+    from aelab.ui.text import upload_recipe
+
+    assert "centred by mass in 28x28" in upload_recipe((1, 28, 28))
+    assert "3x64x64 RGB" in upload_recipe((3, 64, 64)) and "MNIST" not in upload_recipe((3, 64, 64))

@@ -7,7 +7,7 @@ import re
 from typing import Sequence
 
 from aelab.data import FALLBACK_DATASET, INDEXING, dataset_shape, dataset_title
-from aelab.model_config import ModelConfig, describe, shape_text
+from aelab.model_config import DIGIT_SHAPE, ModelConfig, describe, shape_text
 from aelab.noise import denoising_note
 from aelab.runs import Status
 
@@ -162,3 +162,16 @@ def shape_mismatch(model_shape: tuple[int, int, int] | None, dataset: str) -> st
         return None
     return (f"This model takes {shape_text(model_shape)} images and {dataset_title(dataset)} is "
             f"{shape_text(shape)}: pick a dataset of the model's shape in the sidebar, or another model.")
+
+
+def upload_recipe(model_shape: tuple[int, int, int]) -> str:
+    """How the Reconstruct page prepares an upload for this model (images.prepare_for's rule, in words)."""
+    if tuple(model_shape) == DIGIT_SHAPE:
+        return ("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
+                "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
+                "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
+                "picture is to the model.")
+    return (f"Upload pictures: each is made the model's {shape_text(model_shape)} (centre-cropped to a square, "
+            "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
+            "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
+            "how familiar the picture is to the model.")

@@ -25,6 +25,7 @@ def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | No
     which then fails with a 404 ("Image source error").
     """
     pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
+    scale = images.display_scale(scale, max(img.shape[0] for img in pictures))
     uris = [images.data_uri(images.to_png(images.enlarge(img, scale))) for img in pictures]
     width = max(img.shape[1] for img in pictures) * scale
     if columns is None:

@@ -11,7 +11,7 @@ from aelab import anomaly, images, latent
 from aelab.data import dataset_title
 from aelab.ui import cached, keys
 from aelab.ui.context import Context, require_context
-from aelab.ui.text import markdown_safe
+from aelab.ui.text import markdown_safe, upload_recipe
 from aelab.ui.uploads import STEP_PX, take_uploads
 from aelab.ui.widgets import show
 
@@ -46,10 +46,7 @@ def result_row(sentence: str, trio: list[np.ndarray]) -> None:
 ctx = require_context()
 
 st.title("Reconstruct")
-st.caption("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
-           "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
-           "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
-           "picture is to the model.")
+st.caption(upload_recipe(ctx.shape))
 
 upload_col, side_col = st.columns([3, 2])
 with upload_col:
