@@ -3,7 +3,7 @@
 import streamlit as st
 
 from aelab.serving import SettingsError
-from aelab.ui import cached, context, keys, navigation
+from aelab.ui import context, keys, navigation, warm_up
 
 st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
 context.require_sign_in()
@@ -21,4 +21,4 @@ for spec in navigation.PAGES:
 page = st.navigation(groups)
 context.sidebar()
 page.run()
-cached.warm_up()  # torch, imported after the first page is drawn (that page may not have needed it)
+warm_up.start()  # torch, imported after the first page is drawn (that page may not have needed it)

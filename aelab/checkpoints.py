@@ -32,6 +32,7 @@ FORMAT = "aelab-checkpoint"
 # 3: and its image shape, `channels` and `side` (files of versions 1 and 2 are 1x28x28 models).
 FORMAT_VERSION = 3
 SUFFIX = ".safetensors"
+IWAE = "iwae"  # meta["metrics"][IWAE]: aelab.likelihood's log-likelihood bound, kept by later evaluations
 RESUME_SUFFIX = ".resume.safetensors"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from aelab import distributed
-from aelab.checkpoints import CheckpointError, load_checkpoint, update_metadata
+from aelab import distributed, likelihood
+from aelab.checkpoints import IWAE, CheckpointError, load_checkpoint, update_metadata
 from aelab.data import (DATASETS, DEFAULT_WORKERS, DOWNLOADABLE, IN_MEMORY_BYTES, INDEXING, DatasetUnavailable,
                         ImageData, data_dir, dataset_shape, ensure_downloaded, folder_spec, load_dataset)
 from aelab.metrics import evaluate, record_test_metrics
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_shape_arguments(e)
     e.add_argument("--data-dir", help=_data_dir_help())
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--iwae", type=int, nargs="?", const=likelihood.DEFAULT_K, metavar="K",
+                   help="VAEs: also estimate -log p(x) by importance sampling with K samples per image (IWAE bound; "
+                   f"K {likelihood.DEFAULT_K} when not given) and store it in the checkpoint")
+    e.add_argument("--iwae-images", type=int, default=likelihood.DEFAULT_IMAGES, metavar="N",
+                   help="test images the IWAE estimate is taken over, a seeded random subset (default %(default)s)")
 
     d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
     d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return run_train(args, argv)
         return run_evaluate(args) if args.command == "evaluate" else run_data(args)
-    except (DatasetUnavailable, CheckpointError, ValueError) as err:
+    except (DatasetUnavailable, CheckpointError, ValueError, likelihood.LikelihoodStopped) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except distributed.RunAborted as err:
@@ -314,6 +319,8 @@ def _summary(metrics: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
+    if args.iwae is not None:
+        likelihood.check_estimable(ckpt.model, args.iwae)
     options = _shape_options(args)
     if dataset_shape(args.dataset) is None and options == dict.fromkeys(SHAPE_FLAGS) \
             and ckpt.model.image_shape != DIGIT_SHAPE:  # a folder made as the colour model takes it
@@ -323,6 +330,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint.name} takes {shape_text(ckpt.model.image_shape)} images; "
                          f"{test.name} is {shape_text(test.shape)}")
     metrics = evaluate(ckpt.model, test.images)
+    if args.iwae is not None:
+        metrics[IWAE] = _log_likelihood(args, test)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -331,7 +340,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if "kl_per_dim" in metrics:
         print("KL per dim:", " ".join(f"{v:.2f}" for v in metrics["kl_per_dim"]))
     print("latent variance per dim:", " ".join(f"{v:.3f}" for v in metrics["latent_variance"]))
+    if IWAE in metrics:
+        iwae = metrics[IWAE]
+        print(f"-log p(x) {iwae['nll']:.2f} ± {iwae['stderr']:.2f} nats (IWAE bound, k={iwae['k']}, "
+              f"{iwae['images']} images{', stopped early: not stored' if iwae['stopped'] else ''})")
     return 0
+
+
+def _log_likelihood(args: argparse.Namespace, test: ImageData) -> dict:
+    """The IWAE estimate of `evaluate --iwae`, with a progress bar; Ctrl-C stops it and keeps what was done."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=f"IWAE k={args.iwae}", unit="decode", unit_scale=True, dynamic_ncols=True, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    with ctrl_c_stops_training() as should_stop:
+        result = likelihood.record_log_likelihood(args.checkpoint, test, args.iwae, args.iwae_images,
+                                                  progress=progress, should_stop=should_stop)
+    bar.close()
+    return result.to_metrics() | {"stopped": result.stopped}
 
 
 def run_data(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -245,6 +245,10 @@ class Projection:
         found = np.flatnonzero(self.index == row)
         return int(found[0]) if len(found) else None
 
+    def positions(self, rows: Iterable[int]) -> np.ndarray:
+        """Where each of the dataset `rows` is among `coords`, leaving out those this map does not hold."""
+        return np.flatnonzero(np.isin(self.index, np.fromiter(rows, dtype=np.int64)))
+
     def inverse(self, xy: np.ndarray) -> np.ndarray:
         """Codes at map positions (PCA only): the decoder can then draw any point of the map."""
         if self.method != "pca":
@@ -272,12 +276,35 @@ def pca(codes: np.ndarray) -> Projection:
     codes = np.asarray(codes, dtype=np.float64)
     mean = codes.mean(0)
     _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
-    components = vt[:2] * np.sign(vt[:2, np.abs(vt[:2]).argmax(1)].diagonal())[:, None]
+    components = fix_signs(vt[:2])
     variance = singular**2
     ratio = [round(float(r), 4) for r in variance[:2] / variance.sum()]
     coords = ((codes - mean) @ components.T).astype(np.float32)
     return Projection("pca", coords, np.arange(len(codes)), {"explained_variance_ratio": ratio},
                       mean.astype(np.float32), components.astype(np.float32))
+
+
+def fix_signs(rows: np.ndarray) -> np.ndarray:
+    """Each row (an axis) flipped so that its largest component is positive, as scikit-learn does:
+    SVD and eigen-solvers return either sign, and a map or slider must not flip between runs."""
+    return rows * np.sign(rows[np.arange(len(rows)), np.abs(rows).argmax(1)])[:, None]
+
+
+PLANE_SIDE = 20  # decodes per side of the PCA map's background
+
+
+def decoded_plane(model: Autoencoder, projection: Projection, n: int = PLANE_SIDE
+                  ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Kingma and Welling's 2-D manifold figure for any model: the decodes of an n x n grid over a PCA map
+    (the codes' mean along every other axis), tiled into one picture, highest PCA 2 at the top; and the
+    extent (x0, x1, y0, y1) it covers on the map, each tile centred on its grid point."""
+    (x0, y0), (x1, y1) = projection.coords.min(0), projection.coords.max(0)
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y1, y0, n)
+    gx, gy = np.meshgrid(xs, ys)
+    tiles = decode(model, projection.inverse(np.c_[gx.ravel(), gy.ravel()]))
+    rows = [np.concatenate(list(tiles[r * n:(r + 1) * n]), axis=1) for r in range(n)]
+    dx, dy = (x1 - x0) / (n - 1) / 2, (y1 - y0) / (n - 1) / 2
+    return np.concatenate(rows, axis=0), (float(x0 - dx), float(x1 + dx), float(y0 - dy), float(y1 + dy))
 
 
 def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
@@ -332,13 +359,14 @@ def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarr
     return lambda new_codes: transform(new_codes) - drift
 
 
-def codes_csv(mu: np.ndarray, labels: np.ndarray, projection: Projection) -> bytes:
-    """index, label, z_0..z_{D-1} and the map's x and y for every row, as CSV for any other tool."""
+def codes_csv(mu: np.ndarray, labels: np.ndarray, projection: Projection, rows: np.ndarray | None = None) -> bytes:
+    """index, label, z_0..z_{D-1} and the map's x and y for every row (or only `rows`), as CSV for any other tool."""
     xy = np.full((len(mu), 2), np.nan, dtype=np.float32)
     xy[projection.index] = projection.coords
     columns = ["index", "label", *[f"z_{d}" for d in range(mu.shape[1])], f"{projection.method}_x",
                f"{projection.method}_y"]
-    table = np.column_stack([np.arange(len(mu)), labels, mu, xy])
+    rows = np.arange(len(mu)) if rows is None else np.asarray(rows)
+    table = np.column_stack([rows, labels[rows], mu[rows], xy[rows]])
     buffer = io.StringIO()
     np.savetxt(buffer, table, fmt=["%d", "%d"] + ["%.6g"] * (mu.shape[1] + 2), delimiter=",",
                header=",".join(columns), comments="")

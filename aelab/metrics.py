@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aelab.checkpoints import load_checkpoint, update_metadata
+from aelab.checkpoints import IWAE, load_checkpoint, update_metadata
 from aelab.data import ImageData, load_dataset
 from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss, reparameterise
 from aelab.noise import add_noise
 from aelab.streaming import Images, batches, in_order
 
+SLOW_METRICS = (IWAE,)  # figures that take minutes: a new evaluation of the same weights keeps them
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Var_x[E_q(z|x) z_d] above this counts as active
 
 
@@ -114,5 +115,6 @@ def record_test_metrics(path: str | Path, dataset: str | ImageData, root: str | 
     train = ckpt.meta.get("train") or {}
     metrics = evaluate(ckpt.model, test.images, noise=train.get("noise"),
                        noise_level=train.get("noise_level", 0.0)) | {"dataset": f"{test.name} test"}
-    update_metadata(path, {"metrics": metrics})
+    kept = {key: value for key, value in (ckpt.meta.get("metrics") or {}).items() if key in SLOW_METRICS}
+    update_metadata(path, {"metrics": kept | metrics})
     return metrics

@@ -1,13 +1,14 @@
 """Server-side costs of the app's interactions on this machine, measured, not assumed.
 
 - the PCA latent map of the 10k MNIST test set, encoding included (cold: no cache);
+- a box or lasso of 1,000 points on the map to its gallery drawn (`--lasso` alone);
 - the t-SNE map: computed once, then read back from the disk cache;
 - a traversal slider change (an AppTest rerun of the Traverse page, all caches warm);
 - the first page: a new Python process running app.py once, as `streamlit run` does for its
   first visitor (everything but Streamlit still to import), with an empty disk cache and again
   with a filled one.
 
-    AELAB_DATA_DIR=../shared/datasets python bench/app_speed.py [--first-page]
+    AELAB_DATA_DIR=../shared/datasets python bench/app_speed.py [--first-page | --lasso]
 """
 
 from __future__ import annotations
@@ -67,8 +68,12 @@ def first_page() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--first-page", action="store_true", help="measure the first page only")
-    if parser.parse_args().first_page:
+    parser.add_argument("--lasso", action="store_true", help="measure the map's box or lasso only")
+    args = parser.parse_args()
+    if args.first_page:
         return first_page()
+    if args.lasso:
+        return lasso()
     test = load_dataset("mnist", "test", download=False)
     print(f"MNIST test: {len(test)} images; cache {os.environ['AELAB_CACHE_DIR']}")
     print("PCA map, encoding included (cold):")
@@ -99,8 +104,30 @@ def main() -> None:
         times.append(t * 1000)
     print(f"Traverse slider change (full AppTest rerun of the page): median {statistics.median(times):.0f} ms, "
           f"max {max(times):.0f} ms over {len(times)} changes")
-
+    lasso()
     first_page()
+
+
+def lasso(points: int = 1000, repeats: int = 5) -> None:
+    """A box or lasso of `points` on the latent map to its gallery drawn: the page's full run (server side)."""
+    from streamlit.testing.v1 import AppTest
+
+    from aelab.checkpoints import file_digest
+    from aelab.ui import keys
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    path = at.session_state[keys.MODEL_PATH]
+    context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
+    times = []
+    for i in range(repeats):
+        rows = tuple(range(i, 10_000, 10_000 // points))[:points]  # another region each time: nothing cached
+        at.session_state[keys.MAP_REGION] = keys.MapRegion(context, rows)
+        _, t = timed(at.run)
+        assert at.subheader[0].value == f"{points} images selected", "the gallery was not drawn"
+        times.append(t * 1000)
+    print(f"Lasso of {points} points to its gallery drawn (full AppTest run of the map page, model loaded): "
+          f"median {statistics.median(times[1:]):.0f} ms, max {max(times[1:]):.0f} ms over {repeats - 1} regions "
+          f"(the first, {times[0]:.0f} ms, loads the model)")
 
 
 if __name__ == "__main__":

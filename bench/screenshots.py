@@ -26,7 +26,8 @@ from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
-from streamlit_page import click_plot_point, drag_slider, open_app, upload_file, wait_for_app  # noqa: E402
+from streamlit_page import (click_plot_point, drag_slider, draw_stroke, open_app, plot_to_client,  # noqa: E402
+                            upload_file, wait_for_app)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -106,10 +107,70 @@ def shot_map(page: Page, url: str, files: list[Path]) -> None:
     click_plot_point(page, chart, x, y)
 
 
+def shot_map_box(page: Page, url: str, files: list[Path]) -> None:
+    """A box drawn around the map's centre with the toolbar's Box Select."""
+    go(page, url, "")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.locator(".js-plotly-plot").wait_for()
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
+    (x0, y0), (x1, y1) = plot_to_client(page, chart, 0.0, 1.0), plot_to_client(page, chart, 1.0, 0.0)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    page.get_by_role("heading", name=re.compile(r"images selected$")).wait_for()
+
+
+def shot_map_plane(page: Page, url: str, files: list[Path]) -> None:
+    """The ConvAE's PCA map over its decoded plane."""
+    go(page, url, "?model=conv_ae")
+    page.get_by_test_id("stCheckbox").filter(has_text="Decoded plane").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot image')")
+
+
+def shot_draw(page: Page, url: str, files: list[Path]) -> None:
+    """A "7" drawn in two strokes."""
+    go(page, url, "draw")
+    canvas = page.locator("canvas").last
+    canvas.wait_for()
+    for start, end in (((0.35, 0.2), (0.65, 0.2)), ((0.65, 0.2), (0.45, 0.85))):
+        draw_stroke(page, canvas, start, end)
+        time.sleep(1)
+    page.get_by_text("reconstruction", exact=True).wait_for()
+    page.wait_for_function("() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')")
+
+
+def shot_map_link(page: Page, url: str, files: list[Path]) -> None:
+    """A shared link selecting test image 7 on the ConvVAE, the map coloured by KL."""
+    go(page, url, "?model=conv_vae&data=mnist&point=7")
+    page.get_by_role("heading", name="Image 7").wait_for()
+    choose(page, "Colour by", "KL (nats)")
+
+
 def shot_traverse_conv(page: Page, url: str, files: list[Path]) -> None:
     go(page, url, "traverse", "conv_ae")
     first = page.get_by_test_id("stSlider").first
     drag_slider(page, first.get_by_test_id("stWidgetLabel").inner_text(), 0.9)
+
+
+def shot_directions(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "directions")
+    label = page.get_by_test_id("stWidgetLabel").filter(has_text="PC 1 · ").first.inner_text()
+    drag_slider(page, label, 0.9)
+
+
+def shot_directions_attribute(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "directions", "conv_ae")
+    page.get_by_text("Attribute vector: class A → class B", exact=True).click()
+    settle(page)
+    drag_slider(page, page.get_by_test_id("stWidgetLabel").filter(has_text=" · distance ").first.inner_text(), 0.75)
+
+
+def shot_sample_mixture(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "sample")
+    page.get_by_text("A Gaussian mixture fitted to the codes", exact=True).click()
+    settle(page)
 
 
 def shot_interpolate(page: Page, url: str, files: list[Path]) -> None:
@@ -143,10 +204,17 @@ def shot_compare(page: Page, url: str, files: list[Path]) -> None:
 
 SHOTS = {
     "map": shot_map,
+    "map_box": shot_map_box,
+    "map_link": shot_map_link,
+    "map_plane": shot_map_plane,
+    "draw": shot_draw,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
+    "directions": shot_directions,
+    "directions_attribute": shot_directions_attribute,
     "interpolate": shot_interpolate,
     "sample": shot_sample,
+    "sample_mixture": shot_sample_mixture,
     "reconstruct": shot_reconstruct,
     "denoise": lambda page, url, files: go(page, url, "denoise"),
     "anomaly": shot_anomaly,

@@ -44,5 +44,22 @@ def click_map():
         path = at.session_state[keys.MODEL_PATH]
         context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
         at.session_state[keys.MAP_CLICK] = keys.MapClick(context, index, location)
+        if keys.MAP_REGION in at.session_state:  # a click replaces a box or lasso, as keys.set_map_click does
+            del at.session_state[keys.MAP_REGION]
 
     return click
+
+
+@pytest.fixture(scope="session")
+def lasso_map():
+    """`lasso_map(at, rows)` stores in an AppTest what a box or lasso on the latent map stores: its dataset rows."""
+    from aelab.checkpoints import file_digest
+    from aelab.ui import keys
+
+    def lasso(at, rows) -> None:
+        path = at.session_state[keys.MODEL_PATH]
+        context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
+        at.session_state[keys.MAP_REGION] = keys.MapRegion(context, tuple(int(r) for r in rows))
+
+    return lasso
+

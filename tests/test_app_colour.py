@@ -60,7 +60,7 @@ def colourful(url: str) -> bool:
     return picture.ndim == 3 and float(np.ptp(picture, axis=2).max()) > 0.2
 
 
-@pytest.mark.parametrize("page", [navigation.TRAVERSE, navigation.INTERPOLATE, navigation.SAMPLE,
+@pytest.mark.parametrize("page", [navigation.TRAVERSE, navigation.DIRECTIONS, navigation.INTERPOLATE, navigation.SAMPLE,
                                   navigation.RECONSTRUCT, navigation.DENOISE, navigation.ANOMALY,
                                   navigation.COMPARE], ids=lambda page: page.title)
 def test_every_page_draws_a_colour_model_in_colour(env, page):

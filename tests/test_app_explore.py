@@ -16,11 +16,11 @@ import torch
 from streamlit.proto.Block_pb2 import Block as BlockProto
 from streamlit.testing.v1 import AppTest
 
-from aelab import images, latent
+from aelab import images, latent, priors
 from aelab.checkpoints import SHIPPED_DIR, file_digest, load_checkpoint, read_metadata, save_tensors
 from aelab.data import load_dataset, sample_indices
 from aelab.metrics import ACTIVE_UNIT_THRESHOLD
-from aelab.ui import navigation
+from aelab.ui import navigation, text
 from media import DATA_PNG, content, picture, pixels, recording
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -272,3 +272,40 @@ def test_sample_controls_and_two_kinds_side_by_side(env, mnist):
     assert not at.exception and urls(at)[0] != cooler[0]
     picker(at).set_value("(none)").run()
     assert not at.exception and len(at.image) == 1
+
+
+def test_sample_from_a_mixture_with_density_and_coverage_as_the_package_measures(env, mnist):
+    at = open_page(navigation.SAMPLE.script, "conv_ae")
+    picker(at).set_value("(none)").run()
+    ae = load_checkpoint(AE).model
+    codes = latent.encode_all(ae, mnist.images)
+    pixels_ = mnist.images.numpy()[:, 0]
+    real = pixels_[sample_indices(len(pixels_), priors.QUALITY_SAMPLES, seed=0)]
+
+    def quality_line(z: np.ndarray) -> str:
+        found = priors.density_coverage(real, latent.decode(ae, z))
+        return text.quality_text(found.density, found.coverage, priors.QUALITY_SAMPLES)
+
+    def shown_quality() -> str:
+        (line,) = [m.value for m in at.main.markdown if "Density **" in m.value]
+        return line.rsplit("  \n", 1)[1]
+
+    gaussian = latent.prior_for(ae, codes)
+    assert at.radio(key="sample_source").value == text.PRIOR
+    assert shown_quality() == quality_line(latent.sample(gaussian, priors.QUALITY_SAMPLES, 1.0, 0))
+    single = urls(at)
+
+    at.radio(key="sample_source").set_value(text.MIXTURE).run()
+    assert not at.exception
+    mixture = priors.fit_mixture(codes, priors.DEFAULT_COMPONENTS)
+    assert at.image[0].captions == [mixture.description] and "mixture of 10 Gaussians" in mixture.description
+    assert urls(at) != single
+    grid = latent.decode(ae, priors.sample_mixture(mixture, 64, 1.0, 0))
+    expected = images.to_png(images.enlarge(images.make_grid(grid, ncol=8), 3))
+    assert content(at.download_button(key="sample_png_0").proto.url) == expected  # the mixture's samples
+    assert shown_quality() == quality_line(priors.sample_mixture(mixture, priors.QUALITY_SAMPLES, 1.0, 0))
+
+    at.slider(key="sample_components").set_value(3).run()
+    assert not at.exception and "mixture of 3 Gaussians" in at.image[0].captions[0]
+    three = priors.fit_mixture(codes, 3)
+    assert shown_quality() == quality_line(priors.sample_mixture(three, priors.QUALITY_SAMPLES, 1.0, 0))

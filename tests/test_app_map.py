@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from aelab.checkpoints import file_digest
 from aelab.data import load_dataset
 from aelab.ui import figures
+from media import content, pixels, recording
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -110,6 +111,16 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
     captions = [c for img in at.image for c in img.captions]
     assert captions[:2] == [f"original · label {load_dataset('mnist', 'test').label_name(7)}", "reconstruction"]
     assert selected_points(at) == [[7], None]  # the PCA map holds every row in order: point 7 is row 7
+    from aelab import latent, neighbours
+    from aelab.checkpoints import load_checkpoint
+
+    mu = latent.encode_all(load_checkpoint(Path(at.session_state["model_path"])).model,
+                           load_dataset("mnist", "test").images).mu
+    near = neighbours.nearest(mu, 7)
+    names = ", ".join(str(int(load_dataset("mnist", "test").labels[i])) for i in near.index)
+    kept = neighbours.kept(mu, latent.pca(mu).coords, 7)
+    assert f"Its 10 nearest codes, nearest first (labels {names}):" in [c.value for c in at.caption]
+    assert any(c.value.startswith(f"{kept} of its 10 nearest codes among this map's points") for c in at.caption)
     dataset = figure(at)["data"][figures.MAP_POINTS]
     assert dataset["selected"]["marker"]["size"] > dataset["marker"]["size"]  # the mark stands out
     assert dataset["unselected"]["marker"]["opacity"] == dataset["marker"]["opacity"]  # the rest keep their look
@@ -166,7 +177,7 @@ def test_uploads_and_interpolation_path_are_drawn_on_the_map():
                        [values(dataset["x"])[0], values(dataset["y"])[0]], atol=1e-3)
     assert upload["hoverinfo"] == "skip"  # a click goes to the map beneath
 
-    assert not at.checkbox  # no path yet: nothing to show or hide
+    assert "map_show_path" not in [c.key for c in at.checkbox]  # no path yet: nothing to show or hide
     at.session_state["interp_path"] = np.zeros((6, 20), np.float32)
     at.session_state["interp_path_digest"] = file_digest(at.session_state["model_path"])
     at.run()
@@ -216,25 +227,84 @@ def test_a_link_opens_the_same_view_and_the_view_is_kept_in_the_link(click_map):
 
 
 def test_the_map_colours_by_a_number_per_image_on_a_continuous_scale():
-    from aelab import anomaly, latent
+    from aelab import anomaly, latent, neighbours
     from aelab.checkpoints import load_checkpoint
 
     at = AppTest.from_file(APP, default_timeout=180).run()
-    assert at.selectbox(key="map_colour_by").options == ["label", "reconstruction error (MSE per pixel)",
-                                                          "anomaly score (squared error per unit of ink)",
-                                                          "KL from the prior (nats)"]
+    assert at.selectbox(key="map_colour_by").options == ["label", "recon. error", "anomaly score", "KL (nats)",
+                                                          "trust"]
     test = load_dataset("mnist", "test", download=False)
     model = load_checkpoint(Path(at.session_state["model_path"])).model
     codes = latent.encode_all(model, test.images)
     expected = {"kl": latent.kl_per_dim(codes).sum(1), "recon": anomaly.reconstruction_errors(model, test.images),
-                "anomaly": anomaly.anomaly_scores(model, test.images, "mse_per_ink")}
+                "anomaly": anomaly.anomaly_scores(model, test.images, "mse_per_ink"),
+                "trust": neighbours.trust(codes.mu, latent.pca(codes.mu).coords)}
     for by, truth in expected.items():
         at.selectbox(key="map_colour_by").set_value(by).run()
         assert not at.exception and not at.get("html")  # a colour bar instead of the class key
         marker = figure(at)["data"][figures.MAP_POINTS]["marker"]
         assert marker["showscale"] and marker["colorscale"][0][1] != marker["colorscale"][-1][1]
         np.testing.assert_allclose(values(marker["color"]), truth, rtol=1e-4, atol=1e-6)
-        assert marker["cmin"] < marker["cmax"] and truth.max() > marker["cmax"]  # the top 1% do not set the scale
+        assert marker["cmin"] < marker["cmax"] and (truth.max() > marker["cmax"] or by == "trust")  # nor the top 1%
     at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
-    assert at.selectbox(key="map_colour_by").options == ["label", "reconstruction error (MSE per pixel)",
-                                                          "anomaly score (squared error per unit of ink)"]  # no KL
+    assert at.selectbox(key="map_colour_by").options == ["label", "recon. error", "anomaly score", "trust"]  # no KL
+
+
+def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(lasso_map, click_map, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from aelab import images, latent, selection
+    from aelab.checkpoints import load_checkpoint
+
+    recording(monkeypatch)
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    test = load_dataset("mnist", "test", download=False)
+    rows = sorted(set(np.flatnonzero(test.labels.numpy() == 1)[:150].tolist()) | {3, 10})  # ones, and two zeros
+    lasso_map(at, rows)
+    at.run()
+    assert not at.exception and at.subheader[0].value == f"{len(rows)} images selected"
+    names = {int(label): test.label_name(i) for i, label in enumerate(test.labels.numpy()[:20])}
+    counts = test.labels.numpy()[rows]
+    expected = " · ".join(f"{names[label]} {int((counts == label).sum())}"
+                          for label in sorted(set(counts), key=lambda lab: (-(counts == lab).sum(), names[lab])))
+    assert f"By label: {expected}" in [c.value for c in at.caption]
+    dataset = figure(at)["data"][figures.MAP_POINTS]
+    assert sorted(dataset["selectedpoints"]) == sorted(rows)  # the PCA map holds every row in order
+    assert dataset["unselected"]["marker"]["color"] == figures.OUTSIDE and "color" not in dataset["selected"]["marker"]
+
+    model = load_checkpoint(Path(at.session_state["model_path"])).model
+    pictures = test.images.numpy()[:, 0]
+    shown = selection.gallery_rows(np.array(sorted(rows)))
+    grid = selection.gallery(pictures[shown], latent.reconstruct(model, test.images[shown]))
+    png = at.download_button(key="region_png").proto.url
+    assert png.endswith(".png")
+    csv = at.download_button(key="region_csv")
+    assert csv.proto.label == "Indices, labels and codes (CSV)"
+    lines = content(csv.proto.url).decode().splitlines()
+    assert len(lines) == len(rows) + 1 and [int(line.split(",")[0]) for line in lines[1:]] == rows
+    assert Image.open(io.BytesIO(content(png))).size == (grid.shape[1], grid.shape[0])
+    assert content(png) == images.to_png(grid)  # the gallery as the package draws it
+
+    click_map(at, index=7)  # a click replaces the region, and the map's look comes back
+    at.run()
+    assert at.subheader[0].value == "Image 7" and selected_points(at) == [[7], None]
+
+
+def test_the_decoded_plane_lies_behind_the_pca_map_when_asked():
+    from aelab import latent
+    from aelab.checkpoints import load_checkpoint
+
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert not figure(at)["layout"].get("images")
+    at.checkbox(key="map_plane").check().run()
+    background = figure(at)["layout"]["images"]
+    model = load_checkpoint(Path(at.session_state["model_path"])).model
+    mu = latent.encode_all(model, load_dataset("mnist", "test").images).mu
+    picture, (x0, x1, y0, y1) = latent.decoded_plane(model, latent.pca(mu))
+    assert len(background) == 1 and background[0]["layer"] == "below"
+    np.testing.assert_allclose(pixels(background[0]["source"]), picture, atol=2 / 255)  # the package's plane
+    assert np.allclose([background[0][k] for k in ("x", "y", "sizex", "sizey")], [x0, y1, x1 - x0, y1 - y0], atol=1e-4)
+    at.radio(key="map_method").set_value("t-SNE").run()  # a t-SNE map has no plane to decode
+    assert not at.exception and "map_plane" not in [c.key for c in at.checkbox]

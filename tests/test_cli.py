@@ -92,3 +92,24 @@ def test_the_default_run_reads_as_a_short_command_and_an_unflagged_setting_is_re
         f"python -m aelab train --model conv_ae --dataset mnist --epochs 20 --out {tmp_path}/a.safetensors")
     with pytest.raises(ValueError, match="val_fraction"):
         train_command(TrainConfig(val_fraction=0.2), tmp_path / "a.safetensors")
+
+
+def test_evaluate_estimates_the_log_likelihood_and_stores_it(tmp_path):
+    from aelab.checkpoints import SHIPPED_DIR, read_metadata
+
+    out = tmp_path / "vae.safetensors"
+    out.write_bytes((SHIPPED_DIR / "vae.safetensors").read_bytes())
+    ev = run("evaluate", str(out), "--iwae", "20", "--iwae-images", "30", "--json")
+    assert ev.returncode == 0, ev.stderr
+    iwae = json.loads(ev.stdout)["iwae"]
+    assert iwae["k"] == 20 and iwae["images"] == 30 and not iwae["stopped"] and iwae["stderr"] > 0
+    assert read_metadata(out)["metrics"]["iwae"]["nll"] == iwae["nll"]
+    text = run("evaluate", str(out), "--iwae", "5", "--iwae-images", "10").stdout
+    assert "-log p(x)" in text and "k=5, 10 images" in text
+    from aelab.metrics import record_test_metrics
+
+    stored = read_metadata(out)["metrics"]["iwae"]
+    record_test_metrics(out, "mnist")  # a new evaluation of the same weights keeps the slow bound
+    assert read_metadata(out)["metrics"]["iwae"] == stored
+    ae = run("evaluate", str(SHIPPED_DIR / "conv_ae.safetensors"), "--iwae")
+    assert ae.returncode == 2 and "not variational" in ae.stderr and "Traceback" not in ae.stderr

@@ -160,3 +160,18 @@ def test_nearest_distances_and_step_changes_measure_pixels():
     frames = np.stack([np.zeros((28, 28)), np.ones((28, 28)), np.ones((28, 28))])
     np.testing.assert_allclose(latent.step_changes(frames), [1.0, 0.0])
     assert latent.mean_frame_change(frames) == 0.5
+
+
+def test_the_decoded_plane_tiles_the_decodes_of_a_pca_maps_grid(trained, codes):
+    projection = latent.pca(codes.mu)
+    picture, (x0, x1, y0, y1) = latent.decoded_plane(trained, projection, n=5)
+    assert picture.shape == (5 * 28, 5 * 28)
+    (lx, ly), (hx, hy) = projection.coords.min(0), projection.coords.max(0)
+    assert x0 < lx < hx < x1 and y0 < ly < hy < y1  # every point lies on the picture
+    step_x, step_y = (hx - lx) / 4, (hy - ly) / 4
+    assert np.isclose(lx - x0, step_x / 2) and np.isclose(y1 - hy, step_y / 2)  # tiles centred on the grid
+    for row, col in [(0, 0), (0, 4), (2, 3), (4, 1)]:  # row 0 holds the highest PCA 2
+        spot = np.array([lx + col * step_x, hy - row * step_y])
+        tile = picture[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28]
+        np.testing.assert_allclose(tile, latent.decode(trained, projection.inverse(spot))[0], atol=1e-6)
+    assert picture[:28, :28].tolist() != picture[-28:, -28:].tolist()  # the plane is not one picture

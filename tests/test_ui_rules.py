@@ -34,7 +34,8 @@ def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registe
 
 def test_the_first_pages_modules_import_without_torch():
     """The latent map is drawn from the disk cache before torch (two seconds) is imported."""
-    modules = ("aelab.ui.context", "aelab.ui.cached", "aelab.ui.figures", "aelab.ui.widgets", "aelab.latent")
+    modules = ("aelab.ui.context", "aelab.ui.cached", "aelab.ui.cached_map", "aelab.ui.figures", "aelab.ui.widgets",
+               "aelab.ui.warm_up", "aelab.ui.keys", "aelab.views", "aelab.latent")
     code = (f"import sys; import {', '.join(modules)}; "
             "print([m for m in ('torch', 'torchvision', 'sklearn', 'openTSNE') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -128,6 +129,14 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert rows["recorded test recon (BCE, nats)"] == "80.00"
     assert rows["recorded recon from noisy input (nats)"] == "—"
     assert rows["measured test MSE per pixel"] == "0.01235" and rows["epochs (best)"] == "2.28 (2)"
+    assert rows["recorded test −log p(x), IWAE (nats)"] == "—" and "test −log p(x) (nats)" not in facts
+    iwae = {"nll": 104.6012, "stderr": 0.9101, "k": 5000, "images": 1000}
+    scored = meta | {"metrics": meta["metrics"] | {"iwae": iwae}}
+    assert text.card_facts(scored)["test −log p(x) (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    assert text.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)[
+        "recorded test −log p(x), IWAE (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    for odd in ({"nll": "a lot", "stderr": 1.0, "k": 5, "images": 3}, {"nll": 1.0}, [1, 2], None):
+        assert "test −log p(x) (nats)" not in text.card_facts(meta | {"metrics": {"iwae": odd}})
 
 
 def test_statuses_are_one_enum_with_words_and_stored_as_plain_strings():
@@ -255,3 +264,14 @@ def test_a_link_keeps_only_what_this_server_can_show():
     assert views.query("vae", "mnist") == {"model": "vae", "data": "mnist"}
     assert views.query("vae", "mnist", 0) == {"model": "vae", "data": "mnist", "point": "0"}
 
+
+
+def test_direction_labels_say_how_strong_each_direction_is():
+    assert text.direction_label("PC 1", 0.2345, "share of variance") == "PC 1 · 23.4% of variance"
+    assert text.direction_label("SeFa 2", 0.05, "share of eigenvalues") == "SeFa 2 · 5.0% of eigenvalues"
+    assert text.direction_label("1 → 7", 3.214, "distance") == "1 → 7 · distance 3.21"
+    assert set(text.DIRECTION_KINDS) == {text.PCA, text.SEFA, text.ATTRIBUTE}
+
+
+def test_the_quality_line_gives_both_figures_and_the_sample_count():
+    assert text.quality_text(0.912, 0.8765, 1000) == "Density **0.91**, coverage **0.88** (1,000 samples)."

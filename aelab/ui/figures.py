@@ -19,8 +19,12 @@ MARGIN = dict(l=10, r=10, t=30, b=10)
 MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
 POINT_OPACITY = 0.75
+MAP_PX = 620  # the latent map's height
+SMALL_MAP_PX = 420  # the map beside other panels (the Draw page)
+BACKGROUND_OPACITY = 0.55  # the decoded plane behind a PCA map: visible, the points still readable
 CONTINUOUS = "Viridis"  # a number per point: perceptually even, legible to colour-blind readers
 MARK = "black"  # the clicked point and the decoded spot
+OUTSIDE = "#d0d0d0"  # points outside a box or lasso: kept in view, in grey
 CELL_COLOUR = "rgba(0,0,0,0)"  # the clickable cells: unseen, yet hovered and clicked like any point
 # Plotly styles a click itself (selected / unselected points), in the browser: the map keeps its
 # look, only the clicked point or spot changes, and the figure Streamlit sent stays the same.
@@ -42,13 +46,15 @@ def class_legend(classes: list[str]) -> str:
 
 def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int, method: str,
                clickable_cells: bool, selected: int | None = None, decoded: tuple[float, float] | None = None,
-               values: np.ndarray | None = None, values_title: str = "") -> go.Figure:
+               values: np.ndarray | None = None, values_title: str = "",
+               region: np.ndarray | None = None) -> go.Figure:
     """The dataset's codes in 2-D coloured by class, or by `values` (one number a point) on a continuous
     scale with a colour bar; with `clickable_cells`, invisible cells so that a click on empty space
     lands on one (a PCA map decodes any spot).
 
     `selected` (a position in `coords`) and `decoded` (a spot on the map) are marked the way Plotly
     marks a click, so a later click moves the mark in the browser while the figure stays as sent.
+    A `region` (positions boxed or lassoed) keeps its colours while the other points turn grey.
     """
     if values is None:
         colours = class_colours(n_classes)
@@ -68,9 +74,11 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
     fig.add_trace(go.Scattergl(
         x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset", showlegend=False,
         marker=dict(size=4, opacity=POINT_OPACITY, **colour),
-        selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
-        unselected=dict(marker=dict(opacity=POINT_OPACITY)),
-        selectedpoints=None if selected is None else [selected],
+        **(dict(selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(color=OUTSIDE, opacity=0.5)),
+                selectedpoints=list(region)) if region is not None else
+           dict(selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
+                unselected=dict(marker=dict(opacity=POINT_OPACITY)),
+                selectedpoints=None if selected is None else [selected])),
         customdata=data, hovertemplate=hover,
     ))
     if clickable_cells:
@@ -84,15 +92,15 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
                                    unselected=dict(marker=dict(opacity=1.0)),
                                    selectedpoints=None if spot is None else [spot],
                                    hovertemplate="decode (%{x:.2f}, %{y:.2f})<extra></extra>"))
-    fig.update_layout(height=620, margin=MARGIN, dragmode="pan", clickmode="event+select",
+    fig.update_layout(height=MAP_PX, margin=MARGIN, dragmode="pan", clickmode="event+select",
                       xaxis_title=f"{method} 1", yaxis_title=f"{method} 2",
                       legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)"))
     return fig
 
 
-def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str]) -> None:
-    """Uploaded images as labelled stars; not clickable, so a click always lands on the map."""
-    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="your uploads", text=names,
+def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str], title: str = "your uploads") -> None:
+    """Uploaded images (or a drawing) as labelled stars; not clickable, so a click always lands on the map."""
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=title, text=names,
                                showlegend=True, textposition="top center", hoverinfo="skip", **KEEP_LOOK,
                                marker=dict(size=14, symbol="star", color="black", line=dict(width=1, color="white"))))
 
@@ -162,3 +170,13 @@ def score_spread(normal: np.ndarray, anomalous: np.ndarray, anomalous_name: str,
     fig.update_layout(barmode="overlay", height=360, margin=MARGIN, title="Scores", xaxis_title=score_title,
                       yaxis_title="density")
     return fig
+
+
+def add_background(fig: go.Figure, picture: np.ndarray, extent: tuple[float, float, float, float]) -> None:
+    """A picture stretched over `extent` (x0, x1, y0, y1) of the map, beneath its points."""
+    from aelab.images import data_uri, to_png
+
+    x0, x1, y0, y1 = extent
+    fig.add_layout_image(source=data_uri(to_png(picture)), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
+                         sizey=y1 - y0, sizing="stretch", layer="below", opacity=BACKGROUND_OPACITY)
+

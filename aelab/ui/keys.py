@@ -18,6 +18,8 @@ DATASET = "dataset"  # the sidebar's dataset picker
 UPLOADS = "uploads"  # name -> 28x28 image, shared by every page
 UPLOAD_STEPS = "upload_steps"  # name -> [(step title, PNG)], for uploads made on the Reconstruct page
 MAP_CLICK = "map_click"  # a MapClick: what was last clicked on the map, and with which model and data
+MAP_REGION = "map_region"  # a MapRegion: the points last boxed or lassoed on the map
+GROUPS = "map_groups"  # {"A": MapRegion, "B": MapRegion}: selections saved for an attribute vector
 INTERP_PATH = "interp_path"  # the codes of the current interpolation, drawn on the map
 INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
 TRAIN_JOB = "train_job"  # this session's latest jobs.TrainingJob
@@ -48,6 +50,7 @@ def code_picker(name: str) -> CodePicker:
 
 
 INTERP_A, INTERP_B, TRAVERSE_BASE = code_picker("a"), code_picker("b"), code_picker("base")
+DIRECTIONS_BASE = code_picker("dir_base")
 
 
 def uploads() -> dict[str, np.ndarray]:
@@ -95,6 +98,7 @@ def set_map_click(click: MapClick | None) -> None:
         st.session_state.pop(MAP_CLICK, None)
     else:
         st.session_state[MAP_CLICK] = click
+        st.session_state.pop(MAP_REGION, None)
     if click is None or click.index is None:
         st.query_params.pop(views.POINT, None)
     else:
@@ -121,6 +125,44 @@ def show_in_link(model: str, dataset: str, context: tuple[str, ...], n_images: i
     if point is not None and point < n_images:
         set_map_click(MapClick(context, index=point))
     st.query_params.from_dict(views.query(model, dataset, selected_index(context)))
+
+
+class MapRegion(NamedTuple):
+    """The dataset rows inside a box or lasso drawn on the latent map, with the Context.key they belong to."""
+
+    context: tuple[str, ...]
+    rows: tuple[int, ...]
+
+
+def map_region(context: tuple[str, ...]) -> MapRegion | None:
+    """The last box or lasso if it was drawn with this model and data; one drawn with others is dropped."""
+    region = st.session_state.get(MAP_REGION)
+    if region is not None and region.context != tuple(context):
+        del st.session_state[MAP_REGION]
+        return None
+    return region
+
+
+def set_map_region(region: MapRegion | None) -> None:
+    """Store a box or lasso selection (None: none); a region and a click replace each other."""
+    if region is None:
+        st.session_state.pop(MAP_REGION, None)
+    else:
+        st.session_state[MAP_REGION] = region
+        set_map_click(None)
+
+
+def save_group(side: str, region: MapRegion) -> None:
+    """Keep a map selection as group A or B, for the Directions page's attribute vector."""
+    st.session_state.setdefault(GROUPS, {})[side] = region
+
+
+def groups(context: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The rows of groups A and B when both were saved with this model and data, else None."""
+    saved = st.session_state.get(GROUPS, {})
+    if all(side in saved and saved[side].context == tuple(context) for side in "AB"):
+        return saved["A"].rows, saved["B"].rows
+    return None
 
 
 def selected_index(context: tuple[str, ...]) -> int | None:

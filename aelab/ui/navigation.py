@@ -19,13 +19,15 @@ def _page(name: str, title: str, icon: str, group: str) -> PageSpec:
 
 MAP = _page("map", "Latent map", "scatter_plot", "Explore")
 TRAVERSE = _page("traverse", "Traverse", "tune", "Explore")
+DIRECTIONS = _page("directions", "Directions", "explore", "Explore")
 INTERPOLATE = _page("interpolate", "Interpolate", "linear_scale", "Explore")
 SAMPLE = _page("sample", "Sample", "casino", "Explore")
 RECONSTRUCT = _page("reconstruct", "Reconstruct", "upload", "Explore")
+DRAW = _page("draw", "Draw", "draw", "Explore")
 TRAIN = _page("train", "Train", "model_training", "Work")
 DENOISE = _page("denoise", "Denoise", "auto_fix_high", "Work")
 ANOMALY = _page("anomaly", "Anomaly", "troubleshoot", "Work")
 COMPARE = _page("compare", "Compare", "compare", "Work")
 
-PAGES = (MAP, TRAVERSE, INTERPOLATE, SAMPLE, RECONSTRUCT, TRAIN, DENOISE, ANOMALY, COMPARE)
+PAGES = (MAP, TRAVERSE, DIRECTIONS, INTERPOLATE, SAMPLE, RECONSTRUCT, DRAW, TRAIN, DENOISE, ANOMALY, COMPARE)
 DEFAULT = MAP

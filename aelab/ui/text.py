@@ -6,6 +6,7 @@ import math
 import re
 from typing import Sequence
 
+from aelab.checkpoints import IWAE
 from aelab.data import FALLBACK_DATASET, INDEXING, dataset_shape, dataset_title
 from aelab.model_config import DIGIT_SHAPE, ModelConfig, describe, shape_text
 from aelab.noise import denoising_note
@@ -18,9 +19,11 @@ OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m ael
 
 
 # What the latent map can be coloured by: a class, or a number per test image on a continuous scale.
-LABEL = "label"
-COLOUR_BY = {LABEL: "label", "recon": "reconstruction error (MSE per pixel)",
-             "anomaly": "anomaly score (squared error per unit of ink)", "kl": "KL from the prior (nats)"}
+LABEL, TRUST = "label", "trust"
+COLOUR_BY = {LABEL: "label", "recon": "recon. error", "anomaly": "anomaly score", "kl": "KL (nats)", TRUST: "trust"}
+COLOUR_HELP = ("recon. error: mean squared error per pixel. anomaly score: squared error per unit of ink (the "
+               "Anomaly page's one-class score). KL: of q(z|x) from the prior, summed over dimensions. trust: the "
+               "share of a point's 10 nearest codes that are also among its 10 nearest points on this map.")
 
 
 def colour_options(variational: bool) -> list[str]:
@@ -118,7 +121,18 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
     for key, title in CARD_METRICS.items():
         if key in metrics:
             facts[title] = _number(metrics[key], 1) if isinstance(metrics[key], float) else str(metrics[key])
+    if iwae_text(metrics):
+        facts["test −log p(x) (nats)"] = iwae_text(metrics)
     return facts
+
+
+def iwae_text(metrics: dict) -> str:
+    """The recorded log-likelihood bound (aelab.likelihood) as 'nll ± stderr (IWAE, k=…, n images)', or ''."""
+    iwae = metrics.get(IWAE)
+    if not (isinstance(iwae, dict) and all(isinstance(iwae.get(key), int) for key in ("k", "images"))
+            and all(isinstance(iwae.get(key), (int, float)) for key in ("nll", "stderr"))):
+        return ""  # none recorded, or a header from elsewhere
+    return f"{_number(iwae['nll'], 1)} ± {_number(iwae['stderr'], 1)} (IWAE, k={iwae['k']:,}, {iwae['images']:,} images)"
 
 
 def model_title(meta: dict) -> str:
@@ -148,6 +162,7 @@ def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: 
         "denoising": denoising_note(meta.get("train")),
         f"recorded test recon ({kind}, nats)": _number(metrics.get("recon")),
         "recorded test −ELBO (nats)": _number(metrics.get("nelbo")),
+        "recorded test −log p(x), IWAE (nats)": iwae_text(metrics) or "—",
         "recorded test KL (nats)": _number(metrics.get("kl")),
         "recorded active units": str(metrics.get("active_units", "—")),
         "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),
@@ -175,3 +190,29 @@ def upload_recipe(model_shape: tuple[int, int, int]) -> str:
             "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
             "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
             "how familiar the picture is to the model.")
+
+
+# Where the Directions page's directions come from (#15).
+PCA, SEFA, ATTRIBUTE, SELECTIONS = "pca", "sefa", "attribute", "selections"
+DIRECTION_KINDS = {PCA: "Principal components of the codes (GANSpace)",
+                   SEFA: "The decoder's first layer (SeFa)",
+                   ATTRIBUTE: "Attribute vector: class A → class B",
+                   SELECTIONS: "Attribute vector: map selection A → B"}
+
+
+def direction_label(name: str, weight: float, measure: str) -> str:
+    """A direction's slider label, saying how strong it is: 'PC 1 · 23.4% of variance', '1 → 7 · distance 3.21'."""
+    if measure.startswith("share of "):
+        return f"{name} · {100 * weight:.1f}% of {measure.removeprefix('share of ')}"
+    return f"{name} · {measure} {weight:.2f}"
+
+
+# Where the Sample page's codes come from.
+PRIOR, MIXTURE = "prior", "mixture"
+SAMPLE_SOURCES = {PRIOR: "The prior (an autoencoder's: one Gaussian fitted to its codes)",
+                  MIXTURE: "A Gaussian mixture fitted to the codes"}
+
+
+def quality_text(density: float, coverage: float, samples: int) -> str:
+    """The Sample page's line under a grid: Naeem et al.'s two figures, bold as the page's other figures."""
+    return f"Density **{density:.2f}**, coverage **{coverage:.2f}** ({samples:,} samples)."

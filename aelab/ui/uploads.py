@@ -64,6 +64,17 @@ def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT
     return messages + ([unread_uploads(len(files) - len(recent), MAX_SELECTIONS)] if len(files) > len(recent) else [])
 
 
+def keep(name: str, image: np.ndarray) -> str:
+    """Add a prepared 28x28 picture (a drawing) to the session's uploads, within their bounds; its name there."""
+    uploads, steps = keys.uploads(), keys.upload_steps()
+    key = images.unique_name(name, image, uploads)
+    uploads[key] = image
+    dropped = _make_room(uploads, steps)
+    if dropped:
+        st.toast(dropped_uploads(dropped, MAX_UPLOADS, MAX_UPLOAD_BYTES / 2**20), icon=":material/delete_sweep:")
+    return key
+
+
 def _make_room(uploads: dict[str, np.ndarray], steps: dict[str, list[tuple[str, bytes]]]) -> list[str]:
     """Drop the oldest uploads (and their steps) beyond the session's bounds; their names."""
     def size(name: str) -> int:

@@ -275,6 +275,15 @@ def drag_slider(page: Page, label: str, fraction: float) -> str:
     return value.inner_text()
 
 
+def draw_stroke(page: Page, canvas: Locator, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """One stroke of the mouse across a drawing canvas, between fractions of its width and height."""
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=12)
+    page.mouse.up()
+
+
 def upload_file(page: Page, label: str, path: Path | str) -> None:
     """Give a file to the st.file_uploader labelled `label` (what a file chooser would do)."""
     uploader = page.get_by_test_id("stFileUploader").filter(

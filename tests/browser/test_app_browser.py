@@ -29,6 +29,7 @@ from streamlit_page import (
     click_plot_point,
     click_to_shown_seconds,
     drag_slider,
+    draw_stroke,
     image_srcs,
     isolated_points,
     open_app,
@@ -207,6 +208,21 @@ def test_traversal_slider_drag_changes_the_decode(page: Page, app: AppSocket) ->
     assert after[2] != before[2]
 
 
+def test_direction_slider_drag_changes_the_decode(page: Page, app: AppSocket) -> None:
+    _go_to(page, app, "Directions")
+    first = page.get_by_test_id("stSlider").filter(has=page.get_by_text(re.compile(r"^PC 1 · "))).first
+    label = first.get_by_test_id("stWidgetLabel").inner_text()
+    assert re.fullmatch(r"PC 1 · \d+\.\d% of variance", label), label
+    expect(page.get_by_test_id("stImage").locator("img")).to_have_count(5)  # base, recon, decode, grid, GIF
+    before = image_srcs(page)
+    with app.expect_rerun():
+        after_value = drag_slider(page, label, 0.9)
+    assert float(after_value) > 0
+    after = wait_for_new_images(page, before)
+    assert after[:2] == before[:2] and after[3:] == before[3:]  # only the current decode changed
+    assert after[2] != before[2]
+
+
 def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSocket, tmp_path: Path) -> None:
     from aelab.images import preprocess_bytes
 
@@ -310,3 +326,67 @@ def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
 
     _model_picker(page).click()
     expect(page.get_by_role("option", name=f"{name} (yours)", exact=True)).to_be_visible()
+
+
+def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app: AppSocket) -> None:
+    chart = _map_chart(page)
+    box = (0.0, 0.0, 1.0, 1.0)  # PCA data coordinates: x0, y0, x1, y1
+    inside, outside = chart.locator(".js-plotly-plot").evaluate("""(gd, [x0, y0, x1, y1]) => {
+        const t = gd._fullData[0]; let n = 0, away = null;
+        for (let i = 0; i < t.x.length; i++) {
+          if (t.x[i] > x0 && t.x[i] < x1 && t.y[i] > y0 && t.y[i] < y1) n++;
+          else if (away === null && Math.abs(t.x[i] - 2.5) < 0.5 && Math.abs(t.y[i] + 1.5) < 0.5) away = [t.x[i], t.y[i]];
+        }
+        return [n, away]; }""", list(box))
+    assert inside > 50 and outside is not None
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
+    (x0, y0), (x1, y1) = plot_to_client(page, chart, box[0], box[3]), plot_to_client(page, chart, box[2], box[1])
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    heading = page.get_by_role("heading", name=re.compile(r"^\d+ images selected$"))
+    expect(heading).to_be_visible()
+    selected = int(heading.inner_text().split()[0])
+    assert abs(selected - inside) <= 0.05 * inside  # the box's edge falls within a pixel or two of (0, 1)
+    expect(page.get_by_text(re.compile(r"^By label: \d - [a-z]+ \d+"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"each row of originals above its reconstructions$"))).to_be_visible()
+    for name in ("Gallery (PNG)", "Indices, labels and codes (CSV)"):
+        expect(page.get_by_test_id("stDownloadButton").filter(has_text=name)).to_be_visible()
+    chart = _map_chart(page)  # drawn again, the rest in grey
+    assert len(_marked(chart)[0]) == selected  # the map holds what the panel counts
+    r, g, b = _colour_at(page, chart, *outside)
+    assert abs(r - g) < 8 and abs(g - b) < 8 and r > 180  # an outside point: grey
+
+
+def _drawing_on_map(page: Page) -> list[float]:
+    """Where the Draw page's map puts the drawing, once it is drawn there."""
+    chart = page.get_by_test_id("stPlotlyChart")
+    gd = chart.locator(".js-plotly-plot").element_handle()
+    page.wait_for_function("gd => gd._fullData && gd._fullData.some(t => t.name === 'your drawing')", arg=gd)
+    return gd.evaluate("gd => { const t = gd._fullData.find(t => t.name === 'your drawing'); return [t.x[0], t.y[0]]; }")
+
+
+def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(page: Page, app: AppSocket) -> None:
+    _go_to(page, app, "Draw")
+    expect(page.get_by_text(re.compile(r"^Draw a digit on the black square: its reconstruction"))).to_be_visible()
+    canvas = page.locator("canvas").last  # Fabric.js draws on the top one of its stacked canvases
+    with app.expect_rerun():
+        draw_stroke(page, canvas, (0.35, 0.2), (0.65, 0.2))
+    with app.expect_rerun():
+        draw_stroke(page, canvas, (0.65, 0.2), (0.45, 0.85))  # a "7"
+    expect(page.get_by_text("reconstruction", exact=True)).to_be_visible()
+    expect(page.get_by_text("model input", exact=True)).to_be_visible()
+    seven = _drawing_on_map(page)
+    shown = wait_for_new_images(page, [])
+    with app.expect_rerun():
+        draw_stroke(page, canvas, (0.3, 0.55), (0.7, 0.55))  # a bar across: now another figure
+    assert wait_for_new_images(page, shown) != shown
+    page.wait_for_function("([before]) => { const gd = document.querySelector('[data-testid=stPlotlyChart] "
+                           ".js-plotly-plot'); const t = gd && gd._fullData && gd._fullData.find("
+                           "t => t.name === 'your drawing'); return t && (t.x[0] !== before[0] || t.y[0] !== before[1]); }",
+                           arg=[seven])
+    with app.expect_rerun():
+        page.get_by_role("button", name="Keep as an upload").click()
+    expect(page.get_by_text("Kept as drawing")).to_be_visible()

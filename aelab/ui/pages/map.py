@@ -11,11 +11,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import images, latent
+from aelab import images, latent, neighbours, selection
 from aelab.data import dataset_title
-from aelab.ui import cached, figures, keys, text
+from aelab.ui import cached, cached_map, figures, keys, text
 from aelab.ui.context import Context, require_context
-from aelab.ui.widgets import show
+from aelab.ui.widgets import picture_with_download, show
 
 TSNE_POINTS = [1000, 2000, 5000, 10000]
 
@@ -48,9 +48,14 @@ def place(ctx: Context, projection: latent.Projection, codes: np.ndarray) -> np.
 
 
 def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
-    """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode;
-    an empty selection (the point clicked again, a double click) clears it, as the map does."""
-    points = st.session_state["latent_map"].selection.points
+    """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode, and a
+    box or lasso into a region; an empty selection (a double click) clears it, as the map does."""
+    selection = st.session_state["latent_map"].selection
+    points = selection.points
+    if selection.box or selection.lasso:
+        rows = {int(projection.index[p["point_index"]]) for p in points if p.get("curve_number") == figures.MAP_POINTS}
+        keys.set_map_region(keys.MapRegion(context, tuple(sorted(rows))) if rows else None)
+        return
     curve = points[0].get("curve_number") if points else None
     if curve == figures.MAP_POINTS:
         keys.set_map_click(keys.MapClick(context, index=int(projection.index[points[0]["point_index"]])))
@@ -58,30 +63,62 @@ def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
         keys.set_map_click(keys.MapClick(context, location=(float(points[0]["x"]), float(points[0]["y"]))))
     elif not points:
         keys.set_map_click(None)
+        keys.set_map_region(None)
 
 
 @st.fragment
 def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes: list[str] | None,
-            n_images: int) -> None:
+            n_images: int, drawn_region: keys.MapRegion | None) -> None:
     """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure.
-    `classes` names the colours of a map coloured by label (None: it has a colour bar)."""
+    `classes` names the colours of a map coloured by label (None: it has a colour bar). A box or lasso
+    other than `drawn_region`, the one the figure greys the rest for, reruns the page to draw it."""
+    region = keys.map_region(ctx.key)
+    if region != drawn_region:
+        st.rerun()
     chart_col, detail = st.columns([3, 1.4])
     pca = projection.method == "pca"
     with chart_col:
         if classes is not None:
             st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
         st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key, projection),
-                        selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
+                        selection_mode=("points", "box", "lasso"),
+                        config={"scrollZoom": True, "displaylogo": False})
         st.caption(f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
-                   "Click a point to inspect it" + ("; click between points to decode that spot." if pca else "."))
+                   "Click a point to inspect it" + ("; click between points to decode that spot" if pca else "")
+                   + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; double-click to clear.")
     with detail:
         click = keys.map_click(ctx.key)
-        if click is not None and click.location is not None and pca:
+        if region is not None:
+            region_detail(ctx, region, projection)
+        elif click is not None and click.location is not None and pca:
             decoded_spot(ctx, projection, click.location)
         elif click is not None and click.index is not None:
-            dataset_image(ctx, click.index, projection.position(click.index) is not None)
+            dataset_image(ctx, click.index, projection)
         else:
             st.info("Click a point on the map to see its image and reconstruction.")
+
+
+def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Projection) -> None:
+    """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
+    of the images over their reconstructions, and exports."""
+    labels, classes = ctx.labels()
+    codes = ctx.codes()
+    pictures = images.to_pictures(ctx.data.images)
+    summary = selection.summarise(np.array(region.rows), pictures, labels, classes, codes.mu)
+    st.subheader(f"{len(summary.rows)} images selected")
+    st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
+    show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
+    shown = selection.gallery_rows(summary.rows)
+    grid = selection.gallery(pictures[shown], latent.reconstruct(ctx.model, ctx.data.images[shown]))
+    picture_with_download(grid, f"{len(shown)} of them, each row of originals above its reconstructions",
+                          "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
+    st.download_button("Indices, labels and codes (CSV)", latent.codes_csv(codes.mu, labels, projection, summary.rows),
+                       file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
+    for side, column in zip("AB", st.columns(2)):
+        if column.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
+                         help="Two groups make an attribute vector on the Directions page: B's mean code minus A's."):
+            keys.save_group(side, region)
+            st.toast(f"{len(summary.rows)} images are group {side}")
 
 
 def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[float, float]) -> None:
@@ -92,8 +129,11 @@ def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[fl
                "the rest at the mean.")
 
 
-def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
+def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> None:
     from aelab.anomaly import reconstruction_errors  # torch: imported once something is clicked
+
+    position = projection.position(index)
+    on_map = position is not None
 
     st.subheader(f"Image {index}")
     image = ctx.data.images[index:index + 1]
@@ -107,6 +147,15 @@ def dataset_image(ctx: Context, index: int, on_map: bool) -> None:
         if st.button(f"Use as {label}", key=key, width="stretch"):
             picker.send(index)
             st.toast(f"Image {index} is {role}")
+    mu = ctx.codes().mu
+    near = neighbours.nearest(mu, index)
+    st.caption(f"Its {len(near.index)} nearest codes, nearest first (labels "
+               f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):")
+    show([images.make_grid(ctx.data.images[near.index, 0].numpy(), ncol=5)], None, scale=2)
+    if on_map:
+        kept = neighbours.kept(mu[projection.index], projection.coords, position)
+        st.caption(f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
+                   f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f}).")
 
 
 ctx = require_context()
@@ -117,25 +166,36 @@ controls, main = st.columns([1, 4.4])
 with controls:
     method = st.radio("Projection", ["PCA", "t-SNE"], key="map_method",
                       help="PCA is linear and invertible (click anywhere to decode); t-SNE keeps neighbours together.")
+    plane = False
     if method == "PCA":
         projection = cached.pca_map(*ctx.key)
         ratio = projection.params["explained_variance_ratio"]
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
+        plane = st.checkbox("Decoded plane", key="map_plane",
+                            help="What the decoder draws at each spot of this plane (the other axes at the "
+                                 "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.")
     else:
         projection = tsne_projection(ctx, len(labels))
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
-                             key="map_colour_by")
+                             key="map_colour_by", help=text.COLOUR_HELP)
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
         "Show path A→B", value=True, key="map_show_path",
         help="The Interpolate page's path from image A to image B through this model's latent space.")
 
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
-values = None if colour_by == text.LABEL else cached.colour_values(*ctx.key, colour_by)[projection.index]
+region = keys.map_region(ctx.key)
+if colour_by == text.TRUST:
+    values = cached_map.map_trust(*ctx.key, f"{projection.method} {projection.params}", projection)
+else:
+    values = None if colour_by == text.LABEL else cached_map.colour_values(*ctx.key, colour_by)[projection.index]
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
                          selected=None if click.index is None else projection.position(click.index),
-                         values=values, values_title=text.COLOUR_BY[colour_by])
+                         values=values, values_title=text.COLOUR_BY[colour_by],
+                         region=None if region is None else projection.positions(region.rows))
+if plane:
+    figures.add_background(fig, *cached_map.decoded_plane(*ctx.key))
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
@@ -143,4 +203,4 @@ if show_path:
     figures.add_path(fig, place(ctx, projection, path))
 
 with main:
-    explore(ctx, projection, fig, classes if values is None else None, len(labels))
+    explore(ctx, projection, fig, classes if values is None else None, len(labels), region)

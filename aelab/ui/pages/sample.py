@@ -3,7 +3,8 @@
 import streamlit as st
 
 from aelab import images, latent
-from aelab.ui import cached
+from aelab.priors import DEFAULT_COMPONENTS, QUALITY_K, QUALITY_SAMPLES
+from aelab.ui import cached, cached_explore, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, picture_with_download
 
@@ -12,7 +13,8 @@ ctx = require_context()
 
 st.title("Sample")
 st.caption("Decode codes drawn at random. A VAE is trained so that its prior N(0, I) decodes to plausible images; "
-           "a plain autoencoder has no prior, so here it gets a Gaussian fitted to its own codes.")
+           "a plain autoencoder has no prior, so here it gets a Gaussian fitted to its own codes. A Gaussian mixture "
+           "fitted to the codes (a VAE's: to a sample of its aggregate posterior) follows the data's clusters instead.")
 
 controls = st.columns([2, 2, 2, 3])
 temperature = controls[0].slider("Temperature", 0.1, 2.0, 1.0, 0.1, key="sample_temperature",
@@ -22,25 +24,51 @@ side = controls[2].slider("Grid size", 3, 10, 8, key="sample_side")
 with controls[3]:
     other = comparison_picker(ctx, key="sample_compare")
 
+where, how_many = st.columns([3, 2])
+source = where.radio("Samples from", list(text.SAMPLE_SOURCES), format_func=text.SAMPLE_SOURCES.get,
+                     key="sample_source", horizontal=True)
+components = None
+if source == text.MIXTURE:
+    components = how_many.slider("Mixture components", 2, 20, DEFAULT_COMPONENTS, key="sample_components",
+                                 help="Each a full-covariance Gaussian, fitted by scikit-learn (seeded).")
+
 pixels = images.to_pictures(ctx.data.images)
 yardstick = cached.reference_distance(ctx.dataset, ctx.split)
 spread = cached.reference_diversity(ctx.dataset, ctx.split)
+n_quality = min(QUALITY_SAMPLES, len(pixels))  # as many samples as real images, as density and coverage expect
 runs = [ctx] if other is None else [ctx, other]
 for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
-    prior = cached.prior(*run_ctx.key)
-    samples = run_ctx.decode(latent.sample(prior, side * side, temperature, int(seed)))
+    if components is None:
+        description = cached.prior(*run_ctx.key).description
+    else:
+        try:
+            description = cached_explore.mixture(*run_ctx.key, components).description
+        except ValueError as err:  # fewer codes than a mixture of this size needs
+            st.error(str(err))
+            st.stop()
+    z = cached_explore.sample_codes(*run_ctx.key, components, side * side, temperature, int(seed))
+    samples = run_ctx.decode(z)
+    quality = cached_explore.quality(*run_ctx.key, components, temperature, int(seed), n_quality)
     name = run_ctx.checkpoint.path.stem
     with column:
         st.markdown(f"**{name}**")
-        picture_with_download(images.make_grid(samples, ncol=side), prior.description,
+        picture_with_download(images.make_grid(samples, ncol=side), description,
                               f"samples-{name}-seed{seed}.png", f"sample_png_{i}")
         st.markdown(f"Nearest test image: **{latent.nearest_distances(samples, pixels).mean():.2f}** on average "
                     f"(real test images: {yardstick:.2f}).  \n"
                     f"Diversity: **{latent.diversity(samples):.2f}** between samples "
-                    f"(real test images: {spread:.2f}).")
-st.caption("Under each grid, two mean Euclidean pixel distances, each beside the same figure for real test images. "
+                    f"(real test images: {spread:.2f}).  \n"
+                    + text.quality_text(quality.density, quality.coverage, n_quality))
+st.caption("Under each grid, first two mean Euclidean pixel distances, each beside the same figure for real test "
+           "images. "
            "*Nearest test image*: from each sample to its nearest test image; near the real figure, the samples "
            "look like data, well above it they are shapes no test image resembles. *Diversity*: between every two "
            "samples; well below the real figure, the samples are variations of a few images (a low temperature "
            "decodes nearly one average digit, which the nearest-image figure alone would reward). Pixel distance "
            "cannot tell sharp from blurry: judge that by eye.")
+st.caption(f"*Density and coverage* (Naeem et al. 2020), of as many samples as real test images, in pixels, each real "
+           "test image's neighbourhood reaching "
+           f"its {QUALITY_K}th nearest other one: *coverage* is the share of real images with a sample in their "
+           f"neighbourhood (near {1 - 2 ** -QUALITY_K:.2f} for samples like the data, low when samples collapse onto "
+           "a few shapes, which the nearest-image figure cannot see); *density* counts the neighbourhoods each sample "
+           "falls in, over k (about 1 for samples like the data, above 1 when they crowd into the densest regions).")

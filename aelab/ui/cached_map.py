@@ -1,0 +1,37 @@
+"""Cached results of the Latent map page: its colourings and its decoded plane.
+
+Beside cached.py (what every page shares) and keyed the same way: arguments start with
+(path, digest, dataset, split) = Context.key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from aelab import latent, neighbours
+from aelab.ui.cached import codes, errors, load_data, load_model, pca_map
+
+
+@st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
+def colour_values(path: str, digest: str, dataset: str, split: str, by: str) -> np.ndarray:
+    """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
+    if by == "kl":
+        return latent.kl_per_dim(codes(path, digest, dataset, split)).sum(1)
+    if by == "recon":
+        return errors(path, digest, dataset, split)
+    from aelab import anomaly
+
+    return anomaly.anomaly_scores(load_model(path, digest).model, load_data(dataset, split).images, "mse_per_ink")
+
+
+@st.cache_data(show_spinner="Counting the neighbours the map kept…", max_entries=8)
+def map_trust(path: str, digest: str, dataset: str, split: str, projection_key: str,
+              _projection: latent.Projection) -> np.ndarray:
+    """Per point of a map (named by `projection_key`), the share of its latent neighbours it keeps there."""
+    return neighbours.trust(codes(path, digest, dataset, split).mu[_projection.index], _projection.coords)
+
+
+@st.cache_data(show_spinner="Decoding the map's plane…", max_entries=8)
+def decoded_plane(path: str, digest: str, dataset: str, split: str) -> tuple[np.ndarray, tuple[float, ...]]:
+    return latent.decoded_plane(load_model(path, digest).model, pca_map(path, digest, dataset, split))
