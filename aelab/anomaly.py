@@ -14,14 +14,17 @@ import torch.nn.functional as F
 
 from aelab.checkpoints import load_checkpoint
 from aelab.data import ImageData
+from aelab.images import to_pictures
 from aelab.latent import reconstruct
 from aelab.models import Autoencoder, ModelConfig
 from aelab.train import TrainConfig, train
 
 
 def error_maps(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
-    """Per-pixel squared error (N, 28, 28) between images and their reconstructions."""
-    return (reconstruct(model, images) - images[:, 0].numpy()) ** 2
+    """Per-pixel squared error (N, H, W) between images (N, C, H, W) and their reconstructions, averaged over
+    the channels: one map per image, whatever its colour, for `heatmap`."""
+    squared = (reconstruct(model, images) - to_pictures(images)) ** 2
+    return squared if squared.ndim == 3 else squared.mean(axis=3)
 
 
 def reconstruction_errors(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
@@ -203,7 +206,9 @@ def one_class_experiment(model_name: str, train_data: ImageData, test_data: Imag
     test_unseen = (test_data.labels == held_out) if mode == "all_but_one" else (test_data.labels != held_out)
     if test_unseen.all() or not test_unseen.any():
         raise ValueError(f"The test set needs images both of class {held_out} and of other classes.")
-    cfg = TrainConfig(model=ModelConfig.for_model(model_name, latent_dim=latent_dim), dataset=train_data.name,
+    channels, side, _ = train_data.shape
+    cfg = TrainConfig(model=ModelConfig.for_model(model_name, latent_dim=latent_dim, channels=channels, side=side),
+                      dataset=train_data.name,
                       epochs=epochs, batch_size=batch_size, seed=seed, patience=0)
     started = time.perf_counter()
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 from safetensors import safe_open
 
 from aelab.files import atomic_write
-from aelab.model_config import KINDS, ModelConfig
+from aelab.model_config import DIGIT_SHAPE, KINDS, ModelConfig
 
 if TYPE_CHECKING:
     import torch
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from aelab.models import Autoencoder
 
 FORMAT = "aelab-checkpoint"
-FORMAT_VERSION = 2  # 2: the model's `activation` is always stored (version 1 files without it are ReLU models)
+# 2: the model's `activation` is always stored (version 1 files without it are ReLU models);
+# 3: and its image shape, `channels` and `side` (files of versions 1 and 2 are 1x28x28 models).
+FORMAT_VERSION = 3
 SUFFIX = ".safetensors"
 IWAE = "iwae"  # meta["metrics"][IWAE]: aelab.likelihood's log-likelihood bound, kept by later evaluations
 RESUME_SUFFIX = ".resume.safetensors"
@@ -140,6 +142,14 @@ def is_variational(path: str | Path) -> bool:
         return False
 
 
+def image_shape(meta: dict) -> tuple[int, int, int] | None:
+    """The (C, H, W) of the images a checkpoint's model takes, from its metadata alone (None when invalid)."""
+    try:
+        return ModelConfig.from_dict(meta["model"]).image_shape
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def describes_vae(meta: dict) -> bool:
     """Whether checkpoint metadata (as `read_metadata` returns it) is a VAE's."""
     kind = KINDS.get(meta.get("model", {}).get("name"))
@@ -198,16 +208,23 @@ def _validated_meta(path: Path, header: dict) -> dict:
         raise CheckpointError(f"{path.name} has no aelab metadata: it was not written by aelab") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name}: metadata is not an aelab checkpoint's")
-    if meta.get("version") not in (1, FORMAT_VERSION):
+    if meta.get("version") not in (*_UPGRADED, FORMAT_VERSION):
         raise CheckpointError(f"{path.name}: checkpoint format version {meta.get('version')} is not supported")
     return _upgraded(meta)
 
 
+# What each older version lacks, by version: the values its models had (ModelConfig's defaults are today's).
+_UPGRADED = {1: {"activation": "relu", "channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]},
+             2: {"channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]}}
+
+
 def _upgraded(meta: dict) -> dict:
-    """Metadata in today's format. Version 1 saved no `activation` before SiLU arrived: those models are ReLU's."""
-    if meta["version"] == 1:
+    """Metadata in today's format. Version 1 saved no `activation` before SiLU arrived: those models are ReLU's;
+    versions 1 and 2 saved no image shape before colour arrived: those models are MNIST's 1x28x28."""
+    if meta["version"] in _UPGRADED:
         for model in (meta.get("model"), (meta.get("train") or {}).get("model")):
             if isinstance(model, dict):
-                model.setdefault("activation", "relu")
+                for key, value in _UPGRADED[meta["version"]].items():
+                    model.setdefault(key, value)
         meta["version"] = FORMAT_VERSION
     return meta

@@ -19,10 +19,10 @@ from typing import Callable, Iterator
 
 from aelab import distributed, likelihood
 from aelab.checkpoints import IWAE, CheckpointError, load_checkpoint, update_metadata
-from aelab.data import (DATASETS, DEFAULT_WORKERS, IN_MEMORY_BYTES, INDEXING, TORCHVISION_DATASETS,
-                        DatasetUnavailable, ImageData,
-                        data_dir, ensure_downloaded, load_dataset)
+from aelab.data import (DATASETS, DEFAULT_WORKERS, DOWNLOADABLE, IN_MEMORY_BYTES, INDEXING, DatasetUnavailable,
+                        ImageData, data_dir, dataset_shape, ensure_downloaded, folder_spec, load_dataset)
 from aelab.metrics import evaluate, record_test_metrics
+from aelab.model_config import CHANNELS, DIGIT_SHAPE, shape_text
 from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
 from aelab.streaming import ImageFiles
@@ -35,6 +35,7 @@ PROG = "python -m aelab"
 # The train flags that make a TrainConfig, by argparse dest: the model's go to ModelConfig.for_model
 # (None keeps the model's default), the others to TrainConfig's field of that name.
 MODEL_FLAGS = ("latent_dim", "widths", "hidden", "beta", "recon", "activation")
+SHAPE_FLAGS = ("side", "channels")  # a folder's or zip's picture shape; the model takes the data's
 TRAIN_FLAGS = {"dataset": "dataset", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                "lr_schedule": "lr_schedule", "kl_warmup": "kl_warmup_epochs", "denoise": "noise",
                "noise_level": "noise_level", "shift": "shift", "shift_until": "shift_until", "patience": "patience",
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--dataset", default=TrainConfig.dataset)
     e.add_argument("--load", choices=list(LOADS), default="auto", help="a folder or zip: as for train")
+    add_shape_arguments(e)
     e.add_argument("--data-dir", help=_data_dir_help())
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--iwae", type=int, nargs="?", const=likelihood.DEFAULT_K, metavar="K",
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
     d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
-                   help=f"{', '.join(TORCHVISION_DATASETS)} (default: mnist)")
+                   help=f"{', '.join(DOWNLOADABLE)} (default: mnist)")
     d.add_argument("--data-dir", help=_data_dir_help())
     return parser
 
@@ -79,6 +81,7 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--load", choices=list(LOADS), default="auto",
                    help="a folder or zip: read into memory, or streamed from disk per batch (auto: streamed when "
                    f"its decoded images would take more than {IN_MEMORY_BYTES // 2**20} MB)")
+    add_shape_arguments(t)
     t.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes reading a streamed folder or zip")
     t.add_argument("--keep-decoded", action="store_true",
                    help="keep a streamed folder's decoded images in the disk cache for later epochs and runs")
@@ -111,6 +114,13 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint path (.safetensors)")
     t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
+
+
+def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """--side and --channels: the pictures a folder or zip becomes (a known dataset has its own shape)."""
+    parser.add_argument("--side", type=int, help="a folder or zip: convert its images to this many pixels a side "
+                        "(with neither flag: MNIST's digit recipe, 1x28x28)")
+    parser.add_argument("--channels", type=int, choices=CHANNELS, help="a folder or zip: 1 (gray) or 3 (RGB)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,16 +179,16 @@ def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = train_config(args)
+    train_config(args)  # every flag checked before any data is read
     if args.out.suffix != ".safetensors":
         raise ValueError("--out must end in .safetensors")
     with distributed.session(pick_device(args.device)) as dist:
-        if args.dataset in TORCHVISION_DATASETS:  # rank 0 downloads what is missing, the others wait
+        if args.dataset in DOWNLOADABLE:  # rank 0 downloads what is missing, the others wait
             if dist.is_main:
                 ensure_downloaded([args.dataset], args.data_dir)
             dist.barrier()
         data = _load_training_data(args, dist.is_main)
-        return _train_and_test(args, argv, cfg, data, dist)
+        return _train_and_test(args, argv, train_config(args, data.shape), data, dist)
 
 
 def _load_training_data(args: argparse.Namespace, shown: bool) -> ImageData:
@@ -197,7 +207,7 @@ def _load_training_data(args: argparse.Namespace, shown: bool) -> ImageData:
 
     try:
         return load_dataset(args.dataset, "train", args.data_dir, stream=LOADS[args.load], workers=args.workers,
-                            keep_decoded=args.keep_decoded, progress=progress)
+                            keep_decoded=args.keep_decoded, progress=progress, **_shape_options(args))
     finally:
         for bar in bars.values():
             bar.close()
@@ -211,6 +221,8 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
     if dist.is_main:
         print(f"{len(data)} training images from {data.name}{' (streamed)' if streamed else ''}"
               f"{f' in {dist.world_size} processes' if dist.world_size > 1 else ''}; {cfg.model.to_json()}")
+        if data.note:
+            print(data.note)
     bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None if dist.is_main else True)  # none when piped
 
     def on_batch(epoch: int, batch: int, n_batches: int, loss: float) -> None:
@@ -238,16 +250,23 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
     update_metadata(result.path, {"command": command} | ({"skipped_files": data.images.skipped} if streamed else {}))
     try:
         test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], workers=args.workers,
-                            keep_decoded=args.keep_decoded)
+                            keep_decoded=args.keep_decoded, **_shape_options(args))
         print("test:", _summary(record_test_metrics(result.path, test)))
     except DatasetUnavailable as err:
         print(f"no test metrics: {err}", file=sys.stderr)
     return 1 if result.status is Status.DIVERGED else 0
 
 
-def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The run that parsed `train` arguments describe."""
-    model = ModelConfig.for_model(args.model, **{dest: getattr(args, dest) for dest in MODEL_FLAGS})
+def _shape_options(args: argparse.Namespace) -> dict[str, int | None]:
+    return {dest: getattr(args, dest) for dest in SHAPE_FLAGS}
+
+
+def train_config(args: argparse.Namespace, shape: tuple[int, int, int] | None = None) -> TrainConfig:
+    """The run that parsed `train` arguments describe, for data of `shape` (C, H, W), which the model takes
+    (None: the dataset's own shape, or what --side and --channels make of a folder)."""
+    shape = shape or dataset_shape(args.dataset) or folder_spec(args.side, args.channels).shape
+    model = ModelConfig.for_model(args.model, **{dest: getattr(args, dest) for dest in MODEL_FLAGS},
+                                  channels=shape[0], side=shape[1])
     return TrainConfig(model=model, **{field: getattr(args, dest) for dest, field in TRAIN_FLAGS.items()})
 
 
@@ -261,9 +280,11 @@ def train_command(cfg: TrainConfig, out: Path) -> str:
     if cfg.val_fraction != TrainConfig.val_fraction:
         raise ValueError(f"No flag sets val_fraction {cfg.val_fraction}: the CLI always holds out "
                          f"{TrainConfig.val_fraction}.")
-    model_defaults = ModelConfig.for_model(cfg.model.name)
+    model_defaults = ModelConfig.for_model(cfg.model.name, channels=cfg.model.channels, side=cfg.model.side)
     values = {"model": cfg.model.name, **{dest: getattr(cfg.model, dest) for dest in MODEL_FLAGS},
               **{dest: getattr(cfg, field) for dest, field in TRAIN_FLAGS.items()}, "out": _relative(out)}
+    if dataset_shape(cfg.dataset) is None and cfg.model.image_shape != DIGIT_SHAPE:  # a folder the person shaped
+        values |= {dest: getattr(cfg.model, dest) for dest in SHAPE_FLAGS}
     flags = argparse.ArgumentParser(add_help=False)
     add_train_arguments(flags)
     words = [*PROG.split(), "train"]
@@ -300,7 +321,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if args.iwae is not None:
         likelihood.check_estimable(ckpt.model, args.iwae)
-    test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load])
+    options = _shape_options(args)
+    if dataset_shape(args.dataset) is None and options == dict.fromkeys(SHAPE_FLAGS) \
+            and ckpt.model.image_shape != DIGIT_SHAPE:  # a folder made as the colour model takes it
+        options = {dest: getattr(ckpt.model.config, dest) for dest in SHAPE_FLAGS}
+    test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], **options)
+    if test.shape != ckpt.model.image_shape:
+        raise ValueError(f"{args.checkpoint.name} takes {shape_text(ckpt.model.image_shape)} images; "
+                         f"{test.name} is {shape_text(test.shape)}")
     metrics = evaluate(ckpt.model, test.images)
     if args.iwae is not None:
         metrics[IWAE] = _log_likelihood(args, test)

@@ -1,8 +1,10 @@
-"""Datasets: torchvision's MNIST family, scikit-learn's digits, a folder or zip of images.
+"""Datasets: torchvision's MNIST family, CIFAR-10 and CelebA, scikit-learn's digits, procedural shapes,
+a folder or zip of images.
 
-A whole split is one (N, 1, 28, 28) float tensor in [0, 1] (white ink on black), batched by
-indexing, so training never touches PIL per image; a folder or zip too large for that is
-streamed instead (aelab.streaming): its files are read per batch by DataLoader workers.
+A whole split is one (N, C, H, W) float tensor in [0, 1] (the MNIST family and digits: 1x28x28, white
+ink on black; CIFAR-10 3x32x32; CelebA and shapes 3x64x64; a folder at the shape its person picks),
+batched by indexing, so training never touches PIL per image; a folder, zip or CelebA too large for
+that is streamed instead (aelab.streaming): its files are read per batch by DataLoader workers.
 The functions that make tensors or streams import torch: the app's first page finds datasets
 and reads a split's labels from the disk cache without it.
 """
@@ -10,6 +12,7 @@ and reads a split's labels from the disk cache without it.
 from __future__ import annotations
 
 import io
+import math
 import os
 import stat
 import time
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 import numpy as np
 
 from aelab import cache
-from aelab.images import MAX_PIXELS, SIDE, ImageError, ImageTooLarge, preprocess_bytes
+from aelab.images import DIGIT_SPEC, MAX_PIXELS, ImageError, ImageSpec, ImageTooLarge, prepare_bytes, to_tensor
+from aelab.model_config import DIGIT_SHAPE, shape_text
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +49,23 @@ CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(DIGITS)],
            "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                              "Bag", "Ankle boot"],
            "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
-DATASETS = (*TORCHVISION_DATASETS, "digits")
+# Colour datasets torchvision downloads: the folder under the data folder and the files read from it.
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_FILES = {"train": (*(f"data_batch_{i}" for i in range(1, 6)), "batches.meta"),
+               "test": ("test_batch", "batches.meta")}
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CELEBA_FOLDER = "celeba"  # torchvision's layout: celeba/img_align_celeba/*.jpg and celeba/list_eval_partition.txt
+CELEBA_IMAGES, CELEBA_PARTITION = "img_align_celeba", "list_eval_partition.txt"
+CELEBA_SPLITS = {"train": ("0", "1"), "test": ("2",)}  # partition numbers: train (and validation) and test
+# The DCGAN recipe for CelebA: the aligned 178x218 face centre-cropped to 140x140, then resized to 64x64.
+CELEBA_SPEC = ImageSpec(3, 64, digits=False, crop=140)
+SHAPES_SPLIT = {"train": 20_000, "test": 5_000}  # shapes drawn for each split (of 138,240 combinations)
+SHAPES_SEED = 0
+COLOUR_DATASETS = ("cifar10", "celeba")
+DATASETS = (*TORCHVISION_DATASETS, *COLOUR_DATASETS, "digits", "shapes")
+# The images each dataset holds; a folder's or zip's are picked by its person.
+DATASET_SHAPES = {**{name: DIGIT_SHAPE for name in (*TORCHVISION_DATASETS, "digits")}, "cifar10": (3, 32, 32),
+                  "celeba": CELEBA_SPEC.shape, "shapes": (3, 64, 64)}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 UNLABELLED = -1
 INDEXING, READING = "indexing", "reading"  # the phases a load reports through its progress callback
@@ -70,9 +90,11 @@ LOCAL_LIMITS = Limits(files=100_000, bytes=1024 * 2**20, pixels=MAX_PIXELS, seco
 # What a folder or zip streamed from disk may hold: memory keeps only its files' names.
 STREAM_LIMITS = Limits(files=1_000_000, bytes=2**40, pixels=MAX_PIXELS, seconds=3600.0)
 # Left to choose (`stream=None`), aelab streams a folder or zip whose decoded images would take more
-# memory than this (85,000 images of 28x28 float32); the files themselves are read one at a time either way.
+# memory than this (85,000 images of 28x28 float32, 5,400 of 3x64x64); the files themselves are read one at a
+# time either way.
 IN_MEMORY_BYTES = 256 * 2**20
-IMAGE_BYTES = SIDE * SIDE * 4
+FLOAT_BYTES = 4  # decoded images are float32
+IMAGE_BYTES = math.prod(DIGIT_SHAPE) * FLOAT_BYTES  # a decoded 28x28 image's; `image_bytes` for any shape
 Progress = Callable[[str, int, int], None]  # (INDEXING, files seen, images found) or (READING, read, found)
 
 
@@ -89,12 +111,20 @@ class ImageData:
     """A labelled split: its images in memory, or a stream's files standing for them."""
 
     name: str
-    images: Images  # (N, 1, 28, 28) float32 in [0, 1], or a stream's ImageFiles standing for them
+    images: Images  # (N, C, H, W) float32 in [0, 1], or a stream's ImageFiles standing for them
     labels: torch.Tensor  # (N,) int64; UNLABELLED where unknown
     classes: list[str]
+    factors: np.ndarray | None = None  # (N, F) int64 generating factors, when known (shapes)
+    factor_names: tuple[str, ...] = ()  # the columns of `factors`
+    note: str = ""  # what loading did that a person should know (images converted to the shape), or ""
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image: what a model must take to be trained on or shown this data."""
+        return tuple(self.images.shape[1:])
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
         import torch
@@ -103,7 +133,8 @@ class ImageData:
 
         index = torch.as_tensor(index, dtype=torch.long)
         images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
-        return ImageData(self.name, images, self.labels[index], self.classes)
+        factors = None if self.factors is None else self.factors[index.numpy()]
+        return ImageData(self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note)
 
     def label_name(self, i: int) -> str:
         label = int(self.labels[i])
@@ -117,8 +148,8 @@ class Splits(NamedTuple):
     test: ImageData
 
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST",
-                  "digits": "scikit-learn digits"}
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR-10",
+                  "celeba": "CelebA", "digits": "scikit-learn digits", "shapes": "shapes"}
 FALLBACK_DATASET = "digits"  # bundled with scikit-learn, so always there: what the app shows offline
 
 
@@ -144,28 +175,58 @@ def data_dir(path: str | Path | None = None) -> Path:
     return SHARED_DATA_DIR if SHARED_DATA_DIR.is_dir() else DEFAULT_DATA_DIR
 
 
+def dataset_shape(name: str) -> tuple[int, int, int] | None:
+    """The (C, H, W) of a known dataset's images; None for a folder or zip (its person picks)."""
+    return DATASET_SHAPES.get(name)
+
+
+def folder_spec(side: int | None = None, channels: int | None = None) -> ImageSpec:
+    """What a folder's or zip's files become: MNIST's digit recipe (1x28x28) when neither is given, as before
+    colour; else plainly converted to `channels` (default 1) x `side` (default 28) pixels."""
+    if side is None and channels is None:
+        return DIGIT_SPEC
+    return ImageSpec(DIGIT_SHAPE[0] if channels is None else channels, DIGIT_SHAPE[1] if side is None else side,
+                     digits=False)
+
+
+def image_bytes(shape: tuple[int, ...]) -> int:
+    """Bytes of one decoded float32 image of `shape`."""
+    return math.prod(shape) * FLOAT_BYTES
+
+
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
                  cached: bool = False, stream: bool | None = False, workers: int = DEFAULT_WORKERS,
-                 keep_decoded: bool = False, progress: Progress | None = None) -> ImageData:
+                 keep_decoded: bool = False, progress: Progress | None = None, side: int | None = None,
+                 channels: int | None = None) -> ImageData:
     """Load `name` (a known dataset, a folder of images or a zip of them) for split 'train' or 'test'.
 
     With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
     its raw files' size and modification time: the app's later starts then skip importing
     torchvision, which takes as long as the whole first page may. A folder or zip is read into
     memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS (`stream`; None: by size, see
-    `load_folder`); `progress` hears how indexing and reading go.
+    `load_folder`), its files made `side` x `side` with `channels` (`folder_spec`); `progress` hears
+    how indexing and reading go. A known dataset has its own shape (`dataset_shape`): asking it for
+    another is a ValueError. CelebA is always streamed (162,770 training faces would take 8 GB as floats).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    if name in TORCHVISION_DATASETS:
+    native = DATASET_SHAPES.get(name)
+    if native and (side not in (None, native[1]) or channels not in (None, native[0])):
+        raise ValueError(f"{dataset_title(name)} is {shape_text(native)}: another side and channels are for "
+                         "folders and zips")
+    if name in TORCHVISION_DATASETS or name == "cifar10":
         if cached:
             return _load_cached(name, split, data_dir(root), download)
         return _load_torchvision(name, split, data_dir(root), download)
+    if name == "celeba":
+        return _load_celeba(split, data_dir(root), download, workers, keep_decoded)
     if name == "digits":
         return load_digits(split)
+    if name == "shapes":
+        return load_shapes(split)
     path = Path(name).expanduser()
     options = dict(limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS, progress=progress, stream=stream,
-                   workers=workers, keep_decoded=keep_decoded)
+                   workers=workers, keep_decoded=keep_decoded, side=side, channels=channels)
     if path.is_dir():
         return getattr(load_folder(path, **options), split)
     if path.is_file() and path.suffix.lower() == ".zip":
@@ -173,39 +234,63 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
 
 
+DOWNLOADABLE = (*TORCHVISION_DATASETS, *COLOUR_DATASETS)
+
+
 def ensure_downloaded(names: Iterable[str], root: str | Path | None = None) -> Path:
     """Make sure both splits of each torchvision dataset in `names` are on disk, downloading
     what is missing; the folder they are in. Offline, the DatasetUnavailable of `load_dataset`."""
     root = data_dir(root)
     for name in names:
-        if name not in TORCHVISION_DATASETS:
-            raise ValueError(f"Unknown dataset {name!r} to download: use one of {', '.join(TORCHVISION_DATASETS)}")
+        if name not in DOWNLOADABLE:
+            raise ValueError(f"Unknown dataset {name!r} to download: use one of {', '.join(DOWNLOADABLE)}")
         for split in RAW_FILES:
             if not all(path.exists() for path in _raw_paths(name, split, root)):
-                _load_torchvision(name, split, root, download=True)
+                if name == "celeba":
+                    _download_celeba(root)
+                else:
+                    _load_torchvision(name, split, root, download=True)
     return root
 
 
 def _load_torchvision(name: str, split: str, root: Path, download: bool) -> ImageData:
-    from torchvision import datasets
+    import torch
 
-    cls = getattr(datasets, TORCHVISION_DATASETS[name])
-    train = split == "train"
+    cls, train = _torchvision_class(name), split == "train"
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError:
         if not download:
-            raise DatasetUnavailable(_missing_message(cls, root, train)) from None
-        try:
-            ds = cls(str(root), train=train, download=True)
-        except Exception as err:  # offline, proxy, partial download: all mean "not available"
-            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__  # the cause
-            raise DatasetUnavailable(f"{_missing_message(cls, root, train)} Download failed: {reason}") from None
+            raise DatasetUnavailable(_missing_message(name, root, split)) from None
+        ds = _downloading(name, root, split, lambda: cls(str(root), train=train, download=True))
+    if name == "cifar10":  # uint8 (N, 32, 32, 3)
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        return ImageData(name, images, torch.as_tensor(ds.targets).long(), [str(c) for c in ds.classes])
     images = ds.data.unsqueeze(1).float().div_(255.0)
     return ImageData(name, images, ds.targets.long(), [str(c) for c in ds.classes])
 
 
+def _torchvision_class(name: str) -> type:
+    from torchvision import datasets
+
+    return datasets.CIFAR10 if name == "cifar10" else getattr(datasets, TORCHVISION_DATASETS[name])
+
+
+def _downloading(name: str, root: Path, split: str, make: Callable[[], object]) -> object:
+    """`make()`, which downloads; any failure (offline, proxy, quota, partial file) one DatasetUnavailable."""
+    try:
+        return make()
+    except Exception as err:  # offline, proxy, partial download: all mean "not available"
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__  # the cause
+        raise DatasetUnavailable(f"{_missing_message(name, root, split)} Download failed: {reason}") from None
+
+
 def _raw_paths(name: str, split: str, root: Path) -> list[Path]:
+    """The files (CelebA: the folder of faces and the partition list) a split is read from."""
+    if name == "cifar10":
+        return [root / CIFAR_FOLDER / file for file in CIFAR_FILES[split]]
+    if name == "celeba":
+        return [root / CELEBA_FOLDER / CELEBA_IMAGES, root / CELEBA_FOLDER / CELEBA_PARTITION]
     return [root / TORCHVISION_DATASETS[name] / "raw" / file for file in RAW_FILES[split]]
 
 
@@ -215,25 +300,82 @@ def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData
     if not all(path.exists() for path in _raw_paths(name, split, root)):
         return _load_torchvision(name, split, root, download)  # downloads, or says what is missing
     arrays = _decoded_split(name, split, root)
-    images = torch.from_numpy(arrays["pixels"]).unsqueeze(1).float().div_(255.0)
-    return ImageData(name, images, torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]])
+    pixels = torch.from_numpy(arrays["pixels"])
+    pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2).contiguous()
+    return ImageData(name, pixels.float().div_(255.0), torch.from_numpy(arrays["labels"]).long(),
+                     [str(c) for c in arrays["classes"]])
 
 
 def _decoded_split(name: str, split: str, root: Path) -> dict[str, np.ndarray]:
     """A split on disk as uint8 pixels, labels and class names: from the disk cache, keyed by its raw
-    files' size and date, else decoded once and stored there."""
+    files' size and date, else decoded once and stored there (the MNIST family read here without
+    torchvision; CIFAR-10's pickled batches by torchvision, the one reader of that format)."""
     paths = _raw_paths(name, split, root)
     stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
     key = cache.cache_key(name, split, stamp)
     arrays = cache.load_arrays("dataset", key)
     if arrays is None:
-        pixels, labels = (_read_idx(path) for path in paths)
-        if pixels.ndim != 3 or labels.shape != pixels.shape[:1]:
-            raise DatasetUnavailable(f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
-                                     "do not hold one label per image")
-        arrays = {"pixels": pixels, "labels": labels.astype(np.int64), "classes": np.array(CLASSES[name])}
+        if name == "cifar10":
+            ds = _torchvision_class(name)(str(root), train=split == "train", download=False)
+            pixels, labels, classes = ds.data, np.asarray(ds.targets), ds.classes
+        else:
+            pixels, labels = (_read_idx(path) for path in paths)
+            classes = CLASSES[name]
+            if pixels.ndim != 3 or labels.shape != pixels.shape[:1]:
+                raise DatasetUnavailable(f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
+                                         "do not hold one label per image")
+        arrays = {"pixels": pixels, "labels": labels.astype(np.int64), "classes": np.array(classes)}
         cache.save_arrays("dataset", key, arrays)
     return arrays
+
+
+def _download_celeba(root: Path) -> None:
+    """torchvision's CelebA download (Google Drive: it often refuses, a quota; then one DatasetUnavailable)."""
+    from torchvision import datasets
+
+    _downloading("celeba", root, "train", lambda: datasets.CelebA(str(root), split="all", download=True))
+
+
+def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_decoded: bool) -> ImageData:
+    """CelebA's aligned faces of `split` (by its partition list), read per batch: 162,770 training faces would
+    take 8 GB as floats. The DCGAN recipe (`CELEBA_SPEC`) makes each a 3x64x64 picture; unlabelled."""
+    import torch
+
+    from aelab.streaming import ImageFiles
+
+    folder, partition = _raw_paths("celeba", split, root)
+    if not (folder.is_dir() and partition.is_file()):
+        if not download:
+            raise DatasetUnavailable(_missing_message("celeba", root, split))
+        _download_celeba(root)
+    wanted = CELEBA_SPLITS[split]
+    try:
+        lines = [line.split() for line in partition.read_text().splitlines() if line.strip()]
+        names = [parts[0] for parts in lines if parts[1] in wanted]
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise DatasetUnavailable(f"{partition} is not CelebA's partition list (a file name and 0, 1 or 2 per "
+                                 "line): delete it to download it again") from None
+    if not names:
+        raise DatasetUnavailable(f"{partition} names no image of the {split} split")
+    key = cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *_spec_key(CELEBA_SPEC)) \
+        if keep_decoded else None
+    images = ImageFiles(DATASET_TITLES["celeba"], folder, (n.encode() for n in names), False, STREAM_LIMITS.pixels,
+                        workers, key, CELEBA_SPEC)
+    return ImageData("celeba", images, torch.full((len(names),), UNLABELLED, dtype=torch.long), [])
+
+
+def load_shapes(split: str = "train", side: int = 64, channels: int = 3) -> ImageData:
+    """aelab.shapes' coloured shapes, drawn here (no download; the same for SHAPES_SEED on every machine),
+    SHAPES_SPLIT[split] of them, train and test disjoint; labelled by shape, with all six factors kept."""
+    import torch
+
+    from aelab import shapes
+
+    pixels, factors = shapes.shapes_split(split, SHAPES_SPLIT["train"], SHAPES_SPLIT["test"], SHAPES_SEED, side,
+                                          channels)
+    column = shapes.FACTOR_NAMES.index("shape")
+    return ImageData("shapes", torch.from_numpy(pixels), torch.from_numpy(factors[:, column]),
+                     list(shapes.SHAPES), factors, shapes.FACTOR_NAMES)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -250,9 +392,11 @@ def _read_idx(path: Path) -> np.ndarray:
 
 def load_labels(name: str, split: str = "test", root: str | Path | None = None) -> tuple[np.ndarray, list[str]]:
     """A split's labels (int64, UNLABELLED where unknown) and class names, never downloading. For the
-    MNIST family they come from the disk cache without torch: the first page colours its map with them."""
+    MNIST family and CIFAR-10 they come from the disk cache without torch: the first page colours its map
+    with them."""
     root = data_dir(root)
-    if name in TORCHVISION_DATASETS and all(path.exists() for path in _raw_paths(name, split, root)):
+    decoded = (*TORCHVISION_DATASETS, "cifar10")
+    if name in decoded and all(path.exists() for path in _raw_paths(name, split, root)):
         arrays = _decoded_split(name, split, root)
         return arrays["labels"].astype(np.int64), [str(c) for c in arrays["classes"]]
     data = load_dataset(name, split, root, download=False, cached=True)
@@ -269,12 +413,19 @@ def load_pixels(name: str, split: str = "test", root: str | Path | None = None) 
     return (pixels.astype(np.float32) / np.float32(255.0))[:, None]
 
 
-def _missing_message(cls: type, root: Path, train: bool) -> str:
-    folder = root / cls.__name__ / "raw"
-    files = RAW_FILES["train" if train else "test"]
-    return (f"{cls.__name__} ({'train' if train else 'test'} split) is not in {folder}: expected "
-            f"{' and '.join(files)} there. Set {DATA_DIR_ENV} to a folder holding {cls.__name__}/raw/, "
-            "or connect to the internet to download it.")
+def _missing_message(name: str, root: Path, split: str) -> str:
+    """One line: the folder a split should be in, the files expected there, and the two ways to get them."""
+    if name == "cifar10":
+        title, where, files = DATASET_TITLES[name], CIFAR_FOLDER, CIFAR_FILES[split]
+    elif name == "celeba":
+        title, where, files = DATASET_TITLES[name], CELEBA_FOLDER, (f"{CELEBA_IMAGES}/ (the aligned faces, "
+                                                                    "000001.jpg ...)", CELEBA_PARTITION)
+    else:
+        title = TORCHVISION_DATASETS[name]
+        where, files = f"{title}/raw", RAW_FILES[split]
+    listed = ", ".join(files[:-1]) + f" and {files[-1]}"
+    return (f"{title} ({split} split) is not in {root / where}: expected {listed} there. Set {DATA_DIR_ENV} "
+            f"to a folder holding {where}/, or connect to the internet to download it.")
 
 
 def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
@@ -295,8 +446,11 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
 
 def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False) -> Splits:
-    """A folder of images, labelled by subfolder when there are subfolders; preprocessed like uploads.
+                stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False,
+                side: int | None = None, channels: int | None = None) -> Splits:
+    """A folder of images, labelled by subfolder when there are subfolders; each file made a picture as
+    `folder_spec(side, channels)` says (by default MNIST's digit recipe at 1x28x28, like a digit upload;
+    else converted to that many channels and pixels, the data's `note` counting what was converted).
 
     The folder is indexed first (names and sizes only), stopping at the first limit passed, so a
     folder too big is one DatasetUnavailable line and never a full memory. Linked folders are not
@@ -308,20 +462,27 @@ def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL
     """
     from aelab.streaming import ImageFiles, read_file
 
+    spec = folder_spec(side, channels)
     guard = _Guard(str(folder), limits, progress, should_stop)
     files = _index_folder(folder, guard)
-    if _streams(stream, len(files)):
+    if _streams(stream, len(files), spec):
         stamp = [(relative, size, mtime) for relative, _, size, mtime in files] if keep_decoded else None
+        key = cache.cache_key(str(folder.resolve()), stamp, *_spec_key(spec)) if stamp else None
         images = ImageFiles(folder.name, folder, (os.fsencode(relative) for relative, *_ in files), False,
-                            limits.pixels, workers, cache.cache_key(str(folder.resolve()), stamp) if stamp else None)
+                            limits.pixels, workers, key, spec)
         return _streamed(folder.name, images, [relative for relative, *_ in files], test_fraction)
     pairs = ((relative, read_file(path)) for relative, path, *_ in files)
-    return _from_files(pairs, len(files), folder.name, test_fraction, guard)
+    return _from_files(pairs, len(files), folder.name, test_fraction, guard, spec)
 
 
-def _streams(stream: bool | None, n_files: int) -> bool:
+def _spec_key(spec: ImageSpec) -> tuple[str, ...]:
+    """What a decoded cache's key adds for `spec`: nothing for the digit recipe (keys from before colour hold)."""
+    return () if spec == DIGIT_SPEC else (spec.describe(), str(spec.crop))
+
+
+def _streams(stream: bool | None, n_files: int, spec: ImageSpec = DIGIT_SPEC) -> bool:
     """Whether to stream: as asked, else when the decoded images would not fit IN_MEMORY_BYTES."""
-    return stream if stream is not None else n_files * IMAGE_BYTES > IN_MEMORY_BYTES
+    return stream if stream is not None else n_files * image_bytes(spec.shape) > IN_MEMORY_BYTES
 
 
 def _index_folder(folder: Path, guard: _Guard) -> list[tuple[str, Path, int, int]]:
@@ -417,11 +578,11 @@ def _hidden(part: str) -> bool:
 
 
 def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: str, test_fraction: float,
-                guard: _Guard) -> Splits:
-    """(relative path, bytes or None when unreadable) pairs preprocessed like uploads; a path's first
+                guard: _Guard, spec: ImageSpec = DIGIT_SPEC) -> Splits:
+    """(relative path, bytes or None when unreadable) pairs made pictures as `spec` says; a path's first
     folder is its class. Folders and zips share this, so both label, skip, limit and split the same way.
     """
-    where, images, tops = guard.where, [], []
+    where, images, tops, converted, upscaled = guard.where, [], [], 0, 0
     guard.report(READING, 0, n_files)
     for done, (relative, data) in enumerate(files, start=1):
         guard.check(READING, done, n_files)
@@ -429,20 +590,34 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
             continue
         guard.spend(len(data))
         try:
-            images.append(preprocess_bytes(data, relative, guard.limits.pixels, with_steps=False).image)
+            made = prepare_bytes(data, relative, spec, guard.limits.pixels, with_steps=False)
         except ImageTooLarge as err:
             raise DatasetUnavailable(f"{relative} in {where}: {err}") from None
         except ImageError:
             continue  # unreadable or blank files are skipped, as a person would expect
+        images.append(made.image)
+        converted, upscaled = converted + made.converted, upscaled + made.upscaled
         parts = PurePosixPath(relative).parts
         tops.append(parts[0] if len(parts) > 1 else None)
     guard.report(READING, n_files, n_files)
     if len(images) < 2:
         raise DatasetUnavailable(_too_few(where))
-    import torch
+    tensor = to_tensor(np.stack(images), spec.shape)
+    note = conversion_note(len(images), converted, upscaled, spec)
+    return _divided(ImageData(name, tensor, *_labelled(tops), note=note), test_fraction)
 
-    tensor = torch.from_numpy(np.stack(images)).float().unsqueeze(1)
-    return _divided(ImageData(name, tensor, *_labelled(tops)), test_fraction)
+
+def conversion_note(n_images: int, converted: int, upscaled: int, spec: ImageSpec) -> str:
+    """What converting a folder did, in one line ("" when nothing): '3 of 40 images were converted to 3x32x32
+    RGB (another colour mode or size); 1 of them, smaller than 32x32, was enlarged.'"""
+    if not converted:
+        return ""
+    text = (f"{converted:,} of {n_images:,} images {'was' if converted == 1 else 'were'} converted to "
+            f"{shape_text(spec.shape)} (another colour mode or size)")
+    if upscaled:
+        text += (f"; {upscaled:,} of them, smaller than {spec.side}x{spec.side}, "
+                 f"{'was' if upscaled == 1 else 'were'} enlarged")
+    return text + "."
 
 
 def _streamed(name: str, images: ImageFiles, relatives: list[str], test_fraction: float) -> Splits:
@@ -486,12 +661,12 @@ def random_shift(images: torch.Tensor, max_px: int, gen: torch.Generator) -> tor
     import torch
     import torch.nn.functional as F
 
-    (n, _, height, width), k = images.shape, max_px
+    (n, channels, height, width), k = images.shape, max_px
     padded = F.pad(images, (k, k, k, k))
     offsets = torch.randint(0, 2 * k + 1, (n, 2), generator=gen)
-    rows = (offsets[:, 0, None] + torch.arange(height))[:, :, None]
-    cols = (offsets[:, 1, None] + torch.arange(width))[:, None, :]
-    return padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    rows = (offsets[:, 0, None] + torch.arange(height))[:, None, :, None]
+    cols = (offsets[:, 1, None] + torch.arange(width))[:, None, None, :]
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(channels)[None, :, None, None], rows, cols]
 
 
 def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:
@@ -501,16 +676,20 @@ def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[Image
 
 
 def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
-    """Which datasets can be loaded without a download (digits always can)."""
+    """Which datasets the app can show without a download (digits and shapes, made here, always can).
+
+    Not CelebA: it is streamed (its test split alone would take 1 GB as floats), and the app's pages hold
+    the split they show in memory; train on it with the command line."""
     root = data_dir(root)
     found = {name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
-             for name in TORCHVISION_DATASETS}
-    return found | {FALLBACK_DATASET: True}
+             for name in (*TORCHVISION_DATASETS, "cifar10")}
+    return found | {FALLBACK_DATASET: True, "shapes": True}
 
 
 def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
              progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-             stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False) -> Splits:
+             stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False,
+             side: int | None = None, channels: int | None = None) -> Splits:
     """A zip of images (uploaded bytes, or a file on disk), labelled by subfolder and split like
     `load_folder`, within the same limits; one on disk can be streamed like a folder.
 
@@ -523,6 +702,7 @@ def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: 
     """
     from aelab.streaming import ImageFiles
 
+    spec = folder_spec(side, channels)
     title = Path(name).name
     if stream and isinstance(data, bytes):
         raise ValueError("Only a zip file on disk can be streamed.")
@@ -549,13 +729,15 @@ def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: 
             raise DatasetUnavailable(f"{title} is encrypted: zip the images without a password.")
         guard.report(INDEXING, len(members), len(files))
         names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
-        if isinstance(data, Path) and _streams(stream, len(files)):
+        if isinstance(data, Path) and _streams(stream, len(files), spec):
             where = data.stat()
-            key = cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns) if keep_decoded else None
+            key = cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns, *_spec_key(spec)) \
+                if keep_decoded else None
             images = ImageFiles(title, data, (info.filename.encode() for info in files), True, limits.pixels,
-                                workers, key)
+                                workers, key, spec)
             return _streamed(Path(name).stem, images, names, test_fraction)
-        return _from_files(_read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard)
+        return _from_files(_read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard,
+                           spec)
 
 
 def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:

@@ -1,12 +1,17 @@
 """User images in, downloadable images out.
 
 Uploads and folders of images are untrusted: `load_image` turns every way a file can be
-wrong into one readable `ImageError`, and `preprocess` finds the digit on the paper with
-scikit-image (background divided out, Otsu and hysteresis thresholds, connected pieces) and
-applies MNIST's own recipe (white on black, crop, fit a 20x20 box, centre by mass in 28x28)
-so a photo of a digit looks to a model like the digits it was trained on. The other half turns model
-outputs (arrays in [0, 1]) into tensors, grids, PNGs and GIFs. Only `to_tensor` needs torch,
-and imports it, so the app's first page can use the rest before torch is loaded.
+wrong into one readable `ImageError`. A digit model's inputs are made by `preprocess`: it finds
+the digit on the paper with scikit-image (background divided out, Otsu and hysteresis thresholds,
+connected pieces) and applies MNIST's own recipe (white on black, crop, fit a 20x20 box, centre
+by mass in 28x28) so a photo of a digit looks to a model like the digits it was trained on. Any
+other model's are made by `convert`: the picture in the model's colour mode (gray or RGB), centre-
+cropped to a square and resized to its side. `prepare_for` is the one rule choosing between them.
+
+Pictures, as NumPy arrays, are (H, W) gray or (H, W, 3) RGB in [0, 1], the layout PNGs, grids and
+the page show; models take tensors (N, C, H, W): `to_pictures` and `to_tensor` convert. The other
+half turns model outputs into grids, PNGs and GIFs. Only `to_tensor` needs torch, and imports it,
+so the app's first page can use the rest before torch is loaded.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from aelab.model_config import CHANNELS, DIGIT_SHAPE, MAX_SIDE, MIN_SIDE, shape_text
+
 if TYPE_CHECKING:
     import torch
 
 MAX_BYTES = 10 * 1024 * 1024  # matches Streamlit's server.maxUploadSize = 10 (MiB)
 MAX_PIXELS = 25_000_000  # a large phone photo; anything bigger is refused before decoding
-SIDE = 28  # MNIST canvas
+SIDE = DIGIT_SHAPE[1]  # MNIST canvas
 BOX = 20  # MNIST fits each digit into a 20x20 box...
 CENTRE = 14.0  # ...and puts its centre of mass here (measured on MNIST: 14.0 in pixel indices)
 WORK_SIDE = 512  # larger images are shrunk first: the result is 20 px, this keeps 25 MP fast and averages noise
@@ -70,8 +77,112 @@ class ImageTooLarge(ImageError):
 class Preprocessed:
     """A model-ready image and the named intermediate images that show how it was made."""
 
-    image: np.ndarray  # (28, 28) float32 in [0, 1], white ink on black
-    steps: list[tuple[str, np.ndarray]]  # (name, 2-D float32 in [0, 1], <= 256 px), in order
+    image: np.ndarray  # a picture, float32 in [0, 1]: (28, 28) white ink on black from the digit recipe
+    steps: list[tuple[str, np.ndarray]]  # (name, picture float32 in [0, 1], <= 256 px), in order
+    converted: bool = False  # `convert`: its colour mode or size was not the target's
+    upscaled: bool = False  # `convert`: smaller than the target side, so enlarged
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What image files become: MNIST's digit recipe (`digits`, 1x28x28 only), or plainly `channels` x
+    `side` x `side` (`convert`). Folders default to digits, as before colour."""
+
+    channels: int = DIGIT_SHAPE[0]
+    side: int = DIGIT_SHAPE[1]
+    digits: bool = True
+    crop: int = 0  # `convert`: the centred square cut out first, in source pixels (0: the largest there is)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.channels, bool) or self.channels not in CHANNELS:
+            raise ValueError(f"channels must be 1 (gray) or 3 (RGB), not {self.channels!r}")
+        if isinstance(self.side, bool) or not isinstance(self.side, int) or not MIN_SIDE <= self.side <= MAX_SIDE:
+            raise ValueError(f"side must be a whole number from {MIN_SIDE} to {MAX_SIDE}, not {self.side!r}")
+        if self.digits and (self.shape != DIGIT_SHAPE or self.crop):
+            raise ValueError(f"The digit recipe makes {shape_text(DIGIT_SHAPE)} images, not {shape_text(self.shape)}")
+        if isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 0:
+            raise ValueError(f"crop must be a whole number of pixels >= 0, not {self.crop!r}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.channels, self.side, self.side
+
+    def describe(self) -> str:
+        return f"{shape_text(self.shape)}{' digits' if self.digits else ''}"
+
+
+DIGIT_SPEC = ImageSpec()
+
+
+def spec_for(model_shape: tuple[int, int, int], digits: bool) -> ImageSpec:
+    """What an upload becomes for a model taking `model_shape` images: MNIST's digit recipe only for a digit
+    model (`digits`, and 1x28x28), else the picture converted to the model's channels and side."""
+    channels, side, _ = model_shape
+    return ImageSpec(channels, side, digits and tuple(model_shape) == DIGIT_SHAPE)
+
+
+def prepare_for(model_shape: tuple[int, int, int], img: Image.Image, digits: bool,
+                with_steps: bool = True) -> Preprocessed:
+    """An upload made ready for a model taking `model_shape` images (`spec_for` says how): a grayscale
+    picture for a colour model and a colour one for a gray model are converted; ImageError when it cannot be."""
+    return prepare(img, spec_for(model_shape, digits), with_steps)
+
+
+def prepare(img: Image.Image, spec: ImageSpec, with_steps: bool = True) -> Preprocessed:
+    """`img` as `spec` says: the digit recipe or a plain conversion."""
+    if spec.digits:
+        return preprocess(img, with_steps)
+    return convert(img, spec.channels, spec.side, with_steps, spec.crop)
+
+
+def prepare_bytes(data: bytes, name: str, spec: ImageSpec, max_pixels: int = MAX_PIXELS,
+                  with_steps: bool = True) -> Preprocessed:
+    """Bytes of a file to a model-ready picture as `spec` says; only ImageError escapes."""
+    return prepare(load_image(data, name, max_pixels), spec, with_steps)
+
+
+def convert(img: Image.Image, channels: int, side: int, with_steps: bool = True, crop: int = 0) -> Preprocessed:
+    """`img` as a side x side picture with `channels` (1: luminance, 3: RGB), in [0, 1].
+
+    The picture is centre-cropped to a square (`crop` pixels wide when given and it fits: CelebA's 140)
+    and resized with PIL's antialiased bilinear filter (torchvision's default); a smaller picture is
+    enlarged, and says so. 16-bit and float images keep
+    their full range (a 16-bit PNG's 65535 is white, not clipped at 255); transparent parts become black,
+    the background of the datasets here.
+    """
+    if img.mode in _HIGH_DEPTH:
+        plane = np.clip(_full_scale(np.asarray(img.convert("F"), dtype=np.float64), img.mode), 0.0, 1.0)
+        work, scale = Image.fromarray(plane.astype(np.float32), "F"), 1.0
+    else:
+        try:
+            rgba = img.convert("RGBA") if img.has_transparency_data else None
+            if rgba is not None:
+                img = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+            work, scale = img.convert("L" if channels == 1 else "RGB"), 255.0
+        except ValueError:
+            raise ImageError(f"This image's colour mode ({img.mode}) is not supported.") from None
+    if 0 < crop <= min(work.size):
+        left, top = (work.width - crop) // 2, (work.height - crop) // 2
+        work = work.crop((left, top, left + crop, top + crop))
+    fitted = ImageOps.fit(work, (side, side), Image.Resampling.BILINEAR)
+    picture = np.clip(np.asarray(fitted, dtype=np.float32) / scale, 0.0, 1.0)
+    if channels == 3 and picture.ndim == 2:
+        picture = np.repeat(picture[..., None], 3, axis=2)
+    if not np.isfinite(picture).all():
+        raise ImageError(_CORRUPT)
+    steps = [("original", _for_display_any(work, scale)), (f"{shape_text((channels, side, side))}", picture.copy())] \
+        if with_steps else []
+    target = "L" if channels == 1 else "RGB"
+    return Preprocessed(picture, steps, converted=img.mode != target or img.size != (side, side),
+                        upscaled=min(img.size) < side)
+
+
+def _for_display_any(img: Image.Image, scale: float) -> np.ndarray:
+    """A picture of `img` (any of L, RGB, F) at most DISPLAY_SIDE px long."""
+    if max(img.size) > DISPLAY_SIDE:
+        ratio = DISPLAY_SIDE / max(img.size)
+        img = img.resize((max(1, round(img.width * ratio)), max(1, round(img.height * ratio))), Image.Resampling.BOX)
+    return np.clip(np.asarray(img, dtype=np.float32) / scale, 0.0, 1.0)
 
 
 def load_image(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -241,13 +352,18 @@ def _planes(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return np.asarray(work.convert("L"), dtype=np.float64) / 255.0, alpha
     if work.mode == "L":
         return np.asarray(work, dtype=np.float64) / 255.0, None
-    gray = np.asarray(work, dtype=np.float64)
+    return _full_scale(np.asarray(work, dtype=np.float64), img.mode), None
+
+
+def _full_scale(gray: np.ndarray, mode: str) -> np.ndarray:
+    """A high-depth plane nominally in [0, 1]: 16-bit by 65535, the others (no fixed full scale) by their
+    largest magnitude; NaN and infinities become the smallest finite value."""
     finite = np.isfinite(gray)
     gray = np.where(finite, gray, gray[finite].min() if finite.any() else 0.0)
-    if img.mode.startswith("I;16"):
-        return gray / 65535.0, None
+    if mode.startswith("I;16"):
+        return gray / 65535.0
     top = np.abs(gray).max()  # 32-bit int and float images have no fixed full scale
-    return (gray / top if top > 0 else gray), None
+    return gray / top if top > 0 else gray
 
 
 def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -424,14 +540,47 @@ def _original_for_display(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndar
     return a * shown + (1.0 - a) * checker
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(28, 28) or (N, 28, 28) floats to the (N, 1, 28, 28) float32 batch the models take (a copy)."""
+def to_tensor(pictures: np.ndarray, shape: tuple[int, int, int] = DIGIT_SHAPE) -> torch.Tensor:
+    """One picture or N of them ((H, W) / (N, H, W) gray, (H, W, 3) / (N, H, W, 3) RGB) to the (N, C, H, W)
+    float32 batch a model taking `shape` images takes (a copy); ValueError when they are another shape."""
     import torch
 
-    array = np.asarray(images, dtype=np.float32)
-    if array.shape[-2:] != (SIDE, SIDE) or array.ndim not in (2, 3):
-        raise ValueError(f"expected (28, 28) or (N, 28, 28) images, got shape {array.shape}")
-    return torch.tensor(array.reshape(-1, 1, SIDE, SIDE))
+    array = np.asarray(pictures, dtype=np.float32)
+    channels, height, width = shape
+    one = (height, width) if channels == 1 else (height, width, channels)
+    if array.shape[-len(one):] != one or array.ndim not in (len(one), len(one) + 1):
+        raise ValueError(f"expected pictures {one} or (N, {', '.join(map(str, one))}), got shape {array.shape}")
+    array = array.reshape(-1, *one)
+    return torch.tensor(array if channels == 1 else array.transpose(0, 3, 1, 2)).reshape(-1, *shape)
+
+
+def fit(picture: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """A picture as a model taking `shape` images takes it: itself when it is that shape already, else
+    converted (`convert`: gray and colour either way, resized) - an upload prepared for another model."""
+    channels, side, _ = shape
+    picture = np.asarray(picture, dtype=np.float32)
+    if picture.shape == ((side, side) if channels == 1 else (side, side, channels)):
+        return picture
+    pixels = np.round(np.clip(np.nan_to_num(picture), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return convert(Image.fromarray(pixels), channels, side, with_steps=False).image
+
+
+def fit_all(pictures: np.ndarray | Sequence[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
+    """One picture or several (an array of them, or a list, perhaps of different shapes), each `fit` to
+    `shape`: an (N, ...) array of pictures. A single picture is 2-D, or (H, W, 3) (no picture is 3 px wide)."""
+    if not isinstance(pictures, np.ndarray):
+        return np.stack([fit(p, shape) for p in pictures])
+    one = pictures.ndim == 2 or (pictures.ndim == 3 and pictures.shape[2] == 3)
+    return np.stack([fit(p, shape) for p in ([pictures] if one else pictures)])
+
+
+def to_pictures(batch: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) images (a tensor or an array) as N pictures: (N, H, W) for one channel, (N, H, W, 3) for
+    three, float32 NumPy: what grids, PNGs and the page show."""
+    array = np.asarray(batch.detach().cpu() if hasattr(batch, "detach") else batch, dtype=np.float32)
+    if array.ndim != 4 or array.shape[1] not in CHANNELS:
+        raise ValueError(f"expected (N, C, H, W) images with 1 or 3 channels, got shape {array.shape}")
+    return array[:, 0] if array.shape[1] == 1 else np.ascontiguousarray(array.transpose(0, 2, 3, 1))
 
 
 def make_grid(images: Sequence[np.ndarray] | np.ndarray, ncol: int, pad: int = 2,
@@ -472,10 +621,11 @@ def wrap_columns(n: int, most: int) -> int:
 
 
 def pad_square(image: np.ndarray, value: float = 0.5) -> np.ndarray:
-    """A 2-D image centred on a square canvas of `value`: pictures of any aspect ratio then show at one height."""
-    h, w = image.shape
+    """A picture (gray or RGB) centred on a square canvas of `value`: pictures of any aspect ratio then show at
+    one height."""
+    h, w = image.shape[:2]
     side = max(h, w)
-    canvas = np.full((side, side), value, dtype=np.float32)
+    canvas = np.full((side, side, *image.shape[2:]), value, dtype=np.float32)
     top, left = (side - h) // 2, (side - w) // 2
     canvas[top:top + h, left:left + w] = image
     return canvas
@@ -486,31 +636,41 @@ LABEL_PX = 13  # font size of a labelled grid's text
 
 def labelled_grid(tiles: np.ndarray, row_labels: list[str], cell_labels: list[list[str]], scale: int = 3,
                   gap: int = 4) -> np.ndarray:
-    """(rows, cols, H, W) images enlarged `scale` times, a label left of each row and one under each image.
+    """(rows, cols, H, W) gray or (rows, cols, H, W, 3) RGB pictures enlarged `scale` times, a label left of each
+    row and one under each picture.
 
     A white figure with black text (Pillow's own font), so that a downloaded traversal grid says
     which dimension each row moves and to what value each column sets it.
     """
     tiles = np.asarray(tiles, dtype=np.float32)
-    if tiles.ndim != 4 or 0 in tiles.shape:
-        raise ValueError(f"expected (rows, cols, H, W) images, got shape {tiles.shape}")
-    rows, cols, h, w = tiles.shape
+    rgb = tiles.ndim == 5 and tiles.shape[4] == 3
+    if tiles.ndim != 4 + rgb or 0 in tiles.shape:
+        raise ValueError(f"expected (rows, cols, H, W) or (rows, cols, H, W, 3) pictures, got shape {tiles.shape}")
+    rows, cols, h, w = tiles.shape[:4]
     if len(row_labels) != rows or len(cell_labels) != rows or any(len(row) != cols for row in cell_labels):
         raise ValueError(f"expected {rows} row labels and {rows}x{cols} cell labels")
     font = ImageFont.load_default(size=LABEL_PX)
     measure = ImageDraw.Draw(Image.new("L", (1, 1)))
     left = gap + max(measure.textbbox((0, 0), label, font=font)[2] for label in row_labels) + 2 * gap
     th, tw, below = h * scale, w * scale, LABEL_PX + 2 * gap
-    canvas = Image.new("L", (left + cols * (tw + gap), gap + rows * (th + below)), 255)
+    mode, white, black = ("RGB", (255, 255, 255), (0, 0, 0)) if rgb else ("L", 255, 0)
+    canvas = Image.new(mode, (left + cols * (tw + gap), gap + rows * (th + below)), white)
     draw = ImageDraw.Draw(canvas)
     for r in range(rows):
         top = gap + r * (th + below)
-        draw.text((gap, top + th // 2), row_labels[r], fill=0, font=font, anchor="lm")
+        draw.text((gap, top + th // 2), row_labels[r], fill=black, font=font, anchor="lm")
         for c in range(cols):
             x = left + c * (tw + gap)
             canvas.paste(_to_pil(enlarge(tiles[r, c], scale)), (x, top))
-            draw.text((x + tw // 2, top + th + gap // 2), cell_labels[r][c], fill=0, font=font, anchor="mt")
+            draw.text((x + tw // 2, top + th + gap // 2), cell_labels[r][c], fill=black, font=font, anchor="mt")
     return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+def display_scale(scale: int, height: int) -> int:
+    """The enlargement showing a picture `height` px high about as large as a 28-px digit enlarged `scale` times:
+    `scale` itself up to twice MNIST's side (28 and 32 px, and strips of them), less above (64 px: about half),
+    so that a page laid out for digits holds larger pictures too."""
+    return scale if height <= 2 * SIDE else max(1, round(scale * SIDE / height))
 
 
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:

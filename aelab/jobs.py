@@ -24,7 +24,9 @@ import torch
 from aelab.checkpoints import update_metadata
 from aelab.cli import train_command
 from aelab.data import DatasetUnavailable, ImageData, split_validation
+from aelab.images import to_pictures
 from aelab.metrics import record_test_metrics
+from aelab.model_config import DIGIT_SHAPE
 from aelab.models import Autoencoder
 from aelab.noise import add_noise
 from aelab.serving import OwnerWatch
@@ -64,8 +66,10 @@ class JobState:
     epochs: int = 0  # planned
     loss: float | None = None  # last batch's loss
     history: tuple[EpochLog, ...] = ()
-    originals: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32))  # clean validation images
-    inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.float32))  # noised when denoising
+    # pictures (images.to_pictures) of the first validation images, clean and as the model sees them (noised
+    # when denoising)
+    originals: np.ndarray = field(default_factory=lambda: np.zeros((0, *DIGIT_SHAPE[1:]), np.float32))
+    inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, *DIGIT_SHAPE[1:]), np.float32))
     reconstructions: np.ndarray | None = None  # after epoch `preview_epoch`
     preview_epoch: int = 0
     result: TrainResult | None = None
@@ -146,8 +150,8 @@ class TrainingJob:
         clean = val.images[:N_PREVIEW]
         gen = torch.Generator().manual_seed(cfg.seed)
         self._preview_x = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
-        self._state = JobState(JobStatus.RUNNING, epochs=cfg.epochs, originals=clean[:, 0].numpy().copy(),
-                               inputs=self._preview_x[:, 0].numpy().copy(), started=time.perf_counter())
+        self._state = JobState(JobStatus.RUNNING, epochs=cfg.epochs, originals=to_pictures(clean).copy(),
+                               inputs=to_pictures(self._preview_x).copy(), started=time.perf_counter())
         self._thread = _JobThread(self, target=self._run, args=(cfg, data, self.out, test),
                                   name=f"aelab-train-{self.out.stem}")
         self._thread.start()
@@ -219,7 +223,7 @@ class TrainingJob:
         device = next(model.parameters()).device
         model.eval()
         with torch.no_grad():
-            images = torch.sigmoid(model.reconstruct(self._preview_x.to(device)))[:, 0].cpu().numpy()
+            images = to_pictures(torch.sigmoid(model.reconstruct(self._preview_x.to(device))))
         with self._lock:
             self._state = replace(self._state, history=(*self._state.history, entry), reconstructions=images,
                                   preview_epoch=entry.epoch)

@@ -58,31 +58,37 @@ def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) 
 
 
 def encode(model: Autoencoder, images: np.ndarray) -> np.ndarray:
-    """Codes (N, D) of 28x28 images (uploads) given as an array (28, 28) or (N, 28, 28)."""
+    """Codes (N, D) of pictures (uploads) of the model's shape: one or N of them, (H, W) gray or (H, W, 3) RGB."""
     import torch
 
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    from aelab.images import to_tensor
+
+    x = to_tensor(images, model.image_shape)
     model.eval()
     with torch.no_grad():
         return model.encode(x).numpy()
 
 
 def decode(model: Autoencoder, z: np.ndarray) -> np.ndarray:
-    """Decode codes (D,) or (N, D) into images (N, 28, 28) in [0, 1]."""
+    """Decode codes (D,) or (N, D) into pictures in [0, 1]: (N, H, W) gray or (N, H, W, 3) RGB."""
     import torch
+
+    from aelab.images import to_pictures
 
     model.eval()
     with torch.no_grad():
-        return model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid()[:, 0].numpy()
+        return to_pictures(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
 
 
 def reconstruct(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
-    """Deterministic reconstructions (N, 28, 28) in [0, 1] of images (N, 1, 28, 28)."""
+    """Deterministic reconstructions, as pictures in [0, 1] ((N, H, W) or (N, H, W, 3)), of images (N, C, H, W)."""
     import torch
+
+    from aelab.images import to_pictures
 
     model.eval()
     with torch.no_grad():
-        return model.reconstruct(images).sigmoid()[:, 0].numpy()
+        return to_pictures(model.reconstruct(images).sigmoid())
 
 
 # --- what each dimension does ------------------------------------------------------------
@@ -131,7 +137,7 @@ def traversal_values(low: np.ndarray, high: np.ndarray, dims: list[int], steps: 
 
 def traversal_grid(model: Autoencoder, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
                    steps: int) -> np.ndarray:
-    """Decode `base` with each of `dims` swept from low to high: (len(dims) * steps, 28, 28)."""
+    """Decode `base` with each of `dims` swept from low to high: len(dims) * steps pictures."""
     z = np.repeat(base[None, :], len(dims) * steps, axis=0).astype(np.float32)
     for row, (d, values) in enumerate(zip(dims, traversal_values(low, high, dims, steps))):
         z[row * steps:(row + 1) * steps, d] = values
@@ -159,7 +165,7 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear"
 
 def step_changes(frames: np.ndarray) -> np.ndarray:
     """Mean absolute pixel change from each frame to the next: a spike is where the path jumps."""
-    return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
+    return np.abs(np.diff(frames, axis=0)).reshape(len(frames) - 1, -1).mean(1)
 
 
 def mean_frame_change(frames: np.ndarray) -> float:

@@ -1,20 +1,24 @@
 """Autoencoders behind one interface and a registry by name; aelab.model_config describes them.
 
-Every model maps images (B, 1, 28, 28) in [0, 1] to latent codes and back to *logits*;
-apply the sigmoid for display. Losses are summed over pixels and averaged over the batch,
-so numbers read as nats per image.
+Every model maps images (B, C, H, W) in [0, 1] (its config's `image_shape`: 1x28x28 for MNIST,
+3x32x32, 3x64x64 in colour) to latent codes and back to *logits*; apply the sigmoid for display.
+Losses are summed over pixels and channels and averaged over the batch, so numbers read as nats
+per image: for BCE, the negative log-likelihood of the image's C*H*W values, each a Bernoulli
+probability (a proper likelihood for values in [0, 1]). A colour image has three times the values
+of a gray one of its size, so its nats are not comparable with a gray model's.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aelab.model_config import (  # a model's description, free of torch
-    ACTIVATION_CLASSES, LOGVAR_MAX, LOGVAR_MIN, ModelConfig)
+    ACTIVATION_CLASSES, LOGVAR_MAX, LOGVAR_MIN, ModelConfig, conv_sides)
 
-IMAGE_SHAPE = (1, 28, 28)
 ACTIVATIONS: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATION_CLASSES.items()}
 
 
@@ -42,35 +46,36 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 # --- building blocks -------------------------------------------------------------------
 
 
-def conv_encoder(channels: tuple[int, ...], act: type[nn.Module], hidden: int = 0) -> nn.Sequential:
-    """3x3 stride-2 convolutions: 28 -> 14 -> 7 -> 4, flatten, then the optional hidden layer."""
-    if len(channels) != 3:
-        raise ValueError("Convolutional models take exactly three channel widths")
+def conv_encoder(in_channels: int, side: int, channels: tuple[int, ...], act: type[nn.Module],
+                 hidden: int = 0) -> nn.Sequential:
+    """3x3 stride-2 convolutions, one per width (28 -> 14 -> 7 -> 4 for the seed's three), flatten, then the
+    optional hidden layer."""
     layers: list[nn.Module] = []
-    in_ch = 1
+    in_ch = in_channels
     for ch in channels:
         layers += [nn.Conv2d(in_ch, ch, 3, stride=2, padding=1), act()]
         in_ch = ch
     layers.append(nn.Flatten())
     if hidden:
-        layers += [nn.Linear(in_ch * 16, hidden), act()]
+        layers += [nn.Linear(in_ch * conv_sides(side, len(channels))[-1] ** 2, hidden), act()]
     return nn.Sequential(*layers)
 
 
-def conv_decoder(latent_dim: int, channels: tuple[int, ...], act: type[nn.Module], hidden: int = 0) -> nn.Sequential:
-    """Mirror of `conv_encoder`: the optional hidden layer, then 4 -> 7 -> 14 -> 28 with output_padding 0, 1, 1."""
-    c1, c2, c3 = channels
-    into = mlp([latent_dim, hidden, c3 * 16], act) if hidden else nn.Linear(latent_dim, c3 * 16)
-    return nn.Sequential(
-        into,
-        act(),
-        nn.Unflatten(1, (c3, 4, 4)),
-        nn.ConvTranspose2d(c3, c2, 3, stride=2, padding=1, output_padding=0),
-        act(),
-        nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),
-        act(),
-        nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),
-    )
+def conv_decoder(latent_dim: int, out_channels: int, side: int, channels: tuple[int, ...], act: type[nn.Module],
+                 hidden: int = 0) -> nn.Sequential:
+    """Mirror of `conv_encoder`: the optional hidden layer, then stride-2 transposed convolutions back through
+    the encoder's sides, each output_padding (0 or 1) the one that lands on the next (4 -> 7 -> 14 -> 28: 0, 1, 1)."""
+    sides = conv_sides(side, len(channels))
+    final = channels[-1] * sides[-1] ** 2
+    into = mlp([latent_dim, hidden, final], act) if hidden else nn.Linear(latent_dim, final)
+    layers: list[nn.Module] = [into, act(), nn.Unflatten(1, (channels[-1], sides[-1], sides[-1]))]
+    outs = [*reversed(channels[:-1]), out_channels]
+    for i, (in_ch, out_ch) in enumerate(zip(reversed(channels), outs)):
+        small, large = sides[-1 - i], sides[-2 - i]
+        layers.append(nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=large - (2 * small - 1)))
+        if i < len(outs) - 1:
+            layers.append(act())
+    return nn.Sequential(*layers)
 
 
 def mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
@@ -83,24 +88,27 @@ def mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def mlp_encoder(widths: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
-    return nn.Sequential(nn.Flatten(), mlp([784, *widths], act), act())
+def mlp_encoder(shape: tuple[int, int, int], widths: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act), act())
 
 
-def mlp_decoder(latent_dim: int, widths: tuple[int, ...], act: type[nn.Module]) -> nn.Sequential:
-    return nn.Sequential(mlp([latent_dim, *reversed(widths), 784], act), nn.Unflatten(1, IMAGE_SHAPE))
+def mlp_decoder(latent_dim: int, shape: tuple[int, int, int], widths: tuple[int, ...],
+                act: type[nn.Module]) -> nn.Sequential:
+    return nn.Sequential(mlp([latent_dim, *reversed(widths), math.prod(shape)], act), nn.Unflatten(1, shape))
 
 
 def conv_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     """Encoder, its feature size and decoder of the conv models (the AE and the VAE share them)."""
-    act = ACTIVATIONS[config.activation]
-    return (conv_encoder(config.widths, act, config.hidden), config.hidden or config.widths[-1] * 16,
-            conv_decoder(config.latent_dim, config.widths, act, config.hidden))
+    act, widths, side = ACTIVATIONS[config.activation], config.widths, config.side
+    features = config.hidden or widths[-1] * conv_sides(side, len(widths))[-1] ** 2
+    return (conv_encoder(config.channels, side, widths, act, config.hidden), features,
+            conv_decoder(config.latent_dim, config.channels, side, widths, act, config.hidden))
 
 
 def mlp_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
-    act = ACTIVATIONS[config.activation]
-    return mlp_encoder(config.widths, act), config.widths[-1], mlp_decoder(config.latent_dim, config.widths, act)
+    act, shape = ACTIVATIONS[config.activation], config.image_shape
+    return (mlp_encoder(shape, config.widths, act), config.widths[-1],
+            mlp_decoder(config.latent_dim, shape, config.widths, act))
 
 
 # --- the two families ------------------------------------------------------------------
@@ -126,8 +134,13 @@ class Autoencoder(nn.Module):
         """The latent code of each image (for VAEs, the posterior mean)."""
         return self.head(self.encoder(x))
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images it takes and gives."""
+        return self.config.image_shape
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (B, 1, 28, 28)."""
+        """Logits of shape (B, C, H, W)."""
         return self.decoder(z)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,11 +150,11 @@ class Autoencoder(nn.Module):
     @torch.no_grad()
     def init_output_bias(self, images: torch.Tensor) -> None:
         """Start the decoder at the data's mean image: its last bias becomes the logit of the mean
-        pixel (per pixel for an MLP, one value for a conv decoder). Training then need not spend
+        pixel (per pixel for an MLP, per channel for a conv decoder). Training then need not spend
         its first steps learning the background (Burda et al.'s IWAE code does the same)."""
         last = [m for m in self.decoder.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d))][-1]
         per_pixel = last.bias.numel() == images[0].numel()
-        mean = images.mean(0).flatten() if per_pixel else images.mean().expand(last.bias.shape)
+        mean = images.mean(0).flatten() if per_pixel else _channel_means(images)
         last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
 
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
@@ -187,15 +200,24 @@ class VariationalAutoencoder(Autoencoder):
         return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 
 
+def _channel_means(images: torch.Tensor) -> torch.Tensor:
+    """The mean of each channel of (N, C, H, W) images: (C,). One channel's is the mean of all (as before colour)."""
+    if images.shape[1] == 1:
+        return images.mean().reshape(1)
+    return images.transpose(0, 1).flatten(1).mean(1)
+
+
 class ConvAutoencoder(Autoencoder):
-    """Conv 1->32->64->128 (28->14->7->4), Linear 2048->latent; the decoder mirrors it."""
+    """Conv C->32->64->128 (28->14->7->4 at 1x28x28), Linear 2048->latent; the decoder mirrors it. Larger
+    pictures get a layer per further halving (64 px: 32->64->128->256, 64->32->16->8->4)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config, *conv_parts(config))
 
 
 class VAE(VariationalAutoencoder):
-    """MLP VAE: 784->256->256 shared encoder, mu / log-variance heads, 20->256->256->784 decoder."""
+    """MLP VAE: C*H*W (784 at 1x28x28)->256->256 shared encoder, mu / log-variance heads, 20->256->256->C*H*W
+    decoder."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config, *mlp_parts(config))

@@ -18,7 +18,8 @@ LEVEL_HELP = {"gaussian": "Standard deviation of the noise added to every pixel 
 
 
 def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Corrupt images in [0, 1]; `level` is the std (gaussian) or the fraction of pixels hit."""
+    """Corrupt images (B, C, H, W) in [0, 1]; `level` is the std (gaussian, drawn per value) or the fraction of
+    pixels hit (salt-and-pepper, masking: a pixel's channels together, so a colour pixel turns black or white)."""
     import torch
 
     if kind not in NOISE_KINDS:
@@ -28,10 +29,11 @@ def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generat
     if kind == "gaussian":
         noise = torch.randn(x.shape, generator=generator, device=x.device)
         return (x + level * noise).clamp(0.0, 1.0)
-    hit = torch.rand(x.shape, generator=generator, device=x.device) < level
+    pixels = (x.shape[0], 1, *x.shape[2:])  # one draw per pixel; for one channel exactly as before colour
+    hit = torch.rand(pixels, generator=generator, device=x.device) < level
     if kind == "mask":
         return x.masked_fill(hit, 0.0)
-    salt = torch.rand(x.shape, generator=generator, device=x.device) < 0.5
+    salt = torch.rand(pixels, generator=generator, device=x.device) < 0.5
     return torch.where(hit, salt.to(x.dtype), x)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from safetensors import safe_open
 
-from aelab.model_config import LOGVAR_MAX, LOGVAR_MIN, ModelConfig
+from aelab.model_config import DIGIT_SHAPE, LOGVAR_MAX, LOGVAR_MIN, ModelConfig
 
 ENCODER = "encoder.1."  # models.mlp_encoder: Flatten, then the Linear/activation stack
 ACTIVATIONS = {
@@ -23,7 +23,8 @@ ACTIVATIONS = {
 
 
 def can_encode(config: ModelConfig) -> bool:
-    return config.name == "vae"
+    """The MLP VAE taking MNIST's 1x28x28 images: the pixels read without torch are the MNIST family's."""
+    return config.name == "vae" and config.image_shape == DIGIT_SHAPE
 
 
 def encode(path: str, config: ModelConfig, images: np.ndarray, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,8 @@
 An `ImageFiles` holds only the names of a folder's or zip's image files; DataLoader worker
 processes read, decode and preprocess each one (like an upload) when a batch asks for it. A file
 that cannot be read is skipped and counted, never the end of a run. The decoded images can be kept
-on disk (`DecodedCache`), so that epochs after the first only read 28x28 floats back.
+on disk (`DecodedCache`), so that epochs after the first only read the decoded floats back (28x28, or the
+shape the files are made: `ImageSpec`).
 
 `batches` is the one way training and evaluation go through images, in memory or streamed.
 """
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from aelab import cache
 from aelab.data import DEFAULT_WORKERS
-from aelab.images import MAX_BYTES, SIDE, ImageError, preprocess_bytes
+from aelab.images import DIGIT_SPEC, MAX_BYTES, ImageError, ImageSpec, prepare_bytes
 
 UNKNOWN, DECODED, UNREADABLE = 0, 1, 2  # a DecodedCache's flag for each file
 SAMPLE = 1024  # images decoded to stand for a stream where statistics need its pixels (the mean image)
@@ -60,8 +61,8 @@ class DecodedCache:
     decoded, the row before its flag.
     """
 
-    def __init__(self, key: str, count: int) -> None:
-        self.path, self.count = cache.cache_dir() / f"decoded-{key}.bin", count
+    def __init__(self, key: str, count: int, shape: tuple[int, int, int]) -> None:
+        self.path, self.count, self.shape = cache.cache_dir() / f"decoded-{key}.bin", count, shape
         self.offset = -(-count // 64) * 64  # the images start aligned after the flags
         self._maps: tuple[int, np.memmap, np.memmap] | None = None
         if not self.path.exists():
@@ -71,7 +72,7 @@ class DecodedCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
-            os.ftruncate(fd, self.offset + self.count * SIDE * SIDE * 4)  # zeros: every flag unknown
+            os.ftruncate(fd, self.offset + self.count * int(np.prod(self.shape)) * 4)  # zeros: every flag unknown
             os.close(fd)
             os.link(tmp, self.path)  # atomic, and refuses to replace a cache another process created
         except FileExistsError:
@@ -83,7 +84,7 @@ class DecodedCache:
         """The flags and images, mapped once per process (a forked worker maps them anew)."""
         if self._maps is None or self._maps[0] != os.getpid():
             flags = np.memmap(self.path, np.uint8, "r+", shape=(self.count,))
-            images = np.memmap(self.path, np.float32, "r+", offset=self.offset, shape=(self.count, SIDE, SIDE))
+            images = np.memmap(self.path, np.float32, "r+", offset=self.offset, shape=(self.count, *self.shape))
             self._maps = (os.getpid(), flags, images)
         return self._maps[1], self._maps[2]
 
@@ -114,6 +115,7 @@ class _Source:
     max_pixels: int
     workers: int
     cache: DecodedCache | None
+    spec: ImageSpec  # what each file becomes
     skipped: set[int] = field(default_factory=set)  # files found unreadable, each counted once
     _archive: tuple[int, zipfile.ZipFile] | None = None
 
@@ -128,10 +130,10 @@ class _Source:
         return read_member(self._archive[1], self.names[index].decode())
 
     def decode(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The preprocessed images of files `indices` that can become one, (k, 28, 28), and the file
-        numbers of the others; from the decoded cache where it has them."""
+        """The images (k, C, H, W) of files `indices` that can become one, and the file numbers of the
+        others; from the decoded cache where it has them."""
         flags = np.full(len(indices), UNKNOWN, np.uint8)
-        images = np.zeros((len(indices), SIDE, SIDE), np.float32)
+        images = np.zeros((len(indices), *self.spec.shape), np.float32)
         if self.cache is not None:
             flags, cached = self.cache.get(indices)
             images[flags == DECODED] = cached
@@ -146,38 +148,48 @@ class _Source:
         return images[readable], indices[~readable]
 
     def _decoded(self, index: int) -> np.ndarray | None:
+        """File `index` as a (C, H, W) image, or None."""
         data, name = self.read(index), self.names[index].decode(errors="replace")
+        if data is None:
+            return None
         try:
-            return None if data is None else preprocess_bytes(data, name, self.max_pixels, False).image
+            picture = prepare_bytes(data, name, self.spec, self.max_pixels, False).image
         except ImageError:  # corrupt, blank or too large: skipped, as a person would expect
             return None
+        return picture.reshape(self.spec.shape) if picture.ndim == 2 else picture.transpose(2, 0, 1)
 
 
 class ImageFiles(Dataset):
-    """Image files decoded when a DataLoader asks: the stand-in for an (N, 1, 28, 28) tensor.
+    """Image files decoded when a DataLoader asks: the stand-in for an (N, C, H, W) tensor.
 
     A batch of positions (`__getitems__`, which DataLoader prefers to one call per item) is the
-    (k, 1, 28, 28) tensor of its readable files and the file numbers of the others.
+    (k, C, H, W) tensor of its readable files and the file numbers of the others.
     """
 
     def __init__(self, where: str, root: Path, names: Iterable[bytes], zipped: bool, max_pixels: int,
-                 workers: int = DEFAULT_WORKERS, keep_decoded: str | None = None) -> None:
-        """`keep_decoded`: a key naming these exact files (their names, sizes, dates), under which
-        the decoded images are kept on disk; None reads every file anew each epoch."""
+                 workers: int = DEFAULT_WORKERS, keep_decoded: str | None = None, spec: ImageSpec = DIGIT_SPEC) -> None:
+        """`keep_decoded`: a key naming these exact files (their names, sizes, dates) and `spec`, under which
+        the decoded images are kept on disk; None reads every file anew each epoch. `spec`: what each file
+        becomes (by default MNIST's digit recipe, 1x28x28)."""
         names = np.array(list(names), dtype=np.bytes_)  # one array, not N Python objects each worker touches
-        decoded = DecodedCache(keep_decoded, len(names)) if keep_decoded else None
-        self.source = _Source(where, root, zipped, names, max_pixels, workers, decoded)
+        decoded = DecodedCache(keep_decoded, len(names), spec.shape) if keep_decoded else None
+        self.source = _Source(where, root, zipped, names, max_pixels, workers, decoded, spec)
         self.ids = np.arange(len(names))
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(N, C, H, W), as the tensor it stands for would have."""
+        return (len(self), *self.source.spec.shape)
+
     def __getitems__(self, positions: list[int]) -> tuple[torch.Tensor, list[int]]:
         images, unreadable = self.source.decode(self.ids[positions])
-        return torch.from_numpy(images).unsqueeze(1), unreadable.tolist()
+        return torch.from_numpy(images), unreadable.tolist()
 
     def __getitem__(self, i: int) -> torch.Tensor | None:
-        """Image i, (1, 28, 28), or None when its file cannot become one."""
+        """Image i, (C, H, W), or None when its file cannot become one."""
         images, _ = self.__getitems__([i])
         return images[0] if len(images) else None
 

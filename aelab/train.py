@@ -23,6 +23,7 @@ from aelab.checkpoints import (FORMAT, FORMAT_VERSION, RESUME_SUFFIX, SUFFIX, re
                                save_tensors, update_metadata)
 from aelab.data import ImageData, random_shift, split_validation
 from aelab.distributed import ONE_PROCESS, Dist, Terminated
+from aelab.model_config import shape_text
 from aelab.models import Autoencoder, ModelConfig, build_model
 from aelab.noise import NOISE_KINDS, add_noise
 from aelab.runs import Status  # how a run ended: in aelab.runs, free of torch, for the model card
@@ -151,6 +152,9 @@ class _Run:
 
     def __init__(self, cfg: TrainConfig, data: ImageData, out: Path, resume: bool, dist: Dist) -> None:
         self.cfg, self.out, self.dist, self.device = cfg, out, dist, dist.device or pick_device(cfg.device)
+        if data.shape != cfg.model.image_shape:
+            raise ValueError(f"{cfg.model.name} is built for {shape_text(cfg.model.image_shape)} images; "
+                             f"{data.name} is {shape_text(data.shape)}")
         torch.manual_seed(cfg.seed)  # initial weights: nn.Module init draws from the global generator
         model = build_model(cfg.model)
         self.train_data, self.val_data = split_validation(data, cfg.val_fraction, cfg.seed)

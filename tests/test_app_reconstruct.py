@@ -107,8 +107,8 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
              ("empty.png", b"", "image/png"),
              ("huge.png", digit + bytes(images.MAX_BYTES), "image/png")]
     prepared = []
-    real = images.preprocess_bytes
-    monkeypatch.setattr(images, "preprocess_bytes", lambda data, name="": prepared.append(name) or real(data, name))
+    real = images.prepare_bytes
+    monkeypatch.setattr(images, "prepare_bytes", lambda data, name, spec: prepared.append(name) or real(data, name, spec))
 
     at = open_page()
     assert any("Nothing uploaded yet" in i.value for i in at.main.info)

@@ -52,13 +52,14 @@ def test_version_1_checkpoints_without_the_activation_field_load_as_the_relu_mod
     path = tmp_path / "old.safetensors"
     save_checkpoint(path, model)
     meta = json.loads(_header(path)["__metadata__"]["aelab"])
-    assert meta["version"] == 2 and meta["model"]["activation"] == "relu"  # today's files always say
-    del meta["model"]["activation"]
+    assert meta["version"] == 3 and meta["model"]["activation"] == "relu"  # today's files always say
+    for key in ("activation", "channels", "side"):
+        del meta["model"][key]
     _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta | {"version": 1})
     ckpt = load_checkpoint(path)
-    assert ckpt.model.config.activation == "relu" and ckpt.meta["version"] == 2
-    _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta | {"version": 3})
-    with pytest.raises(CheckpointError, match="format version 3 is not supported"):
+    assert ckpt.model.config.activation == "relu" and ckpt.meta["version"] == 3
+    _rewrite(path, {k: v.contiguous() for k, v in model.state_dict().items()}, meta | {"version": 4})
+    with pytest.raises(CheckpointError, match="format version 4 is not supported"):
         load_checkpoint(path)
     x = torch.rand(3, 1, 28, 28)
     with torch.no_grad():

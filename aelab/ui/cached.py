@@ -210,7 +210,7 @@ def experiment_results() -> dict[tuple, anomaly.OneClassResult]:
 @st.cache_data(show_spinner=False, max_entries=4)
 def reference_distance(dataset: str, split: str, n: int = 500) -> float:
     """How far a real test image is from its nearest other test image: the yardstick for samples."""
-    pixels = load_data(dataset, split).images.numpy()[:, 0]
+    pixels = images.to_pictures(load_data(dataset, split).images)
     rows = sample_indices(len(pixels), n, seed=0)
     return float(latent.nearest_distances(pixels[rows], pixels, skip=rows).mean())
 
@@ -218,7 +218,7 @@ def reference_distance(dataset: str, split: str, n: int = 500) -> float:
 @st.cache_data(show_spinner=False, max_entries=4)
 def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
     """How different real test images are from each other: the yardstick for the samples' diversity."""
-    pixels = load_data(dataset, split).images.numpy()[:, 0]
+    pixels = images.to_pictures(load_data(dataset, split).images)
     return latent.diversity(pixels[sample_indices(len(pixels), n, seed=0)])
 
 
@@ -229,5 +229,5 @@ def mean_psnr(path: str, digest: str, dataset: str, kind: str, level: float, see
 
     clean = load_data(dataset, "test").images[:PSNR_IMAGES]
     noisy = noise.add_noise(clean, kind, level, torch.Generator().manual_seed(seed))
-    output = torch.from_numpy(latent.reconstruct(load_model(path, digest).model, noisy)).unsqueeze(1)
+    output = images.to_tensor(latent.reconstruct(load_model(path, digest).model, noisy), tuple(clean.shape[1:]))
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())

@@ -90,7 +90,7 @@ def quality(path: str, digest: str, dataset: str, split: str, components: int | 
     """Density and coverage of n decoded samples against as many test images (a fixed draw of them)."""
     from aelab import priors
 
-    pixels = load_data(dataset, split).images.numpy()[:, 0]
+    pixels = images.to_pictures(load_data(dataset, split).images)
     real = pixels[sample_indices(len(pixels), n, seed=0)]
     z = sample_codes(path, digest, dataset, split, components, n, temperature, seed)
     return priors.density_coverage(real, latent.decode(load_model(path, digest).model, z))

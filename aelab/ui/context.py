@@ -8,13 +8,13 @@ from typing import Callable, TypeVar
 import numpy as np
 import streamlit as st
 
-from aelab import latent, serving
-from aelab.checkpoints import Checkpoint, CheckpointError
+from aelab import images, latent, serving
+from aelab.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
 from aelab.model_config import KINDS, ModelConfig
 from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import cached, keys, navigation
-from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option, model_title
+from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option, model_title, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"
 TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
@@ -67,9 +67,14 @@ class Context:
     def codes(self) -> latent.Codes:
         return _loaded(lambda: cached.codes(*self.key))
 
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """Codes of 28x28 images (uploads) with this model."""
-        return latent.encode(self.model, images)
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the model's images, from its header."""
+        return image_shape(self.meta)
+
+    def encode(self, pictures: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Codes of pictures (uploads: one or several) with this model, converted to its shape when they differ."""
+        return latent.encode(self.model, images.fit_all(pictures, self.shape))
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         return latent.decode(self.model, z)
@@ -105,15 +110,17 @@ def require_sign_in() -> None:
     st.stop()
 
 
-def model_options(warn: bool = False) -> dict[str, str]:
-    """Label -> path of every readable checkpoint, the default first; `warn` reports broken files."""
+def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None) -> dict[str, str]:
+    """Label -> path of every readable checkpoint (of models taking `shape` images, when given), the default
+    first; `warn` reports broken files."""
     options = {}
     for item in cached.checkpoint_listing():
         if item.error:
             if warn:
                 st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
             continue
-        options[label_for(item.path)] = str(item.path)
+        if shape is None or image_shape(item.meta) == shape:
+            options[label_for(item.path)] = str(item.path)
     return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
 
 
@@ -183,6 +190,10 @@ def require_context() -> Context:
     if ctx is None:
         st.stop()
     offline_notice(ctx.dataset)
+    mismatch = shape_mismatch(ctx.shape, ctx.dataset)
+    if mismatch:
+        st.warning(mismatch, icon=":material/image_not_supported:")
+        st.stop()
     return ctx
 
 

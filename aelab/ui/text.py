@@ -7,8 +7,8 @@ import re
 from typing import Sequence
 
 from aelab.checkpoints import IWAE
-from aelab.data import FALLBACK_DATASET, INDEXING, dataset_title
-from aelab.model_config import ModelConfig, describe
+from aelab.data import FALLBACK_DATASET, INDEXING, dataset_shape, dataset_title
+from aelab.model_config import DIGIT_SHAPE, ModelConfig, describe, shape_text
 from aelab.noise import denoising_note
 from aelab.runs import Status
 
@@ -168,6 +168,28 @@ def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: 
         "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),
         "measured test MSE per pixel": f"{measured_mse:.5f}",
     }
+
+
+def shape_mismatch(model_shape: tuple[int, int, int] | None, dataset: str) -> str | None:
+    """Why this model cannot be shown on this dataset (their images differ), or None when it can."""
+    shape = dataset_shape(dataset)
+    if model_shape is None or shape is None or shape == model_shape:
+        return None
+    return (f"This model takes {shape_text(model_shape)} images and {dataset_title(dataset)} is "
+            f"{shape_text(shape)}: pick a dataset of the model's shape in the sidebar, or another model.")
+
+
+def upload_recipe(model_shape: tuple[int, int, int]) -> str:
+    """How the Reconstruct page prepares an upload for this model (images.prepare_for's rule, in words)."""
+    if tuple(model_shape) == DIGIT_SHAPE:
+        return ("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
+                "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
+                "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
+                "picture is to the model.")
+    return (f"Upload pictures: each is made the model's {shape_text(model_shape)} (centre-cropped to a square, "
+            "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
+            "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
+            "how familiar the picture is to the model.")
 
 
 # Where the Directions page's directions come from (#15).

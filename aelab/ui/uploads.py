@@ -9,6 +9,7 @@ import streamlit as st
 
 from aelab import images
 from aelab.images import ImageError
+from aelab.model_config import DIGIT_SHAPE
 from aelab.serving import MAX_SELECTIONS, MAX_UPLOAD_BYTES, MAX_UPLOADS, evict_oldest
 from aelab.ui import keys
 from aelab.ui.text import dropped_uploads, markdown_safe, unread_uploads
@@ -23,8 +24,10 @@ def step_png(step: np.ndarray) -> bytes:
     return images.to_png(images.enlarge(square, max(1, math.ceil(STEP_PX / len(square)))))
 
 
-def take_uploads(files: list, seen_key: str, keep_steps: bool = False) -> list[str]:
-    """Prepare uploaded files not seen before into the session's uploads; one error line per bad file.
+def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT_SHAPE,
+                 keep_steps: bool = False) -> list[str]:
+    """Prepare uploaded files not seen before into the session's uploads, as a model taking `shape` images takes
+    them (images.prepare_for: MNIST's digit recipe for a 1x28x28 model); one error line per bad file.
 
     A file is prepared once, on the first run that sees it: `seen_key` remembers each file_id
     still in this uploader (None when it went into the uploads, else its error), so reruns
@@ -44,7 +47,7 @@ def take_uploads(files: list, seen_key: str, keep_steps: bool = False) -> list[s
             continue
         try:
             with st.spinner(f"Preparing {f.name}…"):
-                prepared = images.preprocess_bytes(f.getvalue(), f.name)
+                prepared = images.prepare_bytes(f.getvalue(), f.name, images.spec_for(shape, digits=True))
         except ImageError as err:
             seen[f.file_id] = str(err)
             continue

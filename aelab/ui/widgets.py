@@ -18,13 +18,14 @@ def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | No
     """Pictures (2-D gray or (H, W, 3) RGB, in [0, 1]) side by side at one on-screen size, in rows of
     `columns` when given.
 
-    Each is enlarged `scale` times (nearest neighbour, so 28x28 pixels stay crisp) and drawn at
+    Each is enlarged `scale` times (nearest neighbour, so small pixels stay crisp) and drawn at
     exactly that width, however long its caption. They travel inside the page as data URIs, not
     through Streamlit's media store: a rerun (a Traverse slider's fragment, many a second while
     sliding) replaces a picture's media file while the browser may still be fetching the old one,
     which then fails with a 404 ("Image source error").
     """
     pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
+    scale = images.display_scale(scale, max(img.shape[0] for img in pictures))
     uris = [images.data_uri(images.to_png(images.enlarge(img, scale))) for img in pictures]
     width = max(img.shape[1] for img in pictures) * scale
     if columns is None:
@@ -62,7 +63,7 @@ def pick_model(title: str, options: dict[str, str | None], default: str, key: st
 
 def comparison_picker(ctx: Context, key: str) -> Context | None:
     """A second model on the same data, by default one of the other kind (a VAE beside an AE)."""
-    others = {label: path for label, path in model_options().items() if path != ctx.path}
+    others = {label: path for label, path in model_options(shape=ctx.shape).items() if path != ctx.path}
     if not others:
         st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
         return None
@@ -99,4 +100,4 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
             return None
         name = st.selectbox("Uploaded image", list(uploads), key=picker.upload)
         return ctx.encode(uploads[name])[0], uploads[name]
-    return ctx.codes().mu[index], ctx.data.images[index, 0].numpy()
+    return ctx.codes().mu[index], images.to_pictures(ctx.data.images[index:index + 1])[0]

@@ -70,7 +70,7 @@ worst = ctx.data.images[order]
 maps = anomaly.error_maps(ctx.model, worst)
 captions = [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
             + (" · flagged" if errors[i] > threshold else "") for rank, i in enumerate(order, 1)]
-show(composites(worst[:, 0].numpy(), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
+show(composites(images.to_pictures(worst), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
      captions, scale=SCALE, columns=3)
 
 st.subheader("Your images")
@@ -79,7 +79,7 @@ with upload_col:
     files = st.file_uploader("Score images of your own (PNG, JPEG, BMP, GIF, WebP)", accept_multiple_files=True,
                              key="anomaly_uploader",
                              help="Prepared the MNIST way, like on the Reconstruct page, and kept for the other pages.")
-    for message in take_uploads(files, "anomaly_upload_seen"):
+    for message in take_uploads(files, "anomaly_upload_seen", ctx.shape):
         st.error(message, icon=":material/error:")
 uploads = keys.uploads()
 note_col.caption("Each upload is ranked among the test images' errors: the percentile is the share of test "
@@ -87,8 +87,8 @@ note_col.caption("Each upload is ranked among the test images' errors: the perce
 upload_names = list(uploads)
 upload_errors = np.zeros(0)
 if uploads:
-    pictures = np.stack(list(uploads.values()))
-    x = images.to_tensor(pictures)
+    pictures = images.fit_all(list(uploads.values()), ctx.shape)
+    x = images.to_tensor(pictures, ctx.shape)
     maps = anomaly.error_maps(ctx.model, x)
     upload_errors = maps.mean(axis=(1, 2))
     percentiles = anomaly.percentile_of(upload_errors, errors)

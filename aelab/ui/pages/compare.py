@@ -35,7 +35,7 @@ st.title("Compare")
 st.caption("Any two models on the same inputs: the same test images, the same random seed and temperature for "
            "samples, the same pair of images to interpolate between.")
 
-options = model_options()
+options = model_options(shape=ctx.shape)
 labels = list(options)
 if len(labels) < 2:
     st.info("Only one model is available: train another on the Train page to compare two.")
@@ -63,8 +63,9 @@ with recon_tab:
     rows = sample_indices(len(ctx.data), count, seed)
     x = ctx.data.images[rows]
     recon = {k: latent.reconstruct(run.model, x) for k, run in runs.items()}
-    grid = images.make_grid(np.concatenate([x[:, 0].numpy(), recon["A"], recon["B"]]), ncol=len(rows))
-    mse = {k: float(((r - x[:, 0].numpy()) ** 2).mean()) for k, r in recon.items()}
+    shown = images.to_pictures(x)
+    grid = images.make_grid(np.concatenate([shown, recon["A"], recon["B"]]), ncol=len(rows))
+    mse = {k: float(((r - shown) ** 2).mean()) for k, r in recon.items()}
     picture_with_download(grid, f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
                              f"(MSE {mse['A']:.4f}); B = {names['B']} (MSE {mse['B']:.4f})",
                        f"reconstructions-{names['A']}-vs-{names['B']}.png", "compare_recon_png")
@@ -89,7 +90,7 @@ with interp_tab:
     index_b = int(c2.number_input("To test image", 0, last, min(1, last), key="compare_to"))
     steps = c3.slider("Steps", 3, 16, 10, key="compare_steps")
     method = c4.radio("Path", list(METHODS), format_func=METHODS.get, key="compare_method")
-    ends = ctx.data.images[[index_a, index_b]][:, 0].numpy()
+    ends = images.to_pictures(ctx.data.images[[index_a, index_b]])
     strips = []
     for run in runs.values():
         a, b = run.encode(ends)

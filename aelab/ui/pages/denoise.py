@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from aelab import latent, noise
+from aelab import images, latent, noise
 from aelab.checkpoints import Checkpoint
 from aelab.data import dataset_title, sample_indices
 from aelab.runs import default_for_role, label_for
@@ -37,7 +37,7 @@ st.caption("Corrupt images with noise, then reconstruct them. A model trained on
            "learns to remove the noise; a plain autoencoder tends to reproduce it. PSNR (higher is better) is "
            "measured against the clean image.")
 
-options = model_options()
+options = model_options(shape=ctx.shape)
 noise_col, model_a_col, model_b_col = st.columns([2, 2, 2])
 with noise_col:
     kind = st.radio("Noise", noise.NOISE_KINDS, format_func=noise.NOISE_TITLES.get, horizontal=True,
@@ -63,7 +63,7 @@ if source == "Uploads":
     if not names:
         st.info("Choose at least one uploaded image.")
         st.stop()
-    clean = np.stack([uploads[name] for name in names]).astype(np.float32)
+    clean = images.fit_all([uploads[name] for name in names], ctx.shape)
 else:
     if source == "Dataset indices":
         try:
@@ -77,12 +77,12 @@ else:
         count = left.slider("How many", 1, MAX_INDICES, 6, key="denoise_count")
         indices = sample_indices(len(ctx.data), count, int(right.number_input("Seed", 0, 2**31 - 1, 0,
                                                                                  key="denoise_image_seed")))
-    clean = ctx.data.images[indices][:, 0].numpy()
+    clean = images.to_pictures(ctx.data.images[indices])
     names = [f"test {i}" for i in indices]
 
-x = torch.from_numpy(clean).unsqueeze(1)
+x = images.to_tensor(clean, ctx.shape)
 noisy = noise.add_noise(x, kind, level, torch.Generator().manual_seed(noise_seed))
-outputs = [torch.from_numpy(latent.reconstruct(ckpt.model, noisy)).unsqueeze(1) for _, ckpt in models]
+outputs = [images.to_tensor(latent.reconstruct(ckpt.model, noisy), ctx.shape) for _, ckpt in models]
 psnr_noisy = noise.psnr(x, noisy).numpy()
 psnr_out = [noise.psnr(x, out).numpy() for out in outputs]
 
@@ -91,7 +91,7 @@ for column, title in zip(st.columns(4), ["clean", "noisy", models[0][0], models[
     column.markdown(f"**{title}**")
 pictures, captions = [], []
 for i, name in enumerate(names):  # short captions: a caption wider than its image stretches the image
-    pictures += [clean[i], noisy[i, 0].numpy(), outputs[0][i, 0].numpy(), outputs[1][i, 0].numpy()]
+    pictures += [clean[i], *(images.to_pictures(batch[i:i + 1])[0] for batch in (noisy, *outputs))]
     captions += [name, f"{psnr_noisy[i]:.1f} dB", f"{psnr_out[0][i]:.1f} dB", f"{psnr_out[1][i]:.1f} dB"]
 show(pictures, captions, scale=SCALE, columns=4)
 st.caption("Under each output: its PSNR against the clean image, in dB.")

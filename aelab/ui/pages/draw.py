@@ -6,7 +6,7 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from aelab import latent
-from aelab.images import ImageError, preprocess
+from aelab.images import ImageError, prepare_for
 from aelab.ui import cached, figures, uploads
 from aelab.ui.context import require_context
 from aelab.ui.widgets import show
@@ -28,7 +28,8 @@ with canvas_col:
 try:
     if drawn.image_data is None:
         raise ImageError("Nothing drawn yet.")
-    prepared = preprocess(Image.fromarray(np.asarray(drawn.image_data, dtype=np.uint8), "RGBA"), with_steps=False)
+    drawing = Image.fromarray(np.asarray(drawn.image_data, dtype=np.uint8), "RGBA")
+    prepared = prepare_for(ctx.shape, drawing, digits=True, with_steps=False)  # MNIST's recipe for a digit model
 except ImageError:
     pictures.info("Draw a digit on the black square: its reconstruction and its place on the map appear here.")
     st.stop()

@@ -11,7 +11,7 @@ from aelab.ui.widgets import comparison_picker, pick_latent, picture_with_downlo
 
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
 FRAMES_PER_ROW = 12  # a longer strip wraps, so that frames keep a readable size
-GIF_SCALE = 8  # the animation's frames are 224 px
+GIF_SCALE = 8  # the animation's frames are 224 px for digits (images.display_scale: 256 px at 64x64)
 
 ctx = require_context()
 
@@ -59,7 +59,8 @@ for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
             continue
         keys.set_interpolation_path(path, ctx.checkpoint.digest)
         picture_with_download(strip, caption, f"interpolation-{name}.png", "interp_png", label="Strip (PNG)")
-        gif = images.to_gif([images.enlarge(f, GIF_SCALE) for f in frames], duration_ms=150)
+        gif = images.to_gif([images.enlarge(f, images.display_scale(GIF_SCALE, f.shape[0])) for f in frames],
+                            duration_ms=150)
         st.download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif", mime="image/gif",
                            on_click="ignore", icon=":material/download:", key="interp_gif")
 

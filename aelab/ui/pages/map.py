@@ -103,7 +103,7 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Proje
     of the images over their reconstructions, and exports."""
     labels, classes = ctx.labels()
     codes = ctx.codes()
-    pictures = ctx.data.images.numpy()[:, 0]
+    pictures = images.to_pictures(ctx.data.images)
     summary = selection.summarise(np.array(region.rows), pictures, labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
@@ -137,7 +137,7 @@ def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> No
 
     st.subheader(f"Image {index}")
     image = ctx.data.images[index:index + 1]
-    show([image[0, 0].numpy(), latent.reconstruct(ctx.model, image)[0]],
+    show([images.to_pictures(image)[0], latent.reconstruct(ctx.model, image)[0]],
          [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
     st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
                + ("" if on_map else ". It is not among the points of this t-SNE map."))
@@ -205,7 +205,7 @@ if thumbnails:
                            width * figures.THUMBNAIL_SHARE)
 uploads = keys.uploads()
 if uploads:
-    figures.add_uploads(fig, place(ctx, projection, ctx.encode(np.stack(list(uploads.values())))), list(uploads))
+    figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
 if show_path:
     figures.add_path(fig, place(ctx, projection, path))
 

@@ -11,7 +11,7 @@ from aelab import anomaly, images, latent
 from aelab.data import dataset_title
 from aelab.ui import cached, keys
 from aelab.ui.context import Context, require_context
-from aelab.ui.text import markdown_safe
+from aelab.ui.text import markdown_safe, upload_recipe
 from aelab.ui.uploads import STEP_PX, take_uploads
 from aelab.ui.widgets import show
 
@@ -24,8 +24,8 @@ def random_index(n: int) -> None:
 
 
 def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray]]]:
-    """Per picture (N, 28, 28): its score sentence, and model input, reconstruction and |difference|."""
-    x = images.to_tensor(pictures)
+    """Per picture (as the model takes them): its score sentence, and model input, reconstruction and |difference|."""
+    x = images.to_tensor(pictures, ctx.shape)
     recon = latent.reconstruct(ctx.model, x)
     maps = anomaly.error_maps(ctx.model, x)
     reference = cached.errors(*ctx.key)
@@ -46,16 +46,13 @@ def result_row(sentence: str, trio: list[np.ndarray]) -> None:
 ctx = require_context()
 
 st.title("Reconstruct")
-st.caption("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
-           "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
-           "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
-           "picture is to the model.")
+st.caption(upload_recipe(ctx.shape))
 
 upload_col, side_col = st.columns([3, 2])
 with upload_col:
     files = st.file_uploader(f"Images ({FORMATS})", accept_multiple_files=True, key="uploader",
                              help="One or many, up to 10 MB each. Dark ink on light paper and light on dark both work.")
-    for message in take_uploads(files, "upload_seen", keep_steps=True):
+    for message in take_uploads(files, "upload_seen", ctx.shape, keep_steps=True):
         st.error(message, icon=":material/error:")
 uploads = keys.uploads()
 with side_col:
@@ -68,7 +65,7 @@ if uploads:
     st.subheader("Your images")
     names = list(uploads)[::-1]  # newest first
     steps = keys.upload_steps()
-    for name, (sentence, trio) in zip(names, score(ctx, np.stack([uploads[n] for n in names]))):
+    for name, (sentence, trio) in zip(names, score(ctx, images.fit_all([uploads[n] for n in names], ctx.shape))):
         with st.container(border=True):
             st.markdown(f"**{markdown_safe(name)}**")
             if name in steps:
@@ -83,4 +80,4 @@ pick_col, draw_col = st.columns([3, 2], vertical_alignment="bottom")
 index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="test_index")
 draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
 st.caption(f"Label: {ctx.data.label_name(index)}")
-result_row(*score(ctx, ctx.data.images[index, 0].numpy()[None])[0])
+result_row(*score(ctx, images.to_pictures(ctx.data.images[index:index + 1]))[0])

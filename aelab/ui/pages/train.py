@@ -15,8 +15,8 @@ import streamlit as st
 
 from aelab import jobs, serving
 from aelab.checkpoints import SUFFIX
-from aelab.data import DatasetUnavailable, ImageData, Splits, dataset_title
-from aelab.model_config import MODEL_TITLES
+from aelab.data import DatasetUnavailable, ImageData, Splits, dataset_shape, dataset_title
+from aelab.model_config import DIGIT_SHAPE, MODEL_TITLES
 from aelab.models import MODELS, ModelConfig
 from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
 from aelab.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
@@ -46,6 +46,11 @@ class Choice(NamedTuple):
 
     def load(self, split: str) -> ImageData:
         return cached.load_data(self.dataset, split) if self.splits is None else getattr(self.splits, split)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of its images: the model trained on them takes these."""
+        return dataset_shape(self.dataset) or self.splits.train.shape
 
 
 def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
@@ -147,7 +152,8 @@ def settings(busy: bool) -> None:
                                        "this many epochs; 0 never stops early.", **KEEP))
         seed = int(st.number_input("Random seed", 0, 2**31 - 1, TrainConfig.seed, key="train_seed", disabled=busy,
                                    **KEEP))
-    cfg = TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta),
+    channels, side, _ = chosen.shape if chosen else DIGIT_SHAPE
+    cfg = TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta, channels=channels, side=side),
                       dataset=chosen.dataset if chosen else "data", epochs=epochs, batch_size=batch_size, lr=lr,
                       seed=seed, kl_warmup_epochs=warmup, noise=noise, noise_level=level, patience=patience)
 

@@ -1,0 +1,87 @@
+"""Colour models in the app: every page runs on 3x64x64 shapes and draws its pictures in colour; a model and
+a dataset of different shapes get one line. AppTest over the real app, two small colour models trained here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from aelab.checkpoints import save_checkpoint
+from aelab.data import load_dataset
+from aelab.model_config import ModelConfig
+from aelab.models import build_model
+from aelab.ui import navigation
+from media import pixels, recording
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+SMALL = {"channels": 3, "side": 64, "latent_dim": 4, "widths": (8, 16, 16, 16)}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    """Two colour models, a VAE and an autoencoder, fitted a little to shapes so that they decode colours."""
+    runs = tmp_path_factory.mktemp("runs")
+    x = load_dataset("shapes", "train").images[:256]
+    for name, kind in (("colour-vae", "conv_vae"), ("colour-ae", "conv_ae")):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig.for_model(kind, hidden=0, **SMALL))
+        model.init_output_bias(x)
+        optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for step in range(20):
+            loss = model.loss(x[step * 12 % 240:][:16], generator=torch.Generator().manual_seed(step))["loss"]
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        save_checkpoint(runs / f"{name}.safetensors", model.eval(), {"dataset": "shapes"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("AELAB_RUNS_DIR", str(runs))
+        recording(mp)
+        yield
+
+
+def open_page(page: str, model: str = "colour-vae (yours)", dataset: str = "shapes") -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    at.run()
+    at.sidebar.selectbox(key="model_label").set_value(model).run()
+    at.sidebar.selectbox(key="dataset").set_value(dataset).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def colourful(url: str) -> bool:
+    """Whether a drawn picture is RGB with pixels whose channels differ (not gray shown as RGB)."""
+    picture = pixels(url)
+    return picture.ndim == 3 and float(np.ptp(picture, axis=2).max()) > 0.2
+
+
+@pytest.mark.parametrize("page", [navigation.TRAVERSE, navigation.DIRECTIONS, navigation.INTERPOLATE, navigation.SAMPLE,
+                                  navigation.RECONSTRUCT, navigation.DENOISE, navigation.ANOMALY,
+                                  navigation.COMPARE], ids=lambda page: page.title)
+def test_every_page_draws_a_colour_model_in_colour(env, page):
+    at = open_page(page.script)
+    assert not at.main.error, [e.value for e in at.main.error]
+    urls = [url for image in at.image for url in image.value]
+    assert urls and any(colourful(url) for url in urls), page.title
+
+
+def test_the_map_draws_a_colour_model_and_its_clicked_image_in_colour(env, click_map):
+    at = open_page(navigation.MAP.script)
+    assert not at.main.error and not at.main.warning
+    click_map(at, index=3)
+    at.run()
+    assert not at.exception
+    assert any(colourful(url) for image in at.image for url in image.value)
+
+
+def test_a_gray_model_on_colour_data_gets_one_line(env):
+    at = open_page(navigation.MAP.script, model="vae")
+    assert [w.value for w in at.main.warning] == [
+        "This model takes 1x28x28 gray images and shapes is 3x64x64 RGB: pick a dataset of the model's shape in "
+        "the sidebar, or another model."]
+    assert not at.main.error
