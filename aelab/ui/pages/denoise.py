@@ -4,7 +4,6 @@ Both models get the very same noisy input (one seeded noise draw), so the PSNR f
 differ only by what the models learnt.
 """
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
