@@ -329,7 +329,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if test.shape != ckpt.model.image_shape:
         raise ValueError(f"{args.checkpoint.name} takes {shape_text(ckpt.model.image_shape)} images; "
                          f"{test.name} is {shape_text(test.shape)}")
-    metrics = evaluate(ckpt.model, test.images)
+    metrics = evaluate(ckpt.model, test.images, factors=test.factors, factor_names=test.factor_names)
     if args.iwae is not None:
         metrics[IWAE] = _log_likelihood(args, test)
     if args.json:
@@ -340,6 +340,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if "kl_per_dim" in metrics:
         print("KL per dim:", " ".join(f"{v:.2f}" for v in metrics["kl_per_dim"]))
     print("latent variance per dim:", " ".join(f"{v:.3f}" for v in metrics["latent_variance"]))
+    if "mig" in metrics:
+        print(f"MIG {metrics['mig']:.3f} (" + ", ".join(f"{k} {v:.3f}" for k, v in metrics["mig_per_factor"].items())
+              + "); each dimension follows: " + " ".join(f"{d}:{name}({share:.2f})" for d, (name, share)
+                                                        in enumerate(metrics["dimension_factors"])))
     if IWAE in metrics:
         iwae = metrics[IWAE]
         print(f"-log p(x) {iwae['nll']:.2f} ± {iwae['stderr']:.2f} nats (IWAE bound, k={iwae['k']}, "

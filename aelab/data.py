@@ -364,6 +364,13 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
     return ImageData("celeba", images, torch.full((len(names),), UNLABELLED, dtype=torch.long), [])
 
 
+def factor_names(name: str) -> tuple[str, ...]:
+    """The generating factors a dataset knows (shapes' six), told without loading it; () for the others."""
+    from aelab import shapes
+
+    return tuple(shapes.FACTOR_NAMES) if name == "shapes" else ()
+
+
 def load_shapes(split: str = "train", side: int = 64, channels: int = 3) -> ImageData:
     """aelab.shapes' coloured shapes, drawn here (no download; the same for SHAPES_SEED on every machine),
     SHAPES_SPLIT[split] of them, train and test disjoint; labelled by shape, with all six factors kept."""

@@ -85,3 +85,32 @@ def test_a_gray_model_on_colour_data_gets_one_line(env):
         "This model takes 1x28x28 gray images and shapes is 3x64x64 RGB: pick a dataset of the model's shape in "
         "the sidebar, or another model."]
     assert not at.main.error
+
+
+def test_on_shapes_the_map_colours_by_a_factor_and_traverse_says_what_each_dimension_follows(env):
+    import json
+
+    from aelab import latent, metrics, shapes
+    from aelab.checkpoints import load_checkpoint
+    from aelab.ui import text
+
+    at = open_page(navigation.MAP.script)
+    options = at.selectbox(key="map_colour_by").options
+    assert options[-6:] == [f"factor: {name}" for name in shapes.FACTOR_NAMES]
+    at.selectbox(key="map_colour_by").set_value("factor: x").run()
+    assert not at.exception
+    marker = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["marker"]
+    test = load_dataset("shapes", "test")
+    color = marker["color"]
+    shown = np.frombuffer(__import__("base64").b64decode(color["bdata"]), color["dtype"]) if isinstance(color, dict) \
+        else np.asarray(color)
+    np.testing.assert_array_equal(shown, test.factors[:, shapes.FACTOR_NAMES.index("x")])
+
+    at = open_page(navigation.TRAVERSE.script, model="colour-ae (yours)")  # the barely trained VAE's dims collapsed
+    model = load_checkpoint(Path(at.session_state["model_path"])).model
+    found = metrics.disentanglement(latent.encode_all(model, test.images).mu, test.factors, test.factor_names)
+    labels = {s.key: s.label for s in at.slider if s.key.startswith("z_")}
+    for d, (name, share) in enumerate(found["dimension_factors"]):
+        if f"z_{d}" in labels and "collapsed" not in labels[f"z_{d}"]:
+            assert labels[f"z_{d}"].endswith(text.follows(name, share))
+    assert any("follows" in label for label in labels.values()), labels

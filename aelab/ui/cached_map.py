@@ -10,12 +10,16 @@ import numpy as np
 import streamlit as st
 
 from aelab import latent, neighbours
+from aelab.ui import text
 from aelab.ui.cached import codes, errors, load_data, load_model, pca_map
 
 
 @st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
 def colour_values(path: str, digest: str, dataset: str, split: str, by: str) -> np.ndarray:
     """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
+    if by.startswith(text.FACTOR):
+        data = load_data(dataset, split)
+        return data.factors[:, data.factor_names.index(by.removeprefix(text.FACTOR))].astype(np.float32)
     if by == "kl":
         return latent.kl_per_dim(codes(path, digest, dataset, split)).sum(1)
     if by == "recon":
@@ -35,3 +39,17 @@ def map_trust(path: str, digest: str, dataset: str, split: str, projection_key: 
 @st.cache_data(show_spinner="Decoding the map's plane…", max_entries=8)
 def decoded_plane(path: str, digest: str, dataset: str, split: str) -> tuple[np.ndarray, tuple[float, ...]]:
     return latent.decoded_plane(load_model(path, digest).model, pca_map(path, digest, dataset, split))
+
+
+@st.cache_data(show_spinner="Measuring which factor each dimension follows…", max_entries=8)
+def dimension_factors(path: str, digest: str, dataset: str, split: str) -> list[tuple[str, float]] | None:
+    """Per code dimension, the known generating factor it follows and its share (metrics.disentanglement);
+    None where the data has no factors."""
+    from aelab.metrics import disentanglement
+
+    data = load_data(dataset, split)
+    if data.factors is None:
+        return None
+    found = disentanglement(codes(path, digest, dataset, split).mu, data.factors, data.factor_names)
+    return [(name, share) for name, share in found["dimension_factors"]]
+

@@ -26,9 +26,25 @@ COLOUR_HELP = ("recon. error: mean squared error per pixel. anomaly score: squar
                "share of a point's 10 nearest codes that are also among its 10 nearest points on this map.")
 
 
-def colour_options(variational: bool) -> list[str]:
-    """The latent map's colourings for a model: KL only where there is a posterior."""
-    return [key for key in COLOUR_BY if variational or key != "kl"]
+FACTOR = "factor: "  # colour by a known generating factor: FACTOR + its name
+
+
+def colour_options(variational: bool, factors: Sequence[str] = ()) -> list[str]:
+    """The latent map's colourings for a model and dataset: KL only where there is a posterior, each known
+    generating factor where the data has them."""
+    return [key for key in COLOUR_BY if variational or key != "kl"] + [FACTOR + name for name in factors]
+
+
+def colour_title(key: str) -> str:
+    return COLOUR_BY.get(key, key)
+
+
+def follows(factor: str, share: float) -> str:
+    """A Traverse slider's note on the generating factor its dimension follows (MIG's information share)."""
+    return f"follows {factor} ({share:.0%})" if share >= FOLLOWS_AT_LEAST else "follows no factor"
+
+
+FOLLOWS_AT_LEAST = 0.1  # of a factor's entropy: below this a dimension is said to follow none
 
 
 def markdown_safe(text: str) -> str:

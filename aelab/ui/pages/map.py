@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aelab import images, latent, neighbours, selection
-from aelab.data import dataset_title, sample_indices
+from aelab.data import dataset_title, factor_names, sample_indices
 from aelab.ui import cached, cached_map, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import picture_with_download, show
@@ -178,7 +178,8 @@ with controls:
         projection = tsne_projection(ctx, len(labels))
     thumbnails = st.checkbox("Pictures", key="map_thumbnails",
                              help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.")
-    colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational), format_func=text.COLOUR_BY.get,
+    colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational, factor_names(ctx.dataset)),
+                             format_func=text.colour_title,
                              key="map_colour_by", help=text.COLOUR_HELP)
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
@@ -194,7 +195,7 @@ else:
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
                          selected=None if click.index is None else projection.position(click.index),
-                         values=values, values_title=text.COLOUR_BY[colour_by],
+                         values=values, values_title=text.colour_title(colour_by),
                          region=None if region is None else projection.positions(region.rows))
 if plane:
     figures.add_background(fig, *cached_map.decoded_plane(*ctx.key))
