@@ -13,10 +13,11 @@ from aelab.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
 from aelab.model_config import KINDS, ModelConfig
 from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
-from aelab.ui import cached, keys, navigation
+from aelab.ui import cached, keys, navigation, uploads
 from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option, model_title, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"
+CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
 TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
 T = TypeVar("T")
 
@@ -121,6 +122,9 @@ def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None)
             continue
         if shape is None or image_shape(item.meta) == shape:
             options[label_for(item.path)] = str(item.path)
+    for label, path in keys.session_models().items():  # uploaded in this session, checked when they came
+        if shape is None or image_shape(cached.metadata(path)) == shape:
+            options[label] = path
     return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
 
 
@@ -134,6 +138,7 @@ def dataset_options() -> tuple[list[str], str | None]:
 def sidebar() -> None:
     """Model and dataset pickers plus the model card; stores the choice in session state."""
     with st.sidebar:
+        errors = uploads.take_checkpoints(st.session_state.get(CHECKPOINT_FILES) or [])  # listed below at once
         options = model_options(warn=True)
         if not options:
             st.error(f"No checkpoints found in {shipped_dir()} or {runs_dir()}.")
@@ -152,6 +157,12 @@ def sidebar() -> None:
         if ctx is not None:
             model_card(ctx.meta, ctx.dataset)
             keys.show_in_link(label, ctx.dataset, ctx.key, len(ctx.labels()[0]))
+        with st.expander("Add a checkpoint", expanded=bool(errors)):
+            st.file_uploader("aelab checkpoints (.safetensors)", type=["safetensors"], accept_multiple_files=True,
+                             key=CHECKPOINT_FILES, help="Checked like the files on disk and kept for this session: "
+                                                        "it appears in the Model list as 'name (uploaded)'.")
+            for message in errors:
+                st.error(message, icon=":material/error:")
 
 
 def model_card(meta: dict, shown: str) -> None:

@@ -5,6 +5,8 @@ Keys that only one page's widgets use stay beside those widgets.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Collection, NamedTuple
 
 import numpy as np
@@ -19,6 +21,8 @@ UPLOADS = "uploads"  # name -> 28x28 image, shared by every page
 UPLOAD_STEPS = "upload_steps"  # name -> [(step title, PNG)], for uploads made on the Reconstruct page
 MAP_CLICK = "map_click"  # a MapClick: what was last clicked on the map, and with which model and data
 MAP_REGION = "map_region"  # a MapRegion: the points last boxed or lassoed on the map
+SESSION_MODELS = "session_models"  # label -> path of the checkpoints uploaded in this session
+SESSION_FOLDER = "session_folder"  # where they are kept: a temporary folder of this session's own
 GROUPS = "map_groups"  # {"A": MapRegion, "B": MapRegion}: selections saved for an attribute vector
 INTERP_PATH = "interp_path"  # the codes of the current interpolation, drawn on the map
 INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
@@ -64,6 +68,17 @@ def upload_steps() -> dict[str, list[tuple[str, bytes]]]:
 def clear_uploads() -> None:
     st.session_state[UPLOADS] = {}
     st.session_state[UPLOAD_STEPS] = {}
+
+
+def session_models() -> dict[str, str]:
+    return st.session_state.setdefault(SESSION_MODELS, {})
+
+
+def session_folder() -> Path:
+    """This session's own temporary folder, made on first use."""
+    if SESSION_FOLDER not in st.session_state:
+        st.session_state[SESSION_FOLDER] = tempfile.mkdtemp(prefix="aelab-session-")
+    return Path(st.session_state[SESSION_FOLDER])
 
 
 def anomaly_threshold_key(digest: str, dataset: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -84,3 +86,43 @@ def _make_room(uploads: dict[str, np.ndarray], steps: dict[str, list[tuple[str, 
     for name in dropped:
         steps.pop(name, None)
     return dropped
+
+
+UPLOADED = " (uploaded)"  # marks a checkpoint uploaded in this session in the model picker
+CHECKPOINTS_SEEN = "checkpoints_seen"  # file_id -> None when taken, else why not
+
+
+def take_checkpoints(files: list) -> list[str]:
+    """Checkpoints uploaded in the browser, kept for this session and listed with the others; one error line
+    per file that is not one. They are checked exactly like files on disk (checkpoints.load_checkpoint:
+    safetensors only, never unpickled, the header's claims checked against the tensors before anything
+    is built), once per file."""
+    seen = st.session_state.setdefault(CHECKPOINTS_SEEN, {})
+    for f in files[-MAX_SELECTIONS:]:
+        if f.file_id not in seen:
+            seen[f.file_id] = _take_checkpoint(f)
+    return [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}"
+            for f in files[-MAX_SELECTIONS:] if seen.get(f.file_id)]
+
+
+def _take_checkpoint(f) -> str | None:
+    from aelab.checkpoints import SUFFIX, CheckpointError, load_checkpoint
+    from aelab.files import atomic_write
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(f.name).stem).strip("-.")[:60] or "model"
+    path = keys.session_folder() / f.file_id.replace("/", "_")[:40] / f"{stem}{SUFFIX}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, f.getvalue())
+    try:
+        load_checkpoint(path)
+    except CheckpointError as err:
+        path.unlink(missing_ok=True)
+        return str(err)
+    models = keys.session_models()
+    label, n = f"{stem}{UPLOADED}", 1
+    while label in models:  # two uploads of one name: both listed
+        n += 1
+        label = f"{stem} {n}{UPLOADED}"
+    models[label] = str(path)
+    return None
+

@@ -390,3 +390,32 @@ def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(pag
     with app.expect_rerun():
         page.get_by_role("button", name="Keep as an upload").click()
     expect(page.get_by_text("Kept as drawing")).to_be_visible()
+
+
+def test_an_uploaded_checkpoint_is_listed_and_a_hostile_one_gets_one_line(page: Page, app: AppSocket,
+                                                                         tmp_path: Path) -> None:
+    from aelab.checkpoints import SHIPPED_DIR
+
+    mine = tmp_path / "my model.safetensors"
+    mine.write_bytes((SHIPPED_DIR / "conv_ae.safetensors").read_bytes())
+    page.get_by_test_id("stSidebar").get_by_text("Add a checkpoint").click()
+    with app.expect_rerun():
+        upload_file(page, "aelab checkpoints (.safetensors)", mine)
+    picker = _model_picker(page)
+    picker.click()
+    expect(page.get_by_role("option", name="my-model (uploaded)", exact=True)).to_be_visible()
+    with app.expect_rerun():
+        page.get_by_role("option", name="my-model (uploaded)", exact=True).click()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Convolutional autoencoder, 32-d latent")).to_be_visible()
+
+    header = b'{"__metadata__": {"aelab": "{\\"model\\": {\\"name\\": \\"vae\\", \\"widths\\": [200000]}}"}}'
+    hostile = tmp_path / "huge.safetensors"
+    hostile.write_bytes(len(header).to_bytes(8, "little") + header)
+    with app.expect_rerun():
+        upload_file(page, "aelab checkpoints (.safetensors)", hostile)
+    errors = page.get_by_test_id("stSidebar").get_by_test_id("stAlertContentError")
+    expect(errors).to_have_count(1)
+    expect(errors.first).to_contain_text("huge.safetensors")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    picker.click()
+    expect(page.get_by_role("option", name="huge (uploaded)", exact=True)).to_have_count(0)
