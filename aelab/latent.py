@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -332,6 +333,42 @@ def tsne(codes: np.ndarray, n_points: int = 5000, perplexity: float = 30.0, seed
     embedding = estimator.fit(codes[index])
     return Projection("tsne", np.asarray(embedding, dtype=np.float32), index,
                       {"perplexity": perplexity, "n_points": len(index), "seed": seed})
+
+
+def umap(codes: np.ndarray, n_points: int = 5000, n_neighbors: int = 15, seed: int = 0,
+         progress: Callable[[float], None] | None = None) -> Projection:
+    """umap-learn's embedding of up to `n_points` codes; `progress(fraction)` over its optimisation epochs
+    (read from the tqdm bar umap-learn writes; finding neighbours before them counts as 0)."""
+    import umap as umap_learn
+
+    index = sample_indices(len(codes), n_points, seed)
+
+    class Epochs:  # a file for tqdm: each line it writes is "done/total"
+        def write(self, text: str) -> None:
+            found = re.search(r"(\d+)/(\d+)", text)
+            if found and progress and int(found[2]):
+                progress(int(found[1]) / int(found[2]))
+
+        def flush(self) -> None:
+            pass
+
+    estimator = umap_learn.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1,
+                                tqdm_kwds={"disable": False, "file": Epochs(), "bar_format": "{n}/{total}\n",
+                                           "mininterval": 0.5})
+    embedding = estimator.fit_transform(codes[index])
+    return Projection("umap", np.asarray(embedding, dtype=np.float32), index,
+                      {"n_neighbors": n_neighbors, "n_points": len(index), "seed": seed})
+
+
+def place_by_neighbours(projection: Projection, codes: np.ndarray, new_codes: np.ndarray, k: int = 10) -> np.ndarray:
+    """Where new codes fall on a map that cannot transform them itself (UMAP read back from the disk cache):
+    the inverse-distance weighted mean of the map positions of their k nearest mapped codes."""
+    mapped = codes[projection.index].astype(np.float32)
+    new_codes = np.atleast_2d(new_codes).astype(np.float32)
+    distance = np.sqrt(((new_codes[:, None, :] - mapped[None, :, :]) ** 2).sum(-1))
+    nearest = np.argsort(distance, axis=1)[:, :k]
+    weight = 1.0 / (np.take_along_axis(distance, nearest, 1) + 1e-6)
+    return ((projection.coords[nearest] * weight[..., None]).sum(1) / weight.sum(1, keepdims=True)).astype(np.float32)
 
 
 def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

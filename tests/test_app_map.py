@@ -330,3 +330,34 @@ def test_pictures_of_some_points_are_drawn_where_their_dots_are():
                                    atol=0.5 / 255 + 1e-6)  # the image of the very point it covers
     at.checkbox(key="map_thumbnails").uncheck().run()
     assert not figure(at)["layout"].get("images")
+
+
+def test_umap_is_computed_once_then_served_from_the_disk_and_places_uploads():
+    from aelab import latent
+    from aelab.checkpoints import load_checkpoint
+
+    at = AppTest.from_file(APP, default_timeout=600).run()
+    at.radio(key="map_method").set_value("UMAP").run()
+    at.select_slider(key="umap_points").set_value(1000).run()
+    assert "UMAP map has not been computed" in at.info[0].value
+    at.button(key="umap_go").click().run()
+    assert not at.exception and "umap_go" not in [b.key for b in at.button]
+    dataset = figure(at)["data"][figures.MAP_POINTS]
+    xs, ys, rows = values(dataset["x"]), values(dataset["y"]), values(dataset["customdata"])[:, 0].astype(int)
+    assert len(xs) == 1000
+
+    test = load_dataset("mnist", "test", download=False)
+    upload_row = int(rows[0])  # an upload that is a mapped image lands among its own neighbours
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.session_state["uploads"] = {"mine.png": test.images[upload_row, 0].numpy()}
+    again.run()
+    again.radio(key="map_method").set_value("UMAP").run()
+    again.select_slider(key="umap_points").set_value(1000).run()
+    assert "umap_go" not in [b.key for b in again.button]  # read back from the disk cache
+    traces = figure(again)["data"]
+    upload = next(t for t in traces if t["name"] == "your uploads")
+    mu = latent.encode_all(load_checkpoint(Path(again.session_state["model_path"])).model, test.images).mu
+    projection = latent.Projection("umap", np.c_[xs, ys].astype(np.float32), rows)
+    expected = latent.place_by_neighbours(projection, mu, mu[upload_row][None])[0]
+    np.testing.assert_allclose([values(upload["x"])[0], values(upload["y"])[0]], expected, atol=1e-3)
+    assert np.hypot(*(expected - [xs[0], ys[0]])) < 0.1 * np.ptp(xs)  # beside the image's own point

@@ -175,3 +175,15 @@ def test_the_decoded_plane_tiles_the_decodes_of_a_pca_maps_grid(trained, codes):
         tile = picture[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28]
         np.testing.assert_allclose(tile, latent.decode(trained, projection.inverse(spot))[0], atol=1e-6)
     assert picture[:28, :28].tolist() != picture[-28:, -28:].tolist()  # the plane is not one picture
+
+
+def test_umap_maps_a_sample_with_progress_and_new_codes_land_by_their_neighbours(codes):
+    seen = []
+    projection = latent.umap(codes.mu, n_points=800, n_neighbors=10, progress=seen.append)
+    assert projection.coords.shape == (800, 2) and len(set(projection.index)) == 800
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    again = latent.umap(codes.mu, n_points=800, n_neighbors=10)
+    np.testing.assert_allclose(again.coords, projection.coords, atol=1e-4)  # the same seed, the same map
+    mapped = codes.mu[projection.index]
+    placed = latent.place_by_neighbours(projection, codes.mu, mapped[:20])
+    np.testing.assert_allclose(placed, projection.coords[:20], atol=1e-3)  # a mapped code lands on its own point

@@ -11,6 +11,7 @@ in the background while the person looks at it.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -146,33 +147,45 @@ def _stored_projection(key: str, method: str) -> latent.Projection | None:
     return latent.load_projection(key, method)
 
 
-def _tsne_key(digest: str, dataset: str, split: str, n_points: int, perplexity: float) -> str:
-    return cache.cache_key(digest, dataset, split, "tsne", n_points, float(perplexity))
+# Maps computed once, with progress, then kept on disk: method -> (function(codes, n_points, setting, seed,
+# progress), the name of its one setting in Projection.params).
+COMPUTED_MAPS = {"tsne": (latent.tsne, "perplexity"), "umap": (latent.umap, "n_neighbors")}
 
 
-def stored_tsne(path: str, digest: str, dataset: str, split: str, n_points: int,
-                perplexity: float) -> latent.Projection | None:
-    """The t-SNE map if it was computed before (memory or disk), else None: never computes."""
-    return _stored_projection(_tsne_key(digest, dataset, split, n_points, perplexity), "tsne")
+def _map_key(digest: str, dataset: str, split: str, method: str, n_points: int, setting: float) -> str:
+    return cache.cache_key(digest, dataset, split, method, n_points, float(setting))
 
 
-def tsne_map(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float,
-             progress: Callable[[float], None] | None = None) -> latent.Projection:
-    """The t-SNE map: from the caches when computed before, else computed once with progress."""
-    found = stored_tsne(path, digest, dataset, split, n_points, perplexity)
+def stored_map(path: str, digest: str, dataset: str, split: str, method: str, n_points: int,
+               setting: float) -> latent.Projection | None:
+    """A t-SNE or UMAP map if it was computed before (memory or disk), else None: never computes."""
+    return _stored_projection(_map_key(digest, dataset, split, method, n_points, setting), method)
+
+
+def computed_map(path: str, digest: str, dataset: str, split: str, method: str, n_points: int, setting: float,
+                 progress: Callable[[float], None] | None = None) -> latent.Projection:
+    """A t-SNE or UMAP map: from the caches when computed before, else computed once with progress."""
+    found = stored_map(path, digest, dataset, split, method, n_points, setting)
     if found is not None:
         return found
     mu = codes(path, digest, dataset, split).mu
-    key = _tsne_key(digest, dataset, split, n_points, perplexity)
-    projection = latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points, perplexity, 0, progress))
+    compute, _ = COMPUTED_MAPS[method]
+    setting = int(setting) if method == "umap" else float(setting)
+    projection = latent.cached_projection(_map_key(digest, dataset, split, method, n_points, setting), method,
+                                          lambda: compute(mu, n_points, setting, 0, progress))
     _stored_projection.clear()
     return projection
 
 
-@st.cache_resource(show_spinner="Preparing to place new points on the t-SNE map…", max_entries=4)
-def tsne_placer(path: str, digest: str, dataset: str, split: str, n_points: int, perplexity: float):
-    projection = tsne_map(path, digest, dataset, split, n_points, perplexity)
-    return latent.tsne_placer(projection, codes(path, digest, dataset, split).mu)
+@st.cache_resource(show_spinner="Preparing to place new points on the map…", max_entries=4)
+def map_placer(path: str, digest: str, dataset: str, split: str, method: str, n_points: int, setting: float):
+    """A function placing new codes (uploads, a path, a drawing) on a computed map: openTSNE's own transform
+    for t-SNE, the weighted mean of the nearest mapped codes' places for UMAP."""
+    projection = computed_map(path, digest, dataset, split, method, n_points, setting)
+    mu = codes(path, digest, dataset, split).mu
+    if method == "tsne":
+        return latent.tsne_placer(projection, mu)
+    return partial(latent.place_by_neighbours, projection, mu)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -1,4 +1,4 @@
-"""Latent map: the dataset's codes in 2-D (PCA or t-SNE), coloured by label; click to inspect.
+"""Latent map: the dataset's codes in 2-D (PCA, t-SNE or UMAP), coloured by label; click to inspect.
 
 With the disk cache filled, the map is drawn from labels and projections alone (no torch). A click
 reruns only the `explore` fragment, whose figure stays the one the page built: the browser marks
@@ -17,24 +17,29 @@ from aelab.ui import cached, cached_map, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import picture_with_download, show
 
-TSNE_POINTS = [1000, 2000, 5000, 10000]
+COMPUTED_POINTS = [1000, 2000, 5000, 10000]
+METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
+SETTINGS = {"tsne": ("Perplexity", 5, 100, 30), "umap": ("Neighbours", 5, 100, 15)}  # label, low, high, default
+DURATIONS = {"tsne": "about half a minute", "umap": "a minute or two the first time (compiling), then less"}
 
 
-def tsne_projection(ctx: Context, n_images: int) -> latent.Projection:
-    """The t-SNE map with these settings; computed once (with progress) when the person asks for it."""
-    n_points = st.select_slider("Points", TSNE_POINTS, value=min(5000, n_images), key="tsne_points")
-    args = (min(n_points, n_images), float(st.slider("Perplexity", 5, 100, 30, key="tsne_perplexity")))
-    projection = cached.stored_tsne(*ctx.key, *args)
+def computed_projection(ctx: Context, method: str, n_images: int) -> latent.Projection:
+    """The t-SNE or UMAP map with these settings; computed once (with progress) when the person asks for it."""
+    title = next(name for name, key in METHODS.items() if key == method)
+    n_points = st.select_slider("Points", COMPUTED_POINTS, value=min(5000, n_images), key=f"{method}_points")
+    label, low, high, default = SETTINGS[method]
+    args = (method, min(n_points, n_images), float(st.slider(label, low, high, default, key=f"{method}_setting")))
+    projection = cached.stored_map(*ctx.key, *args)
     if projection is not None:
         return projection
     prompt = st.empty()
     with prompt.container():
-        st.info("This t-SNE map has not been computed yet: it takes about half a minute, once.")
-        if not st.button("Compute t-SNE", type="primary", key="tsne_go"):
+        st.info(f"This {title} map has not been computed yet: it takes {DURATIONS[method]}, once.")
+        if not st.button(f"Compute {title}", type="primary", key=f"{method}_go"):
             st.stop()
-    bar = st.progress(0.0, text="Optimising t-SNE…")
-    projection = cached.tsne_map(*ctx.key, *args,
-                                 progress=lambda f: bar.progress(f, text=f"Optimising t-SNE… {100 * f:.0f}%"))
+    bar = st.progress(0.0, text=f"Computing {title}…")
+    projection = cached.computed_map(*ctx.key, *args,
+                                     progress=lambda f: bar.progress(f, text=f"Computing {title}… {100 * f:.0f}%"))
     bar.empty()
     prompt.empty()  # computed: the prompt and its button go
     return projection
@@ -44,7 +49,8 @@ def place(ctx: Context, projection: latent.Projection, codes: np.ndarray) -> np.
     """Where codes that are not the dataset's (uploads, a path) fall on this map."""
     if projection.method == "pca":
         return latent.pca_transform(projection, codes)
-    return cached.tsne_placer(*ctx.key, projection.params["n_points"], projection.params["perplexity"])(codes)
+    setting = projection.params[cached.COMPUTED_MAPS[projection.method][1]]
+    return cached.map_placer(*ctx.key, projection.method, projection.params["n_points"], setting)(codes)
 
 
 def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
@@ -140,7 +146,7 @@ def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> No
     show([images.to_pictures(image)[0], latent.reconstruct(ctx.model, image)[0]],
          [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
     st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
-               + ("" if on_map else ". It is not among the points of this t-SNE map."))
+               + ("" if on_map else ". It is not among the points of this map (a sample of the data)."))
     for picker, label, role, key in ((keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
                                      (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
                                      (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base")):
@@ -164,8 +170,9 @@ labels, classes = ctx.labels()
 controls, main = st.columns([1, 4.4])
 
 with controls:
-    method = st.radio("Projection", ["PCA", "t-SNE"], key="map_method",
-                      help="PCA is linear and invertible (click anywhere to decode); t-SNE keeps neighbours together.")
+    method = st.radio("Projection", list(METHODS), key="map_method",
+                      help="PCA is linear and invertible (click anywhere to decode); t-SNE and UMAP keep neighbours "
+                           "together, UMAP more of the global layout.")
     plane = False
     if method == "PCA":
         projection = cached.pca_map(*ctx.key)
@@ -175,7 +182,7 @@ with controls:
                             help="What the decoder draws at each spot of this plane (the other axes at the "
                                  "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.")
     else:
-        projection = tsne_projection(ctx, len(labels))
+        projection = computed_projection(ctx, METHODS[method], len(labels))
     thumbnails = st.checkbox("Pictures", key="map_thumbnails",
                              help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.")
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational, factor_names(ctx.dataset)),
