@@ -2,13 +2,13 @@
 
 - the PCA latent map of the 10k MNIST test set, encoding included (cold: no cache);
 - a box or lasso of 1,000 points on the map to its gallery drawn (`--lasso` alone);
-- the t-SNE map: computed once, then read back from the disk cache;
+- the t-SNE and UMAP maps: computed once, then read back from the disk cache (`--umap`: UMAP alone);
 - a traversal slider change (an AppTest rerun of the Traverse page, all caches warm);
 - the first page: a new Python process running app.py once, as `streamlit run` does for its
   first visitor (everything but Streamlit still to import), with an empty disk cache and again
   with a filled one.
 
-    AELAB_DATA_DIR=../shared/datasets python bench/app_speed.py [--first-page | --lasso]
+    AELAB_DATA_DIR=../shared/datasets python bench/app_speed.py [--first-page | --lasso | --umap]
 """
 
 from __future__ import annotations
@@ -59,11 +59,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--first-page", action="store_true", help="measure the first page only")
     parser.add_argument("--lasso", action="store_true", help="measure the map's box or lasso only")
+    parser.add_argument("--umap", action="store_true", help="measure UMAP on 10,000 codes only")
     args = parser.parse_args()
     if args.first_page:
         return first_page()
     if args.lasso:
         return lasso()
+    if args.umap:
+        return maps()
     test = load_dataset("mnist", "test", download=False)
     print(f"MNIST test: {len(test)} images; cache {os.environ['AELAB_CACHE_DIR']}")
     print("PCA map, encoding included (cold):")
@@ -80,6 +83,7 @@ def main() -> None:
         _, t_first = timed(lambda: latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points)))
         _, t_again = timed(lambda: latent.load_projection(key, "tsne"))
         print(f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms")
+    maps(mu)
 
     from streamlit.testing.v1 import AppTest
 
@@ -96,6 +100,19 @@ def main() -> None:
           f"max {max(times):.0f} ms over {len(times)} changes")
     lasso()
     first_page()
+
+
+def maps(mu=None) -> None:
+    """UMAP of the MLP VAE's 10,000 codes: computed once (the first call in a process also imports and compiles
+    umap-learn's numba code), then read back from the disk cache."""
+    if mu is None:
+        model = load_checkpoint(SHIPPED_DIR / "vae.safetensors").model
+        mu = latent.encode_all(model, load_dataset("mnist", "test", download=False).images).mu
+    key = cache.cache_key("bench", "umap", len(mu))
+    _, t_first = timed(lambda: latent.cached_projection(key, "umap", lambda: latent.umap(mu, len(mu))))
+    _, t_again = timed(lambda: latent.load_projection(key, "umap"))
+    print(f"UMAP of {len(mu)} codes: computed in {t_first:.1f} s (import and compilation included), read from the "
+          f"disk cache in {t_again * 1000:.0f} ms")
 
 
 def lasso(points: int = 1000, repeats: int = 5) -> None:
