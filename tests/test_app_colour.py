@@ -114,3 +114,21 @@ def test_on_shapes_the_map_colours_by_a_factor_and_traverse_says_what_each_dimen
         if f"z_{d}" in labels and "collapsed" not in labels[f"z_{d}"]:
             assert labels[f"z_{d}"].endswith(text.follows(name, share))
     assert any("follows" in label for label in labels.values()), labels
+
+
+def test_the_maps_pictures_of_a_colour_model_are_in_colour(env, click_map, lasso_map):
+    """The neighbours of a clicked point, a lasso's gallery, pictures in place of dots and the decoded plane."""
+    import json
+
+    at = open_page(navigation.MAP.script)
+    click_map(at, index=5)
+    at.run()
+    assert not at.exception and sum(colourful(url) for image in at.image for url in image.value) >= 2
+    lasso_map(at, range(0, 400, 4))
+    at.checkbox(key="map_thumbnails").check()
+    at.checkbox(key="map_plane").check().run()
+    assert not at.exception and at.subheader[0].value == "100 images selected"
+    assert any(colourful(url) for image in at.image for url in image.value)
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    thumbnails = [image for image in layout["images"] if image["layer"] == "above"]
+    assert len(layout["images"]) == 151 and all(colourful(image["source"]) for image in thumbnails[:5])

@@ -157,7 +157,7 @@ def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> No
     near = neighbours.nearest(mu, index)
     st.caption(f"Its {len(near.index)} nearest codes, nearest first (labels "
                f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):")
-    show([images.make_grid(ctx.data.images[near.index, 0].numpy(), ncol=5)], None, scale=2)
+    show([images.make_grid(images.to_pictures(ctx.data.images[near.index]), ncol=5)], None, scale=2)
     if on_map:
         kept = neighbours.kept(mu[projection.index], projection.coords, position)
         st.caption(f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
@@ -209,7 +209,7 @@ if plane:
 if thumbnails:
     shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
     width = float(np.ptp(projection.coords[:, 0]))
-    figures.add_thumbnails(fig, ctx.data.images[projection.index[shown], 0].numpy(), projection.coords[shown],
+    figures.add_thumbnails(fig, images.to_pictures(ctx.data.images[projection.index[shown]]), projection.coords[shown],
                            width * figures.THUMBNAIL_SHARE)
 uploads = keys.uploads()
 if uploads:
