@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import io
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -49,3 +52,15 @@ def picture(url: str) -> Image.Image:
 def pixels(url: str) -> np.ndarray:
     """The picture as floats in [0, 1], (H, W) or (H, W, 3)."""
     return np.asarray(picture(url), dtype=np.float32) / 255.0
+
+
+@contextmanager
+def private_app(tmp_path_factory: pytest.TempPathFactory, runs: Path | None = None) -> Iterator[None]:
+    """The AppTests run inside get a disk cache and runs folder of their own (`runs` when given), and their
+    media files are recorded for reading back."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("AELAB_RUNS_DIR", str(runs or tmp_path_factory.mktemp("runs")))
+        recording(mp)
+        yield
+

@@ -16,7 +16,7 @@ from aelab import directions, latent
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
 from aelab.data import load_dataset, load_labels
 from aelab.ui import navigation, text
-from media import content, picture, pixels, recording
+from media import content, picture, pixels, private_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SCALE = 4  # widgets.show's enlargement
@@ -25,10 +25,7 @@ TOLERANCE = 0.5 / 255 + 1e-6  # one PNG rounding
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("AELAB_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        recording(mp)
+    with private_app(tmp_path_factory):
         yield
 
 

@@ -21,7 +21,7 @@ from aelab.checkpoints import SHIPPED_DIR, file_digest, load_checkpoint, read_me
 from aelab.data import load_dataset, sample_indices
 from aelab.metrics import ACTIVE_UNIT_THRESHOLD
 from aelab.ui import navigation, text
-from media import DATA_PNG, content, picture, pixels, recording
+from media import DATA_PNG, content, picture, pixels, private_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 VAE = SHIPPED_DIR / "vae.safetensors"
@@ -35,10 +35,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
         assert path.is_file(), f"{path} is missing: train it with checkpoints/train_all.sh"
     runs = tmp_path_factory.mktemp("runs")
     save_tensors(runs / "broken.safetensors", {"nothing": torch.zeros(1)}, read_metadata(VAE))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("AELAB_RUNS_DIR", str(runs))
-        recording(mp)
+    with private_app(tmp_path_factory, runs):
         yield
 
 

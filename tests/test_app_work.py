@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from aelab import anomaly, images, latent, noise
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
 from aelab.ui import navigation
-from media import content, pixels, recording
+from media import content, pixels, private_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 NEEDED = ("vae", "conv_ae", "denoising_conv_ae")
@@ -30,10 +30,7 @@ NEEDED = ("vae", "conv_ae", "denoising_conv_ae")
 def env(tmp_path_factory: pytest.TempPathFactory):
     for name in NEEDED:
         assert (SHIPPED_DIR / f"{name}.safetensors").is_file(), f"{name} is missing: run checkpoints/train_all.sh"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("AELAB_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        recording(mp)
+    with private_app(tmp_path_factory):
         yield
 
 
