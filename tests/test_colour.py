@@ -48,11 +48,15 @@ def test_the_seed_architectures_at_1x28x28_keep_their_layers_and_parameter_count
     assert conv_widths(28) == conv_widths(32) == (32, 64, 128) and conv_widths(64) == (32, 64, 128, 256)
 
 
-def test_the_shipped_checkpoints_load_as_1x28x28_models():
-    for path in sorted((ROOT / "checkpoints").glob("*.safetensors")):
+def test_the_shipped_checkpoints_load_at_their_datasets_shapes():
+    """The MNIST starters (format versions 1 and 2, from before colour) as 1x28x28 models; the shapes ones 3x64x64."""
+    shipped = sorted((ROOT / "checkpoints").glob("*.safetensors"))
+    assert {p.stem for p in shipped} >= {"vae", "conv_vae", "conv_ae", "shapes_vae", "shapes_beta_vae"}
+    for path in shipped:
         ckpt = load_checkpoint(path)
-        assert ckpt.model.image_shape == (1, 28, 28), path.name
-        assert ckpt.model.reconstruct(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
+        shape = (3, 64, 64) if ckpt.meta.get("dataset") == "shapes" else (1, 28, 28)
+        assert ckpt.model.image_shape == shape, path.name
+        assert ckpt.model.reconstruct(torch.rand(2, *shape)).shape == (2, *shape)
 
 
 # --- models of any shape --------------------------------------------------------------------------------
