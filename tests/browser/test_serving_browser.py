@@ -149,7 +149,7 @@ def test_uploads_beyond_the_bound_drop_the_oldest_with_a_toast(browser: Browser,
         for i, path in enumerate(files, start):
             path.write_bytes(to_png(digits[i]))
         batches.append(files)
-    uploader = page.get_by_test_id("stFileUploader").get_by_test_id("stFileUploaderDropzoneInput")
+    uploader = page.get_by_test_id("stMain").get_by_test_id("stFileUploader").get_by_test_id("stFileUploaderDropzoneInput")
     with app.expect_rerun():
         uploader.set_input_files(batches[0])
     expect(page.get_by_text("60 image(s) kept for the other pages", exact=False)).to_be_visible()
