@@ -21,16 +21,22 @@ class Summary:
     mean_code: np.ndarray  # the mean of their codes: decoded, the selection's typical member
 
 
-def summarise(rows: np.ndarray, images: np.ndarray, labels: np.ndarray, classes: list[str],
-              mu: np.ndarray) -> Summary:
-    """The selection `rows` of a dataset (`images` (N, H, W) or (N, H, W, 3), `labels`, `mu`); ValueError if empty."""
+def selected_rows(rows) -> np.ndarray:
+    """A selection's dataset rows, each once and ascending; ValueError if empty."""
     rows = np.unique(np.asarray(rows, dtype=np.int64))
     if not len(rows):
         raise ValueError("The selection is empty: draw a box or a lasso around some points.")
+    return rows
+
+
+def summarise(rows: np.ndarray, pictures: np.ndarray, labels: np.ndarray, classes: list[str],
+              mu: np.ndarray) -> Summary:
+    """The selection `rows` (from `selected_rows`) of a dataset: `pictures` are those rows' own ((n, H, W) or
+    (n, H, W, 3), so a page converts only the selected images), `labels` and `mu` the whole dataset's."""
     names = np.array([classes[label] if label != UNLABELLED else "unlabelled" for label in labels[rows]])
     found, counts = np.unique(names, return_counts=True)
     order = np.lexsort((found, -counts))  # most first, ties by name
-    return Summary(rows, {str(found[i]): int(counts[i]) for i in order}, images[rows].mean(0), mu[rows].mean(0))
+    return Summary(rows, {str(found[i]): int(counts[i]) for i in order}, pictures.mean(0), mu[rows].mean(0))
 
 
 def gallery_rows(rows: np.ndarray, most: int = GALLERY) -> np.ndarray:

@@ -12,8 +12,8 @@ def test_a_selection_counts_its_labels_and_means_its_images_and_codes():
     pictures, labels = test.images.numpy()[:, 0], test.labels.numpy().copy()
     labels[5] = UNLABELLED
     mu = np.random.default_rng(0).normal(size=(len(labels), 4)).astype(np.float32)
-    rows = np.array([9, 5, 1, 2, 2, 3])
-    summary = selection.summarise(rows, pictures, labels, test.classes, mu)
+    rows = selection.selected_rows(np.array([9, 5, 1, 2, 2, 3]))
+    summary = selection.summarise(rows, pictures[rows], labels, test.classes, mu)
     np.testing.assert_array_equal(summary.rows, [1, 2, 3, 5, 9])  # each row once, in order
     names = [test.classes[labels[r]] if labels[r] >= 0 else "unlabelled" for r in summary.rows]
     assert summary.counts == {name: names.count(name) for name in sorted(set(names), key=lambda n: (-names.count(n), n))}
@@ -21,7 +21,7 @@ def test_a_selection_counts_its_labels_and_means_its_images_and_codes():
     np.testing.assert_allclose(summary.mean_image, pictures[[1, 2, 3, 5, 9]].mean(0))
     np.testing.assert_allclose(summary.mean_code, mu[[1, 2, 3, 5, 9]].mean(0))
     with pytest.raises(ValueError, match="empty"):
-        selection.summarise(np.array([], dtype=int), pictures, labels, test.classes, mu)
+        selection.selected_rows(np.array([], dtype=int))
 
 
 def test_the_gallery_puts_each_row_of_originals_above_its_reconstructions():

@@ -109,13 +109,15 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Proje
     of the images over their reconstructions, and exports."""
     labels, classes = ctx.labels()
     codes = ctx.codes()
-    pictures = images.to_pictures(ctx.data.images)
-    summary = selection.summarise(np.array(region.rows), pictures, labels, classes, codes.mu)
+    rows = selection.selected_rows(region.rows)
+    pictures = images.to_pictures(ctx.data.images[rows])  # the selected images only, not the dataset's
+    summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
     show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
     shown = selection.gallery_rows(summary.rows)
-    grid = selection.gallery(pictures[shown], latent.reconstruct(ctx.model, ctx.data.images[shown]))
+    grid = selection.gallery(pictures[np.searchsorted(rows, shown)],
+                             latent.reconstruct(ctx.model, ctx.data.images[shown]))
     picture_with_download(grid, f"{len(shown)} of them, each row of originals above its reconstructions",
                           "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
     st.download_button("Indices, labels and codes (CSV)", latent.codes_csv(codes.mu, labels, projection, summary.rows),
