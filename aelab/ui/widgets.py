@@ -75,6 +75,15 @@ def comparison_picker(ctx: Context, key: str) -> Context | None:
     return None if checkpoint is None else ctx.with_checkpoint(checkpoint)
 
 
+def require_base(ctx: Context, picker: keys.CodePicker) -> tuple[np.ndarray, np.ndarray]:
+    """The base code (float32) and its picture that Traverse and Directions start from; the page stops
+    while the chosen source has nothing yet (`pick_latent` has said why)."""
+    picked = pick_latent("Base", ctx, picker)
+    if picked is None:
+        st.stop()
+    return np.asarray(picked[0], dtype=np.float32), picked[1]
+
+
 def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.ndarray, np.ndarray] | None:
     """A widget to choose a code: a dataset index, a random image, the map selection or an upload.
 

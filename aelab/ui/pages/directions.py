@@ -6,7 +6,7 @@ import streamlit as st
 from aelab.directions import WALK_EXTENT
 from aelab.ui import cached_explore, keys, text
 from aelab.ui.context import require_context
-from aelab.ui.widgets import pick_latent, show
+from aelab.ui.widgets import require_base, show
 
 GRID_SCALE = 3  # enlargement of the walk grid on screen and in the PNG
 SLIDERS_PX = 440  # the most height of the sliders' scrolling box: the pictures beside it stay in view
@@ -29,11 +29,7 @@ st.caption("Move an image's code along directions that mean something, not along
            f"Each slider spans ±{WALK_EXTENT:g} standard deviations of the dataset's codes along its direction; "
            "all sliders at 0 decode the base code.")
 
-picked = pick_latent("Base", ctx, keys.DIRECTIONS_BASE)
-if picked is None:
-    st.stop()
-base, base_image = picked
-base = np.asarray(base, dtype=np.float32)
+base, base_image = require_base(ctx, keys.DIRECTIONS_BASE)
 
 left, right = st.columns([3, 2])
 kind = left.radio("Directions from", list(text.DIRECTION_KINDS), format_func=text.DIRECTION_KINDS.get,

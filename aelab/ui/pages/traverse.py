@@ -7,7 +7,7 @@ from aelab.data import factor_names
 from aelab.metrics import ACTIVE_UNIT_THRESHOLD
 from aelab.ui import cached, cached_map, keys, text
 from aelab.ui.context import require_context
-from aelab.ui.widgets import pick_latent, show
+from aelab.ui.widgets import require_base, show
 
 GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
 SLIDERS_PX = 440  # height of the sliders' scrolling box: the pictures beside it stay in view
@@ -19,11 +19,7 @@ st.caption("Start from one image's code and move along one latent dimension at a
            "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
            "from the 1st to the 99th percentile.")
 
-picked = pick_latent("Base", ctx, keys.TRAVERSE_BASE)
-if picked is None:
-    st.stop()
-base, base_image = picked
-base = np.asarray(base, dtype=np.float32)
+base, base_image = require_base(ctx, keys.TRAVERSE_BASE)
 stats = cached.dim_stats(*ctx.key)
 dims = range(len(base))
 low = np.minimum(stats.low, base)  # an upload may lie outside the data's range: keep it reachable
