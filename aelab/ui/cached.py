@@ -64,6 +64,13 @@ def load_data(name: str, split: str) -> ImageData:
     return load_dataset(name, split, download=False, cached=True)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def pictures(name: str, split: str) -> np.ndarray:
+    """A split's images as pictures ((N, H, W) or (N, H, W, 3)), converted once: for colour data the
+    conversion is a copy of the whole split, which no rerun should make again. Shared, never mutated."""
+    return images.to_pictures(load_data(name, split).images)
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def labels(name: str, split: str) -> tuple[np.ndarray, list[str]]:
     """A split's labels and class names: for MNIST and its kin from the disk cache, without torch."""
@@ -223,7 +230,7 @@ def experiment_results() -> dict[tuple, anomaly.OneClassResult]:
 @st.cache_data(show_spinner=False, max_entries=4)
 def reference_distance(dataset: str, split: str, n: int = 500) -> float:
     """How far a real test image is from its nearest other test image: the yardstick for samples."""
-    pixels = images.to_pictures(load_data(dataset, split).images)
+    pixels = pictures(dataset, split)
     rows = sample_indices(len(pixels), n, seed=0)
     return float(latent.nearest_distances(pixels[rows], pixels, skip=rows).mean())
 
@@ -231,7 +238,7 @@ def reference_distance(dataset: str, split: str, n: int = 500) -> float:
 @st.cache_data(show_spinner=False, max_entries=4)
 def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
     """How different real test images are from each other: the yardstick for the samples' diversity."""
-    pixels = images.to_pictures(load_data(dataset, split).images)
+    pixels = pictures(dataset, split)
     return latent.diversity(pixels[sample_indices(len(pixels), n, seed=0)])
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 from aelab import images, latent
 from aelab.data import sample_indices
 from aelab.ui import text
-from aelab.ui.cached import codes, labels, load_data, load_model, prior
+from aelab.ui.cached import codes, labels, load_model, pictures, prior
 
 if TYPE_CHECKING:
     from aelab import directions as directions_module
@@ -90,7 +90,7 @@ def quality(path: str, digest: str, dataset: str, split: str, components: int | 
     """Density and coverage of n decoded samples against as many test images (a fixed draw of them)."""
     from aelab import priors
 
-    pixels = images.to_pictures(load_data(dataset, split).images)
+    pixels = pictures(dataset, split)
     real = pixels[sample_indices(len(pixels), n, seed=0)]
     z = sample_codes(path, digest, dataset, split, components, n, temperature, seed)
     return priors.density_coverage(real, latent.decode(load_model(path, digest).model, z))

@@ -32,7 +32,7 @@ if source == text.MIXTURE:
     components = how_many.slider("Mixture components", 2, 20, DEFAULT_COMPONENTS, key="sample_components",
                                  help="Each a full-covariance Gaussian, fitted by scikit-learn (seeded).")
 
-pixels = images.to_pictures(ctx.data.images)
+pixels = cached.pictures(ctx.dataset, ctx.split)
 yardstick = cached.reference_distance(ctx.dataset, ctx.split)
 spread = cached.reference_diversity(ctx.dataset, ctx.split)
 n_quality = min(QUALITY_SAMPLES, len(pixels))  # as many samples as real images, as density and coverage expect
