@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from aelab.model_config import EntryPointError
 from aelab.serving import SettingsError
 from aelab.ui import context, keys, navigation, warm_up
 
@@ -20,5 +21,8 @@ for spec in navigation.PAGES:
         st.Page(spec.script, title=spec.title, icon=spec.icon, default=spec is navigation.DEFAULT))
 page = st.navigation(groups)
 context.sidebar()
-page.run()
+try:
+    page.run()
+except EntryPointError as err:  # an own model's code failed on this page's input (aelab.own_model): one line
+    st.error(str(err), icon=":material/error:")
 warm_up.start()  # torch, imported after the first page is drawn (that page may not have needed it)

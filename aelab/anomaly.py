@@ -16,18 +16,18 @@ from aelab.checkpoints import load_checkpoint
 from aelab.data import ImageData
 from aelab.images import to_pictures
 from aelab.latent import reconstruct
-from aelab.models import Autoencoder, ModelConfig
+from aelab.models import LatentModel, ModelConfig
 from aelab.train import TrainConfig, train
 
 
-def error_maps(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
+def error_maps(model: LatentModel, images: torch.Tensor) -> np.ndarray:
     """Per-pixel squared error (N, H, W) between images (N, C, H, W) and their reconstructions, averaged over
     the channels: one map per image, whatever its colour, for `heatmap`."""
     squared = (reconstruct(model, images) - to_pictures(images)) ** 2
     return squared if squared.ndim == 3 else squared.mean(axis=3)
 
 
-def reconstruction_errors(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+def reconstruction_errors(model: LatentModel, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     """Anomaly score per image: mean squared pixel error of the deterministic reconstruction."""
     return anomaly_scores(model, images, "mse", batch_size=batch_size)
 
@@ -114,7 +114,7 @@ SCORES = {
 
 
 @torch.no_grad()
-def anomaly_scores(model: Autoencoder, images: torch.Tensor, score: str = "mse",
+def anomaly_scores(model: LatentModel, images: torch.Tensor, score: str = "mse",
                    reference: torch.Tensor | None = None, batch_size: int = 500) -> np.ndarray:
     """Per-image reconstruction-error score (higher = more anomalous) by one of `SCORES`.
 
@@ -146,7 +146,7 @@ def anomaly_scores(model: Autoencoder, images: torch.Tensor, score: str = "mse",
     return torch.cat(parts).numpy().astype(np.float64)
 
 
-def _log_mse(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
+def _log_mse(model: LatentModel, images: torch.Tensor) -> np.ndarray:
     return np.log(np.maximum(anomaly_scores(model, images, "mse"), 1e-12))
 
 

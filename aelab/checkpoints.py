@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Iterator
 from safetensors import safe_open
 
 from aelab.files import atomic_write
-from aelab.model_config import DIGIT_SHAPE, KINDS, ModelConfig
+from aelab.model_config import (DIGIT_SHAPE, OWN_MODEL, EntryPointError, ModelConfig, OwnModelConfig, from_header,
+                                require_allowed)
 
 if TYPE_CHECKING:
     import torch
 
-    from aelab.models import Autoencoder
+    from aelab.models import LatentModel
 
 FORMAT = "aelab-checkpoint"
 # 2: the model's `activation` is always stored (version 1 files without it are ReLU models);
@@ -44,7 +45,7 @@ class CheckpointError(ValueError):
 @dataclass
 class Checkpoint:
     path: Path
-    model: Autoencoder
+    model: LatentModel
     meta: dict
     digest: str  # content hash: the cache key for everything computed from this model
 
@@ -66,7 +67,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> No
     atomic_write(path, save(tensors, metadata={"aelab": json.dumps(meta)}))
 
 
-def save_checkpoint(path: str | Path, model: Autoencoder, meta: dict | None = None) -> None:
+def save_checkpoint(path: str | Path, model: LatentModel, meta: dict | None = None) -> None:
     """Save a model with its config and whatever else is known (dataset, metrics, training)."""
     full = {"format": FORMAT, "version": FORMAT_VERSION, "model": model.config.to_dict(),
             "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -91,20 +92,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
     The header is untrusted: its config must keep ModelConfig's limits, and the shapes it
     implies (a model built on the meta device, which allocates nothing) must be the file's
-    before a weight is read, so a header asking for a huge model costs nothing to refuse.
+    before a weight is read, so a header asking for a huge model costs nothing to refuse. An own
+    model's code (aelab.own_model) runs only when the operator allows its entry point, and its
+    outputs are checked against what the header says once the weights are in.
     """
     import torch
 
-    from aelab.models import build_model
-
     path = Path(path)
     with _opened(path, "pt") as (f, meta):
-        try:
-            config = ModelConfig.from_dict(meta["model"])
-            with torch.device("meta"):
-                model = build_model(config)
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{path.name}: its model description is invalid ({err})") from None
+        config, model = _skeleton(path, meta)
         expected = model.state_dict()
         missing = sorted(set(expected) - set(f.keys()))
         if missing:
@@ -117,12 +113,42 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     wrong = [f"{k} {weights[k].dtype} != {v.dtype}" for k, v in expected.items() if weights[k].dtype != v.dtype]
     if wrong:
         raise CheckpointError(f"{path.name}: tensor types do not match {config.name}: {'; '.join(wrong[:3])}")
-    if not all(torch.isfinite(v).all() for v in weights.values()):
+    if not all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()):
         raise CheckpointError(f"{path.name}: weights contain NaN or infinity")
-    model = build_model(config)
-    model.load_state_dict(weights)
+    if isinstance(config, OwnModelConfig):
+        from aelab.own_model import check
+
+        model.load_state_dict(weights)
+        try:
+            check(model.eval())
+        except EntryPointError as err:
+            raise CheckpointError(f"{path.name}: {err}") from None
+    else:
+        from aelab.models import build_model
+
+        model = build_model(config)
+        model.load_state_dict(weights)
     model.eval()
     return Checkpoint(path, model, meta, file_digest(path))
+
+
+def _skeleton(path: Path, meta: dict) -> tuple[ModelConfig | OwnModelConfig, LatentModel]:
+    """The header's config and a model to compare the file's tensors with: aelab's on the meta device, an
+    own model as its (allowed) code builds it."""
+    import torch
+
+    try:
+        config = from_header(meta["model"])
+        if isinstance(config, OwnModelConfig):
+            from aelab.own_model import build
+
+            return config, build(config)
+        from aelab.models import build_model
+
+        with torch.device("meta"):
+            return config, build_model(config)
+    except (KeyError, TypeError, ValueError) as err:  # EntryPointError included
+        raise CheckpointError(f"{path.name}: its model description is invalid ({err})") from None
 
 
 def file_digest(path: str | Path) -> str:
@@ -145,15 +171,17 @@ def is_variational(path: str | Path) -> bool:
 def image_shape(meta: dict) -> tuple[int, int, int] | None:
     """The (C, H, W) of the images a checkpoint's model takes, from its metadata alone (None when invalid)."""
     try:
-        return ModelConfig.from_dict(meta["model"]).image_shape
+        return from_header(meta["model"]).image_shape
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def describes_vae(meta: dict) -> bool:
     """Whether checkpoint metadata (as `read_metadata` returns it) is a VAE's."""
-    kind = KINDS.get(meta.get("model", {}).get("name"))
-    return bool(kind and kind.variational)
+    try:
+        return from_header(meta.get("model")).variational
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -210,6 +238,12 @@ def _validated_meta(path: Path, header: dict) -> dict:
         raise CheckpointError(f"{path.name}: metadata is not an aelab checkpoint's")
     if meta.get("version") not in (*_UPGRADED, FORMAT_VERSION):
         raise CheckpointError(f"{path.name}: checkpoint format version {meta.get('version')} is not supported")
+    model = meta.get("model")
+    if isinstance(model, dict) and model.get("name") == OWN_MODEL:  # listed only where its code may run
+        try:
+            require_allowed(str(model.get("entry")))
+        except EntryPointError as err:
+            raise CheckpointError(f"{path.name}: {err}") from None
     return _upgraded(meta)
 
 

@@ -1,4 +1,4 @@
-"""`python -m aelab train|evaluate|data`: the command line over the same code the app uses.
+"""`python -m aelab train|evaluate|import|data`: the command line over the same code the app uses.
 
 `torchrun --nproc_per_node N -m aelab train ...` trains one model in N processes (aelab.distributed):
 rank 0 alone prints, shows progress and writes files.
@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from aelab import distributed, likelihood
-from aelab.checkpoints import IWAE, CheckpointError, load_checkpoint, update_metadata
+from aelab.checkpoints import (IWAE, SUFFIX, CheckpointError, file_digest, load_checkpoint, save_checkpoint,
+                               update_metadata)
 from aelab.data import (DATASETS, DEFAULT_WORKERS, DOWNLOADABLE, IN_MEMORY_BYTES, INDEXING, DatasetUnavailable,
                         ImageData, data_dir, dataset_shape, ensure_downloaded, folder_spec, load_dataset)
-from aelab.metrics import evaluate, record_test_metrics
-from aelab.model_config import CHANNELS, DIGIT_SHAPE, shape_text
+from aelab.metrics import evaluate, record_test_metrics, test_metrics
+from aelab.model_config import CHANNELS, DIGIT_SHAPE, ENTRY_POINTS_ENV, OUTPUTS, describe, shape_text
 from aelab.models import ACTIVATIONS, MODELS, ModelConfig
 from aelab.noise import NOISE_KINDS
+from aelab.own_model import import_model
+from aelab.runs import runs_dir
 from aelab.streaming import ImageFiles
 from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, pick_device, train
 
@@ -64,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                    f"K {likelihood.DEFAULT_K} when not given) and store it in the checkpoint")
     e.add_argument("--iwae-images", type=int, default=likelihood.DEFAULT_IMAGES, metavar="N",
                    help="test images the IWAE estimate is taken over, a seeded random subset (default %(default)s)")
+
+    i = sub.add_parser("import", help="make an aelab checkpoint of a model of your own code (README: Your own model)")
+    i.add_argument("entry", help="module:function or path/to/file.py:function, returning your torch.nn.Module when "
+                   "called without arguments")
+    i.add_argument("weights", type=Path, help="its state_dict as a safetensors file (safetensors.torch.save_file)")
+    i.add_argument("--dataset", default=TrainConfig.dataset, help="the data it takes: its image shape, and the test "
+                   "split its metrics are measured on (default %(default)s)")
+    add_shape_arguments(i)
+    i.add_argument("--flat", action="store_true", help="its encode takes flattened (B, C*H*W) vectors")
+    i.add_argument("--output", choices=OUTPUTS, default=OUTPUTS[0],
+                   help="what its decode gives: logits (aelab's convention) or probabilities (after a sigmoid)")
+    i.add_argument("--out", type=Path, help=f"the checkpoint to write (default: {runs_dir()}/<weights' name>)")
+    i.add_argument("--data-dir", help=_data_dir_help())
 
     d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
     d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
@@ -128,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return run_train(args, argv)
+        if args.command == "import":
+            return run_import(args, argv)
         return run_evaluate(args) if args.command == "evaluate" else run_data(args)
     except (DatasetUnavailable, CheckpointError, ValueError, likelihood.LikelihoodStopped) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -348,6 +366,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
         iwae = metrics[IWAE]
         print(f"-log p(x) {iwae['nll']:.2f} ± {iwae['stderr']:.2f} nats (IWAE bound, k={iwae['k']}, "
               f"{iwae['images']} images{', stopped early: not stored' if iwae['stopped'] else ''})")
+    return 0
+
+
+def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Check the operator's network against its weights and data, write it as an aelab checkpoint, measure it."""
+    out = args.out or runs_dir() / f"{args.weights.stem}{SUFFIX}"
+    if out.suffix != SUFFIX:
+        raise ValueError(f"--out must end in {SUFFIX}")
+    if out.resolve() == args.weights.resolve():
+        raise ValueError(f"--out would replace the weights file {args.weights}: name another file")
+    test = load_dataset(args.dataset, "test", args.data_dir, **_shape_options(args))
+    model = import_model(args.entry, args.weights, test.shape, args.flat, args.output)
+    metrics = test_metrics(model, test)  # before anything is written: a network failing on real data leaves no file
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    save_checkpoint(out, model, {"dataset": test.name, "classes": test.classes, "command": command, "metrics": metrics,
+                                 "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights)}})
+    print(f"{out}: {describe(model.config)}")
+    print("test:", _summary(metrics))
+    print(f"Open it in the app with its code allowed: {ENTRY_POINTS_ENV}={shlex.quote(model.config.entry)} "
+          "streamlit run app.py")
     return 0
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from aelab import images
 from aelab.latent import decode, fix_signs
-from aelab.models import Autoencoder
+from aelab.models import LatentModel
 
 WALK_EXTENT = 3.0  # a walk spans +- this many standard deviations of the codes along its direction
 
@@ -56,7 +56,7 @@ def principal_directions(codes: np.ndarray, k: int) -> Directions:
                       (singular[:k] / np.sqrt(n - 1)).astype(np.float32))
 
 
-def first_latent_layer(model: Autoencoder) -> nn.Linear:
+def first_latent_layer(model: LatentModel) -> nn.Linear:
     """The decoder's first nn.Linear that takes z itself (in_features == latent_dim): the layer SeFa factorises."""
     for module in model.decoder.modules():
         if isinstance(module, nn.Linear) and module.in_features == model.latent_dim:
@@ -65,7 +65,7 @@ def first_latent_layer(model: Autoencoder) -> nn.Linear:
                      "so it has no closed-form (SeFa) directions")
 
 
-def sefa_directions(model: Autoencoder, k: int, codes: np.ndarray | None = None) -> Directions:
+def sefa_directions(model: LatentModel, k: int, codes: np.ndarray | None = None) -> Directions:
     """The top-k eigenvectors of W^T W for the decoder's first linear layer W (SeFa, Shen & Zhou 2021).
 
     For unit n, |W (z + n) - W z|^2 = n^T W^T W n: the eigenvectors are the unit moves of z that change the
@@ -140,7 +140,7 @@ def walk_values(std: float, steps: int, extent: float = WALK_EXTENT) -> np.ndarr
     return np.linspace(-extent * std, extent * std, steps, dtype=np.float32)
 
 
-def walk(model: Autoencoder, base: np.ndarray, direction: np.ndarray, values: np.ndarray) -> np.ndarray:
+def walk(model: LatentModel, base: np.ndarray, direction: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Decode base + t * direction for each t of `values`: (len(values), 28, 28) in [0, 1].
 
     One value is one slider position: a page moving a slider decodes a walk of one step.
@@ -152,7 +152,7 @@ def walk(model: Autoencoder, base: np.ndarray, direction: np.ndarray, values: np
     return decode(model, base + np.asarray(values, np.float32).reshape(-1, 1) * direction)
 
 
-def walk_grid(model: Autoencoder, base: np.ndarray, directions: Directions, steps: int, scale: int,
+def walk_grid(model: LatentModel, base: np.ndarray, directions: Directions, steps: int, scale: int,
               extent: float = WALK_EXTENT) -> np.ndarray:
     """The traversal-grid figure of `directions` around `base`: a labelled row per direction, under each
     picture its step t, each row spanning +- extent std (1 where `directions.std` is None)."""

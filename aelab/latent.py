@@ -23,7 +23,7 @@ from aelab.data import sample_indices
 if TYPE_CHECKING:
     import torch
 
-    from aelab.models import Autoencoder
+    from aelab.models import LatentModel
 
 
 # --- encoding and decoding --------------------------------------------------------------
@@ -37,7 +37,7 @@ class Codes:
     logvar: np.ndarray | None = None
 
 
-def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> Codes:
+def encode_all(model: LatentModel, images: torch.Tensor, batch_size: int = 500) -> Codes:
     """Encode every image (posterior means and log-variances for VAEs).
 
     Batches of 500 keep a conv encoder's activations in the CPU cache: twice as fast as 2000.
@@ -58,7 +58,7 @@ def encode_all(model: Autoencoder, images: torch.Tensor, batch_size: int = 500) 
     return Codes(np.concatenate(mus), np.concatenate(logvars) if logvars else None)
 
 
-def encode(model: Autoencoder, images: np.ndarray) -> np.ndarray:
+def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
     """Codes (N, D) of pictures (uploads) of the model's shape: one or N of them, (H, W) gray or (H, W, 3) RGB."""
     import torch
 
@@ -70,7 +70,7 @@ def encode(model: Autoencoder, images: np.ndarray) -> np.ndarray:
         return model.encode(x).numpy()
 
 
-def decode(model: Autoencoder, z: np.ndarray) -> np.ndarray:
+def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
     """Decode codes (D,) or (N, D) into pictures in [0, 1]: (N, H, W) gray or (N, H, W, 3) RGB."""
     import torch
 
@@ -81,7 +81,7 @@ def decode(model: Autoencoder, z: np.ndarray) -> np.ndarray:
         return to_pictures(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
 
 
-def reconstruct(model: Autoencoder, images: torch.Tensor) -> np.ndarray:
+def reconstruct(model: LatentModel, images: torch.Tensor) -> np.ndarray:
     """Deterministic reconstructions, as pictures in [0, 1] ((N, H, W) or (N, H, W, 3)), of images (N, C, H, W)."""
     import torch
 
@@ -136,7 +136,7 @@ def traversal_values(low: np.ndarray, high: np.ndarray, dims: list[int], steps: 
     return np.stack([np.linspace(low[d], high[d], steps) for d in dims]).astype(np.float32)
 
 
-def traversal_grid(model: Autoencoder, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
+def traversal_grid(model: LatentModel, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
                    steps: int) -> np.ndarray:
     """Decode `base` with each of `dims` swept from low to high: len(dims) * steps pictures."""
     z = np.repeat(base[None, :], len(dims) * steps, axis=0).astype(np.float32)
@@ -183,7 +183,7 @@ class Prior:
     description: str
 
 
-def prior_for(model: Autoencoder, codes: Codes | None) -> Prior:
+def prior_for(model: LatentModel, codes: Codes | None) -> Prior:
     """The sampling distribution; `codes` (the dataset's) are needed for autoencoders only."""
     d = model.latent_dim
     if model.is_variational:
@@ -294,7 +294,7 @@ def fix_signs(rows: np.ndarray) -> np.ndarray:
 PLANE_SIDE = 20  # decodes per side of the PCA map's background
 
 
-def decoded_plane(model: Autoencoder, projection: Projection, n: int = PLANE_SIDE
+def decoded_plane(model: LatentModel, projection: Projection, n: int = PLANE_SIDE
                   ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Kingma and Welling's 2-D manifold figure for any model: the decodes of an n x n grid over a PCA map
     (the codes' mean along every other axis), tiled into one picture, highest PCA 2 at the top; and the

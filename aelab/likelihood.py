@@ -23,7 +23,7 @@ import torch
 from aelab.checkpoints import IWAE, load_checkpoint, read_metadata, update_metadata
 from aelab.data import ImageData, load_dataset, sample_indices
 from aelab.metrics import _noise_generator
-from aelab.models import Autoencoder, reconstruction_loss
+from aelab.models import LatentModel, reconstruction_loss
 from aelab.streaming import Images, batches, in_order
 
 DEFAULT_K = 5000  # importance samples per image for the report (Burda et al. use 5,000)
@@ -57,7 +57,7 @@ class LogLikelihood:
         return {"nll": round(self.nll, 4), "stderr": round(self.stderr, 4), "k": self.k, "images": len(self.values)}
 
 
-def check_estimable(model: Autoencoder, k: int) -> None:
+def check_estimable(model: LatentModel, k: int) -> None:
     """ValueError unless `model` is a VAE and k a number of samples: said before any long work starts."""
     if not model.is_variational:
         raise ValueError(f"{type(model).__name__} is not variational: with no posterior q(z|x) there is nothing to "
@@ -67,7 +67,7 @@ def check_estimable(model: Autoencoder, k: int) -> None:
 
 
 @torch.no_grad()
-def _batch_nll(model: Autoencoder, x: torch.Tensor, k: int, generator: torch.Generator,
+def _batch_nll(model: LatentModel, x: torch.Tensor, k: int, generator: torch.Generator,
                step: Callable[[int], bool]) -> torch.Tensor | None:
     """-IWAE of each image of `x` (B,), its k samples drawn in chunks; None when `step(decodes)` says stop."""
     mu, logvar = model.posterior(x)
@@ -87,7 +87,7 @@ def _batch_nll(model: Autoencoder, x: torch.Tensor, k: int, generator: torch.Gen
     return math.log(k) - total
 
 
-def iwae_nll(model: Autoencoder, images: Images, k: int = DEFAULT_K, seed: int = 0,
+def iwae_nll(model: LatentModel, images: Images, k: int = DEFAULT_K, seed: int = 0,
              progress: Callable[[int, int], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> LogLikelihood:
     """-log p(x) of each image by the IWAE bound with k posterior samples, on the model's device.

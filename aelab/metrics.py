@@ -11,7 +11,7 @@ import torch
 
 from aelab.checkpoints import IWAE, load_checkpoint, update_metadata
 from aelab.data import ImageData, load_dataset
-from aelab.models import Autoencoder, kl_per_dim, reconstruction_loss, reparameterise
+from aelab.models import LatentModel, kl_per_dim, reconstruction_loss, reparameterise
 from aelab.noise import add_noise
 from aelab.streaming import Images, batches, in_order
 
@@ -25,14 +25,14 @@ def active_units(mu: np.ndarray) -> np.ndarray:
     return np.asarray(mu, dtype=np.float64).var(0, ddof=1) > ACTIVE_UNIT_THRESHOLD
 
 
-def _noise_generator(model: Autoencoder, seed: int) -> torch.Generator:
+def _noise_generator(model: LatentModel, seed: int) -> torch.Generator:
     """The reparameterisation noise's own seeded generator on the model's device: the figures
     neither depend on torch's global generator nor move it."""
     return torch.Generator(next(model.parameters()).device).manual_seed(seed)
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, images: Images, batch_size: int = 1000, seed: int = 0,
+def evaluate(model: LatentModel, images: Images, batch_size: int = 1000, seed: int = 0,
              noise: str | None = None, noise_level: float = 0.0, factors: np.ndarray | None = None,
              factor_names: Sequence[str] = ()) -> dict:
     """Metrics per image, averaged over `images`; the ELBO uses one seeded posterior sample.
@@ -88,7 +88,7 @@ def disentanglement(mu: np.ndarray, factors: np.ndarray, names: Sequence[str]) -
             "dimension_factors": [[names[k], round(share, 4)] for k, share in dimension_factors(result.normalised)]}
 
 
-def fitted_posterior_nelbo(model: Autoencoder, images: torch.Tensor, steps: int = 300, lr: float = 1e-2,
+def fitted_posterior_nelbo(model: LatentModel, images: torch.Tensor, steps: int = 300, lr: float = 1e-2,
                            seed: int = 0) -> float:
     """Negative ELBO per image with q(z|x) fitted to each image by gradient descent, the decoder fixed.
 
@@ -127,9 +127,14 @@ def record_test_metrics(path: str | Path, dataset: str | ImageData, root: str | 
     """
     test = dataset if isinstance(dataset, ImageData) else load_dataset(dataset, "test", root)
     ckpt = load_checkpoint(path)
-    train = ckpt.meta.get("train") or {}
-    metrics = evaluate(ckpt.model, test.images, noise=train.get("noise"), noise_level=train.get("noise_level", 0.0),
-                       factors=test.factors, factor_names=test.factor_names) | {"dataset": f"{test.name} test"}
+    metrics = test_metrics(ckpt.model, test, ckpt.meta.get("train") or {})
     kept = {key: value for key, value in (ckpt.meta.get("metrics") or {}).items() if key in SLOW_METRICS}
     update_metadata(path, {"metrics": kept | metrics})
     return metrics
+
+
+def test_metrics(model: LatentModel, test: ImageData, train: dict | None = None) -> dict:
+    """What a checkpoint records of `model` on a test split; `train`, its training config, says the noise it removes."""
+    train = train or {}
+    return evaluate(model, test.images, noise=train.get("noise"), noise_level=train.get("noise_level", 0.0),
+                    factors=test.factors, factor_names=test.factor_names) | {"dataset": f"{test.name} test"}

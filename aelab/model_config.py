@@ -1,4 +1,5 @@
-"""What a model is, as a checkpoint's header describes it: names, titles, defaults, limits and ModelConfig.
+"""What a model is, as a checkpoint's header describes it: names, titles, defaults, limits, ModelConfig
+for aelab's own models and OwnModelConfig for a model of the operator's own code (aelab.own_model).
 
 Free of torch, so that the app lists models, shows their cards and draws the first latent map
 from the disk cache before torch is imported (two seconds); aelab.models builds the networks.
@@ -9,8 +10,13 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
+import re
 import reprlib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Iterator, Mapping
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,10 @@ class ModelConfig:
         """(channels, side, side): what the model takes and its decoder gives."""
         return self.channels, self.side, self.side
 
+    @property
+    def variational(self) -> bool:
+        return KINDS[self.name].variational
+
     @classmethod
     def for_model(cls, name: str, **overrides) -> ModelConfig:
         """The published defaults of `name`, with any field overridden (None keeps the default).
@@ -122,6 +132,112 @@ class ModelConfig:
         return cls.from_dict(json.loads(text))
 
 
+OWN_MODEL = "own"  # a header's model name for OwnModelConfig
+OWN_MODEL_TITLE = "Your own model"
+ENTRY_POINTS_ENV = "AELAB_ENTRY_POINTS"  # the operator's allow-list: comma-separated entry points
+OUTPUTS = ("logits", "probabilities")  # what an own model's decode gives: aelab's convention, or after a sigmoid
+# module:function (dotted names) or /path/to/file.py:function
+_ENTRY = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|[^,]+\.py):[A-Za-z_]\w*$")
+
+
+class EntryPointError(ValueError):
+    """An own model's code cannot be used: not allowed, not importable, or it raised or gave wrong outputs."""
+
+
+@dataclass
+class OwnModelConfig:
+    """A model built by the operator's own code: the entry point that builds it (never called unless the
+    operator allows it, `allowed_entry_points`) and what aelab checked of it when it was imported."""
+
+    entry: str  # "package.module:function" or "/abs/path/file.py:function"; the function takes no arguments
+    latent_dim: int
+    variational: bool  # it has a posterior (mu, log-variance)
+    channels: int = DIGIT_SHAPE[0]
+    side: int = DIGIT_SHAPE[1]
+    flat: bool = False  # its encode takes (B, C*H*W) vectors and its decode may give them
+    output: str = OUTPUTS[0]
+    recon: str = "bce"
+    beta: float = 1.0  # the weight of the KL term in its loss, as aelab computes it
+    name: str = OWN_MODEL
+
+    def __post_init__(self) -> None:
+        if self.name != OWN_MODEL:
+            raise ValueError(f"an own model's name is {OWN_MODEL!r}, not {reprlib.repr(self.name)}")
+        if not isinstance(self.entry, str) or not _ENTRY.match(self.entry):
+            raise ValueError(f"entry must read module:function or path/to/file.py:function, not {reprlib.repr(self.entry)}")
+        self.latent_dim = _bounded("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
+        for flag in ("variational", "flat"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false, not {reprlib.repr(getattr(self, flag))}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {reprlib.repr(self.output)}")
+        ModelConfig(name="vae", latent_dim=self.latent_dim, beta=self.beta, recon=self.recon,
+                    channels=self.channels, side=self.side)  # the fields both share, checked by the same rules
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.channels, self.side, self.side
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> OwnModelConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a model config is a JSON object of fields, not {reprlib.repr(data)}")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown own model config fields: {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as err:  # a required field missing
+            raise ValueError(str(err)) from None
+
+
+def from_header(data: object) -> ModelConfig | OwnModelConfig:
+    """The model a checkpoint header's "model" object describes: one of aelab's, or an own model's."""
+    if isinstance(data, dict) and data.get("name") == OWN_MODEL:
+        return OwnModelConfig.from_dict(data)
+    return ModelConfig.from_dict(data)
+
+
+def allowed_entry_points(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The entry points the operator allows (`ENTRY_POINTS_ENV`): the only code a checkpoint may have aelab
+    run. A header naming any other is refused before anything is imported."""
+    return tuple(canonical_entry(entry) for entry in environ.get(ENTRY_POINTS_ENV, "").split(",") if entry.strip())
+
+
+_named_here: set[str] = set()  # entry points the operator named on a command that is running (`allowing`)
+
+
+@contextmanager
+def allowing(entry: str) -> Iterator[None]:
+    """Allow `entry` while the block runs: the CLI's `import`, whose operator has just named it."""
+    entry = canonical_entry(entry)
+    added = entry not in _named_here
+    _named_here.add(entry)
+    try:
+        yield
+    finally:
+        if added:
+            _named_here.discard(entry)
+
+
+def require_allowed(entry: str, environ: Mapping[str, str] = os.environ) -> None:
+    """Raise EntryPointError unless the operator allows `entry`: checked before anything is imported."""
+    if canonical_entry(entry) not in (*allowed_entry_points(environ), *_named_here):
+        raise EntryPointError(f"it runs the code {entry}, which this aelab does not allow: an operator who trusts it "
+                              f"starts aelab with {ENTRY_POINTS_ENV}={entry}")
+
+
+def canonical_entry(entry: str) -> str:
+    """An entry point as aelab stores and compares it: a file's path made absolute, the rest as written."""
+    where, _, name = entry.strip().rpartition(":")
+    if where.endswith(".py"):
+        where = str(Path(where).expanduser().resolve())
+    return f"{where}:{name}"
+
+
 def conv_sides(side: int, layers: int) -> list[int]:
     """The picture's side after each of `layers` 3x3 stride-2 convolutions (padding 1): 28 -> 14 -> 7 -> 4."""
     sides = [side]
@@ -147,8 +263,11 @@ def _bounded(what: str, value: object, low: int, high: int) -> int:
     return int(value)
 
 
-def describe(config: ModelConfig) -> str:
+def describe(config: ModelConfig | OwnModelConfig) -> str:
     """A one-line human description, e.g. 'MLP VAE, 20-d latent, beta 4'."""
+    if isinstance(config, OwnModelConfig):
+        kind = "VAE" if config.variational else "autoencoder"
+        return f"{OWN_MODEL_TITLE} ({kind}, {config.entry}), {config.latent_dim}-d latent, {shape_text(config.image_shape)}"
     text = f"{MODEL_TITLES[config.name]}, {config.latent_dim}-d latent"
     if config.image_shape != DIGIT_SHAPE:
         text += f", {shape_text(config.image_shape)}"

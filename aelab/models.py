@@ -10,6 +10,7 @@ of a gray one of its size, so its nats are not comparable with a gray model's.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -114,7 +115,58 @@ def mlp_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
 # --- the two families ------------------------------------------------------------------
 
 
-class Autoencoder(nn.Module):
+class LatentModel(nn.Module, metaclass=abc.ABCMeta):
+    """aelab's model interface: `encode`, `decode` (logits), `reconstruct`, `loss` (named terms), `latent_dim`,
+    `is_variational` and, for a VAE, `posterior(x)`: the mean and clamped log-variance of q(z|x). aelab's networks and an operator's own (aelab.own_model) share it,
+    and with it the loss: recon + beta * KL for a VAE, recon alone otherwise."""
+
+    config: ModelConfig  # or model_config.OwnModelConfig: latent_dim, image_shape, recon and beta are read here
+    is_variational = False
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images it takes and gives."""
+        return self.config.image_shape
+
+    @abc.abstractmethod
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent code of each image (for VAEs, the posterior mean)."""
+
+    @abc.abstractmethod
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (B, C, H, W)."""
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction logits."""
+        return self.decode(self.encode(x))
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Named, batch-averaged loss terms; `target` differs from `x` when denoising. `beta` and
+        `generator` (the reparameterisation noise) matter to VAEs only."""
+        target = x if target is None else target
+        if not self.is_variational:
+            recon = reconstruction_loss(self.reconstruct(x), target, self.config.recon).mean()
+            return {"loss": recon, "recon": recon}
+        beta = self.config.beta if beta is None else beta
+        mu, logvar = self.posterior(x)
+        z = reparameterise(mu, logvar, generator)
+        recon = reconstruction_loss(self.decode(z), target, self.config.recon).mean()
+        kl = kl_per_dim(mu, logvar).sum(1).mean()
+        return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The loss terms: a training step is one call, which a wrapper such as DistributedDataParallel
+        needs to see (it hooks `forward`, not `loss`)."""
+        return self.loss(x, target, beta, generator)
+
+
+class Autoencoder(LatentModel):
     """Deterministic autoencoder: encoder features -> linear head -> code -> decoder."""
 
     is_variational = False  # as model_config.KINDS says of each registered model (a test checks they agree)
@@ -126,26 +178,11 @@ class Autoencoder(nn.Module):
         self.head = nn.Linear(feature_dim, config.latent_dim)
         self.decoder = decoder
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The latent code of each image (for VAEs, the posterior mean)."""
         return self.head(self.encoder(x))
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of the images it takes and gives."""
-        return self.config.image_shape
-
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (B, C, H, W)."""
         return self.decoder(z)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic reconstruction logits."""
-        return self.decode(self.encode(x))
 
     @torch.no_grad()
     def init_output_bias(self, images: torch.Tensor) -> None:
@@ -156,20 +193,6 @@ class Autoencoder(nn.Module):
         per_pixel = last.bias.numel() == images[0].numel()
         mean = images.mean(0).flatten() if per_pixel else _channel_means(images)
         last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
-
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
-             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Named, batch-averaged loss terms; `target` differs from `x` when denoising. `beta` and
-        `generator` (the reparameterisation noise) matter to VAEs only."""
-        target = x if target is None else target
-        recon = reconstruction_loss(self.reconstruct(x), target, self.config.recon).mean()
-        return {"loss": recon, "recon": recon}
-
-    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """The loss terms: a training step is one call, which a wrapper such as DistributedDataParallel
-        needs to see (it hooks `forward`, not `loss`)."""
-        return self.loss(x, target, beta, generator)
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -182,22 +205,11 @@ class VariationalAutoencoder(Autoencoder):
         self.logvar_head = nn.Linear(feature_dim, config.latent_dim)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and clamped log-variance of q(z|x)."""
         h = self.encoder(x)
         return self.head(h), self.logvar_head(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
-
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
-             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        target = x if target is None else target
-        beta = self.config.beta if beta is None else beta
-        mu, logvar = self.posterior(x)
-        z = reparameterise(mu, logvar, generator)
-        recon = reconstruction_loss(self.decode(z), target, self.config.recon).mean()
-        kl = kl_per_dim(mu, logvar).sum(1).mean()
-        return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 
 
 def _channel_means(images: torch.Tensor) -> torch.Tensor:

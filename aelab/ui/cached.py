@@ -22,7 +22,7 @@ from aelab import cache, images, latent, noise, numpy_encoder
 from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
 from aelab.data import (ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_labels, load_zip,
                         load_pixels, sample_indices)
-from aelab.model_config import ModelConfig
+from aelab.model_config import from_header
 from aelab.runs import runs_dir, shipped_dir
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
 
 def _encode(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
     """The split's codes: for the MLP VAE on the MNIST family without torch (the first page's), else with it."""
-    config = ModelConfig.from_dict(metadata(path)["model"])
+    config = from_header(metadata(path)["model"])
     pixels = load_pixels(dataset, split) if numpy_encoder.can_encode(config) else None
     if pixels is not None:
         return latent.Codes(*numpy_encoder.encode(path, config, pixels))

@@ -11,10 +11,10 @@ import streamlit as st
 from aelab import images, latent, serving
 from aelab.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
-from aelab.model_config import KINDS, ModelConfig
+from aelab.model_config import ModelConfig, OwnModelConfig, from_header
 from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import cached, keys, navigation, uploads
-from aelab.ui.text import OFFLINE_NOTE, card_facts, dataset_option, model_title, shape_mismatch
+from aelab.ui.text import OFFLINE_NOTE, card_facts, command_title, dataset_option, model_title, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
@@ -41,13 +41,13 @@ class Context:
         return (self.path, self.digest, self.dataset, self.split)
 
     @property
-    def config(self) -> ModelConfig:
+    def config(self) -> ModelConfig | OwnModelConfig:
         """The model's description, from the header: no weights loaded."""
-        return ModelConfig.from_dict(self.meta["model"])
+        return from_header(self.meta["model"])
 
     @property
     def is_variational(self) -> bool:
-        return KINDS[self.config.name].variational
+        return self.config.variational
 
     @property
     def checkpoint(self) -> Checkpoint:
@@ -170,7 +170,7 @@ def model_card(meta: dict, shown: str) -> None:
     st.markdown(f"**{model_title(meta)}**")
     st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items()))
     if meta.get("command"):
-        with st.expander("How it was trained"):
+        with st.expander(command_title(meta)):
             # Inline code, not st.code: its highlighter is 1.5 MB of JavaScript for every first page.
             st.markdown(f"``{meta['command']}``")
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from aelab.checkpoints import IWAE
 from aelab.data import FALLBACK_DATASET, INDEXING, dataset_shape, dataset_title
-from aelab.model_config import DIGIT_SHAPE, ModelConfig, describe, shape_text
+from aelab.model_config import DIGIT_SHAPE, ModelConfig, OwnModelConfig, describe, from_header, shape_text
 from aelab.noise import denoising_note
 from aelab.runs import Status
 
@@ -125,6 +125,10 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
         trained = f"{trained}, shown on {dataset_title(shown)}"
     epochs = meta.get("epochs")
     facts = {"trained on": trained, "trained for": epochs_text(epochs) if isinstance(epochs, (int, float)) else "?"}
+    imported = meta.get("imported")
+    if isinstance(imported, dict):  # an own model (aelab.own_model): trained elsewhere, its weights brought in
+        facts["trained for"] = "elsewhere"
+        facts["weights"] = f"imported from {imported.get('weights', '?')}"
     if train.get("noise"):
         facts["denoising"] = denoising_note(train)
     status = _status(meta.get("status"))
@@ -151,10 +155,15 @@ def iwae_text(metrics: dict) -> str:
     return f"{_number(iwae['nll'], 1)} ± {_number(iwae['stderr'], 1)} (IWAE, k={iwae['k']:,}, {iwae['images']:,} images)"
 
 
+def command_title(meta: dict) -> str:
+    """The title over a checkpoint's recorded command: the CLI or app command that trained or imported it."""
+    return "How it was imported" if "imported" in meta else "How it was trained"
+
+
 def model_title(meta: dict) -> str:
     """The model card's title from a checkpoint's metadata alone, e.g. 'MLP VAE, 20-d latent'."""
     try:
-        return describe(ModelConfig.from_dict(meta.get("model")))
+        return describe(from_header(meta.get("model")))
     except (TypeError, ValueError) as err:
         return f"An unreadable model description ({err})"
 
@@ -166,7 +175,7 @@ def _status(value: object) -> Status | None:
         return None
 
 
-def metric_rows(config: ModelConfig, meta: dict, parameters: int, measured_mse: float) -> dict[str, str]:
+def metric_rows(config: ModelConfig | OwnModelConfig, meta: dict, parameters: int, measured_mse: float) -> dict[str, str]:
     """Compare's table: a checkpoint's recorded test metrics and the error measured in the app, as text."""
     metrics = meta.get("metrics") or {}
     kind = metrics.get("recon_kind", config.recon).upper()
