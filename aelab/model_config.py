@@ -267,7 +267,9 @@ def describe(config: ModelConfig | OwnModelConfig) -> str:
     """A one-line human description, e.g. 'MLP VAE, 20-d latent, beta 4'."""
     if isinstance(config, OwnModelConfig):
         kind = "VAE" if config.variational else "autoencoder"
-        return f"{OWN_MODEL_TITLE} ({kind}, {config.entry}), {config.latent_dim}-d latent, {shape_text(config.image_shape)}"
+        where, _, function = config.entry.rpartition(":")
+        entry = f"{Path(where).name}:{function}"  # a file by its name: the card has no room for its folder
+        return f"{OWN_MODEL_TITLE} ({kind}, {entry}), {config.latent_dim}-d latent, {shape_text(config.image_shape)}"
     text = f"{MODEL_TITLES[config.name]}, {config.latent_dim}-d latent"
     if config.image_shape != DIGIT_SHAPE:
         text += f", {shape_text(config.image_shape)}"

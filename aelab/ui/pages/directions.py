@@ -108,7 +108,8 @@ st.download_button("Download grid (PNG)", png, file_name=f"directions-{stem}.png
 
 st.subheader("GIF of one direction")
 choice, animation = st.columns([2, 3])
-row = choice.selectbox("Direction", range(len(labels)), format_func=labels.__getitem__, key="dir_gif_row")
+# Named without their shares, which change with the model: Streamlit's selectbox keeps showing a stale label.
+row = choice.selectbox("Direction", range(len(found.names)), format_func=found.names.__getitem__, key="dir_gif_row")
 gif = cached_explore.walk_gif(*ctx.key, kind, k, sides, base.tobytes(), row, GIF_STEPS)
 choice.download_button("Download GIF", gif, file_name=f"direction-{stem}-{row + 1}.gif", mime="image/gif",
                        on_click="ignore", icon=":material/download:", key="dir_gif")
