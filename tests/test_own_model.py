@@ -94,6 +94,19 @@ class NaNOnDigits(Tiny):  # fine on the probe's uniform noise, NaN on MNIST's mo
         return torch.where((x.flatten(1) == 0).float().mean(1, keepdim=True) > 0.5, float("nan"), codes)
 
 
+class ColourTiny(nn.Module):  # 3x64x64 RGB pictures as (B, 3, 64, 64), logits of the same shape
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(3, 4, 4, 4), nn.Flatten(), nn.Linear(4 * 16 * 16, 6))
+        self.dec = nn.Sequential(nn.Linear(6, 3 * 64 * 64), nn.Unflatten(1, (3, 64, 64)))
+
+    def encode(self, x):
+        return self.enc(x)
+
+    def decode(self, z):
+        return self.dec(z)
+
+
 class EncodeOnly(nn.Module):
     def __init__(self):
         super().__init__()
@@ -129,6 +142,10 @@ def nan_on_digits():
 
 def encode_only():
     return EncodeOnly()
+
+
+def colour_tiny():
+    return ColourTiny()
 
 
 def raises():
@@ -182,7 +199,7 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     others = importlib.import_module("others")
     for name in ("examples_vae", "posterior_vae", "tiny", "drops_the_batch", "nan_decoder", "nan_on_digits",
-                 "encode_only"):
+                 "encode_only", "colour_tiny"):
         torch.manual_seed(0)
         save_file(getattr(others, name)().state_dict(), folder / f"{name}.safetensors")
     runs = tmp_path_factory.mktemp("runs")
@@ -267,6 +284,22 @@ def test_a_posterior_method_makes_a_vae(own, allowed):
     assert model.is_variational and model.latent_dim == 4
     terms = model.loss(torch.rand(5, 1, 28, 28), generator=torch.Generator().manual_seed(0))
     assert set(terms) == {"loss", "recon", "kl"} and torch.isclose(terms["loss"], terms["recon"] + terms["kl"])
+
+
+def test_a_colour_model_imports_on_shapes_with_its_disentanglement_measured(own, allowed):
+    out = own["folder"] / "colour.safetensors"
+    code, err = run_cli("import", "others:colour_tiny", own["folder"] / "colour_tiny.safetensors", "--dataset", "shapes",
+                        "--out", out)
+    assert code == 0, err
+    allowed("others:colour_tiny")
+    ckpt = load_checkpoint(out)
+    assert ckpt.model.image_shape == (3, 64, 64) and ckpt.model.latent_dim == 6
+    metrics = ckpt.meta["metrics"]
+    assert metrics["dataset"] == "shapes test" and 0 <= metrics["mig"] <= 1 and len(metrics["dimension_factors"]) == 6
+    pictures = latent.decode(ckpt.model, np.zeros((2, 6), np.float32))
+    assert pictures.shape == (2, 64, 64, 3)
+    code, err = run_cli("import", "others:colour_tiny", own["folder"] / "colour_tiny.safetensors", "--out", out)
+    assert code == 2 and "others:colour_tiny: its encode raised RuntimeError" in err  # MNIST's 1x28x28: one line
 
 
 @pytest.mark.parametrize("entry, weights, message", [
