@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from aelab.cache import load_arrays, store_once
 from aelab.data import sample_indices
@@ -273,10 +274,13 @@ def pca(codes: np.ndarray) -> Projection:
 
     A thin SVD in NumPy rather than scikit-learn's PCA: the same axes (signs fixed the same
     way), without the two seconds that importing scikit-learn adds to the app's first page.
+    On one BLAS thread: codes are narrow, and on this project's two cores two threads took
+    0.25 s for 10,000 codes of 20 dimensions where one took 0.005 s.
     """
     codes = np.asarray(codes, dtype=np.float64)
     mean = codes.mean(0)
-    _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
+    with threadpool_limits(1, user_api="blas"):
+        _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
     components = fix_signs(vt[:2])
     variance = singular**2
     ratio = [round(float(r), 4) for r in variance[:2] / variance.sum()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from safetensors import safe_open
+from threadpoolctl import threadpool_limits
 
 from aelab.model_config import DIGIT_SHAPE, LOGVAR_MAX, LOGVAR_MIN, ModelConfig
 
@@ -28,16 +29,23 @@ def can_encode(config: ModelConfig) -> bool:
 
 
 def encode(path: str, config: ModelConfig, images: np.ndarray, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and clamped log-variances (float32) of `images` (N, ...) in [0, 1]."""
+    """Posterior means and clamped log-variances (float32) of `images` (N, ...) in [0, 1].
+
+    On one BLAS thread: the first page encodes while the browser loads it on the same machine, and
+    on this project's two cores two BLAS threads took 0.45 s of CPU for the MNIST test set where one
+    took 0.1 s (0.9 s against 0.3 s of wall time with both cores busy).
+    """
     with safe_open(path, "np") as f:
         tensors = {name: f.get_tensor(name) for name in f.keys()}
     layers = sorted({int(name[len(ENCODER):].split(".")[0]) for name in tensors if name.startswith(ENCODER)})
     act = ACTIVATIONS[config.activation]
     mus, logvars = [], []
-    for start in range(0, len(images), batch_size):
-        h = np.asarray(images[start:start + batch_size], dtype=np.float32).reshape(-1, tensors[f"{ENCODER}0.weight"].shape[1])
-        for i in layers:  # every Linear is followed by the activation, the last one too
-            h = act(h @ tensors[f"{ENCODER}{i}.weight"].T + tensors[f"{ENCODER}{i}.bias"])
-        mus.append(h @ tensors["head.weight"].T + tensors["head.bias"])
-        logvars.append(np.clip(h @ tensors["logvar_head.weight"].T + tensors["logvar_head.bias"], LOGVAR_MIN, LOGVAR_MAX))
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, len(images), batch_size):
+            h = np.asarray(images[start:start + batch_size], dtype=np.float32).reshape(-1, tensors[f"{ENCODER}0.weight"].shape[1])
+            for i in layers:  # every Linear is followed by the activation, the last one too
+                h = act(h @ tensors[f"{ENCODER}{i}.weight"].T + tensors[f"{ENCODER}{i}.bias"])
+            mus.append(h @ tensors["head.weight"].T + tensors["head.bias"])
+            logvars.append(np.clip(h @ tensors["logvar_head.weight"].T + tensors["logvar_head.bias"], LOGVAR_MIN,
+                                   LOGVAR_MAX))
     return np.concatenate(mus).astype(np.float32), np.concatenate(logvars).astype(np.float32)

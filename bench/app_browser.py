@@ -150,7 +150,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="cold, warm and bare runs, one after the other "
                         "(0: clicks only)")
-    parser.add_argument("--clicks", type=int, default=6, help="clicks on points, and as many on empty space")
+    parser.add_argument("--clicks", type=int, default=6, help="clicks on points, and as many on empty space "
+                        "(0: none)")
     args = parser.parse_args()
     rounds = {"cold": [], "warm": [], "bare": []}
     with sync_playwright() as p, tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT) as bare:
@@ -173,10 +174,11 @@ def main() -> None:
             print(f"`streamlit run` -> map drawn, median of {args.rounds}: cold {median['cold']:.2f} s, "
                   f"warm {median['warm']:.2f} s, bare page {median['bare']:.2f} s; median ratio to the bare page: "
                   f"cold {ratios['cold']:.2f}, warm {ratios['warm']:.2f} (goal <= 1.3)")
-        on_point, on_space = click_latencies(browser, cache, args.clicks)
-        for what, times in (("a point", on_point), ("empty space", on_space)):
-            print(f"click on {what} -> detail shown: median {statistics.median(times):.2f} s "
-                  f"({', '.join(f'{t:.2f}' for t in times)})")
+        if args.clicks:
+            on_point, on_space = click_latencies(browser, cache, args.clicks)
+            for what, times in (("a point", on_point), ("empty space", on_space)):
+                print(f"click on {what} -> detail shown: median {statistics.median(times):.2f} s "
+                      f"({', '.join(f'{t:.2f}' for t in times)})")
         browser.close()
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from aelab import latent
 from aelab.checkpoints import SHIPPED_DIR, load_checkpoint
@@ -52,6 +53,20 @@ def test_pca_gives_scikit_learns_axes_and_coordinates(codes):
     np.testing.assert_allclose(proj.components, fitted.components_, atol=1e-5)
     np.testing.assert_allclose(proj.coords, fitted.transform(codes.mu), atol=1e-4)
     np.testing.assert_allclose(proj.params["explained_variance_ratio"], fitted.explained_variance_ratio_, atol=1e-4)
+
+
+def test_pca_runs_its_svd_on_one_blas_thread(monkeypatch):
+    svd, seen = np.linalg.svd, []
+
+    def recorded(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return svd(*args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "svd", recorded)
+    codes = np.random.default_rng(0).normal(size=(500, 6)) * np.arange(1, 7)
+    with threadpool_limits(2, user_api="blas"):
+        proj = latent.pca(codes)
+    assert seen == [{1}] and proj.coords.shape == (500, 2)
 
 
 def test_interpolation_hits_both_ends_and_slerp_keeps_the_norm(codes):
