@@ -189,6 +189,19 @@ def folder_spec(side: int | None = None, channels: int | None = None) -> ImageSp
                      digits=False)
 
 
+DIGITS, GRAY, COLOUR = "digits", "gray", "colour"  # how the app's Train page makes a folder's or zip's pictures
+FOLDER_SIDES = (28, 32, 64)  # the sides it offers (the CLI's --side takes any from MIN_SIDE to MAX_SIDE)
+
+
+def picture_options(mode: str, side: int) -> dict[str, int | None]:
+    """`load_folder`'s and `load_zip`'s side and channels for a picture mode: none for MNIST's digit recipe."""
+    if mode not in (DIGITS, GRAY, COLOUR):
+        raise ValueError(f"Unknown picture mode {mode!r}; known: {DIGITS}, {GRAY}, {COLOUR}")
+    if mode == DIGITS:
+        return {"side": None, "channels": None}
+    return {"side": side, "channels": 3 if mode == COLOUR else 1}
+
+
 def image_bytes(shape: tuple[int, ...]) -> int:
     """Bytes of one decoded float32 image of `shape`."""
     return math.prod(shape) * FLOAT_BYTES

@@ -113,3 +113,28 @@ def test_an_uploaded_zip_is_checked_at_once_then_trained_on_and_tested_on_its_he
     ckpt = load_checkpoint(runs / "vae-my-digits-z20-2ep.safetensors")
     assert ckpt.meta["dataset"] == "my digits" and ckpt.meta["classes"] == ["1", "4", "7"]
     assert ckpt.meta["train"]["dataset"] == "my digits.zip" and ckpt.meta["metrics"]["images"] == 12
+
+
+def test_a_zip_of_colour_pictures_trains_a_colour_model_at_the_side_picked(runs):
+    from aelab.data import load_dataset
+    from aelab.images import to_pictures
+
+    pictures = to_pictures(load_dataset("shapes", "test").images[:40])  # (40, 64, 64, 3) RGB
+    entries = {f"shapes/{i}.png": to_png(picture) for i, picture in enumerate(pictures)}
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(navigation.TRAIN.script).run()
+    at.radio(key="train_source").set_value("Upload a zip").run()
+    assert at.radio(key="train_side").disabled  # MNIST's digit recipe has its own size
+    at.selectbox(key="train_pictures").set_value("colour").run()
+    at.radio(key="train_side").set_value(32).run()
+    at.file_uploader(key="train_zip").set_value(("colour shapes.zip", zip_of(entries), "application/zip")).run()
+    assert not at.main.error and "32 training images" in " ".join(c.value for c in at.caption)
+    at.number_input(key="train_epochs").set_value(1).run()
+    name = at.text_input(key="train_name").value
+    at.button(key="train_start").click().run()
+    assert at.session_state["train_job"].join(timeout=120)
+    at.run()
+    assert not at.exception and at.success[0].value.startswith("**Finished**")
+    ckpt = load_checkpoint(runs / f"{name}.safetensors")
+    assert ckpt.model.image_shape == (3, 32, 32)
+    assert "--side 32 --channels 3" in ckpt.meta["command"]

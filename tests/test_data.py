@@ -124,3 +124,13 @@ def test_validation_split_is_disjoint_and_seeded(mnist_train):
     b_train, b_val = split_validation(mnist_train, 0.1, seed=3)
     assert torch.equal(a_val.images, b_val.images)
     assert len(a_train) + len(a_val) == len(mnist_train) and len(a_val) == round(0.1 * len(mnist_train))
+
+
+def test_the_train_pages_picture_modes_become_load_folders_side_and_channels():
+    from aelab.data import COLOUR, DIGITS, GRAY, picture_options
+
+    assert picture_options(DIGITS, 64) == {"side": None, "channels": None}  # the digit recipe's own 1x28x28
+    assert picture_options(GRAY, 32) == {"side": 32, "channels": 1}
+    assert picture_options(COLOUR, 64) == {"side": 64, "channels": 3}
+    with pytest.raises(ValueError, match="Unknown picture mode"):
+        picture_options("sepia", 28)

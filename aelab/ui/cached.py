@@ -82,16 +82,18 @@ def labels(name: str, split: str) -> tuple[np.ndarray, list[str]]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def zip_splits(data: bytes, name: str, limits: Limits, _progress: Progress | None = None,
-               _should_stop: Callable[[], bool] | None = None) -> Splits:
-    return load_zip(data, name, limits=limits, progress=_progress, should_stop=_should_stop)
+def zip_splits(data: bytes, name: str, limits: Limits, side: int | None = None, channels: int | None = None,
+               _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
+    return load_zip(data, name, limits=limits, progress=_progress, should_stop=_should_stop, side=side,
+                    channels=channels)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4, ttl=300)
-def folder_splits(path: str, limits: Limits, _progress: Progress | None = None,
-                  _should_stop: Callable[[], bool] | None = None) -> Splits:
+def folder_splits(path: str, limits: Limits, side: int | None = None, channels: int | None = None,
+                  _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
     """Cached a few minutes only: the person may add images to the folder and try again."""
-    return load_folder(Path(path), limits=limits, progress=_progress, should_stop=_should_stop)
+    return load_folder(Path(path), limits=limits, progress=_progress, should_stop=_should_stop, side=side,
+                       channels=channels)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

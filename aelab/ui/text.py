@@ -7,7 +7,7 @@ import re
 from typing import Sequence
 
 from aelab.checkpoints import IWAE
-from aelab.data import FALLBACK_DATASET, INDEXING, dataset_shape, dataset_title
+from aelab.data import COLOUR, DIGITS, FALLBACK_DATASET, GRAY, INDEXING, dataset_shape, dataset_title
 from aelab.model_config import DIGIT_SHAPE, ModelConfig, OwnModelConfig, describe, from_header, shape_text
 from aelab.noise import denoising_note
 from aelab.runs import Status
@@ -83,6 +83,12 @@ def dropped_uploads(names: Sequence[str], most: int, megabytes: float) -> str:
 def unread_uploads(unread: int, most: int) -> str:
     """Files an uploader holds beyond the newest it reads."""
     return f"Only the newest {most} files here are read: {unread:,} older one{'s were' if unread > 1 else ' was'} not."
+
+
+PICTURE_MODES = {DIGITS: "Digits (MNIST's recipe, 28 px)", GRAY: "Gray", COLOUR: "Colour (RGB)"}
+PICTURE_HELP = ("Digits: each image is made an MNIST-style digit (the ink found, centred in 20x20, on 28x28), as uploads "
+                "to a digit model are. Gray or colour: each image is centre-cropped to a square and resized to the "
+                "side below; the model is built for that shape.")
 
 
 def dataset_option(name: str) -> str:

@@ -15,7 +15,8 @@ import streamlit as st
 
 from aelab import jobs, serving
 from aelab.checkpoints import SUFFIX
-from aelab.data import DatasetUnavailable, ImageData, Splits, dataset_shape, dataset_title
+from aelab.data import (DIGITS, FOLDER_SIDES, DatasetUnavailable, ImageData, Splits, dataset_shape, dataset_title,
+                        picture_options)
 from aelab.model_config import DIGIT_SHAPE, MODEL_TITLES
 from aelab.models import MODELS, ModelConfig
 from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
@@ -23,7 +24,7 @@ from aelab.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, r
 from aelab.train import TrainConfig
 from aelab.ui import cached, keys, loading, navigation
 from aelab.ui.context import dataset_options, offline_notice, settings as serving_settings
-from aelab.ui.text import markdown_safe
+from aelab.ui.text import PICTURE_HELP, PICTURE_MODES, markdown_safe
 from aelab.ui.training import (OPEN_KEY, board, created_runs, live, name_suggestions, outcome, owner_watch,
                                remember_written, session_tag)
 
@@ -64,7 +65,9 @@ def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
                             format_func=dataset_title, **KEEP)
         offline_notice(name)
         choice = Choice(name, name, None)
-    elif source == FOLDER:
+    else:
+        shape = picture_shape(disabled)
+    if source == FOLDER:
         inside = "" if served.allowed_folders is None else \
             f", inside {' or '.join(str(folder) for folder in served.allowed_folders)}"
         path = st.text_input("Folder of images", key="train_folder", disabled=disabled,
@@ -79,17 +82,17 @@ def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
         except serving.FolderRefused as err:
             st.error(markdown_safe(str(err)))
             return None
-        splits = loading.load(str(folder), str(folder), lambda loader: cached.folder_splits(
-            str(folder), limits, _progress=loader.progress, _should_stop=loader.should_stop))
+        splits = loading.load(f"{folder} {shape}", str(folder), lambda loader: cached.folder_splits(
+            str(folder), limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop))
         choice = Choice(folder.name, str(folder), splits)
-    else:
+    elif source == ZIP:
         upload = st.file_uploader("Zip of images", type=["zip"], key="train_zip", disabled=disabled,
                                   help=f"Images, optionally in one folder per class. At most {limits.files:,} "
                                   f"files and {limits.bytes // 2**20:,} MB unpacked.")
         if upload is None:
             return None
-        splits = loading.load(upload.file_id, upload.name, lambda loader: cached.zip_splits(
-            upload.getvalue(), upload.name, limits, _progress=loader.progress, _should_stop=loader.should_stop))
+        splits = loading.load(f"{upload.file_id} {shape}", upload.name, lambda loader: cached.zip_splits(
+            upload.getvalue(), upload.name, limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop))
         choice = Choice(Path(upload.name).stem, upload.name, splits)
     if source != BUILTIN and choice.splits is None:
         return None
@@ -103,6 +106,16 @@ def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
     held_out = "" if source == BUILTIN else "; a fifth more are held out for testing"
     st.caption(f"{len(train):,} training images, " + (classes if train.classes else "unlabelled") + held_out + ".")
     return choice
+
+
+def picture_shape(disabled: bool) -> dict[str, int | None]:
+    """How a folder's or zip's files become pictures (data.picture_options): MNIST's digit recipe, or gray or colour
+    at a side the person picks."""
+    mode = st.selectbox("Pictures", list(PICTURE_MODES), format_func=PICTURE_MODES.get, key="train_pictures",
+                        disabled=disabled, help=PICTURE_HELP, **KEEP)
+    side = st.radio("Side (pixels)", FOLDER_SIDES, key="train_side", disabled=disabled or mode == DIGITS,
+                    horizontal=True, **KEEP)
+    return picture_options(mode, side)
 
 
 # --- settings -----------------------------------------------------------------------------
