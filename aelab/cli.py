@@ -288,11 +288,12 @@ def train_config(args: argparse.Namespace, shape: tuple[int, int, int] | None = 
     return TrainConfig(model=model, **{field: getattr(args, dest) for dest, field in TRAIN_FLAGS.items()})
 
 
-def train_command(cfg: TrainConfig, out: Path) -> str:
+def train_command(cfg: TrainConfig, out: Path, plain: bool = False) -> str:
     """The `python -m aelab train ...` that trains `cfg` into `out`, flags in the parser's order, defaults
     left out: what a checkpoint trained in the app records, as the CLI records the command it ran.
 
-    `out` is written relative to the working folder when inside it. A setting that no flag sets
+    `out` is written relative to the working folder when inside it; `plain`: a folder's or zip's files were
+    converted plainly (ImageData.plain), so its shape is written even at 1x28x28. A setting that no flag sets
     (val_fraction) raises ValueError rather than render a command that would train something else.
     """
     if cfg.val_fraction != TrainConfig.val_fraction:
@@ -301,7 +302,7 @@ def train_command(cfg: TrainConfig, out: Path) -> str:
     model_defaults = ModelConfig.for_model(cfg.model.name, channels=cfg.model.channels, side=cfg.model.side)
     values = {"model": cfg.model.name, **{dest: getattr(cfg.model, dest) for dest in MODEL_FLAGS},
               **{dest: getattr(cfg, field) for dest, field in TRAIN_FLAGS.items()}, "out": _relative(out)}
-    if dataset_shape(cfg.dataset) is None and cfg.model.image_shape != DIGIT_SHAPE:  # a folder the person shaped
+    if dataset_shape(cfg.dataset) is None and (plain or cfg.model.image_shape != DIGIT_SHAPE):  # a folder shaped
         values |= {dest: getattr(cfg.model, dest) for dest in SHAPE_FLAGS}
     flags = argparse.ArgumentParser(add_help=False)
     add_train_arguments(flags)

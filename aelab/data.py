@@ -117,6 +117,7 @@ class ImageData:
     factors: np.ndarray | None = None  # (N, F) int64 generating factors, when known (shapes)
     factor_names: tuple[str, ...] = ()  # the columns of `factors`
     note: str = ""  # what loading did that a person should know (images converted to the shape), or ""
+    plain: bool = False  # a folder's or zip's files plainly converted (--side / --channels), not by MNIST's digit recipe
 
     def __len__(self) -> int:
         return len(self.images)
@@ -134,7 +135,8 @@ class ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
         factors = None if self.factors is None else self.factors[index.numpy()]
-        return ImageData(self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note)
+        return ImageData(self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note,
+                         self.plain)
 
     def label_name(self, i: int) -> str:
         label = int(self.labels[i])
@@ -624,7 +626,7 @@ def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: s
         raise DatasetUnavailable(_too_few(where))
     tensor = to_tensor(np.stack(images), spec.shape)
     note = conversion_note(len(images), converted, upscaled, spec)
-    return _divided(ImageData(name, tensor, *_labelled(tops), note=note), test_fraction)
+    return _divided(ImageData(name, tensor, *_labelled(tops), note=note, plain=spec != DIGIT_SPEC), test_fraction)
 
 
 def conversion_note(n_images: int, converted: int, upscaled: int, spec: ImageSpec) -> str:
@@ -645,7 +647,7 @@ def _streamed(name: str, images: ImageFiles, relatives: list[str], test_fraction
     if not images.readable(2):
         raise DatasetUnavailable(_too_few(images.source.where))
     tops = [parts[0] if len(parts) > 1 else None for parts in (PurePosixPath(r).parts for r in relatives)]
-    return _divided(ImageData(name, images, *_labelled(tops)), test_fraction)
+    return _divided(ImageData(name, images, *_labelled(tops), plain=images.source.spec != DIGIT_SPEC), test_fraction)
 
 
 def _too_few(where: str) -> str:

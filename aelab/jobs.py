@@ -144,7 +144,7 @@ class TrainingJob:
         _, val = split_validation(data, cfg.val_fraction, cfg.seed)  # the split train() makes
         self.cfg, self.out, self.n_images, self.n_val = cfg, Path(out), len(data), len(val)
         try:
-            self.command = train_command(cfg, self.out)
+            self.command = train_command(cfg, self.out, data.plain)
         except ValueError:  # a setting no flag sets: better no command than one that trains something else
             self.command = None
         clean = val.images[:N_PREVIEW]

@@ -138,3 +138,18 @@ def test_a_zip_of_colour_pictures_trains_a_colour_model_at_the_side_picked(runs)
     ckpt = load_checkpoint(runs / f"{name}.safetensors")
     assert ckpt.model.image_shape == (3, 32, 32)
     assert "--side 32 --channels 3" in ckpt.meta["command"]
+
+
+def test_a_zip_made_gray_at_28_px_records_its_shape_unlike_the_digit_recipe(runs, mnist_test):
+    entries = {f"digits/{i}.png": to_png(mnist_test.images[i, 0].numpy()) for i in range(20)}
+    for mode, flags in (("gray", True), ("digits", False)):
+        at = AppTest.from_file(APP, default_timeout=120).run()
+        at.switch_page(navigation.TRAIN.script).run()
+        at.radio(key="train_source").set_value("Upload a zip").run()
+        at.selectbox(key="train_pictures").set_value(mode).run()
+        at.file_uploader(key="train_zip").set_value((f"{mode}.zip", zip_of(entries), "application/zip")).run()
+        at.number_input(key="train_epochs").set_value(1).run()
+        at.button(key="train_start").click().run()
+        job = at.session_state["train_job"]
+        assert job.join(timeout=60)
+        assert ("--side 28 --channels 1" in job.command) is flags, job.command
