@@ -19,7 +19,7 @@ from aelab.checkpoints import load_checkpoint
 from aelab.cli import build_parser, train_config
 from aelab.images import to_png
 from aelab.serving import MAX_SELECTIONS, MAX_UPLOADS
-from aelab.ui import cached, keys, navigation
+from aelab.ui import keys, loading, navigation
 from aelab.ui.text import markdown_safe
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -54,13 +54,13 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def folders_read(monkeypatch) -> list[Path]:
     """Every folder the app starts reading images from."""
-    read, load = [], cached.load_folder
+    read, load = [], loading.load_folder
 
     def spy(folder: Path, **kwargs):
         read.append(folder)
         return load(folder, **kwargs)
 
-    monkeypatch.setattr(cached, "load_folder", spy)
+    monkeypatch.setattr(loading, "load_folder", spy)
     return read
 
 

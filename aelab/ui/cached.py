@@ -1,6 +1,6 @@
 """Every expensive result the pages share, computed once per process and keyed by what produced it.
 
-Models, datasets and loaded folders are st.cache_resource (one shared copy, never mutated); codes,
+Models and datasets are st.cache_resource (one shared copy, never mutated); codes,
 statistics and projections are st.cache_data keyed by checkpoint digest and dataset, and codes and
 projections also live in the disk cache, so no interaction re-encodes the dataset.
 
@@ -20,8 +20,7 @@ import streamlit as st
 
 from aelab import cache, images, latent, noise, numpy_encoder
 from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
-from aelab.data import (ImageData, Limits, Progress, Splits, load_dataset, load_folder, load_labels, load_zip,
-                        load_pixels, sample_indices)
+from aelab.data import ImageData, load_dataset, load_labels, load_pixels, sample_indices
 from aelab.model_config import from_header
 from aelab.runs import runs_dir, shipped_dir
 
@@ -75,25 +74,6 @@ def pictures(name: str, split: str) -> np.ndarray:
 def labels(name: str, split: str) -> tuple[np.ndarray, list[str]]:
     """A split's labels and class names: for MNIST and its kin from the disk cache, without torch."""
     return load_labels(name, split)
-
-
-# A folder's or zip's load reports through `_progress` and `_should_stop` (left out of the cache key by their
-# underscore). They must draw outside the cache's recording of what a cached function draws: see ui/loading.py.
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def zip_splits(data: bytes, name: str, limits: Limits, side: int | None = None, channels: int | None = None,
-               _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
-    return load_zip(data, name, limits=limits, progress=_progress, should_stop=_should_stop, side=side,
-                    channels=channels)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4, ttl=300)
-def folder_splits(path: str, limits: Limits, side: int | None = None, channels: int | None = None,
-                  _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
-    """Cached a few minutes only: the person may add images to the folder and try again."""
-    return load_folder(Path(path), limits=limits, progress=_progress, should_stop=_should_stop, side=side,
-                       channels=channels)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -1,7 +1,7 @@
 """A folder or zip read on the script thread, drawn as it goes: a progress bar and a Stop reading button.
 
 Streamlit records what a cached function draws, to replay it on a cache hit, and a bar drawn
-from inside one (cached.folder_splits, cached.zip_splits) onto an element made outside it could
+from inside one (folder_splits, zip_splits below) onto an element made outside it could
 not be replayed. So the callbacks draw in the context the page had before the call (contextvars),
 where nothing is recorded. A click while a run is busy ends that run at its next drawing call:
 redrawing at least every POLL_SECONDS is what lets Stop end a load at once, however slow its
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextvars
 import time
+from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 
-from aelab.data import DatasetUnavailable, Splits
+from aelab.data import DatasetUnavailable, Limits, Progress, Splits, load_folder, load_zip
 from aelab.ui.text import load_progress, markdown_safe
 
 POLL_SECONDS = 0.25
@@ -79,3 +80,21 @@ def load(key: str, where: str, read: Callable[[Loader], Splits]) -> Splits | Non
         return None
     loader.done()
     return splits
+
+
+# A load reports through `_progress` and `_should_stop`, left out of the cache key by their underscore.
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def zip_splits(data: bytes, name: str, limits: Limits, side: int | None = None, channels: int | None = None,
+               _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
+    return load_zip(data, name, limits=limits, progress=_progress, should_stop=_should_stop, side=side,
+                    channels=channels)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, ttl=300)
+def folder_splits(path: str, limits: Limits, side: int | None = None, channels: int | None = None,
+                  _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
+    """Cached a few minutes only: the person may add images to the folder and try again."""
+    return load_folder(Path(path), limits=limits, progress=_progress, should_stop=_should_stop, side=side,
+                       channels=channels)

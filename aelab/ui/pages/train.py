@@ -82,7 +82,7 @@ def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
         except serving.FolderRefused as err:
             st.error(markdown_safe(str(err)))
             return None
-        splits = loading.load(str(folder), str(folder), lambda loader: cached.folder_splits(
+        splits = loading.load(str(folder), str(folder), lambda loader: loading.folder_splits(
             str(folder), limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop))
         choice = Choice(folder.name, str(folder), splits)
     elif source == ZIP:
@@ -91,7 +91,7 @@ def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
                                   f"files and {limits.bytes // 2**20:,} MB unpacked.")
         if upload is None:
             return None
-        splits = loading.load(upload.file_id, upload.name, lambda loader: cached.zip_splits(
+        splits = loading.load(upload.file_id, upload.name, lambda loader: loading.zip_splits(
             upload.getvalue(), upload.name, limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop))
         choice = Choice(Path(upload.name).stem, upload.name, splits)
     if source != BUILTIN and choice.splits is None:
