@@ -72,21 +72,13 @@ class ModelConfig:
         if not isinstance(self.activation, str) or self.activation not in ACTIVATION_CLASSES:
             raise ValueError(f"Unknown activation {reprlib.repr(self.activation)}; "
                              f"known: {', '.join(ACTIVATION_CLASSES)}")
-        if self.recon not in ("bce", "mse"):
-            raise ValueError(f"recon must be 'bce' or 'mse', not {reprlib.repr(self.recon)}")
         if not isinstance(self.widths, (list, tuple)) or not 1 <= len(self.widths) <= MAX_LAYERS:
             raise ValueError(f"widths must be a list of 1 to {MAX_LAYERS} layer sizes, not {reprlib.repr(self.widths)}")
         self.widths = tuple(_bounded("each width", w, 1, MAX_WIDTH) for w in self.widths)
-        self.latent_dim = _bounded("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
         self.hidden = _bounded("hidden", self.hidden, 0, MAX_WIDTH)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not 0 <= self.beta < math.inf:
-            raise ValueError(f"beta must be a finite number >= 0, not {reprlib.repr(self.beta)}")
         if self.hidden and KINDS[self.name].mlp:
             raise ValueError("hidden is for the conv models; the MLP VAE's hidden layers are its widths")
-        if _bounded("channels", self.channels, 1, 3) not in CHANNELS:
-            raise ValueError(f"channels must be 1 (gray) or 3 (RGB), not {reprlib.repr(self.channels)}")
-        self.channels = int(self.channels)
-        self.side = _bounded("side", self.side, MIN_SIDE, MAX_SIDE)
+        _check_shared(self)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -165,14 +157,12 @@ class OwnModelConfig:
             raise ValueError(f"an own model's name is {OWN_MODEL!r}, not {reprlib.repr(self.name)}")
         if not isinstance(self.entry, str) or not _ENTRY.match(self.entry):
             raise ValueError(f"entry must read module:function or path/to/file.py:function, not {reprlib.repr(self.entry)}")
-        self.latent_dim = _bounded("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
         for flag in ("variational", "flat"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false, not {reprlib.repr(getattr(self, flag))}")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {reprlib.repr(self.output)}")
-        ModelConfig(name="vae", latent_dim=self.latent_dim, beta=self.beta, recon=self.recon,
-                    channels=self.channels, side=self.side)  # the fields both share, checked by the same rules
+        _check_shared(self)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -192,6 +182,19 @@ class OwnModelConfig:
             return cls(**data)
         except TypeError as err:  # a required field missing
             raise ValueError(str(err)) from None
+
+
+def _check_shared(config: ModelConfig | OwnModelConfig) -> None:
+    """The fields aelab's models and own models share, checked (and made plain ints) by one set of rules."""
+    if config.recon not in ("bce", "mse"):
+        raise ValueError(f"recon must be 'bce' or 'mse', not {reprlib.repr(config.recon)}")
+    config.latent_dim = _bounded("latent_dim", config.latent_dim, 1, MAX_LATENT_DIM)
+    if isinstance(config.beta, bool) or not isinstance(config.beta, numbers.Real) or not 0 <= config.beta < math.inf:
+        raise ValueError(f"beta must be a finite number >= 0, not {reprlib.repr(config.beta)}")
+    if _bounded("channels", config.channels, 1, 3) not in CHANNELS:
+        raise ValueError(f"channels must be 1 (gray) or 3 (RGB), not {reprlib.repr(config.channels)}")
+    config.channels = int(config.channels)
+    config.side = _bounded("side", config.side, MIN_SIDE, MAX_SIDE)
 
 
 def from_header(data: object) -> ModelConfig | OwnModelConfig:
