@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,10 @@ def _cache_path(kind: str, key: str) -> Path:
     return cache_dir() / f"{kind}-{key}.npz"
 
 
-def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
-    """Arrays stored under (kind, key), or None when absent or damaged (then removed, unless another
-    process has put a new file in its place meanwhile)."""
+def load_arrays(kind: str, key: str, names: Collection[str] | None = None) -> dict[str, np.ndarray] | None:
+    """Arrays stored under (kind, key), only those `names` when given (the others stay unread on disk), or
+    None when absent or damaged (then removed, unless another process has put a new file in its place
+    meanwhile)."""
     path = _cache_path(kind, key)
     try:
         file = path.open("rb")
@@ -44,8 +46,8 @@ def load_arrays(kind: str, key: str) -> dict[str, np.ndarray] | None:
     with file:
         try:
             with np.load(file, allow_pickle=False) as arrays:
-                return dict(arrays)
-        except (OSError, ValueError, EOFError):  # a damaged cache entry is recomputed, never trusted
+                return {name: arrays[name] for name in (arrays.files if names is None else names)}
+        except (OSError, ValueError, EOFError, KeyError):  # a damaged cache entry is recomputed, never trusted
             if _same_file(path, file):
                 path.unlink(missing_ok=True)
             return None

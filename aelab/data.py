@@ -321,14 +321,15 @@ def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData
                      [str(c) for c in arrays["classes"]])
 
 
-def _decoded_split(name: str, split: str, root: Path) -> dict[str, np.ndarray]:
-    """A split on disk as uint8 pixels, labels and class names: from the disk cache, keyed by its raw
-    files' size and date, else decoded once and stored there (the MNIST family read here without
-    torchvision; CIFAR-10's pickled batches by torchvision, the one reader of that format)."""
+def _decoded_split(name: str, split: str, root: Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """A split on disk as uint8 pixels, labels and class names (at least `names` of them, when given): from
+    the disk cache, keyed by its raw files' size and date, else decoded once and stored there (the MNIST
+    family read here without torchvision; CIFAR-10's pickled batches by torchvision, the one reader of
+    that format)."""
     paths = _raw_paths(name, split, root)
     stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
     key = cache.cache_key(name, split, stamp)
-    arrays = cache.load_arrays("dataset", key)
+    arrays = cache.load_arrays("dataset", key, names)
     if arrays is None:
         if name == "cifar10":
             ds = _torchvision_class(name)(str(root), train=split == "train", download=False)
@@ -419,7 +420,7 @@ def load_labels(name: str, split: str = "test", root: str | Path | None = None) 
     root = data_dir(root)
     decoded = (*TORCHVISION_DATASETS, "cifar10")
     if name in decoded and all(path.exists() for path in _raw_paths(name, split, root)):
-        arrays = _decoded_split(name, split, root)
+        arrays = _decoded_split(name, split, root, ("labels", "classes"))  # not the pixels: the first page's
         return arrays["labels"].astype(np.int64), [str(c) for c in arrays["classes"]]
     data = load_dataset(name, split, root, download=False, cached=True)
     return data.labels.numpy(), data.classes

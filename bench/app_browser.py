@@ -5,6 +5,11 @@
   cache), against a bare page holding nothing but a Plotly chart of 10,000 random points:
   what Streamlit, Plotly.js and software WebGL cost before aelab does anything. Each round
   runs the three one after the other, so the ratios compare like with like on a busy machine.
+  One load of each page comes first, not counted: a browser's first page pays its own start-up
+  (about a second here), which would otherwise fall on round 1's cold load alone. Servers run
+  with Python's bytecode cache on, as it is by default, even where PYTHONDONTWRITEBYTECODE is set
+  around the bench: otherwise every start would compile aelab's modules again, as no user's
+  machine does.
 - The server process's resident memory after every page has been opened (first round).
 - A click on the map to the detail panel showing it: a point (its image, reconstruction and nearest codes)
   and empty space (the decoded spot), alternately, measured in the page from the mousedown
@@ -29,8 +34,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
+from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
 from streamlit_page import (  # noqa: E402
     click_plot_point,
     click_to_shown_seconds,
@@ -45,12 +51,11 @@ PAGES = ["traverse", "interpolate", "sample", "reconstruct", "train", "denoise",
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 POINTS = 10_000  # the MNIST test set's, and the bare page's
-DATASET, GRID = 0, 1  # the latent map's curve numbers: the test set's points, the "decode here" cells
-# The first trace of the page's first Plotly chart holds every point: drawn, not just a frame.
+# The page's first Plotly chart holds every point (over its traces): drawn, not just a frame.
 CHART_DRAWN = f"""() => {{
   const gd = document.querySelector('.js-plotly-plot');
-  return !!(gd && gd.querySelector('.main-svg') && gd._fullData && gd._fullData.length &&
-            gd._fullData[0].x.length >= {POINTS});
+  return !!(gd && gd.querySelector('.main-svg') && gd._fullData &&
+            gd._fullData.reduce((n, t) => n + t.x.length, 0) >= {POINTS});
 }}"""
 
 
@@ -80,7 +85,8 @@ st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers")),
 
 def start_server(cache: str, script: str = "app.py") -> tuple[subprocess.Popen, str, float]:
     port = free_port()
-    env = {**os.environ, "AELAB_CACHE_DIR": cache, "AELAB_RUNS_DIR": tempfile.mkdtemp()}
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+           "AELAB_CACHE_DIR": cache, "AELAB_RUNS_DIR": tempfile.mkdtemp()}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -127,17 +133,16 @@ def click_latencies(browser, cache: str, clicks: int) -> tuple[list[float], list
         app = open_app(page, url)
         page.wait_for_function(CHART_DRAWN, timeout=300_000)
         chart = page.get_by_test_id("stPlotlyChart")
-        points = isolated_points(chart, DATASET, (DATASET, GRID), 4, clicks)
-        spots = isolated_points(chart, GRID, (DATASET,), 12, clicks)
+        points = isolated_points(chart, MAP_POINTS, (MAP_POINTS, MAP_CELLS), 4, clicks)
+        spots = isolated_points(chart, MAP_CELLS, (MAP_POINTS,), 12, clicks)
         on_point, on_space = [], []
         for point, spot in zip(points, spots):
-            for curve, target, heading, images, times in (
-                    (DATASET, point, f"Image {int(point['custom'][0])}", 3, on_point),
-                    (GRID, spot, "Decoded location", 1, on_space)):
+            for target, heading, images, times in ((point, f"Image {int(point['custom'][0])}", 3, on_point),
+                                                   (spot, "Decoded location", 1, on_space)):
                 before = image_srcs(page) if page.get_by_test_id("stImage").count() else []
                 start_click_recorder(page, heading, images, before)
                 with app.expect_rerun():
-                    assert click_plot_point(page, chart, target["x"], target["y"]) == (curve, target["index"])
+                    assert click_plot_point(page, chart, target["x"], target["y"]) == (target["curve"], target["index"])
                 times.append(click_to_shown_seconds(page))
         page.close()
         return on_point, on_space
@@ -159,6 +164,10 @@ def main() -> None:
         bare.flush()
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         cache = tempfile.mkdtemp(prefix="aelab-bench-")
+        if args.rounds:
+            print("warm-up, not counted:")
+            first_page(browser, tempfile.mkdtemp(prefix="aelab-bench-"), "the app")
+            first_page(browser, cache, "bare Plotly page", script=bare.name)
         for n in range(args.rounds):
             print(f"round {n + 1}:")
             cache = tempfile.mkdtemp(prefix="aelab-bench-")

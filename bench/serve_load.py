@@ -42,10 +42,9 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from aelab.data import data_dir, load_dataset  # noqa: E402
 from conftest import CHROMIUM_ARGS  # noqa: E402
-from streamlit_page import VIEWPORT, AppSocket, click_plot_point, drag_slider, upload_file  # noqa: E402
-from test_app_browser import _ISOLATED_POINTS, _START_RECORDER  # noqa: E402
-
-DATASET, GRID = 0, 1  # the map's curves: dataset points, "decode here" cells
+from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
+from streamlit_page import (VIEWPORT, AppSocket, click_plot_point, click_to_shown_seconds, drag_slider,  # noqa: E402
+                            isolated_points, start_click_recorder, upload_file)
 UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
 TRAIN_EPOCHS = 500  # the most allowed: the run trains through every round and is stopped at the end
 WAIT_MS = 300_000  # the test helpers' waits (60 s there): ten first page loads at once take minutes here
@@ -186,15 +185,14 @@ def main() -> int:
                   flush=True)
 
             # Round 1: everyone clicks a point of their own at once.
-            points = charts[0].locator(".js-plotly-plot").evaluate(
-                f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [DATASET, [DATASET, GRID], 4, len(workers)])
+            points = isolated_points(charts[0], MAP_POINTS, (MAP_POINTS, MAP_CELLS), 4, len(workers))
             indices = [int(p["custom"][0]) for p in points]
             for page, chart, point, index in zip(workers, charts, points, indices):
-                page.evaluate(_START_RECORDER, f"Image {index}")
+                start_click_recorder(page, f"Image {index}")
                 click_plot_point(page, chart, point["x"], point["y"])
             for page in workers:
                 page.wait_for_function("() => window.__aelab.shown", timeout=deadline.ms())
-            clicks = [page.evaluate("() => window.__aelab.shown - window.__aelab.down") / 1000 for page in workers]
+            clicks = [click_to_shown_seconds(page) for page in workers]
             for number, (page, index) in enumerate(zip(workers, indices), 1):
                 shown = page.get_by_role("heading", name=re.compile(r"^Image \d+$")).inner_text()
                 if shown != f"Image {index}":

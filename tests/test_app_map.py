@@ -33,6 +33,20 @@ def figure(at):
     return json.loads(at.get("plotly_chart")[0].proto.spec)
 
 
+def traces(at, group: str) -> list[dict]:
+    """The map's traces of a legend group (figures.MAP_POINTS: one per class; MAP_CELLS), as sent."""
+    return [t for t in figure(at)["data"] if t.get("legendgroup") == group]
+
+
+def map_points(at) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The map's points over its traces in the projection's order (its rows ascend): x, y and customdata
+    (row, label[, value])."""
+    points = traces(at, figures.MAP_POINTS)
+    xs, ys, data = (np.concatenate([values(t[k]) for t in points]) for k in ("x", "y", "customdata"))
+    order = np.argsort(data[:, 0], kind="stable")
+    return xs[order], ys[order], data[order]
+
+
 def values(v):
     """Plotly 6+ sends arrays as typed base64 ('bdata'); older ones as lists."""
     if isinstance(v, dict) and "bdata" in v:
@@ -48,9 +62,10 @@ def test_app_opens_on_the_vae_and_mnist_with_a_model_card():
     assert at.selectbox(key="dataset").value == "mnist"
     card = " ".join(c.value for c in at.sidebar.caption)
     assert "trained on: mnist" in card and "test −ELBO" in card
-    traces = figure(at)["data"]
-    assert [t["name"] for t in traces] == ["dataset", "decode here"]
-    assert len(values(traces[0]["x"])) == 10_000 and traces[0]["type"] == "scattergl"
+    assert [t.get("legendgroup") for t in figure(at)["data"]] == [figures.MAP_POINTS] * 10 + [figures.MAP_CELLS]
+    xs, _, data = map_points(at)
+    assert len(xs) == 10_000 and list(data[:, 0]) == list(range(10_000))  # every test image once
+    assert {t["type"] for t in figure(at)["data"]} == {"scattergl"}
 
 
 def test_points_are_coloured_by_their_label_as_the_legend_says():
@@ -61,12 +76,11 @@ def test_points_are_coloured_by_their_label_as_the_legend_says():
                                                  "eight", "nine"]  # each entry whole, in one unbreakable span
     legend = {int(k): c for c, k, _ in entries}
     assert len(set(legend.values())) == len(legend) == 10
-    marker = figure(at)["data"][0]["marker"]
-    np.testing.assert_array_equal(values(marker["color"]), load_dataset("mnist", "test").labels.numpy())
-    scale, low, high = marker["colorscale"], marker["cmin"], marker["cmax"]
-    for label, expected in legend.items():
-        t = (label - low) / (high - low)
-        assert next(c for (a, c), (b, _) in zip(scale, scale[1:]) if a <= t <= b and a < b) == expected
+    labels = load_dataset("mnist", "test").labels.numpy()
+    for trace in traces(at, figures.MAP_POINTS):  # a trace a digit, in the legend's colour of that digit
+        rows, label = values(trace["customdata"])[:, 0].astype(int), int(values(trace["customdata"])[0, 1])
+        np.testing.assert_array_equal(labels[rows], label)
+        assert trace["marker"]["color"] == legend[label]
 
 
 # Records which thread first imported each slow package, then runs the app once in a fresh process.
@@ -97,20 +111,22 @@ def test_a_restart_draws_the_map_from_the_disk_cache_and_imports_torch_after_it(
     assert runs == [{"torch": "aelab-warm-up"}] * 2
 
 
-def selected_points(at) -> list:
-    """Each trace's marked points, as the figure sent to the browser says."""
-    return [trace.get("selectedpoints") for trace in figure(at)["data"]]
+def marked(at) -> tuple[list[int], list[int] | None]:
+    """The dataset rows marked on the map and the marked cells (None: none), as the figure sent says."""
+    rows = [int(values(t["customdata"])[i, 0]) for t in traces(at, figures.MAP_POINTS)
+            for i in t.get("selectedpoints") or []]
+    return sorted(rows), traces(at, figures.MAP_CELLS)[0].get("selectedpoints")
 
 
 def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map):
     at = AppTest.from_file(APP, default_timeout=180).run()
-    assert selected_points(at) == [None, None]
+    assert marked(at) == ([], None)
     click_map(at, index=7)
     at.run()
     assert at.subheader[0].value == "Image 7"
     captions = [c for img in at.image for c in img.captions]
     assert captions[:2] == [f"original · label {load_dataset('mnist', 'test').label_name(7)}", "reconstruction"]
-    assert selected_points(at) == [[7], None]  # the PCA map holds every row in order: point 7 is row 7
+    assert marked(at) == ([7], None)
     from aelab import latent, neighbours
     from aelab.checkpoints import load_checkpoint
 
@@ -121,9 +137,9 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
     kept = neighbours.kept(mu, latent.pca(mu).coords, 7)
     assert f"Its 10 nearest codes, nearest first (labels {names}):" in [c.value for c in at.caption]
     assert any(c.value.startswith(f"{kept} of its 10 nearest codes among this map's points") for c in at.caption)
-    dataset = figure(at)["data"][figures.MAP_POINTS]
-    assert dataset["selected"]["marker"]["size"] > dataset["marker"]["size"]  # the mark stands out
-    assert dataset["unselected"]["marker"]["opacity"] == dataset["marker"]["opacity"]  # the rest keep their look
+    for dataset in traces(at, figures.MAP_POINTS):
+        assert dataset["selected"]["marker"]["size"] > dataset["marker"]["size"]  # the mark stands out
+        assert dataset["unselected"]["marker"]["opacity"] == dataset["marker"]["opacity"]  # the rest keep their look
     at.button(key="use_a").click().run()
     at.button(key="use_b").click().run()
     at.button(key="use_base").click().run()
@@ -133,15 +149,15 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
 
 def test_clicking_empty_space_on_the_pca_map_decodes_that_location_and_marks_it(click_map):
     at = AppTest.from_file(APP, default_timeout=180).run()
-    cells = figure(at)["data"][figures.MAP_CELLS]
+    cells = traces(at, figures.MAP_CELLS)[0]
     spot = 40  # a cell of the grid: the click reports its coordinates
     location = (float(values(cells["x"])[spot]), float(values(cells["y"])[spot]))
     click_map(at, location=location)
     at.run()
     assert at.subheader[0].value == "Decoded location" and not at.exception
     assert at.image[0].captions == [f"PCA ({location[0]:.2f}, {location[1]:.2f})"]
-    assert selected_points(at) == [None, [spot]]
-    assert figure(at)["data"][figures.MAP_CELLS]["marker"]["symbol"] == "x"
+    assert marked(at) == ([], [spot])
+    assert traces(at, figures.MAP_CELLS)[0]["marker"]["symbol"] == "x"
 
 
 def test_another_model_or_dataset_drops_the_selection(click_map):
@@ -151,9 +167,9 @@ def test_another_model_or_dataset_drops_the_selection(click_map):
     assert at.subheader[0].value == "Image 195"
     at.selectbox(key="model_label").set_value("conv_vae").run()  # image 195 means something else here
     assert not at.subheader and "Click a point" in at.info[0].value
-    assert selected_points(at) == [None, None]
+    assert marked(at) == ([], None)
     at.selectbox(key="model_label").set_value("vae").run()  # dropped, not hidden
-    assert not at.subheader and selected_points(at) == [None, None]
+    assert not at.subheader and marked(at) == ([], None)
 
     click_map(at, index=195)
     at.run()
@@ -171,10 +187,9 @@ def test_uploads_and_interpolation_path_are_drawn_on_the_map():
     assert "your uploads" in names
     upload = figure(at)["data"][names.index("your uploads")]
     # the upload is test image 0 itself, so its marker sits on that image's point of the PCA map
-    dataset = figure(at)["data"][0]
-    assert values(dataset["customdata"])[0, 0] == 0
-    assert np.allclose([values(upload["x"])[0], values(upload["y"])[0]],
-                       [values(dataset["x"])[0], values(dataset["y"])[0]], atol=1e-3)
+    xs, ys, data = map_points(at)
+    assert data[0, 0] == 0
+    assert np.allclose([values(upload["x"])[0], values(upload["y"])[0]], [xs[0], ys[0]], atol=1e-3)
     assert upload["hoverinfo"] == "skip"  # a click goes to the map beneath
 
     assert "map_show_path" not in [c.key for c in at.checkbox]  # no path yet: nothing to show or hide
@@ -185,7 +200,7 @@ def test_uploads_and_interpolation_path_are_drawn_on_the_map():
     assert path["name"] == "interpolation A→B" and len(values(path["x"])) == 6
     assert list(path["text"]) == ["A", "", "", "", "", "B"] and path["showlegend"] is True
     at.checkbox(key="map_show_path").uncheck().run()
-    assert [t["name"] for t in figure(at)["data"]] == ["dataset", "decode here", "your uploads"]
+    assert [t["name"] for t in figure(at)["data"]][-2:] == ["decode here", "your uploads"]
 
 
 def test_tsne_is_computed_once_with_progress_then_served_from_the_cache():
@@ -195,14 +210,14 @@ def test_tsne_is_computed_once_with_progress_then_served_from_the_cache():
     assert "not been computed" in at.info[0].value
     at.button(key="tsne_go").click().run()
     assert not at.exception
-    assert len(values(figure(at)["data"][0]["x"])) == 1000
+    assert len(map_points(at)[0]) == 1000
     assert not any("not been computed" in info.value for info in at.info)  # computed: the prompt is gone
     assert "tsne_go" not in [b.key for b in at.button]
     again = AppTest.from_file(APP, default_timeout=60).run()
     again.radio(key="map_method").set_value("t-SNE").run()
     again.select_slider(key="tsne_points").set_value(1000).run()
     assert "tsne_go" not in [b.key for b in again.button]
-    assert len(values(figure(again)["data"][0]["x"])) == 1000
+    assert len(map_points(again)[0]) == 1000
 
 
 def test_a_link_opens_the_same_view_and_the_view_is_kept_in_the_link(click_map):
@@ -211,7 +226,7 @@ def test_a_link_opens_the_same_view_and_the_view_is_kept_in_the_link(click_map):
     at.query_params.update({"model": "conv_vae", "data": "mnist", "point": "7"})
     at.run()
     assert not at.exception and at.sidebar.selectbox(key="model_label").value == "conv_vae"
-    assert at.subheader[0].value == "Image 7" and selected_points(at) == [[7], None]
+    assert at.subheader[0].value == "Image 7" and marked(at) == ([7], None)
     assert at.query_params == {"model": "conv_vae", "data": "mnist", "point": "7"}
     click_map(at, index=12)
     at.run()
@@ -242,7 +257,8 @@ def test_the_map_colours_by_a_number_per_image_on_a_continuous_scale():
     for by, truth in expected.items():
         at.selectbox(key="map_colour_by").set_value(by).run()
         assert not at.exception and not at.get("html")  # a colour bar instead of the class key
-        marker = figure(at)["data"][figures.MAP_POINTS]["marker"]
+        (points,) = traces(at, figures.MAP_POINTS)  # one trace, coloured through a scale
+        marker = points["marker"]
         assert marker["showscale"] and marker["colorscale"][0][1] != marker["colorscale"][-1][1]
         np.testing.assert_allclose(values(marker["color"]), truth, rtol=1e-4, atol=1e-6)
         assert marker["cmin"] < marker["cmax"] and (truth.max() > marker["cmax"] or by == "trust")  # nor the top 1%
@@ -270,9 +286,10 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
     expected = " · ".join(f"{names[label]} {int((counts == label).sum())}"
                           for label in sorted(set(counts), key=lambda lab: (-(counts == lab).sum(), names[lab])))
     assert f"By label: {expected}" in [c.value for c in at.caption]
-    dataset = figure(at)["data"][figures.MAP_POINTS]
-    assert sorted(dataset["selectedpoints"]) == sorted(rows)  # the PCA map holds every row in order
-    assert dataset["unselected"]["marker"]["color"] == figures.OUTSIDE and "color" not in dataset["selected"]["marker"]
+    assert marked(at) == (sorted(rows), None)
+    for dataset in traces(at, figures.MAP_POINTS):
+        assert dataset["unselected"]["marker"]["color"] == figures.OUTSIDE
+        assert "color" not in dataset["selected"]["marker"]
 
     model = load_checkpoint(Path(at.session_state["model_path"])).model
     pictures = test.images.numpy()[:, 0]
@@ -289,7 +306,7 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
 
     click_map(at, index=7)  # a click replaces the region, and the map's look comes back
     at.run()
-    assert at.subheader[0].value == "Image 7" and selected_points(at) == [[7], None]
+    assert at.subheader[0].value == "Image 7" and marked(at) == ([7], None)
 
 
 def test_the_decoded_plane_lies_behind_the_pca_map_when_asked():
@@ -317,8 +334,8 @@ def test_pictures_of_some_points_are_drawn_where_their_dots_are():
     at.checkbox(key="map_thumbnails").check().run()
     assert not at.exception
     thumbnails = figure(at)["layout"]["images"]
-    dataset = figure(at)["data"][figures.MAP_POINTS]
-    xs, ys, rows = values(dataset["x"]), values(dataset["y"]), values(dataset["customdata"])[:, 0]
+    xs, ys, data = map_points(at)
+    rows = data[:, 0]
     shown = sample_indices(len(xs), figures.THUMBNAILS, seed=0)
     assert len(thumbnails) == figures.THUMBNAILS
     test = load_dataset("mnist", "test", download=False)
@@ -342,8 +359,8 @@ def test_umap_is_computed_once_then_served_from_the_disk_and_places_uploads():
     assert "UMAP map has not been computed" in at.info[0].value
     at.button(key="umap_go").click().run()
     assert not at.exception and "umap_go" not in [b.key for b in at.button]
-    dataset = figure(at)["data"][figures.MAP_POINTS]
-    xs, ys, rows = values(dataset["x"]), values(dataset["y"]), values(dataset["customdata"])[:, 0].astype(int)
+    xs, ys, data = map_points(at)
+    rows = data[:, 0].astype(int)
     assert len(xs) == 1000
 
     test = load_dataset("mnist", "test", download=False)

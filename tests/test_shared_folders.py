@@ -107,3 +107,14 @@ def test_a_damaged_entry_makes_way_but_a_file_another_process_just_wrote_stays(t
     assert cache.load_arrays("codes", "e") is None  # what it opened was damaged...
     monkeypatch.setattr(np, "load", real_load)
     assert np.array_equal(cache.load_arrays("codes", "e")["x"], good["x"])  # ...but the new file was kept
+
+
+def test_some_arrays_of_an_entry_are_read_alone_and_an_entry_lacking_one_is_recomputed(tmp_path, monkeypatch):
+    """The first page reads a split's labels without its pixels; an entry without an array asked for is
+    one of an older layout: removed, so that it is computed again."""
+    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
+    cache.save_arrays("dataset", "k", {"pixels": np.zeros((3, 2, 2), np.uint8), "labels": np.arange(3)})
+    assert list(cache.load_arrays("dataset", "k", ("labels",))) == ["labels"]
+    assert sorted(cache.load_arrays("dataset", "k")) == ["labels", "pixels"]
+    assert cache.load_arrays("dataset", "k", ("labels", "classes")) is None
+    assert not (tmp_path / "dataset-k.npz").exists()

@@ -205,13 +205,21 @@ def test_figures_build_from_arrays_alone():
     coords = np.random.default_rng(1).normal(size=(30, 2)).astype(np.float32)
     labels = np.r_[np.arange(29) % 3, -1]
     fig = figures.latent_map(coords, np.arange(30), labels, 3, "PCA", clickable_cells=True)
-    assert [t.name for t in fig.data] == ["dataset", "decode here"] and len(fig.data[1].x) == figures.GRID ** 2
-    assert fig.data[figures.MAP_POINTS].marker.color[-1] == 3  # unlabelled: the colour after the classes
+    *points, cells = fig.data
+    assert [t.legendgroup for t in fig.data] == [figures.MAP_POINTS] * 4 + [figures.MAP_CELLS]
+    assert len(cells.x) == figures.GRID ** 2
+    # one trace a class, each in its colour, the unlabelled last; every point once, its row in its customdata
+    assert [t.marker.color for t in points] == figures.class_colours(3)
+    assert sorted(int(row) for t in points for row in t.customdata[:, 0]) == list(range(30))
+    for trace in points:
+        rows = trace.customdata[:, 0].astype(int)
+        np.testing.assert_array_equal(np.c_[trace.x, trace.y], coords[rows])
+        assert set(trace.customdata[:, 1]) == {labels[rows[0]]}
     figures.add_uploads(fig, coords[:2], ["a.png", "b.png"])
     figures.add_path(fig, coords[:4])
-    assert [t.name for t in fig.data[2:]] == ["your uploads", "interpolation A→B"]
-    assert list(fig.data[-1].text) == ["A", "", "", "B"] and all(t.showlegend for t in fig.data[2:])
-    assert all(t.hoverinfo == "skip" for t in fig.data[2:])  # a click lands on the map beneath them
+    assert [t.name for t in fig.data[5:]] == ["your uploads", "interpolation A→B"]
+    assert list(fig.data[-1].text) == ["A", "", "", "B"] and all(t.showlegend for t in fig.data[5:])
+    assert all(t.hoverinfo == "skip" for t in fig.data[5:])  # a click lands on the map beneath them
     log = EpochLog(1, {"loss": 2.0, "recon": 1.5, "kl": 0.5}, {"loss": 2.1, "recon": 1.6, "kl": 0.5}, 1.0, 10.0)
     assert len(figures.loss_curves((log,), variational=True).data) == 6
     uploads = {"mine.png": 0.5, "mine (2).png": 0.5001, "other.png": 0.52}  # lines nearly on top of each other
@@ -226,20 +234,36 @@ def test_figures_build_from_arrays_alone():
 def test_the_map_marks_a_click_the_way_plotly_does_and_keeps_every_other_point_as_it_was():
     coords = np.random.default_rng(2).normal(size=(40, 2)).astype(np.float32)
     plain = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True)
-    assert [t.selectedpoints for t in plain.data] == [None, None]
-    points, cells = plain.data
-    assert points.unselected.marker.opacity == points.marker.opacity == figures.POINT_OPACITY
-    assert points.selected.marker.size > points.marker.size and points.selected.marker.color == figures.MARK
+    assert [t.selectedpoints for t in plain.data] == [None] * 5
+    *points, cells = plain.data
+    for trace in points:
+        assert trace.unselected.marker.opacity == trace.marker.opacity == figures.POINT_OPACITY
+        assert trace.selected.marker.size > trace.marker.size and trace.selected.marker.color == figures.MARK
     assert cells.marker.symbol == "x" and cells.selected.marker.color == figures.MARK  # the decoded spot: an X
     assert cells.marker.color == figures.CELL_COLOUR and cells.unselected.marker.opacity == 1.0  # cells stay unseen
 
     spot = (float(cells.x[100]), float(cells.y[100]))
     marked = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True,
                                 selected=7, decoded=(spot[0] + 1e-3, spot[1] - 1e-3))
-    assert [tuple(t.selectedpoints) for t in marked.data] == [(7,), (100,)]  # the nearest cell to the spot
+    # row 7 is class 3's second point; the cell nearest the spot is marked
+    assert [None if t.selectedpoints is None else tuple(t.selectedpoints) for t in marked.data] == \
+        [None, None, None, (1,), (100,)]
     tsne = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False,
                               selected=3, decoded=spot)
-    assert len(tsne.data) == 1 and tuple(tsne.data[0].selectedpoints) == (3,)
+    assert len(tsne.data) == 4 and tuple(tsne.data[3].selectedpoints) == (0,)
+
+    region = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False,
+                                region=np.array([0, 1, 5]))
+    assert [tuple(t.selectedpoints) for t in region.data] == [(0,), (0, 1), (), ()]  # rows 0; 1 and 5; none
+    assert all(t.unselected.marker.color == figures.OUTSIDE for t in region.data)
+
+
+def test_a_selection_on_the_map_names_dataset_rows_by_their_customdata():
+    points = [{"legendgroup": figures.MAP_POINTS, "customdata": [12, 3], "curve_number": 3, "point_index": 0},
+              {"legendgroup": figures.MAP_CELLS, "x": 0.5, "y": 0.1, "curve_number": 10, "point_index": 7},
+              {"legendgroup": figures.MAP_POINTS, "customdata": {"0": 40, "1": 1}, "curve_number": 0, "point_index": 9},
+              {"curve_number": 11, "point_index": 0, "x": 1.0, "y": 1.0}]  # an upload's star
+    assert figures.map_rows(points) == [12, 40]
 
 
 def test_the_colour_key_wraps_between_entries_never_inside_one():

@@ -16,7 +16,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf"]
 UNLABELLED_COLOUR = "#444444"
 MARGIN = dict(l=10, r=10, t=30, b=10)
-MAP_POINTS, MAP_CELLS = 0, 1  # the latent map's trace numbers: a click reports which one it hit
+MAP_POINTS, MAP_CELLS = "points", "cells"  # the latent map's legend groups: a click reports the one it hit
 GRID = 36  # clickable cells per axis on a PCA map: a click between points decodes that spot
 POINT_OPACITY = 0.75
 MAP_PX = 620  # the latent map's height
@@ -50,46 +50,43 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
                clickable_cells: bool, selected: int | None = None, decoded: tuple[float, float] | None = None,
                values: np.ndarray | None = None, values_title: str = "",
                region: np.ndarray | None = None) -> go.Figure:
-    """The dataset's codes in 2-D coloured by class, or by `values` (one number a point) on a continuous
-    scale with a colour bar; with `clickable_cells`, invisible cells so that a click on empty space
-    lands on one (a PCA map decodes any spot).
+    """The dataset's codes in 2-D, one trace per class (as plotly.express colours by a category: the
+    browser draws each in one colour instead of converting 10,000 through a colour scale), or one trace
+    coloured by `values` (a number per point) with a colour bar; with `clickable_cells`, invisible cells
+    so that a click on empty space lands on one (a PCA map decodes any spot). The points' traces are
+    the legend group MAP_POINTS, each point's customdata starting with its dataset row; the cells are
+    MAP_CELLS.
 
     `selected` (a position in `coords`) and `decoded` (a spot on the map) are marked the way Plotly
     marks a click, so a later click moves the mark in the browser while the figure stays as sent.
     A `region` (positions boxed or lassoed) keeps its colours while the other points turn grey.
     """
     if values is None:
-        colours = class_colours(n_classes)
-        # Colour by class number through a stepped colour scale: Plotly validates 10k numbers at once
-        # but 10k colour strings one by one (half a second on every rerun of the page).
-        steps = [(edge / len(colours), colour) for i, colour in enumerate(colours) for edge in (i, i + 1)]
-        colour = dict(color=np.where(labels >= 0, labels, n_classes), colorscale=steps, cmin=-0.5,
-                      cmax=len(colours) - 0.5)
+        of_class = np.where(labels >= 0, labels, n_classes)  # unlabelled: the colour after the classes
+        groups = [(f"label {k}" if k < n_classes else "unlabelled", np.flatnonzero(of_class == k),
+                   dict(color=colour)) for k, colour in enumerate(class_colours(n_classes))]
         data, hover = np.c_[rows, labels], "label %{customdata[1]}<br>index %{customdata[0]}<extra></extra>"
     else:
         low, high = np.percentile(values, [1, 99])  # a few extreme images do not wash out the rest
-        colour = dict(color=values, colorscale=CONTINUOUS, cmin=low, cmax=high, showscale=True,
-                      colorbar=dict(title=dict(text=values_title, side="right"), thickness=12))
+        scale = dict(color=values, colorscale=CONTINUOUS, cmin=low, cmax=high, showscale=True,
+                     colorbar=dict(title=dict(text=values_title, side="right"), thickness=12))
+        groups = [(values_title, np.arange(len(coords)), scale)]
         data = np.c_[rows, labels, values]
         hover = f"{values_title} %{{customdata[2]:.4g}}<br>label %{{customdata[1]}}<br>index %{{customdata[0]}}<extra></extra>"
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(
-        x=coords[:, 0], y=coords[:, 1], mode="markers", name="dataset", showlegend=False,
-        marker=dict(size=4, opacity=POINT_OPACITY, **colour),
-        **(dict(selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(color=OUTSIDE, opacity=0.5)),
-                selectedpoints=list(region)) if region is not None else
-           dict(selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
-                unselected=dict(marker=dict(opacity=POINT_OPACITY)),
-                selectedpoints=None if selected is None else [selected])),
-        customdata=data, hovertemplate=hover,
-    ))
+    for name, positions, colour in groups:
+        if len(positions):
+            fig.add_trace(go.Scattergl(
+                x=coords[positions, 0], y=coords[positions, 1], mode="markers", name=name, legendgroup=MAP_POINTS,
+                showlegend=False, marker=dict(size=4, opacity=POINT_OPACITY, **colour), customdata=data[positions],
+                hovertemplate=hover, **_marked(positions, selected, region)))
     if clickable_cells:
         xs = np.linspace(coords[:, 0].min(), coords[:, 0].max(), GRID)
         ys = np.linspace(coords[:, 1].min(), coords[:, 1].max(), GRID)
         gx, gy = (g.ravel() for g in np.meshgrid(xs, ys))
         spot = None if decoded is None else int(np.argmin((gx - decoded[0]) ** 2 + (gy - decoded[1]) ** 2))
-        fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="decode here", showlegend=False,
-                                   marker=dict(size=14, symbol="x", color=CELL_COLOUR),
+        fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="decode here", legendgroup=MAP_CELLS,
+                                   showlegend=False, marker=dict(size=14, symbol="x", color=CELL_COLOUR),
                                    selected=dict(marker=dict(color=MARK, opacity=1.0)),
                                    unselected=dict(marker=dict(opacity=1.0)),
                                    selectedpoints=None if spot is None else [spot],
@@ -98,6 +95,24 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
                       xaxis_title=f"{method} 1", yaxis_title=f"{method} 2",
                       legend=dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)"))
     return fig
+
+
+def _marked(positions: np.ndarray, selected: int | None, region: np.ndarray | None) -> dict:
+    """A points trace's selection style and selected points (indices into the trace), as Plotly marks them."""
+    if region is not None:
+        return dict(selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(color=OUTSIDE, opacity=0.5)),
+                    selectedpoints=np.flatnonzero(np.isin(positions, region)).tolist())
+    within = [] if selected is None else np.flatnonzero(positions == selected).tolist()
+    return dict(selected=dict(marker=dict(size=11, color=MARK, opacity=1.0)),
+                unselected=dict(marker=dict(opacity=POINT_OPACITY)), selectedpoints=within or None)
+
+
+def map_rows(points: list[dict]) -> list[int]:
+    """The dataset rows of the latent map's points among `points` (a Streamlit selection's, each with its
+    trace's legend group and the point's customdata: a list, or {"0": row, "1": label} where the browser
+    held the customdata as a typed array)."""
+    return [int(data[0] if isinstance(data := p["customdata"], list) else data["0"])
+            for p in points if p.get("legendgroup") == MAP_POINTS]
 
 
 def add_uploads(fig: go.Figure, xy: np.ndarray, names: list[str], title: str = "your uploads") -> None:

@@ -72,32 +72,32 @@ _IMAGES_LOADED = """() => [...document.querySelectorAll("[data-testid='stImage']
   .every(i => i.complete && i.naturalWidth > 0)"""
 
 
-# Points of curve `curve` with no point of the curves in `avoid` within minPx pixels (so a
-# click on one hovers exactly it), at least 2*minPx apart and 10 px inside the plot area.
+# Points of the traces in legend group `group` with no point of the groups in `avoid` within minPx
+# pixels (so a click on one hovers exactly it), at least 2*minPx apart and 10 px inside the plot area.
 # Visited in a fixed scrambled order, so the picks spread over the map and repeat run to run.
-_ISOLATED_POINTS = """([gd, curve, avoid, minPx, count]) => {
+_ISOLATED_POINTS = """([gd, group, avoid, minPx, count]) => {
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, cells = new Map();
   const key = (cx, cy) => cx + ',' + cy;
-  const pixels = gd._fullData.map(t => Array.from(t.x, (x, i) => [xa.d2p(x), ya.d2p(t.y[i])]));
-  avoid.forEach(c => pixels[c].forEach(([px, py], i) => {
-    const k = key(Math.floor(px / minPx), Math.floor(py / minPx));
+  const pixels = (t) => Array.from(t.x, (x, i) => [xa.d2p(x), ya.d2p(t.y[i]), t.index, i]);
+  gd._fullData.filter(t => avoid.includes(t.legendgroup)).forEach(t => pixels(t).forEach(p => {
+    const k = key(Math.floor(p[0] / minPx), Math.floor(p[1] / minPx));
     if (!cells.has(k)) cells.set(k, []);
-    cells.get(k).push([px, py, c, i]);
+    cells.get(k).push(p);
   }));
-  const lonely = (px, py, i) => {
+  const lonely = ([px, py, c, i]) => {
     const cx = Math.floor(px / minPx), cy = Math.floor(py / minPx);
     for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++)
       for (const [qx, qy, qc, qi] of cells.get(key(cx + dx, cy + dy)) || [])
-        if ((qc !== curve || qi !== i) && Math.hypot(qx - px, qy - py) < minPx) return false;
+        if ((qc !== c || qi !== i) && Math.hypot(qx - px, qy - py) < minPx) return false;
     return true;
   };
-  const pts = pixels[curve], n = pts.length, found = [];
+  const pts = gd._fullData.filter(t => t.legendgroup === group).flatMap(pixels), n = pts.length, found = [];
   for (let k = 0; k < n && found.length < count; k++) {
-    const i = (k * 7919) % n, [px, py] = pts[i];
+    const p = pts[(k * 7919) % n], [px, py, c, i] = p;
     const inside = px > 10 && px < xa._length - 10 && py > 10 && py < ya._length - 10;
-    if (inside && lonely(px, py, i) && found.every(f => Math.hypot(f.px - px, f.py - py) >= 2 * minPx)) {
-      const t = gd._fullData[curve];
-      found.push({index: i, px, py, x: t.x[i], y: t.y[i],
+    if (inside && lonely(p) && found.every(f => Math.hypot(f.px - px, f.py - py) >= 2 * minPx)) {
+      const t = gd._fullData[c];
+      found.push({curve: c, index: i, px, py, x: t.x[i], y: t.y[i],
                   custom: t.customdata ? Array.from(t.customdata[i], Number) : null});
     }
   }
@@ -316,11 +316,12 @@ def wait_for_new_images(page: Page, before: list[str]) -> list[str]:
     return image_srcs(page)
 
 
-def isolated_points(chart: Locator, curve: int, avoid: tuple[int, ...], min_px: float, count: int) -> list[dict]:
-    """`count` points of trace `curve` that a click can hit unambiguously (see _ISOLATED_POINTS)."""
+def isolated_points(chart: Locator, group: str, avoid: tuple[str, ...], min_px: float, count: int) -> list[dict]:
+    """`count` points of the traces in legend group `group` that a click can hit unambiguously, each with
+    its curve and index in it (see _ISOLATED_POINTS)."""
     points = chart.locator(".js-plotly-plot").evaluate(
-        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [curve, list(avoid), min_px, count])
-    assert len(points) == count, f"only {len(points)} points of curve {curve} are {min_px} px from curves {avoid}"
+        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [group, list(avoid), min_px, count])
+    assert len(points) == count, f"only {len(points)} points of {group} are {min_px} px from {avoid}"
     return points
 
 

@@ -21,6 +21,7 @@ from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from aelab.data import data_dir
+from aelab.ui.figures import MAP_CELLS, MAP_POINTS
 from streamlit_page import (
     TIMEOUT_MS,
     VIEWPORT,
@@ -43,7 +44,6 @@ from streamlit_page import (
 
 pytestmark = pytest.mark.timeout(400)
 
-DATASET, GRID = 0, 1  # map.py's curve numbers: the dataset's points, the "decode here" cells
 UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
 N_SESSIONS = 5
 ARRIVAL_TIMEOUT_MS = 300_000  # N_SESSIONS first page loads at once: every one parses Plotly's 4.7 MB
@@ -117,10 +117,12 @@ def _colour_at(page: Page, chart: Locator, x: float, y: float) -> tuple[int, int
     return Image.open(io.BytesIO(shot)).convert("RGB").getpixel((1, 1))
 
 
-def _marked(chart: Locator) -> list:
-    """Each trace's selected points as Plotly holds them in the page (None: no selection)."""
+def _marked(chart: Locator) -> dict[str, list[list[int]]]:
+    """The map's selected points as Plotly holds them in the page: [curve, index] pairs of its points'
+    traces and of its cells."""
     return chart.locator(".js-plotly-plot").evaluate(
-        "gd => gd._fullData.map(t => t.selectedpoints ? Array.from(t.selectedpoints) : null)")
+        """(gd, groups) => Object.fromEntries(groups.map(g => [g, gd._fullData.filter(t => t.legendgroup === g)
+             .flatMap(t => Array.from(t.selectedpoints || [], i => [t.index, i]))]))""", [MAP_POINTS, MAP_CELLS])
 
 
 def _model_picker(page: Page) -> Locator:
@@ -140,32 +142,33 @@ def _mnist_png(path: Path, index: int) -> None:
 def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket) -> None:
     chart = _map_chart(page)
     expect(page.get_by_text("Click a point on the map to see its image and reconstruction.")).to_be_visible()
-    point = isolated_points(chart, DATASET, (DATASET, GRID), 6, 1)[0]
+    point = isolated_points(chart, MAP_POINTS, (MAP_POINTS, MAP_CELLS), 6, 1)[0]
     index, label = (int(v) for v in point["custom"])  # dataset index, digit
     gd = chart.locator(".js-plotly-plot").element_handle()
     assert max(_colour_at(page, chart, point["x"], point["y"])) > 100  # a coloured point, not yet marked
 
     with app.expect_rerun():
-        assert click_plot_point(page, chart, point["x"], point["y"]) == (DATASET, point["index"])
+        assert click_plot_point(page, chart, point["x"], point["y"]) == (point["curve"], point["index"])
     expect(page.get_by_role("heading", name=f"Image {index}", exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(rf"^original · label {label} - [a-z]+$"))).to_be_visible()
     error = re.compile(r"^Reconstruction error \d\.\d{4} \(mean squared, per pixel\)$")
     expect(page.get_by_text(error)).to_be_visible()
     shown = wait_for_new_images(page, [])
     assert len(shown) == 3  # original, reconstruction and its nearest codes' pictures
-    assert _marked(chart) == [[point["index"]], []]
+    assert _marked(chart) == {MAP_POINTS: [[point["curve"], point["index"]]], MAP_CELLS: []}
     assert max(_colour_at(page, chart, point["x"], point["y"])) < 60  # marked: drawn black
     assert gd.evaluate("gd => gd.isConnected")  # the same chart: the click reran the panel, not the map
 
-    spot = isolated_points(chart, GRID, (DATASET,), 12, 1)[0]  # a grid cell with no dataset point near it
+    spot = isolated_points(chart, MAP_CELLS, (MAP_POINTS,), 12, 1)[0]  # a grid cell with no dataset point near it
     assert min(_colour_at(page, chart, spot["x"], spot["y"])) > 200  # empty space looks empty
     with app.expect_rerun():
-        assert click_plot_point(page, chart, spot["x"], spot["y"]) == (GRID, spot["index"])
+        assert click_plot_point(page, chart, spot["x"], spot["y"]) == (spot["curve"], spot["index"])
     expect(page.get_by_role("heading", name="Decoded location", exact=True)).to_be_visible()
     expect(page.get_by_text(f"PCA ({spot['x']:.2f}, {spot['y']:.2f})", exact=True)).to_be_visible()
     decoded = wait_for_new_images(page, shown)
     assert len(decoded) == 1 and decoded[0] not in shown
-    assert _marked(chart) == [[], [spot["index"]]]  # the point is no longer marked; the spot is, by an X
+    # the point is no longer marked; the spot is, by an X
+    assert _marked(chart) == {MAP_POINTS: [], MAP_CELLS: [[spot["curve"], spot["index"]]]}
     assert max(_colour_at(page, chart, spot["x"], spot["y"])) < 60
     assert max(_colour_at(page, chart, point["x"], point["y"])) > 100
     assert gd.evaluate("gd => gd.isConnected")
@@ -173,7 +176,7 @@ def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket
 
 def test_another_model_drops_the_selection(page: Page, app: AppSocket) -> None:
     chart = _map_chart(page)
-    point = isolated_points(chart, DATASET, (DATASET, GRID), 6, 1)[0]
+    point = isolated_points(chart, MAP_POINTS, (MAP_POINTS, MAP_CELLS), 6, 1)[0]
     with app.expect_rerun():
         click_plot_point(page, chart, point["x"], point["y"])
     heading = page.get_by_role("heading", name=f"Image {int(point['custom'][0])}", exact=True)
@@ -186,7 +189,7 @@ def test_another_model_drops_the_selection(page: Page, app: AppSocket) -> None:
     expect(page.get_by_text("Click a point on the map to see its image and reconstruction.")).to_be_visible()
     expect(heading).to_have_count(0)
     chart = _map_chart(page)  # the other model's map, nothing marked on it
-    assert _marked(chart) == [None, None]
+    assert _marked(chart) == {MAP_POINTS: [], MAP_CELLS: []}
 
 
 def test_traversal_slider_drag_changes_the_decode(page: Page, app: AppSocket) -> None:
@@ -281,12 +284,12 @@ def test_sessions_keep_their_own_selection(contexts: list[BrowserContext], app_u
         charts.append(_map_chart(page))
     opened = time.monotonic() - started
 
-    points = isolated_points(charts[0], DATASET, (DATASET, GRID), 4, len(pages))
+    points = isolated_points(charts[0], MAP_POINTS, (MAP_POINTS, MAP_CELLS), 4, len(pages))
     indices = [int(p["custom"][0]) for p in points]
     assert len(set(indices)) == len(pages)
     for page, chart, point, index in zip(pages, charts, points, indices):  # everyone clicks at once
         start_click_recorder(page, f"Image {index}")
-        assert click_plot_point(page, chart, point["x"], point["y"]) == (DATASET, point["index"])
+        assert click_plot_point(page, chart, point["x"], point["y"]) == (point["curve"], point["index"])
     for page, socket in zip(pages, sockets):
         socket.wait_for_runs(2)
     latencies = [click_to_shown_seconds(page) for page in pages]
@@ -331,13 +334,15 @@ def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
 def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app: AppSocket) -> None:
     chart = _map_chart(page)
     box = (0.0, 0.0, 1.0, 1.0)  # PCA data coordinates: x0, y0, x1, y1
-    inside, outside = chart.locator(".js-plotly-plot").evaluate("""(gd, [x0, y0, x1, y1]) => {
-        const t = gd._fullData[0]; let n = 0, away = null;
-        for (let i = 0; i < t.x.length; i++) {
-          if (t.x[i] > x0 && t.x[i] < x1 && t.y[i] > y0 && t.y[i] < y1) n++;
-          else if (away === null && Math.abs(t.x[i] - 2.5) < 0.5 && Math.abs(t.y[i] + 1.5) < 0.5) away = [t.x[i], t.y[i]];
-        }
-        return [n, away]; }""", list(box))
+    inside, outside = chart.locator(".js-plotly-plot").evaluate("""(gd, [[x0, y0, x1, y1], group]) => {
+        let n = 0, away = null;
+        for (const t of gd._fullData.filter(t => t.legendgroup === group))
+          for (let i = 0; i < t.x.length; i++) {
+            if (t.x[i] > x0 && t.x[i] < x1 && t.y[i] > y0 && t.y[i] < y1) n++;
+            else if (away === null && Math.abs(t.x[i] - 2.5) < 0.5 && Math.abs(t.y[i] + 1.5) < 0.5)
+              away = [t.x[i], t.y[i]];
+          }
+        return [n, away]; }""", [list(box), MAP_POINTS])
     assert inside > 50 and outside is not None
     chart.hover()
     chart.locator('[data-title="Box Select"]').click()
@@ -355,7 +360,7 @@ def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app
     for name in ("Gallery (PNG)", "Indices, labels and codes (CSV)"):
         expect(page.get_by_test_id("stDownloadButton").filter(has_text=name)).to_be_visible()
     chart = _map_chart(page)  # drawn again, the rest in grey
-    assert len(_marked(chart)[0]) == selected  # the map holds what the panel counts
+    assert len(_marked(chart)[MAP_POINTS]) == selected  # the map holds what the panel counts
     r, g, b = _colour_at(page, chart, *outside)
     assert abs(r - g) < 8 and abs(g - b) < 8 and r > 180  # an outside point: grey
 

@@ -53,19 +53,17 @@ def place(ctx: Context, projection: latent.Projection, codes: np.ndarray) -> np.
     return cached.map_placer(*ctx.key, projection.method, projection.params["n_points"], setting)(codes)
 
 
-def on_select(context: tuple[str, ...], projection: latent.Projection) -> None:
+def on_select(context: tuple[str, ...]) -> None:
     """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode, and a
     box or lasso into a region; an empty selection (a double click) clears it, as the map does."""
     selection = st.session_state["latent_map"].selection
     points = selection.points
+    rows = figures.map_rows(points)
     if selection.box or selection.lasso:
-        rows = {int(projection.index[p["point_index"]]) for p in points if p.get("curve_number") == figures.MAP_POINTS}
-        keys.set_map_region(keys.MapRegion(context, tuple(sorted(rows))) if rows else None)
-        return
-    curve = points[0].get("curve_number") if points else None
-    if curve == figures.MAP_POINTS:
-        keys.set_map_click(keys.MapClick(context, index=int(projection.index[points[0]["point_index"]])))
-    elif curve == figures.MAP_CELLS:
+        keys.set_map_region(keys.MapRegion(context, tuple(sorted(set(rows)))) if rows else None)
+    elif rows:
+        keys.set_map_click(keys.MapClick(context, index=rows[0]))
+    elif points and points[0].get("legendgroup") == figures.MAP_CELLS:
         keys.set_map_click(keys.MapClick(context, location=(float(points[0]["x"]), float(points[0]["y"]))))
     elif not points:
         keys.set_map_click(None)
@@ -86,7 +84,7 @@ def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes
     with chart_col:
         if classes is not None:
             st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
-        st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key, projection),
+        st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key),
                         selection_mode=("points", "box", "lasso"),
                         config={"scrollZoom": True, "displaylogo": False})
         st.caption(f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
