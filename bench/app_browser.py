@@ -8,8 +8,8 @@
   One load of each page comes first, not counted: a browser's first page pays its own start-up
   (about a second here), which would otherwise fall on round 1's cold load alone. Servers run
   with Python's bytecode cache on, as it is by default, even where PYTHONDONTWRITEBYTECODE is set
-  around the bench: otherwise every start would compile aelab's modules again, as no user's
-  machine does.
+  around the bench: otherwise every start would compile aelab's modules afresh, which a user's
+  Python does once.
 - The server process's resident memory after every page has been opened (first round).
 - A click on the map to the detail panel showing it: a point (its image, reconstruction and nearest codes)
   and empty space (the decoded spot), alternately, measured in the page from the mousedown

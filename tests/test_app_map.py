@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from aelab.checkpoints import file_digest
 from aelab.data import load_dataset
-from aelab.ui import figures
+from aelab.ui import figures, keys
 from media import content, pixels, recording
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -303,6 +303,11 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
     assert len(lines) == len(rows) + 1 and [int(line.split(",")[0]) for line in lines[1:]] == rows
     assert Image.open(io.BytesIO(content(png))).size == (grid.shape[1], grid.shape[0])
     assert content(png) == images.to_png(grid)  # the gallery as the package draws it
+
+    for side in "AB":  # the group buttons keep the region for the Directions page's attribute vector
+        at.button(key=f"group_{side}").click().run()
+    assert {side: region.rows for side, region in at.session_state[keys.GROUPS].items()} == \
+        {"A": tuple(rows), "B": tuple(rows)}
 
     click_map(at, index=7)  # a click replaces the region, and the map's look comes back
     at.run()

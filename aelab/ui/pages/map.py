@@ -120,9 +120,9 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Proje
                           "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
     st.download_button("Indices, labels and codes (CSV)", latent.codes_csv(codes.mu, labels, projection, summary.rows),
                        file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
-    for side, column in zip("AB", st.columns(2)):
-        if column.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
-                         help="Two groups make an attribute vector on the Directions page: B's mean code minus A's."):
+    for side in "AB":  # one under the other, as a point's buttons: side by side, the panel cut their labels
+        if st.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
+                     help="Two groups make an attribute vector on the Directions page: B's mean code minus A's."):
             keys.save_group(side, region)
             st.toast(f"{len(summary.rows)} images are group {side}")
 
