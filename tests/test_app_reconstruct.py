@@ -98,6 +98,17 @@ def expected(reference, picture: np.ndarray) -> str:
     return anomaly.score_sentence(error, errors, "MNIST test")
 
 
+def test_a_file_that_cannot_be_read_is_not_called_nothing_uploaded(env, mnist, reference):
+    at = open_page()
+    corrupt = ("photo.png", b"\x89PNG\r\n\x1a\n not really a png", "image/png")
+    at.file_uploader(key="uploader").set_value([corrupt]).run()
+    assert not at.exception
+    assert [e.value for e in at.main.error] == ["**photo.png**: The image is truncated or corrupt."]
+    assert not any("Nothing uploaded yet" in i.value for i in at.main.info)  # the error says what happened
+    at.file_uploader(key="uploader").set_value([]).run()
+    assert any("Nothing uploaded yet" in i.value for i in at.main.info)
+
+
 def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     digit = mnist_png(mnist, 0)
     files = [("seven.png", digit, "image/png"),

@@ -72,7 +72,7 @@ if uploads:
                 titles, pngs = zip(*steps[name])
                 st.image(list(pngs), caption=list(titles), width=STEP_PX, output_format="PNG")
             result_row(sentence, trio)
-else:
+elif not files:  # files that could not be read have said why above
     st.info("Nothing uploaded yet: upload an image above, or pick a test image below.")
 
 st.subheader("Draw or pick a test image instead")
