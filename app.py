@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from aelab.model_config import EntryPointError
+from aelab.models.config import EntryPointError
 from aelab.serving import SettingsError
-from aelab.ui import context, keys, navigation, warm_up
+from aelab.ui import context, keys, navigation
 
 st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
 context.require_sign_in()
@@ -23,6 +23,5 @@ page = st.navigation(groups)
 context.sidebar()
 try:
     page.run()
-except EntryPointError as err:  # an own model's code failed on this page's input (aelab.own_model): one line
+except EntryPointError as err:  # an own model's code failed on this page's input (aelab.models.own): one line
     st.error(str(err), icon=":material/error:")
-warm_up.start()  # torch, imported after the first page is drawn (that page may not have needed it)

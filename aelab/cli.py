@@ -1,6 +1,6 @@
 """`python -m aelab train|evaluate|import|data`: the command line over the same code the app uses.
 
-`torchrun --nproc_per_node N -m aelab train ...` trains one model in N processes (aelab.distributed):
+`torchrun --nproc_per_node N -m aelab train ...` trains one model in N processes (aelab.training.distributed):
 rank 0 alone prints, shows progress and writes files.
 """
 
@@ -17,19 +17,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from aelab import distributed, likelihood
-from aelab.checkpoints import (IWAE, SUFFIX, CheckpointError, file_digest, load_checkpoint, save_checkpoint,
-                               update_metadata)
-from aelab.data import (DATASETS, DEFAULT_WORKERS, DOWNLOADABLE, IN_MEMORY_BYTES, INDEXING, DatasetUnavailable,
-                        ImageData, data_dir, dataset_shape, ensure_downloaded, folder_spec, load_dataset)
-from aelab.metrics import evaluate, record_test_metrics, test_metrics
-from aelab.model_config import CHANNELS, DIGIT_SHAPE, ENTRY_POINTS_ENV, OUTPUTS, describe, shape_text
-from aelab.models import ACTIVATIONS, MODELS, ModelConfig
-from aelab.noise import NOISE_KINDS
-from aelab.own_model import import_model
-from aelab.runs import runs_dir
-from aelab.streaming import ImageFiles
-from aelab.train import LR_SCHEDULES, EpochLog, Status, TrainConfig, pick_device, train
+import torch
+
+from aelab.data.dataset import DatasetUnavailable, ImageData
+from aelab.data.folders import IN_MEMORY_BYTES, INDEXING, folder_spec
+from aelab.data.registry import DATASETS, DOWNLOADABLE, data_dir, dataset_shape, ensure_downloaded, load_dataset
+from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
+from aelab.explore import likelihood
+from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
+from aelab.models.autoencoders import ACTIVATIONS, MODELS
+from aelab.models.config import CHANNELS, DIGIT_SHAPE, ENTRY_POINTS_ENV, OUTPUTS, ModelConfig, describe, shape_text
+from aelab.models.noise import NOISE_KINDS
+from aelab.models.own import import_model
+from aelab.store.checkpoints import (
+    IWAE,
+    SUFFIX,
+    CheckpointError,
+    file_digest,
+    load_checkpoint,
+    save_checkpoint,
+    update_metadata,
+)
+from aelab.training import distributed
+from aelab.training.runs import runs_dir
+from aelab.training.trainer import LR_SCHEDULES, EpochLog, Status, TrainConfig, pick_device, train
 
 LOADS = {"auto": None, "memory": False, "stream": True}  # --load: load_dataset's `stream`
 
@@ -193,7 +204,6 @@ def ctrl_c_stops_training(second_quits: bool = True) -> Iterator[Callable[[], bo
 
 
 def run_train(args: argparse.Namespace, argv: list[str] | None) -> int:
-    import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Hashable, Mapping, MutableMapping, Sequence, TypeVar
 
-from aelab.data import DATA_DIR_ENV, LOCAL_LIMITS, DatasetUnavailable, Limits, data_dir
-from aelab.images import MAX_PIXELS
+from aelab.data.dataset import DatasetUnavailable
+from aelab.data.folders import LOCAL_LIMITS, Limits
+from aelab.data.registry import DATA_DIR_ENV, data_dir
+from aelab.images.reading import MAX_PIXELS
 
 SERVED_ENV = "AELAB_SERVED"  # 1 or 0: served or local, whatever the address says
 ALLOWED_FOLDERS_ENV = "AELAB_ALLOWED_FOLDERS"  # os.pathsep-separated; set but empty: no server folder at all

@@ -34,9 +34,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "system" / "browser")]
 
-from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
 from streamlit_page import (  # noqa: E402
     click_plot_point,
     click_to_shown_seconds,
@@ -46,6 +45,8 @@ from streamlit_page import (  # noqa: E402
     start_click_recorder,
     wait_for_app,
 )
+
+from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
 
 PAGES = ["traverse", "interpolate", "sample", "reconstruct", "train", "denoise", "anomaly", "compare"]
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",

@@ -22,11 +22,11 @@ import tempfile
 
 from common import ROOT, timed  # the checkout importable, a private disk cache
 
-from aelab import cache, latent  # noqa: E402
-from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
-from aelab.data import load_dataset  # noqa: E402
+from aelab.data.registry import load_dataset  # noqa: E402
+from aelab.explore import encoding, projections
+from aelab.store import cache  # noqa: E402
+from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 from aelab.ui import navigation
-
 
 FIRST_PAGE = """
 import time
@@ -72,16 +72,16 @@ def main() -> None:
     print("PCA map, encoding included (cold):")
     for name in ("vae", "conv_vae", "conv_ae"):
         model = load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model
-        codes, t_enc = timed(lambda: latent.encode_all(model, test.images))
-        _, t_pca = timed(lambda: latent.pca(codes.mu))
+        codes, t_enc = timed(lambda: encoding.encode_all(model, test.images))
+        _, t_pca = timed(lambda: projections.pca(codes.mu))
         print(f"  {name:9} encode {t_enc:.2f} s + PCA {t_pca:.2f} s = {t_enc + t_pca:.2f} s")
 
     model = load_checkpoint(SHIPPED_DIR / "vae.safetensors").model
-    mu = latent.encode_all(model, test.images).mu
+    mu = encoding.encode_all(model, test.images).mu
     for n_points in (5000, 10_000):
         key = cache.cache_key("bench", n_points)
-        _, t_first = timed(lambda: latent.cached_projection(key, "tsne", lambda: latent.tsne(mu, n_points)))
-        _, t_again = timed(lambda: latent.load_projection(key, "tsne"))
+        _, t_first = timed(lambda: projections.cached_projection(key, "tsne", lambda: projections.tsne(mu, n_points)))
+        _, t_again = timed(lambda: projections.load_projection(key, "tsne"))
         print(f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms")
     maps(mu)
 
@@ -107,10 +107,10 @@ def maps(mu=None) -> None:
     umap-learn's numba code), then read back from the disk cache."""
     if mu is None:
         model = load_checkpoint(SHIPPED_DIR / "vae.safetensors").model
-        mu = latent.encode_all(model, load_dataset("mnist", "test", download=False).images).mu
+        mu = encoding.encode_all(model, load_dataset("mnist", "test", download=False).images).mu
     key = cache.cache_key("bench", "umap", len(mu))
-    _, t_first = timed(lambda: latent.cached_projection(key, "umap", lambda: latent.umap(mu, len(mu))))
-    _, t_again = timed(lambda: latent.load_projection(key, "umap"))
+    _, t_first = timed(lambda: projections.cached_projection(key, "umap", lambda: projections.umap(mu, len(mu))))
+    _, t_again = timed(lambda: projections.load_projection(key, "umap"))
     print(f"UMAP of {len(mu)} codes: computed in {t_first:.1f} s (import and compilation included), read from the "
           f"disk cache in {t_again * 1000:.0f} ms")
 
@@ -119,7 +119,7 @@ def lasso(points: int = 1000, repeats: int = 5) -> None:
     """A box or lasso of `points` on the latent map to its gallery drawn: the page's full run (server side)."""
     from streamlit.testing.v1 import AppTest
 
-    from aelab.checkpoints import file_digest
+    from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()

@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aelab import shapes  # noqa: E402
-from aelab.checkpoints import load_checkpoint  # noqa: E402
-from aelab.data import load_dataset  # noqa: E402
-from aelab.latent import encode_all  # noqa: E402
-from aelab.metrics import evaluate  # noqa: E402
-from aelab.models import ModelConfig, build_model, count_parameters  # noqa: E402
-from aelab.train import TrainConfig, epochs_trained, train  # noqa: E402
+from aelab.data import shapes  # noqa: E402
+from aelab.data.registry import load_dataset  # noqa: E402
+from aelab.explore.encoding import encode_all  # noqa: E402
+from aelab.explore.metrics import evaluate  # noqa: E402
+from aelab.models.autoencoders import build_model, count_parameters
+from aelab.models.config import ModelConfig
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
+from aelab.training.trainer import TrainConfig, epochs_trained, train  # noqa: E402
 
 ENCODED = 10_000
 

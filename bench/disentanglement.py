@@ -12,9 +12,12 @@ import argparse
 
 from common import ROOT, timed
 
-from aelab import disentangle, latent  # noqa: E402
-from aelab.checkpoints import load_checkpoint  # noqa: E402
-from aelab.data import load_dataset  # noqa: E402
+from aelab.data.registry import load_dataset  # noqa: E402
+from aelab.explore import (
+    disentangle,  # noqa: E402
+    encoding,
+)
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
 
 MODELS = ("shapes_vae", "shapes_beta_vae")
 
@@ -27,7 +30,7 @@ def main() -> None:
     print(f"shapes test split: {len(test)} images, factors {', '.join(test.factor_names)}")
     for name in MODELS:
         ckpt = load_checkpoint(ROOT / "checkpoints" / f"{name}.safetensors")
-        mu = latent.encode_all(ckpt.model, test.images).mu
+        mu = encoding.encode_all(ckpt.model, test.images).mu
         found, seconds = timed(lambda: disentangle.mig(mu, test.factors))
         follows = disentangle.dimension_factors(found.normalised)
         dci, dci_seconds = timed(lambda: disentangle.dci(mu[:args.dci_codes], test.factors[:args.dci_codes]))

@@ -25,7 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from aelab.checkpoints import read_metadata  # noqa: E402
+from aelab.store.checkpoints import read_metadata  # noqa: E402
 
 MODELS = {"vae": 256, "conv_vae": 96}  # global batch: bench/train_speed.py's, divisible by the processes
 

@@ -4,7 +4,7 @@
 - the Directions page's slider moved: an AppTest rerun of the whole page (all caches warm; in the browser only
   the slider fragment reruns, so this bounds it from above) and the fragment's own work (the decode and the
   three pictures' PNGs), target <= 50 ms;
-- the neighbours of a clicked point among the 10k test codes (target <= 100 ms): aelab.neighbours.nearest
+- the neighbours of a clicked point among the 10k test codes (target <= 100 ms): aelab.explore.neighbours.nearest
   beside scikit-learn's NearestNeighbors, index built per query or once;
 - the per-point trust of the PCA map for all 10k points;
 - a Gaussian mixture (10 components) fitted to 10k codes, and density/coverage of 1,000 samples;
@@ -20,14 +20,15 @@ import os
 import statistics
 import time
 
-from common import ROOT, timed  # the checkout importable, a private disk cache
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import ROOT, timed  # the checkout importable, a private disk cache
 
-from aelab import directions, latent, likelihood, neighbours, priors  # noqa: E402
-from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
-from aelab.data import load_dataset, sample_indices  # noqa: E402
+from aelab.data.dataset import sample_indices  # noqa: E402
+from aelab.data.registry import load_dataset
+from aelab.explore import directions, encoding, likelihood, neighbours, priors, projections  # noqa: E402
+from aelab.images import render
+from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> tuple[float, float]:
@@ -41,7 +42,6 @@ def directions_page(moves: int = 20) -> None:
     """Server time of a Directions slider move, per starter model: the page's rerun and the fragment's work."""
     from streamlit.testing.v1 import AppTest
 
-    from aelab import images
     from aelab.ui import navigation
 
     print(f"Directions page slider moved (PC 1), median / max over {moves} moves, all caches warm:")
@@ -56,16 +56,16 @@ def directions_page(moves: int = 20) -> None:
         print(f"  {name:9} whole page rerun (AppTest): {med:.0f} ms (max {most:.0f} ms)")
 
         model = load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model
-        mu = latent.encode_all(model, load_dataset("mnist", "test", download=False).images[:2000]).mu
+        mu = encoding.encode_all(model, load_dataset("mnist", "test", download=False).images[:2000]).mu
         found = directions.principal_directions(mu, 5)
         base, steps = mu[0], np.zeros(5, np.float32)
         pictures = [np.zeros((28, 28), np.float32)] * 2
 
         def fragment() -> None:  # what the fragment computes: the code, its decode, three PNG data URIs
             steps[0] = next(values)
-            decoded = latent.decode(model, (base + steps @ found.vectors)[None])[0]
+            decoded = encoding.decode(model, (base + steps @ found.vectors)[None])[0]
             for img in [*pictures, decoded]:
-                images.data_uri(images.to_png(images.enlarge(img, 4)))
+                render.data_uri(render.to_png(render.enlarge(img, 4)))
 
         med, most = median_ms(fragment, moves)
         print(f"  {name:9} the fragment's work (decode + 3 PNGs): {med:.1f} ms (max {most:.1f} ms)")
@@ -89,7 +89,7 @@ def main() -> None:
               for name in ("vae", "conv_vae", "conv_ae")}
     codes = {}
     for name, model in models.items():
-        codes[name] = latent.encode_all(model, test.images)
+        codes[name] = encoding.encode_all(model, test.images)
         found = directions.sefa_directions(model, 1, codes[name].mu)
         base, values = codes[name].mu[0], directions.walk_values(float(found.std[0]), 50)
         moves = iter(np.tile(values, 2))
@@ -101,7 +101,7 @@ def main() -> None:
           "over 50 points:")
     rows = iter(range(10_000))
     med, most = median_ms(lambda: neighbours.nearest(mu, next(rows)), 50)
-    print(f"  aelab.neighbours.nearest (NumPy argpartition): {med:.2f} ms (max {most:.2f} ms)")
+    print(f"  aelab.explore.neighbours.nearest (NumPy argpartition): {med:.2f} ms (max {most:.2f} ms)")
     from sklearn.neighbors import NearestNeighbors
 
     med, most = median_ms(lambda: NearestNeighbors(n_neighbors=11).fit(mu).kneighbors(mu[next(rows)][None]), 50)
@@ -110,7 +110,7 @@ def main() -> None:
     med, most = median_ms(lambda: index.kneighbors(mu[next(rows)][None]), 50)
     print(f"  scikit-learn NearestNeighbors, query of a fitted index: {med:.2f} ms (max {most:.2f} ms)")
 
-    projection = latent.pca(mu)
+    projection = projections.pca(mu)
     trust, seconds = timed(lambda: neighbours.trust(mu, projection.coords))
     print(f"Trust of the PCA map, {len(mu)} points, k={neighbours.DEFAULT_K}: {seconds:.2f} s "
           f"(mean {trust.mean():.3f}, median {np.median(trust):.2f})")
@@ -123,15 +123,15 @@ def main() -> None:
     print(f"  the same for the MLP VAE's aggregate posterior: {seconds:.2f} s")
     n = priors.QUALITY_SAMPLES
     real = test.images[:n, 0].numpy()
-    samples = latent.decode(models["conv_ae"], priors.sample_mixture(mixture, n, seed=1))
+    samples = encoding.decode(models["conv_ae"], priors.sample_mixture(mixture, n, seed=1))
     quality, seconds = timed(lambda: priors.density_coverage(real, samples))
     print(f"Density and coverage of {n} conv_ae mixture samples against {n} test images: {seconds:.2f} s "
           f"(density {quality.density:.2f}, coverage {quality.coverage:.3f})")
     for name in ("conv_ae", "vae"):
         model = models[name]
-        single = latent.sample(latent.prior_for(model, codes[name]), n, seed=1)
+        single = priors.sample(priors.prior_for(model, codes[name]), n, seed=1)
         fitted = mixture if name == "conv_ae" else vae_mixture
-        one, many = (priors.density_coverage(real, latent.decode(model, z))
+        one, many = (priors.density_coverage(real, encoding.decode(model, z))
                      for z in (single, priors.sample_mixture(fitted, n, seed=1)))
         print(f"  {name}: coverage {one.coverage:.3f} from {'one Gaussian' if name == 'conv_ae' else 'N(0, I)'}, "
               f"{many.coverage:.3f} from the mixture")

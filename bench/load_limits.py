@@ -22,8 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aelab.data import DatasetUnavailable, load_dataset, load_folder  # noqa: E402
-from aelab.images import to_png  # noqa: E402
+from aelab.data.dataset import DatasetUnavailable
+from aelab.data.folders import load_folder  # noqa: E402
+from aelab.data.registry import load_dataset
+from aelab.images.render import to_png  # noqa: E402
 from aelab.serving import SERVED_LIMITS  # noqa: E402
 
 

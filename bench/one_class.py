@@ -22,18 +22,19 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from aelab import anomaly  # noqa: E402
-from aelab.data import load_dataset  # noqa: E402
-from aelab.models import MODELS  # noqa: E402
+from aelab.data.registry import load_dataset  # noqa: E402
+from aelab.explore import anomaly  # noqa: E402
+from aelab.models.autoencoders import MODELS  # noqa: E402
+from aelab.training import one_class
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=list(MODELS), default="vae")
-    parser.add_argument("--mode", choices=anomaly.MODES, default="all_but_one")
+    parser.add_argument("--mode", choices=one_class.MODES, default="all_but_one")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--score", choices=list(anomaly.SCORES), default=None,
-                        help="default: the measured best for the mode (anomaly.BEST_SCORE)")
+                        help="default: the measured best for the mode (one_class.BEST_SCORE)")
     parser.add_argument("--latent-dim", type=int)
     parser.add_argument("--digits", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--seed", type=int, default=0)
@@ -43,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
 
     train_data = load_dataset("mnist", "train", download=False)
     test_data = load_dataset("mnist", "test", download=False)
-    score = args.score or anomaly.BEST_SCORE[args.mode]
+    score = args.score or one_class.BEST_SCORE[args.mode]
     print(f"{args.model}, {args.mode}, {args.epochs} epochs, ROC of score {score}; {len(train_data)} training and "
           f"{len(test_data)} test images; {torch.get_num_threads()} thread(s)")
     print("digit  train  seconds  " + "  ".join(f"{s:>13}" for s in anomaly.SCORES))
     started = time.perf_counter()
     results = []
     for digit in args.digits:
-        result = anomaly.one_class_experiment(args.model, train_data, test_data, digit, mode=args.mode,
+        result = one_class.one_class_experiment(args.model, train_data, test_data, digit, mode=args.mode,
                                               epochs=args.epochs, score=score, latent_dim=args.latent_dim,
                                               seed=args.seed)
         results.append(result)

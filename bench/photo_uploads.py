@@ -2,13 +2,13 @@
 
 For each checkpoint, the MNIST test set is encoded (all but the first --mnist images, which are
 kept as queries); a picture counts as read when the most common digit among its 10 nearest
-test codes is its own (aelab.photos.vote_accuracy; a tie goes to the lower digit). Scored:
-- the photo-like pictures of aelab.photos.photo_set through the upload pipeline, against
+test codes is its own (aelab.data.photos.vote_accuracy; a tie goes to the lower digit). Scored:
+- the photo-like pictures of aelab.data.photos.photo_set through the upload pipeline, against
   their clean twins (the same glyphs, black on white) through the same pipeline; goal: the
   photos score at least 0.9x the clean renders;
 - real MNIST test digits as uploads: the 28x28 files as stored (white on black) and as a
   person would draw them (black on white, 4x); goal: as well as the digits themselves.
---compare-with REV scores aelab/images.py as it was at git revision REV too, for a before/after.
+--compare-with REV scores the digit recipe as it was at git revision REV too, for a before/after.
 
     AELAB_DATA_DIR=../shared/datasets python bench/photo_uploads.py --compare-with 5c443e1
 """
@@ -32,18 +32,21 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from aelab import images, photos  # noqa: E402
-from aelab.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
-from aelab.data import load_dataset  # noqa: E402
-from aelab.latent import encode_all  # noqa: E402
+from aelab.data import photos  # noqa: E402
+from aelab.data.registry import load_dataset  # noqa: E402
+from aelab.explore.encoding import encode_all  # noqa: E402
+from aelab.images import recipe, render  # noqa: E402
+from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
 
 GOAL = 0.9
 
 
 def images_at(revision: str) -> ModuleType:
-    """aelab/images.py as it was at a git revision, imported under a name of its own."""
-    source = subprocess.run(["git", "show", f"{revision}:aelab/images.py"], cwd=ROOT, check=True,
-                            capture_output=True).stdout
+    """The digit recipe as it was at a git revision (aelab/images/recipe.py, before the re-housing
+    aelab/images.py), imported under a name of its own."""
+    shown = [subprocess.run(["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True)
+             for path in ("aelab/images/recipe.py", "aelab/images.py")]
+    source = next(run.stdout for run in shown if run.returncode == 0)
     path = Path(tempfile.mkdtemp(prefix="aelab-images-")) / "images_then.py"
     path.write_bytes(source)
     spec = importlib.util.spec_from_file_location(f"images_at_{revision}", path)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", nargs="+", default=["vae", "conv_vae"],
                         help="names in checkpoints/ (without .safetensors) or paths")
-    parser.add_argument("--compare-with", metavar="REV", help="also score aelab/images.py at this git revision")
+    parser.add_argument("--compare-with", metavar="REV", help="also score the digit recipe at this git revision")
     parser.add_argument("--mnist", type=int, default=1000, help="MNIST test digits uploaded as files")
     parser.add_argument("--seed", type=int, default=0, help="of the photo set")
     args = parser.parse_args(argv)
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len({p.font for p in photo_set})} fonts); {args.mnist} MNIST test digits as uploads; "
           f"reference: the other {len(reference)} test codes, {photos.NEIGHBOURS} nearest vote")
 
-    pipelines = {"now": images}
+    pipelines = {"now": recipe}
     if args.compare_with:
         pipelines[args.compare_with] = images_at(args.compare_with)
     inputs = {}
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         ref_labels = reference.labels.numpy()
 
         def accuracy(pictures: np.ndarray, truth: np.ndarray) -> float:
-            return photos.vote_accuracy(codes, ref_labels, encode_all(model, images.to_tensor(pictures)).mu, truth)
+            return photos.vote_accuracy(codes, ref_labels, encode_all(model, render.to_tensor(pictures)).mu, truth)
 
         mnist_labels = queries.labels.numpy()
         raw = photos.vote_accuracy(codes, ref_labels, encode_all(model, queries.images).mu, mnist_labels)

@@ -25,9 +25,16 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
-from streamlit_page import (click_plot_point, drag_slider, draw_stroke, open_app, plot_to_client,  # noqa: E402
-                            upload_file, wait_for_app)
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "system" / "browser")]
+from streamlit_page import (  # noqa: E402
+    click_plot_point,
+    drag_slider,
+    draw_stroke,
+    open_app,
+    plot_to_client,
+    upload_file,
+    wait_for_app,
+)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -61,7 +68,7 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 def digit_files(folder: Path) -> list[Path]:
     """Two uploads a person might make: an MNIST digit scanned black on white, and a hand-drawn wide 7."""
-    from aelab.data import load_dataset
+    from aelab.data.registry import load_dataset
 
     digit = load_dataset("mnist", "test", download=False).images[0, 0].numpy()
     scan = folder / "scanned_seven.png"

@@ -35,16 +35,25 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "system" / "browser")]
 
 import streamlit_page  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
-
-from aelab.data import data_dir, load_dataset  # noqa: E402
 from conftest import CHROMIUM_ARGS  # noqa: E402
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from streamlit_page import (  # noqa: E402
+    VIEWPORT,
+    AppSocket,
+    click_plot_point,
+    click_to_shown_seconds,
+    drag_slider,
+    isolated_points,
+    start_click_recorder,
+    upload_file,
+)
+
+from aelab.data.registry import data_dir, load_dataset  # noqa: E402
 from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
-from streamlit_page import (VIEWPORT, AppSocket, click_plot_point, click_to_shown_seconds, drag_slider,  # noqa: E402
-                            isolated_points, start_click_recorder, upload_file)
+
 UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
 TRAIN_EPOCHS = 500  # the most allowed: the run trains through every round and is stopped at the end
 WAIT_MS = 300_000  # the test helpers' waits (60 s there): ten first page loads at once take minutes here

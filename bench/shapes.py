@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from aelab import shapes  # noqa: E402
-from aelab.disentangle import dci, mig  # noqa: E402
+from aelab.data import shapes  # noqa: E402
+from aelab.explore.disentangle import dci, mig  # noqa: E402
 
 
 def timed(call) -> tuple[float, object]:

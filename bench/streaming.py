@@ -38,12 +38,13 @@ import threading
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aelab.data import load_dataset, load_folder, random_shift  # noqa: E402
-from aelab.images import to_png  # noqa: E402
+from aelab.data.dataset import random_shift  # noqa: E402
+from aelab.data.folders import load_folder
+from aelab.data.registry import load_dataset
+from aelab.images.render import to_png  # noqa: E402
 
 MODES = {"memory": dict(stream=False), "streamed": dict(stream=True), "cached": dict(stream=True, keep_decoded=True)}
 BATCH = {"vae": 256, "conv_vae": 96, "conv_ae": 128}  # bench/train_speed.py's
@@ -112,9 +113,9 @@ def train_child(model: str, mode: str, folder: Path, seconds: float, workers: in
     """One run in this process: load, (fill the cache), train; the figures as a dict."""
     import torch
 
-    from aelab.models import ModelConfig
-    from aelab.streaming import batches, in_order
-    from aelab.train import TrainConfig, train
+    from aelab.data.streaming import batches, in_order
+    from aelab.models.config import ModelConfig
+    from aelab.training.trainer import TrainConfig, train
 
     torch.set_num_threads(1)
     memory = RunMemory()
@@ -143,7 +144,7 @@ def train_child(model: str, mode: str, folder: Path, seconds: float, workers: in
 
 
 def _limits():
-    from aelab.data import STREAM_LIMITS
+    from aelab.data.folders import STREAM_LIMITS
 
     return STREAM_LIMITS  # the command line's, for every mode: the comparison is of reading, not of limits
 

@@ -14,8 +14,8 @@ saw and on images it did not).
 from __future__ import annotations
 
 import argparse
-import sys
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +23,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from aelab.checkpoints import load_checkpoint  # noqa: E402
-from aelab.data import load_dataset, split_validation  # noqa: E402
-from aelab.metrics import evaluate, fitted_posterior_nelbo  # noqa: E402
-from aelab.models import ModelConfig  # noqa: E402
-from aelab.train import TrainConfig, epochs_trained, train  # noqa: E402
+from aelab.data.dataset import split_validation  # noqa: E402
+from aelab.data.registry import load_dataset
+from aelab.explore.metrics import evaluate, fitted_posterior_nelbo  # noqa: E402
+from aelab.models.config import ModelConfig
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
+from aelab.training.trainer import TrainConfig, epochs_trained, train  # noqa: E402
 
 # (model, seconds, training settings, goal in nats or None); the lr decays to 0 over the budget (cosine)
 RUNS = [("vae", 30, dict(batch_size=256, lr=3e-3, shift=2, shift_until=0.7), 110.0),

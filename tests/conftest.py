@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST files from the data folder (`aelab.data.data_dir()`, the app's and
+"""Shared fixtures: the real MNIST files from the data folder (`aelab.data.registry.data_dir()`, the app's and
 the CLI's, which tests/run.sh fills first) and a private cache folder."""
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def mnist_train():
-    from aelab.data import load_dataset
+    from aelab.data.registry import load_dataset
 
     return load_dataset("mnist", "train", download=False)
 
 
 @pytest.fixture(scope="session")
 def mnist_test():
-    from aelab.data import load_dataset
+    from aelab.data.registry import load_dataset
 
     return load_dataset("mnist", "test", download=False)
 
@@ -37,7 +37,7 @@ def mnist_test():
 def click_map():
     """`click_map(at, index=None, location=None)` stores in an AppTest what a click on the latent map
     stores: a dataset row or a spot, with the model and data of the app's sidebar."""
-    from aelab.checkpoints import file_digest
+    from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
 
     def click(at, index: int | None = None, location: tuple[float, float] | None = None) -> None:
@@ -53,7 +53,7 @@ def click_map():
 @pytest.fixture(scope="session")
 def lasso_map():
     """`lasso_map(at, rows)` stores in an AppTest what a box or lasso on the latent map stores: its dataset rows."""
-    from aelab.checkpoints import file_digest
+    from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
 
     def lasso(at, rows) -> None:

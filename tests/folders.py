@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aelab.data import ImageData, sample_indices
+from aelab.data.dataset import ImageData, sample_indices
 
 
 def write_digits(folder: Path, data: ImageData, count: int) -> Path:

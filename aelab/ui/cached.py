@@ -3,29 +3,27 @@
 Models and datasets are st.cache_resource (one shared copy, never mutated); codes,
 statistics and projections are st.cache_data keyed by checkpoint digest and dataset, and codes and
 projections also live in the disk cache, so no interaction re-encodes the dataset.
-
-Nothing here imports torch before it is needed: with the disk cache filled, the first page (the
-latent map) is drawn from headers, labels and projections alone, and ui/warm_up.py then imports torch
-in the background while the person looks at it.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import streamlit as st
+import torch
 
-from aelab import cache, images, latent, noise, numpy_encoder
-from aelab.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
-from aelab.data import ImageData, load_dataset, load_labels, load_pixels, sample_indices
-from aelab.model_config import from_header
-from aelab.runs import runs_dir, shipped_dir
-
-if TYPE_CHECKING:
-    from aelab import anomaly
+from aelab.data.dataset import ImageData, sample_indices
+from aelab.data.registry import load_dataset, load_labels
+from aelab.explore import anomaly, encoding, priors, projections, walks
+from aelab.images import render
+from aelab.models import noise
+from aelab.store import cache
+from aelab.store.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
+from aelab.training import one_class
+from aelab.training.runs import runs_dir, shipped_dir
 
 PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
 
@@ -67,12 +65,12 @@ def load_data(name: str, split: str) -> ImageData:
 def pictures(name: str, split: str) -> np.ndarray:
     """A split's images as pictures ((N, H, W) or (N, H, W, 3)), converted once: for colour data the
     conversion is a copy of the whole split, which no rerun should make again. Shared, never mutated."""
-    return images.to_pictures(load_data(name, split).images)
+    return render.to_pictures(load_data(name, split).images)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def labels(name: str, split: str) -> tuple[np.ndarray, list[str]]:
-    """A split's labels and class names: for MNIST and its kin from the disk cache, without torch."""
+    """A split's labels and class names: for MNIST and its kin from the disk cache, without reading its pixels."""
     return load_labels(name, split)
 
 
@@ -99,46 +97,40 @@ def checkpoint_listing() -> list[Listing]:
 
 
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
-def codes(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
+def codes(path: str, digest: str, dataset: str, split: str) -> encoding.Codes:
     key = cache.cache_key(digest, dataset, split, len(labels(dataset, split)[0]))
-    return latent.cached_codes(key, lambda: _encode(path, digest, dataset, split))
+    return encoding.cached_codes(key, lambda: _encode(path, digest, dataset, split))
 
 
-def _encode(path: str, digest: str, dataset: str, split: str) -> latent.Codes:
-    """The split's codes: for the MLP VAE on the MNIST family without torch (the first page's), else with it."""
-    config = from_header(metadata(path)["model"])
-    pixels = load_pixels(dataset, split) if numpy_encoder.can_encode(config) else None
-    if pixels is not None:
-        return latent.Codes(*numpy_encoder.encode(path, config, pixels))
-    return latent.encode_all(load_model(path, digest).model, load_data(dataset, split).images)
+def _encode(path: str, digest: str, dataset: str, split: str) -> encoding.Codes:
+    return encoding.encode_all(load_model(path, digest).model, load_data(dataset, split).images)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def dim_stats(path: str, digest: str, dataset: str, split: str) -> latent.DimensionStats:
-    return latent.dimension_stats(codes(path, digest, dataset, split))
+def dim_stats(path: str, digest: str, dataset: str, split: str) -> encoding.DimensionStats:
+    return encoding.dimension_stats(codes(path, digest, dataset, split))
 
 
 @st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
 def errors(path: str, digest: str, dataset: str, split: str) -> np.ndarray:
-    from aelab import anomaly
 
     return anomaly.reconstruction_errors(load_model(path, digest).model, load_data(dataset, split).images)
 
 
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
-def pca_map(path: str, digest: str, dataset: str, split: str) -> latent.Projection:
+def pca_map(path: str, digest: str, dataset: str, split: str) -> projections.Projection:
     key = cache.cache_key(digest, dataset, split, "pca")
-    return latent.cached_projection(key, "pca", lambda: latent.pca(codes(path, digest, dataset, split).mu))
+    return projections.cached_projection(key, "pca", lambda: projections.pca(codes(path, digest, dataset, split).mu))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _stored_projection(key: str, method: str) -> latent.Projection | None:
-    return latent.load_projection(key, method)
+def _stored_projection(key: str, method: str) -> projections.Projection | None:
+    return projections.load_projection(key, method)
 
 
 # Maps computed once, with progress, then kept on disk: method -> (function(codes, n_points, setting, seed,
 # progress), the name of its one setting in Projection.params).
-COMPUTED_MAPS = {"tsne": (latent.tsne, "perplexity"), "umap": (latent.umap, "n_neighbors")}
+COMPUTED_MAPS = {"tsne": (projections.tsne, "perplexity"), "umap": (projections.umap, "n_neighbors")}
 
 
 def _map_key(digest: str, dataset: str, split: str, method: str, n_points: int, setting: float) -> str:
@@ -146,13 +138,13 @@ def _map_key(digest: str, dataset: str, split: str, method: str, n_points: int, 
 
 
 def stored_map(path: str, digest: str, dataset: str, split: str, method: str, n_points: int,
-               setting: float) -> latent.Projection | None:
+               setting: float) -> projections.Projection | None:
     """A t-SNE or UMAP map if it was computed before (memory or disk), else None: never computes."""
     return _stored_projection(_map_key(digest, dataset, split, method, n_points, setting), method)
 
 
 def computed_map(path: str, digest: str, dataset: str, split: str, method: str, n_points: int, setting: float,
-                 progress: Callable[[float], None] | None = None) -> latent.Projection:
+                 progress: Callable[[float], None] | None = None) -> projections.Projection:
     """A t-SNE or UMAP map: from the caches when computed before, else computed once with progress."""
     found = stored_map(path, digest, dataset, split, method, n_points, setting)
     if found is not None:
@@ -160,7 +152,7 @@ def computed_map(path: str, digest: str, dataset: str, split: str, method: str, 
     mu = codes(path, digest, dataset, split).mu
     compute, _ = COMPUTED_MAPS[method]
     setting = int(setting) if method == "umap" else float(setting)
-    projection = latent.cached_projection(_map_key(digest, dataset, split, method, n_points, setting), method,
+    projection = projections.cached_projection(_map_key(digest, dataset, split, method, n_points, setting), method,
                                           lambda: compute(mu, n_points, setting, 0, progress))
     _stored_projection.clear()
     return projection
@@ -173,8 +165,8 @@ def map_placer(path: str, digest: str, dataset: str, split: str, method: str, n_
     projection = computed_map(path, digest, dataset, split, method, n_points, setting)
     mu = codes(path, digest, dataset, split).mu
     if method == "tsne":
-        return latent.tsne_placer(projection, mu)
-    return partial(latent.place_by_neighbours, projection, mu)
+        return projections.tsne_placer(projection, mu)
+    return partial(projections.place_by_neighbours, projection, mu)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -184,27 +176,27 @@ def traversal_png(path: str, digest: str, dataset: str, split: str, base: bytes,
     a row per dimension, labelled with it, and under each picture the value that dimension takes there."""
     stats = dim_stats(path, digest, dataset, split)
     code = np.frombuffer(base, dtype=np.float32)
-    grid = latent.traversal_grid(load_model(path, digest).model, code, list(dims), stats.low, stats.high, steps)
-    values = latent.traversal_values(stats.low, stats.high, list(dims), steps)
-    labelled = images.labelled_grid(grid.reshape(len(dims), steps, *grid.shape[1:]), [f"dim {d}" for d in dims],
+    grid = walks.traversal_grid(load_model(path, digest).model, code, list(dims), stats.low, stats.high, steps)
+    values = walks.traversal_values(stats.low, stats.high, list(dims), steps)
+    labelled = render.labelled_grid(grid.reshape(len(dims), steps, *grid.shape[1:]), [f"dim {d}" for d in dims],
                                     [[f"{v:.2f}" for v in row] for row in values], scale)
-    return images.to_png(labelled)
+    return render.to_png(labelled)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def prior(path: str, digest: str, dataset: str, split: str) -> latent.Prior:
+def prior(path: str, digest: str, dataset: str, split: str) -> priors.Prior:
     model = load_model(path, digest).model
-    return latent.prior_for(model, None if model.is_variational else codes(path, digest, dataset, split))
+    return priors.prior_for(model, None if model.is_variational else codes(path, digest, dataset, split))
 
 
 @st.cache_data(show_spinner="Preparing the CSV…", max_entries=4)
 def codes_csv(path: str, digest: str, dataset: str, split: str) -> bytes:
-    return latent.codes_csv(codes(path, digest, dataset, split).mu, load_data(dataset, split).labels.numpy(),
+    return projections.codes_csv(codes(path, digest, dataset, split).mu, load_data(dataset, split).labels.numpy(),
                             pca_map(path, digest, dataset, split))
 
 
 @st.cache_resource(show_spinner=False)
-def experiment_results() -> dict[tuple, anomaly.OneClassResult]:
+def experiment_results() -> dict[tuple, one_class.OneClassResult]:
     """One-class results by settings, shared by sessions: the same settings (and seed) give the same run."""
     return {}
 
@@ -214,22 +206,21 @@ def reference_distance(dataset: str, split: str, n: int = 500) -> float:
     """How far a real test image is from its nearest other test image: the yardstick for samples."""
     pixels = pictures(dataset, split)
     rows = sample_indices(len(pixels), n, seed=0)
-    return float(latent.nearest_distances(pixels[rows], pixels, skip=rows).mean())
+    return float(priors.nearest_distances(pixels[rows], pixels, skip=rows).mean())
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
     """How different real test images are from each other: the yardstick for the samples' diversity."""
     pixels = pictures(dataset, split)
-    return latent.diversity(pixels[sample_indices(len(pixels), n, seed=0)])
+    return priors.diversity(pixels[sample_indices(len(pixels), n, seed=0)])
 
 
 @st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)
 def mean_psnr(path: str, digest: str, dataset: str, kind: str, level: float, seed: int) -> tuple[float, float]:
     """Mean PSNR (dB) of the noisy input and of the model's output over the first test images."""
-    import torch
 
     clean = load_data(dataset, "test").images[:PSNR_IMAGES]
     noisy = noise.add_noise(clean, kind, level, torch.Generator().manual_seed(seed))
-    output = images.to_tensor(latent.reconstruct(load_model(path, digest).model, noisy), tuple(clean.shape[1:]))
+    output = render.to_tensor(encoding.reconstruct(load_model(path, digest).model, noisy), tuple(clean.shape[1:]))
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())

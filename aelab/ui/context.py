@@ -8,11 +8,14 @@ from typing import Callable, TypeVar
 import numpy as np
 import streamlit as st
 
-from aelab import images, latent, serving
-from aelab.checkpoints import Checkpoint, CheckpointError, image_shape
-from aelab.data import FALLBACK_DATASET, DatasetUnavailable, ImageData, available_datasets
-from aelab.model_config import ModelConfig, OwnModelConfig, from_header
-from aelab.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
+from aelab import serving
+from aelab.data.dataset import DatasetUnavailable, ImageData
+from aelab.data.registry import FALLBACK_DATASET, available_datasets
+from aelab.explore import encoding
+from aelab.images import render
+from aelab.models.config import ModelConfig, OwnModelConfig, from_header
+from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
+from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import cached, keys, navigation, uploads
 from aelab.ui.text import OFFLINE_NOTE, card_facts, command_title, dataset_option, model_title, shape_mismatch
 
@@ -27,7 +30,7 @@ class Context:
     """The model and test data the sidebar selected; `key` identifies them for the caches.
 
     Only the checkpoint's header is read up front: the model and the images are loaded on first
-    use, so the first page draws its map from the disk cache before torch is imported.
+    use, so a page whose results are in the disk cache never loads them.
     """
 
     path: str
@@ -65,7 +68,7 @@ class Context:
         """Every test image's label and the class names, read without loading the images."""
         return _loaded(lambda: cached.labels(self.dataset, self.split))
 
-    def codes(self) -> latent.Codes:
+    def codes(self) -> encoding.Codes:
         return _loaded(lambda: cached.codes(*self.key))
 
     @property
@@ -75,10 +78,10 @@ class Context:
 
     def encode(self, pictures: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """Codes of pictures (uploads: one or several) with this model, converted to its shape when they differ."""
-        return latent.encode(self.model, images.fit_all(pictures, self.shape))
+        return encoding.encode(self.model, render.fit_all(pictures, self.shape))
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        return latent.decode(self.model, z)
+        return encoding.decode(self.model, z)
 
     def with_checkpoint(self, checkpoint: Checkpoint) -> Context:
         """Another model on the same data."""

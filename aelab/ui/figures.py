@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-if TYPE_CHECKING:
-    from aelab.train import EpochLog
+from aelab.images.render import data_uri, to_png
+from aelab.training.trainer import EpochLog
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -191,7 +190,6 @@ def score_spread(normal: np.ndarray, anomalous: np.ndarray, anomalous_name: str,
 
 def add_background(fig: go.Figure, picture: np.ndarray, extent: tuple[float, float, float, float]) -> None:
     """A picture stretched over `extent` (x0, x1, y0, y1) of the map, beneath its points."""
-    from aelab.images import data_uri, to_png
 
     x0, x1, y0, y1 = extent
     fig.add_layout_image(source=data_uri(to_png(picture)), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
@@ -201,7 +199,6 @@ def add_background(fig: go.Figure, picture: np.ndarray, extent: tuple[float, flo
 def add_thumbnails(fig: go.Figure, pictures: np.ndarray, xy: np.ndarray, size: float) -> None:
     """Pictures drawn at their points, `size` map units wide: the images themselves where the dots are,
     growing as the map is zoomed in."""
-    from aelab.images import data_uri, to_png
 
     for picture, (x, y) in zip(pictures, xy):
         fig.add_layout_image(source=data_uri(to_png(picture)), xref="x", yref="y", x=float(x) - size / 2,

@@ -200,8 +200,7 @@ def set_interpolation_path(path: np.ndarray, digest: str) -> None:
 
 
 def keep_alive() -> None:
-    """Every run of the app is a sign of life for this session's training (app.py calls it; here,
-    free of torch, so that the first page is drawn before torch is imported)."""
+    """Every run of the app is a sign of life for this session's training (app.py calls it)."""
     job = st.session_state.get(TRAIN_JOB)
     if job is not None and job.watch is not None:
         job.watch.beat()

@@ -17,7 +17,8 @@ from typing import Callable
 
 import streamlit as st
 
-from aelab.data import DatasetUnavailable, Limits, Progress, Splits, load_folder, load_zip
+from aelab.data.dataset import DatasetUnavailable, Splits
+from aelab.data.folders import Limits, Progress, load_folder, load_zip
 from aelab.ui.text import load_progress, markdown_safe
 
 POLL_SECONDS = 0.25

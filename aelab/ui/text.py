@@ -6,11 +6,12 @@ import math
 import re
 from typing import Sequence
 
-from aelab.checkpoints import IWAE
-from aelab.data import COLOUR, DIGITS, FALLBACK_DATASET, GRAY, INDEXING, dataset_shape, dataset_title
-from aelab.model_config import DIGIT_SHAPE, ModelConfig, OwnModelConfig, describe, from_header, shape_text
-from aelab.noise import denoising_note
-from aelab.runs import Status
+from aelab.data.folders import COLOUR, DIGITS, GRAY, INDEXING
+from aelab.data.registry import FALLBACK_DATASET, dataset_shape, dataset_title
+from aelab.models.config import DIGIT_SHAPE, ModelConfig, OwnModelConfig, describe, from_header, shape_text
+from aelab.models.noise import denoising_note
+from aelab.store.checkpoints import IWAE
+from aelab.training.trainer import Status
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
 MAX_INDICES = 12  # images one typed list may name
@@ -132,7 +133,7 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
     epochs = meta.get("epochs")
     facts = {"trained on": trained, "trained for": epochs_text(epochs) if isinstance(epochs, (int, float)) else "?"}
     imported = meta.get("imported")
-    if isinstance(imported, dict):  # an own model (aelab.own_model): trained elsewhere, its weights brought in
+    if isinstance(imported, dict):  # an own model (aelab.models.own): trained elsewhere, its weights brought in
         facts["trained for"] = "elsewhere"
         facts["weights"] = f"imported from {imported.get('weights', '?')}"
     if train.get("noise"):
@@ -153,7 +154,7 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
 
 
 def iwae_text(metrics: dict) -> str:
-    """The recorded log-likelihood bound (aelab.likelihood) as 'nll ± stderr (IWAE, k=…, n images)', or ''."""
+    """The recorded log-likelihood bound (aelab.explore.likelihood) as 'nll ± stderr (IWAE, k=…, n images)', or ''."""
     iwae = metrics.get(IWAE)
     if not (isinstance(iwae, dict) and all(isinstance(iwae.get(key), int) for key in ("k", "images"))
             and all(isinstance(iwae.get(key), (int, float)) for key in ("nll", "stderr"))):

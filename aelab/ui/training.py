@@ -10,14 +10,14 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from aelab import jobs
-from aelab.images import enlarge, make_grid
-from aelab.model_config import describe
-from aelab.models import MODELS
-from aelab.noise import denoising_note
-from aelab.runs import label_for
+from aelab.images.render import enlarge, make_grid
+from aelab.models.autoencoders import MODELS
+from aelab.models.config import describe
+from aelab.models.noise import denoising_note
 from aelab.serving import MAX_SELECTIONS, OwnerWatch, evict_oldest
-from aelab.train import Status, epochs_trained
+from aelab.training import jobs
+from aelab.training.runs import label_for
+from aelab.training.trainer import Status, epochs_trained
 from aelab.ui import figures, keys
 from aelab.ui.text import duration, epochs_text
 

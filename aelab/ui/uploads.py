@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from aelab import images
-from aelab.images import ImageError
-from aelab.model_config import DIGIT_SHAPE
+from aelab.images import inputs, render
+from aelab.images.reading import ImageError
+from aelab.models.config import DIGIT_SHAPE
 from aelab.serving import MAX_SELECTIONS, MAX_UPLOAD_BYTES, MAX_UPLOADS, evict_oldest
+from aelab.store.checkpoints import SUFFIX, CheckpointError, load_checkpoint
+from aelab.store.files import atomic_write
 from aelab.ui import keys
 from aelab.ui.text import dropped_uploads, markdown_safe, unread_uploads
 
@@ -22,8 +24,8 @@ STEP_PX = 128  # on-screen width (and height) of each preprocessing step
 def step_png(step: np.ndarray) -> bytes:
     """One preprocessing step as a square PNG (centred on gray), so that every step shows at one size;
     tiny steps enlarged crisply to at least STEP_PX."""
-    square = images.pad_square(step)
-    return images.to_png(images.enlarge(square, max(1, math.ceil(STEP_PX / len(square)))))
+    square = render.pad_square(step)
+    return render.to_png(render.enlarge(square, max(1, math.ceil(STEP_PX / len(square)))))
 
 
 def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT_SHAPE,
@@ -49,12 +51,12 @@ def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT
             continue
         try:
             with st.spinner(f"Preparing {f.name}…"):
-                prepared = images.prepare_bytes(f.getvalue(), f.name, images.spec_for(shape, digits=True))
+                prepared = inputs.prepare_bytes(f.getvalue(), f.name, inputs.spec_for(shape, digits=True))
         except ImageError as err:
             seen[f.file_id] = str(err)
             continue
         seen[f.file_id] = None
-        key = images.unique_name(f.name, prepared.image, uploads)
+        key = render.unique_name(f.name, prepared.image, uploads)
         uploads[key] = prepared.image
         if keep_steps:
             steps[key] = [(title, step_png(step)) for title, step in prepared.steps]
@@ -69,7 +71,7 @@ def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT
 def keep(name: str, image: np.ndarray) -> str:
     """Add a prepared 28x28 picture (a drawing) to the session's uploads, within their bounds; its name there."""
     uploads, steps = keys.uploads(), keys.upload_steps()
-    key = images.unique_name(name, image, uploads)
+    key = render.unique_name(name, image, uploads)
     uploads[key] = image
     dropped = _make_room(uploads, steps)
     if dropped:
@@ -106,8 +108,6 @@ def take_checkpoints(files: list) -> list[str]:
 
 
 def _take_checkpoint(f) -> str | None:
-    from aelab.checkpoints import SUFFIX, CheckpointError, load_checkpoint
-    from aelab.files import atomic_write
 
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(f.name).stem).strip("-.")[:60] or "model"
     path = keys.session_folder() / f.file_id.replace("/", "_")[:40] / f"{stem}{SUFFIX}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from aelab import images
-from aelab.checkpoints import Checkpoint, CheckpointError, describes_vae
+from aelab.images import render
+from aelab.store.checkpoints import Checkpoint, CheckpointError, describes_vae
 from aelab.ui import cached, keys
 from aelab.ui.context import Context, model_options
 
@@ -25,8 +25,8 @@ def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | No
     which then fails with a 404 ("Image source error").
     """
     pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
-    scale = images.display_scale(scale, max(img.shape[0] for img in pictures))
-    uris = [images.data_uri(images.to_png(images.enlarge(img, scale))) for img in pictures]
+    scale = render.display_scale(scale, max(img.shape[0] for img in pictures))
+    uris = [render.data_uri(render.to_png(render.enlarge(img, scale))) for img in pictures]
     width = max(img.shape[1] for img in pictures) * scale
     if columns is None:
         st.image(uris, caption=captions, width=width)
@@ -40,7 +40,7 @@ def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | No
 def picture_with_download(picture: np.ndarray, caption: str, file_name: str, key: str, label: str = "Grid (PNG)",
                           scale: int = 3) -> bytes:
     """A grid or strip enlarged on screen, and a PNG download of exactly what is shown; returns the PNG."""
-    png = images.to_png(images.enlarge(picture, scale))
+    png = render.to_png(render.enlarge(picture, scale))
     st.image(png, caption=caption, output_format="PNG")
     st.download_button(label, png, file_name=file_name, mime="image/png", on_click="ignore",
                        icon=":material/download:", key=key)
@@ -109,4 +109,4 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
             return None
         name = st.selectbox("Uploaded image", list(uploads), key=picker.upload)
         return ctx.encode(uploads[name])[0], uploads[name]
-    return ctx.codes().mu[index], images.to_pictures(ctx.data.images[index:index + 1])[0]
+    return ctx.codes().mu[index], render.to_pictures(ctx.data.images[index:index + 1])[0]

@@ -8,10 +8,13 @@ model never saw, with a short training run right here.
 import numpy as np
 import streamlit as st
 
-from aelab import anomaly, images, jobs, latent
-from aelab.data import DatasetUnavailable, dataset_title
-from aelab.model_config import MODEL_TITLES
-from aelab.models import MODELS
+from aelab.data.dataset import DatasetUnavailable
+from aelab.data.registry import dataset_title
+from aelab.explore import anomaly, encoding
+from aelab.images import render
+from aelab.models.autoencoders import MODELS
+from aelab.models.config import MODEL_TITLES
+from aelab.training import jobs, one_class
 from aelab.ui import cached, figures, keys
 from aelab.ui.context import require_context
 from aelab.ui.uploads import take_uploads
@@ -29,7 +32,7 @@ def use_suggested(key: str, value: float) -> None:
 
 def composites(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: float) -> list[np.ndarray]:
     """Per picture one RGB strip, image | reconstruction | coloured error map: the three cannot drift apart."""
-    return [images.make_grid([p, r, anomaly.heatmap(m, vmax)], ncol=3) for p, r, m in zip(pictures, recon, maps)]
+    return [render.make_grid([p, r, anomaly.heatmap(m, vmax)], ncol=3) for p, r, m in zip(pictures, recon, maps)]
 
 
 ctx = require_context()
@@ -70,7 +73,7 @@ worst = ctx.data.images[order]
 maps = anomaly.error_maps(ctx.model, worst)
 captions = [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
             + (" · flagged" if errors[i] > threshold else "") for rank, i in enumerate(order, 1)]
-show(composites(images.to_pictures(worst), latent.reconstruct(ctx.model, worst), maps, float(maps.max())),
+show(composites(render.to_pictures(worst), encoding.reconstruct(ctx.model, worst), maps, float(maps.max())),
      captions, scale=SCALE, columns=3)
 
 st.subheader("Your images")
@@ -87,15 +90,15 @@ note_col.caption("Each upload is ranked among the test images' errors: the perce
 upload_names = list(uploads)
 upload_errors = np.zeros(0)
 if uploads:
-    pictures = images.fit_all(list(uploads.values()), ctx.shape)
-    x = images.to_tensor(pictures, ctx.shape)
+    pictures = render.fit_all(list(uploads.values()), ctx.shape)
+    x = render.to_tensor(pictures, ctx.shape)
     maps = anomaly.error_maps(ctx.model, x)
     upload_errors = maps.mean(axis=(1, 2))
     percentiles = anomaly.percentile_of(upload_errors, errors)
     st.dataframe({"image": upload_names, "error": np.round(upload_errors, 5), "percentile": np.round(percentiles, 1),
                   "flagged": upload_errors > threshold}, hide_index=True)
     st.caption(STRIP)
-    shown = composites(pictures, latent.reconstruct(ctx.model, x), maps, float(maps.max()))
+    shown = composites(pictures, encoding.reconstruct(ctx.model, x), maps, float(maps.max()))
     for strip, name, error in zip(shown, upload_names, upload_errors):
         left, right = st.columns([2, 3], vertical_alignment="center")
         with left:
@@ -126,12 +129,12 @@ if len(present) < 2:
 settings = st.columns([2, 3, 2, 2, 3])
 model_name = settings[0].selectbox("Model to train", list(MODELS), index=list(MODELS).index("vae"),
                                    format_func=MODEL_TITLES.get, key="oc_model", help="The MLP VAE trains fastest.")
-mode = settings[1].radio("Training data", anomaly.MODES, format_func=anomaly.MODE_TITLES.get, key="oc_mode")
+mode = settings[1].radio("Training data", one_class.MODES, format_func=one_class.MODE_TITLES.get, key="oc_mode")
 held_out = settings[2].selectbox("Class held out" if mode == "all_but_one" else "The only class", present,
                                  format_func=lambda c: train_data.classes[c], key="oc_class")
 epochs = settings[3].slider("Epochs", 1, 30, 8, key="oc_epochs")
 scores = list(anomaly.SCORES)
-score = settings[4].selectbox("Score", scores, index=scores.index(anomaly.BEST_SCORE[mode]),
+score = settings[4].selectbox("Score", scores, index=scores.index(one_class.BEST_SCORE[mode]),
                               format_func=anomaly.SCORES.get, key=f"oc_score_{mode}",
                               help="The default is the score that separated best when measured on MNIST "
                                    "(bench/one_class.py).")
@@ -143,7 +146,7 @@ if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_ke
         bar = st.progress(0.0)
         try:
             with jobs.slot():
-                result = anomaly.one_class_experiment(
+                result = one_class.one_class_experiment(
                     model_name, train_data, ctx.data, held_out, mode=mode, epochs=epochs, score=score,
                     progress=lambda f: bar.progress(min(1.0, f), text=f"Training… {100 * f:.0f}%"))
         except (ValueError, RuntimeError) as err:  # jobs.JobRefused included
@@ -173,5 +176,5 @@ roc_col.plotly_chart(figures.roc_curve(result.fpr, result.tpr, result.auroc, uns
                      config={"displaylogo": False})
 hist_col.plotly_chart(figures.score_spread(result.normal_scores, result.anomalous_scores, unseen,
                                            anomaly.SCORES[result.score]), key="oc_scores", config={"displaylogo": False})
-st.caption(f"{anomaly.MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of "
+st.caption(f"{one_class.MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of "
            f"{dataset_name}.")

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aelab import images, latent
-from aelab.data import dataset_title, sample_indices
-from aelab.model_config import describe
-from aelab.models import count_parameters
-from aelab.runs import label_for
+from aelab.data.dataset import sample_indices
+from aelab.data.registry import dataset_title
+from aelab.explore import encoding, priors, walks
+from aelab.images import render
+from aelab.models.autoencoders import count_parameters
+from aelab.models.config import describe
+from aelab.training.runs import label_for
 from aelab.ui import cached
 from aelab.ui.context import Context, model_options, require_context
 from aelab.ui.text import metric_rows
@@ -62,9 +64,9 @@ with recon_tab:
     seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="compare_recon_seed"))
     rows = sample_indices(len(ctx.data), count, seed)
     x = ctx.data.images[rows]
-    recon = {k: latent.reconstruct(run.model, x) for k, run in runs.items()}
-    shown = images.to_pictures(x)
-    grid = images.make_grid(np.concatenate([shown, recon["A"], recon["B"]]), ncol=len(rows))
+    recon = {k: encoding.reconstruct(run.model, x) for k, run in runs.items()}
+    shown = render.to_pictures(x)
+    grid = render.make_grid(np.concatenate([shown, recon["A"], recon["B"]]), ncol=len(rows))
     mse = {k: float(((r - shown) ** 2).mean()) for k, r in recon.items()}
     picture_with_download(grid, f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
                              f"(MSE {mse['A']:.4f}); B = {names['B']} (MSE {mse['B']:.4f})",
@@ -77,10 +79,10 @@ with sample_tab:
     side = c3.slider("Grid size", 3, 8, 6, key="compare_side")
     for column, (k, run) in zip(st.columns(2), runs.items()):
         prior = cached.prior(*run.key)
-        samples = run.decode(latent.sample(prior, side * side, temperature, sample_seed))
+        samples = run.decode(priors.sample(prior, side * side, temperature, sample_seed))
         with column:
             st.markdown(f"**{k}: {names[k]}**")
-            picture_with_download(images.make_grid(samples, ncol=side), prior.description,
+            picture_with_download(render.make_grid(samples, ncol=side), prior.description,
                                f"samples-{names[k]}-seed{sample_seed}-t{temperature:g}.png", f"compare_sample_png_{k}")
 
 with interp_tab:
@@ -90,12 +92,12 @@ with interp_tab:
     index_b = int(c2.number_input("To test image", 0, last, min(1, last), key="compare_to"))
     steps = c3.slider("Steps", 3, 16, 10, key="compare_steps")
     method = c4.radio("Path", list(METHODS), format_func=METHODS.get, key="compare_method")
-    ends = images.to_pictures(ctx.data.images[[index_a, index_b]])
+    ends = render.to_pictures(ctx.data.images[[index_a, index_b]])
     strips = []
     for run in runs.values():
         a, b = run.encode(ends)
-        strips.append(run.decode(latent.interpolate(a, b, steps, method)))
-    picture_with_download(images.make_grid(np.concatenate(strips), ncol=steps),
+        strips.append(run.decode(walks.interpolate(a, b, steps, method)))
+    picture_with_download(render.make_grid(np.concatenate(strips), ncol=steps),
                        f"test {index_a} to test {index_b}; top: A = {names['A']}, bottom: B = {names['B']}",
                        f"interpolation-{names['A']}-vs-{names['B']}.png", "compare_interp_png")
 

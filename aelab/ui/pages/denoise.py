@@ -8,10 +8,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from aelab import images, latent, noise
-from aelab.checkpoints import Checkpoint
-from aelab.data import dataset_title, sample_indices
-from aelab.runs import default_for_role, label_for
+from aelab.data.dataset import sample_indices
+from aelab.data.registry import dataset_title
+from aelab.explore import encoding
+from aelab.images import render
+from aelab.models import noise
+from aelab.store.checkpoints import Checkpoint
+from aelab.training.runs import default_for_role, label_for
 from aelab.ui import cached, keys
 from aelab.ui.context import model_options, require_context
 from aelab.ui.text import MAX_INDICES, parse_indices
@@ -62,7 +65,7 @@ if source == "Uploads":
     if not names:
         st.info("Choose at least one uploaded image.")
         st.stop()
-    clean = images.fit_all([uploads[name] for name in names], ctx.shape)
+    clean = render.fit_all([uploads[name] for name in names], ctx.shape)
 else:
     if source == "Dataset indices":
         try:
@@ -76,12 +79,12 @@ else:
         count = left.slider("How many", 1, MAX_INDICES, 6, key="denoise_count")
         indices = sample_indices(len(ctx.data), count, int(right.number_input("Seed", 0, 2**31 - 1, 0,
                                                                                  key="denoise_image_seed")))
-    clean = images.to_pictures(ctx.data.images[indices])
+    clean = render.to_pictures(ctx.data.images[indices])
     names = [f"test {i}" for i in indices]
 
-x = images.to_tensor(clean, ctx.shape)
+x = render.to_tensor(clean, ctx.shape)
 noisy = noise.add_noise(x, kind, level, torch.Generator().manual_seed(noise_seed))
-outputs = [images.to_tensor(latent.reconstruct(ckpt.model, noisy), ctx.shape) for _, ckpt in models]
+outputs = [render.to_tensor(encoding.reconstruct(ckpt.model, noisy), ctx.shape) for _, ckpt in models]
 psnr_noisy = noise.psnr(x, noisy).numpy()
 psnr_out = [noise.psnr(x, out).numpy() for out in outputs]
 
@@ -90,7 +93,7 @@ for column, title in zip(st.columns(4), ["clean", "noisy", models[0][0], models[
     column.markdown(f"**{title}**")
 pictures, captions = [], []
 for i, name in enumerate(names):  # short captions: a caption wider than its image stretches the image
-    pictures += [clean[i], *(images.to_pictures(batch[i:i + 1])[0] for batch in (noisy, *outputs))]
+    pictures += [clean[i], *(render.to_pictures(batch[i:i + 1])[0] for batch in (noisy, *outputs))]
     captions += [name, f"{psnr_noisy[i]:.1f} dB", f"{psnr_out[0][i]:.1f} dB", f"{psnr_out[1][i]:.1f} dB"]
 show(pictures, captions, scale=SCALE, columns=4)
 st.caption("Under each output: its PSNR against the clean image, in dB.")

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from aelab.directions import WALK_EXTENT
+from aelab.explore.directions import WALK_EXTENT
 from aelab.ui import cached_explore, keys, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import require_base, show

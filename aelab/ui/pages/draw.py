@@ -5,8 +5,9 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from aelab import latent
-from aelab.images import ImageError, prepare_for
+from aelab.explore import projections
+from aelab.images.inputs import prepare_for
+from aelab.images.reading import ImageError
 from aelab.ui import cached, figures, uploads
 from aelab.ui.context import require_context
 from aelab.ui.widgets import show
@@ -45,6 +46,6 @@ with map_col:
     projection = cached.pca_map(*ctx.key)
     fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), "PCA",
                              clickable_cells=False)
-    figures.add_uploads(fig, latent.pca_transform(projection, code), [""], title="your drawing")
+    figures.add_uploads(fig, projections.pca_transform(projection, code), [""], title="your drawing")
     fig.update_layout(height=figures.SMALL_MAP_PX)
     st.plotly_chart(fig, key="draw_map", config={"displaylogo": False})

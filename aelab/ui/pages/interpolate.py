@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aelab import images, latent
+from aelab.explore import walks
+from aelab.images import render
 from aelab.ui import keys
 from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, pick_latent, picture_with_download
@@ -46,20 +47,20 @@ if other is not None:
 changes = {}
 for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
     primary = run_ctx is ctx
-    path = latent.interpolate(a, b, steps, method)
+    path = walks.interpolate(a, b, steps, method)
     frames = run_ctx.decode(path)
     name = run_ctx.checkpoint.path.stem
-    changes[name if primary else f"{name} (compared)"] = latent.step_changes(frames)
-    strip = images.make_grid(frames, ncol=images.wrap_columns(steps, FRAMES_PER_ROW))
+    changes[name if primary else f"{name} (compared)"] = walks.step_changes(frames)
+    strip = render.make_grid(frames, ncol=render.wrap_columns(steps, FRAMES_PER_ROW))
     with column:
         st.markdown(f"**{name}**")
-        caption = f"mean pixel change between neighbouring frames: {latent.mean_frame_change(frames):.4f}"
+        caption = f"mean pixel change between neighbouring frames: {walks.mean_frame_change(frames):.4f}"
         if not primary:
-            st.image(images.to_png(images.enlarge(strip, 3)), caption=caption, output_format="PNG")
+            st.image(render.to_png(render.enlarge(strip, 3)), caption=caption, output_format="PNG")
             continue
         keys.set_interpolation_path(path, ctx.checkpoint.digest)
         picture_with_download(strip, caption, f"interpolation-{name}.png", "interp_png", label="Strip (PNG)")
-        gif = images.to_gif([images.enlarge(f, images.display_scale(GIF_SCALE, f.shape[0])) for f in frames],
+        gif = render.to_gif([render.enlarge(f, render.display_scale(GIF_SCALE, f.shape[0])) for f in frames],
                             duration_ms=150)
         st.download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif", mime="image/gif",
                            on_click="ignore", icon=":material/download:", key="interp_gif")

@@ -11,8 +11,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import images, latent, neighbours, selection
-from aelab.data import dataset_title, factor_names, sample_indices
+from aelab.data.dataset import sample_indices
+from aelab.data.registry import dataset_title, factor_names
+from aelab.explore import encoding, neighbours, projections, selection
+from aelab.explore.anomaly import reconstruction_errors
+from aelab.images import render
 from aelab.ui import cached, cached_map, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import picture_with_download, show
@@ -23,7 +26,7 @@ SETTINGS = {"tsne": ("Perplexity", 5, 100, 30), "umap": ("Neighbours", 5, 100, 1
 DURATIONS = {"tsne": "about half a minute", "umap": "a minute or two the first time (compiling), then less"}
 
 
-def computed_projection(ctx: Context, method: str, n_images: int) -> latent.Projection:
+def computed_projection(ctx: Context, method: str, n_images: int) -> projections.Projection:
     """The t-SNE or UMAP map with these settings; computed once (with progress) when the person asks for it."""
     title = next(name for name, key in METHODS.items() if key == method)
     n_points = st.select_slider("Points", COMPUTED_POINTS, value=min(5000, n_images), key=f"{method}_points")
@@ -45,10 +48,10 @@ def computed_projection(ctx: Context, method: str, n_images: int) -> latent.Proj
     return projection
 
 
-def place(ctx: Context, projection: latent.Projection, codes: np.ndarray) -> np.ndarray:
+def place(ctx: Context, projection: projections.Projection, codes: np.ndarray) -> np.ndarray:
     """Where codes that are not the dataset's (uploads, a path) fall on this map."""
     if projection.method == "pca":
-        return latent.pca_transform(projection, codes)
+        return projections.pca_transform(projection, codes)
     setting = projection.params[cached.COMPUTED_MAPS[projection.method][1]]
     return cached.map_placer(*ctx.key, projection.method, projection.params["n_points"], setting)(codes)
 
@@ -71,7 +74,7 @@ def on_select(context: tuple[str, ...]) -> None:
 
 
 @st.fragment
-def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes: list[str] | None,
+def explore(ctx: Context, projection: projections.Projection, fig: go.Figure, classes: list[str] | None,
             n_images: int, drawn_region: keys.MapRegion | None) -> None:
     """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure.
     `classes` names the colours of a map coloured by label (None: it has a colour bar). A box or lasso
@@ -102,23 +105,23 @@ def explore(ctx: Context, projection: latent.Projection, fig: go.Figure, classes
             st.info("Click a point on the map to see its image and reconstruction.")
 
 
-def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Projection) -> None:
+def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.Projection) -> None:
     """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
     of the images over their reconstructions, and exports."""
     labels, classes = ctx.labels()
     codes = ctx.codes()
     rows = selection.selected_rows(region.rows)
-    pictures = images.to_pictures(ctx.data.images[rows])  # the selected images only, not the dataset's
+    pictures = render.to_pictures(ctx.data.images[rows])  # the selected images only, not the dataset's
     summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
     show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
     shown = selection.gallery_rows(summary.rows)
     grid = selection.gallery(pictures[np.searchsorted(rows, shown)],
-                             latent.reconstruct(ctx.model, ctx.data.images[shown]))
+                             encoding.reconstruct(ctx.model, ctx.data.images[shown]))
     picture_with_download(grid, f"{len(shown)} of them, each row of originals above its reconstructions",
                           "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
-    st.download_button("Indices, labels and codes (CSV)", latent.codes_csv(codes.mu, labels, projection, summary.rows),
+    st.download_button("Indices, labels and codes (CSV)", projections.codes_csv(codes.mu, labels, projection, summary.rows),
                        file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
     for side in "AB":  # one under the other, as a point's buttons: side by side, the panel cut their labels
         if st.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
@@ -127,7 +130,7 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: latent.Proje
             st.toast(f"{len(summary.rows)} images are group {side}")
 
 
-def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[float, float]) -> None:
+def decoded_spot(ctx: Context, projection: projections.Projection, location: tuple[float, float]) -> None:
     st.subheader("Decoded location")
     show([ctx.decode(projection.inverse(np.array(location)))[0]], f"PCA ({location[0]:.2f}, {location[1]:.2f})",
          scale=6)
@@ -135,15 +138,14 @@ def decoded_spot(ctx: Context, projection: latent.Projection, location: tuple[fl
                "the rest at the mean.")
 
 
-def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> None:
-    from aelab.anomaly import reconstruction_errors  # torch: imported once something is clicked
+def dataset_image(ctx: Context, index: int, projection: projections.Projection) -> None:
 
     position = projection.position(index)
     on_map = position is not None
 
     st.subheader(f"Image {index}")
     image = ctx.data.images[index:index + 1]
-    show([images.to_pictures(image)[0], latent.reconstruct(ctx.model, image)[0]],
+    show([render.to_pictures(image)[0], encoding.reconstruct(ctx.model, image)[0]],
          [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
     st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
                + ("" if on_map else ". It is not among the points of this map (a sample of the data)."))
@@ -157,7 +159,7 @@ def dataset_image(ctx: Context, index: int, projection: latent.Projection) -> No
     near = neighbours.nearest(mu, index)
     st.caption(f"Its {len(near.index)} nearest codes, nearest first (labels "
                f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):")
-    show([images.make_grid(images.to_pictures(ctx.data.images[near.index]), ncol=5)], None, scale=2)
+    show([render.make_grid(render.to_pictures(ctx.data.images[near.index]), ncol=5)], None, scale=2)
     if on_map:
         kept = neighbours.kept(mu[projection.index], projection.coords, position)
         st.caption(f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
@@ -209,7 +211,7 @@ if plane:
 if thumbnails:
     shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
     width = float(np.ptp(projection.coords[:, 0]))
-    figures.add_thumbnails(fig, images.to_pictures(ctx.data.images[projection.index[shown]]), projection.coords[shown],
+    figures.add_thumbnails(fig, render.to_pictures(ctx.data.images[projection.index[shown]]), projection.coords[shown],
                            width * figures.THUMBNAIL_SHARE)
 uploads = keys.uploads()
 if uploads:

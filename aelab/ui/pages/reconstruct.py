@@ -7,8 +7,9 @@ other pages find them.
 import numpy as np
 import streamlit as st
 
-from aelab import anomaly, images, latent
-from aelab.data import dataset_title
+from aelab.data.registry import dataset_title
+from aelab.explore import anomaly, encoding
+from aelab.images import render
 from aelab.ui import cached, keys
 from aelab.ui.context import Context, require_context
 from aelab.ui.text import markdown_safe, upload_recipe
@@ -25,8 +26,8 @@ def random_index(n: int) -> None:
 
 def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray]]]:
     """Per picture (as the model takes them): its score sentence, and model input, reconstruction and |difference|."""
-    x = images.to_tensor(pictures, ctx.shape)
-    recon = latent.reconstruct(ctx.model, x)
+    x = render.to_tensor(pictures, ctx.shape)
+    recon = encoding.reconstruct(ctx.model, x)
     maps = anomaly.error_maps(ctx.model, x)
     reference = cached.errors(*ctx.key)
     name = f"{dataset_title(ctx.dataset)} test"
@@ -65,7 +66,7 @@ if uploads:
     st.subheader("Your images")
     names = list(uploads)[::-1]  # newest first
     steps = keys.upload_steps()
-    for name, (sentence, trio) in zip(names, score(ctx, images.fit_all([uploads[n] for n in names], ctx.shape))):
+    for name, (sentence, trio) in zip(names, score(ctx, render.fit_all([uploads[n] for n in names], ctx.shape))):
         with st.container(border=True):
             st.markdown(f"**{markdown_safe(name)}**")
             if name in steps:
@@ -80,4 +81,4 @@ pick_col, draw_col = st.columns([3, 2], vertical_alignment="bottom")
 index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="test_index")
 draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
 st.caption(f"Label: {ctx.data.label_name(index)}")
-result_row(*score(ctx, images.to_pictures(ctx.data.images[index:index + 1]))[0])
+result_row(*score(ctx, render.to_pictures(ctx.data.images[index:index + 1]))[0])

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from aelab import images, latent
-from aelab.priors import DEFAULT_COMPONENTS, QUALITY_K, QUALITY_SAMPLES
+from aelab.explore import priors
+from aelab.explore.priors import DEFAULT_COMPONENTS, QUALITY_K, QUALITY_SAMPLES
+from aelab.images import render
 from aelab.ui import cached, cached_explore, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, picture_with_download
@@ -52,11 +53,11 @@ for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     name = run_ctx.checkpoint.path.stem
     with column:
         st.markdown(f"**{name}**")
-        picture_with_download(images.make_grid(samples, ncol=side), description,
+        picture_with_download(render.make_grid(samples, ncol=side), description,
                               f"samples-{name}-seed{seed}.png", f"sample_png_{i}")
-        st.markdown(f"Nearest test image: **{latent.nearest_distances(samples, pixels).mean():.2f}** on average "
+        st.markdown(f"Nearest test image: **{priors.nearest_distances(samples, pixels).mean():.2f}** on average "
                     f"(real test images: {yardstick:.2f}).  \n"
-                    f"Diversity: **{latent.diversity(samples):.2f}** between samples "
+                    f"Diversity: **{priors.diversity(samples):.2f}** between samples "
                     f"(real test images: {spread:.2f}).  \n"
                     + text.quality_text(quality.density, quality.coverage, n_quality))
 st.caption("Under each grid, first two mean Euclidean pixel distances, each beside the same figure for real test "

@@ -13,20 +13,32 @@ from typing import NamedTuple
 
 import streamlit as st
 
-from aelab import jobs, serving
-from aelab.checkpoints import SUFFIX
-from aelab.data import (DIGITS, FOLDER_SIDES, DatasetUnavailable, ImageData, Splits, dataset_shape, dataset_title,
-                        picture_options)
-from aelab.model_config import DIGIT_SHAPE, MODEL_TITLES
-from aelab.models import MODELS, ModelConfig
-from aelab.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
-from aelab.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
-from aelab.train import TrainConfig
+from aelab import serving
+from aelab.data.dataset import DatasetUnavailable, ImageData, Splits
+from aelab.data.folders import DIGITS, FOLDER_SIDES, picture_options
+from aelab.data.registry import dataset_shape, dataset_title
+from aelab.models.autoencoders import MODELS
+from aelab.models.config import DIGIT_SHAPE, MODEL_TITLES, ModelConfig
+from aelab.models.noise import LEVEL_HELP, NOISE_KINDS, NOISE_TITLES
+from aelab.store.checkpoints import SUFFIX
+from aelab.training import jobs
+from aelab.training.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
+from aelab.training.trainer import TrainConfig
 from aelab.ui import cached, keys, loading, navigation
-from aelab.ui.context import dataset_options, offline_notice, settings as serving_settings
+from aelab.ui.context import dataset_options, offline_notice
+from aelab.ui.context import settings as serving_settings
 from aelab.ui.text import PICTURE_HELP, PICTURE_MODES, markdown_safe
-from aelab.ui.training import (OPEN_KEY, board, created_runs, live, name_suggestions, outcome, owner_watch,
-                               remember_written, session_tag)
+from aelab.ui.training import (
+    OPEN_KEY,
+    board,
+    created_runs,
+    live,
+    name_suggestions,
+    outcome,
+    owner_watch,
+    remember_written,
+    session_tag,
+)
 
 BUILTIN, FOLDER, ZIP = "Built-in dataset", "Folder on the server", "Upload a zip"
 NO_NOISE = "none"

@@ -3,8 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from aelab.data import factor_names
-from aelab.metrics import ACTIVE_UNIT_THRESHOLD
+from aelab.data.registry import factor_names
+from aelab.explore.metrics import ACTIVE_UNIT_THRESHOLD
 from aelab.ui import cached, cached_map, keys, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import require_base, show

@@ -1,0 +1,103 @@
+"""A dataset split held as one (N, C, H, W) tensor in [0, 1], so training batches by indexing and never
+touches PIL per image; its held-out parts and the augmentation training uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aelab.data.streaming import ImageFiles, Images
+
+UNLABELLED = -1
+
+
+class DatasetUnavailable(RuntimeError):
+    """The dataset is not on disk and could not be downloaded; the message says where to put it."""
+
+
+class LoadStopped(DatasetUnavailable):
+    """The person stopped reading a folder or zip (its `should_stop` said so)."""
+
+
+@dataclass
+class ImageData:
+    """A labelled split: its images in memory, or a stream's files standing for them."""
+
+    name: str
+    images: Images  # (N, C, H, W) float32 in [0, 1], or a stream's ImageFiles standing for them
+    labels: torch.Tensor  # (N,) int64; UNLABELLED where unknown
+    classes: list[str]
+    factors: np.ndarray | None = None  # (N, F) int64 generating factors, when known (shapes)
+    factor_names: tuple[str, ...] = ()  # the columns of `factors`
+    note: str = ""  # what loading did that a person should know (images converted to the shape), or ""
+    plain: bool = False  # a folder's or zip's files plainly converted (--side / --channels), not by MNIST's digit recipe
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image: what a model must take to be trained on or shown this data."""
+        return tuple(self.images.shape[1:])
+
+    def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
+
+
+        index = torch.as_tensor(index, dtype=torch.long)
+        images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
+        factors = None if self.factors is None else self.factors[index.numpy()]
+        return ImageData(self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note,
+                         self.plain)
+
+    def label_name(self, i: int) -> str:
+        label = int(self.labels[i])
+        return self.classes[label] if 0 <= label < len(self.classes) else "unlabelled"
+
+
+class Splits(NamedTuple):
+    """Both splits of a folder or zip: its images are decoded once, then divided."""
+
+    train: ImageData
+    test: ImageData
+
+
+def sample_indices(n: int, count: int, seed: int) -> np.ndarray:
+    """`count` distinct rows of `n` (all when count >= n), sorted: the same seed picks the same images."""
+    if count >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
+
+
+def divided(whole: ImageData, test_fraction: float) -> Splits:
+    return Splits(*(whole.subset(idx) for idx in split_indices(len(whole), test_fraction, seed=0)))
+
+
+def split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random split, so train and test never overlap across calls."""
+
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_held = max(1, int(round(n * fraction)))
+    return perm[n_held:], perm[:n_held]
+
+
+def random_shift(images: torch.Tensor, max_px: int, gen: torch.Generator) -> torch.Tensor:
+    """Each image moved by its own whole-pixel offset in [-max_px, max_px] on both axes, zeros
+    coming in: augmentation that keeps MNIST's pixel values (no resampling blur)."""
+
+    (n, channels, height, width), k = images.shape, max_px
+    padded = F.pad(images, (k, k, k, k))
+    offsets = torch.randint(0, 2 * k + 1, (n, 2), generator=gen)
+    rows = (offsets[:, 0, None] + torch.arange(height))[:, None, :, None]
+    cols = (offsets[:, 1, None] + torch.arange(width))[:, None, None, :]
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(channels)[None, :, None, None], rows, cols]
+
+
+def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:
+    """Hold out `fraction` of a training split for validation (early stopping)."""
+    train_idx, val_idx = split_indices(len(data), fraction, seed)
+    return data.subset(train_idx), data.subset(val_idx)

@@ -1,0 +1,330 @@
+"""The datasets aelab knows by name: where their files live, their shapes and titles, and how each is loaded
+(torchvision's files, CelebA, scikit-learn's digits, the package's shapes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aelab.data import shapes
+from aelab.data.dataset import UNLABELLED, DatasetUnavailable, ImageData, split_indices
+from aelab.data.folders import LOCAL_LIMITS, STREAM_LIMITS, Progress, load_folder, load_zip, spec_key
+from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
+from aelab.images.inputs import ImageSpec
+from aelab.models.config import DIGIT_SHAPE, shape_text
+from aelab.store import cache
+
+DATA_DIR_ENV = "AELAB_DATA_DIR"
+CHECKOUT = Path(__file__).resolve().parents[2]
+SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project's machines keep MNIST
+DEFAULT_DATA_DIR = CHECKOUT / "data"
+TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+# The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
+# class names it gives: listed here so that finding and decoding a split (the app's first start,
+# through the disk cache) does not import torchvision (two seconds). Tests check both against it.
+RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+DIGITS = "zero one two three four five six seven eight nine".split()
+CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(DIGITS)],
+           "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                             "Bag", "Ankle boot"],
+           "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
+# Colour datasets torchvision downloads: the folder under the data folder and the files read from it.
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_FILES = {"train": (*(f"data_batch_{i}" for i in range(1, 6)), "batches.meta"),
+               "test": ("test_batch", "batches.meta")}
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CELEBA_FOLDER = "celeba"  # torchvision's layout: celeba/img_align_celeba/*.jpg and celeba/list_eval_partition.txt
+CELEBA_IMAGES, CELEBA_PARTITION = "img_align_celeba", "list_eval_partition.txt"
+CELEBA_SPLITS = {"train": ("0", "1"), "test": ("2",)}  # partition numbers: train (and validation) and test
+# The DCGAN recipe for CelebA: the aligned 178x218 face centre-cropped to 140x140, then resized to 64x64.
+CELEBA_SPEC = ImageSpec(3, 64, digits=False, crop=140)
+SHAPES_SPLIT = {"train": 20_000, "test": 5_000}  # shapes drawn for each split (of 138,240 combinations)
+SHAPES_SEED = 0
+COLOUR_DATASETS = ("cifar10", "celeba")
+DATASETS = (*TORCHVISION_DATASETS, *COLOUR_DATASETS, "digits", "shapes")
+# The images each dataset holds; a folder's or zip's are picked by its person.
+DATASET_SHAPES = {**{name: DIGIT_SHAPE for name in (*TORCHVISION_DATASETS, "digits")}, "cifar10": (3, 32, 32),
+                  "celeba": CELEBA_SPEC.shape, "shapes": (3, 64, 64)}
+
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR-10",
+                  "celeba": "CelebA", "digits": "scikit-learn digits", "shapes": "shapes"}
+FALLBACK_DATASET = "digits"  # bundled with scikit-learn, so always there: what the app shows offline
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's name as people write it; a folder's or zip's name as given."""
+    return DATASET_TITLES.get(name, name)
+
+
+def data_dir(path: str | Path | None = None) -> Path:
+    """The argument, else $AELAB_DATA_DIR, else ../shared/datasets beside the checkout when that
+    folder exists, else ./data in the checkout. The one rule the app, the CLI and the tests share,
+    so that they all read (and `python -m aelab data` downloads to) the same folder."""
+    chosen = path or os.environ.get(DATA_DIR_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    return SHARED_DATA_DIR if SHARED_DATA_DIR.is_dir() else DEFAULT_DATA_DIR
+
+
+def dataset_shape(name: str) -> tuple[int, int, int] | None:
+    """The (C, H, W) of a known dataset's images; None for a folder or zip (its person picks)."""
+    return DATASET_SHAPES.get(name)
+
+
+def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
+                 cached: bool = False, stream: bool | None = False, workers: int = DEFAULT_WORKERS,
+                 keep_decoded: bool = False, progress: Progress | None = None, side: int | None = None,
+                 channels: int | None = None) -> ImageData:
+    """Load `name` (a known dataset, a folder of images or a zip of them) for split 'train' or 'test'.
+
+    With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
+    its raw files' size and modification time: the app's later starts then skip importing
+    torchvision, which takes as long as the whole first page may. A folder or zip is read into
+    memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS (`stream`; None: by size, see
+    `load_folder`), its files made `side` x `side` with `channels` (`folder_spec`); `progress` hears
+    how indexing and reading go. A known dataset has its own shape (`dataset_shape`): asking it for
+    another is a ValueError. CelebA is always streamed (162,770 training faces would take 8 GB as floats).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    native = DATASET_SHAPES.get(name)
+    if native and (side not in (None, native[1]) or channels not in (None, native[0])):
+        raise ValueError(f"{dataset_title(name)} is {shape_text(native)}: another side and channels are for "
+                         "folders and zips")
+    if name in TORCHVISION_DATASETS or name == "cifar10":
+        if cached:
+            return _load_cached(name, split, data_dir(root), download)
+        return _load_torchvision(name, split, data_dir(root), download)
+    if name == "celeba":
+        return _load_celeba(split, data_dir(root), download, workers, keep_decoded)
+    if name == "digits":
+        return load_digits(split)
+    if name == "shapes":
+        return load_shapes(split)
+    path = Path(name).expanduser()
+    options = dict(limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS, progress=progress, stream=stream,
+                   workers=workers, keep_decoded=keep_decoded, side=side, channels=channels)
+    if path.is_dir():
+        return getattr(load_folder(path, **options), split)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return getattr(load_zip(path, path.name, **options), split)
+    raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
+
+
+DOWNLOADABLE = (*TORCHVISION_DATASETS, *COLOUR_DATASETS)
+
+
+def ensure_downloaded(names: Iterable[str], root: str | Path | None = None) -> Path:
+    """Make sure both splits of each torchvision dataset in `names` are on disk, downloading
+    what is missing; the folder they are in. Offline, the DatasetUnavailable of `load_dataset`."""
+    root = data_dir(root)
+    for name in names:
+        if name not in DOWNLOADABLE:
+            raise ValueError(f"Unknown dataset {name!r} to download: use one of {', '.join(DOWNLOADABLE)}")
+        for split in RAW_FILES:
+            if not all(path.exists() for path in _raw_paths(name, split, root)):
+                if name == "celeba":
+                    _download_celeba(root)
+                else:
+                    _load_torchvision(name, split, root, download=True)
+    return root
+
+
+def _load_torchvision(name: str, split: str, root: Path, download: bool) -> ImageData:
+
+    cls, train = _torchvision_class(name), split == "train"
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise DatasetUnavailable(_missing_message(name, root, split)) from None
+        ds = _downloading(name, root, split, lambda: cls(str(root), train=train, download=True))
+    if name == "cifar10":  # uint8 (N, 32, 32, 3)
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        return ImageData(name, images, torch.as_tensor(ds.targets).long(), [str(c) for c in ds.classes])
+    images = ds.data.unsqueeze(1).float().div_(255.0)
+    return ImageData(name, images, ds.targets.long(), [str(c) for c in ds.classes])
+
+
+def _torchvision_class(name: str) -> type:
+
+    from torchvision import datasets  # only to download or to read CIFAR-10: a slow import, not on the cached path
+
+    return datasets.CIFAR10 if name == "cifar10" else getattr(datasets, TORCHVISION_DATASETS[name])
+
+
+def _downloading(name: str, root: Path, split: str, make: Callable[[], object]) -> object:
+    """`make()`, which downloads; any failure (offline, proxy, quota, partial file) one DatasetUnavailable."""
+    try:
+        return make()
+    except Exception as err:  # offline, proxy, partial download: all mean "not available"
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__  # the cause
+        raise DatasetUnavailable(f"{_missing_message(name, root, split)} Download failed: {reason}") from None
+
+
+def _raw_paths(name: str, split: str, root: Path) -> list[Path]:
+    """The files (CelebA: the folder of faces and the partition list) a split is read from."""
+    if name == "cifar10":
+        return [root / CIFAR_FOLDER / file for file in CIFAR_FILES[split]]
+    if name == "celeba":
+        return [root / CELEBA_FOLDER / CELEBA_IMAGES, root / CELEBA_FOLDER / CELEBA_PARTITION]
+    return [root / TORCHVISION_DATASETS[name] / "raw" / file for file in RAW_FILES[split]]
+
+
+def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData:
+
+    if not all(path.exists() for path in _raw_paths(name, split, root)):
+        return _load_torchvision(name, split, root, download)  # downloads, or says what is missing
+    arrays = _decoded_split(name, split, root)
+    pixels = torch.from_numpy(arrays["pixels"])
+    pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2).contiguous()
+    return ImageData(name, pixels.float().div_(255.0), torch.from_numpy(arrays["labels"]).long(),
+                     [str(c) for c in arrays["classes"]])
+
+
+def _decoded_split(name: str, split: str, root: Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """A split on disk as uint8 pixels, labels and class names (at least `names` of them, when given): from
+    the disk cache, keyed by its raw files' size and date, else decoded once and stored there (the MNIST
+    family read here without torchvision; CIFAR-10's pickled batches by torchvision, the one reader of
+    that format)."""
+    paths = _raw_paths(name, split, root)
+    stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in paths]
+    key = cache.cache_key(name, split, stamp)
+    arrays = cache.load_arrays("dataset", key, names)
+    if arrays is None:
+        if name == "cifar10":
+            ds = _torchvision_class(name)(str(root), train=split == "train", download=False)
+            pixels, labels, classes = ds.data, np.asarray(ds.targets), ds.classes
+        else:
+            pixels, labels = (_read_idx(path) for path in paths)
+            classes = CLASSES[name]
+            if pixels.ndim != 3 or labels.shape != pixels.shape[:1]:
+                raise DatasetUnavailable(f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
+                                         "do not hold one label per image")
+        arrays = {"pixels": pixels, "labels": labels.astype(np.int64), "classes": np.array(classes)}
+        cache.save_arrays("dataset", key, arrays)
+    return arrays
+
+
+def _download_celeba(root: Path) -> None:
+    """torchvision's CelebA download (Google Drive: it often refuses, a quota; then one DatasetUnavailable)."""
+
+    from torchvision import datasets
+
+    _downloading("celeba", root, "train", lambda: datasets.CelebA(str(root), split="all", download=True))
+
+
+def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_decoded: bool) -> ImageData:
+    """CelebA's aligned faces of `split` (by its partition list), read per batch: 162,770 training faces would
+    take 8 GB as floats. The DCGAN recipe (`CELEBA_SPEC`) makes each a 3x64x64 picture; unlabelled."""
+
+
+    folder, partition = _raw_paths("celeba", split, root)
+    if not (folder.is_dir() and partition.is_file()):
+        if not download:
+            raise DatasetUnavailable(_missing_message("celeba", root, split))
+        _download_celeba(root)
+    wanted = CELEBA_SPLITS[split]
+    try:
+        lines = [line.split() for line in partition.read_text().splitlines() if line.strip()]
+        names = [parts[0] for parts in lines if parts[1] in wanted]
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise DatasetUnavailable(f"{partition} is not CelebA's partition list (a file name and 0, 1 or 2 per "
+                                 "line): delete it to download it again") from None
+    if not names:
+        raise DatasetUnavailable(f"{partition} names no image of the {split} split")
+    key = cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *spec_key(CELEBA_SPEC)) \
+        if keep_decoded else None
+    images = ImageFiles(DATASET_TITLES["celeba"], folder, (n.encode() for n in names), False, STREAM_LIMITS.pixels,
+                        workers, key, CELEBA_SPEC)
+    return ImageData("celeba", images, torch.full((len(names),), UNLABELLED, dtype=torch.long), [])
+
+
+def factor_names(name: str) -> tuple[str, ...]:
+    """The generating factors a dataset knows (shapes' six), told without loading it; () for the others."""
+
+    return tuple(shapes.FACTOR_NAMES) if name == "shapes" else ()
+
+
+def load_shapes(split: str = "train", side: int = 64, channels: int = 3) -> ImageData:
+    """aelab.data.shapes' coloured shapes, drawn here (no download; the same for SHAPES_SEED on every machine),
+    SHAPES_SPLIT[split] of them, train and test disjoint; labelled by shape, with all six factors kept."""
+
+
+    pixels, factors = shapes.shapes_split(split, SHAPES_SPLIT["train"], SHAPES_SPLIT["test"], SHAPES_SEED, side,
+                                          channels)
+    column = shapes.FACTOR_NAMES.index("shape")
+    return ImageData("shapes", torch.from_numpy(pixels), torch.from_numpy(factors[:, column]),
+                     list(shapes.SHAPES), factors, shapes.FACTOR_NAMES)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An array of bytes in the idx format the MNIST family ships in (what torchvision reads): two zero
+    bytes, 0x08 (unsigned bytes), the number of dimensions, each size as a big-endian uint32, the data."""
+    data = bytearray(path.read_bytes())  # writable, like every array the loaders return
+    rank = data[3] if len(data) > 4 else 0
+    sizes = np.frombuffer(data, ">u4", count=rank, offset=4) if len(data) >= 4 + 4 * rank else None
+    if data[:3] != b"\x00\x00\x08" or sizes is None or len(data) != 4 + 4 * rank + int(np.prod(sizes)):
+        raise DatasetUnavailable(f"{path} is not an idx file of bytes (the MNIST format): delete it to download "
+                                 "it again")
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(sizes)
+
+
+def load_labels(name: str, split: str = "test", root: str | Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """A split's labels (int64, UNLABELLED where unknown) and class names, never downloading. For the
+    MNIST family and CIFAR-10 they come from the disk cache without the pixels: the map colours by them."""
+    root = data_dir(root)
+    decoded = (*TORCHVISION_DATASETS, "cifar10")
+    if name in decoded and all(path.exists() for path in _raw_paths(name, split, root)):
+        arrays = _decoded_split(name, split, root, ("labels", "classes"))
+        return arrays["labels"].astype(np.int64), [str(c) for c in arrays["classes"]]
+    data = load_dataset(name, split, root, download=False, cached=True)
+    return data.labels.numpy(), data.classes
+
+
+def _missing_message(name: str, root: Path, split: str) -> str:
+    """One line: the folder a split should be in, the files expected there, and the two ways to get them."""
+    if name == "cifar10":
+        title, where, files = DATASET_TITLES[name], CIFAR_FOLDER, CIFAR_FILES[split]
+    elif name == "celeba":
+        title, where, files = DATASET_TITLES[name], CELEBA_FOLDER, (f"{CELEBA_IMAGES}/ (the aligned faces, "
+                                                                    "000001.jpg ...)", CELEBA_PARTITION)
+    else:
+        title = TORCHVISION_DATASETS[name]
+        where, files = f"{title}/raw", RAW_FILES[split]
+    listed = ", ".join(files[:-1]) + f" and {files[-1]}"
+    return (f"{title} ({split} split) is not in {root / where}: expected {listed} there. Set {DATA_DIR_ENV} "
+            f"to a folder holding {where}/, or connect to the internet to download it.")
+
+
+def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
+    """scikit-learn's bundled 8x8 digits, made MNIST-like: scaled into a 20x20 box inside 28x28."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    small = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    box = F.interpolate(small, size=(20, 20), mode="bilinear", align_corners=False, antialias=True)
+    images = F.pad(box, (4, 4, 4, 4)).clamp(0.0, 1.0)
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    train_idx, test_idx = split_indices(len(images), test_fraction, seed=0)
+    idx = train_idx if split == "train" else test_idx
+    return ImageData("digits", images[idx], labels[idx], [str(d) for d in range(10)])
+
+
+def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
+    """Which datasets the app can show without a download (digits and shapes, made here, always can).
+
+    Not CelebA: it is streamed (its test split alone would take 1 GB as floats), and the app's pages hold
+    the split they show in memory; train on it with the command line."""
+    root = data_dir(root)
+    found = {name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
+             for name in (*TORCHVISION_DATASETS, "cifar10")}
+    return found | {FALLBACK_DATASET: True, "shapes": True}

@@ -1,0 +1,1 @@
+"""What a model learnt: codes, maps, walks, directions, neighbours, samples, likelihoods, anomalies, metrics."""

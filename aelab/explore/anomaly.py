@@ -1,0 +1,148 @@
+"""Anomaly detection by reconstruction error: what a model reconstructs badly, it has not learnt."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aelab.explore.encoding import reconstruct
+from aelab.images.render import to_pictures
+from aelab.models.autoencoders import LatentModel
+
+
+def error_maps(model: LatentModel, images: torch.Tensor) -> np.ndarray:
+    """Per-pixel squared error (N, H, W) between images (N, C, H, W) and their reconstructions, averaged over
+    the channels: one map per image, whatever its colour, for `heatmap`."""
+    squared = (reconstruct(model, images) - to_pictures(images)) ** 2
+    return squared if squared.ndim == 3 else squared.mean(axis=3)
+
+
+def reconstruction_errors(model: LatentModel, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Anomaly score per image: mean squared pixel error of the deterministic reconstruction."""
+    return anomaly_scores(model, images, "mse", batch_size=batch_size)
+
+
+def percentile_of(score: float | np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Share of reference errors below `score`, in percent: 99 means worse than 99% of the test set."""
+    return 100.0 * np.searchsorted(np.sort(reference), score, side="left") / len(reference)
+
+
+def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """Area under the ROC curve of the score separating anomalous from normal (0.5 = chance)."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+    return float(roc_auc_score(labels, np.r_[normal, anomalous]))
+
+
+# The anomaly threshold, as a percentile of the reference errors: the Anomaly page suggests it
+# and the verdict beside every score uses it, so both call the same images unusual. At 99, one
+# ordinary test image in a hundred is flagged: a false-alarm rate at which a flag is worth a look.
+DEFAULT_PERCENTILE = 99.0
+
+
+def threshold_at(reference: np.ndarray, percentile: float = DEFAULT_PERCENTILE) -> float:
+    """The reconstruction error above which an image is flagged: a percentile of the reference errors."""
+    return float(np.percentile(reference, percentile))
+
+
+def score_sentence(error: float, reference: np.ndarray, reference_name: str, threshold: float | None = None) -> str:
+    """The anomaly score as a person reads it: the error, its rank among `reference_name` images, a verdict.
+
+    E.g. "error 0.031 — higher than 97% of MNIST test images: not flagged (threshold 0.0412)".
+    The verdict is the Anomaly page's: flagged exactly when the error is above `threshold`
+    (default: `threshold_at(reference)`, the page's default), so a picture the model failed
+    to reconstruct is never called ordinary beside a page that flags it. The percentage is
+    rounded down, so it says "every" (never "100%") only when that is true.
+    """
+    threshold = threshold_at(reference) if threshold is None else float(threshold)
+    percentile = float(percentile_of(error, reference))
+    if percentile >= 100.0:
+        rank = f"higher than every {reference_name} image"
+    elif percentile <= 0.0:
+        rank = f"no higher than any {reference_name} image"
+    elif percentile < 1.0:
+        rank = f"higher than under 1% of {reference_name} images"
+    else:
+        rank = f"higher than {int(percentile)}% of {reference_name} images"
+    verdict = "flagged as unusual for this model" if error > threshold else "not flagged"
+    return f"error {error:.3g} — {rank}: {verdict} (threshold {threshold:.3g})"
+
+
+# --- error heatmaps ----------------------------------------------------------------------
+
+_INFERNO = ("#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d",
+            "#fcffa4")  # matplotlib's inferno at ten even steps: dark = no error, light = large error
+
+
+def heatmap(error_map: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """Colour-map a 2-D error map to an (H, W, 3) float32 RGB image in [0, 1].
+
+    Errors are scaled by `vmax` (default: the map's own maximum); pass one shared `vmax` so
+    several maps can be compared by colour. A perceptually uniform map, because a gray
+    error map next to a gray digit is hard to read.
+    """
+    errors = np.nan_to_num(np.asarray(error_map, dtype=np.float64))
+    if errors.ndim != 2:
+        raise ValueError(f"expected a 2-D error map, got shape {errors.shape}")
+    top = float(errors.max()) if vmax is None else float(vmax)
+    t = np.clip(errors / top, 0.0, 1.0) if top > 0 else np.zeros_like(errors)
+    anchors = np.array([[int(h[i:i + 2], 16) / 255.0 for i in (1, 3, 5)] for h in _INFERNO])
+    steps = np.linspace(0.0, 1.0, len(anchors))
+    rgb = np.stack([np.interp(t, steps, anchors[:, c]) for c in range(3)], axis=-1)
+    return rgb.astype(np.float32)
+
+
+# --- scores ------------------------------------------------------------------------------
+
+SCORES = {
+    "mse": "mean squared pixel error",
+    "bce": "binary cross-entropy (nats per image)",
+    "mse_per_ink": "squared error per unit of ink",
+    "ink_corrected": "log squared error above what normal images with as much ink have",
+}
+
+
+@torch.no_grad()
+def anomaly_scores(model: LatentModel, images: torch.Tensor, score: str = "mse",
+                   reference: torch.Tensor | None = None, batch_size: int = 500) -> np.ndarray:
+    """Per-image reconstruction-error score (higher = more anomalous) by one of `SCORES`.
+
+    Plain error favours simple images: a thin '1' has little ink to get wrong, so it looks
+    normal to any model. 'mse_per_ink' divides by the ink; 'ink_corrected' instead fits, on
+    `reference` (normal images, e.g. the training set), how log error grows with log ink and
+    scores what is left over.
+    """
+    if score not in SCORES:
+        raise ValueError(f"Unknown score {score!r}; known: {', '.join(SCORES)}")
+    if score == "ink_corrected":
+        if reference is None:
+            raise ValueError("The 'ink_corrected' score needs reference images of the normal class")
+        slope, intercept = np.polyfit(_log_ink(reference), _log_mse(model, reference), 1)
+        return _log_mse(model, images) - (intercept + slope * _log_ink(images))
+    model.eval()
+    parts = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size]
+        logits = model.reconstruct(x)
+        if score == "bce":
+            parts.append(F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1))
+            continue
+        squared = (torch.sigmoid(logits) - x).pow(2).flatten(1)
+        if score == "mse":
+            parts.append(squared.mean(1))
+        else:
+            parts.append(squared.sum(1) / (x.flatten(1).sum(1) + 1.0))
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+def _log_mse(model: LatentModel, images: torch.Tensor) -> np.ndarray:
+    return np.log(np.maximum(anomaly_scores(model, images, "mse"), 1e-12))
+
+
+def _log_ink(images: torch.Tensor) -> np.ndarray:
+    return np.log(images.flatten(1).sum(1).numpy().astype(np.float64) + 1.0)
+
+
+# --- one-class experiment ----------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""What aelab keeps on disk: checkpoints, the disk cache, and atomic writes."""

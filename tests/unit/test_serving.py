@@ -1,0 +1,192 @@
+"""A served aelab's rules: settings from the environment, folders, run files, session bounds, owners."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from aelab import serving
+from aelab.data.folders import LOCAL_LIMITS, Limits
+from aelab.models.config import ModelConfig
+from aelab.serving import FolderRefused, OwnerWatch, Settings, SettingsError, resolve_folder, settings
+from aelab.training.trainer import TrainConfig, train
+
+
+@pytest.mark.parametrize("address", ["localhost", "127.0.0.1", "127.4.5.6", "::1", "[::1]", "::ffff:127.0.0.1"])
+def test_loopback_addresses_are_local(address):
+    assert serving.is_local_address(address)
+
+
+@pytest.mark.parametrize("address", [None, "", "0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "aelab.example.org",
+                                     "localhost.example.org"])
+def test_every_other_address_is_served(address):
+    assert not serving.is_local_address(address)
+
+
+def test_a_local_app_reads_any_folder_and_keeps_training_as_before():
+    local = settings("localhost", {})
+    assert local == Settings(served=False, allowed_folders=None, shared_runs=False, session_timeout=None,
+                             limits=LOCAL_LIMITS)
+
+
+def test_a_served_app_opens_only_the_data_folder_and_has_tighter_limits(tmp_path):
+    served = settings("0.0.0.0", {"AELAB_DATA_DIR": str(tmp_path)})
+    assert served.served and served.allowed_folders == (tmp_path.resolve(),)
+    assert served.session_timeout == serving.SERVED_SESSION_TIMEOUT and not served.shared_runs
+    assert served.limits == serving.SERVED_LIMITS
+    assert all(getattr(served.limits, f) <= getattr(LOCAL_LIMITS, f) for f in ("files", "bytes", "pixels", "seconds"))
+
+
+def test_the_operator_overrides_every_default(tmp_path):
+    env = {"AELAB_SERVED": "0", "AELAB_ALLOWED_FOLDERS": f"{tmp_path}{os.pathsep} {os.pathsep}~",
+           "AELAB_SHARED_RUNS": "1", "AELAB_SESSION_TIMEOUT": "30", "AELAB_MAX_FILES": "500", "AELAB_MAX_MB": "2.5",
+           "AELAB_MAX_MEGAPIXELS": "4", "AELAB_MAX_SECONDS": "9"}
+    chosen = settings(None, env)  # all interfaces, yet local because the operator says so
+    assert chosen == Settings(False, (tmp_path.resolve(), Path(os.path.realpath(Path.home()))), True, 30.0,
+                              Limits(files=500, bytes=int(2.5 * 2**20), pixels=4_000_000, seconds=9.0))
+    assert settings("127.0.0.1", {"AELAB_SERVED": "yes"}).served
+    assert settings("::", {"AELAB_ALLOWED_FOLDERS": ""}).allowed_folders == ()  # set but empty: no folders
+    assert settings("::", {"AELAB_SESSION_TIMEOUT": "0"}).session_timeout is None
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("AELAB_SERVED", "maybe", "AELAB_SERVED is 'maybe': use 1 or 0."),
+    ("AELAB_MAX_FILES", "lots", "AELAB_MAX_FILES is 'lots': use a positive number."),
+    ("AELAB_MAX_SECONDS", "0", "AELAB_MAX_SECONDS is '0': use a positive number."),
+    ("AELAB_MAX_MB", "inf", "AELAB_MAX_MB is 'inf': use a positive number."),
+    ("AELAB_SESSION_TIMEOUT", "-5", "AELAB_SESSION_TIMEOUT is '-5': use a positive number (or 0 for none)."),
+    ("AELAB_MAX_MEGAPIXELS", "30", "AELAB_MAX_MEGAPIXELS is 30: aelab decodes images of at most 25 megapixels."),
+])
+def test_an_unusable_setting_names_its_variable(name, value, message):
+    with pytest.raises(SettingsError) as err:
+        settings("localhost", {name: value})
+    assert str(err.value) == message
+
+
+# --- folders ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """allowed/{digits,link-out,link-in}, a secret folder beside it, and `root`, a link to allowed."""
+    (tmp_path / "allowed" / "digits" / "sub").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "allowed" / "link-out").symlink_to(tmp_path / "secret", target_is_directory=True)
+    (tmp_path / "allowed" / "link-in").symlink_to(tmp_path / "allowed" / "digits", target_is_directory=True)
+    (tmp_path / "root").symlink_to(tmp_path / "allowed", target_is_directory=True)
+    return tmp_path
+
+
+def test_folders_inside_an_allowed_one_resolve_to_their_real_path(tree):
+    allowed = [tree / "allowed"]
+    assert resolve_folder(f"  {tree}/allowed/digits  ", allowed) == tree / "allowed" / "digits"
+    assert resolve_folder(f"{tree}/allowed/digits/sub/..", allowed) == tree / "allowed" / "digits"
+    assert resolve_folder(f"{tree}/allowed/link-in", allowed) == tree / "allowed" / "digits"
+    assert resolve_folder(f"{tree}/allowed", [tree / "root"]) == tree / "allowed"  # an allowed link is resolved too
+    with pytest.raises(FolderRefused, match=f"^There is no folder at {tree}/allowed/nothing.$"):
+        resolve_folder(f"{tree}/allowed/nothing", allowed)  # inside, saying so gives nothing away
+
+
+@pytest.mark.parametrize("typed", ["{tree}/secret", "{tree}/allowed/../secret", "{tree}/allowed/digits/../../secret",
+                                   "{tree}/allowed/link-out", "{tree}/allowed/link-out/..", "/", "~", "secret"])
+def test_paths_leaving_the_allowed_folders_are_refused(tree, typed, monkeypatch):
+    monkeypatch.chdir(tree)  # "secret" is relative to the server's working folder
+    text = typed.format(tree=tree)
+    with pytest.raises(FolderRefused) as err:
+        resolve_folder(text, [tree / "allowed"])
+    assert str(err.value) == f"{text} is not open to training here: use a folder inside {tree}/allowed."
+
+
+def test_the_refusal_is_the_same_whether_or_not_the_path_exists(tree):
+    messages = []
+    for typed in (f"{tree}/secret", f"{tree}/nothing-here", f"{tree}/allowed/link-out", f"{tree}/allowed/../x\0y"):
+        with pytest.raises(FolderRefused) as err:
+            resolve_folder(typed, [tree / "allowed", tree / "other"])
+        messages.append(str(err.value).replace(typed, "TYPED"))
+        assert "secret" not in str(err.value).replace(typed, "")  # where a link leads is never shown
+    assert set(messages) == {f"TYPED is not open to training here: use a folder inside {tree}/allowed or "
+                             f"{tree}/other."}
+
+
+def test_no_allowed_folder_refuses_every_path_and_none_allows_any(tree):
+    with pytest.raises(FolderRefused, match="^Folders on the server are not open to training here: upload a zip"):
+        resolve_folder(f"{tree}/allowed/digits", [])
+    assert resolve_folder(f"{tree}/secret", None) == tree / "secret"  # a local app, as before
+    with pytest.raises(FolderRefused, match=f"^There is no folder at {tree}/nothing.$"):
+        resolve_folder(f"{tree}/nothing", None)
+    with pytest.raises(FolderRefused, match="^Type the path"):
+        resolve_folder("   ", None)
+
+
+# --- run files -------------------------------------------------------------------------------
+
+
+def test_who_may_replace_a_run_file(tmp_path):
+    runs, shipped = tmp_path / "runs", tmp_path / "checkpoints"
+    runs.mkdir(), shipped.mkdir()
+    mine, theirs, starter, new = runs / "mine.safetensors", runs / "theirs.safetensors", shipped / "vae.safetensors", \
+        runs / "new.safetensors"
+    for path in (mine, theirs, starter):
+        path.write_bytes(b"model")
+    served, local = settings("0.0.0.0", {}), settings("localhost", {})
+    shared = settings("0.0.0.0", {"AELAB_SHARED_RUNS": "1"})
+    created = {runs / "." / "mine.safetensors"}  # compared as real paths
+
+    def problem(path: Path, chosen: Settings) -> str | None:
+        return serving.replace_problem(path, created, chosen, shipped)
+
+    for chosen in (served, shared, local):
+        assert problem(new, chosen) is None and problem(mine, chosen) is None
+        assert problem(starter, chosen) == ("vae is a model that ships with aelab and is never replaced: "
+                                            "choose another name.")
+    assert problem(theirs, served) == ("A model named theirs exists already, trained in another session: "
+                                       "choose another name.")
+    assert problem(theirs, shared) is None and problem(theirs, local) is None  # the page asks first, as before
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def test_the_oldest_uploads_go_first_when_a_session_holds_too_many_or_too_much():
+    uploads = {f"u{i}": bytes(10 * i) for i in range(1, 6)}
+    assert serving.evict_oldest(uploads, max_items=3) == ["u1", "u2"]
+    assert list(uploads) == ["u3", "u4", "u5"]
+    uploads["u6"] = bytes(30)
+
+    def size(key: str) -> int:
+        return len(uploads[key])
+
+    assert serving.evict_oldest(uploads, 10, max_bytes=120, size=size) == ["u3"]  # 30 + 40 + 50 + 30 bytes
+    assert list(uploads) == ["u4", "u5", "u6"]
+    assert serving.evict_oldest(uploads, 10, max_bytes=120, size=size) == []
+    assert serving.evict_oldest(uploads, 10, max_bytes=20, size=size) == ["u4", "u5", "u6"]  # even the newest
+
+
+def test_an_owner_watch_expires_only_after_its_owner_is_silent_for_the_timeout():
+    assert not OwnerWatch(None).expired()  # a local app: never
+    watch = OwnerWatch(0.2)
+    assert not watch.expired()
+    time.sleep(0.25)
+    assert watch.expired()
+    watch.beat()
+    assert not watch.expired()
+    connected = [True]
+    watch = OwnerWatch(0.2, alive=lambda: connected[0])
+    time.sleep(0.25)
+    assert not watch.expired()  # an open, idle tab keeps its run
+    connected[0] = False
+    assert not watch.expired()
+    time.sleep(0.25)
+    assert watch.expired()
+
+
+def test_a_run_whose_owner_left_stops_itself(mnist_train, tmp_path):
+    watch = OwnerWatch(0.5)
+    cfg = TrainConfig(model=ModelConfig.for_model("vae"), dataset="mnist", epochs=500, batch_size=64, patience=0)
+    start = time.perf_counter()
+    result = train(cfg, mnist_train.subset(range(600)), tmp_path / "left.safetensors", should_stop=watch.expired)
+    assert result.status == "stopped" and time.perf_counter() - start < 30
+    assert result.path is not None and result.path.exists()  # what it learnt is kept
