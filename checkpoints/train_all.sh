@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrains the shipped starter checkpoints with the CLI; checkpoints/README.md records the result.
+# Retrains the shipped starter checkpoints with the CLI; docs/checkpoints.md records the result.
 # Usage: AELAB_DATA_DIR=/path/with/MNIST bash checkpoints/train_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrains the two shipped shapes checkpoints (3x64x64 RGB, aelab.data.shapes: no download) with the CLI, side by side,
-# one thread each, on the same data, seed and time budget: beta 1 and beta 4. checkpoints/README.md records the
+# one thread each, on the same data, seed and time budget: beta 1 and beta 4. docs/checkpoints.md records the
 # result and bench/disentanglement.py compares their MIG.
 # Usage: bash checkpoints/train_shapes.sh
 set -euo pipefail

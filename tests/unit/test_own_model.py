@@ -1,5 +1,5 @@
-"""Your own model (aelab.models.own): the README's complete example, written to a temporary folder, trained there
-its own way and imported with the CLI, then used through aelab's interface and on every page of the app;
+"""Your own model (aelab.models.own): the complete example of docs/own-model.md, written to a temporary folder,
+trained there its own way and imported with the CLI, then used through aelab's interface and on every page of the app;
 pytorch/examples' VAE as written there; entry points that fail each way; headers naming code nobody allowed."""
 
 from __future__ import annotations
@@ -173,9 +173,9 @@ def build():
 '''
 
 
-def readme_example() -> str:
-    """The README's example file, as a reader copies it."""
-    text = (ROOT / "README.md").read_text()
+def guide_example() -> str:
+    """The example file of docs/own-model.md, as a reader copies it."""
+    text = (ROOT / "docs" / "own-model.md").read_text()
     return re.search(r"<!-- own-model example -->\n```python\n(.*?)```", text, re.S).group(1)
 
 
@@ -192,10 +192,10 @@ def run_cli(*args: str | Path) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The README example trained one epoch by its own script, and an untrained copy, imported into a runs folder;
+    """The guide's example trained one epoch by its own script, and an untrained copy, imported into a runs folder;
     the other networks' modules and initial weights."""
     folder = tmp_path_factory.mktemp("mine")
-    (folder / f"{EXAMPLE}.py").write_text(readme_example())
+    (folder / f"{EXAMPLE}.py").write_text(guide_example())
     (folder / "others.py").write_text(OTHERS)
     (folder / "marker.py").write_text(MARKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
