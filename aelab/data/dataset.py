@@ -35,7 +35,7 @@ class ImageData:
     factors: np.ndarray | None = None  # (N, F) int64 generating factors, when known (shapes)
     factor_names: tuple[str, ...] = ()  # the columns of `factors`
     note: str = ""  # what loading did that a person should know (images converted to the shape), or ""
-    plain: bool = False  # a folder's or zip's files plainly converted (--side / --channels), not by MNIST's digit recipe
+    plain: bool = False  # a folder's or zip's files plainly converted (--side / --channels), not by the digit recipe
 
     def __len__(self) -> int:
         return len(self.images)
@@ -43,7 +43,8 @@ class ImageData:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of every image: what a model must take to be trained on or shown this data."""
-        return tuple(self.images.shape[1:])
+        channels, height, width = self.images.shape[1:]
+        return channels, height, width
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
 

@@ -84,7 +84,8 @@ def _font(name: str) -> ImageFont.FreeTypeFont:
 def _glyph(digit: int, font: str, rng: np.random.Generator) -> np.ndarray:
     """The digit's ink coverage in [0, 1], tilted, sheared and stretched a little as a hand would."""
     face = _font(font)
-    left, top, right, bottom = face.getbbox(str(digit))
+    # Pillow types the box as floats; at a whole font size its edges are whole pixels
+    left, top, right, bottom = (round(edge) for edge in face.getbbox(str(digit)))
     pad = GLYPH_PX // 2
     canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
     ImageDraw.Draw(canvas).text((pad - left, pad - top), str(digit), fill=255, font=face)

@@ -218,7 +218,9 @@ class ImageFiles(Dataset):
 
     def stream(self, index: list[torch.Tensor]) -> Iterator[torch.Tensor]:
         """The readable images of each batch of positions in `index`, read by DataLoader workers."""
-        loader = DataLoader(self, batch_sampler=[batch.tolist() for batch in index], collate_fn=_as_is,
+        # torch's stub types collate_fn for a list of items; with __getitems__ it gets that method's batch
+        loader = DataLoader(self, batch_sampler=[batch.tolist() for batch in index],
+                            collate_fn=_as_is,  # type: ignore[arg-type]
                             num_workers=self.source.workers)
         for images, skipped in loader:
             self.source.skipped.update(skipped)

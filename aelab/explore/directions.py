@@ -59,7 +59,8 @@ def principal_directions(codes: np.ndarray, k: int) -> Directions:
 
 def first_latent_layer(model: LatentModel) -> nn.Linear:
     """The decoder's first nn.Linear that takes z itself (in_features == latent_dim): the layer SeFa factorises."""
-    for module in model.decoder.modules():
+    decoder = model.decoder
+    for module in decoder.modules() if isinstance(decoder, nn.Module) else ():
         if isinstance(module, nn.Linear) and module.in_features == model.latent_dim:
             return module
     raise ValueError(f"{type(model).__name__}'s decoder has no linear layer taking the {model.latent_dim}-d code, "
@@ -165,5 +166,5 @@ def walk_grid(model: LatentModel, base: np.ndarray, directions: Directions, step
 
 def walk_gif(frames: np.ndarray, scale: int, duration_ms: int = 150) -> bytes:
     """A walk's frames enlarged and played forwards then back, as a looping GIF."""
-    frames = [render.enlarge(f, scale) for f in frames]
-    return render.to_gif(frames + frames[-2:0:-1], duration_ms=duration_ms)
+    enlarged = [render.enlarge(f, scale) for f in frames]
+    return render.to_gif(enlarged + enlarged[-2:0:-1], duration_ms=duration_ms)

@@ -66,17 +66,17 @@ def evaluate(model: LatentModel, images: Images, batch_size: int = 1000, seed: i
             noisy = add_noise(x, noise, noise_level, gen)
             denoise_sum += float(reconstruction_loss(model.reconstruct(noisy), x, kind).sum())
         codes.append(mu)
-    mu = torch.cat(codes).cpu().numpy()
+    all_codes = torch.cat(codes).cpu().numpy()
     metrics = {"images": n, "recon": recon_sum / n, "recon_kind": kind,
-               "latent_variance": [round(float(v), 5) for v in mu.astype(np.float64).var(0, ddof=1)],
-               "active_units": int(active_units(mu).sum())}
+               "latent_variance": [round(float(v), 5) for v in all_codes.astype(np.float64).var(0, ddof=1)],
+               "active_units": int(active_units(all_codes).sum())}
     if noise:
         metrics |= {"denoise_recon": denoise_sum / n, "noise": f"{noise} {noise_level:g}"}
     if model.is_variational:
         metrics |= {"nelbo": nelbo_sum / n, "kl": float(kl_sum.sum()) / n,
                     "kl_per_dim": [round(float(v) / n, 5) for v in kl_sum]}
-    if factors is not None and len(mu) == len(factors):  # a stream's unreadable files leave no factors to pair
-        metrics |= disentanglement(mu, factors, factor_names)
+    if factors is not None and len(all_codes) == len(factors):  # a stream's unreadable files leave no factors to pair
+        metrics |= disentanglement(all_codes, factors, factor_names)
     return metrics
 
 
@@ -85,7 +85,8 @@ def disentanglement(mu: np.ndarray, factors: np.ndarray, names: Sequence[str]) -
     code dimension follows (with the share of that factor's entropy it carries)."""
 
     result = mig(mu, np.asarray(factors))
-    return {"mig": round(result.score, 4), "mig_per_factor": dict(zip(names, (round(float(g), 4) for g in result.gaps))),
+    return {"mig": round(result.score, 4),
+            "mig_per_factor": dict(zip(names, (round(float(g), 4) for g in result.gaps))),
             "dimension_factors": [[names[k], round(share, 4)] for k, share in dimension_factors(result.normalised)]}
 
 

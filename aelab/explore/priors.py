@@ -123,6 +123,8 @@ def prior_for(model: LatentModel, codes: Codes | None) -> Prior:
     d = model.latent_dim
     if model.is_variational:
         return Prior(np.zeros(d), np.eye(d), "z ~ N(0, I), the VAE's prior")
+    if codes is None:
+        raise ValueError("An autoencoder's prior is fitted to its codes: pass the dataset's codes")
     cov = np.cov(codes.mu, rowvar=False) + 1e-5 * np.eye(d)
     return Prior(codes.mu.mean(0), np.linalg.cholesky(cov),
                  "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)")

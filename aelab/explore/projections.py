@@ -41,16 +41,22 @@ class Projection:
         """Where each of the dataset `rows` is among `coords`, leaving out those this map does not hold."""
         return np.flatnonzero(np.isin(self.index, np.fromiter(rows, dtype=np.int64)))
 
+    def axes(self) -> tuple[np.ndarray, np.ndarray]:
+        """A PCA map's mean and components, which turn codes into map positions and back; a t-SNE map has none."""
+        if self.mean is None or self.components is None:
+            raise ValueError("Only a PCA map can be inverted")
+        return self.mean, self.components
+
     def inverse(self, xy: np.ndarray) -> np.ndarray:
         """Codes at map positions (PCA only): the decoder can then draw any point of the map."""
-        if self.method != "pca":
-            raise ValueError("Only a PCA map can be inverted")
-        return (np.atleast_2d(xy) @ self.components + self.mean).astype(np.float32)
+        mean, components = self.axes()
+        return (np.atleast_2d(xy) @ components + mean).astype(np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {"coords": self.coords, "index": self.index, "params": np.array(json.dumps(self.params))}
         if self.method == "pca":
-            arrays |= {"mean": self.mean, "components": self.components}
+            mean, components = self.axes()
+            arrays |= {"mean": mean, "components": components}
         return arrays
 
     @classmethod
@@ -103,7 +109,8 @@ def decoded_plane(model: LatentModel, projection: Projection, n: int = PLANE_SID
 
 
 def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
-    return ((np.atleast_2d(codes) - projection.mean) @ projection.components.T).astype(np.float32)
+    mean, components = projection.axes()
+    return ((np.atleast_2d(codes) - mean) @ components.T).astype(np.float32)
 
 
 def tsne(codes: np.ndarray, n_points: int = 5000, perplexity: float = 30.0, seed: int = 0,

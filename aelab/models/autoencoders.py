@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -116,11 +117,14 @@ def mlp_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
 
 class LatentModel(nn.Module, metaclass=abc.ABCMeta):
     """aelab's model interface: `encode`, `decode` (logits), `reconstruct`, `loss` (named terms), `latent_dim`,
-    `is_variational` and, for a VAE, `posterior(x)`: the mean and clamped log-variance of q(z|x). aelab's networks and an operator's own (aelab.models.own) share it,
-    and with it the loss: recon + beta * KL for a VAE, recon alone otherwise."""
+    `is_variational` and, for a VAE, `posterior(x)`: the mean and clamped log-variance of q(z|x). aelab's networks
+    and an operator's own (aelab.models.own) share it, and with it the loss: recon + beta * KL for a VAE, recon
+    alone otherwise."""
 
     config: ModelConfig  # or model_config.OwnModelConfig: latent_dim, image_shape, recon and beta are read here
     is_variational = False
+    # declared, not defined: a deterministic model has no posterior (aelab.models.own looks for one by name)
+    posterior: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
     @property
     def latent_dim(self) -> int:
@@ -189,9 +193,12 @@ class Autoencoder(LatentModel):
         pixel (per pixel for an MLP, per channel for a conv decoder). Training then need not spend
         its first steps learning the background (Burda et al.'s IWAE code does the same)."""
         last = [m for m in self.decoder.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d))][-1]
-        per_pixel = last.bias.numel() == images[0].numel()
+        bias = last.bias
+        if bias is None:
+            raise ValueError(f"{type(self).__name__}'s last decoder layer has no bias to start at the mean image")
+        per_pixel = bias.numel() == images[0].numel()
         mean = images.mean(0).flatten() if per_pixel else _channel_means(images)
-        last.bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
+        bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -242,7 +249,7 @@ class ConvVAE(VariationalAutoencoder):
         super().__init__(config, *conv_parts(config))
 
 
-MODELS: dict[str, type[Autoencoder]] = {"conv_ae": ConvAutoencoder, "vae": VAE, "conv_vae": ConvVAE}
+MODELS: dict[str, type[ConvAutoencoder | VAE | ConvVAE]] = {"conv_ae": ConvAutoencoder, "vae": VAE, "conv_vae": ConvVAE}
 
 
 def build_model(config: ModelConfig) -> Autoencoder:

@@ -32,7 +32,7 @@ from aelab.models.config import (
     from_header,
     require_allowed,
 )
-from aelab.models.own import build, check
+from aelab.models.own import OwnModel, build, check
 from aelab.store.files import atomic_write
 
 FORMAT = "aelab-checkpoint"
@@ -117,7 +117,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path.name}: tensor types do not match {config.name}: {'; '.join(wrong[:3])}")
     if not all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()):
         raise CheckpointError(f"{path.name}: weights contain NaN or infinity")
-    if isinstance(config, OwnModelConfig):
+    if isinstance(model, OwnModel):  # built by its own code for real, not on the meta device
 
         model.load_state_dict(weights)
         try:
@@ -126,7 +126,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"{path.name}: {err}") from None
     else:
 
-        model = build_model(config)
+        model = build_model(model.config)
         model.load_state_dict(weights)
     model.eval()
     return Checkpoint(path, model, meta, file_digest(path))
@@ -245,8 +245,9 @@ def _validated_meta(path: Path, header: dict) -> dict:
 
 
 # What each older version lacks, by version: the values its models had (ModelConfig's defaults are today's).
-_UPGRADED = {1: {"activation": "relu", "channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]},
-             2: {"channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]}}
+_UPGRADED: dict[int, dict[str, object]] = {
+    1: {"activation": "relu", "channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]},
+    2: {"channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]}}
 
 
 def _upgraded(meta: dict) -> dict:

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import BatchSampler, DistributedSampler
+from torch.utils.data import BatchSampler, DistributedSampler, TensorDataset
 
 # How long a process waits for the others at one collective (rank 0 validating and saving, a
 # hung peer) before its run ends with a message; a peer that dies is noticed at once.
@@ -58,15 +58,17 @@ class Dist:
         if batch_size % self.world_size:
             raise ValueError(f"The batch size ({batch_size}) must be a multiple of the number of processes "
                              f"({self.world_size}): it is the global batch, split evenly between them.")
-        sampler = DistributedSampler(order, self.world_size, self.rank, shuffle=False)
+        sampler: DistributedSampler[int] = DistributedSampler(TensorDataset(order), self.world_size, self.rank,
+                                                              shuffle=False)
         return [order[index] for index in BatchSampler(sampler, batch_size // self.world_size, drop_last=False)]
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """The module to call for a training step: DDP around `model` when there are several processes."""
         if self.world_size == 1:
             return model
-        on_cuda = self.device is not None and self.device.type == "cuda"
-        return DistributedDataParallel(model, device_ids=[self.device.index] if on_cuda else None)
+        device = self.device
+        cuda_ids = [device.index] if device is not None and device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=cuda_ids)
 
     def sum(self, values: list[float]) -> list[float]:
         """Each value summed over the processes."""
@@ -76,7 +78,7 @@ class Dist:
         """The largest of the processes' values: how they agree on a stop any one of them asks for."""
         return int(self._reduce([value], torch_dist.ReduceOp.MAX)[0])
 
-    def weighted(self, loss: torch.Tensor, count: int, total: int) -> torch.Tensor:
+    def weighted(self, loss: torch.Tensor, count: int, total: float) -> torch.Tensor:
         """`loss` (a mean over this process's `count` images) scaled so that DDP's average of the
         processes' gradients is the gradient of the mean over all `total` images, even when the
         parts differ in size (unreadable files skipped)."""
@@ -99,7 +101,7 @@ class Dist:
         return RunAborted(f"Process {self.rank} of {self.world_size}: the distributed run broke off ({reason})."
                           f"{' ' + kept if kept and self.is_main else ''}")
 
-    def _reduce(self, values: list[float], op: torch_dist.ReduceOp) -> list[float]:
+    def _reduce(self, values: list[float], op: torch_dist.ReduceOp.RedOpType) -> list[float]:
         if self.world_size == 1:
             return values
         tensor = torch.tensor(values, dtype=torch.float64, device=self.device)

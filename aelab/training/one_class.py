@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from sklearn.metrics import roc_curve
 
 from aelab.data.dataset import ImageData
@@ -63,6 +64,9 @@ def one_class_experiment(model_name: str, train_data: ImageData, test_data: Imag
     if len(normal_train) < 10 or len(normal_train) == len(train_data):
         raise ValueError(f"Class {held_out} cannot be held out: {len(normal_train)} of {len(train_data)} "
                          "training images would be used (the data needs labels and that class).")
+    normal_images, test_images = normal_train.images, test_data.images
+    if not isinstance(normal_images, torch.Tensor) or not isinstance(test_images, torch.Tensor):
+        raise ValueError("The one-class experiment needs its images in memory, not streamed from files.")
     test_unseen = (test_data.labels == held_out) if mode == "all_but_one" else (test_data.labels != held_out)
     if test_unseen.all() or not test_unseen.any():
         raise ValueError(f"The test set needs images both of class {held_out} and of other classes.")
@@ -82,7 +86,7 @@ def one_class_experiment(model_name: str, train_data: ImageData, test_data: Imag
             raise RuntimeError(result.message)
         model = load_checkpoint(result.path).model
     unseen = test_unseen.numpy()
-    every = {name: anomaly_scores(model, test_data.images, name, reference=normal_train.images) for name in SCORES}
+    every = {name: anomaly_scores(model, test_images, name, reference=normal_images) for name in SCORES}
     aurocs = {name: auroc(values[~unseen], values[unseen]) for name, values in every.items()}
     scores = every[score]
     fpr, tpr, _ = roc_curve(unseen.astype(int), scores)

@@ -192,7 +192,8 @@ class _Run:
         self.train_data, self.val_data = split_validation(data, cfg.val_fraction, cfg.seed)
         model.init_output_bias(representative(self.train_data.images))
         # channels-last weights make oneDNN's conv kernels faster on CPU; activations follow them
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        # (torch's overloads of Module.to list these two apart; Module.to takes them together)
+        self.model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = dist.wrap(self.model)  # what a training step calls: the model, or DDP around it
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.meta = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed,
@@ -336,14 +337,14 @@ def _train_epoch(run: _Run, epoch: int, on_batch: Callable[[int, int, int, float
                 break
     except KeyboardInterrupt:
         stop = _End(Status.STOPPED, f"Interrupted during epoch {epoch + 1}.")
-    seen, covered, *totals = dist.sum([seen, covered, *sums.values()])
-    if seen == 0:
+    seen_all, covered_all, *totals = dist.sum([seen, covered, *sums.values()])  # over the processes
+    if seen_all == 0:
         return None, stop
     val = validation_loss(run.model, cfg, run.val_data.images, seed=cfg.seed) if dist.is_main else {}
     seconds = time.perf_counter() - started
-    train_terms = {k: v / seen for k, v in zip(sums, totals)}
-    fraction = 1.0 if stop is None else covered / len(run.train_data)  # whole, though files were unreadable
-    return EpochLog(epoch + 1, train_terms, val, seconds, seen / seconds, fraction), stop
+    train_terms = {k: v / seen_all for k, v in zip(sums, totals)}
+    fraction = 1.0 if stop is None else covered_all / len(run.train_data)  # whole, though files were unreadable
+    return EpochLog(epoch + 1, train_terms, val, seconds, seen_all / seconds, fraction), stop
 
 
 def _stopped(status: Status | None, cfg: TrainConfig, epoch: int) -> _End | None:
