@@ -20,14 +20,12 @@ from typing import Callable, Iterator
 import torch
 
 from aelab.data.dataset import DatasetUnavailable, ImageData
-from aelab.data.folders import IN_MEMORY_BYTES, INDEXING, folder_spec
-from aelab.data.registry import DATASETS, DOWNLOADABLE, data_dir, dataset_shape, ensure_downloaded, load_dataset
+from aelab.data.folders import IN_MEMORY_BYTES, INDEXING
+from aelab.data.registry import DOWNLOADABLE, data_dir, dataset_shape, ensure_downloaded, load_dataset
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
-from aelab.models.autoencoders import ACTIVATIONS, MODELS
-from aelab.models.config import CHANNELS, DIGIT_SHAPE, ENTRY_POINTS_ENV, OUTPUTS, ModelConfig, describe, shape_text
-from aelab.models.noise import NOISE_KINDS
+from aelab.models.config import DIGIT_SHAPE, ENTRY_POINTS_ENV, OUTPUTS, describe, shape_text
 from aelab.models.own import import_model
 from aelab.store.checkpoints import (
     IWAE,
@@ -39,22 +37,11 @@ from aelab.store.checkpoints import (
     update_metadata,
 )
 from aelab.training import distributed
+from aelab.training.flags import PROG, SHAPE_FLAGS, add_shape_arguments, add_train_arguments, train_config
 from aelab.training.runs import runs_dir
-from aelab.training.trainer import LR_SCHEDULES, EpochLog, Status, TrainConfig, pick_device, train
+from aelab.training.trainer import EpochLog, Status, TrainConfig, pick_device, train
 
 LOADS = {"auto": None, "memory": False, "stream": True}  # --load: load_dataset's `stream`
-
-
-PROG = "python -m aelab"
-# The train flags that make a TrainConfig, by argparse dest: the model's go to ModelConfig.for_model
-# (None keeps the model's default), the others to TrainConfig's field of that name.
-MODEL_FLAGS = ("latent_dim", "widths", "hidden", "beta", "recon", "activation")
-SHAPE_FLAGS = ("side", "channels")  # a folder's or zip's picture shape; the model takes the data's
-TRAIN_FLAGS = {"dataset": "dataset", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-               "lr_schedule": "lr_schedule", "kl_warmup": "kl_warmup_epochs", "denoise": "noise",
-               "noise_level": "noise_level", "shift": "shift", "shift_until": "shift_until", "patience": "patience",
-               "max_seconds": "max_seconds", "seed": "seed", "device": "device"}
-ALWAYS_WRITTEN = ("model", "dataset", "epochs", "out")  # in a rendered command even at their defaults
 
 
 def _data_dir_help() -> str:
@@ -64,7 +51,17 @@ def _data_dir_help() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    add_train_arguments(sub.add_parser("train", help="train a model and save a checkpoint"))
+    t = sub.add_parser("train", help="train a model and save a checkpoint")
+    add_train_arguments(t)  # those a recorded command holds; the rest steer the run
+    t.add_argument("--data-dir", help=_data_dir_help())
+    t.add_argument("--load", choices=list(LOADS), default="auto",
+                   help="a folder or zip: read into memory, or streamed from disk per batch (auto: streamed when "
+                   f"its decoded images would take more than {IN_MEMORY_BYTES // 2**20} MB)")
+    t.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes reading a streamed folder or zip")
+    t.add_argument("--keep-decoded", action="store_true",
+                   help="keep a streamed folder's decoded images in the disk cache for later epochs and runs")
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
 
     e = sub.add_parser("evaluate", help="test metrics of a checkpoint")
     e.add_argument("checkpoint", type=Path)
@@ -97,57 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"{', '.join(DOWNLOADABLE)} (default: mnist)")
     d.add_argument("--data-dir", help=_data_dir_help())
     return parser
-
-
-def add_train_arguments(t: argparse.ArgumentParser) -> None:
-    """The train command's flags, written once: parsed by `main`, rendered by `train_command`."""
-    t.add_argument("--model", choices=list(MODELS), default=ModelConfig.name)
-    t.add_argument("--dataset", default=TrainConfig.dataset,
-                   help=f"{', '.join(DATASETS)}, a folder of images or a zip of them")
-    t.add_argument("--data-dir", help=_data_dir_help())
-    t.add_argument("--load", choices=list(LOADS), default="auto",
-                   help="a folder or zip: read into memory, or streamed from disk per batch (auto: streamed when "
-                   f"its decoded images would take more than {IN_MEMORY_BYTES // 2**20} MB)")
-    add_shape_arguments(t)
-    t.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes reading a streamed folder or zip")
-    t.add_argument("--keep-decoded", action="store_true",
-                   help="keep a streamed folder's decoded images in the disk cache for later epochs and runs")
-    t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    t.add_argument("--lr", type=float, default=TrainConfig.lr)
-    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=TrainConfig.lr_schedule,
-                   help="cosine: decay to 0 over the run (epochs or --max-seconds)")
-    t.add_argument("--latent-dim", type=int, help="default: the model's (32 conv_ae, 20 VAEs)")
-    t.add_argument("--widths", type=int, nargs="+", help="conv channels or MLP hidden sizes")
-    t.add_argument("--hidden", type=int, help="conv models: a fully connected layer of this size each side of the "
-                   "latent, 0 for none (default 256 conv_vae, 0 conv_ae)")
-    t.add_argument("--beta", type=float, default=None, help="KL weight for VAEs (beta > 1: beta-VAE)")
-    t.add_argument("--recon", choices=["bce", "mse"], default=None)
-    t.add_argument("--activation", choices=list(ACTIVATIONS), default=None,
-                   help=f"between layers (default {ModelConfig.activation})")
-    t.add_argument("--kl-warmup", type=float, default=TrainConfig.kl_warmup_epochs,
-                   help="epochs over which beta ramps up from 0")
-    t.add_argument("--denoise", choices=NOISE_KINDS, help="train to remove this noise")
-    t.add_argument("--noise-level", type=float, default=TrainConfig.noise_level)
-    t.add_argument("--shift", type=int, default=TrainConfig.shift,
-                   help="augment: random shifts of up to this many pixels")
-    t.add_argument("--shift-until", type=float, default=TrainConfig.shift_until,
-                   help="fraction of the run that is shifted")
-    t.add_argument("--patience", type=int, default=TrainConfig.patience,
-                   help="early stopping patience in epochs (0: off)")
-    t.add_argument("--max-seconds", type=float, help="stop after this much training time")
-    t.add_argument("--seed", type=int, default=TrainConfig.seed)
-    t.add_argument("--device", default=TrainConfig.device, help="auto, cpu, cuda, mps")
-    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    t.add_argument("--out", type=Path, required=True, help="checkpoint path (.safetensors)")
-    t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
-
-
-def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
-    """--side and --channels: the pictures a folder or zip becomes (a known dataset has its own shape)."""
-    parser.add_argument("--side", type=int, help="a folder or zip: convert its images to this many pixels a side "
-                        "(with neither flag: MNIST's digit recipe, 1x28x28)")
-    parser.add_argument("--channels", type=int, choices=CHANNELS, help="a folder or zip: 1 (gray) or 3 (RGB)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,57 +233,6 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
 
 def _shape_options(args: argparse.Namespace) -> dict[str, int | None]:
     return {dest: getattr(args, dest) for dest in SHAPE_FLAGS}
-
-
-def train_config(args: argparse.Namespace, shape: tuple[int, int, int] | None = None) -> TrainConfig:
-    """The run that parsed `train` arguments describe, for data of `shape` (C, H, W), which the model takes
-    (None: the dataset's own shape, or what --side and --channels make of a folder)."""
-    shape = shape or dataset_shape(args.dataset) or folder_spec(args.side, args.channels).shape
-    model = ModelConfig.for_model(args.model, **{dest: getattr(args, dest) for dest in MODEL_FLAGS},
-                                  channels=shape[0], side=shape[1])
-    return TrainConfig(model=model, **{field: getattr(args, dest) for dest, field in TRAIN_FLAGS.items()})
-
-
-def train_command(cfg: TrainConfig, out: Path, plain: bool = False) -> str:
-    """The `python -m aelab train ...` that trains `cfg` into `out`, flags in the parser's order, defaults
-    left out: what a checkpoint trained in the app records, as the CLI records the command it ran.
-
-    `out` is written relative to the working folder when inside it; `plain`: a folder's or zip's files were
-    converted plainly (ImageData.plain), so its shape is written even at 1x28x28. A setting that no flag sets
-    (val_fraction) raises ValueError rather than render a command that would train something else.
-    """
-    if cfg.val_fraction != TrainConfig.val_fraction:
-        raise ValueError(f"No flag sets val_fraction {cfg.val_fraction}: the CLI always holds out "
-                         f"{TrainConfig.val_fraction}.")
-    model_defaults = ModelConfig.for_model(cfg.model.name, channels=cfg.model.channels, side=cfg.model.side)
-    values = {"model": cfg.model.name, **{dest: getattr(cfg.model, dest) for dest in MODEL_FLAGS},
-              **{dest: getattr(cfg, field) for dest, field in TRAIN_FLAGS.items()}, "out": _relative(out)}
-    if dataset_shape(cfg.dataset) is None and (plain or cfg.model.image_shape != DIGIT_SHAPE):  # a folder shaped
-        values |= {dest: getattr(cfg.model, dest) for dest in SHAPE_FLAGS}
-    flags = argparse.ArgumentParser(add_help=False)
-    add_train_arguments(flags)
-    words = [*PROG.split(), "train"]
-    for action in flags._actions:  # argparse has no public list of a parser's arguments
-        if action.dest not in values or not action.option_strings:
-            continue
-        value = values[action.dest]
-        default = getattr(model_defaults, action.dest) if action.dest in MODEL_FLAGS else action.default
-        if value is None or (value == default and action.dest not in ALWAYS_WRITTEN):
-            continue
-        words.append(action.option_strings[0])
-        words.extend(_word(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-    return shlex.join(words)
-
-
-def _word(value: object) -> str:
-    return repr(value) if isinstance(value, float) else str(value)  # repr: a float read back is the same float
-
-
-def _relative(path: Path) -> Path:
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return Path(path)
 
 
 def _summary(metrics: dict) -> str:

@@ -13,7 +13,7 @@ import os
 import re
 import reprlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -36,6 +36,7 @@ KINDS = {
 MODEL_TITLES = {name: kind.title for name, kind in KINDS.items()}
 # Activations by name, with the torch.nn class of each (aelab.models.autoencoders looks them up there).
 ACTIVATION_CLASSES = {"silu": "SiLU", "relu": "ReLU", "elu": "ELU"}
+RECONS = ("bce", "mse")  # the reconstruction losses a model can be trained with (ModelConfig.recon)
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # a VAE's log-variance is clamped here: keeps exp(logvar) finite early in training
 # Limits on a config, far above any model here (latents of 20-32, layers of 32-256 units): a
 # checkpoint's header is untrusted, and one asking for widths of 200,000 is refused before it is built.
@@ -53,15 +54,21 @@ CONV_FIRST_WIDTH = 32  # their default widths start here and double per layer: 2
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild a model: stored in every checkpoint as JSON."""
+    """Everything needed to rebuild a model: stored in every checkpoint as JSON. A field with a "help" in its
+    metadata is also a `train` flag (aelab.training.flags reads it)."""
 
-    name: str = "conv_ae"
-    latent_dim: int = 32
-    widths: tuple[int, ...] = (32, 64, 128)  # conv channels or MLP hidden sizes
-    beta: float = 1.0  # weight of the KL term (VAEs); > 1 gives a beta-VAE
-    recon: str = "bce"  # "bce" (Bernoulli, logits) or "mse" (on sigmoid outputs)
-    activation: str = "silu"  # between layers; SiLU trains stably at learning rates where ReLU VAEs collapse
-    hidden: int = 0  # conv models: a fully connected layer of this size each side of the latent (0 = none)
+    name: str = field(default="conv_ae", metadata={"flag": "--model", "choices": tuple(KINDS), "always": True,
+                                                   "help": "the kind of model (default %(default)s)"})
+    latent_dim: int = field(default=32, metadata={"help": "default: the model's (32 conv_ae, 20 VAEs)"})
+    widths: tuple[int, ...] = field(default=(32, 64, 128), metadata={"help": "conv channels or MLP hidden sizes"})
+    beta: float = field(default=1.0, metadata={"help": "KL weight for VAEs (beta > 1: beta-VAE)"})
+    recon: str = field(default="bce", metadata={"choices": RECONS, "help": "reconstruction loss: bce (Bernoulli, "
+                                                "on logits) or mse (on sigmoid outputs); default %(default)s"})
+    # SiLU trains stably at learning rates where ReLU VAEs collapse
+    activation: str = field(default="silu", metadata={"choices": tuple(ACTIVATION_CLASSES),
+                                                      "help": "between layers (default %(default)s)"})
+    hidden: int = field(default=0, metadata={"help": "conv models: a fully connected layer of this size each side "
+                                             "of the latent, 0 for none (default 256 conv_vae, 0 conv_ae)"})
     channels: int = DIGIT_SHAPE[0]  # of the images: 1 (gray) or 3 (RGB)
     side: int = DIGIT_SHAPE[1]  # the images are side x side pixels
 
@@ -185,7 +192,7 @@ class OwnModelConfig:
 
 def _check_shared(config: ModelConfig | OwnModelConfig) -> None:
     """The fields aelab's models and own models share, checked (and made plain ints) by one set of rules."""
-    if config.recon not in ("bce", "mse"):
+    if config.recon not in RECONS:
         raise ValueError(f"recon must be 'bce' or 'mse', not {reprlib.repr(config.recon)}")
     config.latent_dim = _bounded("latent_dim", config.latent_dim, 1, MAX_LATENT_DIM)
     if isinstance(config.beta, bool) or not isinstance(config.beta, numbers.Real) or not 0 <= config.beta < math.inf:

@@ -21,7 +21,6 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from aelab.cli import train_command
 from aelab.data.dataset import DatasetUnavailable, ImageData, split_validation
 from aelab.explore.metrics import record_test_metrics
 from aelab.images.render import to_pictures
@@ -30,6 +29,7 @@ from aelab.models.config import DIGIT_SHAPE
 from aelab.models.noise import add_noise
 from aelab.serving import OwnerWatch
 from aelab.store.checkpoints import update_metadata
+from aelab.training.flags import train_command
 from aelab.training.trainer import EpochLog, Status, TrainConfig, TrainResult, train
 
 MAX_RUNNING = 2  # trainings at once per process, jobs and experiments alike: a third would starve every session

@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from aelab.data.dataset import ImageData, random_shift, split_validation
+from aelab.data.registry import DATASETS
 from aelab.data.streaming import Images, batches, in_order, representative
 from aelab.models.autoencoders import Autoencoder, build_model
 from aelab.models.config import ModelConfig, shape_text
@@ -67,24 +68,31 @@ _STATUS_LABELS = {Status.FINISHED: "Finished", Status.EARLY_STOPPED: "Stopped ea
 
 @dataclass
 class TrainConfig:
-    """One training run, as stored in the checkpoint's metadata."""
+    """One training run, as stored in the checkpoint's metadata. A field with a "help" in its metadata is also
+    a `train` flag (aelab.training.flags reads it)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    dataset: str = "mnist"
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 3e-3
-    lr_schedule: str = "cosine"  # "cosine" decays lr to 0 over the run (epochs or time budget); "constant"
-    seed: int = 0
-    kl_warmup_epochs: float = 0.0  # beta ramps linearly from 0 over this many epochs
-    noise: str | None = None  # denoising: corrupt inputs, reconstruct clean targets
-    noise_level: float = 0.3
-    shift: int = 0  # augmentation: random whole-pixel shifts of up to this many pixels (0 = none)
-    shift_until: float = 0.7  # fraction of the run that is shifted; the rest sees the images as they are
+    dataset: str = field(default="mnist", metadata={
+        "always": True, "help": f"{', '.join(DATASETS)}, a folder of images or a zip of them"})
+    epochs: int = field(default=20, metadata={"always": True, "help": "passes over the training images"})
+    batch_size: int = field(default=128, metadata={"help": "images per optimiser step (default %(default)s)"})
+    lr: float = field(default=3e-3, metadata={"help": "learning rate (default %(default)s)"})
+    lr_schedule: str = field(default="cosine", metadata={
+        "choices": LR_SCHEDULES, "help": "cosine: decay to 0 over the run (epochs or --max-seconds)"})
+    seed: int = field(default=0, metadata={"help": "seeds the weights, the split and every epoch's shuffle"})
+    kl_warmup_epochs: float = field(default=0.0, metadata={"flag": "--kl-warmup",
+                                                           "help": "epochs over which beta ramps up from 0"})
+    noise: str | None = field(default=None, metadata={
+        "flag": "--denoise", "choices": NOISE_KINDS, "help": "train to remove this noise: corrupted inputs, clean "
+        "targets"})
+    noise_level: float = field(default=0.3, metadata={"help": "how strong --denoise's noise is (default %(default)s)"})
+    shift: int = field(default=0, metadata={"help": "augment: random shifts of up to this many pixels"})
+    shift_until: float = field(default=0.7, metadata={
+        "help": "fraction of the run that is shifted; the rest sees the images as they are"})
     val_fraction: float = 0.1
-    patience: int = 5  # early stopping: epochs without validation improvement (0 = never)
-    max_seconds: float | None = None  # wall-clock budget for the whole run
-    device: str = "auto"
+    patience: int = field(default=5, metadata={"help": "early stopping patience in epochs (0: off)"})
+    max_seconds: float | None = field(default=None, metadata={"help": "stop after this much training time"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, mps"})
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aelab.cli import build_parser, train_config
+from aelab.cli import build_parser
 from aelab.images.render import to_png
 from aelab.serving import MAX_SELECTIONS, MAX_UPLOADS
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training import jobs
+from aelab.training.flags import train_config
 from aelab.ui import keys, loading, navigation
 from aelab.ui.text import markdown_safe
 

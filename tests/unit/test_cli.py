@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from torchvision import datasets
 
-from aelab.cli import build_parser, main, train_command, train_config
+from aelab.cli import build_parser, main
 from aelab.data.registry import data_dir
 from aelab.explore import encoding
 from aelab.models.config import ModelConfig
+from aelab.training.flags import train_command, train_config
 from aelab.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
