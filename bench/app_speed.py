@@ -121,10 +121,11 @@ def lasso(points: int = 1000, repeats: int = 5) -> None:
 
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
+    from aelab.ui.caches import ModelData
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
     path = at.session_state[keys.MODEL_PATH]
-    context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
+    context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], "test")
     times = []
     for i in range(repeats):
         rows = tuple(range(i, 10_000, 10_000 // points))[:points]  # another region each time: nothing cached

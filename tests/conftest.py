@@ -39,10 +39,11 @@ def click_map():
     stores: a dataset row or a spot, with the model and data of the app's sidebar."""
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
+    from aelab.ui.caches import ModelData
 
     def click(at, index: int | None = None, location: tuple[float, float] | None = None) -> None:
         path = at.session_state[keys.MODEL_PATH]
-        context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
+        context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], "test")
         at.session_state[keys.MAP_CLICK] = keys.MapClick(context, index, location)
         if keys.MAP_REGION in at.session_state:  # a click replaces a box or lasso, as keys.set_map_click does
             del at.session_state[keys.MAP_REGION]
@@ -55,10 +56,11 @@ def lasso_map():
     """`lasso_map(at, rows)` stores in an AppTest what a box or lasso on the latent map stores: its dataset rows."""
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
+    from aelab.ui.caches import ModelData
 
     def lasso(at, rows) -> None:
         path = at.session_state[keys.MODEL_PATH]
-        context = (path, file_digest(path), at.session_state[keys.DATASET], "test")
+        context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], "test")
         at.session_state[keys.MAP_REGION] = keys.MapRegion(context, tuple(int(r) for r in rows))
 
     return lasso

@@ -16,7 +16,8 @@ from aelab.images import render
 from aelab.models.config import ModelConfig, OwnModelConfig, from_header
 from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
-from aelab.ui import cached, keys, navigation, uploads
+from aelab.ui import caches, keys, navigation, uploads
+from aelab.ui.caches import ModelData
 from aelab.ui.text import OFFLINE_NOTE, card_facts, command_title, dataset_option, model_title, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"
@@ -27,7 +28,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Context:
-    """The model and test data the sidebar selected; `key` identifies them for the caches.
+    """The model and test data the sidebar selected: their model, data, labels and codes are read through it
+    (a page stops saying why when they cannot be loaded); all else is `caches.<topic>.<function>(ctx.key, ...)`.
 
     Only the checkpoint's header is read up front: the model and the images are loaded on first
     use, so a page whose results are in the disk cache never loads them.
@@ -40,8 +42,9 @@ class Context:
     split: str = "test"
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.path, self.digest, self.dataset, self.split)
+    def key(self) -> ModelData:
+        """What every cache computed from this model and data is keyed by (aelab.ui.caches)."""
+        return ModelData(self.path, self.digest, self.dataset, self.split)
 
     @property
     def config(self) -> ModelConfig | OwnModelConfig:
@@ -54,7 +57,7 @@ class Context:
 
     @property
     def checkpoint(self) -> Checkpoint:
-        return _loaded(lambda: cached.load_model(self.path, self.digest))
+        return _loaded(lambda: caches.models.load_model(self.path, self.digest))
 
     @property
     def model(self):
@@ -62,14 +65,14 @@ class Context:
 
     @property
     def data(self) -> ImageData:
-        return _loaded(lambda: cached.load_data(self.dataset, self.split))
+        return _loaded(lambda: caches.datasets.load_data(self.dataset, self.split))
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
         """Every test image's label and the class names, read without loading the images."""
-        return _loaded(lambda: cached.labels(self.dataset, self.split))
+        return _loaded(lambda: caches.datasets.labels(self.dataset, self.split))
 
     def codes(self) -> encoding.Codes:
-        return _loaded(lambda: cached.codes(*self.key))
+        return _loaded(lambda: caches.codes.codes(self.key))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -118,7 +121,7 @@ def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None)
     """Label -> path of every readable checkpoint (of models taking `shape` images, when given), the default
     first; `warn` reports broken files."""
     options = {}
-    for item in cached.checkpoint_listing():
+    for item in caches.models.listing():
         if item.error:
             if warn:
                 st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
@@ -126,7 +129,7 @@ def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None)
         if shape is None or image_shape(item.meta) == shape:
             options[label_for(item.path)] = str(item.path)
     for label, path in keys.session_models().items():  # uploaded in this session, checked when they came
-        if shape is None or image_shape(cached.metadata(path)) == shape:
+        if shape is None or image_shape(caches.models.metadata(path)) == shape:
             options[label] = path
     return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
 
@@ -188,7 +191,7 @@ def context(quiet: bool = False) -> Context | None:
             st.page_link(navigation.TRAIN.script, label="Go to the Train page", icon=navigation.TRAIN.icon)
         return None
     try:
-        return Context(path, cached.digest(path), cached.metadata(path), dataset)
+        return Context(path, caches.models.digest(path), caches.models.metadata(path), dataset)
     except (CheckpointError, OSError) as err:
         if not quiet:
             st.error(str(err))

@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from aelab import views
+from aelab.ui.caches.key import ModelData
 
 MODEL_LABEL = "model_label"  # the sidebar's model picker
 MODEL_PATH = "model_path"  # the checkpoint it chose
@@ -93,21 +94,21 @@ class MapClick(NamedTuple):
     codes under the same numbers, so there the click is dropped, never shown.
     """
 
-    context: tuple[str, ...]
+    context: ModelData
     index: int | None = None
     location: tuple[float, float] | None = None
 
 
-def _made_with(key: str, context: tuple[str, ...]) -> MapClick | MapRegion | None:
+def _made_with(key: str, context: ModelData) -> MapClick | MapRegion | None:
     """What the session keeps under `key` if it was made with this model and data; one made with others is dropped."""
     found = st.session_state.get(key)
-    if found is not None and found.context != tuple(context):
+    if found is not None and found.context != context:
         del st.session_state[key]
         return None
     return found
 
 
-def map_click(context: tuple[str, ...]) -> MapClick | None:
+def map_click(context: ModelData) -> MapClick | None:
     """The last click on the map, if it was made with this model and data."""
     return _made_with(MAP_CLICK, context)
 
@@ -139,7 +140,7 @@ def read_link(models: Collection[str], datasets: Collection[str]) -> None:
         st.session_state[LINKED_POINT] = view.point
 
 
-def show_in_link(model: str, dataset: str, context: tuple[str, ...], n_images: int) -> None:
+def show_in_link(model: str, dataset: str, context: ModelData, n_images: int) -> None:
     """Select the point a link asked for (when the data has it), then write this view into the link."""
     point = st.session_state.pop(LINKED_POINT, None)
     if point is not None and point < n_images:
@@ -150,11 +151,11 @@ def show_in_link(model: str, dataset: str, context: tuple[str, ...], n_images: i
 class MapRegion(NamedTuple):
     """The dataset rows inside a box or lasso drawn on the latent map, with the Context.key they belong to."""
 
-    context: tuple[str, ...]
+    context: ModelData
     rows: tuple[int, ...]
 
 
-def map_region(context: tuple[str, ...]) -> MapRegion | None:
+def map_region(context: ModelData) -> MapRegion | None:
     """The last box or lasso on the map, if it was drawn with this model and data."""
     return _made_with(MAP_REGION, context)
 
@@ -173,15 +174,15 @@ def save_group(side: str, region: MapRegion) -> None:
     st.session_state.setdefault(GROUPS, {})[side] = region
 
 
-def groups(context: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+def groups(context: ModelData) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """The rows of groups A and B when both were saved with this model and data, else None."""
     saved = st.session_state.get(GROUPS, {})
-    if all(side in saved and saved[side].context == tuple(context) for side in "AB"):
+    if all(side in saved and saved[side].context == context for side in "AB"):
         return saved["A"].rows, saved["B"].rows
     return None
 
 
-def selected_index(context: tuple[str, ...]) -> int | None:
+def selected_index(context: ModelData) -> int | None:
     """The dataset row clicked on the map with this model and data, if any."""
     click = map_click(context)
     return None if click is None else click.index

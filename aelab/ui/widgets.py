@@ -7,7 +7,7 @@ import streamlit as st
 
 from aelab.images import render
 from aelab.store.checkpoints import Checkpoint, CheckpointError, describes_vae
-from aelab.ui import cached, keys
+from aelab.ui import caches, keys
 from aelab.ui.context import Context, model_options
 
 NO_COMPARISON = "(none)"
@@ -55,7 +55,7 @@ def pick_model(title: str, options: dict[str, str | None], default: str, key: st
     if options[label] is None:
         return None
     try:
-        return cached.load_model(options[label], cached.digest(options[label]))
+        return caches.models.load_model(options[label], caches.models.digest(options[label]))
     except (CheckpointError, OSError) as err:
         st.error(f"Could not load {label}: {err}")
         return None
@@ -67,7 +67,7 @@ def comparison_picker(ctx: Context, key: str) -> Context | None:
     if not others:
         st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
         return None
-    meta = {str(item.path): item.meta for item in cached.checkpoint_listing() if item.meta}  # headers read once
+    meta = {str(item.path): item.meta for item in caches.models.listing() if item.meta}  # headers read once
     other_kind = [label for label, path in others.items()
                   if describes_vae(meta.get(path, {})) != ctx.model.is_variational]
     checkpoint = pick_model("Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0],

@@ -58,10 +58,10 @@ def test_pages_never_change_the_shared_cached_model(env, click_map):
     for page in EXPLORE[1:]:
         at.switch_page(page.script).run()
         assert not at.exception, page.title
-    from aelab.ui import cached as caches  # the same process-wide cache the pages used
+    from aelab.ui.caches import models  # the same process-wide cache the pages used
 
     path = str(SHIPPED_DIR / "vae.safetensors")
-    cached = caches.load_model(path, caches.digest(path)).model
+    cached = models.load_model(path, models.digest(path)).model
     fresh = load_checkpoint(path).model
     assert not cached.training and all(p.grad is None for p in cached.parameters())
     assert all(torch.equal(a, b) for a, b in zip(cached.state_dict().values(), fresh.state_dict().values()))

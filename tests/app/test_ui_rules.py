@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registered():
-    helpers = sorted(p.stem for p in (ROOT / "aelab" / "ui").glob("*.py") if p.stem != "__init__")
+    ui = ROOT / "aelab" / "ui"
+    helpers = sorted(".".join(p.relative_to(ui).with_suffix("").parts)
+                     for p in [*ui.glob("*.py"), *ui.glob("caches/*.py")] if p.stem != "__init__")
     code = "import importlib\n" + "".join(f"importlib.import_module('aelab.ui.{m}')\n" for m in helpers)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ from aelab.images import render
 from aelab.models.autoencoders import MODELS
 from aelab.models.config import MODEL_TITLES
 from aelab.training import jobs, one_class
-from aelab.ui import cached, figures, keys
+from aelab.ui import caches, figures, keys
 from aelab.ui.context import require_context
 from aelab.ui.uploads import take_uploads
 from aelab.ui.widgets import show
@@ -43,7 +43,7 @@ st.caption("An autoencoder reconstructs well what resembles its training data. T
            "error is above a threshold is flagged as unusual. Error maps are coloured from dark (no error) to "
            "light yellow (the largest error among the images shown).")
 
-errors = cached.errors(*ctx.key)
+errors = caches.scores.errors(ctx.key)
 dataset_name = dataset_title(ctx.dataset)
 lo, hi = float(errors.min()), float(errors.max())
 threshold_key = keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset)
@@ -117,7 +117,7 @@ st.caption("How good is reconstruction error at spotting something new? Train a 
            "separates the classes the model never saw from those it did. It trains here, in this session, "
            "for a few seconds per epoch.")
 try:
-    train_data = cached.load_data(ctx.dataset, "train")
+    train_data = caches.datasets.load_data(ctx.dataset, "train")
 except (DatasetUnavailable, OSError) as err:
     st.warning(f"The one-class experiment needs the training split: {err}")
     st.stop()
@@ -139,7 +139,7 @@ score = settings[4].selectbox("Score", scores, index=scores.index(one_class.BEST
                               help="The default is the score that separated best when measured on MNIST "
                                    "(bench/one_class.py).")
 
-results = cached.experiment_results()
+results = caches.scores.experiment_results()
 run_key = (ctx.dataset, len(train_data), model_name, mode, held_out, epochs, score)
 if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_key in results):
     with st.status(f"Training a {MODEL_TITLES[model_name]} for {epochs} epochs…", expanded=True) as status:

@@ -15,7 +15,7 @@ from aelab.images import render
 from aelab.models.autoencoders import count_parameters
 from aelab.models.config import describe
 from aelab.training.runs import label_for
-from aelab.ui import cached
+from aelab.ui import caches
 from aelab.ui.context import Context, model_options, require_context
 from aelab.ui.text import metric_rows
 from aelab.ui.widgets import pick_model, picture_with_download
@@ -78,7 +78,7 @@ with sample_tab:
     sample_seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="compare_sample_seed"))
     side = c3.slider("Grid size", 3, 8, 6, key="compare_side")
     for column, (k, run) in zip(st.columns(2), runs.items()):
-        prior = cached.prior(*run.key)
+        prior = caches.samples.prior(run.key)
         samples = run.decode(priors.sample(prior, side * side, temperature, sample_seed))
         with column:
             st.markdown(f"**{k}: {names[k]}**")
@@ -103,7 +103,8 @@ with interp_tab:
 
 with metrics_tab:
     table = pd.DataFrame({f"{k}: {names[k]}": metric_rows(run.model.config, run.checkpoint.meta,
-                                                           count_parameters(run.model), cached.errors(*run.key).mean())
+                                                           count_parameters(run.model),
+                                                           caches.scores.errors(run.key).mean())
                           for k, run in runs.items()})
     st.dataframe(table, height="content", column_config={"_index": st.column_config.Column(width="large")})
     st.caption("“Recorded” figures come from each checkpoint's metadata (its training run's test evaluation, "
@@ -114,7 +115,7 @@ with export_tab:
     which = st.radio("Model", list(runs), format_func=lambda k: f"{k}: {names[k]}", horizontal=True,
                      key="compare_export_model")
     run = runs[which]
-    st.download_button("Latent codes and PCA map (CSV)", cached.codes_csv(*run.key),
+    st.download_button("Latent codes and PCA map (CSV)", caches.maps.codes_csv(run.key),
                        file_name=f"latent-{names[which]}-{run.dataset}-{run.split}.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="compare_csv")
     st.caption(f"One row per {run.dataset} {run.split} image ({len(run.data)}): index, label, the code "

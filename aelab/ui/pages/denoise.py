@@ -15,7 +15,7 @@ from aelab.images import render
 from aelab.models import noise
 from aelab.store.checkpoints import Checkpoint
 from aelab.training.runs import default_for_role, label_for
-from aelab.ui import cached, keys
+from aelab.ui import caches, keys
 from aelab.ui.context import model_options, require_context
 from aelab.ui.text import MAX_INDICES, parse_indices
 from aelab.ui.widgets import pick_model, show
@@ -25,7 +25,7 @@ SCALE = 3
 
 
 def pick_with_note(title: str, options: dict[str, str], wanted: str, denoising: bool, key: str) -> Checkpoint | None:
-    metas = {str(item.path): item.meta for item in cached.checkpoint_listing() if item.meta}
+    metas = {str(item.path): item.meta for item in caches.models.listing() if item.meta}
     checkpoint = pick_model(title, options, default_for_role(options, metas, wanted, denoising), key)
     if checkpoint is not None:
         st.caption(noise.denoising_note(checkpoint.meta.get("train")))
@@ -98,13 +98,14 @@ for i, name in enumerate(names):  # short captions: a caption wider than its ima
 show(pictures, captions, scale=SCALE, columns=4)
 st.caption("Under each output: its PSNR against the clean image, in dB.")
 
-st.subheader(f"Mean PSNR over {min(cached.PSNR_IMAGES, len(ctx.data))} test images")
+st.subheader(f"Mean PSNR over {min(caches.scores.PSNR_IMAGES, len(ctx.data))} test images")
 rows = []
 for label, ckpt in models:
-    before, after = cached.mean_psnr(str(ckpt.path), ckpt.digest, ctx.dataset, kind, level, noise_seed)
+    before, after = caches.scores.mean_psnr(ctx.with_checkpoint(ckpt).key, kind, level, noise_seed)
     rows.append({"": label, "trained": noise.denoising_note(ckpt.meta.get("train")), "mean PSNR (dB)": round(after, 2),
                  "gain over noisy (dB)": round(after - before, 2)})
 rows.insert(0, {"": "noisy input", "trained": "", "mean PSNR (dB)": round(before, 2), "gain over noisy (dB)": 0.0})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
-st.caption(f"{noise.NOISE_TITLES[kind]} noise at level {level:g}, seed {noise_seed}; the first {cached.PSNR_IMAGES} "
-           f"test images of {dataset_title(ctx.dataset)}. Cached: changing the shown images does not recompute it.")
+st.caption(f"{noise.NOISE_TITLES[kind]} noise at level {level:g}, seed {noise_seed}; the first "
+           f"{caches.scores.PSNR_IMAGES} test images of {dataset_title(ctx.dataset)}. Cached: changing the shown "
+           "images does not recompute it.")

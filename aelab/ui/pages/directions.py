@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aelab.explore.directions import WALK_EXTENT
-from aelab.ui import cached_explore, keys, text
+from aelab.ui import caches, keys, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import require_base, show
 
@@ -54,7 +54,7 @@ else:
     most = min(MAX_DIRECTIONS, len(base))
     k = right.slider("Directions", 1, most, min(5, most), key="dir_k") if most > 1 else 1
 try:
-    found = cached_explore.directions(*ctx.key, kind, k, sides)
+    found = caches.walks.directions(ctx.key, kind, k, sides)
 except ValueError as err:
     st.error(str(err))
     st.stop()
@@ -100,7 +100,7 @@ st.subheader("Walk grid")
 st.caption(f"Each row walks the base code along one direction, from −{WALK_EXTENT:g} to +{WALK_EXTENT:g} standard "
            "deviations; under each picture, the step taken.")
 steps = st.columns([2, 3])[0].slider("Steps per direction", 3, 15, 8, key="dir_grid_steps")
-png = cached_explore.walk_grid_png(*ctx.key, kind, k, sides, base.tobytes(), steps, GRID_SCALE)
+png = caches.walks.walk_grid_png(ctx.key, kind, k, sides, base.tobytes(), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(found.names), output_format="PNG")
 stem = ctx.checkpoint.path.stem
 st.download_button("Download grid (PNG)", png, file_name=f"directions-{stem}.png", mime="image/png",
@@ -110,8 +110,8 @@ st.subheader("GIF of one direction")
 choice, animation = st.columns([2, 3])
 # Named without their shares, which change with the model: Streamlit's selectbox keeps showing a stale label.
 row = choice.selectbox("Direction", range(len(found.names)), format_func=found.names.__getitem__, key="dir_gif_row")
-gif = cached_explore.walk_gif(*ctx.key, kind, k, sides, base.tobytes(), row, GIF_STEPS)
+gif = caches.walks.walk_gif(ctx.key, kind, k, sides, base.tobytes(), row, GIF_STEPS)
 choice.download_button("Download GIF", gif, file_name=f"direction-{stem}-{row + 1}.gif", mime="image/gif",
                        on_click="ignore", icon=":material/download:", key="dir_gif")
 animation.image(gif, caption=f"{found.names[row]}: there and back, {GIF_STEPS} steps each way",
-                width=cached_explore.GIF_SCALE * base_image.shape[1])  # as made, not stretched to the column
+                width=caches.walks.GIF_SCALE * base_image.shape[1])  # as made, not stretched to the column

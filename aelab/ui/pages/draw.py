@@ -8,7 +8,7 @@ from streamlit_drawable_canvas import st_canvas
 from aelab.explore import projections
 from aelab.images.inputs import prepare_for
 from aelab.images.reading import ImageError
-from aelab.ui import cached, figures, uploads
+from aelab.ui import caches, figures, uploads
 from aelab.ui.context import require_context
 from aelab.ui.widgets import show
 
@@ -43,7 +43,7 @@ with pictures:
         st.toast(f"Kept as {uploads.keep('drawing', prepared.image)}")
 with map_col:
     labels, classes = ctx.labels()
-    projection = cached.pca_map(*ctx.key)
+    projection = caches.maps.pca(ctx.key)
     fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), "PCA",
                              clickable_cells=False)
     figures.add_uploads(fig, projections.pca_transform(projection, code), [""], title="your drawing")

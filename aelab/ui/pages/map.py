@@ -16,7 +16,7 @@ from aelab.data.registry import dataset_title, factor_names
 from aelab.explore import encoding, neighbours, projections, selection
 from aelab.explore.anomaly import reconstruction_errors
 from aelab.images import render
-from aelab.ui import cached, cached_map, figures, keys, text
+from aelab.ui import caches, figures, keys, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.widgets import picture_with_download, show
 
@@ -32,7 +32,7 @@ def computed_projection(ctx: Context, method: str, n_images: int) -> projections
     n_points = st.select_slider("Points", COMPUTED_POINTS, value=min(5000, n_images), key=f"{method}_points")
     label, low, high, default = SETTINGS[method]
     args = (method, min(n_points, n_images), float(st.slider(label, low, high, default, key=f"{method}_setting")))
-    projection = cached.stored_map(*ctx.key, *args)
+    projection = caches.maps.stored(ctx.key, *args)
     if projection is not None:
         return projection
     prompt = st.empty()
@@ -41,8 +41,8 @@ def computed_projection(ctx: Context, method: str, n_images: int) -> projections
         if not st.button(f"Compute {title}", type="primary", key=f"{method}_go"):
             st.stop()
     bar = st.progress(0.0, text=f"Computing {title}…")
-    projection = cached.computed_map(*ctx.key, *args,
-                                     progress=lambda f: bar.progress(f, text=f"Computing {title}… {100 * f:.0f}%"))
+    projection = caches.maps.computed(ctx.key, *args,
+                                      progress=lambda f: bar.progress(f, text=f"Computing {title}… {100 * f:.0f}%"))
     bar.empty()
     prompt.empty()  # computed: the prompt and its button go
     return projection
@@ -52,11 +52,11 @@ def place(ctx: Context, projection: projections.Projection, codes: np.ndarray) -
     """Where codes that are not the dataset's (uploads, a path) fall on this map."""
     if projection.method == "pca":
         return projections.pca_transform(projection, codes)
-    setting = projection.params[cached.COMPUTED_MAPS[projection.method][1]]
-    return cached.map_placer(*ctx.key, projection.method, projection.params["n_points"], setting)(codes)
+    setting = projection.params[caches.maps.COMPUTED_MAPS[projection.method][1]]
+    return caches.maps.placer(ctx.key, projection.method, projection.params["n_points"], setting)(codes)
 
 
-def on_select(context: tuple[str, ...]) -> None:
+def on_select(context: caches.ModelData) -> None:
     """Turn a click into the selected dataset row or, on a PCA map's empty space, a spot to decode, and a
     box or lasso into a region; an empty selection (a double click) clears it, as the map does."""
     selection = st.session_state["latent_map"].selection
@@ -177,7 +177,7 @@ with controls:
                            "together, UMAP more of the global layout.")
     plane = False
     if method == "PCA":
-        projection = cached.pca_map(*ctx.key)
+        projection = caches.maps.pca(ctx.key)
         ratio = projection.params["explained_variance_ratio"]
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
         plane = st.checkbox("Decoded plane", key="map_plane",
@@ -198,16 +198,16 @@ with controls:
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
 region = keys.map_region(ctx.key)
 if colour_by == text.TRUST:
-    values = cached_map.map_trust(*ctx.key, f"{projection.method} {projection.params}", projection)
+    values = caches.maps.trust(ctx.key, f"{projection.method} {projection.params}", projection)
 else:
-    values = None if colour_by == text.LABEL else cached_map.colour_values(*ctx.key, colour_by)[projection.index]
+    values = None if colour_by == text.LABEL else caches.maps.colour_values(ctx.key, colour_by)[projection.index]
 fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
                          clickable_cells=method == "PCA", decoded=click.location,
                          selected=None if click.index is None else projection.position(click.index),
                          values=values, values_title=text.colour_title(colour_by),
                          region=None if region is None else projection.positions(region.rows))
 if plane:
-    figures.add_background(fig, *cached_map.decoded_plane(*ctx.key))
+    figures.add_background(fig, *caches.maps.decoded_plane(ctx.key))
 if thumbnails:
     shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
     width = float(np.ptp(projection.coords[:, 0]))

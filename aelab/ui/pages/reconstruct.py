@@ -10,7 +10,7 @@ import streamlit as st
 from aelab.data.registry import dataset_title
 from aelab.explore import anomaly, encoding
 from aelab.images import render
-from aelab.ui import cached, keys
+from aelab.ui import caches, keys
 from aelab.ui.context import Context, require_context
 from aelab.ui.text import markdown_safe, upload_recipe
 from aelab.ui.uploads import STEP_PX, take_uploads
@@ -29,7 +29,7 @@ def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray
     x = render.to_tensor(pictures, ctx.shape)
     recon = encoding.reconstruct(ctx.model, x)
     maps = anomaly.error_maps(ctx.model, x)
-    reference = cached.errors(*ctx.key)
+    reference = caches.scores.errors(ctx.key)
     name = f"{dataset_title(ctx.dataset)} test"
     threshold = st.session_state.get(keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset),
                                      anomaly.threshold_at(reference))  # the Anomaly page's, once it was set

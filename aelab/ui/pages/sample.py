@@ -5,7 +5,7 @@ import streamlit as st
 from aelab.explore import priors
 from aelab.explore.priors import DEFAULT_COMPONENTS, QUALITY_K, QUALITY_SAMPLES
 from aelab.images import render
-from aelab.ui import cached, cached_explore, text
+from aelab.ui import caches, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, picture_with_download
 
@@ -33,23 +33,23 @@ if source == text.MIXTURE:
     components = how_many.slider("Mixture components", 2, 20, DEFAULT_COMPONENTS, key="sample_components",
                                  help="Each a full-covariance Gaussian, fitted by scikit-learn (seeded).")
 
-pixels = cached.pictures(ctx.dataset, ctx.split)
-yardstick = cached.reference_distance(ctx.dataset, ctx.split)
-spread = cached.reference_diversity(ctx.dataset, ctx.split)
+pixels = caches.datasets.pictures(ctx.dataset, ctx.split)
+yardstick = caches.samples.reference_distance(ctx.dataset, ctx.split)
+spread = caches.samples.reference_diversity(ctx.dataset, ctx.split)
 n_quality = min(QUALITY_SAMPLES, len(pixels))  # as many samples as real images, as density and coverage expect
 runs = [ctx] if other is None else [ctx, other]
 for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     if components is None:
-        description = cached.prior(*run_ctx.key).description
+        description = caches.samples.prior(run_ctx.key).description
     else:
         try:
-            description = cached_explore.mixture(*run_ctx.key, components).description
+            description = caches.samples.mixture(run_ctx.key, components).description
         except ValueError as err:  # fewer codes than a mixture of this size needs
             st.error(str(err))
             st.stop()
-    z = cached_explore.sample_codes(*run_ctx.key, components, side * side, temperature, int(seed))
+    z = caches.samples.sample_codes(run_ctx.key, components, side * side, temperature, int(seed))
     samples = run_ctx.decode(z)
-    quality = cached_explore.quality(*run_ctx.key, components, temperature, int(seed), n_quality)
+    quality = caches.samples.quality(run_ctx.key, components, temperature, int(seed), n_quality)
     name = run_ctx.checkpoint.path.stem
     with column:
         st.markdown(f"**{name}**")

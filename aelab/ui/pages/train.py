@@ -24,7 +24,7 @@ from aelab.store.checkpoints import SUFFIX
 from aelab.training import jobs
 from aelab.training.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
 from aelab.training.trainer import TrainConfig
-from aelab.ui import cached, keys, loading, navigation
+from aelab.ui import caches, keys, loading, navigation
 from aelab.ui.context import dataset_options, offline_notice
 from aelab.ui.context import settings as serving_settings
 from aelab.ui.text import PICTURE_HELP, PICTURE_MODES, markdown_safe
@@ -58,7 +58,7 @@ class Choice(NamedTuple):
     splits: Splits | None
 
     def load(self, split: str) -> ImageData:
-        return cached.load_data(self.dataset, split) if self.splits is None else getattr(self.splits, split)
+        return caches.datasets.load_data(self.dataset, split) if self.splits is None else getattr(self.splits, split)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from aelab.data.registry import factor_names
 from aelab.explore.metrics import ACTIVE_UNIT_THRESHOLD
-from aelab.ui import cached, cached_map, keys, text
+from aelab.ui import caches, keys, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import require_base, show
 
@@ -20,14 +20,14 @@ st.caption("Start from one image's code and move along one latent dimension at a
            "from the 1st to the 99th percentile.")
 
 base, base_image = require_base(ctx, keys.TRAVERSE_BASE)
-stats = cached.dim_stats(*ctx.key)
+stats = caches.codes.dim_stats(ctx.key)
 dims = range(len(base))
 low = np.minimum(stats.low, base)  # an upload may lie outside the data's range: keep it reachable
 high = np.maximum(np.maximum(stats.high, base), low + 1e-3)
 unit = "KL" if stats.measure.startswith("KL") else "var"
 
 
-factors = cached_map.dimension_factors(*ctx.key) if factor_names(ctx.dataset) else None
+factors = caches.codes.dimension_factors(ctx.key) if factor_names(ctx.dataset) else None
 
 
 def slider_label(d: int) -> str:
@@ -103,7 +103,7 @@ steps = right.slider("Values per dimension", 3, 15, 8, key="grid_steps")
 if not chosen:
     st.info("Choose at least one dimension to draw the grid.")
     st.stop()
-png = cached.traversal_png(*ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
+png = caches.walks.traversal_png(ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen), output_format="PNG")
 st.download_button("Download grid (PNG)", png, file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
                    mime="image/png", on_click="ignore", icon=":material/download:", key="grid_png")

@@ -1,0 +1,35 @@
+"""A model's codes of a dataset split (kept on disk too), and what each code dimension carries."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from aelab.explore import encoding
+from aelab.explore.metrics import disentanglement
+from aelab.store import cache
+from aelab.ui.caches.datasets import labels, load_data
+from aelab.ui.caches.key import ModelData
+from aelab.ui.caches.models import model
+
+
+@st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
+def codes(key: ModelData) -> encoding.Codes:
+    disk_key = cache.cache_key(key.digest, key.dataset, key.split, len(labels(key.dataset, key.split)[0]))
+    return encoding.cached_codes(disk_key, lambda: encoding.encode_all(model(key),
+                                                                       load_data(key.dataset, key.split).images))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dim_stats(key: ModelData) -> encoding.DimensionStats:
+    return encoding.dimension_stats(codes(key))
+
+
+@st.cache_data(show_spinner="Measuring which factor each dimension follows…", max_entries=8)
+def dimension_factors(key: ModelData) -> list[tuple[str, float]] | None:
+    """Per code dimension, the known generating factor it follows and its share (metrics.disentanglement);
+    None where the data has no factors."""
+    data = load_data(key.dataset, key.split)
+    if data.factors is None:
+        return None
+    found = disentanglement(codes(key).mu, data.factors, data.factor_names)
+    return [(name, share) for name, share in found["dimension_factors"]]

@@ -1,0 +1,28 @@
+"""A dataset split's images, its pictures and its labels: loaded once, shared by every session."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from aelab.data.dataset import ImageData
+from aelab.data.registry import load_dataset, load_labels
+from aelab.images import render
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def load_data(name: str, split: str) -> ImageData:
+    return load_dataset(name, split, download=False, cached=True)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def pictures(name: str, split: str) -> np.ndarray:
+    """A split's images as pictures ((N, H, W) or (N, H, W, 3)), converted once: for colour data the
+    conversion is a copy of the whole split, which no rerun should make again. Shared, never mutated."""
+    return render.to_pictures(load_data(name, split).images)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def labels(name: str, split: str) -> tuple[np.ndarray, list[str]]:
+    """A split's labels and class names: for MNIST and its kin from the disk cache, without reading its pixels."""
+    return load_labels(name, split)

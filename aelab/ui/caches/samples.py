@@ -1,0 +1,56 @@
+"""Generation (the Sample and Compare pages): priors, fitted mixtures, sampled codes, and the yardsticks
+their quality is measured against."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from aelab.data.dataset import sample_indices
+from aelab.explore import encoding, priors
+from aelab.ui.caches.codes import codes
+from aelab.ui.caches.datasets import pictures
+from aelab.ui.caches.key import ModelData
+from aelab.ui.caches.models import model
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def prior(key: ModelData) -> priors.Prior:
+    latent_model = model(key)
+    return priors.prior_for(latent_model, None if latent_model.is_variational else codes(key))
+
+
+@st.cache_data(show_spinner="Fitting a Gaussian mixture to the codes…", max_entries=16)
+def mixture(key: ModelData, n_components: int) -> priors.Mixture:
+    return priors.fit_mixture(codes(key), n_components)
+
+
+def sample_codes(key: ModelData, components: int | None, n: int, temperature: float, seed: int) -> np.ndarray:
+    """n codes from the model's prior (components None, as latent.sample draws them) or a fitted mixture."""
+    if components is None:
+        return priors.sample(prior(key), n, temperature, seed)
+    return priors.sample_mixture(mixture(key, components), n, temperature, seed)
+
+
+@st.cache_data(show_spinner="Measuring density and coverage…", max_entries=32)
+def quality(key: ModelData, components: int | None, temperature: float, seed: int, n: int) -> priors.Quality:
+    """Density and coverage of n decoded samples against as many test images (a fixed draw of them)."""
+    pixels = pictures(key.dataset, key.split)
+    real = pixels[sample_indices(len(pixels), n, seed=0)]
+    z = sample_codes(key, components, n, temperature, seed)
+    return priors.density_coverage(real, encoding.decode(model(key), z))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reference_distance(dataset: str, split: str, n: int = 500) -> float:
+    """How far a real test image is from its nearest other test image: the yardstick for samples."""
+    pixels = pictures(dataset, split)
+    rows = sample_indices(len(pixels), n, seed=0)
+    return float(priors.nearest_distances(pixels[rows], pixels, skip=rows).mean())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
+    """How different real test images are from each other: the yardstick for the samples' diversity."""
+    pixels = pictures(dataset, split)
+    return priors.diversity(pixels[sample_indices(len(pixels), n, seed=0)])
