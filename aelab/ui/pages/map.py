@@ -1,6 +1,6 @@
 """Latent map: the dataset's codes in 2-D (PCA, t-SNE or UMAP), coloured by label; click to inspect.
 
-With the disk cache filled, the map is drawn from labels and projections alone (no torch). A click
+With the disk cache filled, the map is drawn from labels and projections alone, no model run. A click
 reruns only the `explore` fragment, whose figure stays the one the page built: the browser marks
 the click itself and Streamlit does not redraw the 10,000 points.
 """
