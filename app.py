@@ -3,7 +3,7 @@
 import streamlit as st
 
 from aelab.models.config import EntryPointError
-from aelab.serving import SettingsError
+from aelab.settings import SettingsError
 from aelab.ui import context, keys, navigation
 
 st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")

@@ -25,8 +25,9 @@ from aelab.data.registry import DOWNLOADABLE, data_dir, dataset_shape, ensure_do
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
-from aelab.models.config import DIGIT_SHAPE, ENTRY_POINTS_ENV, OUTPUTS, describe, shape_text
+from aelab.models.config import DIGIT_SHAPE, OUTPUTS, describe, shape_text
 from aelab.models.own import import_model
+from aelab.settings import variable
 from aelab.store.checkpoints import (
     IWAE,
     SUFFIX,
@@ -97,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # its help names the data folder: a bad setting is one line too
         if args.command == "train":
             return run_train(args, argv)
         if args.command == "import":
@@ -291,7 +292,7 @@ def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
                                  "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights)}})
     print(f"{out}: {describe(model.config)}")
     print("test:", _summary(metrics))
-    print(f"Open it in the app with its code allowed: {ENTRY_POINTS_ENV}={shlex.quote(model.config.entry)} "
+    print(f"Open it in the app with its code allowed: {variable('entry_points')}={shlex.quote(model.config.entry)} "
           "streamlit run app.py")
     return 0
 

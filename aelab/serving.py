@@ -4,48 +4,28 @@
 replaced after confirmation, as always. Bound to any other address (Streamlit's default, all
 interfaces, included), every browser is a user nobody vetted: the app is *served*, so folders
 are read only inside the ones the operator allows, runs belong to the session that trained
-them, loads and sessions are bounded, and training stops once its owner has gone. Settings
-come from environment variables, read when asked (the pages ask on each run). Streamlit-free:
-the pages pass in what Streamlit knows (its address, a session's files) and act on the answers.
+them, loads and sessions are bounded, and training stops once its owner has gone. The operator's
+choices are aelab.settings; `rules` applies them to this app's address. Streamlit-free: the pages
+pass in what Streamlit knows (its address, a session's files) and act on the answers.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Hashable, Mapping, MutableMapping, Sequence, TypeVar
+from typing import Any, Callable, Collection, Hashable, MutableMapping, Sequence, TypeVar
 
 from aelab.data.dataset import DatasetUnavailable
-from aelab.data.folders import LOCAL_LIMITS, Limits
-from aelab.data.registry import DATA_DIR_ENV, data_dir
-from aelab.images.reading import MAX_PIXELS
+from aelab.settings import SERVED_SESSION_TIMEOUT, Limits, Settings, current
 
-SERVED_ENV = "AELAB_SERVED"  # 1 or 0: served or local, whatever the address says
-ALLOWED_FOLDERS_ENV = "AELAB_ALLOWED_FOLDERS"  # os.pathsep-separated; set but empty: no server folder at all
-SHARED_RUNS_ENV = "AELAB_SHARED_RUNS"  # 1: in a served app, any session may replace any trained run
-SESSION_TIMEOUT_ENV = "AELAB_SESSION_TIMEOUT"  # seconds a run outlives its owner's last sign of life; 0: forever
-MAX_FILES_ENV = "AELAB_MAX_FILES"  # the limits of one folder or zip (data.Limits)...
-MAX_MB_ENV = "AELAB_MAX_MB"
-MAX_MEGAPIXELS_ENV = "AELAB_MAX_MEGAPIXELS"
-MAX_SECONDS_ENV = "AELAB_MAX_SECONDS"
-
-# A served app's defaults: a class's folders and zips of digits fit; a user's load takes 2 minutes at most.
-SERVED_LIMITS = Limits(files=20_000, bytes=200 * 2**20, pixels=12_000_000, seconds=120.0)
-SERVED_SESSION_TIMEOUT = 600.0  # seconds: a closed laptop lid or a reconnect does not end a run
 MAX_UPLOADS = 100  # uploaded images one session keeps
 MAX_UPLOAD_BYTES = 32 * 2**20  # those images and their preprocessing steps together
 MAX_SELECTIONS = 100  # entries in any per-session record of picks (chosen points, files seen by an uploader)
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 K = TypeVar("K", bound=Hashable)
-
-
-class SettingsError(ValueError):
-    """An environment variable the operator set cannot be used; the message names it."""
 
 
 class FolderRefused(DatasetUnavailable):
@@ -53,8 +33,8 @@ class FolderRefused(DatasetUnavailable):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The operator's choices, as one value the pages read."""
+class Rules:
+    """What the operator's settings come to for this app, served or local: one value the pages read."""
 
     served: bool
     allowed_folders: tuple[Path, ...] | None  # resolved; None: any folder (a local app)
@@ -79,60 +59,20 @@ def is_local_address(address: str | None) -> bool:
     return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def settings(address: str | None, environ: Mapping[str, str] = os.environ) -> Settings:
-    """The settings for an app bound to `address` (st.get_option("server.address")).
-
-    Raises SettingsError when a variable is set to something unusable: better the operator
-    learns at once than a browser user later.
-    """
-    flag = _flag(environ, SERVED_ENV)
-    served = not is_local_address(address) if flag is None else flag
-    timeout = _number(environ, SESSION_TIMEOUT_ENV, SERVED_SESSION_TIMEOUT if served else 0.0, allow_zero=True)
-    return Settings(served, allowed_folders(served, environ), bool(_flag(environ, SHARED_RUNS_ENV)),
-                    timeout or None, limits(served, environ))
-
-
-def allowed_folders(served: bool, environ: Mapping[str, str] = os.environ) -> tuple[Path, ...] | None:
-    """The folders browser users may train from, resolved: $AELAB_ALLOWED_FOLDERS when set; else, when
-    served, only the data folder ($AELAB_DATA_DIR); else None, any folder."""
-    value = environ.get(ALLOWED_FOLDERS_ENV)
-    if value is None:
-        return (_real(data_dir(environ.get(DATA_DIR_ENV))),) if served else None
-    return tuple(_real(Path(os.path.expanduser(part.strip()))) for part in value.split(os.pathsep) if part.strip())
-
-
-def limits(served: bool, environ: Mapping[str, str] = os.environ) -> Limits:
-    """The limits of one folder or zip: the served or local defaults, each replaceable by its variable."""
-    base = SERVED_LIMITS if served else LOCAL_LIMITS
-    megapixels = _number(environ, MAX_MEGAPIXELS_ENV, base.pixels / 1e6)
-    if megapixels * 1e6 > MAX_PIXELS:
-        raise SettingsError(f"{MAX_MEGAPIXELS_ENV} is {megapixels:g}: aelab decodes images of at most "
-                            f"{MAX_PIXELS / 1e6:g} megapixels.")
-    return Limits(files=int(_number(environ, MAX_FILES_ENV, base.files)),
-                  bytes=int(_number(environ, MAX_MB_ENV, base.bytes / 2**20) * 2**20),
-                  pixels=int(megapixels * 1e6), seconds=_number(environ, MAX_SECONDS_ENV, base.seconds))
-
-
-def _flag(environ: Mapping[str, str], name: str) -> bool | None:
-    value = environ.get(name, "").strip().lower()
-    if not value:
-        return None
-    if value in _TRUE + _FALSE:
-        return value in _TRUE
-    raise SettingsError(f"{name} is {value!r}: use 1 or 0.")
-
-
-def _number(environ: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise SettingsError(f"{name} is {value!r}: use a positive number{' (or 0 for none)' if allow_zero else ''}.")
-    return number
+def rules(address: str | None, chosen: Settings | None = None) -> Rules:
+    """The rules for an app bound to `address` (st.get_option("server.address")) under `chosen` settings
+    (this process's when not given). Served unless the address is local or AELAB_SERVED says otherwise;
+    a served app opens only the data folder unless the operator names folders, and ends a run whose owner
+    has gone."""
+    chosen = chosen or current()
+    served = not is_local_address(address) if chosen.served is None else chosen.served
+    allowed = chosen.allowed_folders
+    if allowed is None and served:
+        allowed = (_real(chosen.data_dir),)
+    timeout = chosen.session_timeout
+    if timeout is None:
+        timeout = SERVED_SESSION_TIMEOUT if served else 0.0
+    return Rules(served, allowed, chosen.shared_runs, timeout or None, chosen.limits(served))
 
 
 # --- folders ------------------------------------------------------------------------------
@@ -171,7 +111,7 @@ def _real(path: Path) -> Path:
 # --- runs ---------------------------------------------------------------------------------
 
 
-def replace_problem(path: Path, created_in_session: Collection[Path], settings: Settings,
+def replace_problem(path: Path, created_in_session: Collection[Path], settings: Rules,
                     shipped_dir: Path) -> str | None:
     """Why this session may not write the run file `path`, or None when it may.
 

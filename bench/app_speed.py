@@ -24,8 +24,9 @@ from common import ROOT, timed  # the checkout importable, a private disk cache
 
 from aelab.data.registry import load_dataset  # noqa: E402
 from aelab.explore import encoding, projections
+from aelab.settings import SHIPPED_DIR  # noqa: E402
 from aelab.store import cache  # noqa: E402
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
 from aelab.ui import navigation
 
 FIRST_PAGE = """

@@ -28,7 +28,8 @@ from aelab.data.dataset import sample_indices  # noqa: E402
 from aelab.data.registry import load_dataset
 from aelab.explore import directions, encoding, likelihood, neighbours, priors, projections  # noqa: E402
 from aelab.images import render
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
+from aelab.settings import SHIPPED_DIR  # noqa: E402
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> tuple[float, float]:

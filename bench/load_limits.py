@@ -1,7 +1,7 @@
 """How fast a folder of images is read, and refused when it passes the served limits.
 
 Writes a folder of MNIST-like PNGs (real test digits) into a temporary folder, then times
-reading --read of them with serving.SERVED_LIMITS, and refusing all --files of them when
+reading --read of them with settings.SERVED_LIMITS, and refusing all --files of them when
 that is more than the limit allows: the refusal comes from indexing alone, so it costs a
 walk of the folder, not a read of it. Reports the process's peak resident memory too.
 
@@ -26,7 +26,7 @@ from aelab.data.dataset import DatasetUnavailable
 from aelab.data.folders import load_folder  # noqa: E402
 from aelab.data.registry import load_dataset
 from aelab.images.render import to_png  # noqa: E402
-from aelab.serving import SERVED_LIMITS  # noqa: E402
+from aelab.settings import SERVED_LIMITS  # noqa: E402
 
 
 def peak_mb() -> float:

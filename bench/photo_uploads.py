@@ -36,7 +36,8 @@ from aelab.data import photos  # noqa: E402
 from aelab.data.registry import load_dataset  # noqa: E402
 from aelab.explore.encoding import encode_all  # noqa: E402
 from aelab.images import recipe, render  # noqa: E402
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
+from aelab.settings import SHIPPED_DIR  # noqa: E402
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
 
 GOAL = 0.9
 

@@ -144,7 +144,7 @@ def train_child(model: str, mode: str, folder: Path, seconds: float, workers: in
 
 
 def _limits():
-    from aelab.data.folders import STREAM_LIMITS
+    from aelab.settings import STREAM_LIMITS
 
     return STREAM_LIMITS  # the command line's, for every mode: the comparison is of reading, not of limits
 

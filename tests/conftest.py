@@ -4,19 +4,58 @@ the CLI's, which tests/run.sh fills first) and a private cache folder."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
 import torch
+
+import aelab.settings
 
 # One intra-op thread: on 2 cores shared with a Streamlit server and a browser, two OpenMP
 # threads spin against each other and small models train 10-30x slower.
 torch.set_num_threads(1)
 
 
+def _text(value: Any) -> str:
+    """A setting's value as its variable spells it: a flag 1 or 0, folders joined by os.pathsep."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (tuple, list)):
+        return os.pathsep.join(str(item) for item in value)
+    return str(value)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Callable[..., ContextManager[None]]:
+    """`with settings(runs_dir=path, served=True, max_files="lots"):` runs its block under those aelab settings
+    (field names of aelab.settings.Settings; None unsets one; a string is written as it is, so a bad value can
+    be tried). It sets the AELAB_* variables, so subprocesses and AppTests see them, and has aelab read them
+    again on entry and on exit. One fixture for every scope: a module's environment is a `with` in its fixture."""
+
+    @contextmanager
+    def override(**overrides: Any) -> Iterator[None]:
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                for name, value in overrides.items():
+                    if value is None:
+                        patch.delenv(aelab.settings.variable(name), raising=False)
+                    else:
+                        patch.setenv(aelab.settings.variable(name), _text(value))
+                aelab.settings.reload()
+                yield
+        finally:
+            aelab.settings.reload()
+
+    return override
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _private_cache(settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[None]:
     """Projections computed by tests go to a fresh folder, never the user's ~/.cache."""
-    os.environ["AELAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    with settings(cache_dir=tmp_path_factory.mktemp("cache")):
+        yield
 
 
 @pytest.fixture(scope="session")

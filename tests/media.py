@@ -11,7 +11,7 @@ import base64
 import io
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 import pytest
@@ -55,12 +55,12 @@ def pixels(url: str) -> np.ndarray:
 
 
 @contextmanager
-def private_app(tmp_path_factory: pytest.TempPathFactory, runs: Path | None = None) -> Iterator[None]:
-    """The AppTests run inside get a disk cache and runs folder of their own (`runs` when given), and their
-    media files are recorded for reading back."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("AELAB_RUNS_DIR", str(runs or tmp_path_factory.mktemp("runs")))
+def private_app(settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory,
+                runs: Path | None = None) -> Iterator[None]:
+    """The AppTests run inside get a disk cache and runs folder of their own (`runs` when given), set through
+    the `settings` fixture, and their media files are recorded for reading back."""
+    with settings(cache_dir=tmp_path_factory.mktemp("cache"), runs_dir=runs or tmp_path_factory.mktemp("runs")), \
+            pytest.MonkeyPatch.context() as mp:
         recording(mp)
         yield
 

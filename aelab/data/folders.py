@@ -10,7 +10,6 @@ import os
 import stat
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
@@ -20,9 +19,10 @@ import torch
 from aelab.data.dataset import UNLABELLED, DatasetUnavailable, ImageData, LoadStopped, Splits, divided
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles, read_file, read_member
 from aelab.images.inputs import DIGIT_SPEC, ImageSpec, prepare_bytes
-from aelab.images.reading import MAX_PIXELS, ImageError, ImageTooLarge
+from aelab.images.reading import ImageError, ImageTooLarge
 from aelab.images.render import to_tensor
 from aelab.models.config import DIGIT_SHAPE, shape_text
+from aelab.settings import LOCAL_LIMITS, Limits
 from aelab.store import cache
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -31,22 +31,6 @@ PROGRESS_EVERY = 100  # files between two progress reports (and at the end of ea
 _LIMIT = "the most aelab reads from one folder or zip"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """How much one folder or zip may bring in. Folders and zips obey the same numbers, checked
-    while indexing (before any image is read) and again on the bytes really read."""
-
-    files: int  # image files (for a zip: entries of any kind)
-    bytes: int  # their total size (a zip's: unpacked)
-    pixels: int  # per image, at most images.MAX_PIXELS
-    seconds: float  # indexing and reading together
-
-
-# A person's own machine: generous (MNIST's 70,000 digits as PNGs fit) but bounded.
-# serving.SERVED_LIMITS are the tighter ones for a served app.
-LOCAL_LIMITS = Limits(files=100_000, bytes=1024 * 2**20, pixels=MAX_PIXELS, seconds=600.0)
-# What a folder or zip streamed from disk may hold: memory keeps only its files' names.
-STREAM_LIMITS = Limits(files=1_000_000, bytes=2**40, pixels=MAX_PIXELS, seconds=3600.0)
 # Left to choose (`stream=None`), aelab streams a folder or zip whose decoded images would take more
 # memory than this (85,000 images of 28x28 float32, 5,400 of 3x64x64); the files themselves are read one at a
 # time either way.

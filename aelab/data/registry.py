@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -14,16 +13,13 @@ import torch.nn.functional as F
 
 from aelab.data import shapes
 from aelab.data.dataset import UNLABELLED, DatasetUnavailable, ImageData, split_indices
-from aelab.data.folders import LOCAL_LIMITS, STREAM_LIMITS, Progress, load_folder, load_zip, spec_key
+from aelab.data.folders import Progress, load_folder, load_zip, spec_key
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.images.inputs import ImageSpec
 from aelab.models.config import DIGIT_SHAPE, shape_text
+from aelab.settings import LOCAL_LIMITS, STREAM_LIMITS, current, variable
 from aelab.store import cache
 
-DATA_DIR_ENV = "AELAB_DATA_DIR"
-CHECKOUT = Path(__file__).resolve().parents[2]
-SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project's machines keep MNIST
-DEFAULT_DATA_DIR = CHECKOUT / "data"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
 # The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
 # class names it gives: listed here so that finding and decoding a split (the app's first start,
@@ -65,13 +61,10 @@ def dataset_title(name: str) -> str:
 
 
 def data_dir(path: str | Path | None = None) -> Path:
-    """The argument, else $AELAB_DATA_DIR, else ../shared/datasets beside the checkout when that
-    folder exists, else ./data in the checkout. The one rule the app, the CLI and the tests share,
-    so that they all read (and `python -m aelab data` downloads to) the same folder."""
-    chosen = path or os.environ.get(DATA_DIR_ENV)
-    if chosen:
-        return Path(chosen).expanduser()
-    return SHARED_DATA_DIR if SHARED_DATA_DIR.is_dir() else DEFAULT_DATA_DIR
+    """The argument, else the settings' data folder (aelab.settings: $AELAB_DATA_DIR or its default). The one
+    rule the app, the CLI and the tests share, so that they all read (and `python -m aelab data` downloads
+    to) the same folder."""
+    return Path(path).expanduser() if path else current().data_dir
 
 
 def dataset_shape(name: str) -> tuple[int, int, int] | None:
@@ -301,7 +294,7 @@ def _missing_message(name: str, root: Path, split: str) -> str:
         title = TORCHVISION_DATASETS[name]
         where, files = f"{title}/raw", RAW_FILES[split]
     listed = ", ".join(files[:-1]) + f" and {files[-1]}"
-    return (f"{title} ({split} split) is not in {root / where}: expected {listed} there. Set {DATA_DIR_ENV} "
+    return (f"{title} ({split} split) is not in {root / where}: expected {listed} there. Set {variable('data_dir')} "
             f"to a folder holding {where}/, or connect to the internet to download it.")
 
 

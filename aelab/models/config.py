@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
 import re
 import reprlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator
+
+from aelab.settings import current, variable
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,6 @@ class ModelConfig:
 
 OWN_MODEL = "own"  # a header's model name for OwnModelConfig
 OWN_MODEL_TITLE = "Your own model"
-ENTRY_POINTS_ENV = "AELAB_ENTRY_POINTS"  # the operator's allow-list: comma-separated entry points
 OUTPUTS = ("logits", "probabilities")  # what an own model's decode gives: aelab's convention, or after a sigmoid
 # module:function (dotted names) or /path/to/file.py:function
 _ENTRY = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|[^,]+\.py):[A-Za-z_]\w*$")
@@ -210,10 +210,10 @@ def from_header(data: object) -> ModelConfig | OwnModelConfig:
     return ModelConfig.from_dict(data)
 
 
-def allowed_entry_points(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
-    """The entry points the operator allows (`ENTRY_POINTS_ENV`): the only code a checkpoint may have aelab
-    run. A header naming any other is refused before anything is imported."""
-    return tuple(canonical_entry(entry) for entry in environ.get(ENTRY_POINTS_ENV, "").split(",") if entry.strip())
+def allowed_entry_points() -> tuple[str, ...]:
+    """The entry points the operator allows (aelab.settings' `entry_points`): the only code a checkpoint may have
+    aelab run. A header naming any other is refused before anything is imported."""
+    return tuple(canonical_entry(entry) for entry in current().entry_points)
 
 
 _named_here: set[str] = set()  # entry points the operator named on a command that is running (`allowing`)
@@ -232,11 +232,11 @@ def allowing(entry: str) -> Iterator[None]:
             _named_here.discard(entry)
 
 
-def require_allowed(entry: str, environ: Mapping[str, str] = os.environ) -> None:
+def require_allowed(entry: str) -> None:
     """Raise EntryPointError unless the operator allows `entry`: checked before anything is imported."""
-    if canonical_entry(entry) not in (*allowed_entry_points(environ), *_named_here):
+    if canonical_entry(entry) not in (*allowed_entry_points(), *_named_here):
         raise EntryPointError(f"it runs the code {entry}, which this aelab does not allow: an operator who trusts it "
-                              f"starts aelab with {ENTRY_POINTS_ENV}={entry}")
+                              f"starts aelab with {variable('entry_points')}={entry}")
 
 
 def canonical_entry(entry: str) -> str:

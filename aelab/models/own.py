@@ -17,10 +17,9 @@ import functools
 import hashlib
 import importlib
 import importlib.util
-import os
 import sys
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import torch
 from safetensors import safe_open
@@ -69,9 +68,9 @@ def _function(entry: str) -> Callable[[], object]:
     return function
 
 
-def network(entry: str, environ: Mapping[str, str] = os.environ) -> nn.Module:
+def network(entry: str) -> nn.Module:
     """A fresh network from an allowed entry point, its weights as its code initialises them."""
-    require_allowed(entry, environ)
+    require_allowed(entry)
     function = _function(entry)
     try:
         made = function()
@@ -208,9 +207,9 @@ def check(model: OwnModel) -> None:
         model.decode(torch.randn(PROBE_IMAGES, model.latent_dim, generator=torch.Generator().manual_seed(0)))
 
 
-def build(config: OwnModelConfig, environ: Mapping[str, str] = os.environ) -> OwnModel:
+def build(config: OwnModelConfig) -> OwnModel:
     """The model a checkpoint's header describes, with the weights its code initialises: allowed entry points only."""
-    return OwnModel(config, network(config.entry, environ))
+    return OwnModel(config, network(config.entry))
 
 
 def import_model(entry: str, weights: str | Path, image_shape: tuple[int, int, int], flat: bool = False,

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab.settings import current
 from aelab.store.files import atomic_write
-
-CACHE_DIR_ENV = "AELAB_CACHE_DIR"
 
 
 def cache_dir() -> Path:
-    """$AELAB_CACHE_DIR, else ~/.cache/aelab."""
-    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "aelab").expanduser()
+    """The settings' cache folder (aelab.settings: $AELAB_CACHE_DIR, else ~/.cache/aelab)."""
+    return current().cache_dir
 
 
 def cache_key(*parts: object) -> str:

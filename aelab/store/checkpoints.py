@@ -42,7 +42,6 @@ FORMAT_VERSION = 3
 SUFFIX = ".safetensors"
 IWAE = "iwae"  # meta["metrics"][IWAE]: aelab.explore.likelihood's log-likelihood bound, kept by later evaluations
 RESUME_SUFFIX = ".resume.safetensors"
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 class CheckpointError(ValueError):

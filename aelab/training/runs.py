@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Collection
 
-from aelab.store.checkpoints import SHIPPED_DIR, SUFFIX
+from aelab.settings import current
+from aelab.store.checkpoints import SUFFIX
 from aelab.training.trainer import TrainConfig
 
-RUNS_DIR_ENV = "AELAB_RUNS_DIR"
-CHECKPOINTS_DIR_ENV = "AELAB_CHECKPOINTS_DIR"
 DEFAULT_MODEL = "vae"  # the shipped model the app opens on: a VAE, fast to encode
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def runs_dir() -> Path:
-    """Where models trained in the app are saved (and listed from): $AELAB_RUNS_DIR, else ./runs."""
-    return Path(os.environ.get(RUNS_DIR_ENV) or SHIPPED_DIR.parent / "runs")
+    """Where models trained in the app are saved (and listed from): aelab.settings' runs folder."""
+    return current().runs_dir
 
 
 def shipped_dir() -> Path:
-    """The starter checkpoints' folder (checkpoints/ unless $AELAB_CHECKPOINTS_DIR says otherwise)."""
-    return Path(os.environ.get(CHECKPOINTS_DIR_ENV) or SHIPPED_DIR)
+    """The starter checkpoints' folder: aelab.settings' checkpoints folder."""
+    return current().checkpoints_dir
 
 
 def label_for(path: Path) -> str:

@@ -100,10 +100,10 @@ def _loaded(load: Callable[[], T]) -> T:
         st.stop()
 
 
-def settings() -> serving.Settings:
-    """The operator's settings for this server (aelab.serving), read afresh: the environment and
-    Streamlit's address are all they need. app.py stops with one line when they are unusable."""
-    return serving.settings(st.get_option("server.address"))
+def settings() -> serving.Rules:
+    """The operator's settings (aelab.settings) applied to this server's address (aelab.serving).
+    app.py stops with one line when they are unusable."""
+    return serving.rules(st.get_option("server.address"))
 
 
 def require_sign_in() -> None:

@@ -23,7 +23,7 @@ SMALL = {"channels": 3, "side": 64, "latent_dim": 4, "widths": (8, 16, 16, 16)}
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
+def env(settings, tmp_path_factory: pytest.TempPathFactory):
     """Two colour models, a VAE and an autoencoder, fitted a little to shapes so that they decode colours."""
     runs = tmp_path_factory.mktemp("runs")
     x = load_dataset("shapes", "train").images[:256]
@@ -38,9 +38,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
             loss.backward()
             optimiser.step()
         save_checkpoint(runs / f"{name}.safetensors", model.eval(), {"dataset": "shapes"})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("AELAB_RUNS_DIR", str(runs))
+    with settings(cache_dir=tmp_path_factory.mktemp("cache"), runs_dir=runs), pytest.MonkeyPatch.context() as mp:
         recording(mp)
         yield
 

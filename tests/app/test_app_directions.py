@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from aelab.data.registry import load_dataset, load_labels
 from aelab.explore import directions, encoding
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 from aelab.ui import navigation, text
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -24,8 +25,8 @@ TOLERANCE = 0.5 / 255 + 1e-6  # one PNG rounding
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
-    with private_app(tmp_path_factory):
+def env(settings, tmp_path_factory: pytest.TempPathFactory):
+    with private_app(settings, tmp_path_factory):
         yield
 
 

@@ -22,7 +22,8 @@ from aelab.data.registry import load_dataset
 from aelab.explore import encoding, priors, walks
 from aelab.explore.metrics import ACTIVE_UNIT_THRESHOLD
 from aelab.images import render
-from aelab.store.checkpoints import SHIPPED_DIR, file_digest, load_checkpoint, read_metadata, save_tensors
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import file_digest, load_checkpoint, read_metadata, save_tensors
 from aelab.ui import navigation, text
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -31,13 +32,13 @@ AE = SHIPPED_DIR / "conv_ae.safetensors"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
+def env(settings, tmp_path_factory: pytest.TempPathFactory):
     """Shipped checkpoints plus one run whose header is fine but whose weights are missing."""
     for path in (VAE, AE):
         assert path.is_file(), f"{path} is missing: train it with checkpoints/train_all.sh"
     runs = tmp_path_factory.mktemp("runs")
     save_tensors(runs / "broken.safetensors", {"nothing": torch.zeros(1)}, read_metadata(VAE))
-    with private_app(tmp_path_factory, runs):
+    with private_app(settings, tmp_path_factory, runs):
         yield
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 from aelab.ui import navigation, text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,39 +17,37 @@ EXPLORE = [page for page in navigation.PAGES if page.group == "Explore"]
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("AELAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path / "cache"))
-    return monkeypatch, tmp_path
+def env(settings, tmp_path):
+    """The app with its own runs folder and cache; it gives the `settings` fixture, for a test to change one inside."""
+    with settings(runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache"):
+        yield settings
 
 
-def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env):
-    monkeypatch, tmp_path = env
-    monkeypatch.setenv("AELAB_DATA_DIR", str(tmp_path / "empty"))
-    at = AppTest.from_file(APP, default_timeout=180).run()
-    assert not at.exception
-    assert at.selectbox(key="dataset").value == "digits"
-    assert at.selectbox(key="dataset").options == ["scikit-learn digits (offline)", "shapes"]  # both made here
-    assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
-    assert "test images of scikit-learn digits" in " ".join(c.value for c in at.caption)
-    assert "trained on: mnist, shown on scikit-learn digits" in at.sidebar.caption[-1].value  # the card says so
-    assert "showing scikit-learn digits instead" in text.OFFLINE_NOTE
-    for page in navigation.PAGES:  # and every page says so in its body, not only the sidebar
-        at.switch_page(page.script).run()
-        assert not at.exception, page.title
-        assert text.OFFLINE_NOTE in [i.value for i in at.main.info], page.title
+def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env, tmp_path):
+    with env(data_dir=tmp_path / "empty"):
+        at = AppTest.from_file(APP, default_timeout=180).run()
+        assert not at.exception
+        assert at.selectbox(key="dataset").value == "digits"
+        assert at.selectbox(key="dataset").options == ["scikit-learn digits (offline)", "shapes"]  # both made here
+        assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
+        assert "test images of scikit-learn digits" in " ".join(c.value for c in at.caption)
+        assert "trained on: mnist, shown on scikit-learn digits" in at.sidebar.caption[-1].value  # the card says so
+        assert "showing scikit-learn digits instead" in text.OFFLINE_NOTE
+        for page in navigation.PAGES:  # and every page says so in its body, not only the sidebar
+            at.switch_page(page.script).run()
+            assert not at.exception, page.title
+            assert text.OFFLINE_NOTE in [i.value for i in at.main.info], page.title
 
 
-def test_without_checkpoints_the_app_says_so_and_offers_training(env):
-    monkeypatch, tmp_path = env
-    monkeypatch.setenv("AELAB_CHECKPOINTS_DIR", str(tmp_path / "none"))
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception
-    assert any("No checkpoints found" in e.value for e in at.sidebar.error)
-    assert any("No model is available" in w.value for w in at.warning)
-    for page in navigation.PAGES[1:]:
-        at.switch_page(page.script).run()
-        assert not at.exception, page.title
+def test_without_checkpoints_the_app_says_so_and_offers_training(env, tmp_path):
+    with env(checkpoints_dir=tmp_path / "none"):
+        at = AppTest.from_file(APP, default_timeout=120).run()
+        assert not at.exception
+        assert any("No checkpoints found" in e.value for e in at.sidebar.error)
+        assert any("No model is available" in w.value for w in at.warning)
+        for page in navigation.PAGES[1:]:
+            at.switch_page(page.script).run()
+            assert not at.exception, page.title
 
 
 def test_pages_never_change_the_shared_cached_model(env, click_map):
@@ -73,14 +72,13 @@ def test_users_never_see_a_traceback():
     assert config["server"]["maxUploadSize"] == 10
 
 
-def test_a_training_run_neither_changes_nor_blocks_another_session(env, mnist_train, click_map):
+def test_a_training_run_neither_changes_nor_blocks_another_session(env, tmp_path, mnist_train, click_map):
     import time
 
     from aelab.models.config import ModelConfig
     from aelab.training import jobs
     from aelab.training.trainer import TrainConfig
 
-    monkeypatch, tmp_path = env
     viewer = AppTest.from_file(APP, default_timeout=180).run()  # warm: codes and map cached
     cfg = TrainConfig(model=ModelConfig.for_model("vae"), epochs=500, batch_size=64, patience=0)
     job = jobs.submit(cfg, mnist_train, tmp_path / "runs" / "busy.safetensors")

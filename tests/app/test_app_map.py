@@ -20,12 +20,9 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def env(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AELAB_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-    mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("appcache")))
-    yield
-    mp.undo()
+def env(settings, tmp_path_factory):
+    with settings(runs_dir=tmp_path_factory.mktemp("runs"), cache_dir=tmp_path_factory.mktemp("appcache")):
+        yield
 
 
 def figure(at):

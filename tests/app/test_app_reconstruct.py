@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 from aelab.explore import anomaly, encoding
 from aelab.images import inputs, reading, render
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 from aelab.ui import navigation
 from aelab.ui.uploads import STEP_PX
 
@@ -34,11 +35,9 @@ STEP_NAMES = ["original", "grayscale", "inverted", "background", "background rem
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
+def env(settings, tmp_path_factory: pytest.TempPathFactory):
     assert VAE.is_file(), f"{VAE} is missing: train it with checkpoints/train_all.sh"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("AELAB_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    with settings(cache_dir=tmp_path_factory.mktemp("cache"), runs_dir=tmp_path_factory.mktemp("runs")):
         yield
 
 

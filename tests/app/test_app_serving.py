@@ -40,13 +40,12 @@ def tree(tmp_path, mnist_test):
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """A served app with its own runs folder and caches; AELAB_ALLOWED_FOLDERS is tmp_path/allowed."""
-    monkeypatch.setenv("AELAB_SERVED", "1")
-    monkeypatch.setenv("AELAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("AELAB_ALLOWED_FOLDERS", str(tmp_path / "allowed"))
-    yield monkeypatch
+def env(settings, tmp_path):
+    """A served app with its own runs folder and caches; AELAB_ALLOWED_FOLDERS is tmp_path/allowed. It gives
+    the `settings` fixture, for a test to change one inside."""
+    with settings(served=True, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                  allowed_folders=tmp_path / "allowed"):
+        yield settings
     for job in jobs.running_jobs():  # never leave a thread training after a failed test
         job.stop()
         job.join(timeout=30)
@@ -97,9 +96,9 @@ def test_typed_paths_outside_the_allowed_folders_are_refused_and_nothing_is_read
 
 
 def test_no_allowed_folder_hides_the_folder_box(env):
-    env.setenv("AELAB_ALLOWED_FOLDERS", "")
-    at = page(navigation.TRAIN.script)
-    assert at.radio(key="train_source").options == ["Built-in dataset", "Upload a zip"]
+    with env(allowed_folders=""):
+        at = page(navigation.TRAIN.script)
+        assert at.radio(key="train_source").options == ["Built-in dataset", "Upload a zip"]
 
 
 def test_a_session_replaces_only_the_models_it_trained(env, tmp_path):
@@ -124,44 +123,44 @@ def test_a_session_replaces_only_the_models_it_trained(env, tmp_path):
     assert trained.read_bytes() == before  # nothing written
 
     assert not errors(owner) and owner.checkbox(key="train_replace").label == "Replace my existing model ours"
-    env.setenv("AELAB_SERVED", "0")  # a local app asks before replacing, whoever trained it, as before
-    local = page(navigation.TRAIN.script)
-    assert local.text_input(key="train_name").value == "vae-mnist-z20-10ep"  # no session suffix
-    local.text_input(key="train_name").set_value("ours").run()
-    assert not errors(local) and local.checkbox(key="train_replace").value is False
+    with env(served=False):  # a local app asks before replacing, whoever trained it, as before
+        local = page(navigation.TRAIN.script)
+        assert local.text_input(key="train_name").value == "vae-mnist-z20-10ep"  # no session suffix
+        local.text_input(key="train_name").set_value("ours").run()
+        assert not errors(local) and local.checkbox(key="train_replace").value is False
 
 
 def test_the_file_is_named_from_the_settings_trained_and_records_its_command(env, tmp_path):
-    env.setenv("AELAB_SERVED", "0")
-    at = page(navigation.TRAIN.script)
-    assert at.text_input(key="train_name").value == "vae-mnist-z20-10ep"
-    at.select_slider(key="train_latent_vae").set_value(8)
-    at.number_input(key="train_epochs").set_value(2)
-    at.text_input(key="train_name").set_value("vae-mnist-z20-10ep")  # the browser still held the old suggestion
-    at.button(key="train_start").click().run()
-    job = at.session_state[keys.TRAIN_JOB]
-    assert job.out.name == "vae-mnist-z8-2ep.safetensors" and job.cfg.model.latent_dim == 8
-    assert job.join(timeout=120)
-    command = load_checkpoint(job.out).meta["command"]
-    assert command.startswith("python -m aelab train --model vae --dataset mnist --epochs 2 ")
-    assert train_config(build_parser().parse_args(shlex.split(command)[3:])) == job.cfg
-    at.run()
-    assert at.sidebar.selectbox(key=keys.MODEL_LABEL) is not None and not at.exception
+    with env(served=False):
+        at = page(navigation.TRAIN.script)
+        assert at.text_input(key="train_name").value == "vae-mnist-z20-10ep"
+        at.select_slider(key="train_latent_vae").set_value(8)
+        at.number_input(key="train_epochs").set_value(2)
+        at.text_input(key="train_name").set_value("vae-mnist-z20-10ep")  # the browser still held the old suggestion
+        at.button(key="train_start").click().run()
+        job = at.session_state[keys.TRAIN_JOB]
+        assert job.out.name == "vae-mnist-z8-2ep.safetensors" and job.cfg.model.latent_dim == 8
+        assert job.join(timeout=120)
+        command = load_checkpoint(job.out).meta["command"]
+        assert command.startswith("python -m aelab train --model vae --dataset mnist --epochs 2 ")
+        assert train_config(build_parser().parse_args(shlex.split(command)[3:])) == job.cfg
+        at.run()
+        assert at.sidebar.selectbox(key=keys.MODEL_LABEL) is not None and not at.exception
 
 
 def test_a_training_whose_owner_left_stops_itself(env, tmp_path):
-    env.setenv("AELAB_SESSION_TIMEOUT", "1")
-    at = page(navigation.TRAIN.script)
-    at.number_input(key="train_epochs").set_value(500).run()
-    at.button(key="train_start").click().run()
-    job = at.session_state[keys.TRAIN_JOB]
-    deadline = time.monotonic() + 90
-    while not job.snapshot().finished:  # no rerun: nobody is there any more
-        assert time.monotonic() < deadline, "the run went on without its owner"
-        time.sleep(0.2)
-    at.run()
-    assert at.info[0].value.startswith(f"**{jobs.OWNER_LEFT_LABEL}** after ")
-    assert job.snapshot().history and len(job.snapshot().history) < 500
+    with env(session_timeout=1):
+        at = page(navigation.TRAIN.script)
+        at.number_input(key="train_epochs").set_value(500).run()
+        at.button(key="train_start").click().run()
+        job = at.session_state[keys.TRAIN_JOB]
+        deadline = time.monotonic() + 90
+        while not job.snapshot().finished:  # no rerun: nobody is there any more
+            assert time.monotonic() < deadline, "the run went on without its owner"
+            time.sleep(0.2)
+        at.run()
+        assert at.info[0].value.startswith(f"**{jobs.OWNER_LEFT_LABEL}** after ")
+        assert job.snapshot().history and len(job.snapshot().history) < 500
 
 
 def test_a_session_keeps_a_bounded_number_of_uploads_the_oldest_going_first(env):
@@ -204,10 +203,10 @@ def test_a_stopped_load_stays_stopped_until_read_again(env, tree, folders_read):
 
 
 def test_unusable_settings_stop_the_app_with_one_line(env):
-    env.setenv("AELAB_MAX_FILES", "lots")
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception and [e.value for e in at.error] == ["AELAB_MAX_FILES is 'lots': use a positive number."]
-    assert not at.title and not at.sidebar.selectbox
+    with env(max_files="lots"):
+        at = AppTest.from_file(APP, default_timeout=120).run()
+        assert not at.exception and [e.value for e in at.error] == ["AELAB_MAX_FILES is 'lots': use a positive number."]
+        assert not at.title and not at.sidebar.selectbox
 
 
 def test_with_an_auth_section_only_signed_in_people_get_in(env):

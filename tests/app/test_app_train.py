@@ -23,13 +23,10 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
+def runs(settings, tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs")
-    mp.setenv("AELAB_RUNS_DIR", str(folder))
-    mp.setenv("AELAB_CACHE_DIR", str(tmp_path_factory.mktemp("appcache")))
-    yield folder
-    mp.undo()
+    with settings(runs_dir=folder, cache_dir=tmp_path_factory.mktemp("appcache")):
+        yield folder
     for job in jobs.running_jobs():  # never leave a thread training after a failed test
         job.stop()
         job.join(timeout=30)

@@ -21,7 +21,8 @@ from streamlit.testing.v1 import AppTest
 from aelab.explore import anomaly, encoding, projections
 from aelab.images import recipe, render
 from aelab.models import noise
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 from aelab.ui import navigation
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -29,10 +30,10 @@ NEEDED = ("vae", "conv_ae", "denoising_conv_ae")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
+def env(settings, tmp_path_factory: pytest.TempPathFactory):
     for name in NEEDED:
         assert (SHIPPED_DIR / f"{name}.safetensors").is_file(), f"{name} is missing: run checkpoints/train_all.sh"
-    with private_app(tmp_path_factory):
+    with private_app(settings, tmp_path_factory):
         yield
 
 

@@ -39,23 +39,23 @@ def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registe
     assert scripts == {page.script for page in navigation.PAGES} and navigation.DEFAULT in navigation.PAGES
 
 
-def test_run_names_describe_the_run_and_bad_names_say_why(monkeypatch, tmp_path):
+def test_run_names_describe_the_run_and_bad_names_say_why(settings, tmp_path):
     def cfg(model: str, latent: int, epochs: int, beta: float | None = None, **train) -> TrainConfig:
         return TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta), epochs=epochs, **train)
 
     assert runs.default_name(cfg("vae", 20, 20, 4.0, noise="gaussian"), "mnist") == "vae-mnist-z20-b4-gaussian0.3-20ep"
     assert runs.default_name(cfg("conv_ae", 32, 5), "my digits!") == "conv_ae-my-digits-z32-5ep"
     assert runs.default_name(cfg("vae", 8, 1, 1.0), "***", tag="a1b2") == "vae-data-z8-1ep-a1b2"
-    monkeypatch.setenv(runs.CHECKPOINTS_DIR_ENV, str(tmp_path))
-    (tmp_path / "vae.safetensors").write_bytes(b"")
-    assert "ships with aelab" in runs.name_problem("vae")
-    assert "path separators" in runs.name_problem("../x") and "path separators" in runs.name_problem("a b")
-    assert "resume states" in runs.name_problem("mine.resume")
-    assert runs.name_problem("vae-2") is None and runs.name_problem("x" * 81) is not None
-    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(tmp_path / "runs"))
-    assert runs.run_path("mine") == tmp_path / "runs" / "mine.safetensors"
-    assert runs.label_for(tmp_path / "vae.safetensors") == "vae"
-    assert runs.label_for(runs.run_path("mine")) == "mine (yours)"
+    with settings(checkpoints_dir=tmp_path):
+        (tmp_path / "vae.safetensors").write_bytes(b"")
+        assert "ships with aelab" in runs.name_problem("vae")
+        assert "path separators" in runs.name_problem("../x") and "path separators" in runs.name_problem("a b")
+        assert "resume states" in runs.name_problem("mine.resume")
+        assert runs.name_problem("vae-2") is None and runs.name_problem("x" * 81) is not None
+        with settings(runs_dir=tmp_path / "runs"):
+            assert runs.run_path("mine") == tmp_path / "runs" / "mine.safetensors"
+            assert runs.label_for(tmp_path / "vae.safetensors") == "vae"
+            assert runs.label_for(runs.run_path("mine")) == "mine (yours)"
 
 
 def test_the_run_is_named_from_the_settings_trained_unless_the_person_typed_a_name():

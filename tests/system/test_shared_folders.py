@@ -67,55 +67,55 @@ def _python(code: str, *args: object, env: dict) -> subprocess.Popen:
                             text=True)
 
 
-def test_two_processes_computing_the_same_projection_at_once_both_end_with_the_stored_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    env = {**os.environ, "AELAB_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    barrier = tmp_path.parent / f"{tmp_path.name}-barrier"
-    barrier.mkdir()
-    computers = [_python(COMPUTER, barrier, KEYS, env=env) for _ in range(2)]
-    stop = tmp_path.parent / f"{tmp_path.name}-stop"
-    reader = _python(READER, tmp_path, stop, env=env)
-    results = [json.loads(proc.communicate(timeout=300)[0]) for proc in computers]
-    stop.touch()
-    read = json.loads(reader.communicate(timeout=300)[0])
-    assert all(proc.returncode == 0 for proc in [*computers, reader])
+def test_two_processes_computing_the_same_projection_at_once_both_end_with_the_stored_one(tmp_path, settings):
+    with settings(cache_dir=tmp_path):
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}  # with the settings' cache folder
+        barrier = tmp_path.parent / f"{tmp_path.name}-barrier"
+        barrier.mkdir()
+        computers = [_python(COMPUTER, barrier, KEYS, env=env) for _ in range(2)]
+        stop = tmp_path.parent / f"{tmp_path.name}-stop"
+        reader = _python(READER, tmp_path, stop, env=env)
+        results = [json.loads(proc.communicate(timeout=300)[0]) for proc in computers]
+        stop.touch()
+        read = json.loads(reader.communicate(timeout=300)[0])
+        assert all(proc.returncode == 0 for proc in [*computers, reader])
 
-    contested = set(results[0]["computed"]) & set(results[1]["computed"])
-    print(f"{len(contested)} of {KEYS} projections computed by both processes at once; {read['loads']} whole reads")
-    assert len(contested) >= KEYS // 2  # the races really happened
-    for i in range(KEYS):
-        stored = projections.load_projection(f"k{i}", "pca")
-        digest = hashlib.sha256(stored.coords.tobytes()).hexdigest()
-        assert results[0]["seen"][f"k{i}"] == results[1]["seen"][f"k{i}"] == digest
-    assert read["loads"] > 0 and not list(tmp_path.glob("*.tmp"))  # every file read whole; no temporary left
-
-
-def test_a_damaged_entry_makes_way_but_a_file_another_process_just_wrote_stays(tmp_path, monkeypatch):
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    good = {"x": np.arange(5)}
-    (tmp_path / "codes-d.npz").write_bytes(b"half a file, from before writes were atomic")
-    assert np.array_equal(cache.store_once("codes", "d", good)["x"], good["x"])  # the damaged one made way
-    assert np.array_equal(cache.store_once("codes", "d", {"x": np.zeros(5)})["x"], good["x"])  # the first stays
-
-    (tmp_path / "codes-e.npz").write_bytes(b"damaged")
-    real_load = np.load
-
-    def replaced_while_reading(file, **kw):  # another process stores a good file while this one reads
-        cache.save_arrays("codes", "e", good)
-        return real_load(file, **kw)
-
-    monkeypatch.setattr(np, "load", replaced_while_reading)
-    assert cache.load_arrays("codes", "e") is None  # what it opened was damaged...
-    monkeypatch.setattr(np, "load", real_load)
-    assert np.array_equal(cache.load_arrays("codes", "e")["x"], good["x"])  # ...but the new file was kept
+        contested = set(results[0]["computed"]) & set(results[1]["computed"])
+        print(f"{len(contested)} of {KEYS} projections computed by both processes at once; {read['loads']} whole reads")
+        assert len(contested) >= KEYS // 2  # the races really happened
+        for i in range(KEYS):
+            stored = projections.load_projection(f"k{i}", "pca")
+            digest = hashlib.sha256(stored.coords.tobytes()).hexdigest()
+            assert results[0]["seen"][f"k{i}"] == results[1]["seen"][f"k{i}"] == digest
+        assert read["loads"] > 0 and not list(tmp_path.glob("*.tmp"))  # every file read whole; no temporary left
 
 
-def test_some_arrays_of_an_entry_are_read_alone_and_an_entry_lacking_one_is_recomputed(tmp_path, monkeypatch):
+def test_a_damaged_entry_makes_way_but_a_file_another_process_just_wrote_stays(tmp_path, monkeypatch, settings):
+    with settings(cache_dir=tmp_path):
+        good = {"x": np.arange(5)}
+        (tmp_path / "codes-d.npz").write_bytes(b"half a file, from before writes were atomic")
+        assert np.array_equal(cache.store_once("codes", "d", good)["x"], good["x"])  # the damaged one made way
+        assert np.array_equal(cache.store_once("codes", "d", {"x": np.zeros(5)})["x"], good["x"])  # the first stays
+
+        (tmp_path / "codes-e.npz").write_bytes(b"damaged")
+        real_load = np.load
+
+        def replaced_while_reading(file, **kw):  # another process stores a good file while this one reads
+            cache.save_arrays("codes", "e", good)
+            return real_load(file, **kw)
+
+        monkeypatch.setattr(np, "load", replaced_while_reading)
+        assert cache.load_arrays("codes", "e") is None  # what it opened was damaged...
+        monkeypatch.setattr(np, "load", real_load)
+        assert np.array_equal(cache.load_arrays("codes", "e")["x"], good["x"])  # ...but the new file was kept
+
+
+def test_some_arrays_of_an_entry_are_read_alone_and_an_entry_lacking_one_is_recomputed(tmp_path, settings):
     """The first page reads a split's labels without its pixels; an entry without an array asked for is
     one of an older layout: removed, so that it is computed again."""
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    cache.save_arrays("dataset", "k", {"pixels": np.zeros((3, 2, 2), np.uint8), "labels": np.arange(3)})
-    assert list(cache.load_arrays("dataset", "k", ("labels",))) == ["labels"]
-    assert sorted(cache.load_arrays("dataset", "k")) == ["labels", "pixels"]
-    assert cache.load_arrays("dataset", "k", ("labels", "classes")) is None
-    assert not (tmp_path / "dataset-k.npz").exists()
+    with settings(cache_dir=tmp_path):
+        cache.save_arrays("dataset", "k", {"pixels": np.zeros((3, 2, 2), np.uint8), "labels": np.arange(3)})
+        assert list(cache.load_arrays("dataset", "k", ("labels",))) == ["labels"]
+        assert sorted(cache.load_arrays("dataset", "k")) == ["labels", "pixels"]
+        assert cache.load_arrays("dataset", "k", ("labels", "classes")) is None
+        assert not (tmp_path / "dataset-k.npz").exists()

@@ -9,7 +9,8 @@ import torch
 
 from aelab.explore import anomaly
 from aelab.explore.anomaly import score_sentence
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 from aelab.training import one_class
 
 VAE = SHIPPED_DIR / "vae.safetensors"

@@ -54,20 +54,20 @@ def test_command_line_errors_are_one_clear_line(tmp_path):
     assert no_data.returncode == 2 and "Unknown dataset" in no_data.stderr and "Traceback" not in no_data.stderr
 
 
-def test_data_command_says_where_the_data_is_or_what_is_missing(tmp_path, monkeypatch, capsys):
+def test_data_command_says_where_the_data_is_or_what_is_missing(tmp_path, monkeypatch, capsys, settings):
     done = run("data")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"mnist: train and test splits in {data_dir()}\n"
 
     # Offline, even on a machine that is not: torchvision's real download code meets a closed port.
     monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
-    monkeypatch.setenv("AELAB_DATA_DIR", str(tmp_path))
-    assert main(["data", "mnist"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: MNIST (train split) is not in") and err.count("\n") == 1
-    assert str(tmp_path / "MNIST" / "raw") in err and "train-images-idx3-ubyte and train-labels-idx1-ubyte" in err
-    assert "Download failed" in err and "Traceback" not in err
-    assert main(["data", "cifar"]) == 2 and "Unknown dataset 'cifar'" in capsys.readouterr().err
+    with settings(data_dir=tmp_path):
+        assert main(["data", "mnist"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: MNIST (train split) is not in") and err.count("\n") == 1
+        assert str(tmp_path / "MNIST" / "raw") in err and "train-images-idx3-ubyte and train-labels-idx1-ubyte" in err
+        assert "Download failed" in err and "Traceback" not in err
+        assert main(["data", "cifar"]) == 2 and "Unknown dataset 'cifar'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("cfg", [
@@ -97,7 +97,8 @@ def test_the_default_run_reads_as_a_short_command_and_an_unflagged_setting_is_re
 
 
 def test_evaluate_estimates_the_log_likelihood_and_stores_it(tmp_path):
-    from aelab.store.checkpoints import SHIPPED_DIR, read_metadata
+    from aelab.settings import SHIPPED_DIR
+    from aelab.store.checkpoints import read_metadata
 
     out = tmp_path / "vae.safetensors"
     out.write_bytes((SHIPPED_DIR / "vae.safetensors").read_bytes())

@@ -9,7 +9,8 @@ from aelab.explore.neighbours import nearest
 from aelab.images import render
 from aelab.models.autoencoders import build_model
 from aelab.models.config import ModelConfig
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 
 MODELS = ("vae", "conv_vae", "conv_ae")
 

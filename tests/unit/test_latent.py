@@ -6,7 +6,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from aelab.explore import encoding, priors, projections, walks
 from aelab.models.config import ModelConfig
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 from aelab.training.trainer import TrainConfig, train
 
 
@@ -139,31 +140,31 @@ def test_diversity_sees_the_collapse_that_the_nearest_image_misses(mnist_test):
         priors.diversity(cold[:1])
 
 
-def test_tsne_places_new_points_near_their_neighbours_and_disk_cache_is_reused(codes, monkeypatch, tmp_path):
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    calls = []
+def test_tsne_places_new_points_near_their_neighbours_and_disk_cache_is_reused(codes, settings, tmp_path):
+    with settings(cache_dir=tmp_path):
+        calls = []
 
-    def compute():
-        calls.append(1)
-        return projections.tsne(codes.mu, n_points=800, perplexity=20, seed=0)
+        def compute():
+            calls.append(1)
+            return projections.tsne(codes.mu, n_points=800, perplexity=20, seed=0)
 
-    proj = projections.cached_projection("k", "tsne", compute)
-    again = projections.cached_projection("k", "tsne", compute)
-    assert len(calls) == 1 and np.array_equal(proj.coords, again.coords) and np.array_equal(proj.index, again.index)
-    place = projections.tsne_placer(again, codes.mu)
-    mapped = codes.mu[proj.index[:20]]
-    placed = place(mapped)
-    dist = np.linalg.norm(placed - proj.coords[:20], axis=1)
-    spread = np.linalg.norm(proj.coords - proj.coords.mean(0), axis=1).mean()
-    assert np.median(dist) < 0.2 * spread  # a mapped point lands where it already is
+        proj = projections.cached_projection("k", "tsne", compute)
+        again = projections.cached_projection("k", "tsne", compute)
+        assert len(calls) == 1 and np.array_equal(proj.coords, again.coords) and np.array_equal(proj.index, again.index)
+        place = projections.tsne_placer(again, codes.mu)
+        mapped = codes.mu[proj.index[:20]]
+        placed = place(mapped)
+        dist = np.linalg.norm(placed - proj.coords[:20], axis=1)
+        spread = np.linalg.norm(proj.coords - proj.coords.mean(0), axis=1).mean()
+        assert np.median(dist) < 0.2 * spread  # a mapped point lands where it already is
 
 
-def test_damaged_cache_entry_is_recomputed(codes, monkeypatch, tmp_path):
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    encoding.cached_codes("c", lambda: codes)
-    (tmp_path / "codes-c.npz").write_bytes(b"garbage")
-    again = encoding.cached_codes("c", lambda: codes)
-    np.testing.assert_array_equal(again.mu, codes.mu)
+def test_damaged_cache_entry_is_recomputed(codes, settings, tmp_path):
+    with settings(cache_dir=tmp_path):
+        encoding.cached_codes("c", lambda: codes)
+        (tmp_path / "codes-c.npz").write_bytes(b"garbage")
+        again = encoding.cached_codes("c", lambda: codes)
+        np.testing.assert_array_equal(again.mu, codes.mu)
 
 
 def test_nearest_distances_and_step_changes_measure_pixels():

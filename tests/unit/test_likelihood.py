@@ -10,7 +10,8 @@ from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate
 from aelab.models.autoencoders import build_model
 from aelab.models.config import ModelConfig
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint, read_metadata
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint, read_metadata
 
 
 @pytest.fixture(scope="module")

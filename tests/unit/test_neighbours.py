@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from aelab.explore import encoding, neighbours, projections
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 
 
 @pytest.fixture(scope="module")

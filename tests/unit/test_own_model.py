@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,9 @@ from streamlit.testing.v1 import AppTest
 from aelab.cli import main
 from aelab.data.registry import data_dir
 from aelab.explore import encoding, likelihood
-from aelab.models.config import ENTRY_POINTS_ENV, EntryPointError, OwnModelConfig, from_header
+from aelab.models.config import EntryPointError, OwnModelConfig, from_header
 from aelab.models.own import OwnModel
+from aelab.settings import variable
 from aelab.store.checkpoints import (
     CheckpointError,
     list_checkpoints,
@@ -233,12 +235,10 @@ def _untrained(folder: Path) -> torch.nn.Module:
 
 
 @pytest.fixture
-def allowed(monkeypatch: pytest.MonkeyPatch, own):
-    """`allowed(*entries)`: the operator's AELAB_ENTRY_POINTS for this test."""
-    def allow(*entries: str) -> None:
-        monkeypatch.setenv(ENTRY_POINTS_ENV, ",".join(entries))
-
-    return allow
+def allowed(settings, own):
+    """`allowed(*entries)`: the operator's AELAB_ENTRY_POINTS for the rest of this test."""
+    with ExitStack() as later:
+        yield lambda *entries: later.enter_context(settings(entry_points=",".join(entries)))
 
 
 def test_the_readme_example_imports_and_works_through_aelabs_interface(own, allowed, mnist_test):
@@ -335,7 +335,7 @@ def test_a_header_naming_code_nobody_allowed_is_refused_before_it_is_imported(ow
     marker = f"{own['folder'] / 'marker'}.py:build"
     for entry in (marker, "os:system", "marker:build"):
         save_tensors(forged, tensors, meta | {"model": meta["model"] | {"entry": entry}})
-        with pytest.raises(CheckpointError, match=f"which this aelab does not allow: .* {ENTRY_POINTS_ENV}="):
+        with pytest.raises(CheckpointError, match=f"which this aelab does not allow: .* {variable('entry_points')}="):
             load_checkpoint(forged)
         [listing] = [item for item in list_checkpoints(own["folder"]) if item.path == forged]
         assert listing.meta is None and "does not allow" in listing.error
@@ -379,11 +379,11 @@ def test_own_model_configs_are_checked_like_aelabs(own):
 
 
 @pytest.fixture
-def app_env(own, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setenv("AELAB_RUNS_DIR", str(own["runs"]))
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv(ENTRY_POINTS_ENV, own["entry"])
-    return own
+def app_env(own, settings, tmp_path: Path):
+    """The app with the example's run and its entry point allowed; it gives `own`, and `settings` for a test to
+    change one inside."""
+    with settings(runs_dir=own["runs"], cache_dir=tmp_path, entry_points=own["entry"]):
+        yield own
 
 
 def open_page(page: str, model: str = "mine (yours)") -> AppTest:
@@ -408,26 +408,26 @@ def test_every_page_works_with_your_own_model(app_env, page):
     assert f"imported from {EXAMPLE}.safetensors" in at.sidebar.caption[0].value
 
 
-def test_an_own_model_that_is_not_allowed_is_listed_as_skipped(app_env, monkeypatch):
-    monkeypatch.setenv(ENTRY_POINTS_ENV, "")
-    st.cache_data.clear()  # the listing is cached per process, whose allowed entry points never change but here
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    assert not at.exception
-    assert "mine (yours)" not in at.sidebar.selectbox(key="model_label").options
-    [warning] = [w.value for w in at.sidebar.warning if "mine.safetensors" in w.value]
-    assert f"{ENTRY_POINTS_ENV}={app_env['entry']}" in warning
+def test_an_own_model_that_is_not_allowed_is_listed_as_skipped(app_env, settings):
+    with settings(entry_points=""):
+        st.cache_data.clear()  # the listing is cached per process, whose allowed entry points never change but here
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+        assert not at.exception
+        assert "mine (yours)" not in at.sidebar.selectbox(key="model_label").options
+        [warning] = [w.value for w in at.sidebar.warning if "mine.safetensors" in w.value]
+        assert f"{variable('entry_points')}={app_env['entry']}" in warning
 
 
-def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, monkeypatch):
+def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, settings):
     from others import nan_on_digits
 
     out = app_env["runs"] / "nan-on-digits.safetensors"
     model = OwnModel(OwnModelConfig("others:nan_on_digits", 3, False), nan_on_digits())
     save_checkpoint(out, model, {"dataset": "mnist"})
-    monkeypatch.setenv(ENTRY_POINTS_ENV, f"{app_env['entry']},others:nan_on_digits")
     try:
-        at = open_page(navigation.MAP.script, model="nan-on-digits (yours)")
-        assert [e.value for e in at.error] == ["others:nan_on_digits: its encode gave NaN or infinity for 500 of 500 "
-                                               "inputs"]
+        with settings(entry_points=f"{app_env['entry']},others:nan_on_digits"):
+            at = open_page(navigation.MAP.script, model="nan-on-digits (yours)")
+            assert [e.value for e in at.error] == ["others:nan_on_digits: its encode gave NaN or infinity for 500 of "
+                                                   "500 inputs"]
     finally:
         out.unlink()

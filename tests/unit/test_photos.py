@@ -16,7 +16,8 @@ from PIL import Image
 from aelab.data import photos
 from aelab.explore.encoding import encode_all
 from aelab.images import recipe, render
-from aelab.store.checkpoints import SHIPPED_DIR, load_checkpoint
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import load_checkpoint
 
 VAE = SHIPPED_DIR / "vae.safetensors"
 QUERIES = 300  # MNIST test digits uploaded as files; the other test images are the reference

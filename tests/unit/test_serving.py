@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from aelab import serving
-from aelab.data.folders import LOCAL_LIMITS, Limits
 from aelab.models.config import ModelConfig
-from aelab.serving import FolderRefused, OwnerWatch, Settings, SettingsError, resolve_folder, settings
+from aelab.serving import FolderRefused, OwnerWatch, Rules, resolve_folder, rules
+from aelab.settings import LOCAL_LIMITS, SERVED_LIMITS, SERVED_SESSION_TIMEOUT, Limits, SettingsError, read
 from aelab.training.trainer import TrainConfig, train
+
+
+def rules_for(address: str | None, environ: dict[str, str]) -> Rules:
+    """The rules of an app bound to `address` under the settings `environ` gives."""
+    return rules(address, read(environ))
 
 
 @pytest.mark.parametrize("address", ["localhost", "127.0.0.1", "127.4.5.6", "::1", "[::1]", "::ffff:127.0.0.1"])
@@ -27,16 +32,16 @@ def test_every_other_address_is_served(address):
 
 
 def test_a_local_app_reads_any_folder_and_keeps_training_as_before():
-    local = settings("localhost", {})
-    assert local == Settings(served=False, allowed_folders=None, shared_runs=False, session_timeout=None,
-                             limits=LOCAL_LIMITS)
+    local = rules_for("localhost", {})
+    assert local == Rules(served=False, allowed_folders=None, shared_runs=False, session_timeout=None,
+                          limits=LOCAL_LIMITS)
 
 
 def test_a_served_app_opens_only_the_data_folder_and_has_tighter_limits(tmp_path):
-    served = settings("0.0.0.0", {"AELAB_DATA_DIR": str(tmp_path)})
+    served = rules_for("0.0.0.0", {"AELAB_DATA_DIR": str(tmp_path)})
     assert served.served and served.allowed_folders == (tmp_path.resolve(),)
-    assert served.session_timeout == serving.SERVED_SESSION_TIMEOUT and not served.shared_runs
-    assert served.limits == serving.SERVED_LIMITS
+    assert served.session_timeout == SERVED_SESSION_TIMEOUT and not served.shared_runs
+    assert served.limits == SERVED_LIMITS
     assert all(getattr(served.limits, f) <= getattr(LOCAL_LIMITS, f) for f in ("files", "bytes", "pixels", "seconds"))
 
 
@@ -44,12 +49,12 @@ def test_the_operator_overrides_every_default(tmp_path):
     env = {"AELAB_SERVED": "0", "AELAB_ALLOWED_FOLDERS": f"{tmp_path}{os.pathsep} {os.pathsep}~",
            "AELAB_SHARED_RUNS": "1", "AELAB_SESSION_TIMEOUT": "30", "AELAB_MAX_FILES": "500", "AELAB_MAX_MB": "2.5",
            "AELAB_MAX_MEGAPIXELS": "4", "AELAB_MAX_SECONDS": "9"}
-    chosen = settings(None, env)  # all interfaces, yet local because the operator says so
-    assert chosen == Settings(False, (tmp_path.resolve(), Path(os.path.realpath(Path.home()))), True, 30.0,
-                              Limits(files=500, bytes=int(2.5 * 2**20), pixels=4_000_000, seconds=9.0))
-    assert settings("127.0.0.1", {"AELAB_SERVED": "yes"}).served
-    assert settings("::", {"AELAB_ALLOWED_FOLDERS": ""}).allowed_folders == ()  # set but empty: no folders
-    assert settings("::", {"AELAB_SESSION_TIMEOUT": "0"}).session_timeout is None
+    chosen = rules_for(None, env)  # all interfaces, yet local because the operator says so
+    assert chosen == Rules(False, (tmp_path.resolve(), Path(os.path.realpath(Path.home()))), True, 30.0,
+                           Limits(files=500, bytes=int(2.5 * 2**20), pixels=4_000_000, seconds=9.0))
+    assert rules_for("127.0.0.1", {"AELAB_SERVED": "yes"}).served
+    assert rules_for("::", {"AELAB_ALLOWED_FOLDERS": ""}).allowed_folders == ()  # set but empty: no folders
+    assert rules_for("::", {"AELAB_SESSION_TIMEOUT": "0"}).session_timeout is None
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -62,7 +67,7 @@ def test_the_operator_overrides_every_default(tmp_path):
 ])
 def test_an_unusable_setting_names_its_variable(name, value, message):
     with pytest.raises(SettingsError) as err:
-        settings("localhost", {name: value})
+        rules_for("localhost", {name: value})
     assert str(err.value) == message
 
 
@@ -131,11 +136,11 @@ def test_who_may_replace_a_run_file(tmp_path):
         runs / "new.safetensors"
     for path in (mine, theirs, starter):
         path.write_bytes(b"model")
-    served, local = settings("0.0.0.0", {}), settings("localhost", {})
-    shared = settings("0.0.0.0", {"AELAB_SHARED_RUNS": "1"})
+    served, local = rules_for("0.0.0.0", {}), rules_for("localhost", {})
+    shared = rules_for("0.0.0.0", {"AELAB_SHARED_RUNS": "1"})
     created = {runs / "." / "mine.safetensors"}  # compared as real paths
 
-    def problem(path: Path, chosen: Settings) -> str | None:
+    def problem(path: Path, chosen: Rules) -> str | None:
         return serving.replace_problem(path, created, chosen, shipped)
 
     for chosen in (served, shared, local):

@@ -80,14 +80,14 @@ def test_a_folder_with_no_readable_image_is_refused_in_one_line(tmp_path):
         load_folder(tmp_path, stream=True)
 
 
-def test_decoded_images_are_kept_on_disk_and_read_back_without_the_files(digits, tmp_path, monkeypatch):
-    monkeypatch.setenv("AELAB_CACHE_DIR", str(tmp_path))
-    first = load_folder(digits, stream=True, workers=2, keep_decoded=True).train
-    pixels = _all(first.images)
-    assert len(list(tmp_path.glob("decoded-*.bin"))) == 1
-    again = load_folder(digits, stream=True, workers=0, keep_decoded=True).train  # the same files: the same key
-    monkeypatch.setattr(again.images.source, "read", lambda index: pytest.fail("a file was read again"))
-    assert torch.equal(_all(again.images), pixels)
+def test_decoded_images_are_kept_on_disk_and_read_back_without_the_files(digits, tmp_path, monkeypatch, settings):
+    with settings(cache_dir=tmp_path):
+        first = load_folder(digits, stream=True, workers=2, keep_decoded=True).train
+        pixels = _all(first.images)
+        assert len(list(tmp_path.glob("decoded-*.bin"))) == 1
+        again = load_folder(digits, stream=True, workers=0, keep_decoded=True).train  # the same files: the same key
+        monkeypatch.setattr(again.images.source, "read", lambda index: pytest.fail("a file was read again"))
+        assert torch.equal(_all(again.images), pixels)
 
 
 def test_the_choice_is_by_decoded_size_and_indexing_reports_progress(digits, monkeypatch):

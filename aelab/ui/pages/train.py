@@ -66,7 +66,7 @@ class Choice(NamedTuple):
         return dataset_shape(self.dataset) or self.splits.train.shape
 
 
-def choose_data(disabled: bool, served: serving.Settings) -> Choice | None:
+def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
     """The data widgets and what they found; None until usable data is chosen."""
     sources = [BUILTIN, *([FOLDER] if served.allowed_folders != () else []), ZIP]  # () : no server folder at all
     source = st.radio("Data", sources, key="train_source", disabled=disabled, horizontal=True, **KEEP)

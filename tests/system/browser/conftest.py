@@ -15,7 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -114,22 +114,23 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def streamlit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamlitApp]:
-    """Factory `streamlit_app(script_path, env=None) -> url`; servers stop when the module's tests end.
+    """Factory `streamlit_app(script_path) -> url`; servers stop when the module's tests end.
 
-    `script_path` is relative to the repo root (or absolute); `env` is added to os.environ.
+    `script_path` is relative to the repo root (or absolute); the server gets this process's environment, so
+    start it inside the `settings` fixture's block to give it settings of its own.
     Module scope lets one server serve all tests of a module (startup costs seconds).
     """
     with ExitStack() as servers:
 
-        def start(script_path: str | Path, env: Mapping[str, str] | None = None) -> str:
+        def start(script_path: str | Path) -> str:
             log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-            return servers.enter_context(_run_streamlit(REPO_ROOT / script_path, env, log_path))
+            return servers.enter_context(_run_streamlit(REPO_ROOT / script_path, log_path))
 
         yield start
 
 
 @contextmanager
-def _run_streamlit(script: Path, env: Mapping[str, str] | None, log_path: Path) -> Iterator[str]:
+def _run_streamlit(script: Path, log_path: Path) -> Iterator[str]:
     """Run `streamlit run script` on a free local port until the block exits; yield its URL."""
     port = _free_port()
     with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
@@ -143,7 +144,7 @@ def _run_streamlit(script: Path, env: Mapping[str, str] | None, log_path: Path) 
                 "--server.fileWatcherType", "none",
             ],
             cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -60,14 +60,11 @@ _LOSS_CHART_EPOCHS = """() => {
 
 
 @pytest.fixture(scope="module")
-def app_url(streamlit_app: StreamlitApp, tmp_path_factory: pytest.TempPathFactory) -> str:
+def app_url(streamlit_app: StreamlitApp, tmp_path_factory: pytest.TempPathFactory, settings) -> str:
     """One server for the module, with private caches and a private folder for trained models."""
     tmp = tmp_path_factory.mktemp("aelab")
-    return streamlit_app("app.py", env={
-        "AELAB_DATA_DIR": str(data_dir()),
-        "AELAB_CACHE_DIR": str(tmp / "cache"),
-        "AELAB_RUNS_DIR": str(tmp / "runs"),
-    })
+    with settings(data_dir=data_dir(), cache_dir=tmp / "cache", runs_dir=tmp / "runs"):  # the server starts inside
+        return streamlit_app("app.py")
 
 
 @pytest.fixture
@@ -399,7 +396,7 @@ def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(pag
 
 def test_an_uploaded_checkpoint_is_listed_and_a_hostile_one_gets_one_line(page: Page, app: AppSocket,
                                                                          tmp_path: Path) -> None:
-    from aelab.store.checkpoints import SHIPPED_DIR
+    from aelab.settings import SHIPPED_DIR
 
     mine = tmp_path / "my model.safetensors"
     mine.write_bytes((SHIPPED_DIR / "conv_ae.safetensors").read_bytes())

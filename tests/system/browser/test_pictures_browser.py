@@ -25,13 +25,10 @@ ROW_PX = 35  # the height of a row of st.dataframe
 
 
 @pytest.fixture(scope="module")
-def app_url(streamlit_app: StreamlitApp, tmp_path_factory: pytest.TempPathFactory) -> str:
+def app_url(streamlit_app: StreamlitApp, tmp_path_factory: pytest.TempPathFactory, settings) -> str:
     tmp = tmp_path_factory.mktemp("aelab")
-    return streamlit_app("app.py", env={
-        "AELAB_DATA_DIR": str(data_dir()),
-        "AELAB_CACHE_DIR": str(tmp / "cache"),
-        "AELAB_RUNS_DIR": str(tmp / "runs"),
-    })
+    with settings(data_dir=data_dir(), cache_dir=tmp / "cache", runs_dir=tmp / "runs"):  # the server starts inside
+        return streamlit_app("app.py")
 
 
 def _image_widths(page: Page, scope: str = "") -> list[float]:

@@ -49,14 +49,10 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served_url(streamlit_app: StreamlitApp, tree: Path) -> str:
-    return streamlit_app("app.py", env={
-        "AELAB_SERVED": "1",
-        "AELAB_ALLOWED_FOLDERS": str(tree / "allowed"),
-        "AELAB_DATA_DIR": str(data_dir()),
-        "AELAB_CACHE_DIR": str(tree / "cache"),
-        "AELAB_RUNS_DIR": str(tree / "runs"),
-    })
+def served_url(streamlit_app: StreamlitApp, tree: Path, settings) -> str:
+    with settings(served=True, allowed_folders=tree / "allowed", data_dir=data_dir(), cache_dir=tree / "cache",
+                  runs_dir=tree / "runs"):  # the server's environment: it starts inside
+        return streamlit_app("app.py")
 
 
 def _session(browser: Browser, url: str, title: str, heading: str) -> tuple[Page, AppSocket]:
