@@ -18,7 +18,8 @@ from typing import Callable
 import streamlit as st
 
 from aelab.data.dataset import DatasetUnavailable, Splits
-from aelab.data.folders import Limits, Progress, load_folder, load_zip
+from aelab.data.folders import Progress, load_folder, load_zip
+from aelab.settings import Limits
 from aelab.ui.text import load_progress, markdown_safe
 
 POLL_SECONDS = 0.25

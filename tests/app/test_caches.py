@@ -3,7 +3,8 @@
 from dataclasses import replace
 
 from aelab.explore import priors
-from aelab.store.checkpoints import SHIPPED_DIR, file_digest
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import file_digest
 from aelab.ui import caches
 from aelab.ui.caches import ModelData
 

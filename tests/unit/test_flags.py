@@ -9,7 +9,8 @@ import pytest
 from aelab.cli import build_parser
 from aelab.data.folders import folder_spec
 from aelab.models.config import ModelConfig
-from aelab.store.checkpoints import SHIPPED_DIR, read_metadata
+from aelab.settings import SHIPPED_DIR
+from aelab.store.checkpoints import read_metadata
 from aelab.training.flags import train_command, train_config
 from aelab.training.trainer import TrainConfig
 

@@ -13,10 +13,11 @@ import torch
 from zips import zip_of
 
 from aelab.data.dataset import DatasetUnavailable
-from aelab.data.folders import Limits, load_zip
+from aelab.data.folders import load_zip
 from aelab.images.render import to_png
 from aelab.models.config import ModelConfig
 from aelab.serving import OwnerWatch
+from aelab.settings import Limits
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training import jobs
 from aelab.training.trainer import Status, TrainConfig

@@ -12,9 +12,10 @@ from PIL import Image
 from zips import zip_of
 
 from aelab.data.dataset import DatasetUnavailable, LoadStopped
-from aelab.data.folders import INDEXING, READING, Limits, load_folder, load_zip
+from aelab.data.folders import INDEXING, READING, load_folder, load_zip
 from aelab.data.registry import load_dataset
 from aelab.images.render import to_png
+from aelab.settings import Limits
 
 ROOMY = Limits(files=1_000, bytes=10 * 2**20, pixels=1_000_000, seconds=60.0)
 
