@@ -46,7 +46,7 @@ LOADS = {"auto": None, "memory": False, "stream": True}  # --load: load_dataset'
 
 
 def _data_dir_help() -> str:
-    return f"where datasets live (default: {data_dir()}, see the README's Data section)"
+    return f"where datasets live (default: {data_dir()}, see docs/data.md)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-images", type=int, default=likelihood.DEFAULT_IMAGES, metavar="N",
                    help="test images the IWAE estimate is taken over, a seeded random subset (default %(default)s)")
 
-    i = sub.add_parser("import", help="make an aelab checkpoint of a model of your own code (README: Your own model)")
+    i = sub.add_parser("import", help="make an aelab checkpoint of a model of your own code (docs/own-model.md)")
     i.add_argument("entry", help="module:function or path/to/file.py:function, returning your torch.nn.Module when "
                    "called without arguments")
     i.add_argument("weights", type=Path, help="its state_dict as a safetensors file (safetensors.torch.save_file)")

@@ -23,11 +23,11 @@ from aelab.store import cache
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
 # The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
 # class names it gives: listed here so that finding and decoding a split (the app's first start,
-# through the disk cache) does not import torchvision (two seconds). Tests check both against it.
+# through the disk cache) does not import torchvision, a slow import. Tests check both against it.
 RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-DIGITS = "zero one two three four five six seven eight nine".split()
-CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(DIGITS)],
+_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(_DIGIT_WORDS)],
            "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                              "Bag", "Ankle boot"],
            "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}

@@ -67,7 +67,7 @@ def discretise(codes: np.ndarray, bins: int = BINS) -> np.ndarray:
 def mig(codes: np.ndarray, factors: np.ndarray, bins: int = BINS) -> MIG:
     """The Mutual Information Gap of `codes` (N, D), e.g. posterior means, against discrete `factors` (N, K).
     ValueError for fewer than two dimensions, non-finite codes, or a factor that never varies."""
-    # scikit-learn's metrics take two seconds to import: only pages and commands that score pay for it.
+    # scikit-learn's metrics are slow to import: only pages and commands that score pay for it.
     from sklearn.metrics import mutual_info_score
 
     codes, factors = _check(codes, factors)

@@ -29,7 +29,7 @@ from aelab.store.checkpoints import IWAE, load_checkpoint, read_metadata, update
 
 DEFAULT_K = 5000  # importance samples per image for the report (Burda et al. use 5,000)
 DEFAULT_IMAGES = 1000  # test images the report's figure is taken over (a seeded random subset)
-DECODES_PER_CHUNK = 4096  # decodes held at once: a conv decoder's activations for these fit in ~200 MB
+DECODES_PER_CHUNK = 4096  # decodes held at once: a conv decoder's activations for these stay small
 
 
 class LikelihoodStopped(RuntimeError):

@@ -41,8 +41,7 @@ def fit_mixture(codes: Codes, n_components: int = DEFAULT_COMPONENTS, seed: int 
 
     For a VAE (codes with log-variances) it is fitted to one draw from each q(z|x), a sample of the aggregate
     posterior: its posterior means alone are narrower than what the decoder saw in training.
-    One thread: on 5,000 codes of 32-d, two OpenMP/BLAS threads on two shared cores took 19.6 s where one
-    took 1.6 s (k-means' start oversubscribes them); data this small gains nothing from more.
+    One thread: k-means' start oversubscribes shared cores with more, and data this small gains nothing from them.
     """
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
@@ -88,9 +87,8 @@ def density_coverage(real: np.ndarray, samples: np.ndarray, k: int = QUALITY_K) 
 
     Chosen over precision and recall (Kynkäänniemi et al. 2019) because both figures take their
     neighbourhoods from the real images only: an outlier sample cannot inflate them. Copies of one real digit,
-    which the nearest-image distance and precision call perfect, score a low coverage (measured: 0.13 for 64
-    copies against 64 test images, 0.002 for 1,000 against 1,000, where as many other test images score 1.0
-    and 0.97). Pixels, not codes, so that every model is measured in the same space. Give as many samples
+    which the nearest-image distance and precision call perfect, score a low coverage (tests/unit/test_priors.py
+    holds it to that). Pixels, not codes, so that every model is measured in the same space. Give as many samples
     as real images (QUALITY_SAMPLES): coverage of the data by itself is then about 1 - 2^-k (0.97, k = 5).
     """
     from scipy.spatial.distance import cdist

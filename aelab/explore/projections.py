@@ -69,9 +69,8 @@ def pca(codes: np.ndarray) -> Projection:
     """The two principal axes of the codes: instant, linear, and invertible.
 
     A thin SVD in NumPy rather than scikit-learn's PCA: the same axes (signs fixed the same
-    way), without the two seconds that importing scikit-learn adds to the app's first page.
-    On one BLAS thread: codes are narrow, and on this project's two cores two threads took
-    0.25 s for 10,000 codes of 20 dimensions where one took 0.005 s.
+    way), without importing scikit-learn for the first page. On one BLAS thread: codes are
+    narrow, and more threads on shared cores only wait for each other.
     """
     codes = np.asarray(codes, dtype=np.float64)
     mean = codes.mean(0)

@@ -3,7 +3,7 @@
 A `TrainingJob` runs `aelab.training.trainer.train` in a daemon thread that calls no Streamlit API (none is
 safe off the script thread) and publishes its progress as immutable `JobState` snapshots. The
 thread computes with one intra-op thread: on a small CPU two OpenMP workers spin against the
-app's other sessions and everyone slows down (README, Speed).
+app's other sessions and everyone slows down (docs/benchmarks.md).
 """
 
 from __future__ import annotations

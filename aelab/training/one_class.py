@@ -21,7 +21,7 @@ from aelab.training.trainer import TrainConfig, train
 
 MODE_TITLES = {"all_but_one": "Train on every class but one", "one_only": "Train on one class only"}
 MODES = tuple(MODE_TITLES)
-# The score that separated best in each mode in bench/one_class.py (figures in the README).
+# The score that separated best in each mode in bench/one_class.py (figures in docs/benchmarks.md).
 BEST_SCORE = {"all_but_one": "mse_per_ink", "one_only": "ink_corrected"}
 
 

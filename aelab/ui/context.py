@@ -177,7 +177,7 @@ def model_card(meta: dict, shown: str) -> None:
     st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items()))
     if meta.get("command"):
         with st.expander(command_title(meta)):
-            # Inline code, not st.code: its highlighter is 1.5 MB of JavaScript for every first page.
+            # Inline code, not st.code: its highlighter is a large script for every first page.
             st.markdown(f"``{meta['command']}``")
 
 
