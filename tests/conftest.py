@@ -4,6 +4,8 @@ the CLI's, which tests/run.sh fills first) and a private cache folder."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +33,15 @@ def mnist_test():
     from aelab.data.registry import load_dataset
 
     return load_dataset("mnist", "test", download=False)
+
+
+@pytest.fixture(scope="session")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Your own models for the unit and the app tier, built once: the README's example trained and imported, and
+    other networks' modules and weights, in a folder on sys.path (tests/own_models.py)."""
+    from own_models import build_own
+
+    yield from build_own(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

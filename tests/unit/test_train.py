@@ -10,11 +10,6 @@ from aelab.store.checkpoints import load_checkpoint
 from aelab.training.trainer import TrainConfig, learning_rate, resume_path, train
 
 
-@pytest.fixture(scope="module")
-def small(mnist_train):
-    return mnist_train.subset(range(1200))
-
-
 def _cfg(name="vae", **kw):
     return TrainConfig(model=ModelConfig.for_model(name), dataset="mnist", batch_size=64, patience=0, **kw)
 
