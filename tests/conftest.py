@@ -36,6 +36,12 @@ def mnist_test():
 
 
 @pytest.fixture(scope="session")
+def small(mnist_train):
+    """The first 1,200 training digits: enough for training runs of a few seconds."""
+    return mnist_train.subset(range(1200))
+
+
+@pytest.fixture(scope="session")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Your own models for the unit and the app tier, built once: the README's example trained and imported, and
     other networks' modules and weights, in a folder on sys.path (tests/own_models.py)."""

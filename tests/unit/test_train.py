@@ -1,4 +1,5 @@
-"""Real (small) training runs on the real MNIST files."""
+"""Real (small) training runs on the real MNIST files. Runs long enough to learn a skill (denoising, shift
+augmentation): tests/system/test_training_runs.py."""
 
 import math
 
@@ -79,20 +80,6 @@ def test_diverging_run_stops_with_a_message_and_keeps_the_last_good_model(small,
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_denoising_training_learns_to_remove_noise(mnist_train, mnist_test, tmp_path):
-    from aelab.models.noise import add_noise
-
-    cfg = TrainConfig(model=ModelConfig.for_model("conv_ae"), epochs=4, batch_size=32, lr=2e-3, patience=0,
-                      noise="salt_pepper", noise_level=0.2)
-    result = train(cfg, mnist_train.subset(range(2000)), tmp_path / "dn.safetensors")
-    model = load_checkpoint(result.path).model
-    clean = mnist_test.images[:500]
-    noisy = add_noise(clean, "salt_pepper", 0.2, torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        denoised = torch.sigmoid(model.reconstruct(noisy))
-    assert (denoised - clean).pow(2).mean() < 0.5 * (noisy - clean).pow(2).mean()
-
-
 def test_kl_warmup_ramps_beta(small, tmp_path):
     cfg = _cfg(epochs=1, kl_warmup_epochs=4.0)
     result = train(cfg, small.subset(range(300)), tmp_path / "w.safetensors")
@@ -115,21 +102,6 @@ def test_random_shift_moves_each_image_by_whole_pixels_within_the_limit(small):
         assert match, "each image is its original moved by at most 2 pixels"
         offsets.add(match[0])
     assert len(offsets) > 10  # each image draws its own offset
-
-
-def test_shift_augmentation_is_seeded_and_ends_on_clean_images(small, tmp_path):
-    cfg = _cfg(epochs=4, shift=2, shift_until=0.5)
-    a = train(cfg, small, tmp_path / "a.safetensors")
-    b = train(cfg, small, tmp_path / "b.safetensors")
-    plain = train(_cfg(epochs=4), small, tmp_path / "plain.safetensors")
-    weights = [load_checkpoint(r.path).model.state_dict() for r in (a, b, plain)]
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
-    # shifted epochs are harder to fit; the clean ones that follow drop the training loss back
-    shifted, clean = a.history[1].train["loss"], a.history[2].train["loss"]
-    assert clean < shifted and plain.history[1].train["loss"] < shifted
-    with pytest.raises(ValueError, match="shift"):
-        _cfg(epochs=1, shift=9)
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run():
