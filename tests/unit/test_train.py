@@ -1,5 +1,5 @@
-"""Real (small) training runs on the real MNIST files. Runs long enough to learn a skill (denoising, shift
-augmentation): tests/system/test_training_runs.py."""
+"""Real (small) training runs on the real MNIST files. A run long enough to learn a skill (denoising):
+tests/system/test_training_runs.py."""
 
 import math
 
@@ -102,6 +102,21 @@ def test_random_shift_moves_each_image_by_whole_pixels_within_the_limit(small):
         assert match, "each image is its original moved by at most 2 pixels"
         offsets.add(match[0])
     assert len(offsets) > 10  # each image draws its own offset
+
+
+def test_shift_augmentation_is_seeded_and_ends_on_clean_images(small, tmp_path):
+    cfg = _cfg(epochs=4, shift=2, shift_until=0.5)
+    a = train(cfg, small, tmp_path / "a.safetensors")
+    b = train(cfg, small, tmp_path / "b.safetensors")
+    plain = train(_cfg(epochs=4), small, tmp_path / "plain.safetensors")
+    weights = [load_checkpoint(r.path).model.state_dict() for r in (a, b, plain)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    # shifted epochs are harder to fit; the clean ones that follow drop the training loss back
+    shifted, clean = a.history[1].train["loss"], a.history[2].train["loss"]
+    assert clean < shifted and plain.history[1].train["loss"] < shifted
+    with pytest.raises(ValueError, match="shift"):
+        _cfg(epochs=1, shift=9)
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run():
