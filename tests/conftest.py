@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
@@ -70,6 +71,21 @@ def mnist_test():
     from aelab.data.registry import load_dataset
 
     return load_dataset("mnist", "test", download=False)
+
+
+@pytest.fixture(scope="session")
+def small(mnist_train):
+    """The first 1,200 training digits: enough for training runs of a few seconds."""
+    return mnist_train.subset(range(1200))
+
+
+@pytest.fixture(scope="session")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Your own models for the unit and the app tier, built once: the example of docs/own-model.md trained and
+    imported, and other networks' modules and weights, in a folder on sys.path (tests/own_models.py)."""
+    from own_models import build_own
+
+    yield from build_own(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from media import content, picture, pixels, private_app
 from streamlit.testing.v1 import AppTest
 
-from aelab.data.registry import load_dataset, load_labels
+from aelab.data.registry import load_labels
 from aelab.explore import directions, encoding
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import load_checkpoint
@@ -31,14 +31,9 @@ def env(settings, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    return load_dataset("mnist", "test", download=False)
-
-
-@pytest.fixture(scope="module")
-def conv_ae(mnist):
+def conv_ae(mnist_test):
     model = load_checkpoint(SHIPPED_DIR / "conv_ae.safetensors").model
-    return model, encoding.encode_all(model, mnist.images).mu
+    return model, encoding.encode_all(model, mnist_test.images).mu
 
 
 def open_directions(model: str = "conv_ae") -> AppTest:
@@ -124,9 +119,9 @@ def test_the_walk_grid_and_gif_downloads_are_the_package_walks(env, conv_ae):
     assert shown.n_frames == 2 * 16 - 2 and shown.size == (28 * 6, 28 * 6)
 
 
-def test_the_attribute_vector_turns_a_one_into_a_seven(env, conv_ae, mnist):
+def test_the_attribute_vector_turns_a_one_into_a_seven(env, conv_ae, mnist_test):
     model, codes = conv_ae
-    labels = mnist.labels.numpy()
+    labels = mnist_test.labels.numpy()
     one = int(np.flatnonzero(labels == 1)[0])
     at = open_directions()
     at.number_input(key="dir_base_index").set_value(one).run()
@@ -138,7 +133,7 @@ def test_the_attribute_vector_turns_a_one_into_a_seven(env, conv_ae, mnist):
     names = load_labels("mnist", "test")[1]
     assert slider.label == text.direction_label(f"{names[1]} to {names[7]}", attribute.norm, "distance")
 
-    test_pixels = mnist.images.numpy()[:, 0].reshape(len(mnist), -1)
+    test_pixels = mnist_test.images.numpy()[:, 0].reshape(len(mnist_test), -1)
 
     def votes_for(digit: int) -> float:  # the labels of the decode's 10 nearest test images, in pixels
         distance = np.linalg.norm(test_pixels - decoded(at).reshape(1, -1), axis=1)
@@ -154,11 +149,11 @@ def test_the_attribute_vector_turns_a_one_into_a_seven(env, conv_ae, mnist):
     assert not at.exception and any("two different classes" in e.value for e in at.error)
 
 
-def test_an_uploaded_image_is_a_base_and_the_mlp_vae_works_too(env, mnist):
+def test_an_uploaded_image_is_a_base_and_the_mlp_vae_works_too(env, mnist_test):
     at = open_directions("vae")
     at.radio(key="dir_base_source").set_value("Upload").run()
     assert any("Reconstruct page" in info.value for info in at.info)
-    upload = mnist.images[3, 0].numpy()
+    upload = mnist_test.images[3, 0].numpy()
     at.session_state["uploads"] = {"a digit": upload}
     at.run()
     assert not at.exception
@@ -177,14 +172,14 @@ def test_an_uploaded_image_is_a_base_and_the_mlp_vae_works_too(env, mnist):
                                atol=TOLERANCE)
 
 
-def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist, conv_ae, lasso_map):
+def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist_test, conv_ae, lasso_map):
     model, mu = conv_ae
     at = AppTest.from_file(str(APP), default_timeout=180).run()
     at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
     at.switch_page(navigation.DIRECTIONS.script).run()
     at.radio(key="dir_kind").set_value(text.SELECTIONS).run()
     assert not at.exception and any("Save two groups on the Latent map" in i.value for i in at.info)
-    labels = mnist.labels.numpy()
+    labels = mnist_test.labels.numpy()
     rows_a, rows_b = np.flatnonzero(labels == 4)[:60], np.flatnonzero(labels == 9)[:80]
     at.switch_page(navigation.MAP.script).run()
     for side, rows in (("A", rows_a), ("B", rows_b)):

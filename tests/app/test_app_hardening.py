@@ -1,9 +1,9 @@
 """The app with pieces missing, and the promises that keep users safe from each other."""
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 from streamlit.testing.v1 import AppTest
 

@@ -42,15 +42,10 @@ def env(settings, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def mnist(mnist_test):
-    return mnist_test
-
-
-@pytest.fixture(scope="module")
-def reference(mnist) -> tuple:
+def reference(mnist_test) -> tuple:
     """The model and its errors on the test set: what the page's sentences must agree with."""
     model = load_checkpoint(VAE).model
-    return model, anomaly.reconstruction_errors(model, mnist.images)
+    return model, anomaly.reconstruction_errors(model, mnist_test.images)
 
 
 def png(image: Image.Image) -> bytes:
@@ -98,7 +93,7 @@ def expected(reference, picture: np.ndarray) -> str:
     return anomaly.score_sentence(error, errors, "MNIST test")
 
 
-def test_a_file_that_cannot_be_read_is_not_called_nothing_uploaded(env, mnist, reference):
+def test_a_file_that_cannot_be_read_is_not_called_nothing_uploaded(env, mnist_test, reference):
     at = open_page()
     corrupt = ("photo.png", b"\x89PNG\r\n\x1a\n not really a png", "image/png")
     at.file_uploader(key="uploader").set_value([corrupt]).run()
@@ -109,8 +104,8 @@ def test_a_file_that_cannot_be_read_is_not_called_nothing_uploaded(env, mnist, r
     assert any("Nothing uploaded yet" in i.value for i in at.main.info)
 
 
-def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
-    digit = mnist_png(mnist, 0)
+def test_uploads_good_and_bad_together(env, mnist_test, reference, monkeypatch):
+    digit = mnist_png(mnist_test, 0)
     files = [("seven.png", digit, "image/png"),
              ("photo.jpg", photo_jpeg(), "image/jpeg"),
              ("truncated.png", digit[:len(digit) // 2], "image/png"),
@@ -137,7 +132,7 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     uploads = at.session_state["uploads"]
     assert list(uploads) == ["seven.png", "photo.jpg"]
     assert all(u.shape == (28, 28) and u.dtype == np.float32 for u in uploads.values())
-    assert np.abs(uploads["seven.png"] - mnist.images[0, 0].numpy()).mean() < 0.05  # came back as itself
+    assert np.abs(uploads["seven.png"] - mnist_test.images[0, 0].numpy()).mean() < 0.05  # came back as itself
 
     # newest first, each with its preprocessing steps, then the test image's row
     said = sentences(at)
@@ -161,7 +156,7 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     at.file_uploader(key="uploader").set_value(None).run()  # files leave the uploader: the uploads stay
     assert not at.exception and not at.main.error
     assert list(at.session_state["uploads"]) == ["seven.png", "photo.jpg"]
-    at.file_uploader(key="uploader").set_value([("seven.png", mnist_png(mnist, 1), "image/png"),
+    at.file_uploader(key="uploader").set_value([("seven.png", mnist_png(mnist_test, 1), "image/png"),
                                                  ("copy.png", digit, "image/png")]).run()
     assert list(at.session_state["uploads"]) == ["seven.png", "photo.jpg", "seven.png (2)", "copy.png"]
     assert len(sentences(at)) == 5
@@ -173,25 +168,25 @@ def test_uploads_good_and_bad_together(env, mnist, reference, monkeypatch):
     assert at.session_state["uploads"] == {} and len(prepared) == len(files) + 2
 
 
-def test_test_index_shows_its_reconstruction_and_score(env, mnist, reference):
+def test_test_index_shows_its_reconstruction_and_score(env, mnist_test, reference):
     at = open_page()
     assert at.number_input(key="test_index").value == 0
-    assert sentences(at) == [expected(reference, mnist.images[0, 0].numpy())]
+    assert sentences(at) == [expected(reference, mnist_test.images[0, 0].numpy())]
     first = at.main.image[0].value
 
     at.number_input(key="test_index").set_value(3).run()
     assert not at.exception
-    assert sentences(at) == [expected(reference, mnist.images[3, 0].numpy())]
-    assert any(c.value == f"Label: {mnist.classes[int(mnist.labels[3])]}" for c in at.main.caption)
+    assert sentences(at) == [expected(reference, mnist_test.images[3, 0].numpy())]
+    assert any(c.value == f"Label: {mnist_test.classes[int(mnist_test.labels[3])]}" for c in at.main.caption)
     assert at.main.image[0].value != first
 
     at.button(key="test_random").click().run()
-    assert not at.exception and 0 <= at.number_input(key="test_index").value < len(mnist)
+    assert not at.exception and 0 <= at.number_input(key="test_index").value < len(mnist_test)
     assert len(sentences(at)) == 1 and at.session_state["uploads"] == {}
 
 
 
-def test_the_verdict_follows_the_anomaly_pages_threshold(env, mnist, reference):
+def test_the_verdict_follows_the_anomaly_pages_threshold(env, mnist_test, reference):
     """A threshold set on the Anomaly page is the one Reconstruct's verdict uses: the two pages never disagree."""
     at = open_page()
     assert "not flagged" in sentences(at)[0]  # test image 0 under the default, the 99th percentile

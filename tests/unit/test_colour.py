@@ -3,8 +3,6 @@ that say their shape, and every 1x28x28 model exactly as before."""
 
 import io
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -340,34 +338,6 @@ def test_random_shift_moves_every_channel_together():
     again = random_shift(x[:, :1], 2, torch.Generator().manual_seed(0))
     torch.testing.assert_close(moved[:, :1], again)
     assert moved.shape == x.shape and not torch.equal(moved, x)
-
-
-# --- the command line ---------------------------------------------------------------------------------------
-
-
-def test_the_cli_trains_a_colour_model_on_a_folder_at_the_shape_asked(tmp_path):
-    folder = tmp_path / "colour"
-    for i, picture in enumerate(render.to_pictures(_shapes(60, 64, seed=1))):
-        (folder / str(i % 2)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray((picture * 255).round().astype(np.uint8)).save(folder / str(i % 2) / f"{i}.png")
-    out = tmp_path / "cvae.safetensors"
-    done = subprocess.run([sys.executable, "-m", "aelab", "train", "--model", "conv_vae", "--dataset", str(folder),
-                           "--side", "32", "--channels", "3", "--epochs", "1", "--batch-size", "16", "--threads", "1",
-                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "converted to 3x32x32 RGB" in done.stdout and "test: recon" in done.stdout
-    ckpt = load_checkpoint(out)
-    assert ckpt.model.image_shape == (3, 32, 32) and ckpt.meta["command"].endswith(
-        f"--side 32 --channels 3 --epochs 1 --batch-size 16 --threads 1 --out {out}")
-    evaluated = subprocess.run([sys.executable, "-m", "aelab", "evaluate", str(out), "--dataset", str(folder),
-                                "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert evaluated.returncode == 0, evaluated.stderr
-    assert json.loads(evaluated.stdout)["images"] == 12
-    wrong = subprocess.run([sys.executable, "-m", "aelab", "train", "--dataset", "mnist", "--side", "32",
-                            "--out", str(tmp_path / "x.safetensors")], capture_output=True, text=True, cwd=ROOT,
-                           timeout=300)
-    assert wrong.returncode == 2 and wrong.stderr.startswith("error: MNIST is 1x28x28 gray") \
-        and "Traceback" not in wrong.stderr
 
 
 def test_uploads_prepared_for_one_model_fit_another():

@@ -99,7 +99,9 @@ def test_a_walk_decodes_the_path_and_its_grid_and_gif_show_it(starters):
     assert values[0] == -values[-1] and values[2] == 0
     frames = directions.walk(model, codes[0], found.vectors[0], values)
     assert frames.shape == (5, 28, 28) and frames.min() >= 0 and frames.max() <= 1
-    np.testing.assert_allclose(frames[2], encoding.decode(model, codes[0])[0], atol=1e-6)  # t = 0 is the base itself
+    # t = 0 is the base itself; decoded in a batch of 5 against a batch of 1, which other float32 kernels may sum
+    # in another order on another CPU: 1e-5 holds on any, and is far below one grey level (1/255)
+    np.testing.assert_allclose(frames[2], encoding.decode(model, codes[0])[0], atol=1e-5)
     assert np.abs(frames[0] - frames[-1]).mean() > 0.02
     grid = directions.walk_grid(model, codes[0], found, 5, scale=2)
     assert grid.ndim == 2 and grid.shape[0] > 2 * 2 * 28 and grid.shape[1] > 5 * 2 * 28

@@ -23,11 +23,6 @@ from aelab.training import jobs
 from aelab.training.trainer import Status, TrainConfig
 
 
-@pytest.fixture(scope="module")
-def small(mnist_train):
-    return mnist_train.subset(range(1200))
-
-
 def _cfg(**kw) -> TrainConfig:
     return TrainConfig(model=ModelConfig.for_model("vae"), dataset="mnist", batch_size=64, patience=0, **kw)
 

@@ -189,7 +189,9 @@ def test_the_decoded_plane_tiles_the_decodes_of_a_pca_maps_grid(trained, codes):
     for row, col in [(0, 0), (0, 4), (2, 3), (4, 1)]:  # row 0 holds the highest PCA 2
         spot = np.array([lx + col * step_x, hy - row * step_y])
         tile = picture[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28]
-        np.testing.assert_allclose(tile, encoding.decode(trained, projection.inverse(spot))[0], atol=1e-6)
+        # a batch of 25 against a batch of 1, summed in another order on another CPU: 1e-5 holds on any, and
+        # is far below one grey level (1/255)
+        np.testing.assert_allclose(tile, encoding.decode(trained, projection.inverse(spot))[0], atol=1e-5)
     assert picture[:28, :28].tolist() != picture[-28:, -28:].tolist()  # the plane is not one picture
 
 

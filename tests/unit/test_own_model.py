@@ -1,25 +1,17 @@
-"""Your own model (aelab.models.own): the complete example of docs/own-model.md, written to a temporary folder,
-trained there its own way and imported with the CLI, then used through aelab's interface and on every page of the app;
-pytorch/examples' VAE as written there; entry points that fail each way; headers naming code nobody allowed."""
+"""Your own model (aelab.models.own): the complete example of docs/own-model.md (tests/own_models.py), imported with the CLI and
+used through aelab's interface; pytorch/examples' VAE as written there; entry points that fail each way; headers
+naming code nobody allowed. On every page of the app: tests/app/test_app_own_model.py."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
-from safetensors.torch import save_file
-from streamlit.testing.v1 import AppTest
+from own_models import EXAMPLE, run_cli
 
-from aelab.cli import main
-from aelab.data.registry import data_dir
 from aelab.explore import encoding, likelihood
 from aelab.models.config import EntryPointError, OwnModelConfig, from_header
 from aelab.models.own import OwnModel
@@ -30,208 +22,8 @@ from aelab.store.checkpoints import (
     load_checkpoint,
     read_metadata,
     read_tensors,
-    save_checkpoint,
     save_tensors,
 )
-from aelab.ui import navigation
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = "my_autoencoder"
-
-# Networks of other designs and failures, in a module of their own (written to the temporary folder).
-OTHERS = '''
-import torch
-from torch import nn
-
-
-class ExamplesVAE(nn.Module):  # pytorch/examples' vae/main.py: flat input, encode -> (mu, logvar), sigmoid output
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
-
-    def encode(self, x):
-        h1 = torch.relu(self.fc1(x))
-        return self.fc21(h1), self.fc22(h1)
-
-    def decode(self, z):
-        return torch.sigmoid(self.fc4(torch.relu(self.fc3(z))))
-
-
-class PosteriorVAE(nn.Module):  # a posterior method; encode gives the mean alone
-    def __init__(self):
-        super().__init__()
-        self.body, self.mu, self.logvar = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Tanh()), nn.Linear(64, 4), nn.Linear(64, 4)
-        self.decoder = nn.Sequential(nn.Linear(4, 784), nn.Unflatten(1, (1, 28, 28)))
-
-    def posterior(self, x):
-        h = self.body(x)
-        return self.mu(h), self.logvar(h)
-
-    def encode(self, x):
-        return self.posterior(x)[0]
-
-    def decode(self, z):
-        return self.decoder(z)
-
-
-class Tiny(nn.Module):
-    def __init__(self, latent=3):
-        super().__init__()
-        self.enc, self.dec = nn.Linear(784, latent), nn.Linear(latent, 784)
-
-    def encode(self, x):
-        return self.enc(x.flatten(1))
-
-    def decode(self, z):
-        return self.dec(z)
-
-
-class DropsTheBatch(Tiny):
-    def encode(self, x):
-        return self.enc(x.flatten(1)).mean(0)
-
-
-class NaNDecoder(Tiny):
-    def decode(self, z):
-        return self.dec(z) * float("nan")
-
-
-class NaNOnDigits(Tiny):  # fine on the probe's uniform noise, NaN on MNIST's mostly black digits
-    def encode(self, x):
-        codes = self.enc(x.flatten(1))
-        return torch.where((x.flatten(1) == 0).float().mean(1, keepdim=True) > 0.5, float("nan"), codes)
-
-
-class ColourTiny(nn.Module):  # 3x64x64 RGB pictures as (B, 3, 64, 64), logits of the same shape
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.Sequential(nn.Conv2d(3, 4, 4, 4), nn.Flatten(), nn.Linear(4 * 16 * 16, 6))
-        self.dec = nn.Sequential(nn.Linear(6, 3 * 64 * 64), nn.Unflatten(1, (3, 64, 64)))
-
-    def encode(self, x):
-        return self.enc(x)
-
-    def decode(self, z):
-        return self.dec(z)
-
-
-class EncodeOnly(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.Linear(784, 2)
-
-    def encode(self, x):
-        return self.enc(x.flatten(1))
-
-
-def examples_vae():
-    return ExamplesVAE()
-
-
-def posterior_vae():
-    return PosteriorVAE()
-
-
-def tiny():
-    return Tiny()
-
-
-def drops_the_batch():
-    return DropsTheBatch()
-
-
-def nan_decoder():
-    return NaNDecoder()
-
-
-def nan_on_digits():
-    return NaNOnDigits()
-
-
-def encode_only():
-    return EncodeOnly()
-
-
-def colour_tiny():
-    return ColourTiny()
-
-
-def raises():
-    raise RuntimeError("no GPU here")
-
-
-def not_a_module():
-    return 42
-'''
-MARKER = '''
-from pathlib import Path
-
-Path(__file__).with_suffix(".imported").touch()  # proof that this module was imported
-
-
-def build():
-    raise AssertionError("never called")
-'''
-
-
-def guide_example() -> str:
-    """The example file of docs/own-model.md, as a reader copies it."""
-    text = (ROOT / "docs" / "own-model.md").read_text()
-    return re.search(r"<!-- own-model example -->\n```python\n(.*?)```", text, re.S).group(1)
-
-
-def run_cli(*args: str | Path) -> tuple[int, str]:
-    """`python -m aelab ...` in-process: its exit code and what it wrote to stderr."""
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The guide's example trained one epoch by its own script, and an untrained copy, imported into a runs folder;
-    the other networks' modules and initial weights."""
-    folder = tmp_path_factory.mktemp("mine")
-    (folder / f"{EXAMPLE}.py").write_text(guide_example())
-    (folder / "others.py").write_text(OTHERS)
-    (folder / "marker.py").write_text(MARKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, f"{EXAMPLE}.py", str(data_dir()), "1"], cwd=folder, env=env, check=True,
-                   capture_output=True, timeout=600)
-    sys.path.insert(0, str(folder))
-    import importlib
-
-    others = importlib.import_module("others")
-    for name in ("examples_vae", "posterior_vae", "tiny", "drops_the_batch", "nan_decoder", "nan_on_digits",
-                 "encode_only", "colour_tiny"):
-        torch.manual_seed(0)
-        save_file(getattr(others, name)().state_dict(), folder / f"{name}.safetensors")
-    runs = tmp_path_factory.mktemp("runs")
-    entry = f"{folder / EXAMPLE}.py:build"
-    code, err = run_cli("import", entry, folder / f"{EXAMPLE}.safetensors", "--out", runs / "mine.safetensors")
-    assert code == 0, err
-    untrained = folder / "untrained.safetensors"
-    save_file(_untrained(folder).state_dict(), untrained)
-    code, err = run_cli("import", entry, untrained, "--out", folder / "untrained-aelab.safetensors")
-    assert code == 0, err
-    yield {"folder": folder, "runs": runs, "entry": entry, "mine": runs / "mine.safetensors",
-           "untrained": folder / "untrained-aelab.safetensors"}
-    sys.path.remove(str(folder))
-
-
-def _untrained(folder: Path) -> torch.nn.Module:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("readme_example", folder / f"{EXAMPLE}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(0)
-    return module.build()
 
 
 @pytest.fixture
@@ -373,61 +165,3 @@ def test_own_model_configs_are_checked_like_aelabs(own):
                        ({"widths": [8]}, "Unknown own model config fields")):
         with pytest.raises(ValueError, match=match):
             from_header(good.to_dict() | bad)
-
-
-# --- in the app ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def app_env(own, settings, tmp_path: Path):
-    """The app with the example's run and its entry point allowed; it gives `own`, and `settings` for a test to
-    change one inside."""
-    with settings(runs_dir=own["runs"], cache_dir=tmp_path, entry_points=own["entry"]):
-        yield own
-
-
-def open_page(page: str, model: str = "mine (yours)") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.run()
-    at.sidebar.selectbox(key="model_label").set_value(model).run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.mark.parametrize("page", [spec for spec in navigation.PAGES if spec is not navigation.TRAIN],
-                         ids=lambda spec: spec.title)
-def test_every_page_works_with_your_own_model(app_env, page):
-    at = open_page(page.script)
-    assert not at.error, [e.value for e in at.error]
-    assert page is navigation.DRAW or at.image or at.get("plotly_chart"), page.title
-    if page is navigation.TRAVERSE:  # a slider for each of its 8 dimensions
-        assert len([s for s in at.slider if s.label.startswith("dim ")]) == 8
-    card = at.sidebar.markdown[0].value
-    assert card.startswith("**Your own model (autoencoder, ") and card.endswith("8-d latent, 1x28x28 gray**")
-    assert f"imported from {EXAMPLE}.safetensors" in at.sidebar.caption[0].value
-
-
-def test_an_own_model_that_is_not_allowed_is_listed_as_skipped(app_env, settings):
-    with settings(entry_points=""):
-        st.cache_data.clear()  # the listing is cached per process, whose allowed entry points never change but here
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-        assert not at.exception
-        assert "mine (yours)" not in at.sidebar.selectbox(key="model_label").options
-        [warning] = [w.value for w in at.sidebar.warning if "mine.safetensors" in w.value]
-        assert f"{variable('entry_points')}={app_env['entry']}" in warning
-
-
-def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, settings):
-    from others import nan_on_digits
-
-    out = app_env["runs"] / "nan-on-digits.safetensors"
-    model = OwnModel(OwnModelConfig("others:nan_on_digits", 3, False), nan_on_digits())
-    save_checkpoint(out, model, {"dataset": "mnist"})
-    try:
-        with settings(entry_points=f"{app_env['entry']},others:nan_on_digits"):
-            at = open_page(navigation.MAP.script, model="nan-on-digits (yours)")
-            assert [e.value for e in at.error] == ["others:nan_on_digits: its encode gave NaN or infinity for 500 of "
-                                                   "500 inputs"]
-    finally:
-        out.unlink()

@@ -1,4 +1,5 @@
-"""Real (small) training runs on the real MNIST files."""
+"""Real (small) training runs on the real MNIST files. A run long enough to learn a skill (denoising):
+tests/system/test_training_runs.py."""
 
 import math
 
@@ -8,11 +9,6 @@ import torch
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training.trainer import TrainConfig, learning_rate, resume_path, train
-
-
-@pytest.fixture(scope="module")
-def small(mnist_train):
-    return mnist_train.subset(range(1200))
 
 
 def _cfg(name="vae", **kw):
@@ -82,20 +78,6 @@ def test_diverging_run_stops_with_a_message_and_keeps_the_last_good_model(small,
     assert result.path is None or all(torch.isfinite(v).all() for v in load_checkpoint(result.path).model.state_dict().values())
     after = load_checkpoint(good.path).model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-
-
-def test_denoising_training_learns_to_remove_noise(mnist_train, mnist_test, tmp_path):
-    from aelab.models.noise import add_noise
-
-    cfg = TrainConfig(model=ModelConfig.for_model("conv_ae"), epochs=4, batch_size=32, lr=2e-3, patience=0,
-                      noise="salt_pepper", noise_level=0.2)
-    result = train(cfg, mnist_train.subset(range(2000)), tmp_path / "dn.safetensors")
-    model = load_checkpoint(result.path).model
-    clean = mnist_test.images[:500]
-    noisy = add_noise(clean, "salt_pepper", 0.2, torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        denoised = torch.sigmoid(model.reconstruct(noisy))
-    assert (denoised - clean).pow(2).mean() < 0.5 * (noisy - clean).pow(2).mean()
 
 
 def test_kl_warmup_ramps_beta(small, tmp_path):

@@ -1,0 +1,72 @@
+"""Your own model on every page of the app (AppTest): the example of docs/own-model.md imported (tests/own_models.py), one
+not allowed, one whose code fails on the page's input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from own_models import EXAMPLE, ROOT
+from streamlit.testing.v1 import AppTest
+
+from aelab.models.config import OwnModelConfig
+from aelab.models.own import OwnModel
+from aelab.settings import variable
+from aelab.store.checkpoints import save_checkpoint
+from aelab.ui import navigation
+
+
+@pytest.fixture
+def app_env(own, settings, tmp_path: Path):
+    """The app with the example's run and its entry point allowed; it gives `own`, and `settings` for a test to
+    change one inside."""
+    with settings(runs_dir=own["runs"], cache_dir=tmp_path, entry_points=own["entry"]):
+        yield own
+
+
+def open_page(page: str, model: str = "mine (yours)") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.sidebar.selectbox(key="model_label").set_value(model).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("page", [spec for spec in navigation.PAGES if spec is not navigation.TRAIN],
+                         ids=lambda spec: spec.title)
+def test_every_page_works_with_your_own_model(app_env, page):
+    at = open_page(page.script)
+    assert not at.error, [e.value for e in at.error]
+    assert page is navigation.DRAW or at.image or at.get("plotly_chart"), page.title
+    if page is navigation.TRAVERSE:  # a slider for each of its 8 dimensions
+        assert len([s for s in at.slider if s.label.startswith("dim ")]) == 8
+    card = at.sidebar.markdown[0].value
+    assert card.startswith("**Your own model (autoencoder, ") and card.endswith("8-d latent, 1x28x28 gray**")
+    assert f"imported from {EXAMPLE}.safetensors" in at.sidebar.caption[0].value
+
+
+def test_an_own_model_that_is_not_allowed_is_listed_as_skipped(app_env, settings):
+    with settings(entry_points=""):
+        st.cache_data.clear()  # the listing is cached per process, whose allowed entry points never change but here
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+        assert not at.exception
+        assert "mine (yours)" not in at.sidebar.selectbox(key="model_label").options
+        [warning] = [w.value for w in at.sidebar.warning if "mine.safetensors" in w.value]
+        assert f"{variable('entry_points')}={app_env['entry']}" in warning
+
+
+def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, settings):
+    from others import nan_on_digits
+
+    out = app_env["runs"] / "nan-on-digits.safetensors"
+    model = OwnModel(OwnModelConfig("others:nan_on_digits", 3, False), nan_on_digits())
+    save_checkpoint(out, model, {"dataset": "mnist"})
+    try:
+        with settings(entry_points=f"{app_env['entry']},others:nan_on_digits"):
+            at = open_page(navigation.MAP.script, model="nan-on-digits (yours)")
+            assert [e.value for e in at.error] == ["others:nan_on_digits: its encode gave NaN or infinity for 500 of "
+                                                   "500 inputs"]
+    finally:
+        out.unlink()
