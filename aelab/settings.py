@@ -20,11 +20,14 @@ from aelab.images.reading import MAX_PIXELS
 
 PREFIX = "AELAB_"
 CHECKOUT = Path(__file__).resolve().parents[1]
+# Installed from a wheel (`pip install .`), the package sits in site-packages with no checkout around it: its data
+# and runs then go where a command-line tool keeps them, never into the interpreter's folders.
+IN_CHECKOUT = (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "app.py").is_file()
 SHIPPED_DIR = CHECKOUT / "checkpoints"  # the starter models that ship with aelab
 SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project's machines keep MNIST
-DEFAULT_DATA_DIR = CHECKOUT / "data"
 DEFAULT_CACHE_DIR = Path("~/.cache/aelab")
-DEFAULT_RUNS_DIR = CHECKOUT / "runs"
+DEFAULT_DATA_DIR = CHECKOUT / "data" if IN_CHECKOUT else DEFAULT_CACHE_DIR / "data"
+DEFAULT_RUNS_DIR = CHECKOUT / "runs" if IN_CHECKOUT else Path("runs")
 SERVED_SESSION_TIMEOUT = 600.0  # seconds: a closed laptop lid or a reconnect does not end a run
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -117,7 +120,7 @@ def _entries(name: str, value: str | None) -> tuple[str, ...]:
 
 
 def _data_dir() -> Path:
-    return SHARED_DATA_DIR if SHARED_DATA_DIR.is_dir() else DEFAULT_DATA_DIR
+    return SHARED_DATA_DIR if IN_CHECKOUT and SHARED_DATA_DIR.is_dir() else DEFAULT_DATA_DIR
 
 
 def _setting(parse: Callable[[str, str | None], Any], default: str, meaning: str) -> Any:
@@ -134,12 +137,12 @@ class Settings:
     served-or-local ones `aelab.serving.rules` picks it, once it knows the app's address)."""
 
     data_dir: Path = _setting(_path(_data_dir), "`../shared/datasets` beside the checkout when it exists, else "
-                              "`data/` in the checkout", "datasets in torchvision's layout: read from here, and "
+                              "`data/` in the checkout; installed without a checkout, `~/.cache/aelab/data`", "datasets in torchvision's layout: read from here, and "
                               "`python -m aelab data` downloads here")
     cache_dir: Path = _setting(_path(DEFAULT_CACHE_DIR), f"`{DEFAULT_CACHE_DIR}`",
                                "latent codes, projections and the app's decoded test splits (`.npz`), streamed "
                                "folders' decoded images (`--keep-decoded`, `.bin`); delete it at will")
-    runs_dir: Path = _setting(_path(DEFAULT_RUNS_DIR), "`runs/` in the checkout",
+    runs_dir: Path = _setting(_path(DEFAULT_RUNS_DIR), "`runs/` in the checkout (without one, in the working folder)",
                               "models trained in the app or brought in by `python -m aelab import`")
     checkpoints_dir: Path = _setting(_path(SHIPPED_DIR), "`checkpoints/` in the checkout",
                                      "the starter models (never replaced)")
