@@ -15,7 +15,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypedDict
 
 import torch
 
@@ -25,7 +25,7 @@ from aelab.data.registry import DOWNLOADABLE, data_dir, dataset_shape, ensure_do
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
-from aelab.models.config import DIGIT_SHAPE, OUTPUTS, describe, shape_text
+from aelab.models.config import DIGIT_SHAPE, OUTPUTS, ModelConfig, OwnModelConfig, describe, shape_text
 from aelab.models.own import import_model
 from aelab.settings import variable
 from aelab.store.checkpoints import (
@@ -38,7 +38,7 @@ from aelab.store.checkpoints import (
     update_metadata,
 )
 from aelab.training import distributed
-from aelab.training.flags import PROG, SHAPE_FLAGS, add_shape_arguments, add_train_arguments, train_config
+from aelab.training.flags import PROG, add_shape_arguments, add_train_arguments, train_config
 from aelab.training.runs import runs_dir
 from aelab.training.trainer import EpochLog, Status, TrainConfig, pick_device, train
 
@@ -192,9 +192,9 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
                     dist: distributed.Dist) -> int:
     from tqdm import tqdm
 
-    streamed = isinstance(data.images, ImageFiles)
+    files = data.images if isinstance(data.images, ImageFiles) else None  # streamed: unreadable ones are skipped
     if dist.is_main:
-        print(f"{len(data)} training images from {data.name}{' (streamed)' if streamed else ''}"
+        print(f"{len(data)} training images from {data.name}{' (streamed)' if files is not None else ''}"
               f"{f' in {dist.world_size} processes' if dist.world_size > 1 else ''}; {cfg.model.to_json()}")
         if data.note:
             print(data.note)
@@ -209,7 +209,7 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
 
     def on_epoch(log: EpochLog, model) -> None:
         terms = " ".join(f"{k} {v:.2f}" for k, v in log.val.items())
-        skipped = f" | {data.images.skipped} unreadable files skipped" if streamed and data.images.skipped else ""
+        skipped = f" | {files.skipped} unreadable files skipped" if files is not None and files.skipped else ""
         bar.write(f"epoch {log.epoch}: train loss {log.train['loss']:.2f} | val {terms} | "
                   f"{log.images_per_second:.0f} img/s{skipped}")
 
@@ -222,7 +222,7 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
     if result.path is None:
         return 1
     command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
-    update_metadata(result.path, {"command": command} | ({"skipped_files": data.images.skipped} if streamed else {}))
+    update_metadata(result.path, {"command": command} | ({"skipped_files": files.skipped} if files is not None else {}))
     try:
         test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], workers=args.workers,
                             keep_decoded=args.keep_decoded, **_shape_options(args))
@@ -232,8 +232,16 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
     return 1 if result.status is Status.DIVERGED else 0
 
 
-def _shape_options(args: argparse.Namespace) -> dict[str, int | None]:
-    return {dest: getattr(args, dest) for dest in SHAPE_FLAGS}
+class _Shape(TypedDict):
+    """The shape asked of a folder's or zip's pictures (flags.SHAPE_FLAGS), as load_dataset's keywords."""
+
+    side: int | None  # None: load_dataset's default
+    channels: int | None
+
+
+def _shape_options(source: argparse.Namespace | ModelConfig | OwnModelConfig) -> _Shape:
+    """--side and --channels as given, or the shape a model's config takes."""
+    return _Shape(side=source.side, channels=source.channels)
 
 
 def _summary(metrics: dict) -> str:
@@ -247,9 +255,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.iwae is not None:
         likelihood.check_estimable(ckpt.model, args.iwae)
     options = _shape_options(args)
-    if dataset_shape(args.dataset) is None and options == dict.fromkeys(SHAPE_FLAGS) \
+    if dataset_shape(args.dataset) is None and options == _Shape(side=None, channels=None) \
             and ckpt.model.image_shape != DIGIT_SHAPE:  # a folder made as the colour model takes it
-        options = {dest: getattr(ckpt.model.config, dest) for dest in SHAPE_FLAGS}
+        options = _shape_options(ckpt.model.config)
     test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], **options)
     if test.shape != ckpt.model.image_shape:
         raise ValueError(f"{args.checkpoint.name} takes {shape_text(ckpt.model.image_shape)} images; "

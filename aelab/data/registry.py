@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -103,13 +104,15 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     if name == "shapes":
         return load_shapes(split)
     path = Path(name).expanduser()
-    options = dict(limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS, progress=progress, stream=stream,
-                   workers=workers, keep_decoded=keep_decoded, side=side, channels=channels)
     if path.is_dir():
-        return getattr(load_folder(path, **options), split)
-    if path.is_file() and path.suffix.lower() == ".zip":
-        return getattr(load_zip(path, path.name, **options), split)
-    raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
+        read = functools.partial(load_folder, path)
+    elif path.is_file() and path.suffix.lower() == ".zip":
+        read = functools.partial(load_zip, path, path.name)
+    else:
+        raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
+    splits = read(limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS, progress=progress, stream=stream,
+                  workers=workers, keep_decoded=keep_decoded, side=side, channels=channels)
+    return getattr(splits, split)
 
 
 DOWNLOADABLE = (*TORCHVISION_DATASETS, *COLOUR_DATASETS)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aelab.models.config import ACTIVATION_CLASSES, LOGVAR_MAX, LOGVAR_MIN, ModelConfig, conv_sides
+from aelab.models.config import ACTIVATION_CLASSES, LOGVAR_MAX, LOGVAR_MIN, ModelConfig, OwnModelConfig, conv_sides
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATION_CLASSES.items()}
 
@@ -121,7 +121,7 @@ class LatentModel(nn.Module, metaclass=abc.ABCMeta):
     and an operator's own (aelab.models.own) share it, and with it the loss: recon + beta * KL for a VAE, recon
     alone otherwise."""
 
-    config: ModelConfig  # or model_config.OwnModelConfig: latent_dim, image_shape, recon and beta are read here
+    config: ModelConfig | OwnModelConfig  # latent_dim, image_shape, recon and beta are read here
     is_variational = False
     # declared, not defined: a deterministic model has no posterior (aelab.models.own looks for one by name)
     posterior: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -172,6 +172,7 @@ class LatentModel(nn.Module, metaclass=abc.ABCMeta):
 class Autoencoder(LatentModel):
     """Deterministic autoencoder: encoder features -> linear head -> code -> decoder."""
 
+    config: ModelConfig
     is_variational = False  # as model_config.KINDS says of each registered model (a test checks they agree)
 
     def __init__(self, config: ModelConfig, encoder: nn.Module, feature_dim: int, decoder: nn.Module):

@@ -114,7 +114,7 @@ class ModelConfig:
         return asdict(self) | {"widths": list(self.widths)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
+    def from_dict(cls, data: object) -> ModelConfig:
         if not isinstance(data, dict):
             raise ValueError(f"a model config is a JSON object of fields, not {reprlib.repr(data)}")
         known = {f.name for f in fields(cls)}
@@ -178,7 +178,7 @@ class OwnModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> OwnModelConfig:
+    def from_dict(cls, data: object) -> OwnModelConfig:
         if not isinstance(data, dict):
             raise ValueError(f"a model config is a JSON object of fields, not {reprlib.repr(data)}")
         unknown = set(data) - {f.name for f in fields(cls)}
@@ -267,7 +267,7 @@ def conv_widths(side: int) -> tuple[int, ...]:
 def _bounded(what: str, value: object, low: int, high: int) -> int:
     """`value` if it is a whole number in [low, high]: floats, strings and booleans from a
     header are refused, not converted, so a config means exactly what its JSON says."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise ValueError(f"{what} must be a whole number from {low} to {high:,}, not {reprlib.repr(value)}")
     return int(value)
 

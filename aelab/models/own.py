@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 from safetensors import safe_open
@@ -52,6 +52,8 @@ def _function(entry: str) -> Callable[[], object]:
                 raise FileNotFoundError(f"no file {where}")
             spec = importlib.util.spec_from_file_location(f"aelab_own_{hashlib.sha1(where.encode()).hexdigest()[:12]}",
                                                           where)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"no loader for {where}")
             module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
             try:
                 spec.loader.exec_module(module)
@@ -84,10 +86,16 @@ def network(entry: str) -> nn.Module:
     return made
 
 
-def _encoder(net: nn.Module) -> tuple[Callable, str]:
+def _method(net: nn.Module, name: str) -> Callable[..., object]:
+    """The network's method `name`, which `network` found callable (nn.Module's stubs type any attribute as a
+    Tensor or Module)."""
+    return cast(Callable[..., object], getattr(net, name))
+
+
+def _encoder(net: nn.Module) -> tuple[Callable[..., object], str]:
     """The method that encodes, and its name: `posterior` where the network has one, else `encode`."""
     posterior = getattr(net, "posterior", None)
-    return (posterior, "posterior") if callable(posterior) else (net.encode, "encode")
+    return (posterior, "posterior") if callable(posterior) else (_method(net, "encode"), "encode")
 
 
 class OwnModel(LatentModel):
@@ -97,14 +105,13 @@ class OwnModel(LatentModel):
     reported in one line (EntryPointError) instead of spreading NaN through a page.
     """
 
+    config: OwnModelConfig
+
     def __init__(self, config: OwnModelConfig, net: nn.Module):
         super().__init__()
         self.config = config
+        self.is_variational = config.variational
         self.network = net
-
-    @property
-    def is_variational(self) -> bool:
-        return self.config.variational
 
     @property
     def decoder(self) -> nn.Module:
@@ -123,7 +130,7 @@ class OwnModel(LatentModel):
         return out[0] if isinstance(out, tuple) else out
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out = _called(self.config.entry, "decode", self.network.decode, z)
+        out = _called(self.config.entry, "decode", _method(self.network, "decode"), z)
         shape = self.config.image_shape
         flat = (len(z), shape[0] * shape[1] * shape[2])
         if not isinstance(out, torch.Tensor) or out.shape not in ((len(z), *shape), flat):
@@ -151,7 +158,7 @@ class OwnModel(LatentModel):
         return parts if self.is_variational else parts[0]
 
 
-def _called(entry: str, what: str, method: Callable, *args: torch.Tensor) -> object:
+def _called(entry: str, what: str, method: Callable[..., object], *args: torch.Tensor) -> object:
     try:
         return method(*args)
     except Exception as err:  # the operator's code: whatever it raises becomes one line
@@ -188,8 +195,10 @@ def describe_network(entry: str, net: nn.Module, image_shape: tuple[int, int, in
             out = _called(entry, what, method, x.flatten(1) if flat else x)
         except EntryPointError as err:
             raise EntryPointError(f"{err}{hint}") from None
-    variational = isinstance(out, (tuple, list)) and len(out) == 2
-    first = out[0] if variational else out
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        variational, first = True, out[0]
+    else:
+        variational, first = False, out
     if not isinstance(first, torch.Tensor) or first.ndim != 2 or len(first) != PROBE_IMAGES:
         raise EntryPointError(f"{entry}: its {what} gave {_shape(out)} for {PROBE_IMAGES} images of shape "
                               f"{tuple(x.shape[1:])}; it should give codes of shape ({PROBE_IMAGES}, D){hint}")

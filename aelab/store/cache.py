@@ -82,5 +82,5 @@ def store_once(kind: str, key: str, arrays: dict[str, np.ndarray]) -> dict[str, 
 
 def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)  # read back without pickles (load_arrays), so none written
     return buffer.getvalue()

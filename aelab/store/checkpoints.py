@@ -22,7 +22,7 @@ import torchvision
 from safetensors import safe_open
 from safetensors.torch import save
 
-from aelab.models.autoencoders import LatentModel, build_model
+from aelab.models.autoencoders import Autoencoder, LatentModel, build_model
 from aelab.models.config import (
     DIGIT_SHAPE,
     OWN_MODEL,
@@ -131,7 +131,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, model, meta, file_digest(path))
 
 
-def _skeleton(path: Path, meta: dict) -> tuple[ModelConfig | OwnModelConfig, LatentModel]:
+def _skeleton(path: Path, meta: dict) -> tuple[ModelConfig | OwnModelConfig, Autoencoder | OwnModel]:
     """The header's config and a model to compare the file's tensors with: aelab's on the meta device, an
     own model as its (allowed) code builds it."""
 

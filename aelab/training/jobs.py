@@ -8,6 +8,7 @@ app's other sessions and everyone slows down (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from aelab.data.dataset import DatasetUnavailable, ImageData, split_validation
+from aelab.data.streaming import ImageFiles
 from aelab.explore.metrics import record_test_metrics
 from aelab.images.render import to_pictures
 from aelab.models.autoencoders import Autoencoder
@@ -93,6 +95,8 @@ class JobState:
         """How the job ended, in words."""
         if self.status == JobStatus.ERROR:
             return ERROR_LABEL
+        if not isinstance(self.status, Status):
+            raise ValueError(f"The job is {self.status.value}: it has not ended.")
         return OWNER_LEFT_LABEL if self.owner_left and self.status == Status.STOPPED else self.status.label
 
     @property
@@ -134,7 +138,6 @@ class TrainingJob:
         self._stop = threading.Event()
         self._thread: _JobThread | None = None
         self._state = JobState()
-        self._preview_x: torch.Tensor | None = None
 
     def start(self, cfg: TrainConfig, data: ImageData, out: str | Path, test: ImageData | str | None = None) -> None:
         """Train `cfg` on `data` into `out` in a daemon thread; afterwards measure test metrics on `test`
@@ -142,6 +145,8 @@ class TrainingJob:
         if self._thread is not None:
             raise RuntimeError("A TrainingJob runs once; create another for a new run.")
         _, val = split_validation(data, cfg.val_fraction, cfg.seed)  # the split train() makes
+        if isinstance(val.images, ImageFiles):  # the app holds what it trains on in memory (available_datasets)
+            raise ValueError("A training job needs its images in memory, not streamed from files.")
         self.cfg, self.out, self.n_images, self.n_val = cfg, Path(out), len(data), len(val)
         try:
             self.command = train_command(cfg, self.out, data.plain)
@@ -149,10 +154,10 @@ class TrainingJob:
             self.command = None
         clean = val.images[:N_PREVIEW]
         gen = torch.Generator().manual_seed(cfg.seed)
-        self._preview_x = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
+        preview = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
         self._state = JobState(JobStatus.RUNNING, epochs=cfg.epochs, originals=to_pictures(clean).copy(),
-                               inputs=to_pictures(self._preview_x).copy(), started=time.perf_counter())
-        self._thread = _JobThread(self, target=self._run, args=(cfg, data, self.out, test),
+                               inputs=to_pictures(preview).copy(), started=time.perf_counter())
+        self._thread = _JobThread(self, target=self._run, args=(cfg, data, self.out, test, preview),
                                   name=f"aelab-train-{self.out.stem}")
         self._thread.start()
 
@@ -184,10 +189,12 @@ class TrainingJob:
             self._stop.set()
         return self._stop.is_set()
 
-    def _run(self, cfg: TrainConfig, data: ImageData, out: Path, test: ImageData | str | None) -> None:
+    def _run(self, cfg: TrainConfig, data: ImageData, out: Path, test: ImageData | str | None,
+             preview: torch.Tensor) -> None:
         try:
             torch.set_num_threads(1)  # see the module docstring
-            result = train(cfg, data, out, self._on_batch, self._on_epoch, self._should_stop)
+            on_epoch = functools.partial(self._on_epoch, preview)
+            result = train(cfg, data, out, self._on_batch, on_epoch, self._should_stop)
             if result.path is not None and self.command:
                 update_metadata(result.path, {"command": self.command})  # as the CLI records its own
             metrics = None
@@ -215,15 +222,15 @@ class TrainingJob:
     def _on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
         self._update(epoch=epoch, batch=batch, n_batches=n_batches, loss=loss if math.isfinite(loss) else None)
 
-    def _on_epoch(self, entry: EpochLog, model: Autoencoder) -> None:
-        """Reconstruct the preview images with this job's own model, outside the lock.
+    def _on_epoch(self, preview: torch.Tensor, entry: EpochLog, model: Autoencoder) -> None:
+        """Reconstruct the `preview` images (as the model sees them) with this job's own model, outside the lock.
 
         eval() is safe here: train() switches the model back to training mode each epoch.
         """
         device = next(model.parameters()).device
         model.eval()
         with torch.no_grad():
-            images = to_pictures(torch.sigmoid(model.reconstruct(self._preview_x.to(device))))
+            images = to_pictures(torch.sigmoid(model.reconstruct(preview.to(device))))
         with self._lock:
             self._state = replace(self._state, history=(*self._state.history, entry), reconstructions=images,
                                   preview_epoch=entry.epoch)
