@@ -43,7 +43,7 @@ class Limits:
 
     files: int  # image files (for a zip: entries of any kind)
     bytes: int  # their total size (a zip's: unpacked)
-    pixels: int  # per image, at most images.MAX_PIXELS
+    pixels: int  # per image, at most reading.MAX_PIXELS
     seconds: float  # indexing and reading together
 
 

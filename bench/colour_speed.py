@@ -2,7 +2,7 @@
 
 Trains the default ConvVAE for 3x64x64 images (four stride-2 convolutions, 2.9M parameters) on the
 shapes dataset's training split for a wall-clock budget and reports training images per second; then
-times encoding 10,000 images (latent.encode_all, what the latent map runs on a new model and dataset)
+times encoding 10,000 images (encoding.encode_all, what the latent map runs on a new model and dataset)
 for it and for the 1x28x28 ConvVAE on MNIST's test split. One torch thread unless --threads says more.
 
     AELAB_DATA_DIR=../shared/datasets python bench/colour_speed.py [--seconds 60] [--threads 1]

@@ -44,7 +44,7 @@ def spread_along(codes: np.ndarray, vectors: np.ndarray) -> np.ndarray:
 def principal_directions(codes: np.ndarray, k: int) -> Directions:
     """The first k principal axes of the codes, with their share of the variance.
 
-    NumPy's thin SVD with latent.pca's sign rule, so PC 1 and 2 are the PCA map's own axes.
+    NumPy's thin SVD with projections.pca's sign rule, so PC 1 and 2 are the PCA map's own axes.
     """
     codes = np.asarray(codes, dtype=np.float64)
     n, d = codes.shape

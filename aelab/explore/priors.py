@@ -1,6 +1,6 @@
 """Where samples come from, beyond one Gaussian, and a sample-quality figure that collapse cannot fool.
 
-An autoencoder has no prior: today's samples come from one Gaussian fitted to its codes (latent.prior_for),
+An autoencoder has no prior: today's samples come from one Gaussian fitted to its codes (priors.prior_for),
 which puts mass between the digits' clusters where the decoder draws blends. A Gaussian mixture fitted to the
 codes follows the clusters (Ghosh et al. 2020 sample their RAEs so); for a VAE the same mixture fitted to its
 aggregate posterior q(z) = mean over x of q(z|x) is closer to where the decoder was trained than N(0, I) is.
@@ -32,7 +32,7 @@ class Mixture:
 
     @classmethod
     def from_prior(cls, prior: Prior) -> Mixture:
-        """The single Gaussian of `latent.prior_for` as a mixture of one, so one sampler serves both."""
+        """The single Gaussian of `priors.prior_for` as a mixture of one, so one sampler serves both."""
         return cls(np.ones(1), prior.mean[None], prior.chol[None], prior.description)
 
 
@@ -64,7 +64,7 @@ def fit_mixture(codes: Codes, n_components: int = DEFAULT_COMPONENTS, seed: int 
 
 def sample_mixture(mixture: Mixture, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
     """n codes (n, D) float32: a component drawn by weight, then a draw from it, spread scaled by `temperature`
-    as `latent.sample` scales its Gaussian's."""
+    as `priors.sample` scales its Gaussian's."""
     rng = np.random.default_rng(seed)
     component = rng.choice(len(mixture.weights), size=n, p=mixture.weights / mixture.weights.sum())
     eps = rng.standard_normal((n, mixture.means.shape[1]))

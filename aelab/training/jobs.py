@@ -68,7 +68,7 @@ class JobState:
     epochs: int = 0  # planned
     loss: float | None = None  # last batch's loss
     history: tuple[EpochLog, ...] = ()
-    # pictures (images.to_pictures) of the first validation images, clean and as the model sees them (noised
+    # pictures (render.to_pictures) of the first validation images, clean and as the model sees them (noised
     # when denoising)
     originals: np.ndarray = field(default_factory=lambda: np.zeros((0, *DIGIT_SHAPE[1:]), np.float32))
     inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, *DIGIT_SHAPE[1:]), np.float32))
