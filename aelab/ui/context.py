@@ -7,6 +7,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 import streamlit as st
+import torch
 
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
@@ -67,6 +68,11 @@ class Context:
     def data(self) -> ImageData:
         return _loaded(lambda: caches.datasets.load_data(self.dataset, self.split))
 
+    @property
+    def images(self) -> torch.Tensor:
+        """The data's (N, C, H, W) images, held in memory."""
+        return _loaded(lambda: caches.datasets.images(self.dataset, self.split))
+
     def labels(self) -> tuple[np.ndarray, list[str]]:
         """Every test image's label and the class names, read without loading the images."""
         return _loaded(lambda: caches.datasets.labels(self.dataset, self.split))
@@ -77,7 +83,7 @@ class Context:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the model's images, from its header."""
-        return image_shape(self.meta)
+        return self.config.image_shape
 
     def encode(self, pictures: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """Codes of pictures (uploads: one or several) with this model, converted to its shape when they differ."""
@@ -122,7 +128,7 @@ def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None)
     first; `warn` reports broken files."""
     options = {}
     for item in caches.models.listing():
-        if item.error:
+        if item.meta is None:  # unreadable: its error says why
             if warn:
                 st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
             continue

@@ -71,7 +71,8 @@ def latent_map(coords: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_class
                      colorbar=dict(title=dict(text=values_title, side="right"), thickness=12))
         groups = [(values_title, np.arange(len(coords)), scale)]
         data = np.c_[rows, labels, values]
-        hover = f"{values_title} %{{customdata[2]:.4g}}<br>label %{{customdata[1]}}<br>index %{{customdata[0]}}<extra></extra>"
+        hover = (f"{values_title} %{{customdata[2]:.4g}}<br>label %{{customdata[1]}}<br>index %{{customdata[0]}}"
+                 "<extra></extra>")
     fig = go.Figure()
     for name, positions, colour in groups:
         if len(positions):

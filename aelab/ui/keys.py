@@ -6,6 +6,7 @@ Keys that only one page's widgets use stay beside those widgets.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Collection, NamedTuple
 
@@ -35,7 +36,8 @@ DATASET_INDEX, RANDOM_IMAGE, MAP_SELECTION, UPLOAD = "Dataset index", "Random im
 LATENT_SOURCES = (DATASET_INDEX, RANDOM_IMAGE, MAP_SELECTION, UPLOAD)
 
 
-class CodePicker(NamedTuple):
+@dataclass(frozen=True)
+class CodePicker:
     """The widget keys of one `widgets.pick_latent`: the map sends an image there by setting them."""
 
     source: str
@@ -51,7 +53,7 @@ class CodePicker(NamedTuple):
 
 
 def code_picker(name: str) -> CodePicker:
-    return CodePicker(*(f"{name}_{part}" for part in CodePicker._fields))
+    return CodePicker(*(f"{name}_{part.name}" for part in fields(CodePicker)))
 
 
 INTERP_A, INTERP_B, TRAVERSE_BASE = code_picker("a"), code_picker("b"), code_picker("base")
@@ -87,7 +89,8 @@ def anomaly_threshold_key(digest: str, dataset: str) -> str:
     return f"anomaly_threshold_{digest}_{dataset}"
 
 
-class MapClick(NamedTuple):
+@dataclass(frozen=True)
+class MapClick:
     """What was clicked on the latent map: a dataset row, or a spot of a PCA map to decode.
 
     It holds the Context.key it was made with: another model or dataset puts other images and
@@ -99,18 +102,17 @@ class MapClick(NamedTuple):
     location: tuple[float, float] | None = None
 
 
-def _made_with(key: str, context: ModelData) -> MapClick | MapRegion | None:
-    """What the session keeps under `key` if it was made with this model and data; one made with others is dropped."""
+def _drop_if_other(key: str, context: ModelData) -> None:
+    """Drop what the session keeps under `key` (a MapClick or MapRegion) if it was made with another model or data."""
     found = st.session_state.get(key)
     if found is not None and found.context != context:
         del st.session_state[key]
-        return None
-    return found
 
 
 def map_click(context: ModelData) -> MapClick | None:
     """The last click on the map, if it was made with this model and data."""
-    return _made_with(MAP_CLICK, context)
+    _drop_if_other(MAP_CLICK, context)
+    return st.session_state.get(MAP_CLICK)
 
 
 def set_map_click(click: MapClick | None) -> None:
@@ -157,7 +159,8 @@ class MapRegion(NamedTuple):
 
 def map_region(context: ModelData) -> MapRegion | None:
     """The last box or lasso on the map, if it was drawn with this model and data."""
-    return _made_with(MAP_REGION, context)
+    _drop_if_other(MAP_REGION, context)
+    return st.session_state.get(MAP_REGION)
 
 
 def set_map_region(region: MapRegion | None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from aelab.data.dataset import DatasetUnavailable, Splits
 from aelab.data.folders import Progress, load_folder, load_zip
@@ -33,26 +34,26 @@ class Loader:
         self.key = key
         self._slot = st.empty()
         self._outer = contextvars.copy_context()
-        self._bar = None
+        self._bar: DeltaGenerator | None = None
         self._report: tuple[str, int, int] | None = None
         self._drawn = 0.0
 
     def progress(self, phase: str, done: int, total: int) -> None:
         """data.Progress: each report redraws the bar."""
         self._report = (phase, done, total)
-        self._outer.run(self._draw)
+        self._outer.run(self._draw, self._report)
 
     def should_stop(self) -> bool:
         """Polled for every file: redraws the bar when due, which is where a click on Stop ends this run."""
         if self._report is not None and time.monotonic() - self._drawn > POLL_SECONDS:
-            self._outer.run(self._draw)
+            self._outer.run(self._draw, self._report)
         return False
 
     def done(self) -> None:
         self._slot.empty()
 
-    def _draw(self) -> None:
-        value, words = load_progress(*self._report)
+    def _draw(self, report: tuple[str, int, int]) -> None:
+        value, words = load_progress(*report)
         if self._bar is None:
             box = self._slot.container()
             self._bar = box.progress(value, text=words)

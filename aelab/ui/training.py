@@ -53,7 +53,10 @@ def name_suggestions(suggested: str) -> dict[str, None]:
 
 def owner_watch(timeout: float | None) -> OwnerWatch:
     """A watch on this browser session: alive while the server still has it connected, or beating."""
-    session = get_script_run_ctx().session_id
+    run = get_script_run_ctx()
+    if run is None:
+        raise RuntimeError("A training job's owner is the browser session of a script run: there is none here.")
+    session = run.session_id
 
     def connected() -> bool:
         return Runtime.exists() and bool(Runtime.instance().is_active_session(session))
@@ -89,12 +92,14 @@ def progress_text(snap: jobs.JobState) -> str:
 
 def board(job: jobs.TrainingJob, snap: jobs.JobState) -> None:
     """What the job is, how far it got, its loss curves and reconstructions."""
-    cfg = job.cfg
+    cfg, out = job.cfg, job.out
+    if cfg is None or out is None:
+        raise RuntimeError("Only a started training job has settings to show.")
     variational = MODELS[cfg.model.name].is_variational
     extras = [f"β {cfg.model.beta:g}" if variational else "",
               f"KL warm-up {cfg.kl_warmup_epochs:g} epochs" if cfg.kl_warmup_epochs else "",
               denoising_note(cfg.to_dict()) if cfg.noise else ""]
-    st.markdown(f"**{job.out.stem}**: {describe(cfg.model)}")
+    st.markdown(f"**{out.stem}**: {describe(cfg.model)}")
     st.caption(" · ".join(x for x in [f"{Path(cfg.dataset).name}: {job.n_images - job.n_val:,} images to learn from, "
                                       f"{job.n_val:,} to validate", f"{cfg.epochs} epochs", f"batch {cfg.batch_size}",
                                       f"learning rate {cfg.lr:g}", *extras] if x))
@@ -125,9 +130,11 @@ def open_model(label: str) -> None:
 def outcome(snap: jobs.JobState) -> None:
     """How the run ended, its test metrics and the way to open the model."""
     failed = snap.status == jobs.JobStatus.ERROR
-    say = st.error if failed or snap.status == Status.DIVERGED else st.success if snap.status.completed else st.info
-    trained = f" · {epochs_text(epochs_trained(snap.history))}" if snap.history else ""
-    say(f"**{snap.label}** after {duration(snap.elapsed)}{trained}.  \n{snap.error if failed else snap.result.message}")
+    completed = isinstance(snap.status, Status) and snap.status.completed
+    say = st.error if failed or snap.status == Status.DIVERGED else st.success if completed else st.info
+    trained = f" · {epochs_text(epochs_trained(list(snap.history)))}" if snap.history else ""
+    message = snap.error if failed or snap.result is None else snap.result.message
+    say(f"**{snap.label}** after {duration(snap.elapsed)}{trained}.  \n{message}")
     path = snap.result.path if snap.result else None
     if path is None or not path.exists():
         return

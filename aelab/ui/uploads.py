@@ -64,7 +64,7 @@ def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT
     st.session_state[seen_key] = seen
     if dropped:
         st.toast(dropped_uploads(dropped, MAX_UPLOADS, MAX_UPLOAD_BYTES / 2**20), icon=":material/delete_sweep:")
-    messages = [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}" for f in recent if seen[f.file_id]]
+    messages = [f"**{markdown_safe(f.name)}**: {markdown_safe(error)}" for f in recent if (error := seen[f.file_id])]
     return messages + ([unread_uploads(len(files) - len(recent), MAX_SELECTIONS)] if len(files) > len(recent) else [])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import streamlit as st
 
@@ -47,15 +49,16 @@ def picture_with_download(picture: np.ndarray, caption: str, file_name: str, key
     return png
 
 
-def pick_model(title: str, options: dict[str, str | None], default: str, key: str) -> Checkpoint | None:
+def pick_model(title: str, options: Mapping[str, str | None], default: str, key: str) -> Checkpoint | None:
     """A model picker loading the choice through the shared cache; None for a None option or a
     model that fails to load (then it says why)."""
     labels = list(options)
     label = st.selectbox(title, labels, index=labels.index(default), key=key)
-    if options[label] is None:
+    path = options[label]
+    if path is None:
         return None
     try:
-        return caches.models.load_model(options[label], caches.models.digest(options[label]))
+        return caches.models.load_model(path, caches.models.digest(path))
     except (CheckpointError, OSError) as err:
         st.error(f"Could not load {label}: {err}")
         return None
@@ -109,4 +112,4 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
             return None
         name = st.selectbox("Uploaded image", list(uploads), key=picker.upload)
         return ctx.encode(uploads[name])[0], uploads[name]
-    return ctx.codes().mu[index], render.to_pictures(ctx.data.images[index:index + 1])[0]
+    return ctx.codes().mu[index], render.to_pictures(ctx.images[index:index + 1])[0]

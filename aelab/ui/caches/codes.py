@@ -7,7 +7,7 @@ import streamlit as st
 from aelab.explore import encoding
 from aelab.explore.metrics import disentanglement
 from aelab.store import cache
-from aelab.ui.caches.datasets import labels, load_data
+from aelab.ui.caches.datasets import images, labels, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 
@@ -15,8 +15,7 @@ from aelab.ui.caches.models import model
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(key: ModelData) -> encoding.Codes:
     disk_key = cache.cache_key(key.digest, key.dataset, key.split, len(labels(key.dataset, key.split)[0]))
-    return encoding.cached_codes(disk_key, lambda: encoding.encode_all(model(key),
-                                                                       load_data(key.dataset, key.split).images))
+    return encoding.cached_codes(disk_key, lambda: encoding.encode_all(model(key), images(key.dataset, key.split)))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
-from aelab.data.dataset import ImageData
-from aelab.data.registry import load_dataset, load_labels
+from aelab.data.dataset import DatasetUnavailable, ImageData
+from aelab.data.registry import dataset_title, load_dataset, load_labels
 from aelab.images import render
 
 
@@ -15,11 +16,21 @@ def load_data(name: str, split: str) -> ImageData:
     return load_dataset(name, split, download=False, cached=True)
 
 
+def images(name: str, split: str) -> torch.Tensor:
+    """A split's (N, C, H, W) images, which the pages index and run models on: a streamed dataset (CelebA, never
+    among available_datasets) has none in memory, and is refused with one line."""
+    found = load_data(name, split).images
+    if not isinstance(found, torch.Tensor):
+        raise DatasetUnavailable(f"{dataset_title(name)} is streamed from its files, and the app's pages show "
+                                 "datasets held in memory: train on it with the command line.")
+    return found
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def pictures(name: str, split: str) -> np.ndarray:
     """A split's images as pictures ((N, H, W) or (N, H, W, 3)), converted once: for colour data the
     conversion is a copy of the whole split, which no rerun should make again. Shared, never mutated."""
-    return render.to_pictures(load_data(name, split).images)
+    return render.to_pictures(images(name, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

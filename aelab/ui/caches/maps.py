@@ -13,14 +13,13 @@ from aelab.explore import anomaly, encoding, neighbours, projections
 from aelab.store import cache
 from aelab.ui import text
 from aelab.ui.caches.codes import codes
-from aelab.ui.caches.datasets import load_data
+from aelab.ui.caches.datasets import images, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 from aelab.ui.caches.scores import errors
 
-# Maps computed once, with progress, then kept on disk: method -> (function(codes, n_points, setting, seed,
-# progress), the name of its one setting in Projection.params).
-COMPUTED_MAPS = {"tsne": (projections.tsne, "perplexity"), "umap": (projections.umap, "n_neighbors")}
+# Maps computed once, with progress, then kept on disk: method -> the name of its one setting in Projection.params.
+COMPUTED_MAPS = {"tsne": "perplexity", "umap": "n_neighbors"}
 
 
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
@@ -50,10 +49,14 @@ def computed(key: ModelData, method: str, n_points: int, setting: float,
     if found is not None:
         return found
     mu = codes(key).mu
-    compute, _ = COMPUTED_MAPS[method]
-    setting = int(setting) if method == "umap" else float(setting)
-    projection = projections.cached_projection(_disk_key(key, method, n_points, setting), method,
-                                               lambda: compute(mu, n_points, setting, 0, progress))
+    setting = int(setting) if method == "umap" else float(setting)  # UMAP's setting counts neighbours
+
+    def compute() -> projections.Projection:
+        if method == "umap":
+            return projections.umap(mu, n_points, int(setting), 0, progress)
+        return projections.tsne(mu, n_points, setting, 0, progress)
+
+    projection = projections.cached_projection(_disk_key(key, method, n_points, setting), method, compute)
     _stored_projection.clear()
     return projection
 
@@ -74,12 +77,14 @@ def colour_values(key: ModelData, by: str) -> np.ndarray:
     """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
     if by.startswith(text.FACTOR):
         data = load_data(key.dataset, key.split)
+        if data.factors is None:
+            raise ValueError(f"{key.dataset} has no generating factors to colour by")
         return data.factors[:, data.factor_names.index(by.removeprefix(text.FACTOR))].astype(np.float32)
     if by == "kl":
         return encoding.kl_per_dim(codes(key)).sum(1)
     if by == "recon":
         return errors(key)
-    return anomaly.anomaly_scores(model(key), load_data(key.dataset, key.split).images, "mse_per_ink")
+    return anomaly.anomaly_scores(model(key), images(key.dataset, key.split), "mse_per_ink")
 
 
 @st.cache_data(show_spinner="Counting the neighbours the map kept…", max_entries=8)
@@ -89,7 +94,7 @@ def trust(key: ModelData, projection_key: str, _projection: projections.Projecti
 
 
 @st.cache_data(show_spinner="Decoding the map's plane…", max_entries=8)
-def decoded_plane(key: ModelData) -> tuple[np.ndarray, tuple[float, ...]]:
+def decoded_plane(key: ModelData) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     return projections.decoded_plane(model(key), pca(key))
 
 

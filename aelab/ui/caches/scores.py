@@ -10,7 +10,7 @@ from aelab.explore import anomaly, encoding
 from aelab.images import render
 from aelab.models import noise
 from aelab.training import one_class
-from aelab.ui.caches.datasets import load_data
+from aelab.ui.caches.datasets import images, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 
@@ -19,15 +19,15 @@ PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
 
 @st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
 def errors(key: ModelData) -> np.ndarray:
-    return anomaly.reconstruction_errors(model(key), load_data(key.dataset, key.split).images)
+    return anomaly.reconstruction_errors(model(key), images(key.dataset, key.split))
 
 
 @st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)
 def mean_psnr(key: ModelData, kind: str, level: float, seed: int) -> tuple[float, float]:
     """Mean PSNR (dB) of the noisy input and of the model's output over the first test images."""
-    clean = load_data(key.dataset, key.split).images[:PSNR_IMAGES]
+    clean = images(key.dataset, key.split)[:PSNR_IMAGES]
     noisy = noise.add_noise(clean, kind, level, torch.Generator().manual_seed(seed))
-    output = render.to_tensor(encoding.reconstruct(model(key), noisy), tuple(clean.shape[1:]))
+    output = render.to_tensor(encoding.reconstruct(model(key), noisy), load_data(key.dataset, key.split).shape)
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())
 
 

@@ -45,7 +45,8 @@ def directions(key: ModelData, kind: str, k: int, sides: tuple = (0, 1)) -> late
         rows_a, rows_b = (np.array(side, dtype=np.int64) for side in sides)
         return latent_directions.attribute_vector(mu[rows_a], mu[rows_b], "selection A to B").as_directions()
     label, names = labels(key.dataset, key.split)
-    return latent_directions.between_classes(mu, label, *sides, names).as_directions()
+    a, b = sides
+    return latent_directions.between_classes(mu, label, a, b, names).as_directions()
 
 
 @st.cache_data(show_spinner="Drawing the walk grid…", max_entries=16)

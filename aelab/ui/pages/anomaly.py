@@ -69,7 +69,7 @@ st.subheader("The most anomalous test images")
 top = st.slider("How many", 3, 24, 9, 3, key="anomaly_top")
 st.caption(STRIP)
 order = np.argsort(-errors, kind="stable")[:top]
-worst = ctx.data.images[order]
+worst = ctx.images[order]
 maps = anomaly.error_maps(ctx.model, worst)
 captions = [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
             + (" · flagged" if errors[i] > threshold else "") for rank, i in enumerate(order, 1)]
@@ -128,14 +128,15 @@ if len(present) < 2:
 
 settings = st.columns([2, 3, 2, 2, 3])
 model_name = settings[0].selectbox("Model to train", list(MODELS), index=list(MODELS).index("vae"),
-                                   format_func=MODEL_TITLES.get, key="oc_model", help="The MLP VAE trains fastest.")
+                                   format_func=MODEL_TITLES.__getitem__, key="oc_model",
+                                   help="The MLP VAE trains fastest.")
 mode = settings[1].radio("Training data", one_class.MODES, format_func=one_class.MODE_TITLES.get, key="oc_mode")
 held_out = settings[2].selectbox("Class held out" if mode == "all_but_one" else "The only class", present,
                                  format_func=lambda c: train_data.classes[c], key="oc_class")
 epochs = settings[3].slider("Epochs", 1, 30, 8, key="oc_epochs")
 scores = list(anomaly.SCORES)
 score = settings[4].selectbox("Score", scores, index=scores.index(one_class.BEST_SCORE[mode]),
-                              format_func=anomaly.SCORES.get, key=f"oc_score_{mode}",
+                              format_func=anomaly.SCORES.__getitem__, key=f"oc_score_{mode}",
                               help="The default is the score that separated best when measured on MNIST "
                                    "(bench/one_class.py).")
 
@@ -144,18 +145,21 @@ run_key = (ctx.dataset, len(train_data), model_name, mode, held_out, epochs, sco
 if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_key in results):
     with st.status(f"Training a {MODEL_TITLES[model_name]} for {epochs} epochs…", expanded=True) as status:
         bar = st.progress(0.0)
+
+        def report(fraction: float) -> None:
+            bar.progress(min(1.0, fraction), text=f"Training… {100 * fraction:.0f}%")
+
         try:
             with jobs.slot():
-                result = one_class.one_class_experiment(
-                    model_name, train_data, ctx.data, held_out, mode=mode, epochs=epochs, score=score,
-                    progress=lambda f: bar.progress(min(1.0, f), text=f"Training… {100 * f:.0f}%"))
+                ran = one_class.one_class_experiment(model_name, train_data, ctx.data, held_out, mode=mode,
+                                                     epochs=epochs, score=score, progress=report)
         except (ValueError, RuntimeError) as err:  # jobs.JobRefused included
             status.update(label=f"The experiment could not run: {err}", state="error")
             st.stop()
         while len(results) >= KEPT_RESULTS:
             results.pop(next(iter(results)))
-        results[run_key] = result
-        status.update(label=f"Trained on {result.train_images} images in {result.seconds:.0f} s", state="complete",
+        results[run_key] = ran
+        status.update(label=f"Trained on {ran.train_images} images in {ran.seconds:.0f} s", state="complete",
                       expanded=False)
 
 result = results.get(run_key)
@@ -175,6 +179,7 @@ roc_col, hist_col = st.columns(2)
 roc_col.plotly_chart(figures.roc_curve(result.fpr, result.tpr, result.auroc, unseen), key="oc_roc",
                      config={"displaylogo": False})
 hist_col.plotly_chart(figures.score_spread(result.normal_scores, result.anomalous_scores, unseen,
-                                           anomaly.SCORES[result.score]), key="oc_scores", config={"displaylogo": False})
+                                           anomaly.SCORES[result.score]), key="oc_scores",
+                      config={"displaylogo": False})
 st.caption(f"{one_class.MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of "
            f"{dataset_name}.")

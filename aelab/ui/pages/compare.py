@@ -63,7 +63,7 @@ with recon_tab:
     count = c1.slider("Test images", 4, 16, 8, key="compare_recon_count")
     seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="compare_recon_seed"))
     rows = sample_indices(len(ctx.data), count, seed)
-    x = ctx.data.images[rows]
+    x = ctx.images[rows]
     recon = {k: encoding.reconstruct(run.model, x) for k, run in runs.items()}
     shown = render.to_pictures(x)
     grid = render.make_grid(np.concatenate([shown, recon["A"], recon["B"]]), ncol=len(rows))
@@ -92,7 +92,7 @@ with interp_tab:
     index_b = int(c2.number_input("To test image", 0, last, min(1, last), key="compare_to"))
     steps = c3.slider("Steps", 3, 16, 10, key="compare_steps")
     method = c4.radio("Path", list(METHODS), format_func=METHODS.get, key="compare_method")
-    ends = render.to_pictures(ctx.data.images[[index_a, index_b]])
+    ends = render.to_pictures(ctx.images[[index_a, index_b]])
     strips = []
     for run in runs.values():
         a, b = run.encode(ends)

@@ -4,6 +4,7 @@ Both models get the very same noisy input (one seeded noise draw), so the PSNR f
 differ only by what the models learnt.
 """
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
@@ -67,6 +68,7 @@ if source == "Uploads":
         st.stop()
     clean = render.fit_all([uploads[name] for name in names], ctx.shape)
 else:
+    indices: list[int] | np.ndarray  # typed by the person, or drawn at random
     if source == "Dataset indices":
         try:
             indices = parse_indices(st.text_input("Test image indices", "0, 1, 2, 3", key="denoise_indices"),
@@ -79,7 +81,7 @@ else:
         count = left.slider("How many", 1, MAX_INDICES, 6, key="denoise_count")
         indices = sample_indices(len(ctx.data), count, int(right.number_input("Seed", 0, 2**31 - 1, 0,
                                                                                  key="denoise_image_seed")))
-    clean = render.to_pictures(ctx.data.images[indices])
+    clean = render.to_pictures(ctx.images[indices])
     names = [f"test {i}" for i in indices]
 
 x = render.to_tensor(clean, ctx.shape)

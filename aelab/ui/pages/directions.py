@@ -38,18 +38,21 @@ left.caption(f"{text.DIRECTION_KINDS[kind]}: {KIND_HELP[kind]}")
 sides: tuple = (0, 1)
 k = 1
 if kind == text.SELECTIONS:
-    sides = keys.groups(ctx.key)
-    if sides is None:
+    groups = keys.groups(ctx.key)
+    if groups is None:
         st.info("Save two groups on the Latent map first: draw a box or a lasso, press 'Use as group A', "
                 "then another and 'Use as group B'.")
         st.stop()
+    sides = groups
     right.caption(f"Group A: {len(sides[0])} images; group B: {len(sides[1])} images.")
 elif kind == text.ATTRIBUTE:
     names = ctx.labels()[1]
     a_col, b_col = right.columns(2)
-    pick = {"options": range(len(names)), "format_func": names.__getitem__}
-    sides = (a_col.selectbox("Class A", index=min(1, len(names) - 1), key="dir_class_a", **pick),
-               b_col.selectbox("Class B", index=min(7, len(names) - 1), key="dir_class_b", **pick))
+    classes = range(len(names))
+    sides = (a_col.selectbox("Class A", classes, index=min(1, len(names) - 1), format_func=names.__getitem__,
+                             key="dir_class_a"),
+             b_col.selectbox("Class B", classes, index=min(7, len(names) - 1), format_func=names.__getitem__,
+                             key="dir_class_b"))
 else:
     most = min(MAX_DIRECTIONS, len(base))
     k = right.slider("Directions", 1, most, min(5, most), key="dir_k") if most > 1 else 1

@@ -41,8 +41,11 @@ def computed_projection(ctx: Context, method: str, n_images: int) -> projections
         if not st.button(f"Compute {title}", type="primary", key=f"{method}_go"):
             st.stop()
     bar = st.progress(0.0, text=f"Computing {title}…")
-    projection = caches.maps.computed(ctx.key, *args,
-                                      progress=lambda f: bar.progress(f, text=f"Computing {title}… {100 * f:.0f}%"))
+
+    def report(fraction: float) -> None:
+        bar.progress(fraction, text=f"Computing {title}… {100 * fraction:.0f}%")
+
+    projection = caches.maps.computed(ctx.key, *args, progress=report)
     bar.empty()
     prompt.empty()  # computed: the prompt and its button go
     return projection
@@ -52,7 +55,7 @@ def place(ctx: Context, projection: projections.Projection, codes: np.ndarray) -
     """Where codes that are not the dataset's (uploads, a path) fall on this map."""
     if projection.method == "pca":
         return projections.pca_transform(projection, codes)
-    setting = projection.params[caches.maps.COMPUTED_MAPS[projection.method][1]]
+    setting = projection.params[caches.maps.COMPUTED_MAPS[projection.method]]
     return caches.maps.placer(ctx.key, projection.method, projection.params["n_points"], setting)(codes)
 
 
@@ -111,17 +114,18 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.
     labels, classes = ctx.labels()
     codes = ctx.codes()
     rows = selection.selected_rows(region.rows)
-    pictures = render.to_pictures(ctx.data.images[rows])  # the selected images only, not the dataset's
+    pictures = render.to_pictures(ctx.images[rows])  # the selected images only, not the dataset's
     summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
     show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
     shown = selection.gallery_rows(summary.rows)
     grid = selection.gallery(pictures[np.searchsorted(rows, shown)],
-                             encoding.reconstruct(ctx.model, ctx.data.images[shown]))
+                             encoding.reconstruct(ctx.model, ctx.images[shown]))
     picture_with_download(grid, f"{len(shown)} of them, each row of originals above its reconstructions",
                           "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
-    st.download_button("Indices, labels and codes (CSV)", projections.codes_csv(codes.mu, labels, projection, summary.rows),
+    st.download_button("Indices, labels and codes (CSV)",
+                       projections.codes_csv(codes.mu, labels, projection, summary.rows),
                        file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
     for side in "AB":  # one under the other, as a point's buttons: side by side, the panel cut their labels
         if st.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
@@ -144,7 +148,7 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
     on_map = position is not None
 
     st.subheader(f"Image {index}")
-    image = ctx.data.images[index:index + 1]
+    image = ctx.images[index:index + 1]
     show([render.to_pictures(image)[0], encoding.reconstruct(ctx.model, image)[0]],
          [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
     st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
@@ -159,8 +163,8 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
     near = neighbours.nearest(mu, index)
     st.caption(f"Its {len(near.index)} nearest codes, nearest first (labels "
                f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):")
-    show([render.make_grid(render.to_pictures(ctx.data.images[near.index]), ncol=5)], None, scale=2)
-    if on_map:
+    show([render.make_grid(render.to_pictures(ctx.images[near.index]), ncol=5)], None, scale=2)
+    if position is not None:
         kept = neighbours.kept(mu[projection.index], projection.coords, position)
         st.caption(f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
                    f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f}).")
@@ -186,7 +190,8 @@ with controls:
     else:
         projection = computed_projection(ctx, METHODS[method], len(labels))
     thumbnails = st.checkbox("Pictures", key="map_thumbnails",
-                             help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.")
+                             help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them "
+                                  "larger.")
     colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational, factor_names(ctx.dataset)),
                              format_func=text.colour_title,
                              key="map_colour_by", help=text.COLOUR_HELP)
@@ -197,6 +202,7 @@ with controls:
 
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
 region = keys.map_region(ctx.key)
+values: np.ndarray | None  # one number per point to colour it by; None: by label
 if colour_by == text.TRUST:
     values = caches.maps.trust(ctx.key, f"{projection.method} {projection.params}", projection)
 else:
@@ -211,12 +217,12 @@ if plane:
 if thumbnails:
     shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
     width = float(np.ptp(projection.coords[:, 0]))
-    figures.add_thumbnails(fig, render.to_pictures(ctx.data.images[projection.index[shown]]), projection.coords[shown],
+    figures.add_thumbnails(fig, render.to_pictures(ctx.images[projection.index[shown]]), projection.coords[shown],
                            width * figures.THUMBNAIL_SHARE)
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
-if show_path:
+if show_path and path is not None:
     figures.add_path(fig, place(ctx, projection, path))
 
 with main:

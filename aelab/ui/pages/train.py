@@ -9,7 +9,7 @@ to another page.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, TypedDict
 
 import streamlit as st
 
@@ -46,7 +46,8 @@ QUICK_EPOCHS = 10  # the page's suggestion: a first run in the browser should en
 LATENT_SIZES = [2, 4, 8, 16, 20, 32, 64, 128]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-KEEP = {"persist_state": "session"}  # settings survive a visit to another page
+Kept = TypedDict("Kept", {"persist_state": Literal["session"]})  # typed: each widget's signature checks **KEEP
+KEEP: Kept = {"persist_state": "session"}  # settings survive a visit to another page
 
 
 class Choice(NamedTuple):
@@ -63,7 +64,12 @@ class Choice(NamedTuple):
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of its images: the model trained on them takes these."""
-        return dataset_shape(self.dataset) or self.splits.train.shape
+        known = dataset_shape(self.dataset)
+        if known is not None:
+            return known
+        if self.splits is None:
+            raise ValueError(f"{self.dataset} is not a known dataset, and no images of it were read.")
+        return self.splits.train.shape
 
 
 def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
@@ -104,7 +110,8 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
         if upload is None:
             return None
         splits = loading.load(upload.file_id, upload.name, lambda loader: loading.zip_splits(
-            upload.getvalue(), upload.name, limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop))
+            upload.getvalue(), upload.name, limits, **shape, _progress=loader.progress,
+            _should_stop=loader.should_stop))
         choice = Choice(Path(upload.name).stem, upload.name, splits)
     if source != BUILTIN and choice.splits is None:
         return None
@@ -113,8 +120,8 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
     except DatasetUnavailable as err:
         st.error(str(err))
         return None
-    names = ", ".join(train.classes[:10]) + (", …" if len(train.classes) > 10 else "")
-    classes = f"{len(train.classes)} classes ({names})"
+    listed = ", ".join(train.classes[:10]) + (", …" if len(train.classes) > 10 else "")
+    classes = f"{len(train.classes)} classes ({listed})"
     held_out = "" if source == BUILTIN else "; a fifth more are held out for testing"
     st.caption(f"{len(train):,} training images, " + (classes if train.classes else "unlabelled") + held_out + ".")
     return choice
@@ -123,8 +130,8 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
 def picture_shape(disabled: bool) -> dict[str, int | None]:
     """How a folder's or zip's files become pictures (data.picture_options): MNIST's digit recipe, or gray or colour
     at a side the person picks."""
-    mode = st.selectbox("Pictures", list(PICTURE_MODES), format_func=PICTURE_MODES.get, key="train_pictures",
-                        disabled=disabled, help=PICTURE_HELP, **KEEP)
+    mode = st.selectbox("Pictures", list(PICTURE_MODES), format_func=PICTURE_MODES.__getitem__,
+                        key="train_pictures", disabled=disabled, help=PICTURE_HELP, **KEEP)
     side = st.radio("Side (pixels)", FOLDER_SIDES, key="train_side", disabled=disabled or mode == DIGITS,
                     horizontal=True, **KEEP)
     return picture_options(mode, side)
@@ -137,7 +144,7 @@ def settings(busy: bool) -> None:
     """Every choice, then the Train button; a started job goes into session state and the page reruns."""
     served = serving_settings()
     model = st.selectbox("Model", list(MODELS), index=list(MODELS).index(DEFAULT_MODEL), key="train_model",
-                         format_func=MODEL_TITLES.get, disabled=busy, **KEEP,
+                         format_func=MODEL_TITLES.__getitem__, disabled=busy, **KEEP,
                          help="The MLP VAE trains in seconds on a CPU; the convolutional models are "
                          "sharper but about ten times slower.")
     variational = MODELS[model].is_variational
@@ -155,10 +162,10 @@ def settings(busy: bool) -> None:
                                  key="train_warmup", disabled=busy,
                                  help="β ramps up from 0 over this many epochs: helps avoid unused latent "
                                  "dimensions (posterior collapse).", **KEEP)
-    noise = st.selectbox("Denoising", [NO_NOISE, *NOISE_KINDS], key="train_noise", disabled=busy, **KEEP,
-                         format_func=lambda kind: NOISE_TITLES.get(kind, "None"),
-                         help="Train on corrupted inputs to reconstruct the clean images.")
-    noise = None if noise == NO_NOISE else noise
+    denoising = st.selectbox("Denoising", [NO_NOISE, *NOISE_KINDS], key="train_noise", disabled=busy, **KEEP,
+                             format_func=lambda kind: NOISE_TITLES.get(kind, "None"),
+                             help="Train on corrupted inputs to reconstruct the clean images.")
+    noise = None if denoising == NO_NOISE else denoising
     level = TrainConfig.noise_level
     if noise:
         level = st.slider("Noise level", 0.05, 0.9, TrainConfig.noise_level, 0.05, key="train_noise_level",
@@ -199,7 +206,7 @@ def settings(busy: bool) -> None:
         replace = st.checkbox(f"Replace my existing model {name}", key="train_replace")
     usable = not busy and chosen is not None and not problem and replace
     if not st.button("Train", type="primary", icon=":material/play_arrow:", key="train_start",
-                     disabled=not usable) or not usable:
+                     disabled=not usable) or not usable or chosen is None:
         return
     try:
         st.session_state[keys.TRAIN_JOB] = jobs.submit(cfg, chosen.load("train"), out, chosen.load("test"),
