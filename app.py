@@ -18,7 +18,8 @@ keys.keep_alive()
 groups: dict[str, list] = {}
 for spec in navigation.PAGES:
     groups.setdefault(spec.group, []).append(
-        st.Page(spec.script, title=spec.title, icon=spec.icon, default=spec is navigation.DEFAULT))
+        st.Page(spec.script, title=spec.title, icon=spec.icon, default=spec is navigation.DEFAULT)
+    )
 page = st.navigation(groups)
 context.sidebar()
 try:

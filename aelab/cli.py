@@ -13,9 +13,10 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypedDict
+from typing import TypedDict
 
 import torch
 
@@ -55,12 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model and save a checkpoint")
     add_train_arguments(t)  # those a recorded command holds; the rest steer the run
     t.add_argument("--data-dir", help=_data_dir_help())
-    t.add_argument("--load", choices=list(LOADS), default="auto",
-                   help="a folder or zip: read into memory, or streamed from disk per batch (auto: streamed when "
-                   f"its decoded images would take more than {IN_MEMORY_BYTES // 2**20} MB)")
+    t.add_argument(
+        "--load",
+        choices=list(LOADS),
+        default="auto",
+        help="a folder or zip: read into memory, or streamed from disk per batch (auto: streamed when "
+        f"its decoded images would take more than {IN_MEMORY_BYTES // 2**20} MB)",
+    )
     t.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes reading a streamed folder or zip")
-    t.add_argument("--keep-decoded", action="store_true",
-                   help="keep a streamed folder's decoded images in the disk cache for later epochs and runs")
+    t.add_argument(
+        "--keep-decoded",
+        action="store_true",
+        help="keep a streamed folder's decoded images in the disk cache for later epochs and runs",
+    )
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--resume", action="store_true", help="continue the run saved beside --out")
 
@@ -71,28 +79,50 @@ def build_parser() -> argparse.ArgumentParser:
     add_shape_arguments(e)
     e.add_argument("--data-dir", help=_data_dir_help())
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    e.add_argument("--iwae", type=int, nargs="?", const=likelihood.DEFAULT_K, metavar="K",
-                   help="VAEs: also estimate -log p(x) by importance sampling with K samples per image (IWAE bound; "
-                   f"K {likelihood.DEFAULT_K} when not given) and store it in the checkpoint")
-    e.add_argument("--iwae-images", type=int, default=likelihood.DEFAULT_IMAGES, metavar="N",
-                   help="test images the IWAE estimate is taken over, a seeded random subset (default %(default)s)")
+    e.add_argument(
+        "--iwae",
+        type=int,
+        nargs="?",
+        const=likelihood.DEFAULT_K,
+        metavar="K",
+        help="VAEs: also estimate -log p(x) by importance sampling with K samples per image (IWAE bound; "
+        f"K {likelihood.DEFAULT_K} when not given) and store it in the checkpoint",
+    )
+    e.add_argument(
+        "--iwae-images",
+        type=int,
+        default=likelihood.DEFAULT_IMAGES,
+        metavar="N",
+        help="test images the IWAE estimate is taken over, a seeded random subset (default %(default)s)",
+    )
 
     i = sub.add_parser("import", help="make an aelab checkpoint of a model of your own code (docs/own-model.md)")
-    i.add_argument("entry", help="module:function or path/to/file.py:function, returning your torch.nn.Module when "
-                   "called without arguments")
+    i.add_argument(
+        "entry",
+        help="module:function or path/to/file.py:function, returning your torch.nn.Module when "
+        "called without arguments",
+    )
     i.add_argument("weights", type=Path, help="its state_dict as a safetensors file (safetensors.torch.save_file)")
-    i.add_argument("--dataset", default=TrainConfig.dataset, help="the data it takes: its image shape, and the test "
-                   "split its metrics are measured on (default %(default)s)")
+    i.add_argument(
+        "--dataset",
+        default=TrainConfig.dataset,
+        help="the data it takes: its image shape, and the test split its metrics are measured on (default %(default)s)",
+    )
     add_shape_arguments(i)
     i.add_argument("--flat", action="store_true", help="its encode takes flattened (B, C*H*W) vectors")
-    i.add_argument("--output", choices=OUTPUTS, default=OUTPUTS[0],
-                   help="what its decode gives: logits (aelab's convention) or probabilities (after a sigmoid)")
+    i.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default=OUTPUTS[0],
+        help="what its decode gives: logits (aelab's convention) or probabilities (after a sigmoid)",
+    )
     i.add_argument("--out", type=Path, help=f"the checkpoint to write (default: {runs_dir()}/<weights' name>)")
     i.add_argument("--data-dir", help=_data_dir_help())
 
     d = sub.add_parser("data", help="make sure datasets are on disk, downloading them when online")
-    d.add_argument("names", nargs="*", default=["mnist"], metavar="NAME",
-                   help=f"{', '.join(DOWNLOADABLE)} (default: mnist)")
+    d.add_argument(
+        "names", nargs="*", default=["mnist"], metavar="NAME", help=f"{', '.join(DOWNLOADABLE)} (default: mnist)"
+    )
     d.add_argument("--data-dir", help=_data_dir_help())
     return parser
 
@@ -181,21 +211,32 @@ def _load_training_data(args: argparse.Namespace, shown: bool) -> ImageData:
         bar.refresh()
 
     try:
-        return load_dataset(args.dataset, "train", args.data_dir, stream=LOADS[args.load], workers=args.workers,
-                            keep_decoded=args.keep_decoded, progress=progress, **_shape_options(args))
+        return load_dataset(
+            args.dataset,
+            "train",
+            args.data_dir,
+            stream=LOADS[args.load],
+            workers=args.workers,
+            keep_decoded=args.keep_decoded,
+            progress=progress,
+            **_shape_options(args),
+        )
     finally:
         for bar in bars.values():
             bar.close()
 
 
-def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: TrainConfig, data: ImageData,
-                    dist: distributed.Dist) -> int:
+def _train_and_test(
+    args: argparse.Namespace, argv: list[str] | None, cfg: TrainConfig, data: ImageData, dist: distributed.Dist
+) -> int:
     from tqdm import tqdm
 
     files = data.images if isinstance(data.images, ImageFiles) else None  # streamed: unreadable ones are skipped
     if dist.is_main:
-        print(f"{len(data)} training images from {data.name}{' (streamed)' if files is not None else ''}"
-              f"{f' in {dist.world_size} processes' if dist.world_size > 1 else ''}; {cfg.model.to_json()}")
+        print(
+            f"{len(data)} training images from {data.name}{' (streamed)' if files is not None else ''}"
+            f"{f' in {dist.world_size} processes' if dist.world_size > 1 else ''}; {cfg.model.to_json()}"
+        )
         if data.note:
             print(data.note)
     bar = tqdm(total=0, unit="batch", dynamic_ncols=True, disable=None if dist.is_main else True)  # none when piped
@@ -210,8 +251,10 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
     def on_epoch(log: EpochLog, model) -> None:
         terms = " ".join(f"{k} {v:.2f}" for k, v in log.val.items())
         skipped = f" | {files.skipped} unreadable files skipped" if files is not None and files.skipped else ""
-        bar.write(f"epoch {log.epoch}: train loss {log.train['loss']:.2f} | val {terms} | "
-                  f"{log.images_per_second:.0f} img/s{skipped}")
+        bar.write(
+            f"epoch {log.epoch}: train loss {log.train['loss']:.2f} | val {terms} | "
+            f"{log.images_per_second:.0f} img/s{skipped}"
+        )
 
     with ctrl_c_stops_training(second_quits=dist.world_size == 1) as should_stop:
         result = train(cfg, data, args.out, on_batch, on_epoch, should_stop, resume=args.resume, dist=dist)
@@ -224,8 +267,15 @@ def _train_and_test(args: argparse.Namespace, argv: list[str] | None, cfg: Train
     command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
     update_metadata(result.path, {"command": command} | ({"skipped_files": files.skipped} if files is not None else {}))
     try:
-        test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], workers=args.workers,
-                            keep_decoded=args.keep_decoded, **_shape_options(args))
+        test = load_dataset(
+            args.dataset,
+            "test",
+            args.data_dir,
+            stream=LOADS[args.load],
+            workers=args.workers,
+            keep_decoded=args.keep_decoded,
+            **_shape_options(args),
+        )
         print("test:", _summary(record_test_metrics(result.path, test)))
     except DatasetUnavailable as err:
         print(f"no test metrics: {err}", file=sys.stderr)
@@ -246,8 +296,9 @@ def _shape_options(source: argparse.Namespace | ModelConfig | OwnModelConfig) ->
 
 def _summary(metrics: dict) -> str:
     keys = ["recon", "nelbo", "kl", "denoise_recon", "active_units", "images"]
-    return ", ".join(f"{k} {metrics[k]:.2f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}"
-                     for k in keys if k in metrics)
+    return ", ".join(
+        f"{k} {metrics[k]:.2f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}" for k in keys if k in metrics
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -255,13 +306,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.iwae is not None:
         likelihood.check_estimable(ckpt.model, args.iwae)
     options = _shape_options(args)
-    if dataset_shape(args.dataset) is None and options == _Shape(side=None, channels=None) \
-            and ckpt.model.image_shape != DIGIT_SHAPE:  # a folder made as the colour model takes it
+    if (
+        dataset_shape(args.dataset) is None
+        and options == _Shape(side=None, channels=None)
+        and ckpt.model.image_shape != DIGIT_SHAPE
+    ):  # a folder made as the colour model takes it
         options = _shape_options(ckpt.model.config)
     test = load_dataset(args.dataset, "test", args.data_dir, stream=LOADS[args.load], **options)
     if test.shape != ckpt.model.image_shape:
-        raise ValueError(f"{args.checkpoint.name} takes {shape_text(ckpt.model.image_shape)} images; "
-                         f"{test.name} is {shape_text(test.shape)}")
+        raise ValueError(
+            f"{args.checkpoint.name} takes {shape_text(ckpt.model.image_shape)} images; "
+            f"{test.name} is {shape_text(test.shape)}"
+        )
     metrics = evaluate(ckpt.model, test.images, factors=test.factors, factor_names=test.factor_names)
     if args.iwae is not None:
         metrics[IWAE] = _log_likelihood(args, test)
@@ -274,13 +330,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print("KL per dim:", " ".join(f"{v:.2f}" for v in metrics["kl_per_dim"]))
     print("latent variance per dim:", " ".join(f"{v:.3f}" for v in metrics["latent_variance"]))
     if "mig" in metrics:
-        print(f"MIG {metrics['mig']:.3f} (" + ", ".join(f"{k} {v:.3f}" for k, v in metrics["mig_per_factor"].items())
-              + "); each dimension follows: " + " ".join(f"{d}:{name}({share:.2f})" for d, (name, share)
-                                                        in enumerate(metrics["dimension_factors"])))
+        print(
+            f"MIG {metrics['mig']:.3f} ("
+            + ", ".join(f"{k} {v:.3f}" for k, v in metrics["mig_per_factor"].items())
+            + "); each dimension follows: "
+            + " ".join(f"{d}:{name}({share:.2f})" for d, (name, share) in enumerate(metrics["dimension_factors"]))
+        )
     if IWAE in metrics:
         iwae = metrics[IWAE]
-        print(f"-log p(x) {iwae['nll']:.2f} ± {iwae['stderr']:.2f} nats (IWAE bound, k={iwae['k']}, "
-              f"{iwae['images']} images{', stopped early: not stored' if iwae['stopped'] else ''})")
+        print(
+            f"-log p(x) {iwae['nll']:.2f} ± {iwae['stderr']:.2f} nats (IWAE bound, k={iwae['k']}, "
+            f"{iwae['images']} images{', stopped early: not stored' if iwae['stopped'] else ''})"
+        )
     return 0
 
 
@@ -296,12 +357,23 @@ def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
     metrics = test_metrics(model, test)  # before anything is written: a network failing on real data leaves no file
     out.parent.mkdir(parents=True, exist_ok=True)
     command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
-    save_checkpoint(out, model, {"dataset": test.name, "classes": test.classes, "command": command, "metrics": metrics,
-                                 "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights)}})
+    save_checkpoint(
+        out,
+        model,
+        {
+            "dataset": test.name,
+            "classes": test.classes,
+            "command": command,
+            "metrics": metrics,
+            "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights)},
+        },
+    )
     print(f"{out}: {describe(model.config)}")
     print("test:", _summary(metrics))
-    print(f"Open it in the app with its code allowed: {variable('entry_points')}={shlex.quote(model.config.entry)} "
-          "streamlit run app.py")
+    print(
+        f"Open it in the app with its code allowed: {variable('entry_points')}={shlex.quote(model.config.entry)} "
+        "streamlit run app.py"
+    )
     return 0
 
 
@@ -317,8 +389,9 @@ def _log_likelihood(args: argparse.Namespace, test: ImageData) -> dict:
         bar.refresh()
 
     with ctrl_c_stops_training() as should_stop:
-        result = likelihood.record_log_likelihood(args.checkpoint, test, args.iwae, args.iwae_images,
-                                                  progress=progress, should_stop=should_stop)
+        result = likelihood.record_log_likelihood(
+            args.checkpoint, test, args.iwae, args.iwae_images, progress=progress, should_stop=should_stop
+        )
     bar.close()
     return result.to_metrics() | {"stopped": result.stopped}
 

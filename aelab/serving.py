@@ -14,9 +14,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
+from collections.abc import Callable, Collection, Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Hashable, MutableMapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from aelab.data.dataset import DatasetUnavailable
 from aelab.settings import SERVED_SESSION_TIMEOUT, Limits, Settings, current
@@ -97,8 +98,9 @@ def resolve_folder(text: str, allowed: Sequence[Path] | None) -> Path:
         if real is None or not any(real.is_relative_to(root) for root in roots):
             if not roots:
                 raise FolderRefused("Folders on the server are not open to training here: upload a zip instead.")
-            raise FolderRefused(f"{typed} is not open to training here: use a folder inside "
-                                f"{' or '.join(str(root) for root in roots)}.")
+            raise FolderRefused(
+                f"{typed} is not open to training here: use a folder inside {' or '.join(str(root) for root in roots)}."
+            )
     if real is None or not real.is_dir():
         raise FolderRefused(f"There is no folder at {typed}.")
     return real
@@ -111,8 +113,7 @@ def _real(path: Path) -> Path:
 # --- runs ---------------------------------------------------------------------------------
 
 
-def replace_problem(path: Path, created_in_session: Collection[Path], settings: Rules,
-                    shipped_dir: Path) -> str | None:
+def replace_problem(path: Path, created_in_session: Collection[Path], settings: Rules, shipped_dir: Path) -> str | None:
     """Why this session may not write the run file `path`, or None when it may.
 
     A new file may always be written; one this session created may be replaced; a shipped model
@@ -134,8 +135,9 @@ def replace_problem(path: Path, created_in_session: Collection[Path], settings: 
 # --- sessions -----------------------------------------------------------------------------
 
 
-def evict_oldest(store: MutableMapping[K, Any], max_items: int, max_bytes: int | None = None,
-                 size: Callable[[K], int] | None = None) -> list[K]:
+def evict_oldest(
+    store: MutableMapping[K, Any], max_items: int, max_bytes: int | None = None, size: Callable[[K], int] | None = None
+) -> list[K]:
     """Delete the oldest entries (a dict keeps insertion order) until at most `max_items` remain
     and, with `max_bytes`, their `size(key)` sum to at most that; return the deleted keys, oldest first.
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aelab.images.reading import MAX_PIXELS
 
@@ -69,6 +70,7 @@ def _path(default: Path | Callable[[], Path]) -> Callable[[str, str | None], Pat
     def parse(name: str, value: str | None) -> Path:
         chosen = (value or "").strip()
         return Path(chosen).expanduser() if chosen else (default() if callable(default) else default).expanduser()
+
     return parse
 
 
@@ -87,6 +89,7 @@ def _switch(name: str, value: str | None) -> bool:
 
 def _number(allow_zero: bool = False) -> Callable[[str, str | None], float | None]:
     """A positive number (0 too with `allow_zero`); None when unset."""
+
     def parse(name: str, value: str | None) -> float | None:
         text = (value or "").strip()
         if not text:
@@ -98,6 +101,7 @@ def _number(allow_zero: bool = False) -> Callable[[str, str | None], float | Non
         if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
             raise SettingsError(f"{name} is {text!r}: use a positive number{' (or 0 for none)' if allow_zero else ''}.")
         return number
+
     return parse
 
 
@@ -111,8 +115,9 @@ def _megapixels(name: str, value: str | None) -> float | None:
 def _folders(name: str, value: str | None) -> tuple[Path, ...] | None:
     if value is None:  # set but empty is a choice: no folder at all
         return None
-    return tuple(Path(os.path.realpath(Path(part.strip()).expanduser())) for part in value.split(os.pathsep)
-                 if part.strip())
+    return tuple(
+        Path(os.path.realpath(Path(part.strip()).expanduser())) for part in value.split(os.pathsep) if part.strip()
+    )
 
 
 def _entries(name: str, value: str | None) -> tuple[str, ...]:
@@ -136,40 +141,69 @@ class Settings:
     """What the operator chose, as read from the environment. None: unset, so the default applies (for the
     served-or-local ones `aelab.serving.rules` picks it, once it knows the app's address)."""
 
-    data_dir: Path = _setting(_path(_data_dir), "`../shared/datasets` beside the checkout when it exists, else "
-                              "`data/` in the checkout; installed without a checkout, `~/.cache/aelab/data`", "datasets in torchvision's layout: read from here, and "
-                              "`python -m aelab data` downloads here")
-    cache_dir: Path = _setting(_path(DEFAULT_CACHE_DIR), f"`{DEFAULT_CACHE_DIR}`",
-                               "latent codes, projections and the app's decoded test splits (`.npz`), streamed "
-                               "folders' decoded images (`--keep-decoded`, `.bin`); delete it at will")
-    runs_dir: Path = _setting(_path(DEFAULT_RUNS_DIR), "`runs/` in the checkout (without one, in the working folder)",
-                              "models trained in the app or brought in by `python -m aelab import`")
-    checkpoints_dir: Path = _setting(_path(SHIPPED_DIR), "`checkpoints/` in the checkout",
-                                     "the starter models (never replaced)")
-    entry_points: tuple[str, ...] = _setting(_entries, "none", "the code of your own models aelab may run: "
-                                             "comma-separated `module:function` or `/path/file.py:function`")
-    served: bool | None = _setting(_flag, "from the address: local on localhost, served on any other",
-                                   "`1` or `0`: served or local whatever the address")
+    data_dir: Path = _setting(
+        _path(_data_dir),
+        "`../shared/datasets` beside the checkout when it exists, else "
+        "`data/` in the checkout; installed without a checkout, `~/.cache/aelab/data`",
+        "datasets in torchvision's layout: read from here, and `python -m aelab data` downloads here",
+    )
+    cache_dir: Path = _setting(
+        _path(DEFAULT_CACHE_DIR),
+        f"`{DEFAULT_CACHE_DIR}`",
+        "latent codes, projections and the app's decoded test splits (`.npz`), streamed "
+        "folders' decoded images (`--keep-decoded`, `.bin`); delete it at will",
+    )
+    runs_dir: Path = _setting(
+        _path(DEFAULT_RUNS_DIR),
+        "`runs/` in the checkout (without one, in the working folder)",
+        "models trained in the app or brought in by `python -m aelab import`",
+    )
+    checkpoints_dir: Path = _setting(
+        _path(SHIPPED_DIR), "`checkpoints/` in the checkout", "the starter models (never replaced)"
+    )
+    entry_points: tuple[str, ...] = _setting(
+        _entries,
+        "none",
+        "the code of your own models aelab may run: comma-separated `module:function` or `/path/file.py:function`",
+    )
+    served: bool | None = _setting(
+        _flag,
+        "from the address: local on localhost, served on any other",
+        "`1` or `0`: served or local whatever the address",
+    )
     allowed_folders: tuple[Path, ...] | None = _setting(
-        _folders, _served_or_local("any folder", "the data folder"),
-        "folders browser users may train from, separated by `:` (`;` on Windows); set but empty: none")
-    shared_runs: bool = _setting(_switch, "`0`", "`1`: in a served app, any session may replace any trained run "
-                                 "(never a shipped one)")
+        _folders,
+        _served_or_local("any folder", "the data folder"),
+        "folders browser users may train from, separated by `:` (`;` on Windows); set but empty: none",
+    )
+    shared_runs: bool = _setting(
+        _switch, "`0`", "`1`: in a served app, any session may replace any trained run (never a shipped one)"
+    )
     session_timeout: float | None = _setting(
-        _number(allow_zero=True), _served_or_local("none", f"{SERVED_SESSION_TIMEOUT:g}"),
-        "seconds a training run outlives its owner's last sign of life; `0`: it never stops")
+        _number(allow_zero=True),
+        _served_or_local("none", f"{SERVED_SESSION_TIMEOUT:g}"),
+        "seconds a training run outlives its owner's last sign of life; `0`: it never stops",
+    )
     max_files: float | None = _setting(
-        _number(), _served_or_local(f"{LOCAL_LIMITS.files:,}", f"{SERVED_LIMITS.files:,}"),
-        "image files in one folder or zip (a zip: entries of any kind)")
+        _number(),
+        _served_or_local(f"{LOCAL_LIMITS.files:,}", f"{SERVED_LIMITS.files:,}"),
+        "image files in one folder or zip (a zip: entries of any kind)",
+    )
     max_mb: float | None = _setting(
-        _number(), _served_or_local(f"{LOCAL_LIMITS.bytes / 2**20:g}", f"{SERVED_LIMITS.bytes / 2**20:g}"),
-        "megabytes in one folder or zip (a zip: unpacked)")
+        _number(),
+        _served_or_local(f"{LOCAL_LIMITS.bytes / 2**20:g}", f"{SERVED_LIMITS.bytes / 2**20:g}"),
+        "megabytes in one folder or zip (a zip: unpacked)",
+    )
     max_megapixels: float | None = _setting(
-        _megapixels, _served_or_local(f"{LOCAL_LIMITS.pixels / 1e6:g}", f"{SERVED_LIMITS.pixels / 1e6:g}"),
-        f"megapixels of one image in a folder or zip, at most {MAX_PIXELS / 1e6:g}")
+        _megapixels,
+        _served_or_local(f"{LOCAL_LIMITS.pixels / 1e6:g}", f"{SERVED_LIMITS.pixels / 1e6:g}"),
+        f"megapixels of one image in a folder or zip, at most {MAX_PIXELS / 1e6:g}",
+    )
     max_seconds: float | None = _setting(
-        _number(), _served_or_local(f"{LOCAL_LIMITS.seconds:g}", f"{SERVED_LIMITS.seconds:g}"),
-        "seconds indexing and reading one folder or zip may take")
+        _number(),
+        _served_or_local(f"{LOCAL_LIMITS.seconds:g}", f"{SERVED_LIMITS.seconds:g}"),
+        "seconds indexing and reading one folder or zip may take",
+    )
 
     def limits(self, served: bool) -> Limits:
         """The limits of one folder or zip: the served or local defaults, each replaced where its variable is set."""
@@ -177,10 +211,13 @@ class Settings:
 
         def chosen(value: float | None, default: float, unit: float = 1.0) -> float:
             return default if value is None else value * unit
-        return Limits(files=int(chosen(self.max_files, base.files)),
-                      bytes=int(chosen(self.max_mb, base.bytes, 2**20)),
-                      pixels=int(chosen(self.max_megapixels, base.pixels, 1e6)),
-                      seconds=chosen(self.max_seconds, base.seconds))
+
+        return Limits(
+            files=int(chosen(self.max_files, base.files)),
+            bytes=int(chosen(self.max_mb, base.bytes, 2**20)),
+            pixels=int(chosen(self.max_megapixels, base.pixels, 1e6)),
+            seconds=chosen(self.max_seconds, base.seconds),
+        )
 
 
 def read(environ: Mapping[str, str]) -> Settings:

@@ -7,8 +7,8 @@ test image 7 selected. A link is untrusted: a part this server cannot show is le
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Collection, Mapping
 
 MODEL, DATASET, POINT = "model", "data", "point"
 MAX_POINT_DIGITS = 9
@@ -25,8 +25,11 @@ def read(params: Mapping[str, str], models: Collection[str], datasets: Collectio
     """What a link asks for, each part kept only when this server has it: a model or dataset it does not
     list, or a point that is not a whole number, is left out and the page opens as it would without it."""
     model, dataset, point = (str(params.get(key, "")) for key in (MODEL, DATASET, POINT))
-    return View(model if model in models else None, dataset if dataset in datasets else None,
-                int(point) if point.isascii() and point.isdigit() and len(point) <= MAX_POINT_DIGITS else None)
+    return View(
+        model if model in models else None,
+        dataset if dataset in datasets else None,
+        int(point) if point.isascii() and point.isdigit() and len(point) <= MAX_POINT_DIGITS else None,
+    )
 
 
 def query(model: str, dataset: str, point: int | None = None) -> dict[str, str]:

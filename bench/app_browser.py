@@ -49,8 +49,16 @@ from streamlit_page import (  # noqa: E402
 from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
 
 PAGES = ["traverse", "interpolate", "sample", "reconstruct", "train", "denoise", "anomaly", "compare"]
-CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 POINTS = 10_000  # the MNIST test set's, and the bare page's
 # The page's first Plotly chart holds every point (over its traces): drawn, not just a frame.
 CHART_DRAWN = f"""() => {{
@@ -86,13 +94,33 @@ st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers")),
 
 def start_server(cache: str, script: str = "app.py") -> tuple[subprocess.Popen, str, float]:
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-           "AELAB_CACHE_DIR": cache, "AELAB_RUNS_DIR": tempfile.mkdtemp()}
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        "AELAB_CACHE_DIR": cache,
+        "AELAB_RUNS_DIR": tempfile.mkdtemp(),
+    }
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            script,
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -112,8 +140,11 @@ def first_page(browser, cache: str, label: str, visit_all: bool = False, script:
         page.goto(url)
         page.wait_for_function(CHART_DRAWN, timeout=300_000, polling=20)
         drawn = time.perf_counter()
-        print(f"  {label}: server ready {ready:.1f} s; page opened -> map drawn {drawn - opened:.1f} s; "
-              f"`streamlit run` -> map drawn {drawn - started:.2f} s", flush=True)
+        print(
+            f"  {label}: server ready {ready:.1f} s; page opened -> map drawn {drawn - opened:.1f} s; "
+            f"`streamlit run` -> map drawn {drawn - started:.2f} s",
+            flush=True,
+        )
         if visit_all:
             for name in PAGES:
                 page.goto(f"{url}/{name}")
@@ -138,8 +169,10 @@ def click_latencies(browser, cache: str, clicks: int) -> tuple[list[float], list
         spots = isolated_points(chart, MAP_CELLS, (MAP_POINTS,), 12, clicks)
         on_point, on_space = [], []
         for point, spot in zip(points, spots):
-            for target, heading, images, times in ((point, f"Image {int(point['custom'][0])}", 3, on_point),
-                                                   (spot, "Decoded location", 1, on_space)):
+            for target, heading, images, times in (
+                (point, f"Image {int(point['custom'][0])}", 3, on_point),
+                (spot, "Decoded location", 1, on_space),
+            ):
                 before = image_srcs(page) if page.get_by_test_id("stImage").count() else []
                 start_click_recorder(page, heading, images, before)
                 with app.expect_rerun():
@@ -154,10 +187,10 @@ def click_latencies(browser, cache: str, clicks: int) -> tuple[list[float], list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="cold, warm and bare runs, one after the other "
-                        "(0: clicks only)")
-    parser.add_argument("--clicks", type=int, default=6, help="clicks on points, and as many on empty space "
-                        "(0: none)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="cold, warm and bare runs, one after the other (0: clicks only)"
+    )
+    parser.add_argument("--clicks", type=int, default=6, help="clicks on points, and as many on empty space (0: none)")
     args = parser.parse_args()
     rounds = {"cold": [], "warm": [], "bare": []}
     with sync_playwright() as p, tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT) as bare:
@@ -175,20 +208,28 @@ def main() -> None:
             rounds["cold"].append(first_page(browser, cache, "cold cache", visit_all=n == 0))
             rounds["warm"].append(first_page(browser, cache, "warm cache"))
             rounds["bare"].append(first_page(browser, cache, "bare Plotly page, for scale", script=bare.name))
-            print(f"  ratio to the bare page: cold {rounds['cold'][-1] / rounds['bare'][-1]:.2f}, "
-                  f"warm {rounds['warm'][-1] / rounds['bare'][-1]:.2f}")
+            print(
+                f"  ratio to the bare page: cold {rounds['cold'][-1] / rounds['bare'][-1]:.2f}, "
+                f"warm {rounds['warm'][-1] / rounds['bare'][-1]:.2f}"
+            )
         if args.rounds:
             median = {kind: statistics.median(times) for kind, times in rounds.items()}
-            ratios = {kind: statistics.median(t / b for t, b in zip(rounds[kind], rounds["bare"]))
-                      for kind in ("cold", "warm")}
-            print(f"`streamlit run` -> map drawn, median of {args.rounds}: cold {median['cold']:.2f} s, "
-                  f"warm {median['warm']:.2f} s, bare page {median['bare']:.2f} s; median ratio to the bare page: "
-                  f"cold {ratios['cold']:.2f}, warm {ratios['warm']:.2f} (goal <= 1.3)")
+            ratios = {
+                kind: statistics.median(t / b for t, b in zip(rounds[kind], rounds["bare"]))
+                for kind in ("cold", "warm")
+            }
+            print(
+                f"`streamlit run` -> map drawn, median of {args.rounds}: cold {median['cold']:.2f} s, "
+                f"warm {median['warm']:.2f} s, bare page {median['bare']:.2f} s; median ratio to the bare page: "
+                f"cold {ratios['cold']:.2f}, warm {ratios['warm']:.2f} (goal <= 1.3)"
+            )
         if args.clicks:
             on_point, on_space = click_latencies(browser, cache, args.clicks)
             for what, times in (("a point", on_point), ("empty space", on_space)):
-                print(f"click on {what} -> detail shown: median {statistics.median(times):.2f} s "
-                      f"({', '.join(f'{t:.2f}' for t in times)})")
+                print(
+                    f"click on {what} -> detail shown: median {statistics.median(times):.2f} s "
+                    f"({', '.join(f'{t:.2f}' for t in times)})"
+                )
         browser.close()
 
 

@@ -42,8 +42,14 @@ print(time.perf_counter() - start)
 def first_page_seconds(cache: str) -> float:
     """Seconds a fresh interpreter with Streamlit imported takes to run the first page with `cache`."""
     code = FIRST_PAGE.format(app=str(ROOT / "app.py"))
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "AELAB_CACHE_DIR": cache}, cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "AELAB_CACHE_DIR": cache},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -51,9 +57,11 @@ def first_page() -> None:
     folder = tempfile.mkdtemp(prefix="aelab-first-")
     cold = first_page_seconds(folder)
     warm = [first_page_seconds(folder) for _ in range(3)]
-    print(f"First page (new process with Streamlit imported: run app.py to the latent map): "
-          f"empty disk cache {cold:.1f} s; "
-          f"filled cache median {statistics.median(warm):.1f} s (max {max(warm):.1f} s)")
+    print(
+        f"First page (new process with Streamlit imported: run app.py to the latent map): "
+        f"empty disk cache {cold:.1f} s; "
+        f"filled cache median {statistics.median(warm):.1f} s (max {max(warm):.1f} s)"
+    )
 
 
 def main() -> None:
@@ -83,7 +91,9 @@ def main() -> None:
         key = cache.cache_key("bench", n_points)
         _, t_first = timed(lambda: projections.cached_projection(key, "tsne", lambda: projections.tsne(mu, n_points)))
         _, t_again = timed(lambda: projections.load_projection(key, "tsne"))
-        print(f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms")
+        print(
+            f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms"
+        )
     maps(mu)
 
     from streamlit.testing.v1 import AppTest
@@ -97,8 +107,10 @@ def main() -> None:
         value = low + (high - low) * (i % 10) / 9
         _, t = timed(lambda: at.slider(key=slider.key).set_value(value).run())
         times.append(t * 1000)
-    print(f"Traverse slider change (full AppTest rerun of the page): median {statistics.median(times):.0f} ms, "
-          f"max {max(times):.0f} ms over {len(times)} changes")
+    print(
+        f"Traverse slider change (full AppTest rerun of the page): median {statistics.median(times):.0f} ms, "
+        f"max {max(times):.0f} ms over {len(times)} changes"
+    )
     lasso()
     first_page()
 
@@ -112,8 +124,10 @@ def maps(mu=None) -> None:
     key = cache.cache_key("bench", "umap", len(mu))
     _, t_first = timed(lambda: projections.cached_projection(key, "umap", lambda: projections.umap(mu, len(mu))))
     _, t_again = timed(lambda: projections.load_projection(key, "umap"))
-    print(f"UMAP of {len(mu)} codes: computed in {t_first:.1f} s (import and compilation included), read from the "
-          f"disk cache in {t_again * 1000:.0f} ms")
+    print(
+        f"UMAP of {len(mu)} codes: computed in {t_first:.1f} s (import and compilation included), read from the "
+        f"disk cache in {t_again * 1000:.0f} ms"
+    )
 
 
 def lasso(points: int = 1000, repeats: int = 5) -> None:
@@ -134,9 +148,11 @@ def lasso(points: int = 1000, repeats: int = 5) -> None:
         _, t = timed(at.run)
         assert at.subheader[0].value == f"{points} images selected", "the gallery was not drawn"
         times.append(t * 1000)
-    print(f"Lasso of {points} points to its gallery drawn (full AppTest run of the map page, model loaded): "
-          f"median {statistics.median(times[1:]):.0f} ms, max {max(times[1:]):.0f} ms over {repeats - 1} regions "
-          f"(the first, {times[0]:.0f} ms, loads the model)")
+    print(
+        f"Lasso of {points} points to its gallery drawn (full AppTest run of the map page, model loaded): "
+        f"median {statistics.median(times[1:]):.0f} ms, max {max(times[1:]):.0f} ms over {repeats - 1} regions "
+        f"(the first, {times[0]:.0f} ms, loads the model)"
+    )
 
 
 if __name__ == "__main__":

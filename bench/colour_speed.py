@@ -45,11 +45,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_dataset("shapes", "train")
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}; shapes train {len(data)} images {data.shape}")
+    print(
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}; shapes train {len(data)} images {data.shape}"
+    )
 
-    cfg = TrainConfig(model=ModelConfig.for_model("conv_vae", channels=3, side=64), dataset="shapes", epochs=10_000,
-                      batch_size=64, patience=0, max_seconds=args.seconds)
+    cfg = TrainConfig(
+        model=ModelConfig.for_model("conv_vae", channels=3, side=64),
+        dataset="shapes",
+        epochs=10_000,
+        batch_size=64,
+        patience=0,
+        max_seconds=args.seconds,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         result = train(cfg, data, Path(tmp) / "cvae64.safetensors")
         model = load_checkpoint(result.path).model
@@ -57,9 +65,11 @@ def main() -> None:
     speed = seen / sum(log.seconds for log in result.history)
     test = load_dataset("shapes", "test")
     nelbo = evaluate(model, test.images)["nelbo"]
-    print(f"conv_vae 3x64x64 ({count_parameters(model):,} parameters): {speed:.0f} training images/s over "
-          f"{epochs_trained(result.history):.2f} epochs in {args.seconds:g} s; test -ELBO {nelbo:.1f} nats per image "
-          f"(over 12,288 values)")
+    print(
+        f"conv_vae 3x64x64 ({count_parameters(model):,} parameters): {speed:.0f} training images/s over "
+        f"{epochs_trained(result.history):.2f} epochs in {args.seconds:g} s; test -ELBO {nelbo:.1f} nats per image "
+        f"(over 12,288 values)"
+    )
 
     colour = torch.from_numpy(shapes.make_shapes(ENCODED, seed=1, side=64, channels=3)[0])
     mnist = load_dataset("mnist", "test", download=False).images[:ENCODED]

@@ -33,14 +33,18 @@ def main() -> None:
         mu = encoding.encode_all(ckpt.model, test.images).mu
         found, seconds = timed(lambda: disentangle.mig(mu, test.factors))
         follows = disentangle.dimension_factors(found.normalised)
-        dci, dci_seconds = timed(lambda: disentangle.dci(mu[:args.dci_codes], test.factors[:args.dci_codes]))
-        print(f"{name} (beta {ckpt.model.config.beta:g}, {ckpt.meta.get('epochs', '?')} epochs): "
-              f"MIG {found.score:.3f} ({seconds:.1f} s); per factor "
-              + ", ".join(f"{f} {g:.3f}" for f, g in zip(test.factor_names, found.gaps))
-              + f"; DCI disentanglement {dci.disentanglement:.3f}, completeness {dci.completeness:.3f}, "
-              f"informativeness {dci.informativeness:.3f} ({dci_seconds:.0f} s, {min(args.dci_codes, len(mu))} codes)")
-        print("  each dimension follows: " + " ".join(
-            f"{d}:{test.factor_names[k]}({share:.2f})" for d, (k, share) in enumerate(follows)))
+        dci, dci_seconds = timed(lambda: disentangle.dci(mu[: args.dci_codes], test.factors[: args.dci_codes]))
+        print(
+            f"{name} (beta {ckpt.model.config.beta:g}, {ckpt.meta.get('epochs', '?')} epochs): "
+            f"MIG {found.score:.3f} ({seconds:.1f} s); per factor "
+            + ", ".join(f"{f} {g:.3f}" for f, g in zip(test.factor_names, found.gaps))
+            + f"; DCI disentanglement {dci.disentanglement:.3f}, completeness {dci.completeness:.3f}, "
+            f"informativeness {dci.informativeness:.3f} ({dci_seconds:.0f} s, {min(args.dci_codes, len(mu))} codes)"
+        )
+        print(
+            "  each dimension follows: "
+            + " ".join(f"{d}:{test.factor_names[k]}({share:.2f})" for d, (k, share) in enumerate(follows))
+        )
 
 
 if __name__ == "__main__":

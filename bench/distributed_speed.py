@@ -39,19 +39,47 @@ def run(model: str, processes: int, device: str, seconds: float, apart: bool = F
         outs = [Path(tmp) / f"m{i}.safetensors" for i in range(processes if apart else 1)]
         batch = MODELS[model] // processes if apart else MODELS[model]
         launch = ["--nproc_per_node", "1" if apart else str(processes)]
-        commands = [[sys.executable, "-m", "torch.distributed.run", "--standalone", *launch, "-m", "aelab", "train",
-                     "--model", model, "--batch-size", str(batch), "--epochs", "10000", "--patience", "0",
-                     "--max-seconds", str(seconds), "--device", device, "--out", str(out)] for out in outs]
+        commands = [
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                *launch,
+                "-m",
+                "aelab",
+                "train",
+                "--model",
+                model,
+                "--batch-size",
+                str(batch),
+                "--epochs",
+                "10000",
+                "--patience",
+                "0",
+                "--max-seconds",
+                str(seconds),
+                "--device",
+                device,
+                "--out",
+                str(out),
+            ]
+            for out in outs
+        ]
         started, load = time.perf_counter(), os.getloadavg()[0]
-        running = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True) for command in commands]
+        running = [
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for command in commands
+        ]
         for proc in running:
             if proc.wait() != 0:
                 raise RuntimeError(proc.stderr.read())
         wall, load = time.perf_counter() - started, (load + os.getloadavg()[0]) / 2
         histories = [read_metadata(out)["history"] for out in outs]
-    speed = sum(sum(h["images_per_second"] * h["seconds"] for h in history) / sum(h["seconds"] for h in history)
-                for history in histories)
+    speed = sum(
+        sum(h["images_per_second"] * h["seconds"] for h in history) / sum(h["seconds"] for h in history)
+        for history in histories
+    )
     return speed, wall, load
 
 
@@ -63,16 +91,20 @@ def main() -> None:
     if torch.cuda.is_available():
         setups += [("cuda", n) for n in sorted({1, torch.cuda.device_count()})]
         print("CUDA:", ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())))
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; "
-          f"{args.seconds:g} s of training per run")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; "
+        f"{args.seconds:g} s of training per run"
+    )
     print(f"{'model':9} {'device':6} {'processes':>26} {'global batch':>12} {'img/s':>8} {'wall s':>7} {'load avg':>8}")
     for model in MODELS:
         for device, processes in setups:
-            for apart in ([False, True] if device == "cpu" and processes > 1 else [False]):
+            for apart in [False, True] if device == "cpu" and processes > 1 else [False]:
                 speed, wall, load = run(model, processes, device, args.seconds, apart)
                 label = f"{processes} apart (no exchange)" if apart else f"{processes}"
-                print(f"{model:9} {device:6} {label:>26} {MODELS[model]:12} {speed:8.0f} {wall:7.0f} {load:8.1f}",
-                      flush=True)
+                print(
+                    f"{model:9} {device:6} {label:>26} {MODELS[model]:12} {speed:8.0f} {wall:7.0f} {load:8.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

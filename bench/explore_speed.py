@@ -82,12 +82,15 @@ def main() -> None:
         directions_page()
         return
     test = load_dataset("mnist", "test", download=False)
-    print(f"MNIST test: {len(test)} images; torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"MNIST test: {len(test)} images; torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, "
+        f"{os.cpu_count()} CPUs"
+    )
 
     print("Direction slider moved (one decode of base + t * SeFa 1), median / max over 50 moves:")
-    models = {name: load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model
-              for name in ("vae", "conv_vae", "conv_ae")}
+    models = {
+        name: load_checkpoint(SHIPPED_DIR / f"{name}.safetensors").model for name in ("vae", "conv_vae", "conv_ae")
+    }
     codes = {}
     for name, model in models.items():
         codes[name] = encoding.encode_all(model, test.images)
@@ -98,8 +101,10 @@ def main() -> None:
         print(f"  {name:9} {med:.1f} ms (max {most:.1f} ms)")
 
     mu = codes["vae"].mu
-    print(f"Neighbours (k={neighbours.DEFAULT_K}) of a point among {len(mu)} codes of {mu.shape[1]}-d, median / max "
-          "over 50 points:")
+    print(
+        f"Neighbours (k={neighbours.DEFAULT_K}) of a point among {len(mu)} codes of {mu.shape[1]}-d, median / max "
+        "over 50 points:"
+    )
     rows = iter(range(10_000))
     med, most = median_ms(lambda: neighbours.nearest(mu, next(rows)), 50)
     print(f"  aelab.explore.neighbours.nearest (NumPy argpartition): {med:.2f} ms (max {most:.2f} ms)")
@@ -113,29 +118,39 @@ def main() -> None:
 
     projection = projections.pca(mu)
     trust, seconds = timed(lambda: neighbours.trust(mu, projection.coords))
-    print(f"Trust of the PCA map, {len(mu)} points, k={neighbours.DEFAULT_K}: {seconds:.2f} s "
-          f"(mean {trust.mean():.3f}, median {np.median(trust):.2f})")
+    print(
+        f"Trust of the PCA map, {len(mu)} points, k={neighbours.DEFAULT_K}: {seconds:.2f} s "
+        f"(mean {trust.mean():.3f}, median {np.median(trust):.2f})"
+    )
 
     ae_codes = codes["conv_ae"]
     mixture, seconds = timed(lambda: priors.fit_mixture(ae_codes, priors.DEFAULT_COMPONENTS))
-    print(f"Gaussian mixture ({priors.DEFAULT_COMPONENTS} components, full covariance) fitted to "
-          f"{len(ae_codes.mu)} conv_ae codes: {seconds:.2f} s")
+    print(
+        f"Gaussian mixture ({priors.DEFAULT_COMPONENTS} components, full covariance) fitted to "
+        f"{len(ae_codes.mu)} conv_ae codes: {seconds:.2f} s"
+    )
     vae_mixture, seconds = timed(lambda: priors.fit_mixture(codes["vae"], priors.DEFAULT_COMPONENTS))
     print(f"  the same for the MLP VAE's aggregate posterior: {seconds:.2f} s")
     n = priors.QUALITY_SAMPLES
     real = test.images[:n, 0].numpy()
     samples = encoding.decode(models["conv_ae"], priors.sample_mixture(mixture, n, seed=1))
     quality, seconds = timed(lambda: priors.density_coverage(real, samples))
-    print(f"Density and coverage of {n} conv_ae mixture samples against {n} test images: {seconds:.2f} s "
-          f"(density {quality.density:.2f}, coverage {quality.coverage:.3f})")
+    print(
+        f"Density and coverage of {n} conv_ae mixture samples against {n} test images: {seconds:.2f} s "
+        f"(density {quality.density:.2f}, coverage {quality.coverage:.3f})"
+    )
     for name in ("conv_ae", "vae"):
         model = models[name]
         single = priors.sample(priors.prior_for(model, codes[name]), n, seed=1)
         fitted = mixture if name == "conv_ae" else vae_mixture
-        one, many = (priors.density_coverage(real, encoding.decode(model, z))
-                     for z in (single, priors.sample_mixture(fitted, n, seed=1)))
-        print(f"  {name}: coverage {one.coverage:.3f} from {'one Gaussian' if name == 'conv_ae' else 'N(0, I)'}, "
-              f"{many.coverage:.3f} from the mixture")
+        one, many = (
+            priors.density_coverage(real, encoding.decode(model, z))
+            for z in (single, priors.sample_mixture(fitted, n, seed=1))
+        )
+        print(
+            f"  {name}: coverage {one.coverage:.3f} from {'one Gaussian' if name == 'conv_ae' else 'N(0, I)'}, "
+            f"{many.coverage:.3f} from the mixture"
+        )
 
     directions_page()
 
@@ -148,11 +163,14 @@ def main() -> None:
             done["last"] = now
             print(f"  ... {decodes / total:.0%}", flush=True)
 
-    result, seconds = timed(lambda: likelihood.iwae_nll(models["vae"], test.images[rows], args.iwae_k,
-                                                        progress=progress))
-    print(f"IWAE bound, MLP VAE, k={args.iwae_k} on {len(rows)} test images: {seconds:.1f} s "
-          f"({len(rows) * args.iwae_k / seconds:,.0f} decodes/s): -log p(x) {result.nll:.2f} ± {result.stderr:.2f} "
-          "nats")
+    result, seconds = timed(
+        lambda: likelihood.iwae_nll(models["vae"], test.images[rows], args.iwae_k, progress=progress)
+    )
+    print(
+        f"IWAE bound, MLP VAE, k={args.iwae_k} on {len(rows)} test images: {seconds:.1f} s "
+        f"({len(rows) * args.iwae_k / seconds:,.0f} decodes/s): -log p(x) {result.nll:.2f} ± {result.stderr:.2f} "
+        "nats"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         train, test = load_folder(small, limits=SERVED_LIMITS)
         took = time.perf_counter() - start
-        print(f"read {len(train) + len(test):,} images in {took:.2f} s ({(len(train) + len(test)) / took:,.0f} "
-              f"images/s); peak memory {peak_mb():.0f} MB")
+        print(
+            f"read {len(train) + len(test):,} images in {took:.2f} s ({(len(train) + len(test)) / took:,.0f} "
+            f"images/s); peak memory {peak_mb():.0f} MB"
+        )
         start = time.perf_counter()
         try:
             load_folder(big, limits=SERVED_LIMITS)

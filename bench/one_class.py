@@ -33,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=list(MODELS), default="vae")
     parser.add_argument("--mode", choices=one_class.MODES, default="all_but_one")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--score", choices=list(anomaly.SCORES), default=None,
-                        help="default: the measured best for the mode (one_class.BEST_SCORE)")
+    parser.add_argument(
+        "--score",
+        choices=list(anomaly.SCORES),
+        default=None,
+        help="default: the measured best for the mode (one_class.BEST_SCORE)",
+    )
     parser.add_argument("--latent-dim", type=int)
     parser.add_argument("--digits", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--seed", type=int, default=0)
@@ -45,18 +49,31 @@ def main(argv: list[str] | None = None) -> int:
     train_data = load_dataset("mnist", "train", download=False)
     test_data = load_dataset("mnist", "test", download=False)
     score = args.score or one_class.BEST_SCORE[args.mode]
-    print(f"{args.model}, {args.mode}, {args.epochs} epochs, ROC of score {score}; {len(train_data)} training and "
-          f"{len(test_data)} test images; {torch.get_num_threads()} thread(s)")
+    print(
+        f"{args.model}, {args.mode}, {args.epochs} epochs, ROC of score {score}; {len(train_data)} training and "
+        f"{len(test_data)} test images; {torch.get_num_threads()} thread(s)"
+    )
     print("digit  train  seconds  " + "  ".join(f"{s:>13}" for s in anomaly.SCORES))
     started = time.perf_counter()
     results = []
     for digit in args.digits:
-        result = one_class.one_class_experiment(args.model, train_data, test_data, digit, mode=args.mode,
-                                              epochs=args.epochs, score=score, latent_dim=args.latent_dim,
-                                              seed=args.seed)
+        result = one_class.one_class_experiment(
+            args.model,
+            train_data,
+            test_data,
+            digit,
+            mode=args.mode,
+            epochs=args.epochs,
+            score=score,
+            latent_dim=args.latent_dim,
+            seed=args.seed,
+        )
         results.append(result)
-        print(f"{digit:>5}  {result.train_images:>5}  {result.seconds:7.1f}  "
-              + "  ".join(f"{result.aurocs[s]:13.3f}" for s in anomaly.SCORES), flush=True)
+        print(
+            f"{digit:>5}  {result.train_images:>5}  {result.seconds:7.1f}  "
+            + "  ".join(f"{result.aurocs[s]:13.3f}" for s in anomaly.SCORES),
+            flush=True,
+        )
     means = [np.mean([r.aurocs[s] for r in results]) for s in anomaly.SCORES]
     print(" mean                 " + "  ".join(f"{m:13.3f}" for m in means))
     print(f"mean AUROC ({score}): {np.mean([r.auroc for r in results]):.3f}")

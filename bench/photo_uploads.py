@@ -45,8 +45,10 @@ GOAL = 0.9
 def images_at(revision: str) -> ModuleType:
     """The digit recipe as it was at a git revision (aelab/images/recipe.py, before the re-housing
     aelab/images.py), imported under a name of its own."""
-    shown = [subprocess.run(["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True)
-             for path in ("aelab/images/recipe.py", "aelab/images.py")]
+    shown = [
+        subprocess.run(["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True)
+        for path in ("aelab/images/recipe.py", "aelab/images.py")
+    ]
     source = next(run.stdout for run in shown if run.returncode == 0)
     path = Path(tempfile.mkdtemp(prefix="aelab-images-")) / "images_then.py"
     path.write_bytes(source)
@@ -79,8 +81,12 @@ def prepared(pipeline: ModuleType, files: list[bytes]) -> tuple[np.ndarray, int,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoints", nargs="+", default=["vae", "conv_vae"],
-                        help="names in checkpoints/ (without .safetensors) or paths")
+    parser.add_argument(
+        "--checkpoints",
+        nargs="+",
+        default=["vae", "conv_vae"],
+        help="names in checkpoints/ (without .safetensors) or paths",
+    )
     parser.add_argument("--compare-with", metavar="REV", help="also score the digit recipe at this git revision")
     parser.add_argument("--mnist", type=int, default=1000, help="MNIST test digits uploaded as files")
     parser.add_argument("--seed", type=int, default=0, help="of the photo set")
@@ -90,14 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     test = load_dataset("mnist", "test", download=False)
     reference, queries = test.subset(range(args.mnist, len(test))), test.subset(range(args.mnist))
     digits = np.round(queries.images[:, 0].numpy() * 255).astype(np.uint8)
-    drawn = [png(np.asarray(Image.fromarray(255 - d).resize((112, 112), Image.Resampling.BILINEAR)))
-             for d in digits]
+    drawn = [png(np.asarray(Image.fromarray(255 - d).resize((112, 112), Image.Resampling.BILINEAR))) for d in digits]
     photo_set = photos.photo_set(args.seed)
     labels = np.array([p.digit for p in photo_set])
     conditions = np.array([p.condition for p in photo_set])
-    print(f"{len(photo_set)} photos ({len(photos.CONDITIONS)} conditions x {len(set(labels))} digits, "
-          f"{len({p.font for p in photo_set})} fonts); {args.mnist} MNIST test digits as uploads; "
-          f"reference: the other {len(reference)} test codes, {photos.NEIGHBOURS} nearest vote")
+    print(
+        f"{len(photo_set)} photos ({len(photos.CONDITIONS)} conditions x {len(set(labels))} digits, "
+        f"{len({p.font for p in photo_set})} fonts); {args.mnist} MNIST test digits as uploads; "
+        f"reference: the other {len(reference)} test codes, {photos.NEIGHBOURS} nearest vote"
+    )
 
     pipelines = {"now": recipe}
     if args.compare_with:
@@ -111,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         drawn_in, _, _ = prepared(pipeline, drawn)
         inputs[name] = (photo_in, clean_in, stored_in, drawn_in)
         stored_gap = np.abs(stored_in - queries.images[:, 0].numpy()).mean(axis=(1, 2))
-        print(f"\npipeline {name}: {time.perf_counter() - started:.1f} s for {2 * len(photo_set) + 2 * args.mnist} "
-              f"files, slowest photo {photo_slowest:.2f} s; refused: {photo_refused} photos, {clean_refused} clean; "
-              f"MNIST as stored comes back within mean |difference| {stored_gap.mean():.4f} "
-              f"(worst {stored_gap.max():.3f})")
+        print(
+            f"\npipeline {name}: {time.perf_counter() - started:.1f} s for {2 * len(photo_set) + 2 * args.mnist} "
+            f"files, slowest photo {photo_slowest:.2f} s; refused: {photo_refused} photos, {clean_refused} clean; "
+            f"MNIST as stored comes back within mean |difference| {stored_gap.mean():.4f} "
+            f"(worst {stored_gap.max():.3f})"
+        )
 
     for checkpoint in args.checkpoints:
         path = Path(checkpoint) if checkpoint.endswith(".safetensors") else SHIPPED_DIR / f"{checkpoint}.safetensors"
@@ -128,17 +137,24 @@ def main(argv: list[str] | None = None) -> int:
         mnist_labels = queries.labels.numpy()
         raw = photos.vote_accuracy(codes, ref_labels, encode_all(model, queries.images).mu, mnist_labels)
         print(f"\n{path.name}: MNIST test digits themselves {raw:.3f}")
-        print(f"{'pipeline':>10} {'photos':>7} {'clean':>7} {'ratio':>6} {'MNIST stored':>13} {'MNIST drawn':>12}   "
-              + "  ".join(f"{c:>10.10}" for c in photos.CONDITIONS) + "  (photos/clean)")
+        print(
+            f"{'pipeline':>10} {'photos':>7} {'clean':>7} {'ratio':>6} {'MNIST stored':>13} {'MNIST drawn':>12}   "
+            + "  ".join(f"{c:>10.10}" for c in photos.CONDITIONS)
+            + "  (photos/clean)"
+        )
         for name, (photo_in, clean_in, stored_in, drawn_in) in inputs.items():
             photo_acc, clean_acc = accuracy(photo_in, labels), accuracy(clean_in, labels)
             ratio = photo_acc / clean_acc if clean_acc else float("nan")
-            per_condition = [f"{accuracy(photo_in[conditions == c], labels[conditions == c]):.1f}/"
-                             f"{accuracy(clean_in[conditions == c], labels[conditions == c]):.1f}"
-                             for c in photos.CONDITIONS]
+            per_condition = [
+                f"{accuracy(photo_in[conditions == c], labels[conditions == c]):.1f}/"
+                f"{accuracy(clean_in[conditions == c], labels[conditions == c]):.1f}"
+                for c in photos.CONDITIONS
+            ]
             stored_acc, drawn_acc = accuracy(stored_in, mnist_labels), accuracy(drawn_in, mnist_labels)
-            print(f"{name:>10} {photo_acc:7.3f} {clean_acc:7.3f} {ratio:6.2f} {stored_acc:13.3f} {drawn_acc:12.3f}   "
-                  + "  ".join(f"{a:>10}" for a in per_condition))
+            print(
+                f"{name:>10} {photo_acc:7.3f} {clean_acc:7.3f} {ratio:6.2f} {stored_acc:13.3f} {drawn_acc:12.3f}   "
+                + "  ".join(f"{a:>10}" for a in per_condition)
+            )
         print(f"goal: photos >= {GOAL}x clean")
     return 0
 

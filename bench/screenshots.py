@@ -36,8 +36,16 @@ from streamlit_page import (  # noqa: E402
     wait_for_app,
 )
 
-CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1400, "height": 1000}
 # Not the app's: a sub-page's deep-path probes of /_stcore/, the font server offline, and the lines the
 # browser prints for each (the responses themselves are reported with their URLs)
@@ -51,10 +59,27 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -77,7 +102,7 @@ def digit_files(folder: Path) -> list[Path]:
     wide[10:22, 20:280] = 0
     for row in range(22, 85):
         col = 270 - 2 * (row - 22)
-        wide[row, col - 8:col + 8] = 0
+        wide[row, col - 8 : col + 8] = 0
     drawn = folder / "wide_drawing.png"
     Image.fromarray(wide).save(drawn)
     return [scan, drawn]
@@ -247,7 +272,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="aelab-shots-"))
     files = digit_files(tmp)
-    env = {"AELAB_CACHE_DIR": os.environ.get("AELAB_CACHE_DIR", str(tmp / "cache")), "AELAB_RUNS_DIR": str(tmp / "runs")}
+    env = {
+        "AELAB_CACHE_DIR": os.environ.get("AELAB_CACHE_DIR", str(tmp / "cache")),
+        "AELAB_RUNS_DIR": str(tmp / "runs"),
+    }
     if args.offline:
         (tmp / "empty").mkdir()
         env["AELAB_DATA_DIR"] = str(tmp / "empty")

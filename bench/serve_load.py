@@ -138,13 +138,36 @@ def main() -> int:
     streamlit_page.TIMEOUT_MS = WAIT_MS
     tmp = Path(tempfile.mkdtemp(prefix="aelab-serve-load-"))
     port = free_port()
-    env = {**os.environ, "AELAB_SERVED": "1", "AELAB_DATA_DIR": str(data_dir()), "AELAB_CACHE_DIR": str(tmp / "cache"),
-           "AELAB_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "AELAB_SERVED": "1",
+        "AELAB_DATA_DIR": str(data_dir()),
+        "AELAB_CACHE_DIR": str(tmp / "cache"),
+        "AELAB_RUNS_DIR": str(tmp / "runs"),
+        "PYTHONUNBUFFERED": "1",
+    }
     log = (tmp / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.address", "127.0.0.1", "--server.port", str(port),
-                               "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url, memory, problems = f"http://127.0.0.1:{port}", Memory(server.pid), []
     memory.start()
     digits = load_dataset("mnist", "test", download=False).images[:, 0].numpy()
@@ -187,11 +210,16 @@ def main() -> int:
                 chart = page.get_by_test_id("stPlotlyChart")
                 gd = chart.locator(".js-plotly-plot").element_handle(timeout=deadline.ms())
                 app.wait_for_runs(1)
-                page.wait_for_function("gd => gd._fullData && gd._fullData.length >= 2 && gd._fullLayout.xaxis",
-                                       arg=gd, timeout=deadline.ms())
+                page.wait_for_function(
+                    "gd => gd._fullData && gd._fullData.length >= 2 && gd._fullLayout.xaxis",
+                    arg=gd,
+                    timeout=deadline.ms(),
+                )
                 charts.append(chart)
-            print(f"{len(workers)} sessions opened the latent map together in {time.monotonic() - arrived:.0f} s",
-                  flush=True)
+            print(
+                f"{len(workers)} sessions opened the latent map together in {time.monotonic() - arrived:.0f} s",
+                flush=True,
+            )
 
             # Round 1: everyone clicks a point of their own at once.
             points = isolated_points(charts[0], MAP_POINTS, (MAP_POINTS, MAP_CELLS), 4, len(workers))
@@ -212,14 +240,17 @@ def main() -> int:
             for page, app in zip(workers, worker_sockets):
                 go_to(page, app, "Traverse", "Traverse", deadline)
             for page in workers:
-                page.wait_for_function("() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")]"
-                                       ".filter(i => i.complete && i.naturalWidth > 0).length >= 4",
-                                       timeout=deadline.ms())
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")]"
+                    ".filter(i => i.complete && i.naturalWidth > 0).length >= 4",
+                    timeout=deadline.ms(),
+                )
             for page in workers:
                 first = page.get_by_test_id("stSlider").first
                 label = first.get_by_test_id("stWidgetLabel").inner_text()
-                before = page.evaluate("() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")]"
-                                       ".map(i => i.src)")
+                before = page.evaluate(
+                    "() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")].map(i => i.src)"
+                )
                 page.evaluate(_TIME_NEW_PICTURES, before)
                 now, low, high = first.locator("input[type=range]").evaluate("i => [+i.value, +i.min, +i.max]")
                 drag_slider(page, label, 0.1 if (now - low) / (high - low) > 0.5 else 0.9)
@@ -251,17 +282,18 @@ def main() -> int:
                 page.get_by_role("heading", name=re.compile(r"^Image \d+$")).wait_for(timeout=deadline.ms())
                 heading = page.get_by_role("heading", name=re.compile(r"^Image \d+$")).inner_text()
                 gd = page.get_by_test_id("stPlotlyChart").first.locator(".js-plotly-plot").element_handle()
-                page.wait_for_function("gd => gd._fullData && gd._fullData.some(t => t.name === 'uploads')", arg=gd,
-                                       timeout=deadline.ms())
+                page.wait_for_function(
+                    "gd => gd._fullData && gd._fullData.some(t => t.name === 'uploads')", arg=gd, timeout=deadline.ms()
+                )
                 stars = gd.evaluate("gd => gd._fullData.filter(t => t.name === 'uploads').map(t => Array.from(t.text))")
                 if heading != f"Image {index}" or stars != [[name]]:
                     problems.append(f"session {number}: map shows {heading!r} and uploads {stars}")
 
             trainer.get_by_role("button", name=re.compile(r"\bStop$")).click()
             trainer.get_by_test_id("stAlertContentInfo").filter(has_text=re.compile(r"^Stopped")).wait_for(
-                timeout=deadline.ms())
-            outcome = trainer.get_by_test_id("stAlertContentInfo").filter(
-                has_text=re.compile(r"^Stopped")).inner_text()
+                timeout=deadline.ms()
+            )
+            outcome = trainer.get_by_test_id("stAlertContentInfo").filter(has_text=re.compile(r"^Stopped")).inner_text()
             browser.close()
     finally:
         memory.halt.set()
@@ -270,17 +302,26 @@ def main() -> int:
         server.wait()
         log.close()
 
-    print(f"\nserved aelab, {len(workers)} sessions working while one trained "
-          f"({time.monotonic() - started:.0f} s in all; server log {tmp / 'server.log'}):")
-    for what, times in (("map click -> image and reconstruction shown", clicks),
-                        ("slider drag -> new decode shown", drags), ("upload -> prepared and scored", uploads)):
-        print(f"  {what}: slowest {max(times):.1f} s, median {statistics.median(times):.1f} s "
-              f"({', '.join(f'{t:.1f}' for t in times)})")
+    print(
+        f"\nserved aelab, {len(workers)} sessions working while one trained "
+        f"({time.monotonic() - started:.0f} s in all; server log {tmp / 'server.log'}):"
+    )
+    for what, times in (
+        ("map click -> image and reconstruction shown", clicks),
+        ("slider drag -> new decode shown", drags),
+        ("upload -> prepared and scored", uploads),
+    ):
+        print(
+            f"  {what}: slowest {max(times):.1f} s, median {statistics.median(times):.1f} s "
+            f"({', '.join(f'{t:.1f}' for t in times)})"
+        )
     print(f"  slowest interaction of all: {max(clicks + drags + uploads):.1f} s")
     print(f"  server resident memory: peak {max(memory.samples):,.0f} MB, at the end {memory.samples[-1]:,.0f} MB")
     print(f"  the training meanwhile: {outcome.splitlines()[0]}")
-    print("  isolation: " + ("every session showed only its own point and upload" if not problems
-                             else "VIOLATED: " + "; ".join(problems)))
+    print(
+        "  isolation: "
+        + ("every session showed only its own point and upload" if not problems else "VIOLATED: " + "; ".join(problems))
+    )
     return 1 if problems else 0
 
 

@@ -43,31 +43,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    print(f"shapes: {shapes.COMBINATIONS} combinations of {', '.join(shapes.FACTOR_NAMES)}; "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    print(
+        f"shapes: {shapes.COMBINATIONS} combinations of {', '.join(shapes.FACTOR_NAMES)}; "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    )
     factors = shapes.sample_factors(max(args.images, args.codes), args.seed)
     for side in shapes.SIDES:
         seconds, _ = timed(lambda: shapes.render(factors[:1], side))  # draws this side's sprites
         first = " (with importing scikit-image)" if side == shapes.SIDES[0] else ""
         print(f"side {side}: sprites drawn in {seconds:.2f} s{first}")
         for channels in shapes.CHANNELS:
-            times = sorted(timed(lambda: shapes.render(factors[:args.images], side, channels))[0]
-                           for _ in range(args.repeats))
-            print(f"  {side}x{side}x{channels}: {args.images / times[0]:,.0f} images/s best, "
-                  f"{args.images / times[len(times) // 2]:,.0f} median ({args.images:,} images, {args.repeats} runs)")
+            times = sorted(
+                timed(lambda: shapes.render(factors[: args.images], side, channels))[0] for _ in range(args.repeats)
+            )
+            print(
+                f"  {side}x{side}x{channels}: {args.images / times[0]:,.0f} images/s best, "
+                f"{args.images / times[len(times) // 2]:,.0f} median ({args.images:,} images, {args.repeats} runs)"
+            )
 
     rng = np.random.default_rng(args.seed)
     mix = rng.normal(size=(len(shapes.FACTORS), args.dims))
-    codes = factors[:args.codes] @ mix + rng.normal(0, 0.5, (args.codes, args.dims))
+    codes = factors[: args.codes] @ mix + rng.normal(0, 0.5, (args.codes, args.dims))
     timed(lambda: mig(codes[:100], factors[:100]))  # imports scikit-learn outside the timing
-    seconds, result = timed(lambda: mig(codes, factors[:args.codes]))
-    print(f"MIG: {args.codes:,} codes x {args.dims} dims x {len(shapes.FACTORS)} factors in {seconds:.2f} s "
-          f"(score {result.score:.3f})")
+    seconds, result = timed(lambda: mig(codes, factors[: args.codes]))
+    print(
+        f"MIG: {args.codes:,} codes x {args.dims} dims x {len(shapes.FACTORS)} factors in {seconds:.2f} s "
+        f"(score {result.score:.3f})"
+    )
     n = args.dci_codes
     seconds, result = timed(lambda: dci(codes[:n], factors[:n], seed=args.seed))
-    print(f"DCI: {n:,} codes x {args.dims} dims x {len(shapes.FACTORS)} factors in {seconds:.2f} s "
-          f"(disentanglement {result.disentanglement:.3f}, completeness {result.completeness:.3f}, "
-          f"informativeness {result.informativeness:.3f})")
+    print(
+        f"DCI: {n:,} codes x {args.dims} dims x {len(shapes.FACTORS)} factors in {seconds:.2f} s "
+        f"(disentanglement {result.disentanglement:.3f}, completeness {result.completeness:.3f}, "
+        f"informativeness {result.informativeness:.3f})"
+    )
     return 0
 
 

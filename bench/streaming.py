@@ -80,8 +80,9 @@ class RunMemory(threading.Thread):
 
 def _tree(pid: int) -> list[int]:
     try:
-        children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
-                    for c in (task / "children").read_text().split()]
+        children = [
+            int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()
+        ]
     except OSError:
         return [pid]
     return [pid] + [p for child in children for p in _tree(child)]
@@ -129,8 +130,9 @@ def train_child(model: str, mode: str, folder: Path, seconds: float, workers: in
         for _ in batches(data.images, in_order(len(data), 512)):
             pass
         filled = time.perf_counter() - started
-    cfg = TrainConfig(model=ModelConfig.for_model(model), epochs=1000, batch_size=BATCH[model], patience=0,
-                      max_seconds=seconds)
+    cfg = TrainConfig(
+        model=ModelConfig.for_model(model), epochs=1000, batch_size=BATCH[model], patience=0, max_seconds=seconds
+    )
     cpu, load = _cpu_seconds(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         result = train(cfg, data, Path(tmp) / "m.safetensors")
@@ -138,9 +140,19 @@ def train_child(model: str, mode: str, folder: Path, seconds: float, workers: in
     memory.running = False
     memory.join()
     seen = sum(log.images_per_second * log.seconds for log in result.history)
-    return {"model": model, "mode": mode, "images": len(data), "load_s": loaded, "fill_s": filled,
-            "img_s": seen / sum(log.seconds for log in result.history), "cpu_ms": 1000 * cpu / seen, "load": load,
-            "epochs": sum(log.fraction for log in result.history), "hwm_mb": _hwm_mb(), "anon_mb": memory.peak_mb}
+    return {
+        "model": model,
+        "mode": mode,
+        "images": len(data),
+        "load_s": loaded,
+        "fill_s": filled,
+        "img_s": seen / sum(log.seconds for log in result.history),
+        "cpu_ms": 1000 * cpu / seen,
+        "load": load,
+        "epochs": sum(log.fraction for log in result.history),
+        "hwm_mb": _hwm_mb(),
+        "anon_mb": memory.peak_mb,
+    }
 
 
 def _limits():
@@ -171,28 +183,52 @@ def main() -> None:
             (tenth / path.parent.name).mkdir(parents=True, exist_ok=True)
             os.link(path, tenth / path.parent.name / path.name)
         size = sum(p.stat().st_size for p in folder.rglob("*.png"))
-        print(f"{args.files:,} PNGs ({size / 2**20:.0f} MB) written in {time.perf_counter() - started:.0f} s; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; one torch thread, "
-              f"{args.seconds:g} s of training per run, {args.workers} DataLoader worker(s) when streamed")
-        print(f"{'model':8} {'run':18} {'train images':>12} {'load s':>7} {'fill s':>7} {'img/s':>7} "
-              f"{'CPU ms/img':>10} {'load avg':>8} {'epochs':>6} {'peak anon MB':>12} {'trainer VmHWM MB':>16}")
+        print(
+            f"{args.files:,} PNGs ({size / 2**20:.0f} MB) written in {time.perf_counter() - started:.0f} s; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; one torch thread, "
+            f"{args.seconds:g} s of training per run, {args.workers} DataLoader worker(s) when streamed"
+        )
+        print(
+            f"{'model':8} {'run':18} {'train images':>12} {'load s':>7} {'fill s':>7} {'img/s':>7} "
+            f"{'CPU ms/img':>10} {'load avg':>8} {'epochs':>6} {'peak anon MB':>12} {'trainer VmHWM MB':>16}"
+        )
         rows = {}
         runs = [(model, mode, folder) for model in args.models for mode in MODES]
         for model, mode, where in [*runs, (args.models[0], "streamed", tenth)]:
-            out = subprocess.run([sys.executable, __file__, "--child", model, mode, str(where), "--seconds",
-                                  str(args.seconds), "--workers", str(args.workers)], env=env, capture_output=True,
-                                 text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    model,
+                    mode,
+                    str(where),
+                    "--seconds",
+                    str(args.seconds),
+                    "--workers",
+                    str(args.workers),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             row = rows[model, mode, where] = json.loads(out.stdout.strip().splitlines()[-1])
             fill = f"{row['fill_s']:7.0f}" if row["fill_s"] is not None else f"{'-':>7}"
-            print(f"{model:8} {mode + (' (a tenth)' if where == tenth else ''):18} {row['images']:12,} "
-                  f"{row['load_s']:7.1f} {fill} {row['img_s']:7.0f} {row['cpu_ms']:10.3f} {row['load']:8.1f} "
-                  f"{row['epochs']:6.2f} {row['anon_mb']:12.0f} {row['hwm_mb']:16.0f}", flush=True)
+            print(
+                f"{model:8} {mode + (' (a tenth)' if where == tenth else ''):18} {row['images']:12,} "
+                f"{row['load_s']:7.1f} {fill} {row['img_s']:7.0f} {row['cpu_ms']:10.3f} {row['load']:8.1f} "
+                f"{row['epochs']:6.2f} {row['anon_mb']:12.0f} {row['hwm_mb']:16.0f}",
+                flush=True,
+            )
         for model in args.models:
             for mode in ("streamed", "cached"):
                 ratio = rows[model, "memory", folder]["img_s"] / rows[model, mode, folder]["img_s"]
                 cost = rows[model, mode, folder]["cpu_ms"] / rows[model, "memory", folder]["cpu_ms"]
-                print(f"{model} {mode}: {ratio:.2f}x the in-memory run's time per image (goal: within 1.5x), "
-                      f"{cost:.2f}x its CPU time per image")
+                print(
+                    f"{model} {mode}: {ratio:.2f}x the in-memory run's time per image (goal: within 1.5x), "
+                    f"{cost:.2f}x its CPU time per image"
+                )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

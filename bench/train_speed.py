@@ -31,9 +31,11 @@ from aelab.store.checkpoints import load_checkpoint  # noqa: E402
 from aelab.training.trainer import TrainConfig, epochs_trained, train  # noqa: E402
 
 # (model, seconds, training settings, goal in nats or None); the lr decays to 0 over the budget (cosine)
-RUNS = [("vae", 30, dict(batch_size=256, lr=3e-3, shift=2, shift_until=0.7), 110.0),
-        ("conv_vae", 120, dict(batch_size=96, lr=5e-3, shift=1, shift_until=0.8), 100.0),
-        ("conv_ae", 30, dict(batch_size=128, lr=5e-3), None)]
+RUNS = [
+    ("vae", 30, dict(batch_size=256, lr=3e-3, shift=2, shift_until=0.7), 110.0),
+    ("conv_vae", 120, dict(batch_size=96, lr=5e-3, shift=1, shift_until=0.8), 100.0),
+    ("conv_ae", 30, dict(batch_size=128, lr=5e-3), None),
+]
 
 
 def main() -> None:
@@ -42,15 +44,18 @@ def main() -> None:
     args = parser.parse_args()
     train_data = load_dataset("mnist", "train", download=False)
     test = load_dataset("mnist", "test", download=False)
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}; train {len(train_data)} images, test {len(test)}")
-    print(f"{'model':10} {'budget s':>8} {'epochs':>6} {'img/s':>7} {'test -ELBO':>10} {'test recon':>10} "
-          f"{'train -ELBO':>11}  goal")
+    print(
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}; train {len(train_data)} images, test {len(test)}"
+    )
+    print(
+        f"{'model':10} {'budget s':>8} {'epochs':>6} {'img/s':>7} {'test -ELBO':>10} {'test recon':>10} "
+        f"{'train -ELBO':>11}  goal"
+    )
     limits = []
     for name, seconds, settings, goal in RUNS:
         seconds = seconds / 10 if args.quick else seconds
-        cfg = TrainConfig(model=ModelConfig.for_model(name), epochs=10_000, patience=0, max_seconds=seconds,
-                          **settings)
+        cfg = TrainConfig(model=ModelConfig.for_model(name), epochs=10_000, patience=0, max_seconds=seconds, **settings)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             result = train(cfg, train_data, Path(tmp) / "m.safetensors")
@@ -60,17 +65,21 @@ def main() -> None:
         if model.is_variational:  # the encoder's share: its gap to fitted posteriors on seen and unseen images
             trained_on = split_validation(train_data, cfg.val_fraction, cfg.seed)[0].images[:1000]
             for label, few in (("test", test.images[:1000]), ("training", trained_on)):
-                limits.append(f"{name}: -ELBO on the first 1,000 {label} images {evaluate(model, few)['nelbo']:.2f} "
-                              f"nats with the encoder, {fitted_posterior_nelbo(model, few, steps=200):.2f} with "
-                              "posteriors fitted per image (200 Adam steps)")
+                limits.append(
+                    f"{name}: -ELBO on the first 1,000 {label} images {evaluate(model, few)['nelbo']:.2f} "
+                    f"nats with the encoder, {fitted_posterior_nelbo(model, few, steps=200):.2f} with "
+                    "posteriors fitted per image (200 Adam steps)"
+                )
         seen = sum(log.images_per_second * log.seconds for log in result.history)
         speed = seen / sum(log.seconds for log in result.history)
         nelbo = metrics.get("nelbo")
         fit = evaluate(model, train_data.images)["nelbo"] if model.is_variational else float("nan")
         verdict = "" if goal is None else f"<= {goal:g}: {'met' if nelbo <= goal else 'NOT met'}"
-        print(f"{name:10} {seconds:8.0f} {epochs_trained(result.history):6.1f} {speed:7.0f} "
-              f"{nelbo if nelbo is not None else float('nan'):10.2f} {metrics['recon']:10.2f} {fit:11.2f}  {verdict}"
-              f"  (wall {wall:.0f} s incl. validation)")
+        print(
+            f"{name:10} {seconds:8.0f} {epochs_trained(result.history):6.1f} {speed:7.0f} "
+            f"{nelbo if nelbo is not None else float('nan'):10.2f} {metrics['recon']:10.2f} {fit:11.2f}  {verdict}"
+            f"  (wall {wall:.0f} s incl. validation)"
+        )
     print("\n".join(limits))
 
 

@@ -4,9 +4,10 @@ the CLI's, which tests/run.sh fills first) and a private cache folder."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, ContextManager
 
 import pytest
 import torch
@@ -52,8 +53,9 @@ def settings() -> Callable[..., ContextManager[None]]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache(settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[None]:
+def _private_cache(
+    settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Projections computed by tests go to a fresh folder, never the user's ~/.cache."""
     with settings(cache_dir=tmp_path_factory.mktemp("cache")):
         yield
@@ -119,4 +121,3 @@ def lasso_map():
         at.session_state[keys.MAP_REGION] = keys.MapRegion(context, tuple(int(r) for r in rows))
 
     return lasso
-

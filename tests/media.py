@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import ContextManager
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> None:
 def content(url: str) -> bytes:
     """The bytes behind an st.image or download URL: a data URI's own, else the media file's."""
     if url.startswith(DATA_PNG):
-        return base64.b64decode(url[len(DATA_PNG):])
+        return base64.b64decode(url[len(DATA_PNG) :])
     return RecordingStorage.files[url.rsplit("/", 1)[1].split(".")[0]]
 
 
@@ -55,12 +56,14 @@ def pixels(url: str) -> np.ndarray:
 
 
 @contextmanager
-def private_app(settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory,
-                runs: Path | None = None) -> Iterator[None]:
+def private_app(
+    settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory, runs: Path | None = None
+) -> Iterator[None]:
     """The AppTests run inside get a disk cache and runs folder of their own (`runs` when given), set through
     the `settings` fixture, and their media files are recorded for reading back."""
-    with settings(cache_dir=tmp_path_factory.mktemp("cache"), runs_dir=runs or tmp_path_factory.mktemp("runs")), \
-            pytest.MonkeyPatch.context() as mp:
+    with (
+        settings(cache_dir=tmp_path_factory.mktemp("cache"), runs_dir=runs or tmp_path_factory.mktemp("runs")),
+        pytest.MonkeyPatch.context() as mp,
+    ):
         recording(mp)
         yield
-

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = "my_autoencoder"
 
 # Networks of other designs and failures, in a module of their own (written to the temporary folder).
-OTHERS = '''
+OTHERS = """
 import torch
 from torch import nn
 
@@ -147,8 +147,8 @@ def raises():
 
 def not_a_module():
     return 42
-'''
-MARKER = '''
+"""
+MARKER = """
 from pathlib import Path
 
 Path(__file__).with_suffix(".imported").touch()  # proof that this module was imported
@@ -156,7 +156,7 @@ Path(__file__).with_suffix(".imported").touch()  # proof that this module was im
 
 def build():
     raise AssertionError("never called")
-'''
+"""
 
 
 def guide_example() -> str:
@@ -184,14 +184,28 @@ def build_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     (folder / "others.py").write_text(OTHERS)
     (folder / "marker.py").write_text(MARKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, f"{EXAMPLE}.py", str(data_dir()), "1"], cwd=folder, env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, f"{EXAMPLE}.py", str(data_dir()), "1"],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     sys.path.insert(0, str(folder))
     import importlib
 
     others = importlib.import_module("others")
-    for name in ("examples_vae", "posterior_vae", "tiny", "drops_the_batch", "nan_decoder", "nan_on_digits",
-                 "encode_only", "colour_tiny"):
+    for name in (
+        "examples_vae",
+        "posterior_vae",
+        "tiny",
+        "drops_the_batch",
+        "nan_decoder",
+        "nan_on_digits",
+        "encode_only",
+        "colour_tiny",
+    ):
         torch.manual_seed(0)
         save_file(getattr(others, name)().state_dict(), folder / f"{name}.safetensors")
     runs = tmp_path_factory.mktemp("runs")
@@ -202,8 +216,13 @@ def build_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     save_file(untrained_example(folder).state_dict(), untrained)
     code, err = run_cli("import", entry, untrained, "--out", folder / "untrained-aelab.safetensors")
     assert code == 0, err
-    yield {"folder": folder, "runs": runs, "entry": entry, "mine": runs / "mine.safetensors",
-           "untrained": folder / "untrained-aelab.safetensors"}
+    yield {
+        "folder": folder,
+        "runs": runs,
+        "entry": entry,
+        "mine": runs / "mine.safetensors",
+        "untrained": folder / "untrained-aelab.safetensors",
+    }
     sys.path.remove(str(folder))
 
 

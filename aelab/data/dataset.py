@@ -48,12 +48,12 @@ class ImageData:
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
 
-
         index = torch.as_tensor(index, dtype=torch.long)
         images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
         factors = None if self.factors is None else self.factors[index.numpy()]
-        return ImageData(self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note,
-                         self.plain)
+        return ImageData(
+            self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note, self.plain
+        )
 
     def label_name(self, i: int) -> str:
         label = int(self.labels[i])

@@ -10,8 +10,8 @@ import os
 import stat
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -45,8 +45,9 @@ def folder_spec(side: int | None = None, channels: int | None = None) -> ImageSp
     colour; else plainly converted to `channels` (default 1) x `side` (default 28) pixels."""
     if side is None and channels is None:
         return DIGIT_SPEC
-    return ImageSpec(DIGIT_SHAPE[0] if channels is None else channels, DIGIT_SHAPE[1] if side is None else side,
-                     digits=False)
+    return ImageSpec(
+        DIGIT_SHAPE[0] if channels is None else channels, DIGIT_SHAPE[1] if side is None else side, digits=False
+    )
 
 
 DIGITS, GRAY, COLOUR = "digits", "gray", "colour"  # how the app's Train page makes a folder's or zip's pictures
@@ -67,10 +68,18 @@ def image_bytes(shape: tuple[int, ...]) -> int:
     return math.prod(shape) * FLOAT_BYTES
 
 
-def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
-                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False,
-                side: int | None = None, channels: int | None = None) -> Splits:
+def load_folder(
+    folder: Path,
+    test_fraction: float = 0.2,
+    limits: Limits = LOCAL_LIMITS,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    stream: bool | None = False,
+    workers: int = DEFAULT_WORKERS,
+    keep_decoded: bool = False,
+    side: int | None = None,
+    channels: int | None = None,
+) -> Splits:
     """A folder of images, labelled by subfolder when there are subfolders; each file made a picture as
     `folder_spec(side, channels)` says (by default MNIST's digit recipe at 1x28x28, like a digit upload;
     else converted to that many channels and pixels, the data's `note` counting what was converted).
@@ -90,8 +99,16 @@ def load_folder(folder: Path, test_fraction: float = 0.2, limits: Limits = LOCAL
     if _streams(stream, len(files), spec):
         stamp = [(relative, size, mtime) for relative, _, size, mtime in files] if keep_decoded else None
         key = cache.cache_key(str(folder.resolve()), stamp, *spec_key(spec)) if stamp else None
-        images = ImageFiles(folder.name, folder, (os.fsencode(relative) for relative, *_ in files), False,
-                            limits.pixels, workers, key, spec)
+        images = ImageFiles(
+            folder.name,
+            folder,
+            (os.fsencode(relative) for relative, *_ in files),
+            False,
+            limits.pixels,
+            workers,
+            key,
+            spec,
+        )
         return _streamed(folder.name, images, [relative for relative, *_ in files], test_fraction)
     pairs = ((relative, read_file(path)) for relative, path, *_ in files)
     return _from_files(pairs, len(files), folder.name, test_fraction, guard, spec)
@@ -127,8 +144,9 @@ def _index_folder(folder: Path, guard: _Guard) -> list[tuple[str, Path, int, int
             except OSError:  # a broken link, or removed meanwhile
                 continue
             if info is not None and stat.S_ISREG(info.st_mode):
-                found.append((Path(entry.path).relative_to(folder).parts, Path(entry.path), info.st_size,
-                              info.st_mtime_ns))
+                found.append(
+                    (Path(entry.path).relative_to(folder).parts, Path(entry.path), info.st_size, info.st_mtime_ns)
+                )
                 size += info.st_size
                 guard.within(len(found), size)
     guard.report(INDEXING, seen, len(found))
@@ -148,8 +166,9 @@ def _listing(directory: Path) -> Iterator[os.DirEntry]:
 class _Guard:
     """One load's limits: files and bytes, time, the person's stop request; and its progress reports."""
 
-    def __init__(self, where: str, limits: Limits, progress: Progress | None,
-                 should_stop: Callable[[], bool] | None) -> None:
+    def __init__(
+        self, where: str, limits: Limits, progress: Progress | None, should_stop: Callable[[], bool] | None
+    ) -> None:
         self.where, self.limits, self.progress, self.should_stop = where, limits, progress, should_stop
         self.start, self.bytes_read = time.monotonic(), 0
 
@@ -158,8 +177,10 @@ class _Guard:
         if self.should_stop is not None and self.should_stop():
             raise LoadStopped(f"Stopped reading {self.where}.")
         if time.monotonic() - self.start > self.limits.seconds:
-            raise DatasetUnavailable(f"Reading {self.where} took more than {self.limits.seconds:g} s, "
-                                     "the most aelab spends on one folder or zip.")
+            raise DatasetUnavailable(
+                f"Reading {self.where} took more than {self.limits.seconds:g} s, "
+                "the most aelab spends on one folder or zip."
+            )
         if done and done % PROGRESS_EVERY == 0:
             self.report(phase, done, total)
 
@@ -180,8 +201,9 @@ class _Guard:
 
     def _bytes_within(self, size: int) -> None:
         if size > self.limits.bytes:
-            raise DatasetUnavailable(f"{self.where} holds more than {_megabytes(self.limits.bytes)} of images, "
-                                     f"{_LIMIT}.")
+            raise DatasetUnavailable(
+                f"{self.where} holds more than {_megabytes(self.limits.bytes)} of images, {_LIMIT}."
+            )
 
 
 def _megabytes(n_bytes: int) -> str:
@@ -199,8 +221,14 @@ def _hidden(part: str) -> bool:
     return part.startswith(".") or part == "__MACOSX"
 
 
-def _from_files(files: Iterable[tuple[str, bytes | None]], n_files: int, name: str, test_fraction: float,
-                guard: _Guard, spec: ImageSpec = DIGIT_SPEC) -> Splits:
+def _from_files(
+    files: Iterable[tuple[str, bytes | None]],
+    n_files: int,
+    name: str,
+    test_fraction: float,
+    guard: _Guard,
+    spec: ImageSpec = DIGIT_SPEC,
+) -> Splits:
     """(relative path, bytes or None when unreadable) pairs made pictures as `spec` says; a path's first
     folder is its class. Folders and zips share this, so both label, skip, limit and split the same way.
     """
@@ -234,11 +262,15 @@ def conversion_note(n_images: int, converted: int, upscaled: int, spec: ImageSpe
     RGB (another colour mode or size); 1 of them, smaller than 32x32, was enlarged.'"""
     if not converted:
         return ""
-    text = (f"{converted:,} of {n_images:,} images {'was' if converted == 1 else 'were'} converted to "
-            f"{shape_text(spec.shape)} (another colour mode or size)")
+    text = (
+        f"{converted:,} of {n_images:,} images {'was' if converted == 1 else 'were'} converted to "
+        f"{shape_text(spec.shape)} (another colour mode or size)"
+    )
     if upscaled:
-        text += (f"; {upscaled:,} of them, smaller than {spec.side}x{spec.side}, "
-                 f"{'was' if upscaled == 1 else 'were'} enlarged")
+        text += (
+            f"; {upscaled:,} of them, smaller than {spec.side}x{spec.side}, "
+            f"{'was' if upscaled == 1 else 'were'} enlarged"
+        )
     return text + "."
 
 
@@ -263,10 +295,19 @@ def _labelled(tops: list[str | None]) -> tuple[torch.Tensor, list[str]]:
     return torch.tensor(labels, dtype=torch.long), classes
 
 
-def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: Limits = LOCAL_LIMITS,
-             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-             stream: bool | None = False, workers: int = DEFAULT_WORKERS, keep_decoded: bool = False,
-             side: int | None = None, channels: int | None = None) -> Splits:
+def load_zip(
+    data: bytes | Path,
+    name: str,
+    test_fraction: float = 0.2,
+    limits: Limits = LOCAL_LIMITS,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    stream: bool | None = False,
+    workers: int = DEFAULT_WORKERS,
+    keep_decoded: bool = False,
+    side: int | None = None,
+    channels: int | None = None,
+) -> Splits:
     """A zip of images (uploaded bytes, or a file on disk), labelled by subfolder and split like
     `load_folder`, within the same limits; one on disk can be streamed like a folder.
 
@@ -291,15 +332,18 @@ def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: 
         members = archive.infolist()
         if len(members) > limits.files:
             raise DatasetUnavailable(f"{title} holds more than {limits.files:,} files, {_LIMIT}.")
-        paths = {info.filename: info.filename.replace("\\", "/") for info in members}  # some Windows zips use backslashes
+        paths = {
+            info.filename: info.filename.replace("\\", "/") for info in members
+        }  # some Windows zips use backslashes
         for path in paths.values():
             parts = path.split("/")
             if path.startswith("/") or ".." in parts or parts[0].endswith(":"):
                 raise DatasetUnavailable(f"{title} is refused: the entry {path!r} points outside the archive.")
         total = sum(info.file_size for info in members)
         if total > limits.bytes:
-            raise DatasetUnavailable(f"{title} would unpack to {_megabytes(total)}, more than "
-                                     f"{_megabytes(limits.bytes)}, {_LIMIT}.")
+            raise DatasetUnavailable(
+                f"{title} would unpack to {_megabytes(total)}, more than {_megabytes(limits.bytes)}, {_LIMIT}."
+            )
         files = [info for info in members if not info.is_dir() and _is_image_name(paths[info.filename])]
         if any(info.flag_bits & 0x1 for info in files):
             raise DatasetUnavailable(f"{title} is encrypted: zip the images without a password.")
@@ -307,13 +351,18 @@ def load_zip(data: bytes | Path, name: str, test_fraction: float = 0.2, limits: 
         names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
         if isinstance(data, Path) and _streams(stream, len(files), spec):
             where = data.stat()
-            key = cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns, *spec_key(spec)) \
-                if keep_decoded else None
-            images = ImageFiles(title, data, (info.filename.encode() for info in files), True, limits.pixels,
-                                workers, key, spec)
+            key = (
+                cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns, *spec_key(spec))
+                if keep_decoded
+                else None
+            )
+            images = ImageFiles(
+                title, data, (info.filename.encode() for info in files), True, limits.pixels, workers, key, spec
+            )
             return _streamed(Path(name).stem, images, names, test_fraction)
-        return _from_files(_read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard,
-                           spec)
+        return _from_files(
+            _read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard, spec
+        )
 
 
 def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
@@ -323,8 +372,9 @@ def _unwrapped(paths: list[tuple[str, ...]]) -> list[str]:
     return ["/".join(p) for p in paths]
 
 
-def _read_members(archive: zipfile.ZipFile, files: list[zipfile.ZipInfo],
-                  names: list[str]) -> Iterator[tuple[str, bytes | None]]:
+def _read_members(
+    archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], names: list[str]
+) -> Iterator[tuple[str, bytes | None]]:
     """Each member's bytes (None when damaged: skipped like an unreadable image)."""
 
     for info, relative in zip(files, names):

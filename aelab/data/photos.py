@@ -25,10 +25,23 @@ from skimage.filters import gaussian
 from skimage.morphology import dilation, disk, skeletonize
 
 FONT_PACKAGE = "fonts-dejavu-core"
-FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-         "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf")  # every face of FONT_PACKAGE
-CONDITIONS = ("gradient", "corner shadow", "texture and JPEG", "blue ink", "table edge and specks", "chalkboard",
-              "ballpoint pen")
+FONTS = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+)  # every face of FONT_PACKAGE
+CONDITIONS = (
+    "gradient",
+    "corner shadow",
+    "texture and JPEG",
+    "blue ink",
+    "table edge and specks",
+    "chalkboard",
+    "ballpoint pen",
+)
 GLYPH_PX = 160  # font size of the rendered digit, before it is tilted and placed
 CLEAN_SIDE = 200  # the clean twin: the glyph centred on a white square this size
 NEIGHBOURS = 10
@@ -45,8 +58,9 @@ class Photo:
     clean: bytes  # the same tilted glyph, black on white, PNG
 
 
-def photo_set(seed: int = 0, digits: tuple[int, ...] = tuple(range(10)),
-              conditions: tuple[str, ...] = CONDITIONS) -> list[Photo]:
+def photo_set(
+    seed: int = 0, digits: tuple[int, ...] = tuple(range(10)), conditions: tuple[str, ...] = CONDITIONS
+) -> list[Photo]:
     """Every digit under every condition; the font cycles so each digit appears in several faces."""
     photos = []
     for c, condition in enumerate(conditions):
@@ -62,8 +76,13 @@ def photo_set(seed: int = 0, digits: tuple[int, ...] = tuple(range(10)),
     return photos
 
 
-def vote_accuracy(reference_codes: np.ndarray, reference_labels: np.ndarray, codes: np.ndarray,
-                  labels: np.ndarray, k: int = NEIGHBOURS) -> float:
+def vote_accuracy(
+    reference_codes: np.ndarray,
+    reference_labels: np.ndarray,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    k: int = NEIGHBOURS,
+) -> float:
     """Share of `codes` whose k nearest reference codes (Euclidean) vote most often for their label.
 
     It asks of a picture what a person asks: does the model put it among the digits it is?
@@ -93,11 +112,13 @@ def _glyph(digit: int, font: str, rng: np.random.Generator) -> np.ndarray:
     shear, stretch = rng.uniform(-0.15, 0.15), rng.uniform(0.9, 1.1)
     # output -> input map about the centre: rotation, shear and horizontal stretch
     matrix = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.array(
-        [[1.0 / stretch, shear], [0.0, 1.0]])
+        [[1.0 / stretch, shear], [0.0, 1.0]]
+    )
     centre = np.array(canvas.size) / 2.0
     offset = centre - matrix @ centre
-    warped = canvas.transform(canvas.size, Image.Transform.AFFINE,
-                              (*matrix[0], offset[0], *matrix[1], offset[1]), Image.Resampling.BICUBIC)
+    warped = canvas.transform(
+        canvas.size, Image.Transform.AFFINE, (*matrix[0], offset[0], *matrix[1], offset[1]), Image.Resampling.BICUBIC
+    )
     box = warped.getbbox()
     return np.asarray(warped.crop(box), dtype=np.float64) / 255.0
 
@@ -115,7 +136,7 @@ def _clean(glyph: np.ndarray) -> bytes:
     ink = _resized(glyph, scale)
     page = np.ones((CLEAN_SIDE, CLEAN_SIDE))
     y, x = (CLEAN_SIDE - ink.shape[0]) // 2, (CLEAN_SIDE - ink.shape[1]) // 2
-    page[y:y + ink.shape[0], x:x + ink.shape[1]] -= ink
+    page[y : y + ink.shape[0], x : x + ink.shape[1]] -= ink
     return _encode(page, "PNG")
 
 
@@ -133,7 +154,8 @@ def _photograph(glyph: np.ndarray, condition: str, rng: np.random.Generator) -> 
         texture = _smooth_noise((height, width), rng, sigma=rng.uniform(1.5, 4.0))
         paper = np.array([0.93, 0.91, 0.86]) * (1 + 0.03 * texture)[..., None]
         pen = {"blue ink": np.array([0.15, 0.22, 0.62]), "ballpoint pen": np.array([0.12, 0.14, 0.3])}.get(
-            condition, np.full(3, rng.uniform(0.08, 0.2)))
+            condition, np.full(3, rng.uniform(0.08, 0.2))
+        )
         reflectance = paper * (1 - ink[..., None]) + pen * ink[..., None]
         if condition == "texture and JPEG":
             reflectance *= (1 + 0.08 * texture)[..., None]
@@ -162,7 +184,7 @@ def _placed(glyph: np.ndarray, shape: tuple[int, int], rng: np.random.Generator)
     y = int(rng.uniform(0.3, 0.7) * (height - ink.shape[0]))
     x = int(rng.uniform(0.3, 0.7) * (width - ink.shape[1]))
     canvas = np.zeros(shape)
-    canvas[y:y + ink.shape[0], x:x + ink.shape[1]] = ink
+    canvas[y : y + ink.shape[0], x : x + ink.shape[1]] = ink
     return canvas
 
 
@@ -185,8 +207,9 @@ def _corner_shadow(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarr
     reach_x, reach_y = rng.uniform(0.4, 0.75) * width, rng.uniform(0.4, 0.75) * height
     corner = (width - 1 if rng.random() < 0.5 else 0, height - 1 if rng.random() < 0.5 else 0)
     toward = (1 if corner[0] == 0 else -1, 1 if corner[1] == 0 else -1)
-    ImageDraw.Draw(mask).polygon([corner, (corner[0] + toward[0] * reach_x, corner[1]),
-                                  (corner[0], corner[1] + toward[1] * reach_y)], fill=255)
+    ImageDraw.Draw(mask).polygon(
+        [corner, (corner[0] + toward[0] * reach_x, corner[1]), (corner[0], corner[1] + toward[1] * reach_y)], fill=255
+    )
     soft = gaussian(np.asarray(mask, dtype=np.float64) / 255, rng.uniform(3, 12))
     return 1 - rng.uniform(0.45, 0.65) * soft
 

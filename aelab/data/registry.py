@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -25,17 +25,33 @@ TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmni
 # The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
 # class names it gives: listed here so that finding and decoding a split (the app's first start,
 # through the disk cache) does not import torchvision, a slow import. Tests check both against it.
-RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+RAW_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 _DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
-CLASSES = {"mnist": [f"{d} - {word}" for d, word in enumerate(_DIGIT_WORDS)],
-           "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                             "Bag", "Ankle boot"],
-           "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
+CLASSES = {
+    "mnist": [f"{d} - {word}" for d, word in enumerate(_DIGIT_WORDS)],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+    "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
+}
 # Colour datasets torchvision downloads: the folder under the data folder and the files read from it.
 CIFAR_FOLDER = "cifar-10-batches-py"
-CIFAR_FILES = {"train": (*(f"data_batch_{i}" for i in range(1, 6)), "batches.meta"),
-               "test": ("test_batch", "batches.meta")}
+CIFAR_FILES = {
+    "train": (*(f"data_batch_{i}" for i in range(1, 6)), "batches.meta"),
+    "test": ("test_batch", "batches.meta"),
+}
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CELEBA_FOLDER = "celeba"  # torchvision's layout: celeba/img_align_celeba/*.jpg and celeba/list_eval_partition.txt
 CELEBA_IMAGES, CELEBA_PARTITION = "img_align_celeba", "list_eval_partition.txt"
@@ -47,12 +63,23 @@ SHAPES_SEED = 0
 COLOUR_DATASETS = ("cifar10", "celeba")
 DATASETS = (*TORCHVISION_DATASETS, *COLOUR_DATASETS, "digits", "shapes")
 # The images each dataset holds; a folder's or zip's are picked by its person.
-DATASET_SHAPES = {**{name: DIGIT_SHAPE for name in (*TORCHVISION_DATASETS, "digits")}, "cifar10": (3, 32, 32),
-                  "celeba": CELEBA_SPEC.shape, "shapes": (3, 64, 64)}
+DATASET_SHAPES = {
+    **{name: DIGIT_SHAPE for name in (*TORCHVISION_DATASETS, "digits")},
+    "cifar10": (3, 32, 32),
+    "celeba": CELEBA_SPEC.shape,
+    "shapes": (3, 64, 64),
+}
 
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR-10",
-                  "celeba": "CelebA", "digits": "scikit-learn digits", "shapes": "shapes"}
+DATASET_TITLES = {
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
+    "cifar10": "CIFAR-10",
+    "celeba": "CelebA",
+    "digits": "scikit-learn digits",
+    "shapes": "shapes",
+}
 FALLBACK_DATASET = "digits"  # bundled with scikit-learn, so always there: what the app shows offline
 
 
@@ -73,10 +100,19 @@ def dataset_shape(name: str) -> tuple[int, int, int] | None:
     return DATASET_SHAPES.get(name)
 
 
-def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = True,
-                 cached: bool = False, stream: bool | None = False, workers: int = DEFAULT_WORKERS,
-                 keep_decoded: bool = False, progress: Progress | None = None, side: int | None = None,
-                 channels: int | None = None) -> ImageData:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    root: str | Path | None = None,
+    download: bool = True,
+    cached: bool = False,
+    stream: bool | None = False,
+    workers: int = DEFAULT_WORKERS,
+    keep_decoded: bool = False,
+    progress: Progress | None = None,
+    side: int | None = None,
+    channels: int | None = None,
+) -> ImageData:
     """Load `name` (a known dataset, a folder of images or a zip of them) for split 'train' or 'test'.
 
     With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
@@ -91,8 +127,9 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     native = DATASET_SHAPES.get(name)
     if native and (side not in (None, native[1]) or channels not in (None, native[0])):
-        raise ValueError(f"{dataset_title(name)} is {shape_text(native)}: another side and channels are for "
-                         "folders and zips")
+        raise ValueError(
+            f"{dataset_title(name)} is {shape_text(native)}: another side and channels are for folders and zips"
+        )
     if name in TORCHVISION_DATASETS or name == "cifar10":
         if cached:
             return _load_cached(name, split, data_dir(root), download)
@@ -110,8 +147,15 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
         read = functools.partial(load_zip, path, path.name)
     else:
         raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
-    splits = read(limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS, progress=progress, stream=stream,
-                  workers=workers, keep_decoded=keep_decoded, side=side, channels=channels)
+    splits = read(
+        limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS,
+        progress=progress,
+        stream=stream,
+        workers=workers,
+        keep_decoded=keep_decoded,
+        side=side,
+        channels=channels,
+    )
     return getattr(splits, split)
 
 
@@ -182,8 +226,9 @@ def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData
     arrays = _decoded_split(name, split, root)
     pixels = torch.from_numpy(arrays["pixels"])
     pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2).contiguous()
-    return ImageData(name, pixels.float().div_(255.0), torch.from_numpy(arrays["labels"]).long(),
-                     [str(c) for c in arrays["classes"]])
+    return ImageData(
+        name, pixels.float().div_(255.0), torch.from_numpy(arrays["labels"]).long(), [str(c) for c in arrays["classes"]]
+    )
 
 
 def _decoded_split(name: str, split: str, root: Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
@@ -203,8 +248,10 @@ def _decoded_split(name: str, split: str, root: Path, names: tuple[str, ...] | N
             pixels, labels = (_read_idx(path) for path in paths)
             classes = CLASSES[name]
             if pixels.ndim != 3 or labels.shape != pixels.shape[:1]:
-                raise DatasetUnavailable(f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
-                                         "do not hold one label per image")
+                raise DatasetUnavailable(
+                    f"{paths[0].parent}: {RAW_FILES[split][0]} and {RAW_FILES[split][1]} "
+                    "do not hold one label per image"
+                )
         arrays = {"pixels": pixels, "labels": labels.astype(np.int64), "classes": np.array(classes)}
         cache.save_arrays("dataset", key, arrays)
     return arrays
@@ -222,7 +269,6 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
     """CelebA's aligned faces of `split` (by its partition list), read per batch: 162,770 training faces would
     take 8 GB as floats. The DCGAN recipe (`CELEBA_SPEC`) makes each a 3x64x64 picture; unlabelled."""
 
-
     folder, partition = _raw_paths("celeba", split, root)
     if not (folder.is_dir() and partition.is_file()):
         if not download:
@@ -233,14 +279,27 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
         lines = [line.split() for line in partition.read_text().splitlines() if line.strip()]
         names = [parts[0] for parts in lines if parts[1] in wanted]
     except (OSError, UnicodeDecodeError, IndexError):
-        raise DatasetUnavailable(f"{partition} is not CelebA's partition list (a file name and 0, 1 or 2 per "
-                                 "line): delete it to download it again") from None
+        raise DatasetUnavailable(
+            f"{partition} is not CelebA's partition list (a file name and 0, 1 or 2 per "
+            "line): delete it to download it again"
+        ) from None
     if not names:
         raise DatasetUnavailable(f"{partition} names no image of the {split} split")
-    key = cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *spec_key(CELEBA_SPEC)) \
-        if keep_decoded else None
-    images = ImageFiles(DATASET_TITLES["celeba"], folder, (n.encode() for n in names), False, STREAM_LIMITS.pixels,
-                        workers, key, CELEBA_SPEC)
+    key = (
+        cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *spec_key(CELEBA_SPEC))
+        if keep_decoded
+        else None
+    )
+    images = ImageFiles(
+        DATASET_TITLES["celeba"],
+        folder,
+        (n.encode() for n in names),
+        False,
+        STREAM_LIMITS.pixels,
+        workers,
+        key,
+        CELEBA_SPEC,
+    )
     return ImageData("celeba", images, torch.full((len(names),), UNLABELLED, dtype=torch.long), [])
 
 
@@ -254,12 +313,18 @@ def load_shapes(split: str = "train", side: int = 64, channels: int = 3) -> Imag
     """aelab.data.shapes' coloured shapes, drawn here (no download; the same for SHAPES_SEED on every machine),
     SHAPES_SPLIT[split] of them, train and test disjoint; labelled by shape, with all six factors kept."""
 
-
-    pixels, factors = shapes.shapes_split(split, SHAPES_SPLIT["train"], SHAPES_SPLIT["test"], SHAPES_SEED, side,
-                                          channels)
+    pixels, factors = shapes.shapes_split(
+        split, SHAPES_SPLIT["train"], SHAPES_SPLIT["test"], SHAPES_SEED, side, channels
+    )
     column = shapes.FACTOR_NAMES.index("shape")
-    return ImageData("shapes", torch.from_numpy(pixels), torch.from_numpy(factors[:, column]),
-                     list(shapes.SHAPES), factors, shapes.FACTOR_NAMES)
+    return ImageData(
+        "shapes",
+        torch.from_numpy(pixels),
+        torch.from_numpy(factors[:, column]),
+        list(shapes.SHAPES),
+        factors,
+        shapes.FACTOR_NAMES,
+    )
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -269,8 +334,9 @@ def _read_idx(path: Path) -> np.ndarray:
     rank = data[3] if len(data) > 4 else 0
     sizes = np.frombuffer(data, ">u4", count=rank, offset=4) if len(data) >= 4 + 4 * rank else None
     if data[:3] != b"\x00\x00\x08" or sizes is None or len(data) != 4 + 4 * rank + int(np.prod(sizes)):
-        raise DatasetUnavailable(f"{path} is not an idx file of bytes (the MNIST format): delete it to download "
-                                 "it again")
+        raise DatasetUnavailable(
+            f"{path} is not an idx file of bytes (the MNIST format): delete it to download it again"
+        )
     return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(sizes)
 
 
@@ -291,14 +357,19 @@ def _missing_message(name: str, root: Path, split: str) -> str:
     if name == "cifar10":
         title, where, files = DATASET_TITLES[name], CIFAR_FOLDER, CIFAR_FILES[split]
     elif name == "celeba":
-        title, where, files = DATASET_TITLES[name], CELEBA_FOLDER, (f"{CELEBA_IMAGES}/ (the aligned faces, "
-                                                                    "000001.jpg ...)", CELEBA_PARTITION)
+        title, where, files = (
+            DATASET_TITLES[name],
+            CELEBA_FOLDER,
+            (f"{CELEBA_IMAGES}/ (the aligned faces, 000001.jpg ...)", CELEBA_PARTITION),
+        )
     else:
         title = TORCHVISION_DATASETS[name]
         where, files = f"{title}/raw", RAW_FILES[split]
     listed = ", ".join(files[:-1]) + f" and {files[-1]}"
-    return (f"{title} ({split} split) is not in {root / where}: expected {listed} there. Set {variable('data_dir')} "
-            f"to a folder holding {where}/, or connect to the internet to download it.")
+    return (
+        f"{title} ({split} split) is not in {root / where}: expected {listed} there. Set {variable('data_dir')} "
+        f"to a folder holding {where}/, or connect to the internet to download it."
+    )
 
 
 def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
@@ -321,6 +392,8 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     Not CelebA: it is streamed (its test split alone would take 1 GB as floats), and the app's pages hold
     the split they show in memory; train on it with the command line."""
     root = data_dir(root)
-    found = {name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
-             for name in (*TORCHVISION_DATASETS, "cifar10")}
+    found = {
+        name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
+        for name in (*TORCHVISION_DATASETS, "cifar10")
+    }
     return found | {FALLBACK_DATASET: True, "shapes": True}

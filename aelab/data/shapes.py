@@ -41,7 +41,9 @@ SHAPES = ("square", "ellipse", "triangle", "heart")
 SYMMETRY_DEGREES = (90.0, 180.0, 120.0, 360.0)  # per shape, in SHAPES order: the turn that leaves it unchanged
 COLOURS = ("red", "yellow", "green", "cyan", "blue", "magenta")
 # RGB of COLOURS: six hues 60 degrees apart at saturation 0.75, so blue stays visible on black.
-PALETTE = np.array([[1, .25, .25], [1, 1, .25], [.25, 1, .25], [.25, 1, 1], [.25, .25, 1], [1, .25, 1]], np.float32)
+PALETTE = np.array(
+    [[1, 0.25, 0.25], [1, 1, 0.25], [0.25, 1, 0.25], [0.25, 1, 1], [0.25, 0.25, 1], [1, 0.25, 1]], np.float32
+)
 SCALES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of MAX_RADIUS
 ROTATIONS = 10  # steps over each shape's symmetry period
 POSITIONS = 8  # values of x and of y
@@ -73,9 +75,11 @@ def _unit_outlines() -> dict[str, np.ndarray]:
     heart = np.stack([16 * np.sin(t) ** 3, 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)], 1)
     heart -= (heart.max(0) + heart.min(0)) / 2
     heart /= np.linalg.norm(heart, axis=1).max()
-    return {"square": np.stack([np.cos(square), np.sin(square)], 1),
-            "triangle": np.stack([np.cos(triangle), np.sin(triangle)], 1),
-            "heart": heart}
+    return {
+        "square": np.stack([np.cos(square), np.sin(square)], 1),
+        "triangle": np.stack([np.cos(triangle), np.sin(triangle)], 1),
+        "heart": heart,
+    }
 
 
 _OUTLINES = _unit_outlines()
@@ -96,13 +100,16 @@ def check_factors(factors: np.ndarray) -> np.ndarray:
     """`factors` as an (N, len(FACTORS)) int64 array, each column within its factor's values; else ValueError."""
     factors = np.asarray(factors)
     if factors.ndim != 2 or factors.shape[1] != len(FACTORS) or not np.issubdtype(factors.dtype, np.integer):
-        raise ValueError(f"Shape factors must be an (N, {len(FACTORS)}) integer array ({', '.join(FACTOR_NAMES)}), "
-                         f"not {factors.dtype} {factors.shape}")
+        raise ValueError(
+            f"Shape factors must be an (N, {len(FACTORS)}) integer array ({', '.join(FACTOR_NAMES)}), "
+            f"not {factors.dtype} {factors.shape}"
+        )
     for j, factor in enumerate(FACTORS):
         bad = (factors[:, j] < 0) | (factors[:, j] >= factor.size)
         if bad.any():
-            raise ValueError(f"Factor {factor.name!r} takes values 0 to {factor.size - 1}, "
-                             f"not {int(factors[bad, j][0])}")
+            raise ValueError(
+                f"Factor {factor.name!r} takes values 0 to {factor.size - 1}, not {int(factors[bad, j][0])}"
+            )
     return factors.astype(np.int64)
 
 
@@ -136,8 +143,9 @@ def _draw(shape: int, scale: int, rotation: int, side: int) -> np.ndarray:
     else:
         cos, sin = np.cos(angle), np.sin(angle)
         u, v = _OUTLINES[name].T
-        rr, cc = polygon(centre - radius * (sin * u + cos * v), centre + radius * (cos * u - sin * v),
-                         shape=canvas.shape)
+        rr, cc = polygon(
+            centre - radius * (sin * u + cos * v), centre + radius * (cos * u - sin * v), shape=canvas.shape
+        )
     canvas[rr, cc] = 1.0
     return downscale_local_mean(canvas, (s, s))
 
@@ -145,8 +153,12 @@ def _draw(shape: int, scale: int, rotation: int, side: int) -> np.ndarray:
 @lru_cache(maxsize=len(SIDES))
 def _sprites(side: int) -> np.ndarray:
     """Every (shape, scale, rotation)'s coverage at `side`, indexed so: drawn once per process."""
-    sprites = np.stack([_draw(shape, scale, rotation, side) for shape, scale, rotation
-                        in np.ndindex(len(SHAPES), len(SCALES), ROTATIONS)])
+    sprites = np.stack(
+        [
+            _draw(shape, scale, rotation, side)
+            for shape, scale, rotation in np.ndindex(len(SHAPES), len(SCALES), ROTATIONS)
+        ]
+    )
     sprites = sprites.reshape(len(SHAPES), len(SCALES), ROTATIONS, *sprites.shape[1:])
     sprites.flags.writeable = False
     return sprites
@@ -166,8 +178,9 @@ def render(factors: np.ndarray, side: int = 64, channels: int = 3) -> np.ndarray
         part = slice(start, start + _CHUNK)
         rows, cols = pixel[y[part]][:, None] + offsets, pixel[x[part]][:, None] + offsets
         coverage = np.zeros((len(rows), side, side), np.float32)
-        coverage[np.arange(len(rows))[:, None, None], rows[:, :, None], cols[:, None, :]] = \
-            sprites[shape[part], scale[part], rotation[part]]
+        coverage[np.arange(len(rows))[:, None, None], rows[:, :, None], cols[:, None, :]] = sprites[
+            shape[part], scale[part], rotation[part]
+        ]
         np.multiply(coverage[:, None], palette[colour[part]][:, :, None, None], out=images[part])
     return images
 
@@ -197,8 +210,9 @@ def make_shapes(n: int, seed: int, side: int = 64, channels: int = 3) -> tuple[n
     return render(factors, side, channels), factors
 
 
-def shapes_split(split: str, n_train: int, n_test: int, seed: int = 0, side: int = 64,
-                 channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def shapes_split(
+    split: str, n_train: int, n_test: int, seed: int = 0, side: int = 64, channels: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """A train or test split: train is the first `n_train` of the seed's order of all combinations (the
     shapes `make_shapes` gives), test the last `n_test` of it, so the two never share an image and each split
     stays the same whatever size the other is given."""
@@ -210,5 +224,5 @@ def shapes_split(split: str, n_train: int, n_test: int, seed: int = 0, side: int
     if n_train + n_test > COMBINATIONS:
         raise ValueError(f"Train and test together may hold {COMBINATIONS} shapes, not {n_train} + {n_test}")
     factors = _combinations(seed)
-    factors = factors[:n_train] if split == "train" else factors[COMBINATIONS - n_test:]
+    factors = factors[:n_train] if split == "train" else factors[COMBINATIONS - n_test :]
     return render(factors, side, channels), factors

@@ -16,9 +16,9 @@ import os
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -168,8 +168,17 @@ class ImageFiles(Dataset):
     (k, C, H, W) tensor of its readable files and the file numbers of the others.
     """
 
-    def __init__(self, where: str, root: Path, names: Iterable[bytes], zipped: bool, max_pixels: int,
-                 workers: int = DEFAULT_WORKERS, keep_decoded: str | None = None, spec: ImageSpec = DIGIT_SPEC) -> None:
+    def __init__(
+        self,
+        where: str,
+        root: Path,
+        names: Iterable[bytes],
+        zipped: bool,
+        max_pixels: int,
+        workers: int = DEFAULT_WORKERS,
+        keep_decoded: str | None = None,
+        spec: ImageSpec = DIGIT_SPEC,
+    ) -> None:
         """`keep_decoded`: a key naming these exact files (their names, sizes, dates) and `spec`, under which
         the decoded images are kept on disk; None reads every file anew each epoch. `spec`: what each file
         becomes (by default MNIST's digit recipe, 1x28x28)."""
@@ -219,9 +228,12 @@ class ImageFiles(Dataset):
     def stream(self, index: list[torch.Tensor]) -> Iterator[torch.Tensor]:
         """The readable images of each batch of positions in `index`, read by DataLoader workers."""
         # torch's stub types collate_fn for a list of items; with __getitems__ it gets that method's batch
-        loader = DataLoader(self, batch_sampler=[batch.tolist() for batch in index],
-                            collate_fn=_as_is,  # type: ignore[arg-type]
-                            num_workers=self.source.workers)
+        loader = DataLoader(
+            self,
+            batch_sampler=[batch.tolist() for batch in index],
+            collate_fn=_as_is,  # type: ignore[arg-type]
+            num_workers=self.source.workers,
+        )
         for images, skipped in loader:
             self.source.skipped.update(skipped)
             yield images

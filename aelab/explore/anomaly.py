@@ -72,8 +72,18 @@ def score_sentence(error: float, reference: np.ndarray, reference_name: str, thr
 
 # --- error heatmaps ----------------------------------------------------------------------
 
-_INFERNO = ("#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d",
-            "#fcffa4")  # matplotlib's inferno at ten even steps: dark = no error, light = large error
+_INFERNO = (
+    "#000004",
+    "#1b0c41",
+    "#4a0c6b",
+    "#781c6d",
+    "#a52c60",
+    "#cf4446",
+    "#ed6925",
+    "#fb9b06",
+    "#f7d13d",
+    "#fcffa4",
+)  # matplotlib's inferno at ten even steps: dark = no error, light = large error
 
 
 def heatmap(error_map: np.ndarray, vmax: float | None = None) -> np.ndarray:
@@ -88,7 +98,7 @@ def heatmap(error_map: np.ndarray, vmax: float | None = None) -> np.ndarray:
         raise ValueError(f"expected a 2-D error map, got shape {errors.shape}")
     top = float(errors.max()) if vmax is None else float(vmax)
     t = np.clip(errors / top, 0.0, 1.0) if top > 0 else np.zeros_like(errors)
-    anchors = np.array([[int(h[i:i + 2], 16) / 255.0 for i in (1, 3, 5)] for h in _INFERNO])
+    anchors = np.array([[int(h[i : i + 2], 16) / 255.0 for i in (1, 3, 5)] for h in _INFERNO])
     steps = np.linspace(0.0, 1.0, len(anchors))
     rgb = np.stack([np.interp(t, steps, anchors[:, c]) for c in range(3)], axis=-1)
     return rgb.astype(np.float32)
@@ -105,8 +115,13 @@ SCORES = {
 
 
 @torch.no_grad()
-def anomaly_scores(model: LatentModel, images: torch.Tensor, score: str = "mse",
-                   reference: torch.Tensor | None = None, batch_size: int = 500) -> np.ndarray:
+def anomaly_scores(
+    model: LatentModel,
+    images: torch.Tensor,
+    score: str = "mse",
+    reference: torch.Tensor | None = None,
+    batch_size: int = 500,
+) -> np.ndarray:
     """Per-image reconstruction-error score (higher = more anomalous) by one of `SCORES`.
 
     Plain error favours simple images: a thin '1' has little ink to get wrong, so it looks
@@ -124,7 +139,7 @@ def anomaly_scores(model: LatentModel, images: torch.Tensor, score: str = "mse",
     model.eval()
     parts = []
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size]
+        x = images[start : start + batch_size]
         logits = model.reconstruct(x)
         if score == "bce":
             parts.append(F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1))

@@ -52,9 +52,13 @@ def principal_directions(codes: np.ndarray, k: int) -> Directions:
         raise ValueError(f"principal directions need at least 2 codes and 1 <= k <= {d}, got {n} codes and k={k}")
     _, singular, vt = np.linalg.svd(codes - codes.mean(0), full_matrices=False)
     variance = singular**2
-    return Directions([f"PC {i + 1}" for i in range(k)], fix_signs(vt[:k]).astype(np.float32),
-                      (variance[:k] / variance.sum()).astype(np.float32), "share of variance",
-                      (singular[:k] / np.sqrt(n - 1)).astype(np.float32))
+    return Directions(
+        [f"PC {i + 1}" for i in range(k)],
+        fix_signs(vt[:k]).astype(np.float32),
+        (variance[:k] / variance.sum()).astype(np.float32),
+        "share of variance",
+        (singular[:k] / np.sqrt(n - 1)).astype(np.float32),
+    )
 
 
 def first_latent_layer(model: LatentModel) -> nn.Linear:
@@ -63,8 +67,10 @@ def first_latent_layer(model: LatentModel) -> nn.Linear:
     for module in decoder.modules() if isinstance(decoder, nn.Module) else ():
         if isinstance(module, nn.Linear) and module.in_features == model.latent_dim:
             return module
-    raise ValueError(f"{type(model).__name__}'s decoder has no linear layer taking the {model.latent_dim}-d code, "
-                     "so it has no closed-form (SeFa) directions")
+    raise ValueError(
+        f"{type(model).__name__}'s decoder has no linear layer taking the {model.latent_dim}-d code, "
+        "so it has no closed-form (SeFa) directions"
+    )
 
 
 def sefa_directions(model: LatentModel, k: int, codes: np.ndarray | None = None) -> Directions:
@@ -82,9 +88,13 @@ def sefa_directions(model: LatentModel, k: int, codes: np.ndarray | None = None)
     eigenvalues, eigenvectors = np.linalg.eigh(weight.T @ weight)  # ascending
     top = np.argsort(-eigenvalues, kind="stable")[:k]
     vectors = fix_signs(eigenvectors[:, top].T).astype(np.float32)
-    return Directions([f"SeFa {i + 1}" for i in range(k)], vectors,
-                      (eigenvalues[top] / eigenvalues.sum()).astype(np.float32), "share of eigenvalues",
-                      None if codes is None else spread_along(codes, vectors))
+    return Directions(
+        [f"SeFa {i + 1}" for i in range(k)],
+        vectors,
+        (eigenvalues[top] / eigenvalues.sum()).astype(np.float32),
+        "share of eigenvalues",
+        None if codes is None else spread_along(codes, vectors),
+    )
 
 
 @dataclass(frozen=True)
@@ -98,8 +108,13 @@ class Attribute:
     std: float
 
     def as_directions(self) -> Directions:
-        return Directions([self.name], self.direction[None, :], np.array([self.norm], np.float32), "distance",
-                          np.array([self.std], np.float32))
+        return Directions(
+            [self.name],
+            self.direction[None, :],
+            np.array([self.norm], np.float32),
+            "distance",
+            np.array([self.std], np.float32),
+        )
 
 
 def attribute_vector(codes_a: np.ndarray, codes_b: np.ndarray, name: str = "A â†’ B") -> Attribute:
@@ -111,8 +126,10 @@ def attribute_vector(codes_a: np.ndarray, codes_b: np.ndarray, name: str = "A â†
     a, b = np.atleast_2d(np.asarray(codes_a, np.float64)), np.atleast_2d(np.asarray(codes_b, np.float64))
     empty = [side for side, group in (("A", a), ("B", b)) if group.size == 0]
     if empty:
-        raise ValueError(f"Selection {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: "
-                         "an attribute vector needs codes on both sides")
+        raise ValueError(
+            f"Selection {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: "
+            "an attribute vector needs codes on both sides"
+        )
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"A's codes are {a.shape[1]}-d and B's {b.shape[1]}-d: they come from different models")
     difference = b.mean(0) - a.mean(0)
@@ -149,13 +166,15 @@ def walk(model: LatentModel, base: np.ndarray, direction: np.ndarray, values: np
     """
     base, direction = np.asarray(base, np.float32), np.asarray(direction, np.float32)
     if base.shape != (model.latent_dim,) or direction.shape != base.shape:
-        raise ValueError(f"base and direction must be {model.latent_dim}-d codes, got {base.shape} and "
-                         f"{direction.shape}")
+        raise ValueError(
+            f"base and direction must be {model.latent_dim}-d codes, got {base.shape} and {direction.shape}"
+        )
     return decode(model, base + np.asarray(values, np.float32).reshape(-1, 1) * direction)
 
 
-def walk_grid(model: LatentModel, base: np.ndarray, directions: Directions, steps: int, scale: int,
-              extent: float = WALK_EXTENT) -> np.ndarray:
+def walk_grid(
+    model: LatentModel, base: np.ndarray, directions: Directions, steps: int, scale: int, extent: float = WALK_EXTENT
+) -> np.ndarray:
     """The traversal-grid figure of `directions` around `base`: a labelled row per direction, under each
     picture its step t, each row spanning +- extent std (1 where `directions.std` is None)."""
     std = np.ones(len(directions.names)) if directions.std is None else directions.std

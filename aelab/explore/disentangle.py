@@ -110,8 +110,9 @@ def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = DCI_TRAI
 
     codes, factors = _check(codes, factors)
     if not 0 < train_fraction < 1 or min(train_fraction, 1 - train_fraction) * len(codes) < 1:
-        raise ValueError(f"DCI needs codes both to fit and to test: {len(codes)} codes, "
-                         f"train fraction {train_fraction}")
+        raise ValueError(
+            f"DCI needs codes both to fit and to test: {len(codes)} codes, train fraction {train_fraction}"
+        )
     x_train, x_test, y_train, y_test = train_test_split(codes, factors, train_size=train_fraction, random_state=seed)
     importance, accuracy = np.zeros((codes.shape[1], factors.shape[1])), []
     for k in range(factors.shape[1]):
@@ -122,5 +123,9 @@ def dci(codes: np.ndarray, factors: np.ndarray, train_fraction: float = DCI_TRAI
     per_dimension = 1 - entropy(importance.T + 1e-11, base=importance.shape[1])
     per_factor = 1 - entropy(importance + 1e-11, base=importance.shape[0])
     total = importance.sum() or 1.0
-    return DCI(float(per_dimension @ importance.sum(1) / total), float(per_factor @ importance.sum(0) / total),
-               float(np.mean(accuracy)), importance)
+    return DCI(
+        float(per_dimension @ importance.sum(1) / total),
+        float(per_factor @ importance.sum(0) / total),
+        float(np.mean(accuracy)),
+        importance,
+    )

@@ -1,10 +1,9 @@
-"""A dataset's codes (a VAE's posterior means and log-variances), decoding, and what each dimension holds.
-"""
+"""A dataset's codes (a VAE's posterior means and log-variances), decoding, and what each dimension holds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ def encode_all(model: LatentModel, images: torch.Tensor, batch_size: int = 500) 
     mus, logvars = [], []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size]
+            x = images[start : start + batch_size]
             if model.is_variational:
                 mu, logvar = model.posterior(x)
                 logvars.append(logvar.numpy())
@@ -48,7 +47,6 @@ def encode_all(model: LatentModel, images: torch.Tensor, batch_size: int = 500) 
 def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
     """Codes (N, D) of pictures (uploads) of the model's shape: one or N of them, (H, W) gray or (H, W, 3) RGB."""
 
-
     x = to_tensor(images, model.image_shape)
     model.eval()
     with torch.no_grad():
@@ -58,7 +56,6 @@ def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
 def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
     """Decode codes (D,) or (N, D) into pictures in [0, 1]: (N, H, W) gray or (N, H, W, 3) RGB."""
 
-
     model.eval()
     with torch.no_grad():
         return to_pictures(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
@@ -66,7 +63,6 @@ def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
 
 def reconstruct(model: LatentModel, images: torch.Tensor) -> np.ndarray:
     """Deterministic reconstructions, as pictures in [0, 1] ((N, H, W) or (N, H, W, 3)), of images (N, C, H, W)."""
-
 
     model.eval()
     with torch.no_grad():
@@ -107,8 +103,9 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     else:
         importance, measure = codes.mu.var(0), "variance"
     low, high = np.percentile(codes.mu, [1, 99], axis=0)
-    return DimensionStats(importance, np.argsort(-importance, kind="stable"), ~active_units(codes.mu), low, high,
-                          measure)
+    return DimensionStats(
+        importance, np.argsort(-importance, kind="stable"), ~active_units(codes.mu), low, high, measure
+    )
 
 
 def cached_codes(key: str, compute: Callable[[], Codes]) -> Codes:

@@ -13,9 +13,9 @@ constant, so, as that model's -ELBO, its figure compares with other "mse" models
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -61,15 +61,18 @@ class LogLikelihood:
 def check_estimable(model: LatentModel, k: int) -> None:
     """ValueError unless `model` is a VAE and k a number of samples: said before any long work starts."""
     if not model.is_variational:
-        raise ValueError(f"{type(model).__name__} is not variational: with no posterior q(z|x) there is nothing to "
-                         "importance-sample, so it has no likelihood bound")
+        raise ValueError(
+            f"{type(model).__name__} is not variational: with no posterior q(z|x) there is nothing to "
+            "importance-sample, so it has no likelihood bound"
+        )
     if k < 1:
         raise ValueError(f"k must be at least 1 importance sample, not {k}")
 
 
 @torch.no_grad()
-def _batch_nll(model: LatentModel, x: torch.Tensor, k: int, generator: torch.Generator,
-               step: Callable[[int], bool]) -> torch.Tensor | None:
+def _batch_nll(
+    model: LatentModel, x: torch.Tensor, k: int, generator: torch.Generator, step: Callable[[int], bool]
+) -> torch.Tensor | None:
     """-IWAE of each image of `x` (B,), its k samples drawn in chunks; None when `step(decodes)` says stop."""
     mu, logvar = model.posterior(x)
     std, chunk = torch.exp(0.5 * logvar), max(1, DECODES_PER_CHUNK // len(x))
@@ -88,9 +91,14 @@ def _batch_nll(model: LatentModel, x: torch.Tensor, k: int, generator: torch.Gen
     return math.log(k) - total
 
 
-def iwae_nll(model: LatentModel, images: Images, k: int = DEFAULT_K, seed: int = 0,
-             progress: Callable[[int, int], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> LogLikelihood:
+def iwae_nll(
+    model: LatentModel,
+    images: Images,
+    k: int = DEFAULT_K,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LogLikelihood:
     """-log p(x) of each image by the IWAE bound with k posterior samples, on the model's device.
 
     Samples are drawn in chunks of DECODES_PER_CHUNK decodes, from the model's own seeded generator (the
@@ -127,10 +135,16 @@ def iwae_nll(model: LatentModel, images: Images, k: int = DEFAULT_K, seed: int =
     return LogLikelihood(np.concatenate(values), k, stopped=False)
 
 
-def record_log_likelihood(path: str | Path, dataset: str | ImageData, k: int = DEFAULT_K,
-                          n_images: int = DEFAULT_IMAGES, root: str | Path | None = None, seed: int = 0,
-                          progress: Callable[[int, int], None] | None = None,
-                          should_stop: Callable[[], bool] | None = None) -> LogLikelihood:
+def record_log_likelihood(
+    path: str | Path,
+    dataset: str | ImageData,
+    k: int = DEFAULT_K,
+    n_images: int = DEFAULT_IMAGES,
+    root: str | Path | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LogLikelihood:
     """Estimate the checkpoint's -log p(x) on a seeded random `n_images` of a test split and, when not
     stopped, keep it in its metadata under metrics["iwae"] (with the dataset), beside the -ELBO it bounds.
 
@@ -146,6 +160,7 @@ def record_log_likelihood(path: str | Path, dataset: str | ImageData, k: int = D
     result = iwae_nll(ckpt.model, test.subset(rows).images, k, seed, progress, should_stop)
     if not result.stopped:
         metrics = read_metadata(path).get("metrics") or {}
-        update_metadata(path, {"metrics": metrics | {IWAE: result.to_metrics() | {"dataset": f"{test.name} test",
-                                                                                   "seed": seed}}})
+        update_metadata(
+            path, {"metrics": metrics | {IWAE: result.to_metrics() | {"dataset": f"{test.name} test", "seed": seed}}}
+        )
     return result

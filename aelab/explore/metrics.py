@@ -3,8 +3,8 @@ the data's generating factors are known."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -34,9 +34,16 @@ def noise_generator(model: LatentModel, seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def evaluate(model: LatentModel, images: Images, batch_size: int = 1000, seed: int = 0,
-             noise: str | None = None, noise_level: float = 0.0, factors: np.ndarray | None = None,
-             factor_names: Sequence[str] = ()) -> dict:
+def evaluate(
+    model: LatentModel,
+    images: Images,
+    batch_size: int = 1000,
+    seed: int = 0,
+    noise: str | None = None,
+    noise_level: float = 0.0,
+    factors: np.ndarray | None = None,
+    factor_names: Sequence[str] = (),
+) -> dict:
     """Metrics per image, averaged over `images`; the ELBO uses one seeded posterior sample.
 
     With `noise`, also `denoise_recon`: the loss of reconstructing clean images from noisy ones.
@@ -67,14 +74,21 @@ def evaluate(model: LatentModel, images: Images, batch_size: int = 1000, seed: i
             denoise_sum += float(reconstruction_loss(model.reconstruct(noisy), x, kind).sum())
         codes.append(mu)
     all_codes = torch.cat(codes).cpu().numpy()
-    metrics = {"images": n, "recon": recon_sum / n, "recon_kind": kind,
-               "latent_variance": [round(float(v), 5) for v in all_codes.astype(np.float64).var(0, ddof=1)],
-               "active_units": int(active_units(all_codes).sum())}
+    metrics = {
+        "images": n,
+        "recon": recon_sum / n,
+        "recon_kind": kind,
+        "latent_variance": [round(float(v), 5) for v in all_codes.astype(np.float64).var(0, ddof=1)],
+        "active_units": int(active_units(all_codes).sum()),
+    }
     if noise:
         metrics |= {"denoise_recon": denoise_sum / n, "noise": f"{noise} {noise_level:g}"}
     if model.is_variational:
-        metrics |= {"nelbo": nelbo_sum / n, "kl": float(kl_sum.sum()) / n,
-                    "kl_per_dim": [round(float(v) / n, 5) for v in kl_sum]}
+        metrics |= {
+            "nelbo": nelbo_sum / n,
+            "kl": float(kl_sum.sum()) / n,
+            "kl_per_dim": [round(float(v) / n, 5) for v in kl_sum],
+        }
     if factors is not None and len(all_codes) == len(factors):  # a stream's unreadable files leave no factors to pair
         metrics |= disentanglement(all_codes, factors, factor_names)
     return metrics
@@ -85,13 +99,16 @@ def disentanglement(mu: np.ndarray, factors: np.ndarray, names: Sequence[str]) -
     code dimension follows (with the share of that factor's entropy it carries)."""
 
     result = mig(mu, np.asarray(factors))
-    return {"mig": round(result.score, 4),
-            "mig_per_factor": dict(zip(names, (round(float(g), 4) for g in result.gaps))),
-            "dimension_factors": [[names[k], round(share, 4)] for k, share in dimension_factors(result.normalised)]}
+    return {
+        "mig": round(result.score, 4),
+        "mig_per_factor": dict(zip(names, (round(float(g), 4) for g in result.gaps))),
+        "dimension_factors": [[names[k], round(share, 4)] for k, share in dimension_factors(result.normalised)],
+    }
 
 
-def fitted_posterior_nelbo(model: LatentModel, images: torch.Tensor, steps: int = 300, lr: float = 1e-2,
-                           seed: int = 0) -> float:
+def fitted_posterior_nelbo(
+    model: LatentModel, images: torch.Tensor, steps: int = 300, lr: float = 1e-2, seed: int = 0
+) -> float:
     """Negative ELBO per image with q(z|x) fitted to each image by gradient descent, the decoder fixed.
 
     The encoder's amortised posteriors are the starting point; what is left after fitting
@@ -138,5 +155,11 @@ def record_test_metrics(path: str | Path, dataset: str | ImageData, root: str | 
 def test_metrics(model: LatentModel, test: ImageData, train: dict | None = None) -> dict:
     """What a checkpoint records of `model` on a test split; `train`, its training config, says the noise it removes."""
     train = train or {}
-    return evaluate(model, test.images, noise=train.get("noise"), noise_level=train.get("noise_level", 0.0),
-                    factors=test.factors, factor_names=test.factor_names) | {"dataset": f"{test.name} test"}
+    return evaluate(
+        model,
+        test.images,
+        noise=train.get("noise"),
+        noise_level=train.get("noise_level", 0.0),
+        factors=test.factors,
+        factor_names=test.factor_names,
+    ) | {"dataset": f"{test.name} test"}

@@ -63,8 +63,9 @@ def trust(codes: np.ndarray, map_xy: np.ndarray, k: int = DEFAULT_K) -> np.ndarr
     """
     codes, map_xy = np.asarray(codes, np.float32), np.asarray(map_xy, np.float32)
     if map_xy.ndim != 2 or codes.ndim != 2 or len(codes) != len(map_xy):
-        raise ValueError(f"codes and map positions must be one row per point, got shapes {codes.shape} and "
-                         f"{map_xy.shape}")
+        raise ValueError(
+            f"codes and map positions must be one row per point, got shapes {codes.shape} and {map_xy.shape}"
+        )
     if not 1 <= k < len(codes):
         raise ValueError(f"k must be from 1 to {len(codes) - 1:,} for {len(codes):,} points, not {k}")
     latent, mapped = neighbour_table(codes, k), neighbour_table(map_xy, k)
@@ -75,4 +76,3 @@ def trust(codes: np.ndarray, map_xy: np.ndarray, k: int = DEFAULT_K) -> np.ndarr
 def kept(codes: np.ndarray, map_xy: np.ndarray, row: int, k: int = DEFAULT_K) -> int:
     """How many of row `row`'s k nearest codes are also among its k nearest points on the map: `trust` for one point."""
     return len(set(nearest(codes, row, k).index) & set(nearest(map_xy, row, k).index))
-

@@ -48,8 +48,10 @@ def fit_mixture(codes: Codes, n_components: int = DEFAULT_COMPONENTS, seed: int 
 
     points = np.asarray(codes.mu, dtype=np.float64)
     if not 1 <= n_components <= len(points) // 2:
-        raise ValueError(f"A mixture of {n_components} components needs at least {2 * n_components} codes and "
-                         f"n_components >= 1; there are {len(points)} codes")
+        raise ValueError(
+            f"A mixture of {n_components} components needs at least {2 * n_components} codes and "
+            f"n_components >= 1; there are {len(points)} codes"
+        )
     if codes.logvar is not None:
         eps = np.random.default_rng(seed).standard_normal(points.shape)
         points = points + eps * np.exp(0.5 * codes.logvar)
@@ -58,8 +60,12 @@ def fit_mixture(codes: Codes, n_components: int = DEFAULT_COMPONENTS, seed: int 
         fitted_to = "the autoencoder's codes"
     with threadpool_limits(1):
         gm = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(points)
-    return Mixture(gm.weights_, gm.means_, np.linalg.cholesky(gm.covariances_),
-                   f"z ~ a mixture of {n_components} Gaussians fitted to {fitted_to}")
+    return Mixture(
+        gm.weights_,
+        gm.means_,
+        np.linalg.cholesky(gm.covariances_),
+        f"z ~ a mixture of {n_components} Gaussians fitted to {fitted_to}",
+    )
 
 
 def sample_mixture(mixture: Mixture, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -93,18 +99,18 @@ def density_coverage(real: np.ndarray, samples: np.ndarray, k: int = QUALITY_K) 
     """
     from scipy.spatial.distance import cdist
 
-
     real = np.asarray(real, dtype=np.float32).reshape(len(real), -1)
     samples = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1)
     if real.shape[1] != samples.shape[1] or len(samples) < 1 or not 1 <= k < len(real):
-        raise ValueError(f"density and coverage need samples like the real images and 1 <= k < {len(real)} real "
-                         f"images; got {len(real)} real of {real.shape[1]} pixels, {len(samples)} samples of "
-                         f"{samples.shape[1]}, k={k}")
+        raise ValueError(
+            f"density and coverage need samples like the real images and 1 <= k < {len(real)} real "
+            f"images; got {len(real)} real of {real.shape[1]} pixels, {len(samples)} samples of "
+            f"{samples.shape[1]}, k={k}"
+        )
     kth = neighbour_table(real, k)[:, -1]
     radius = np.linalg.norm(real - real[kth], axis=1)  # each real image's distance to its k-th nearest other one
     inside = cdist(real, samples) <= radius[:, None]  # (real, samples): sample j in real i's neighbourhood
     return Quality(float(inside.sum() / (k * len(samples))), float(inside.any(1).mean()))
-
 
 
 @dataclass
@@ -124,8 +130,11 @@ def prior_for(model: LatentModel, codes: Codes | None) -> Prior:
     if codes is None:
         raise ValueError("An autoencoder's prior is fitted to its codes: pass the dataset's codes")
     cov = np.cov(codes.mu, rowvar=False) + 1e-5 * np.eye(d)
-    return Prior(codes.mu.mean(0), np.linalg.cholesky(cov),
-                 "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)")
+    return Prior(
+        codes.mu.mean(0),
+        np.linalg.cholesky(cov),
+        "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)",
+    )
 
 
 def sample(prior: Prior, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:

@@ -1,5 +1,4 @@
-"""2-D maps of the codes (PCA, t-SNE with openTSNE, UMAP), new codes placed on them, and their disk cache.
-"""
+"""2-D maps of the codes (PCA, t-SNE with openTSNE, UMAP), new codes placed on them, and their disk cache."""
 
 from __future__ import annotations
 
@@ -7,8 +6,8 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -61,8 +60,14 @@ class Projection:
 
     @classmethod
     def from_arrays(cls, method: str, arrays: dict[str, np.ndarray]) -> Projection:
-        return cls(method, arrays["coords"], arrays["index"], json.loads(str(arrays["params"])),
-                   arrays.get("mean"), arrays.get("components"))
+        return cls(
+            method,
+            arrays["coords"],
+            arrays["index"],
+            json.loads(str(arrays["params"])),
+            arrays.get("mean"),
+            arrays.get("components"),
+        )
 
 
 def pca(codes: np.ndarray) -> Projection:
@@ -80,8 +85,14 @@ def pca(codes: np.ndarray) -> Projection:
     variance = singular**2
     ratio = [round(float(r), 4) for r in variance[:2] / variance.sum()]
     coords = ((codes - mean) @ components.T).astype(np.float32)
-    return Projection("pca", coords, np.arange(len(codes)), {"explained_variance_ratio": ratio},
-                      mean.astype(np.float32), components.astype(np.float32))
+    return Projection(
+        "pca",
+        coords,
+        np.arange(len(codes)),
+        {"explained_variance_ratio": ratio},
+        mean.astype(np.float32),
+        components.astype(np.float32),
+    )
 
 
 def fix_signs(rows: np.ndarray) -> np.ndarray:
@@ -93,8 +104,9 @@ def fix_signs(rows: np.ndarray) -> np.ndarray:
 PLANE_SIDE = 20  # decodes per side of the PCA map's background
 
 
-def decoded_plane(model: LatentModel, projection: Projection, n: int = PLANE_SIDE
-                  ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def decoded_plane(
+    model: LatentModel, projection: Projection, n: int = PLANE_SIDE
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Kingma and Welling's 2-D manifold figure for any model: the decodes of an n x n grid over a PCA map
     (the codes' mean along every other axis), tiled into one picture, highest PCA 2 at the top; and the
     extent (x0, x1, y0, y1) it covers on the map, each tile centred on its grid point."""
@@ -102,7 +114,7 @@ def decoded_plane(model: LatentModel, projection: Projection, n: int = PLANE_SID
     xs, ys = np.linspace(x0, x1, n), np.linspace(y1, y0, n)
     gx, gy = np.meshgrid(xs, ys)
     tiles = decode(model, projection.inverse(np.c_[gx.ravel(), gy.ravel()]))
-    rows = [np.concatenate(list(tiles[r * n:(r + 1) * n]), axis=1) for r in range(n)]
+    rows = [np.concatenate(list(tiles[r * n : (r + 1) * n]), axis=1) for r in range(n)]
     dx, dy = (x1 - x0) / (n - 1) / 2, (y1 - y0) / (n - 1) / 2
     return np.concatenate(rows, axis=0), (float(x0 - dx), float(x1 + dx), float(y0 - dy), float(y1 + dy))
 
@@ -112,8 +124,13 @@ def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
     return ((np.atleast_2d(codes) - mean) @ components.T).astype(np.float32)
 
 
-def tsne(codes: np.ndarray, n_points: int = 5000, perplexity: float = 30.0, seed: int = 0,
-         progress: Callable[[float], None] | None = None) -> Projection:
+def tsne(
+    codes: np.ndarray,
+    n_points: int = 5000,
+    perplexity: float = 30.0,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> Projection:
     """openTSNE embedding of up to `n_points` codes; `progress(fraction)` as it optimises."""
     from openTSNE import TSNE
 
@@ -127,16 +144,31 @@ def tsne(codes: np.ndarray, n_points: int = 5000, perplexity: float = 30.0, seed
         if progress:
             progress(min(1.0, done["iters"] / total))
 
-    estimator = TSNE(perplexity=perplexity, n_jobs=os.cpu_count() or 1, random_state=seed,
-                     early_exaggeration_iter=exaggeration_iter, n_iter=n_iter,
-                     callbacks=callback, callbacks_every_iters=25)
+    estimator = TSNE(
+        perplexity=perplexity,
+        n_jobs=os.cpu_count() or 1,
+        random_state=seed,
+        early_exaggeration_iter=exaggeration_iter,
+        n_iter=n_iter,
+        callbacks=callback,
+        callbacks_every_iters=25,
+    )
     embedding = estimator.fit(codes[index])
-    return Projection("tsne", np.asarray(embedding, dtype=np.float32), index,
-                      {"perplexity": perplexity, "n_points": len(index), "seed": seed})
+    return Projection(
+        "tsne",
+        np.asarray(embedding, dtype=np.float32),
+        index,
+        {"perplexity": perplexity, "n_points": len(index), "seed": seed},
+    )
 
 
-def umap(codes: np.ndarray, n_points: int = 5000, n_neighbors: int = 15, seed: int = 0,
-         progress: Callable[[float], None] | None = None) -> Projection:
+def umap(
+    codes: np.ndarray,
+    n_points: int = 5000,
+    n_neighbors: int = 15,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> Projection:
     """umap-learn's embedding of up to `n_points` codes; `progress(fraction)` over its optimisation epochs
     (read from the tqdm bar umap-learn writes; finding neighbours before them counts as 0)."""
     import umap as umap_learn
@@ -152,12 +184,19 @@ def umap(codes: np.ndarray, n_points: int = 5000, n_neighbors: int = 15, seed: i
         def flush(self) -> None:
             pass
 
-    estimator = umap_learn.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1,
-                                tqdm_kwds={"disable": False, "file": Epochs(), "bar_format": "{n}/{total}\n",
-                                           "mininterval": 0.5})
+    estimator = umap_learn.UMAP(
+        n_neighbors=n_neighbors,
+        random_state=seed,
+        n_jobs=1,
+        tqdm_kwds={"disable": False, "file": Epochs(), "bar_format": "{n}/{total}\n", "mininterval": 0.5},
+    )
     embedding = estimator.fit_transform(codes[index])
-    return Projection("umap", np.asarray(embedding, dtype=np.float32), index,
-                      {"n_neighbors": n_neighbors, "n_points": len(index), "seed": seed})
+    return Projection(
+        "umap",
+        np.asarray(embedding, dtype=np.float32),
+        index,
+        {"n_neighbors": n_neighbors, "n_points": len(index), "seed": seed},
+    )
 
 
 def place_by_neighbours(projection: Projection, codes: np.ndarray, new_codes: np.ndarray, k: int = 10) -> np.ndarray:
@@ -184,8 +223,12 @@ def tsne_placer(projection: Projection, codes: np.ndarray) -> Callable[[np.ndarr
     from openTSNE.affinity import PerplexityBasedNN
 
     params = projection.params
-    affinities = PerplexityBasedNN(codes[projection.index], perplexity=params["perplexity"],
-                                   n_jobs=os.cpu_count() or 1, random_state=params["seed"])
+    affinities = PerplexityBasedNN(
+        codes[projection.index],
+        perplexity=params["perplexity"],
+        n_jobs=os.cpu_count() or 1,
+        random_state=params["seed"],
+    )
     embedding = TSNEEmbedding(projection.coords.astype(np.float64), affinities, random_state=params["seed"])
 
     def transform(new_codes: np.ndarray) -> np.ndarray:
@@ -200,13 +243,24 @@ def codes_csv(mu: np.ndarray, labels: np.ndarray, projection: Projection, rows: 
     """index, label, z_0..z_{D-1} and the map's x and y for every row (or only `rows`), as CSV for any other tool."""
     xy = np.full((len(mu), 2), np.nan, dtype=np.float32)
     xy[projection.index] = projection.coords
-    columns = ["index", "label", *[f"z_{d}" for d in range(mu.shape[1])], f"{projection.method}_x",
-               f"{projection.method}_y"]
+    columns = [
+        "index",
+        "label",
+        *[f"z_{d}" for d in range(mu.shape[1])],
+        f"{projection.method}_x",
+        f"{projection.method}_y",
+    ]
     rows = np.arange(len(mu)) if rows is None else np.asarray(rows)
     table = np.column_stack([rows, labels[rows], mu[rows], xy[rows]])
     buffer = io.StringIO()
-    np.savetxt(buffer, table, fmt=["%d", "%d"] + ["%.6g"] * (mu.shape[1] + 2), delimiter=",",
-               header=",".join(columns), comments="")
+    np.savetxt(
+        buffer,
+        table,
+        fmt=["%d", "%d"] + ["%.6g"] * (mu.shape[1] + 2),
+        delimiter=",",
+        header=",".join(columns),
+        comments="",
+    )
     return buffer.getvalue().encode()
 
 

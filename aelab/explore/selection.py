@@ -29,8 +29,9 @@ def selected_rows(rows) -> np.ndarray:
     return rows
 
 
-def summarise(rows: np.ndarray, pictures: np.ndarray, labels: np.ndarray, classes: list[str],
-              mu: np.ndarray) -> Summary:
+def summarise(
+    rows: np.ndarray, pictures: np.ndarray, labels: np.ndarray, classes: list[str], mu: np.ndarray
+) -> Summary:
     """The selection `rows` (from `selected_rows`) of a dataset: `pictures` are those rows' own ((n, H, W) or
     (n, H, W, 3), so a page converts only the selected images), `labels` and `mu` the whole dataset's."""
     names = np.array([classes[label] if label != UNLABELLED else "unlabelled" for label in labels[rows]])

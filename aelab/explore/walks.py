@@ -1,5 +1,4 @@
-"""Walks through the latent space: traversal of one dimension at a time, and paths between two codes.
-"""
+"""Walks through the latent space: traversal of one dimension at a time, and paths between two codes."""
 
 from __future__ import annotations
 
@@ -14,12 +13,13 @@ def traversal_values(low: np.ndarray, high: np.ndarray, dims: list[int], steps: 
     return np.stack([np.linspace(low[d], high[d], steps) for d in dims]).astype(np.float32)
 
 
-def traversal_grid(model: LatentModel, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
-                   steps: int) -> np.ndarray:
+def traversal_grid(
+    model: LatentModel, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray, steps: int
+) -> np.ndarray:
     """Decode `base` with each of `dims` swept from low to high: len(dims) * steps pictures."""
     z = np.repeat(base[None, :], len(dims) * steps, axis=0).astype(np.float32)
     for row, (d, values) in enumerate(zip(dims, traversal_values(low, high, dims, steps))):
-        z[row * steps:(row + 1) * steps, d] = values
+        z[row * steps : (row + 1) * steps, d] = values
     return decode(model, z)
 
 

@@ -52,8 +52,9 @@ def spec_for(model_shape: tuple[int, int, int], digits: bool) -> ImageSpec:
     return ImageSpec(channels, side, digits and tuple(model_shape) == DIGIT_SHAPE)
 
 
-def prepare_for(model_shape: tuple[int, int, int], img: Image.Image, digits: bool,
-                with_steps: bool = True) -> Preprocessed:
+def prepare_for(
+    model_shape: tuple[int, int, int], img: Image.Image, digits: bool, with_steps: bool = True
+) -> Preprocessed:
     """An upload made ready for a model taking `model_shape` images (`spec_for` says how): a grayscale
     picture for a colour model and a colour one for a gray model are converted; ImageError when it cannot be."""
     return prepare(img, spec_for(model_shape, digits), with_steps)
@@ -66,8 +67,9 @@ def prepare(img: Image.Image, spec: ImageSpec, with_steps: bool = True) -> Prepr
     return convert(img, spec.channels, spec.side, with_steps, spec.crop)
 
 
-def prepare_bytes(data: bytes, name: str, spec: ImageSpec, max_pixels: int = MAX_PIXELS,
-                  with_steps: bool = True) -> Preprocessed:
+def prepare_bytes(
+    data: bytes, name: str, spec: ImageSpec, max_pixels: int = MAX_PIXELS, with_steps: bool = True
+) -> Preprocessed:
     """Bytes of a file to a model-ready picture as `spec` says; only ImageError escapes."""
     return prepare(load_image(data, name, max_pixels), spec, with_steps)
 
@@ -101,11 +103,15 @@ def convert(img: Image.Image, channels: int, side: int, with_steps: bool = True,
         picture = np.repeat(picture[..., None], 3, axis=2)
     if not np.isfinite(picture).all():
         raise ImageError(CORRUPT)
-    steps = [("original", _for_display_any(work, scale)), (f"{shape_text((channels, side, side))}", picture.copy())] \
-        if with_steps else []
+    steps = (
+        [("original", _for_display_any(work, scale)), (f"{shape_text((channels, side, side))}", picture.copy())]
+        if with_steps
+        else []
+    )
     target = "L" if channels == 1 else "RGB"
-    return Preprocessed(picture, steps, converted=img.mode != target or img.size != (side, side),
-                        upscaled=min(img.size) < side)
+    return Preprocessed(
+        picture, steps, converted=img.mode != target or img.size != (side, side), upscaled=min(img.size) < side
+    )
 
 
 def _for_display_any(img: Image.Image, scale: float) -> np.ndarray:

@@ -1,5 +1,4 @@
-"""Untrusted image files in: every way a file can be wrong becomes one readable `ImageError`.
-"""
+"""Untrusted image files in: every way a file can be wrong becomes one readable `ImageError`."""
 
 from __future__ import annotations
 
@@ -70,8 +69,9 @@ def _check_size(img: Image.Image, max_pixels: int) -> None:
     if width < 1 or height < 1:
         raise ImageError(f"The image has no pixels ({width}x{height}).")
     if width * height > max_pixels:
-        raise ImageTooLarge(f"The image is too large: {width}x{height} pixels "
-                            f"(limit {_megapixels(max_pixels)} megapixels).")
+        raise ImageTooLarge(
+            f"The image is too large: {width}x{height} pixels (limit {_megapixels(max_pixels)} megapixels)."
+        )
 
 
 def _megapixels(pixels: int) -> str:

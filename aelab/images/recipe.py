@@ -6,8 +6,8 @@ fitted to a 20x20 box and centred by mass in 28x28, so it looks to a model like 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -112,8 +112,9 @@ def preprocess(img: Image.Image, with_steps: bool = True) -> Preprocessed:
     return Preprocessed(image, steps)
 
 
-def preprocess_bytes(data: bytes, name: str = "", max_pixels: int = MAX_PIXELS,
-                     with_steps: bool = True) -> Preprocessed:
+def preprocess_bytes(
+    data: bytes, name: str = "", max_pixels: int = MAX_PIXELS, with_steps: bool = True
+) -> Preprocessed:
     """Bytes of an uploaded file to a model-ready image; only ImageError escapes."""
     return preprocess(load_image(data, name, max_pixels), with_steps)
 
@@ -205,8 +206,9 @@ def _background(gray: np.ndarray) -> np.ndarray:
     from skimage.transform import resize
 
     scale = min(1.0, BACKGROUND_SIDE / max(gray.shape))
-    small = resize(gray, (max(1, round(gray.shape[0] * scale)), max(1, round(gray.shape[1] * scale))),
-                   anti_aliasing=scale < 1.0)
+    small = resize(
+        gray, (max(1, round(gray.shape[0] * scale)), max(1, round(gray.shape[1] * scale))), anti_aliasing=scale < 1.0
+    )
     radius = max(1, round(BACKGROUND_RADIUS * max(small.shape)))
     level = gaussian(opening(small, disk(radius, decomposition="sequence"), mode="nearest"), 1.0, mode="nearest")
     below = gaussian(gray, min(gray.shape) / SMOOTHING)  # the pixel noise is not background to follow
@@ -253,8 +255,12 @@ def _digit_components(found: np.ndarray, ink: np.ndarray) -> np.ndarray:
     labels = label(found, connectivity=2)
     if labels.max() == 0:
         raise ImageError(BLANK)
-    props = regionprops_table(labels, intensity_image=ink, extra_properties=(_strong_ink,),
-                              properties=("label", "bbox", "area", "perimeter", "intensity_mean"))
+    props = regionprops_table(
+        labels,
+        intensity_image=ink,
+        extra_properties=(_strong_ink,),
+        properties=("label", "bbox", "area", "perimeter", "intensity_mean"),
+    )
     top, left, bottom, right = (props[f"bbox-{i}"] for i in range(4))  # bottom and right are exclusive
     weight = props["area"] * props["intensity_mean"]
     frame = np.zeros(found.shape, dtype=bool)
@@ -265,8 +271,12 @@ def _digit_components(found: np.ndarray, ink: np.ndarray) -> np.ndarray:
         candidates[:] = True
     main = int(np.argmax(np.where(candidates, weight, -1.0)))
     reach = NEAR * max(bottom[main] - top[main], right[main] - left[main])
-    near = ((top < bottom[main] + reach) & (bottom > top[main] - reach)
-            & (left < right[main] + reach) & (right > left[main] - reach))
+    near = (
+        (top < bottom[main] + reach)
+        & (bottom > top[main] - reach)
+        & (left < right[main] + reach)
+        & (right > left[main] - reach)
+    )
     same_ink = props["_strong_ink"] >= SAME_INK * props["_strong_ink"][main]
     keep = candidates & near & same_ink & (weight >= SPECK * weight[main])
     keep[main] = True
@@ -302,7 +312,7 @@ def _centre_by_mass(box: np.ndarray) -> np.ndarray:
     canvas = np.zeros((SIDE, SIDE), dtype=np.float32)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + box.shape[0], SIDE), min(left + box.shape[1], SIDE)
-    canvas[y0:y1, x0:x1] = box[y0 - top:y1 - top, x0 - left:x1 - left]
+    canvas[y0:y1, x0:x1] = box[y0 - top : y1 - top, x0 - left : x1 - left]
     return canvas / canvas.max()
 
 

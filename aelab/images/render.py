@@ -24,7 +24,7 @@ def to_tensor(pictures: np.ndarray, shape: tuple[int, int, int] = DIGIT_SHAPE) -
     array = np.asarray(pictures, dtype=np.float32)
     channels, height, width = shape
     one = (height, width) if channels == 1 else (height, width, channels)
-    if array.shape[-len(one):] != one or array.ndim not in (len(one), len(one) + 1):
+    if array.shape[-len(one) :] != one or array.ndim not in (len(one), len(one) + 1):
         raise ValueError(f"expected pictures {one} or (N, {', '.join(map(str, one))}), got shape {array.shape}")
     array = array.reshape(-1, *one)
     return torch.tensor(array if channels == 1 else array.transpose(0, 3, 1, 2)).reshape(-1, *shape)
@@ -59,8 +59,7 @@ def to_pictures(batch: np.ndarray | torch.Tensor) -> np.ndarray:
     return array[:, 0] if array.shape[1] == 1 else np.ascontiguousarray(array.transpose(0, 2, 3, 1))
 
 
-def make_grid(images: Sequence[np.ndarray] | np.ndarray, ncol: int, pad: int = 2,
-              pad_value: float = 0.5) -> np.ndarray:
+def make_grid(images: Sequence[np.ndarray] | np.ndarray, ncol: int, pad: int = 2, pad_value: float = 0.5) -> np.ndarray:
     """Images of one size in rows of `ncol`, `pad` px of `pad_value` between and around them.
 
     Each image is 2-D (gray) or (H, W, 3) (RGB); one RGB image makes the grid RGB, the gray
@@ -68,8 +67,10 @@ def make_grid(images: Sequence[np.ndarray] | np.ndarray, ncol: int, pad: int = 2
     """
     arrays = [np.asarray(image, dtype=np.float32) for image in images]
     if not arrays or any(not _is_picture(a) for a in arrays) or len({a.shape[:2] for a in arrays}) != 1:
-        raise ValueError("expected one or more images of one size, each (H, W) or (H, W, 3), got shapes "
-                         f"{sorted({a.shape for a in arrays})}")
+        raise ValueError(
+            "expected one or more images of one size, each (H, W) or (H, W, 3), got shapes "
+            f"{sorted({a.shape for a in arrays})}"
+        )
     if ncol < 1 or pad < 0:
         raise ValueError(f"ncol must be >= 1 and pad >= 0, got ncol={ncol}, pad={pad}")
     rgb = any(a.ndim == 3 for a in arrays)
@@ -78,11 +79,12 @@ def make_grid(images: Sequence[np.ndarray] | np.ndarray, ncol: int, pad: int = 2
     n, (h, w) = len(arrays), arrays[0].shape[:2]
     ncol = min(ncol, n)
     nrow = -(-n // ncol)
-    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad) + ((3,) if rgb else ()), pad_value,
-                   dtype=np.float32)
+    grid = np.full(
+        (nrow * (h + pad) + pad, ncol * (w + pad) + pad) + ((3,) if rgb else ()), pad_value, dtype=np.float32
+    )
     for i, image in enumerate(arrays):
         y, x = pad + (i // ncol) * (h + pad), pad + (i % ncol) * (w + pad)
-        grid[y:y + h, x:x + w] = image
+        grid[y : y + h, x : x + w] = image
     return grid
 
 
@@ -103,15 +105,16 @@ def pad_square(image: np.ndarray, value: float = 0.5) -> np.ndarray:
     side = max(h, w)
     canvas = np.full((side, side, *image.shape[2:]), value, dtype=np.float32)
     top, left = (side - h) // 2, (side - w) // 2
-    canvas[top:top + h, left:left + w] = image
+    canvas[top : top + h, left : left + w] = image
     return canvas
 
 
 LABEL_PX = 13  # font size of a labelled grid's text
 
 
-def labelled_grid(tiles: np.ndarray, row_labels: list[str], cell_labels: list[list[str]], scale: int = 3,
-                  gap: int = 4) -> np.ndarray:
+def labelled_grid(
+    tiles: np.ndarray, row_labels: list[str], cell_labels: list[list[str]], scale: int = 3, gap: int = 4
+) -> np.ndarray:
     """(rows, cols, H, W) gray or (rows, cols, H, W, 3) RGB pictures enlarged `scale` times, a label left of each
     row and one under each picture.
 

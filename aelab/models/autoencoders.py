@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -47,8 +47,9 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 # --- building blocks -------------------------------------------------------------------
 
 
-def conv_encoder(in_channels: int, side: int, channels: tuple[int, ...], act: type[nn.Module],
-                 hidden: int = 0) -> nn.Sequential:
+def conv_encoder(
+    in_channels: int, side: int, channels: tuple[int, ...], act: type[nn.Module], hidden: int = 0
+) -> nn.Sequential:
     """3x3 stride-2 convolutions, one per width (28 -> 14 -> 7 -> 4 for the seed's three), flatten, then the
     optional hidden layer."""
     layers: list[nn.Module] = []
@@ -62,8 +63,9 @@ def conv_encoder(in_channels: int, side: int, channels: tuple[int, ...], act: ty
     return nn.Sequential(*layers)
 
 
-def conv_decoder(latent_dim: int, out_channels: int, side: int, channels: tuple[int, ...], act: type[nn.Module],
-                 hidden: int = 0) -> nn.Sequential:
+def conv_decoder(
+    latent_dim: int, out_channels: int, side: int, channels: tuple[int, ...], act: type[nn.Module], hidden: int = 0
+) -> nn.Sequential:
     """Mirror of `conv_encoder`: the optional hidden layer, then stride-2 transposed convolutions back through
     the encoder's sides, each output_padding (0 or 1) the one that lands on the next (4 -> 7 -> 14 -> 28: 0, 1, 1)."""
     sides = conv_sides(side, len(channels))
@@ -93,8 +95,9 @@ def mlp_encoder(shape: tuple[int, int, int], widths: tuple[int, ...], act: type[
     return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act), act())
 
 
-def mlp_decoder(latent_dim: int, shape: tuple[int, int, int], widths: tuple[int, ...],
-                act: type[nn.Module]) -> nn.Sequential:
+def mlp_decoder(
+    latent_dim: int, shape: tuple[int, int, int], widths: tuple[int, ...], act: type[nn.Module]
+) -> nn.Sequential:
     return nn.Sequential(mlp([latent_dim, *reversed(widths), math.prod(shape)], act), nn.Unflatten(1, shape))
 
 
@@ -102,14 +105,20 @@ def conv_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     """Encoder, its feature size and decoder of the conv models (the AE and the VAE share them)."""
     act, widths, side = ACTIVATIONS[config.activation], config.widths, config.side
     features = config.hidden or widths[-1] * conv_sides(side, len(widths))[-1] ** 2
-    return (conv_encoder(config.channels, side, widths, act, config.hidden), features,
-            conv_decoder(config.latent_dim, config.channels, side, widths, act, config.hidden))
+    return (
+        conv_encoder(config.channels, side, widths, act, config.hidden),
+        features,
+        conv_decoder(config.latent_dim, config.channels, side, widths, act, config.hidden),
+    )
 
 
 def mlp_parts(config: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     act, shape = ACTIVATIONS[config.activation], config.image_shape
-    return (mlp_encoder(shape, config.widths, act), config.widths[-1],
-            mlp_decoder(config.latent_dim, shape, config.widths, act))
+    return (
+        mlp_encoder(shape, config.widths, act),
+        config.widths[-1],
+        mlp_decoder(config.latent_dim, shape, config.widths, act),
+    )
 
 
 # --- the two families ------------------------------------------------------------------
@@ -147,8 +156,13 @@ class LatentModel(nn.Module, metaclass=abc.ABCMeta):
         """Deterministic reconstruction logits."""
         return self.decode(self.encode(x))
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
-             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def loss(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        beta: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Named, batch-averaged loss terms; `target` differs from `x` when denoising. `beta` and
         `generator` (the reparameterisation noise) matter to VAEs only."""
         target = x if target is None else target
@@ -162,8 +176,13 @@ class LatentModel(nn.Module, metaclass=abc.ABCMeta):
         kl = kl_per_dim(mu, logvar).sum(1).mean()
         return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
 
-    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None, beta: float | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        beta: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
         """The loss terms: a training step is one call, which a wrapper such as DistributedDataParallel
         needs to see (it hooks `forward`, not `loss`)."""
         return self.loss(x, target, beta, generator)
@@ -260,4 +279,3 @@ def build_model(config: ModelConfig) -> Autoencoder:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-

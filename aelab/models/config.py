@@ -11,10 +11,10 @@ import math
 import numbers
 import re
 import reprlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterator
 
 from aelab.settings import current, variable
 
@@ -58,18 +58,36 @@ class ModelConfig:
     """Everything needed to rebuild a model: stored in every checkpoint as JSON. A field with a "help" in its
     metadata is also a `train` flag (aelab.training.flags reads it)."""
 
-    name: str = field(default="conv_ae", metadata={"flag": "--model", "choices": tuple(KINDS), "always": True,
-                                                   "help": "the kind of model (default %(default)s)"})
+    name: str = field(
+        default="conv_ae",
+        metadata={
+            "flag": "--model",
+            "choices": tuple(KINDS),
+            "always": True,
+            "help": "the kind of model (default %(default)s)",
+        },
+    )
     latent_dim: int = field(default=32, metadata={"help": "default: the model's (32 conv_ae, 20 VAEs)"})
     widths: tuple[int, ...] = field(default=(32, 64, 128), metadata={"help": "conv channels or MLP hidden sizes"})
     beta: float = field(default=1.0, metadata={"help": "KL weight for VAEs (beta > 1: beta-VAE)"})
-    recon: str = field(default="bce", metadata={"choices": RECONS, "help": "reconstruction loss: bce (Bernoulli, "
-                                                "on logits) or mse (on sigmoid outputs); default %(default)s"})
+    recon: str = field(
+        default="bce",
+        metadata={
+            "choices": RECONS,
+            "help": "reconstruction loss: bce (Bernoulli, on logits) or mse (on sigmoid outputs); default %(default)s",
+        },
+    )
     # SiLU trains stably at learning rates where ReLU VAEs collapse
-    activation: str = field(default="silu", metadata={"choices": tuple(ACTIVATION_CLASSES),
-                                                      "help": "between layers (default %(default)s)"})
-    hidden: int = field(default=0, metadata={"help": "conv models: a fully connected layer of this size each side "
-                                             "of the latent, 0 for none (default 256 conv_vae, 0 conv_ae)"})
+    activation: str = field(
+        default="silu", metadata={"choices": tuple(ACTIVATION_CLASSES), "help": "between layers (default %(default)s)"}
+    )
+    hidden: int = field(
+        default=0,
+        metadata={
+            "help": "conv models: a fully connected layer of this size each side "
+            "of the latent, 0 for none (default 256 conv_vae, 0 conv_ae)"
+        },
+    )
     channels: int = DIGIT_SHAPE[0]  # of the images: 1 (gray) or 3 (RGB)
     side: int = DIGIT_SHAPE[1]  # the images are side x side pixels
 
@@ -77,8 +95,9 @@ class ModelConfig:
         if not isinstance(self.name, str) or self.name not in KINDS:
             raise ValueError(f"Unknown model {reprlib.repr(self.name)}; known: {', '.join(KINDS)}")
         if not isinstance(self.activation, str) or self.activation not in ACTIVATION_CLASSES:
-            raise ValueError(f"Unknown activation {reprlib.repr(self.activation)}; "
-                             f"known: {', '.join(ACTIVATION_CLASSES)}")
+            raise ValueError(
+                f"Unknown activation {reprlib.repr(self.activation)}; known: {', '.join(ACTIVATION_CLASSES)}"
+            )
         if not isinstance(self.widths, (list, tuple)) or not 1 <= len(self.widths) <= MAX_LAYERS:
             raise ValueError(f"widths must be a list of 1 to {MAX_LAYERS} layer sizes, not {reprlib.repr(self.widths)}")
         self.widths = tuple(_bounded("each width", w, 1, MAX_WIDTH) for w in self.widths)
@@ -162,7 +181,9 @@ class OwnModelConfig:
         if self.name != OWN_MODEL:
             raise ValueError(f"an own model's name is {OWN_MODEL!r}, not {reprlib.repr(self.name)}")
         if not isinstance(self.entry, str) or not _ENTRY.match(self.entry):
-            raise ValueError(f"entry must read module:function or path/to/file.py:function, not {reprlib.repr(self.entry)}")
+            raise ValueError(
+                f"entry must read module:function or path/to/file.py:function, not {reprlib.repr(self.entry)}"
+            )
         for flag in ("variational", "flat"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false, not {reprlib.repr(getattr(self, flag))}")
@@ -235,8 +256,10 @@ def allowing(entry: str) -> Iterator[None]:
 def require_allowed(entry: str) -> None:
     """Raise EntryPointError unless the operator allows `entry`: checked before anything is imported."""
     if canonical_entry(entry) not in (*allowed_entry_points(), *_named_here):
-        raise EntryPointError(f"it runs the code {entry}, which this aelab does not allow: an operator who trusts it "
-                              f"starts aelab with {variable('entry_points')}={entry}")
+        raise EntryPointError(
+            f"it runs the code {entry}, which this aelab does not allow: an operator who trusts it "
+            f"starts aelab with {variable('entry_points')}={entry}"
+        )
 
 
 def canonical_entry(entry: str) -> str:

@@ -6,9 +6,11 @@ import torch
 
 NOISE_TITLES = {"gaussian": "Gaussian", "salt_pepper": "Salt-and-pepper", "mask": "Masking"}
 NOISE_KINDS = tuple(NOISE_TITLES)
-LEVEL_HELP = {"gaussian": "Standard deviation of the noise added to every pixel (pixels lie in [0, 1]).",
-              "salt_pepper": "Fraction of pixels set to black or white at random.",
-              "mask": "Fraction of pixels blanked (set to black)."}
+LEVEL_HELP = {
+    "gaussian": "Standard deviation of the noise added to every pixel (pixels lie in [0, 1]).",
+    "salt_pepper": "Fraction of pixels set to black or white at random.",
+    "mask": "Fraction of pixels blanked (set to black).",
+}
 
 
 def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:

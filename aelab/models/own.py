@@ -18,8 +18,9 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, cast
+from typing import cast
 
 import torch
 from safetensors import safe_open
@@ -37,7 +38,9 @@ from aelab.models.config import (
     require_allowed,
 )
 
-PROBE_IMAGES = 3  # the batch `describe_network` runs through a network: more than one, to catch a batch dimension dropped
+PROBE_IMAGES = (
+    3  # the batch `describe_network` runs through a network: more than one, to catch a batch dimension dropped
+)
 PROBABILITY_FLOOR = 1e-6  # probabilities are clamped to [floor, 1 - floor] before their logits are taken
 
 
@@ -50,8 +53,9 @@ def _function(entry: str) -> Callable[[], object]:
         if where.endswith(".py"):
             if not Path(where).is_file():
                 raise FileNotFoundError(f"no file {where}")
-            spec = importlib.util.spec_from_file_location(f"aelab_own_{hashlib.sha1(where.encode()).hexdigest()[:12]}",
-                                                          where)
+            spec = importlib.util.spec_from_file_location(
+                f"aelab_own_{hashlib.sha1(where.encode()).hexdigest()[:12]}", where
+            )
             if spec is None or spec.loader is None:
                 raise ImportError(f"no loader for {where}")
             module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
@@ -134,14 +138,18 @@ class OwnModel(LatentModel):
         shape = self.config.image_shape
         flat = (len(z), shape[0] * shape[1] * shape[2])
         if not isinstance(out, torch.Tensor) or out.shape not in ((len(z), *shape), flat):
-            raise EntryPointError(f"{self.config.entry}: its decode gave {_shape(out)} for {len(z)} codes; "
-                                  f"it should give {(len(z), *shape)} or {flat}")
+            raise EntryPointError(
+                f"{self.config.entry}: its decode gave {_shape(out)} for {len(z)} codes; "
+                f"it should give {(len(z), *shape)} or {flat}"
+            )
         out = _finite(self.config.entry, "decode", out).reshape(len(z), *shape)
         if self.config.output == OUTPUTS[0]:
             return out
         if out.min() < 0 or out.max() > 1:
-            raise EntryPointError(f"{self.config.entry}: its decode gave values outside [0, 1], so they are not "
-                                  f"probabilities (import it with --output {OUTPUTS[0]})")
+            raise EntryPointError(
+                f"{self.config.entry}: its decode gave values outside [0, 1], so they are not "
+                f"probabilities (import it with --output {OUTPUTS[0]})"
+            )
         return torch.logit(out.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
 
     def _encoded(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -152,8 +160,12 @@ class OwnModel(LatentModel):
         parts = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         wanted = 2 if self.is_variational else 1
         if len(parts) != wanted or any(not isinstance(p, torch.Tensor) or p.shape != (len(x), d) for p in parts):
-            expected = f"(mu, logvar), each of shape {(len(x), d)}" if self.is_variational else f"codes of shape {(len(x), d)}"
-            raise EntryPointError(f"{entry}: its {what} gave {_shape(out)} for {len(x)} images; it should give {expected}")
+            expected = (
+                f"(mu, logvar), each of shape {(len(x), d)}" if self.is_variational else f"codes of shape {(len(x), d)}"
+            )
+            raise EntryPointError(
+                f"{entry}: its {what} gave {_shape(out)} for {len(x)} images; it should give {expected}"
+            )
         parts = tuple(_finite(entry, what, p) for p in parts)
         return parts if self.is_variational else parts[0]
 
@@ -181,8 +193,9 @@ def _shape(out: object) -> str:
     return f"a {type(out).__name__}"
 
 
-def describe_network(entry: str, net: nn.Module, image_shape: tuple[int, int, int], flat: bool = False,
-                     output: str = OUTPUTS[0]) -> OwnModelConfig:
+def describe_network(
+    entry: str, net: nn.Module, image_shape: tuple[int, int, int], flat: bool = False, output: str = OUTPUTS[0]
+) -> OwnModelConfig:
     """The config that describes `net` on images of `image_shape`: its latent size and whether it is a VAE,
     found by running a few images through it (in eval mode, without gradients). Raises EntryPointError, naming
     what is wrong, when its encode or decode do not fit aelab's interface or give NaN."""
@@ -200,10 +213,19 @@ def describe_network(entry: str, net: nn.Module, image_shape: tuple[int, int, in
     else:
         variational, first = False, out
     if not isinstance(first, torch.Tensor) or first.ndim != 2 or len(first) != PROBE_IMAGES:
-        raise EntryPointError(f"{entry}: its {what} gave {_shape(out)} for {PROBE_IMAGES} images of shape "
-                              f"{tuple(x.shape[1:])}; it should give codes of shape ({PROBE_IMAGES}, D){hint}")
-    config = OwnModelConfig(entry=canonical_entry(entry), latent_dim=first.shape[1], variational=variational,
-                            channels=image_shape[0], side=image_shape[1], flat=flat, output=output)
+        raise EntryPointError(
+            f"{entry}: its {what} gave {_shape(out)} for {PROBE_IMAGES} images of shape "
+            f"{tuple(x.shape[1:])}; it should give codes of shape ({PROBE_IMAGES}, D){hint}"
+        )
+    config = OwnModelConfig(
+        entry=canonical_entry(entry),
+        latent_dim=first.shape[1],
+        variational=variational,
+        channels=image_shape[0],
+        side=image_shape[1],
+        flat=flat,
+        output=output,
+    )
     check(OwnModel(config, net))
     return config
 
@@ -221,8 +243,9 @@ def build(config: OwnModelConfig) -> OwnModel:
     return OwnModel(config, network(config.entry))
 
 
-def import_model(entry: str, weights: str | Path, image_shape: tuple[int, int, int], flat: bool = False,
-                 output: str = OUTPUTS[0]) -> OwnModel:
+def import_model(
+    entry: str, weights: str | Path, image_shape: tuple[int, int, int], flat: bool = False, output: str = OUTPUTS[0]
+) -> OwnModel:
     """The operator's network from `entry` with the tensors of the safetensors file `weights`, checked and wrapped.
 
     Every tensor of the network must be in the file with its shape, and every tensor of the file must be the
@@ -235,8 +258,13 @@ def import_model(entry: str, weights: str | Path, image_shape: tuple[int, int, i
         with safe_open(str(path), framework="pt") as f:
             names = set(f.keys())
             expected = net.state_dict()
-            _match(entry, path.name, names, {k: tuple(v.shape) for k, v in expected.items()},
-                   {k: tuple(f.get_slice(k).get_shape()) for k in names & set(expected)})
+            _match(
+                entry,
+                path.name,
+                names,
+                {k: tuple(v.shape) for k, v in expected.items()},
+                {k: tuple(f.get_slice(k).get_shape()) for k in names & set(expected)},
+            )
             tensors = {k: f.get_tensor(k) for k in expected}
     except EntryPointError:
         raise
@@ -251,8 +279,9 @@ def import_model(entry: str, weights: str | Path, image_shape: tuple[int, int, i
 def _match(entry: str, file: str, names: set[str], expected: dict[str, tuple], shapes: dict[str, tuple]) -> None:
     missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
     if missing or extra:
-        parts = ([f"lacks {len(missing)} of the network's tensors ({', '.join(missing[:3])})"] if missing else []) + \
-                ([f"has {len(extra)} the network does not ({', '.join(extra[:3])})"] if extra else [])
+        parts = ([f"lacks {len(missing)} of the network's tensors ({', '.join(missing[:3])})"] if missing else []) + (
+            [f"has {len(extra)} the network does not ({', '.join(extra[:3])})"] if extra else []
+        )
         raise EntryPointError(f"{file} does not hold {entry}'s weights: it {' and '.join(parts)}")
     wrong = [f"{k} {shapes[k]} != {expected[k]}" for k in sorted(expected) if shapes[k] != expected[k]]
     if wrong:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import safetensors
 import torch
@@ -58,8 +58,12 @@ class Checkpoint:
 
 def package_versions() -> dict[str, str]:
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "safetensors": safetensors.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "safetensors": safetensors.__version__,
+    }
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -71,9 +75,13 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> No
 
 def save_checkpoint(path: str | Path, model: LatentModel, meta: dict | None = None) -> None:
     """Save a model with its config and whatever else is known (dataset, metrics, training)."""
-    full = {"format": FORMAT, "version": FORMAT_VERSION, "model": model.config.to_dict(),
-            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": package_versions()} | (meta or {})
+    full = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+    } | (meta or {})
     save_tensors(Path(path), model.state_dict(), full)
 
 
@@ -117,14 +125,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()):
         raise CheckpointError(f"{path.name}: weights contain NaN or infinity")
     if isinstance(model, OwnModel):  # built by its own code for real, not on the meta device
-
         model.load_state_dict(weights)
         try:
             check(model.eval())
         except EntryPointError as err:
             raise CheckpointError(f"{path.name}: {err}") from None
     else:
-
         model = build_model(model.config)
         model.load_state_dict(weights)
     model.eval()
@@ -138,7 +144,6 @@ def _skeleton(path: Path, meta: dict) -> tuple[ModelConfig | OwnModelConfig, Aut
     try:
         config = from_header(meta["model"])
         if isinstance(config, OwnModelConfig):
-
             return config, build(config)
 
         with torch.device("meta"):
@@ -246,7 +251,8 @@ def _validated_meta(path: Path, header: dict) -> dict:
 # What each older version lacks, by version: the values its models had (ModelConfig's defaults are today's).
 _UPGRADED: dict[int, dict[str, object]] = {
     1: {"activation": "relu", "channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]},
-    2: {"channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]}}
+    2: {"channels": DIGIT_SHAPE[0], "side": DIGIT_SHAPE[1]},
+}
 
 
 def _upgraded(meta: dict) -> dict:

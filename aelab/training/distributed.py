@@ -11,10 +11,10 @@ import os
 import re
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -56,10 +56,13 @@ class Dist:
         share, so that the processes' parts of batch b together are order[b*B:(b+1)*B] (the last
         one padded from the start of `order` to divide evenly). One process gets the whole batches."""
         if batch_size % self.world_size:
-            raise ValueError(f"The batch size ({batch_size}) must be a multiple of the number of processes "
-                             f"({self.world_size}): it is the global batch, split evenly between them.")
-        sampler: DistributedSampler[int] = DistributedSampler(TensorDataset(order), self.world_size, self.rank,
-                                                              shuffle=False)
+            raise ValueError(
+                f"The batch size ({batch_size}) must be a multiple of the number of processes "
+                f"({self.world_size}): it is the global batch, split evenly between them."
+            )
+        sampler: DistributedSampler[int] = DistributedSampler(
+            TensorDataset(order), self.world_size, self.rank, shuffle=False
+        )
         return [order[index] for index in BatchSampler(sampler, batch_size // self.world_size, drop_last=False)]
 
     def wrap(self, model: nn.Module) -> nn.Module:
@@ -98,8 +101,10 @@ class Dist:
         else:  # gloo's "[file.cc:545] Read error [addr]: Connection reset by peer. This is typically ..."
             first = re.sub(r"^\[[^\]]*\]\s*", "", str(cause).strip().split("\n")[0]) or type(cause).__name__
             reason = first.split(". ")[0].rstrip(".")
-        return RunAborted(f"Process {self.rank} of {self.world_size}: the distributed run broke off ({reason})."
-                          f"{' ' + kept if kept and self.is_main else ''}")
+        return RunAborted(
+            f"Process {self.rank} of {self.world_size}: the distributed run broke off ({reason})."
+            f"{' ' + kept if kept and self.is_main else ''}"
+        )
 
     def _reduce(self, values: list[float], op: torch_dist.ReduceOp.RedOpType) -> list[float]:
         if self.world_size == 1:

@@ -60,8 +60,11 @@ def _flags(owner: type) -> list[Flag]:
         unknown = set(f.metadata) - set(_METADATA)
         if unknown:
             raise TypeError(f"{owner.__name__}.{f.name}: unknown flag metadata {sorted(unknown)}")
-        arguments = {**_type_arguments(hints[f.name]), "help": f.metadata["help"],
-                     "default": None if f.name in preset else f.default}
+        arguments = {
+            **_type_arguments(hints[f.name]),
+            "help": f.metadata["help"],
+            "default": None if f.name in preset else f.default,
+        }
         if "choices" in f.metadata:
             arguments["choices"] = f.metadata["choices"]
         option = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
@@ -78,8 +81,12 @@ SHAPE_FLAGS = ("side", "channels")  # a folder's or zip's picture shape, ModelCo
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     """--side and --channels: the pictures a folder or zip becomes (a known dataset has its own shape)."""
-    parser.add_argument("--side", type=int, help="a folder or zip: convert its images to this many pixels a side "
-                        "(with neither flag: MNIST's digit recipe, 1x28x28)")
+    parser.add_argument(
+        "--side",
+        type=int,
+        help="a folder or zip: convert its images to this many pixels a side "
+        "(with neither flag: MNIST's digit recipe, 1x28x28)",
+    )
     parser.add_argument("--channels", type=int, choices=CHANNELS, help="a folder or zip: 1 (gray) or 3 (RGB)")
 
 
@@ -97,8 +104,10 @@ def train_config(args: argparse.Namespace, shape: tuple[int, int, int] | None = 
     """The run that parsed `train` arguments describe, for data of `shape` (C, H, W), which the model takes
     (None: the dataset's own shape, or what --side and --channels make of a folder)."""
     shape = shape or dataset_shape(args.dataset) or folder_spec(args.side, args.channels).shape
-    given = {owner: {flag.field: getattr(args, flag.dest) for flag in _ALL if flag.owner is owner}
-             for owner in (ModelConfig, TrainConfig)}
+    given = {
+        owner: {flag.field: getattr(args, flag.dest) for flag in _ALL if flag.owner is owner}
+        for owner in (ModelConfig, TrainConfig)
+    }
     model = ModelConfig.for_model(**given[ModelConfig], channels=shape[0], side=shape[1])
     return TrainConfig(model=model, **given[TrainConfig])
 
@@ -115,8 +124,10 @@ def train_command(cfg: TrainConfig, out: Path, plain: bool = False) -> str:
         value = getattr(cfg, f.name)
         if "help" not in f.metadata and f.default is not MISSING and value != f.default:
             raise ValueError(f"No flag sets {f.name} {value}: the command line always uses {f.default}.")
-    defaults = {TrainConfig: TrainConfig(),
-                ModelConfig: ModelConfig.for_model(cfg.model.name, channels=cfg.model.channels, side=cfg.model.side)}
+    defaults = {
+        TrainConfig: TrainConfig(),
+        ModelConfig: ModelConfig.for_model(cfg.model.name, channels=cfg.model.channels, side=cfg.model.side),
+    }
     words = [*PROG.split(), "train", *_words(cfg, _LEADING, defaults)]
     if dataset_shape(cfg.dataset) is None and (plain or cfg.model.image_shape != DIGIT_SHAPE):  # a folder shaped
         words += [word for name in SHAPE_FLAGS for word in (f"--{name}", str(getattr(cfg.model, name)))]

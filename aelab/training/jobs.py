@@ -13,11 +13,11 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -155,10 +155,16 @@ class TrainingJob:
         clean = val.images[:N_PREVIEW]
         gen = torch.Generator().manual_seed(cfg.seed)
         preview = add_noise(clean, cfg.noise, cfg.noise_level, gen) if cfg.noise else clean
-        self._state = JobState(JobStatus.RUNNING, epochs=cfg.epochs, originals=to_pictures(clean).copy(),
-                               inputs=to_pictures(preview).copy(), started=time.perf_counter())
-        self._thread = _JobThread(self, target=self._run, args=(cfg, data, self.out, test, preview),
-                                  name=f"aelab-train-{self.out.stem}")
+        self._state = JobState(
+            JobStatus.RUNNING,
+            epochs=cfg.epochs,
+            originals=to_pictures(clean).copy(),
+            inputs=to_pictures(preview).copy(),
+            started=time.perf_counter(),
+        )
+        self._thread = _JobThread(
+            self, target=self._run, args=(cfg, data, self.out, test, preview), name=f"aelab-train-{self.out.stem}"
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -189,8 +195,9 @@ class TrainingJob:
             self._stop.set()
         return self._stop.is_set()
 
-    def _run(self, cfg: TrainConfig, data: ImageData, out: Path, test: ImageData | str | None,
-             preview: torch.Tensor) -> None:
+    def _run(
+        self, cfg: TrainConfig, data: ImageData, out: Path, test: ImageData | str | None, preview: torch.Tensor
+    ) -> None:
         try:
             torch.set_num_threads(1)  # see the module docstring
             on_epoch = functools.partial(self._on_epoch, preview)
@@ -215,8 +222,9 @@ class TrainingJob:
         finally:
             with self._lock:
                 if self._state.status == JobStatus.RUNNING:  # only a BaseException (SystemExit) gets here
-                    self._state = replace(self._state, status=JobStatus.ERROR,
-                                          error="The training thread ended unexpectedly.")
+                    self._state = replace(
+                        self._state, status=JobStatus.ERROR, error="The training thread ended unexpectedly."
+                    )
                 self._state = replace(self._state, phase="done", ended=time.perf_counter())
 
     def _on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
@@ -232,8 +240,9 @@ class TrainingJob:
         with torch.no_grad():
             images = to_pictures(torch.sigmoid(model.reconstruct(preview.to(device))))
         with self._lock:
-            self._state = replace(self._state, history=(*self._state.history, entry), reconstructions=images,
-                                  preview_epoch=entry.epoch)
+            self._state = replace(
+                self._state, history=(*self._state.history, entry), reconstructions=images, preview_epoch=entry.epoch
+            )
 
 
 class _JobThread(threading.Thread):
@@ -254,8 +263,11 @@ def running_jobs() -> list[TrainingJob]:
     Not a module-level list: Streamlit re-imports the app's modules when one of their files
     changes, which would empty such a list while its jobs train on.
     """
-    return [job for thread in threading.enumerate()
-            if (job := getattr(thread, "training_job", None)) is not None and job.snapshot().running]
+    return [
+        job
+        for thread in threading.enumerate()
+        if (job := getattr(thread, "training_job", None)) is not None and job.snapshot().running
+    ]
 
 
 def _trainings() -> int:
@@ -265,8 +277,10 @@ def _trainings() -> int:
 
 def _refuse_if_full() -> None:
     if (n := _trainings()) >= MAX_RUNNING:
-        raise JobRefused(f"{n} models are already training on this server (the limit is {MAX_RUNNING}): "
-                         "wait for one to finish, or stop one, then try again.")
+        raise JobRefused(
+            f"{n} models are already training on this server (the limit is {MAX_RUNNING}): "
+            "wait for one to finish, or stop one, then try again."
+        )
 
 
 @contextmanager
@@ -282,8 +296,13 @@ def slot() -> Iterator[None]:
         setattr(thread, _WORK_ATTRIBUTE, False)
 
 
-def submit(cfg: TrainConfig, data: ImageData, out: str | Path, test: ImageData | str | None = None,
-           watch: OwnerWatch | None = None) -> TrainingJob:
+def submit(
+    cfg: TrainConfig,
+    data: ImageData,
+    out: str | Path,
+    test: ImageData | str | None = None,
+    watch: OwnerWatch | None = None,
+) -> TrainingJob:
     """Start a job, unless MAX_RUNNING are training already or another one writes `out`; `watch` stops it
     once its owner has gone (see TrainingJob)."""
     out = Path(out)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -43,10 +43,19 @@ class OneClassResult:
     seconds: float  # training and scoring
 
 
-def one_class_experiment(model_name: str, train_data: ImageData, test_data: ImageData, held_out: int,
-                         mode: str = "all_but_one", epochs: int = 20, score: str | None = None,
-                         latent_dim: int | None = None, batch_size: int = 64, seed: int = 0,
-                         progress: Callable[[float], None] | None = None) -> OneClassResult:
+def one_class_experiment(
+    model_name: str,
+    train_data: ImageData,
+    test_data: ImageData,
+    held_out: int,
+    mode: str = "all_but_one",
+    epochs: int = 20,
+    score: str | None = None,
+    latent_dim: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> OneClassResult:
     """Train `model_name` on every class but `held_out` (or on it alone) and score the test set.
 
     How well reconstruction error flags a class the model never saw is the honest measure
@@ -62,8 +71,10 @@ def one_class_experiment(model_name: str, train_data: ImageData, test_data: Imag
     seen = (train_data.labels != held_out) if mode == "all_but_one" else (train_data.labels == held_out)
     normal_train = train_data.subset(seen.nonzero().squeeze(1))
     if len(normal_train) < 10 or len(normal_train) == len(train_data):
-        raise ValueError(f"Class {held_out} cannot be held out: {len(normal_train)} of {len(train_data)} "
-                         "training images would be used (the data needs labels and that class).")
+        raise ValueError(
+            f"Class {held_out} cannot be held out: {len(normal_train)} of {len(train_data)} "
+            "training images would be used (the data needs labels and that class)."
+        )
     normal_images, test_images = normal_train.images, test_data.images
     if not isinstance(normal_images, torch.Tensor) or not isinstance(test_images, torch.Tensor):
         raise ValueError("The one-class experiment needs its images in memory, not streamed from files.")
@@ -71,9 +82,14 @@ def one_class_experiment(model_name: str, train_data: ImageData, test_data: Imag
     if test_unseen.all() or not test_unseen.any():
         raise ValueError(f"The test set needs images both of class {held_out} and of other classes.")
     channels, side, _ = train_data.shape
-    cfg = TrainConfig(model=ModelConfig.for_model(model_name, latent_dim=latent_dim, channels=channels, side=side),
-                      dataset=train_data.name,
-                      epochs=epochs, batch_size=batch_size, seed=seed, patience=0)
+    cfg = TrainConfig(
+        model=ModelConfig.for_model(model_name, latent_dim=latent_dim, channels=channels, side=side),
+        dataset=train_data.name,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        patience=0,
+    )
     started = time.perf_counter()
 
     def on_batch(epoch: int, batch: int, n_batches: int, loss: float) -> None:
@@ -90,5 +106,17 @@ def one_class_experiment(model_name: str, train_data: ImageData, test_data: Imag
     aurocs = {name: auroc(values[~unseen], values[unseen]) for name, values in every.items()}
     scores = every[score]
     fpr, tpr, _ = roc_curve(unseen.astype(int), scores)
-    return OneClassResult(held_out, mode, score, fpr, tpr, aurocs[score], aurocs, scores[~unseen], scores[unseen],
-                          len(normal_train), len(result.history), time.perf_counter() - started)
+    return OneClassResult(
+        held_out,
+        mode,
+        score,
+        fpr,
+        tpr,
+        aurocs[score],
+        aurocs,
+        scores[~unseen],
+        scores[unseen],
+        len(normal_train),
+        len(result.history),
+        time.perf_counter() - started,
+    )

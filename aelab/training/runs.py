@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
-from typing import Collection
 
 from aelab.settings import current
 from aelab.store.checkpoints import SUFFIX
@@ -58,8 +58,10 @@ def chosen_name(typed: str, suggested: str, suggestions: Collection[str]) -> str
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a run's file name in the runs folder, or None when it can."""
     if not NAME_RE.fullmatch(name):
-        return ("Use 1 to 80 letters, digits, '.', '-' or '_', starting with a letter or digit "
-                "(no spaces or path separators).")
+        return (
+            "Use 1 to 80 letters, digits, '.', '-' or '_', starting with a letter or digit "
+            "(no spaces or path separators)."
+        )
     if name.endswith(".resume"):
         return "Names ending in .resume are kept for resume states."
     if name in {p.stem for p in shipped_dir().glob(f"*{SUFFIX}")}:  # two "vae" in the picker would confuse

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -41,7 +41,6 @@ from aelab.training.distributed import ONE_PROCESS, Dist, Terminated
 LR_SCHEDULES = ("cosine", "constant")
 
 
-
 class Status(str, Enum):
     """How a run ended (TRAINING: saved mid-run). A str, so metadata stores and compares the plain word."""
 
@@ -62,9 +61,15 @@ class Status(str, Enum):
         return self in (Status.FINISHED, Status.EARLY_STOPPED)
 
 
-_STATUS_LABELS = {Status.FINISHED: "Finished", Status.EARLY_STOPPED: "Stopped early", Status.STOPPED: "Stopped",
-                  Status.TIME_BUDGET: "Time budget reached", Status.DIVERGED: "Diverged",
-                  Status.TRAINING: "Training"}
+_STATUS_LABELS = {
+    Status.FINISHED: "Finished",
+    Status.EARLY_STOPPED: "Stopped early",
+    Status.STOPPED: "Stopped",
+    Status.TIME_BUDGET: "Time budget reached",
+    Status.DIVERGED: "Diverged",
+    Status.TRAINING: "Training",
+}
+
 
 @dataclass
 class TrainConfig:
@@ -72,23 +77,34 @@ class TrainConfig:
     a `train` flag (aelab.training.flags reads it)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    dataset: str = field(default="mnist", metadata={
-        "always": True, "help": f"{', '.join(DATASETS)}, a folder of images or a zip of them"})
+    dataset: str = field(
+        default="mnist",
+        metadata={"always": True, "help": f"{', '.join(DATASETS)}, a folder of images or a zip of them"},
+    )
     epochs: int = field(default=20, metadata={"always": True, "help": "passes over the training images"})
     batch_size: int = field(default=128, metadata={"help": "images per optimiser step (default %(default)s)"})
     lr: float = field(default=3e-3, metadata={"help": "learning rate (default %(default)s)"})
-    lr_schedule: str = field(default="cosine", metadata={
-        "choices": LR_SCHEDULES, "help": "cosine: decay to 0 over the run (epochs or --max-seconds)"})
+    lr_schedule: str = field(
+        default="cosine",
+        metadata={"choices": LR_SCHEDULES, "help": "cosine: decay to 0 over the run (epochs or --max-seconds)"},
+    )
     seed: int = field(default=0, metadata={"help": "seeds the weights, the split and every epoch's shuffle"})
-    kl_warmup_epochs: float = field(default=0.0, metadata={"flag": "--kl-warmup",
-                                                           "help": "epochs over which beta ramps up from 0"})
-    noise: str | None = field(default=None, metadata={
-        "flag": "--denoise", "choices": NOISE_KINDS, "help": "train to remove this noise: corrupted inputs, clean "
-        "targets"})
+    kl_warmup_epochs: float = field(
+        default=0.0, metadata={"flag": "--kl-warmup", "help": "epochs over which beta ramps up from 0"}
+    )
+    noise: str | None = field(
+        default=None,
+        metadata={
+            "flag": "--denoise",
+            "choices": NOISE_KINDS,
+            "help": "train to remove this noise: corrupted inputs, clean targets",
+        },
+    )
     noise_level: float = field(default=0.3, metadata={"help": "how strong --denoise's noise is (default %(default)s)"})
     shift: int = field(default=0, metadata={"help": "augment: random shifts of up to this many pixels"})
-    shift_until: float = field(default=0.7, metadata={
-        "help": "fraction of the run that is shifted; the rest sees the images as they are"})
+    shift_until: float = field(
+        default=0.7, metadata={"help": "fraction of the run that is shifted; the rest sees the images as they are"}
+    )
     val_fraction: float = 0.1
     patience: int = field(default=5, metadata={"help": "early stopping patience in epochs (0: off)"})
     max_seconds: float | None = field(default=None, metadata={"help": "stop after this much training time"})
@@ -193,8 +209,10 @@ class _Run:
     def __init__(self, cfg: TrainConfig, data: ImageData, out: Path, resume: bool, dist: Dist) -> None:
         self.cfg, self.out, self.dist, self.device = cfg, out, dist, dist.device or pick_device(cfg.device)
         if data.shape != cfg.model.image_shape:
-            raise ValueError(f"{cfg.model.name} is built for {shape_text(cfg.model.image_shape)} images; "
-                             f"{data.name} is {shape_text(data.shape)}")
+            raise ValueError(
+                f"{cfg.model.name} is built for {shape_text(cfg.model.image_shape)} images; "
+                f"{data.name} is {shape_text(data.shape)}"
+            )
         torch.manual_seed(cfg.seed)  # initial weights: nn.Module init draws from the global generator
         model = build_model(cfg.model)
         self.train_data, self.val_data = split_validation(data, cfg.val_fraction, cfg.seed)
@@ -204,8 +222,14 @@ class _Run:
         self.model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = dist.wrap(self.model)  # what a training step calls: the model, or DDP around it
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        self.meta = {"dataset": data.name, "classes": data.classes, "train": cfg.to_dict(), "seed": cfg.seed,
-                     "world_size": dist.world_size, "global_batch": cfg.batch_size}
+        self.meta = {
+            "dataset": data.name,
+            "classes": data.classes,
+            "train": cfg.to_dict(),
+            "seed": cfg.seed,
+            "world_size": dist.world_size,
+            "global_batch": cfg.batch_size,
+        }
         self.history: list[EpochLog] = []
         self.best_val, self.best_epoch, self.bad_epochs, elapsed = math.inf, None, 0, 0.0
         if resume:
@@ -232,9 +256,13 @@ class _Run:
 
     def progress_meta(self, status: Status) -> dict:
         epochs = epochs_trained(self.history)
-        return {"epochs": int(epochs) if epochs.is_integer() else round(epochs, 2), "best_epoch": self.best_epoch,
-                "best_val_loss": self.best_val, "status": status.value,
-                "history": [asdict(h) for h in self.history]}
+        return {
+            "epochs": int(epochs) if epochs.is_integer() else round(epochs, 2),
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val,
+            "status": status.value,
+            "history": [asdict(h) for h in self.history],
+        }
 
 
 def train(
@@ -279,23 +307,35 @@ def train(
     if run.best_epoch is None:
         return TrainResult(end.status, end.message + " No model was saved.", None, run.history, None, run.best_val)
     update_metadata(run.out, run.meta | run.progress_meta(end.status))
-    return TrainResult(end.status, end.message + f" Best model (epoch {run.best_epoch}) saved to {run.out}.", run.out,
-                       run.history, run.best_epoch, run.best_val)
+    return TrainResult(
+        end.status,
+        end.message + f" Best model (epoch {run.best_epoch}) saved to {run.out}.",
+        run.out,
+        run.history,
+        run.best_epoch,
+        run.best_val,
+    )
 
 
 def _kept(run: _Run) -> str:
     """What rank 0 has on disk when a distributed run breaks off."""
     if run.best_epoch is None:
         return "No epoch had finished, so no model was saved."
-    return (f"Kept: the best model so far (epoch {run.best_epoch}) in {run.out}, and the state after epoch "
-            f"{len(run.history)} to resume from.")
+    return (
+        f"Kept: the best model so far (epoch {run.best_epoch}) in {run.out}, and the state after epoch "
+        f"{len(run.history)} to resume from."
+    )
 
 
 _STOPS = (None, Status.STOPPED, Status.TIME_BUDGET)  # what a process asks for at the end of a batch, by code
 
 
-def _train_epoch(run: _Run, epoch: int, on_batch: Callable[[int, int, int, float], None] | None,
-                 should_stop: Callable[[], bool] | None) -> tuple[EpochLog | None, _End | None]:
+def _train_epoch(
+    run: _Run,
+    epoch: int,
+    on_batch: Callable[[int, int, int, float], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[EpochLog | None, _End | None]:
     """One pass over the training data; the log is None when no batch counts (none ran, or the loss diverged)."""
     cfg, dist, optimizer = run.cfg, run.dist, run.optimizer
     started = time.perf_counter()
@@ -326,8 +366,11 @@ def _train_epoch(run: _Run, epoch: int, on_batch: Callable[[int, int, int, float
                 continue
             loss = loss_sum / count
             if not math.isfinite(loss) or loss > 1e8:
-                return None, _End(Status.DIVERGED, f"Loss became {loss:.3g} at epoch {epoch + 1}, batch "
-                                  f"{b + 1}: training stopped. Try a lower learning rate.")
+                return None, _End(
+                    Status.DIVERGED,
+                    f"Loss became {loss:.3g} at epoch {epoch + 1}, batch "
+                    f"{b + 1}: training stopped. Try a lower learning rate.",
+                )
             optimizer.param_groups[0]["lr"] = learning_rate(cfg, _progress(cfg, epochs_done, clocks / dist.world_size))
             optimizer.zero_grad(set_to_none=True)
             dist.weighted(terms["loss"], n, count).backward()
@@ -384,10 +427,19 @@ def _save_resume(path: Path, run: _Run, elapsed: float) -> None:
     for idx, slots in opt["state"].items():
         for name, value in slots.items():
             tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value)
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "kind": "resume", "train": run.cfg.to_dict(),
-            "model": run.cfg.model.to_dict(), "history": [asdict(h) for h in run.history], "best_val": run.best_val,
-            "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs, "elapsed": elapsed,
-            "param_groups": opt["param_groups"]}
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "kind": "resume",
+        "train": run.cfg.to_dict(),
+        "model": run.cfg.model.to_dict(),
+        "history": [asdict(h) for h in run.history],
+        "best_val": run.best_val,
+        "best_epoch": run.best_epoch,
+        "bad_epochs": run.bad_epochs,
+        "elapsed": elapsed,
+        "param_groups": opt["param_groups"],
+    }
     save_tensors(path, tensors, meta)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import streamlit as st
@@ -170,9 +171,14 @@ def sidebar() -> None:
             model_card(ctx.meta, ctx.dataset)
             keys.show_in_link(label, ctx.dataset, ctx.key, len(ctx.labels()[0]))
         with st.expander("Add a checkpoint", expanded=bool(errors)):
-            st.file_uploader("aelab checkpoints (.safetensors)", type=["safetensors"], accept_multiple_files=True,
-                             key=CHECKPOINT_FILES, help="Checked like the files on disk and kept for this session: "
-                                                        "it appears in the Model list as 'name (uploaded)'.")
+            st.file_uploader(
+                "aelab checkpoints (.safetensors)",
+                type=["safetensors"],
+                accept_multiple_files=True,
+                key=CHECKPOINT_FILES,
+                help="Checked like the files on disk and kept for this session: "
+                "it appears in the Model list as 'name (uploaded)'.",
+            )
             for message in errors:
                 st.error(message, icon=":material/error:")
 

@@ -6,9 +6,10 @@ Keys that only one page's widgets use stay beside those widgets.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Collection, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -89,15 +89,30 @@ def load(key: str, where: str, read: Callable[[Loader], Splits]) -> Splits | Non
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def zip_splits(data: bytes, name: str, limits: Limits, side: int | None = None, channels: int | None = None,
-               _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
-    return load_zip(data, name, limits=limits, progress=_progress, should_stop=_should_stop, side=side,
-                    channels=channels)
+def zip_splits(
+    data: bytes,
+    name: str,
+    limits: Limits,
+    side: int | None = None,
+    channels: int | None = None,
+    _progress: Progress | None = None,
+    _should_stop: Callable[[], bool] | None = None,
+) -> Splits:
+    return load_zip(
+        data, name, limits=limits, progress=_progress, should_stop=_should_stop, side=side, channels=channels
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=4, ttl=300)
-def folder_splits(path: str, limits: Limits, side: int | None = None, channels: int | None = None,
-                  _progress: Progress | None = None, _should_stop: Callable[[], bool] | None = None) -> Splits:
+def folder_splits(
+    path: str,
+    limits: Limits,
+    side: int | None = None,
+    channels: int | None = None,
+    _progress: Progress | None = None,
+    _should_stop: Callable[[], bool] | None = None,
+) -> Splits:
     """Cached a few minutes only: the person may add images to the folder and try again."""
-    return load_folder(Path(path), limits=limits, progress=_progress, should_stop=_should_stop, side=side,
-                       channels=channels)
+    return load_folder(
+        Path(path), limits=limits, progress=_progress, should_stop=_should_stop, side=side, channels=channels
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from aelab.data.folders import COLOUR, DIGITS, GRAY, INDEXING
 from aelab.data.registry import FALLBACK_DATASET, dataset_shape, dataset_title
@@ -15,16 +15,20 @@ from aelab.training.trainer import Status
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
 MAX_INDICES = 12  # images one typed list may name
-OFFLINE_NOTE = ("MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m aelab data mnist` online to download it): "
-                f"showing {dataset_title(FALLBACK_DATASET)} instead.")
+OFFLINE_NOTE = (
+    "MNIST is not on disk (set AELAB_DATA_DIR, or run `python -m aelab data mnist` online to download it): "
+    f"showing {dataset_title(FALLBACK_DATASET)} instead."
+)
 
 
 # What the latent map can be coloured by: a class, or a number per test image on a continuous scale.
 LABEL, TRUST = "label", "trust"
 COLOUR_BY = {LABEL: "label", "recon": "recon. error", "anomaly": "anomaly score", "kl": "KL (nats)", TRUST: "trust"}
-COLOUR_HELP = ("recon. error: mean squared error per pixel. anomaly score: squared error per unit of ink (the "
-               "Anomaly page's one-class score). KL: of q(z|x) from the prior, summed over dimensions. trust: the "
-               "share of a point's 10 nearest codes that are also among its 10 nearest points on this map.")
+COLOUR_HELP = (
+    "recon. error: mean squared error per pixel. anomaly score: squared error per unit of ink (the "
+    "Anomaly page's one-class score). KL: of q(z|x) from the prior, summed over dimensions. trust: the "
+    "share of a point's 10 nearest codes that are also among its 10 nearest points on this map."
+)
 
 
 FACTOR = "factor: "  # colour by a known generating factor: FACTOR + its name
@@ -77,8 +81,10 @@ def load_progress(phase: str, done: int, total: int) -> tuple[float, str]:
 def dropped_uploads(names: Sequence[str], most: int, megabytes: float) -> str:
     """The toast when a session's oldest uploads make room for new ones."""
     shown = ", ".join(markdown_safe(n) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return f"Dropped the oldest upload{'s' if len(names) > 1 else ''} ({shown}): a session keeps at most {most} " \
-           f"images, {megabytes:g} MB."
+    return (
+        f"Dropped the oldest upload{'s' if len(names) > 1 else ''} ({shown}): a session keeps at most {most} "
+        f"images, {megabytes:g} MB."
+    )
 
 
 def unread_uploads(unread: int, most: int) -> str:
@@ -87,9 +93,11 @@ def unread_uploads(unread: int, most: int) -> str:
 
 
 PICTURE_MODES = {DIGITS: "Digits (MNIST's recipe, 28 px)", GRAY: "Gray", COLOUR: "Colour (RGB)"}
-PICTURE_HELP = ("Digits: each image is made an MNIST-style digit (the ink found, centred in 20x20, on 28x28), as uploads "
-                "to a digit model are. Gray or colour: each image is centre-cropped to a square and resized to the "
-                "side below; the model is built for that shape.")
+PICTURE_HELP = (
+    "Digits: each image is made an MNIST-style digit (the ink found, centred in 20x20, on 28x28), as uploads "
+    "to a digit model are. Gray or colour: each image is centre-cropped to a square and resized to the "
+    "side below; the model is built for that shape."
+)
 
 
 def dataset_option(name: str) -> str:
@@ -156,10 +164,15 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
 def iwae_text(metrics: dict) -> str:
     """The recorded log-likelihood bound (aelab.explore.likelihood) as 'nll ± stderr (IWAE, k=…, n images)', or ''."""
     iwae = metrics.get(IWAE)
-    if not (isinstance(iwae, dict) and all(isinstance(iwae.get(key), int) for key in ("k", "images"))
-            and all(isinstance(iwae.get(key), (int, float)) for key in ("nll", "stderr"))):
+    if not (
+        isinstance(iwae, dict)
+        and all(isinstance(iwae.get(key), int) for key in ("k", "images"))
+        and all(isinstance(iwae.get(key), (int, float)) for key in ("nll", "stderr"))
+    ):
         return ""  # none recorded, or a header from elsewhere
-    return f"{_number(iwae['nll'], 1)} ± {_number(iwae['stderr'], 1)} (IWAE, k={iwae['k']:,}, {iwae['images']:,} images)"
+    return (
+        f"{_number(iwae['nll'], 1)} ± {_number(iwae['stderr'], 1)} (IWAE, k={iwae['k']:,}, {iwae['images']:,} images)"
+    )
 
 
 def command_title(meta: dict) -> str:
@@ -182,7 +195,9 @@ def _status(value: object) -> Status | None:
         return None
 
 
-def metric_rows(config: ModelConfig | OwnModelConfig, meta: dict, parameters: int, measured_mse: float) -> dict[str, str]:
+def metric_rows(
+    config: ModelConfig | OwnModelConfig, meta: dict, parameters: int, measured_mse: float
+) -> dict[str, str]:
     """Compare's table: a checkpoint's recorded test metrics and the error measured in the app, as text."""
     metrics = meta.get("metrics") or {}
     kind = metrics.get("recon_kind", config.recon).upper()
@@ -207,29 +222,37 @@ def shape_mismatch(model_shape: tuple[int, int, int] | None, dataset: str) -> st
     shape = dataset_shape(dataset)
     if model_shape is None or shape is None or shape == model_shape:
         return None
-    return (f"This model takes {shape_text(model_shape)} images and {dataset_title(dataset)} is "
-            f"{shape_text(shape)}: pick a dataset of the model's shape in the sidebar, or another model.")
+    return (
+        f"This model takes {shape_text(model_shape)} images and {dataset_title(dataset)} is "
+        f"{shape_text(shape)}: pick a dataset of the model's shape in the sidebar, or another model."
+    )
 
 
 def upload_recipe(model_shape: tuple[int, int, int]) -> str:
     """How the Reconstruct page prepares an upload for this model (images.prepare_for's rule, in words)."""
     if tuple(model_shape) == DIGIT_SHAPE:
-        return ("Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
-                "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
-                "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
-                "picture is to the model.")
-    return (f"Upload pictures: each is made the model's {shape_text(model_shape)} (centre-cropped to a square, "
-            "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
-            "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
-            "how familiar the picture is to the model.")
+        return (
+            "Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
+            "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
+            "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
+            "picture is to the model."
+        )
+    return (
+        f"Upload pictures: each is made the model's {shape_text(model_shape)} (centre-cropped to a square, "
+        "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
+        "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
+        "how familiar the picture is to the model."
+    )
 
 
 # Where the Directions page's directions come from (#15).
 PCA, SEFA, ATTRIBUTE, SELECTIONS = "pca", "sefa", "attribute", "selections"
-DIRECTION_KINDS = {PCA: "Principal components of the codes (GANSpace)",
-                   SEFA: "The decoder's first layer (SeFa)",
-                   ATTRIBUTE: "Attribute vector: class A → class B",
-                   SELECTIONS: "Attribute vector: map selection A → B"}
+DIRECTION_KINDS = {
+    PCA: "Principal components of the codes (GANSpace)",
+    SEFA: "The decoder's first layer (SeFa)",
+    ATTRIBUTE: "Attribute vector: class A → class B",
+    SELECTIONS: "Attribute vector: map selection A → B",
+}
 
 
 def direction_label(name: str, weight: float, measure: str) -> str:
@@ -241,8 +264,10 @@ def direction_label(name: str, weight: float, measure: str) -> str:
 
 # Where the Sample page's codes come from.
 PRIOR, MIXTURE = "prior", "mixture"
-SAMPLE_SOURCES = {PRIOR: "The prior (an autoencoder's: one Gaussian fitted to its codes)",
-                  MIXTURE: "A Gaussian mixture fitted to the codes"}
+SAMPLE_SOURCES = {
+    PRIOR: "The prior (an autoencoder's: one Gaussian fitted to its codes)",
+    MIXTURE: "A Gaussian mixture fitted to the codes",
+}
 
 
 def quality_text(density: float, coverage: float, samples: int) -> str:

@@ -85,8 +85,11 @@ def progress_text(snap: jobs.JobState) -> str:
         return "Stopping after this batch…"
     if snap.n_batches == 0:
         return "Starting…"
-    text = (f"Epoch {snap.epoch} of {snap.epochs}, batch {snap.batch} of {snap.n_batches}"
-            + (f" · loss {snap.loss:.1f}" if snap.loss is not None else "") + f" · {duration(snap.elapsed)} elapsed")
+    text = (
+        f"Epoch {snap.epoch} of {snap.epochs}, batch {snap.batch} of {snap.n_batches}"
+        + (f" · loss {snap.loss:.1f}" if snap.loss is not None else "")
+        + f" · {duration(snap.elapsed)} elapsed"
+    )
     return text + (f", about {duration(snap.seconds_left)} left" if snap.seconds_left is not None else "")
 
 
@@ -96,13 +99,26 @@ def board(job: jobs.TrainingJob, snap: jobs.JobState) -> None:
     if cfg is None or out is None:
         raise RuntimeError("Only a started training job has settings to show.")
     variational = MODELS[cfg.model.name].is_variational
-    extras = [f"β {cfg.model.beta:g}" if variational else "",
-              f"KL warm-up {cfg.kl_warmup_epochs:g} epochs" if cfg.kl_warmup_epochs else "",
-              denoising_note(cfg.to_dict()) if cfg.noise else ""]
+    extras = [
+        f"β {cfg.model.beta:g}" if variational else "",
+        f"KL warm-up {cfg.kl_warmup_epochs:g} epochs" if cfg.kl_warmup_epochs else "",
+        denoising_note(cfg.to_dict()) if cfg.noise else "",
+    ]
     st.markdown(f"**{out.stem}**: {describe(cfg.model)}")
-    st.caption(" · ".join(x for x in [f"{Path(cfg.dataset).name}: {job.n_images - job.n_val:,} images to learn from, "
-                                      f"{job.n_val:,} to validate", f"{cfg.epochs} epochs", f"batch {cfg.batch_size}",
-                                      f"learning rate {cfg.lr:g}", *extras] if x))
+    st.caption(
+        " · ".join(
+            x
+            for x in [
+                f"{Path(cfg.dataset).name}: {job.n_images - job.n_val:,} images to learn from, "
+                f"{job.n_val:,} to validate",
+                f"{cfg.epochs} epochs",
+                f"batch {cfg.batch_size}",
+                f"learning rate {cfg.lr:g}",
+                *extras,
+            ]
+            if x
+        )
+    )
     if not snap.finished:
         st.progress(snap.fraction, text=progress_text(snap))
     if snap.history:
@@ -115,8 +131,14 @@ def live(job: jobs.TrainingJob) -> None:
     snap = job.snapshot()
     if snap.finished:
         st.rerun()
-    st.button("Stop", key="train_stop", icon=":material/stop:", on_click=job.stop, disabled=snap.stop_requested,
-              help="Ends training after the current batch and keeps the best model so far.")
+    st.button(
+        "Stop",
+        key="train_stop",
+        icon=":material/stop:",
+        on_click=job.stop,
+        disabled=snap.stop_requested,
+        help="Ends training after the current batch and keeps the best model so far.",
+    )
     board(job, snap)
     st.caption("You can use the other pages meanwhile: training goes on, and this page picks it up again.")
 
@@ -143,5 +165,12 @@ def outcome(snap: jobs.JobState) -> None:
         facts = [f"reconstruction {m['recon']:.1f} nats"] + ([f"−ELBO {m['nelbo']:.1f} nats"] if "nelbo" in m else [])
         facts.append(f"{m['active_units']} of {len(m['latent_variance'])} latent dimensions in use")
         st.caption(f"On {m['dataset']} ({m['images']:,} images): " + ", ".join(facts) + ".")
-    st.button("Open this model", type="primary", icon=":material/open_in_new:", key="train_open_model",
-              on_click=open_model, args=(label_for(path),), help="Selects it in the sidebar and shows its latent map.")
+    st.button(
+        "Open this model",
+        type="primary",
+        icon=":material/open_in_new:",
+        key="train_open_model",
+        on_click=open_model,
+        args=(label_for(path),),
+        help="Selects it in the sidebar and shows its latent map.",
+    )

@@ -28,8 +28,9 @@ def step_png(step: np.ndarray) -> bytes:
     return render.to_png(render.enlarge(square, max(1, math.ceil(STEP_PX / len(square)))))
 
 
-def take_uploads(files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT_SHAPE,
-                 keep_steps: bool = False) -> list[str]:
+def take_uploads(
+    files: list, seen_key: str, shape: tuple[int, int, int] = DIGIT_SHAPE, keep_steps: bool = False
+) -> list[str]:
     """Prepare uploaded files not seen before into the session's uploads, as a model taking `shape` images takes
     them (images.prepare_for: MNIST's digit recipe for a 1x28x28 model); one error line per bad file.
 
@@ -81,6 +82,7 @@ def keep(name: str, image: np.ndarray) -> str:
 
 def _make_room(uploads: dict[str, np.ndarray], steps: dict[str, list[tuple[str, bytes]]]) -> list[str]:
     """Drop the oldest uploads (and their steps) beyond the session's bounds; their names."""
+
     def size(name: str) -> int:
         return uploads[name].nbytes + sum(len(png) for _, png in steps.get(name, ()))
 
@@ -103,8 +105,11 @@ def take_checkpoints(files: list) -> list[str]:
     for f in files[-MAX_SELECTIONS:]:
         if f.file_id not in seen:
             seen[f.file_id] = _take_checkpoint(f)
-    return [f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}"
-            for f in files[-MAX_SELECTIONS:] if seen.get(f.file_id)]
+    return [
+        f"**{markdown_safe(f.name)}**: {markdown_safe(seen[f.file_id])}"
+        for f in files[-MAX_SELECTIONS:]
+        if seen.get(f.file_id)
+    ]
 
 
 def _take_checkpoint(f) -> str | None:
@@ -125,4 +130,3 @@ def _take_checkpoint(f) -> str | None:
         label = f"{stem} {n}{UPLOADED}"
     models[label] = str(path)
     return None
-

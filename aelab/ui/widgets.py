@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import streamlit as st
@@ -15,8 +15,12 @@ from aelab.ui.context import Context, model_options
 NO_COMPARISON = "(none)"
 
 
-def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | None = None, scale: int = 4,
-         columns: int | None = None) -> None:
+def show(
+    pictures: np.ndarray | list[np.ndarray],
+    captions: list[str] | str | None = None,
+    scale: int = 4,
+    columns: int | None = None,
+) -> None:
     """Pictures (2-D gray or (H, W, 3) RGB, in [0, 1]) side by side at one on-screen size, in rows of
     `columns` when given.
 
@@ -35,17 +39,21 @@ def show(pictures: np.ndarray | list[np.ndarray], captions: list[str] | str | No
         return
     caps = captions if isinstance(captions, list) else [captions] * len(pictures)
     for start in range(0, len(uris), columns):  # a row of columns at a time: rows stay level whatever the captions
-        for column, uri, caption in zip(st.columns(columns), uris[start:start + columns], caps[start:start + columns]):
+        for column, uri, caption in zip(
+            st.columns(columns), uris[start : start + columns], caps[start : start + columns]
+        ):
             column.image(uri, caption=caption, width=width)
 
 
-def picture_with_download(picture: np.ndarray, caption: str, file_name: str, key: str, label: str = "Grid (PNG)",
-                          scale: int = 3) -> bytes:
+def picture_with_download(
+    picture: np.ndarray, caption: str, file_name: str, key: str, label: str = "Grid (PNG)", scale: int = 3
+) -> bytes:
     """A grid or strip enlarged on screen, and a PNG download of exactly what is shown; returns the PNG."""
     png = render.to_png(render.enlarge(picture, scale))
     st.image(png, caption=caption, output_format="PNG")
-    st.download_button(label, png, file_name=file_name, mime="image/png", on_click="ignore",
-                       icon=":material/download:", key=key)
+    st.download_button(
+        label, png, file_name=file_name, mime="image/png", on_click="ignore", icon=":material/download:", key=key
+    )
     return png
 
 
@@ -71,10 +79,12 @@ def comparison_picker(ctx: Context, key: str) -> Context | None:
         st.info("Only one model is available: train another (a VAE next to an autoencoder, say) to compare them.")
         return None
     meta = {str(item.path): item.meta for item in caches.models.listing() if item.meta}  # headers read once
-    other_kind = [label for label, path in others.items()
-                  if describes_vae(meta.get(path, {})) != ctx.model.is_variational]
-    checkpoint = pick_model("Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0],
-                            key=f"{key}_{ctx.digest}")
+    other_kind = [
+        label for label, path in others.items() if describes_vae(meta.get(path, {})) != ctx.model.is_variational
+    ]
+    checkpoint = pick_model(
+        "Compare with", {NO_COMPARISON: None, **others}, (other_kind or list(others))[0], key=f"{key}_{ctx.digest}"
+    )
     return None if checkpoint is None else ctx.with_checkpoint(checkpoint)
 
 
@@ -94,8 +104,9 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
     """
     source = st.radio(label, keys.LATENT_SOURCES, horizontal=True, key=picker.source)
     if source == keys.DATASET_INDEX:
-        index = st.number_input("Index", 0, len(ctx.data) - 1, value=st.session_state.get(picker.default, 0),
-                                key=picker.index)
+        index = st.number_input(
+            "Index", 0, len(ctx.data) - 1, value=st.session_state.get(picker.default, 0), key=picker.index
+        )
     elif source == keys.RANDOM_IMAGE:
         if st.button("New random image", key=picker.reroll) or picker.random not in st.session_state:
             st.session_state[picker.random] = int(np.random.default_rng().integers(len(ctx.data)))
@@ -112,4 +123,4 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
             return None
         name = st.selectbox("Uploaded image", list(uploads), key=picker.upload)
         return ctx.encode(uploads[name])[0], uploads[name]
-    return ctx.codes().mu[index], render.to_pictures(ctx.images[index:index + 1])[0]
+    return ctx.codes().mu[index], render.to_pictures(ctx.images[index : index + 1])[0]

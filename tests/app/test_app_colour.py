@@ -33,7 +33,7 @@ def env(settings, tmp_path_factory: pytest.TempPathFactory):
         model.init_output_bias(x)
         optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
         for step in range(20):
-            loss = model.loss(x[step * 12 % 240:][:16], generator=torch.Generator().manual_seed(step))["loss"]
+            loss = model.loss(x[step * 12 % 240 :][:16], generator=torch.Generator().manual_seed(step))["loss"]
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -59,9 +59,20 @@ def colourful(url: str) -> bool:
     return picture.ndim == 3 and float(np.ptp(picture, axis=2).max()) > 0.2
 
 
-@pytest.mark.parametrize("page", [navigation.TRAVERSE, navigation.DIRECTIONS, navigation.INTERPOLATE, navigation.SAMPLE,
-                                  navigation.RECONSTRUCT, navigation.DENOISE, navigation.ANOMALY,
-                                  navigation.COMPARE], ids=lambda page: page.title)
+@pytest.mark.parametrize(
+    "page",
+    [
+        navigation.TRAVERSE,
+        navigation.DIRECTIONS,
+        navigation.INTERPOLATE,
+        navigation.SAMPLE,
+        navigation.RECONSTRUCT,
+        navigation.DENOISE,
+        navigation.ANOMALY,
+        navigation.COMPARE,
+    ],
+    ids=lambda page: page.title,
+)
 def test_every_page_draws_a_colour_model_in_colour(env, page):
     at = open_page(page.script)
     assert not at.main.error, [e.value for e in at.main.error]
@@ -82,7 +93,8 @@ def test_a_gray_model_on_colour_data_gets_one_line(env):
     at = open_page(navigation.MAP.script, model="vae")
     assert [w.value for w in at.main.warning] == [
         "This model takes 1x28x28 gray images and shapes is 3x64x64 RGB: pick a dataset of the model's shape in "
-        "the sidebar, or another model."]
+        "the sidebar, or another model."
+    ]
     assert not at.main.error
 
 
@@ -102,8 +114,11 @@ def test_on_shapes_the_map_colours_by_a_factor_and_traverse_says_what_each_dimen
     marker = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["marker"]
     test = load_dataset("shapes", "test")
     color = marker["color"]
-    shown = np.frombuffer(__import__("base64").b64decode(color["bdata"]), color["dtype"]) if isinstance(color, dict) \
+    shown = (
+        np.frombuffer(__import__("base64").b64decode(color["bdata"]), color["dtype"])
+        if isinstance(color, dict)
         else np.asarray(color)
+    )
     np.testing.assert_array_equal(shown, test.factors[:, shapes.FACTOR_NAMES.index("x")])
 
     at = open_page(navigation.TRAVERSE.script, model="colour-ae (yours)")  # the barely trained VAE's dims collapsed

@@ -59,8 +59,9 @@ def test_pca_sliders_move_the_base_along_the_package_directions(env, conv_ae):
     at = open_directions()
     found = directions.principal_directions(codes, 5)
     sliders = direction_sliders(at)
-    assert [s.label for s in sliders] == [text.direction_label(n, w, found.measure)
-                                          for n, w in zip(found.names, found.weight)]
+    assert [s.label for s in sliders] == [
+        text.direction_label(n, w, found.measure) for n, w in zip(found.names, found.weight)
+    ]
     assert sliders[0].label.startswith("PC 1 · ") and sliders[0].label.endswith("% of variance")
     for s, std in zip(sliders, found.std):
         assert s.value == 0 and s.max == pytest.approx(directions.WALK_EXTENT * std, rel=1e-5) == -s.min
@@ -107,8 +108,11 @@ def test_the_walk_grid_and_gif_downloads_are_the_package_walks(env, conv_ae):
     np.testing.assert_allclose(pixels(url), expected, atol=TOLERANCE)
     assert at.image[1].captions == ["Rows, top to bottom: " + ", ".join(found.names)]
     at.slider(key="dir_grid_steps").set_value(4).run()
-    np.testing.assert_allclose(pixels(at.download_button(key="dir_grid_png").proto.url),
-                               directions.walk_grid(model, codes[0], found, 4, 3), atol=TOLERANCE)
+    np.testing.assert_allclose(
+        pixels(at.download_button(key="dir_grid_png").proto.url),
+        directions.walk_grid(model, codes[0], found, 4, 3),
+        atol=TOLERANCE,
+    )
 
     at.selectbox(key="dir_gif_row").set_value(2).run()
     gif = at.download_button(key="dir_gif").proto.url
@@ -168,8 +172,7 @@ def test_an_uploaded_image_is_a_base_and_the_mlp_vae_works_too(env, mnist_test):
     at.slider(key="dir_t_0").set_value(value).run()
     assert not at.exception
     vector = directions.sefa_directions(model, 5).vectors[0]
-    np.testing.assert_allclose(decoded(at), directions.walk(model, base, vector, np.array([value]))[0],
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(decoded(at), directions.walk(model, base, vector, np.array([value]))[0], atol=TOLERANCE)
 
 
 def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist_test, conv_ae, lasso_map):
@@ -196,5 +199,6 @@ def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist
     value = min(float(expected.norm), slider.max)  # A's mean code plus the vector lands on B's
     at.slider(key=slider.key).set_value(value).run()
     base = mu[at.number_input(key="dir_base_index").value]
-    np.testing.assert_allclose(decoded(at), directions.walk(model, base, expected.direction, np.array([value]))[0],
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(
+        decoded(at), directions.walk(model, base, expected.direction, np.array([value]))[0], atol=TOLERANCE
+    )

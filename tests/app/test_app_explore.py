@@ -94,8 +94,10 @@ def test_traverse_sliders_follow_the_data_and_drive_the_decode(env, vae_codes):
     assert all(url.startswith(DATA_PNG) and picture(url).size == (112, 112) for url in at.image[0].value)
     active = int((~stats.collapsed).sum())
     assert f"active units: {active}" in at.sidebar.caption[-1].value  # the card and the sliders agree
-    assert any(f"{active} of 20 are active" in c.value and f"above {ACTIVE_UNIT_THRESHOLD:g}" in c.value
-               for c in at.main.caption)
+    assert any(
+        f"{active} of 20 are active" in c.value and f"above {ACTIVE_UNIT_THRESHOLD:g}" in c.value
+        for c in at.main.caption
+    )
     box = block_with_key(at.main, "z_sliders")  # the sliders scroll in a box of fixed height, beside the pictures
     assert box.proto.height_config.WhichOneof("height_spec") == "pixel_height"
     assert sorted(s.key for s in box.slider) == sorted(f"z_{d}" for d in range(20)) and not box.image
@@ -147,8 +149,9 @@ def test_traverse_grid_and_other_bases(env, mnist_test, vae_codes, click_map):
     dims = ranked[:5]
     tiles = walks.traversal_grid(load_checkpoint(VAE).model, vae_codes.mu[0], dims, stats.low, stats.high, 8)
     values = walks.traversal_values(stats.low, stats.high, dims, 8)
-    expected = render.labelled_grid(tiles.reshape(5, 8, 28, 28), [f"dim {d}" for d in dims],
-                                    [[f"{v:.2f}" for v in row] for row in values], 3)
+    expected = render.labelled_grid(
+        tiles.reshape(5, 8, 28, 28), [f"dim {d}" for d in dims], [[f"{v:.2f}" for v in row] for row in values], 3
+    )
     np.testing.assert_allclose(pixels(grid[0]), expected, atol=0.5 / 255 + 1e-6)
     assert content(at.download_button(key="grid_png").proto.url) == content(grid[0])  # the download is that PNG
     assert at.download_button(key="grid_png").proto.url.endswith(".png")
@@ -187,8 +190,7 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
     at = open_page(navigation.INTERPOLATE.script)
     assert is_plain_autoencoder(picker(at).value)  # by default, a model of the other kind
     assert len(at.image) == 2
-    assert all(image.captions[0].startswith("mean pixel change between neighbouring frames: ")
-               for image in at.image)
+    assert all(image.captions[0].startswith("mean pixel change between neighbouring frames: ") for image in at.image)
     path = at.session_state["interp_path"]
     assert path.shape == (10, 20)
     assert at.session_state["interp_path_digest"] == file_digest(VAE)
@@ -227,8 +229,10 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
 
 def diversity_shown(at: AppTest) -> list[tuple[float, float]]:
     """Each grid's diversity figure and the real test images', as the page writes them."""
-    found = [re.search(r"Diversity: \*\*([\d.]+)\*\* between samples \(real test images: ([\d.]+)\)", m.value)
-             for m in at.main.markdown]
+    found = [
+        re.search(r"Diversity: \*\*([\d.]+)\*\* between samples \(real test images: ([\d.]+)\)", m.value)
+        for m in at.main.markdown
+    ]
     return [(float(f[1]), float(f[2])) for f in found if f]
 
 

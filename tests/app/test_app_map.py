@@ -66,10 +66,23 @@ def test_app_opens_on_the_vae_and_mnist_with_a_model_card():
 
 def test_points_are_coloured_by_their_label_as_the_legend_says():
     at = AppTest.from_file(APP, default_timeout=180).run()
-    entries = re.findall(r"<span style='white-space:nowrap'><span style='color:(#[0-9a-f]{6})'>●</span>&nbsp;"
-                         r"(\d) - ([a-z]+)</span>", at.get("html")[0].proto.body)
-    assert [name for _, _, name in entries] == ["zero", "one", "two", "three", "four", "five", "six", "seven",
-                                                 "eight", "nine"]  # each entry whole, in one unbreakable span
+    entries = re.findall(
+        r"<span style='white-space:nowrap'><span style='color:(#[0-9a-f]{6})'>●</span>&nbsp;"
+        r"(\d) - ([a-z]+)</span>",
+        at.get("html")[0].proto.body,
+    )
+    assert [name for _, _, name in entries] == [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+    ]  # each entry whole, in one unbreakable span
     legend = {int(k): c for c, k, _ in entries}
     assert len(set(legend.values())) == len(legend) == 10
     labels = load_dataset("mnist", "test").labels.numpy()
@@ -81,8 +94,11 @@ def test_points_are_coloured_by_their_label_as_the_legend_says():
 
 def marked(at) -> tuple[list[int], list[int] | None]:
     """The dataset rows marked on the map and the marked cells (None: none), as the figure sent says."""
-    rows = [int(values(t["customdata"])[i, 0]) for t in traces(at, figures.MAP_POINTS)
-            for i in t.get("selectedpoints") or []]
+    rows = [
+        int(values(t["customdata"])[i, 0])
+        for t in traces(at, figures.MAP_POINTS)
+        for i in t.get("selectedpoints") or []
+    ]
     return sorted(rows), traces(at, figures.MAP_CELLS)[0].get("selectedpoints")
 
 
@@ -98,8 +114,9 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
     from aelab.explore import neighbours
     from aelab.store.checkpoints import load_checkpoint
 
-    mu = encoding.encode_all(load_checkpoint(Path(at.session_state["model_path"])).model,
-                           load_dataset("mnist", "test").images).mu
+    mu = encoding.encode_all(
+        load_checkpoint(Path(at.session_state["model_path"])).model, load_dataset("mnist", "test").images
+    ).mu
     near = neighbours.nearest(mu, 7)
     names = ", ".join(str(int(load_dataset("mnist", "test").labels[i])) for i in near.index)
     kept = neighbours.kept(mu, projections.pca(mu).coords, 7)
@@ -214,14 +231,16 @@ def test_the_map_colours_by_a_number_per_image_on_a_continuous_scale():
     from aelab.store.checkpoints import load_checkpoint
 
     at = AppTest.from_file(APP, default_timeout=180).run()
-    assert at.selectbox(key="map_colour_by").options == ["label", "recon. error", "anomaly score", "KL (nats)",
-                                                          "trust"]
+    assert at.selectbox(key="map_colour_by").options == ["label", "recon. error", "anomaly score", "KL (nats)", "trust"]
     test = load_dataset("mnist", "test", download=False)
     model = load_checkpoint(Path(at.session_state["model_path"])).model
     codes = encoding.encode_all(model, test.images)
-    expected = {"kl": encoding.kl_per_dim(codes).sum(1), "recon": anomaly.reconstruction_errors(model, test.images),
-                "anomaly": anomaly.anomaly_scores(model, test.images, "mse_per_ink"),
-                "trust": neighbours.trust(codes.mu, projections.pca(codes.mu).coords)}
+    expected = {
+        "kl": encoding.kl_per_dim(codes).sum(1),
+        "recon": anomaly.reconstruction_errors(model, test.images),
+        "anomaly": anomaly.anomaly_scores(model, test.images, "mse_per_ink"),
+        "trust": neighbours.trust(codes.mu, projections.pca(codes.mu).coords),
+    }
     for by, truth in expected.items():
         at.selectbox(key="map_colour_by").set_value(by).run()
         assert not at.exception and not at.get("html")  # a colour bar instead of the class key
@@ -251,8 +270,10 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
     assert not at.exception and at.subheader[0].value == f"{len(rows)} images selected"
     names = {int(label): test.label_name(i) for i, label in enumerate(test.labels.numpy()[:20])}
     counts = test.labels.numpy()[rows]
-    expected = " · ".join(f"{names[label]} {int((counts == label).sum())}"
-                          for label in sorted(set(counts), key=lambda lab: (-(counts == lab).sum(), names[lab])))
+    expected = " · ".join(
+        f"{names[label]} {int((counts == label).sum())}"
+        for label in sorted(set(counts), key=lambda lab: (-(counts == lab).sum(), names[lab]))
+    )
     assert f"By label: {expected}" in [c.value for c in at.caption]
     assert marked(at) == (sorted(rows), None)
     for dataset in traces(at, figures.MAP_POINTS):
@@ -274,8 +295,10 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
 
     for side in "AB":  # the group buttons keep the region for the Directions page's attribute vector
         at.button(key=f"group_{side}").click().run()
-    assert {side: region.rows for side, region in at.session_state[keys.GROUPS].items()} == \
-        {"A": tuple(rows), "B": tuple(rows)}
+    assert {side: region.rows for side, region in at.session_state[keys.GROUPS].items()} == {
+        "A": tuple(rows),
+        "B": tuple(rows),
+    }
 
     click_map(at, index=7)  # a click replaces the region, and the map's look comes back
     at.run()
@@ -315,8 +338,9 @@ def test_pictures_of_some_points_are_drawn_where_their_dots_are():
         size = thumbnail["sizex"]
         assert np.isclose(thumbnail["x"] + size / 2, xs[position], atol=1e-4)
         assert np.isclose(thumbnail["y"] - size / 2, ys[position], atol=1e-4)
-        np.testing.assert_allclose(pixels(thumbnail["source"]), test.images[int(rows[position]), 0].numpy(),
-                                   atol=0.5 / 255 + 1e-6)  # the image of the very point it covers
+        np.testing.assert_allclose(
+            pixels(thumbnail["source"]), test.images[int(rows[position]), 0].numpy(), atol=0.5 / 255 + 1e-6
+        )  # the image of the very point it covers
     at.checkbox(key="map_thumbnails").uncheck().run()
     assert not figure(at)["layout"].get("images")
 

@@ -34,8 +34,9 @@ def open_page(page: str, model: str = "mine (yours)") -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", [spec for spec in navigation.PAGES if spec is not navigation.TRAIN],
-                         ids=lambda spec: spec.title)
+@pytest.mark.parametrize(
+    "page", [spec for spec in navigation.PAGES if spec is not navigation.TRAIN], ids=lambda spec: spec.title
+)
 def test_every_page_works_with_your_own_model(app_env, page):
     at = open_page(page.script)
     assert not at.error, [e.value for e in at.error]
@@ -66,7 +67,8 @@ def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, settings):
     try:
         with settings(entry_points=f"{app_env['entry']},others:nan_on_digits"):
             at = open_page(navigation.MAP.script, model="nan-on-digits (yours)")
-            assert [e.value for e in at.error] == ["others:nan_on_digits: its encode gave NaN or infinity for 500 of "
-                                                   "500 inputs"]
+            assert [e.value for e in at.error] == [
+                "others:nan_on_digits: its encode gave NaN or infinity for 500 of 500 inputs"
+            ]
     finally:
         out.unlink()

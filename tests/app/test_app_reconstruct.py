@@ -28,10 +28,22 @@ from aelab.ui.uploads import STEP_PX
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = navigation.RECONSTRUCT.script
 VAE = SHIPPED_DIR / "vae.safetensors"
-SENTENCE = re.compile(r"^error \S+ — (higher than|no higher than) .*MNIST test image.*: "
-                      r"(not flagged|flagged as unusual for this model) \(threshold \S+\)$")
-STEP_NAMES = ["original", "grayscale", "inverted", "background", "background removed", "thresholded", "digit kept",
-              "cropped", "20x20 box", "centred by mass 28x28"]
+SENTENCE = re.compile(
+    r"^error \S+ — (higher than|no higher than) .*MNIST test image.*: "
+    r"(not flagged|flagged as unusual for this model) \(threshold \S+\)$"
+)
+STEP_NAMES = [
+    "original",
+    "grayscale",
+    "inverted",
+    "background",
+    "background removed",
+    "thresholded",
+    "digit kept",
+    "cropped",
+    "20x20 box",
+    "centred by mass 28x28",
+]
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +118,19 @@ def test_a_file_that_cannot_be_read_is_not_called_nothing_uploaded(env, mnist_te
 
 def test_uploads_good_and_bad_together(env, mnist_test, reference, monkeypatch):
     digit = mnist_png(mnist_test, 0)
-    files = [("seven.png", digit, "image/png"),
-             ("photo.jpg", photo_jpeg(), "image/jpeg"),
-             ("truncated.png", digit[:len(digit) // 2], "image/png"),
-             ("notes.png", b"These are notes, not a picture.\n", "image/png"),
-             ("empty.png", b"", "image/png"),
-             ("huge.png", digit + bytes(reading.MAX_BYTES), "image/png")]
+    files = [
+        ("seven.png", digit, "image/png"),
+        ("photo.jpg", photo_jpeg(), "image/jpeg"),
+        ("truncated.png", digit[: len(digit) // 2], "image/png"),
+        ("notes.png", b"These are notes, not a picture.\n", "image/png"),
+        ("empty.png", b"", "image/png"),
+        ("huge.png", digit + bytes(reading.MAX_BYTES), "image/png"),
+    ]
     prepared = []
     real = inputs.prepare_bytes
-    monkeypatch.setattr(inputs, "prepare_bytes", lambda data, name, spec: prepared.append(name) or real(data, name, spec))
+    monkeypatch.setattr(
+        inputs, "prepare_bytes", lambda data, name, spec: prepared.append(name) or real(data, name, spec)
+    )
 
     at = open_page()
     assert any("Nothing uploaded yet" in i.value for i in at.main.info)
@@ -125,8 +141,12 @@ def test_uploads_good_and_bad_together(env, mnist_test, reference, monkeypatch):
 
     errors = [e.value for e in at.main.error]
     assert len(errors) == 4 and all("\n" not in e for e in errors)
-    for name, words in [("truncated.png", "truncated or corrupt"), ("notes.png", "not an image"),
-                        ("empty.png", "empty"), ("huge.png", "too large")]:
+    for name, words in [
+        ("truncated.png", "truncated or corrupt"),
+        ("notes.png", "not an image"),
+        ("empty.png", "empty"),
+        ("huge.png", "too large"),
+    ]:
         assert sum(e.startswith(f"**{name}**: ") and words in e for e in errors) == 1, (name, errors)
 
     uploads = at.session_state["uploads"]
@@ -156,8 +176,9 @@ def test_uploads_good_and_bad_together(env, mnist_test, reference, monkeypatch):
     at.file_uploader(key="uploader").set_value(None).run()  # files leave the uploader: the uploads stay
     assert not at.exception and not at.main.error
     assert list(at.session_state["uploads"]) == ["seven.png", "photo.jpg"]
-    at.file_uploader(key="uploader").set_value([("seven.png", mnist_png(mnist_test, 1), "image/png"),
-                                                 ("copy.png", digit, "image/png")]).run()
+    at.file_uploader(key="uploader").set_value(
+        [("seven.png", mnist_png(mnist_test, 1), "image/png"), ("copy.png", digit, "image/png")]
+    ).run()
     assert list(at.session_state["uploads"]) == ["seven.png", "photo.jpg", "seven.png (2)", "copy.png"]
     assert len(sentences(at)) == 5
 
@@ -183,7 +204,6 @@ def test_test_index_shows_its_reconstruction_and_score(env, mnist_test, referenc
     at.button(key="test_random").click().run()
     assert not at.exception and 0 <= at.number_input(key="test_index").value < len(mnist_test)
     assert len(sentences(at)) == 1 and at.session_state["uploads"] == {}
-
 
 
 def test_the_verdict_follows_the_anomaly_pages_threshold(env, mnist_test, reference):

@@ -43,8 +43,9 @@ def tree(tmp_path, mnist_test):
 def env(settings, tmp_path):
     """A served app with its own runs folder and caches; AELAB_ALLOWED_FOLDERS is tmp_path/allowed. It gives
     the `settings` fixture, for a test to change one inside."""
-    with settings(served=True, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
-                  allowed_folders=tmp_path / "allowed"):
+    with settings(
+        served=True, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache", allowed_folders=tmp_path / "allowed"
+    ):
         yield settings
     for job in jobs.running_jobs():  # never leave a thread training after a failed test
         job.stop()
@@ -79,8 +80,16 @@ def test_typed_paths_outside_the_allowed_folders_are_refused_and_nothing_is_read
     at = page(navigation.TRAIN.script)
     at.radio(key="train_source").set_value(FOLDER).run()
     allowed = tree / "allowed"
-    for typed in ("/", "~", str(tree / "secret"), f"{allowed}/link-out", f"{allowed}/link-out/9",
-                  f"{allowed}/digits/../../secret", "../secret", f"{tree}/nothing-here"):
+    for typed in (
+        "/",
+        "~",
+        str(tree / "secret"),
+        f"{allowed}/link-out",
+        f"{allowed}/link-out/9",
+        f"{allowed}/digits/../../secret",
+        "../secret",
+        f"{tree}/nothing-here",
+    ):
         at.text_input(key="train_folder").set_value(typed).run()
         assert not at.exception
         assert errors(at) == [markdown_safe(f"{typed} is not open to training here: use a folder inside {allowed}.")]
@@ -174,8 +183,10 @@ def test_a_session_keeps_a_bounded_number_of_uploads_the_oldest_going_first(env)
     at.file_uploader(key="uploader").set_value(pngs(60, 60)).run()
     uploads, steps = at.session_state[keys.UPLOADS], at.session_state[keys.UPLOAD_STEPS]
     assert list(uploads) == [f"{i}.png" for i in range(20, 120)] and list(steps) == list(uploads)
-    assert at.toast[0].value == ("Dropped the oldest uploads (0.png, 1.png, 2.png and 17 more): a session keeps at "
-                                 f"most {MAX_UPLOADS} images, 32 MB.")
+    assert at.toast[0].value == (
+        "Dropped the oldest uploads (0.png, 1.png, 2.png and 17 more): a session keeps at "
+        f"most {MAX_UPLOADS} images, 32 MB."
+    )
     at.file_uploader(key="uploader").set_value(pngs(200, MAX_SELECTIONS + 5)).run()
     assert f"Only the newest {MAX_SELECTIONS} files here are read: 5 older ones were not." in errors(at)
     assert len(at.session_state[keys.UPLOADS]) == MAX_UPLOADS and "204.png" not in at.session_state[keys.UPLOADS]
@@ -186,7 +197,7 @@ def _bar(i: int):
     import numpy as np
 
     pixels = np.zeros((28, 28), np.float32)
-    pixels[4 + i % 10:24, 6 + i % 15:10 + i % 15] = 1.0
+    pixels[4 + i % 10 : 24, 6 + i % 15 : 10 + i % 15] = 1.0
     return pixels
 
 
@@ -211,9 +222,13 @@ def test_unusable_settings_stop_the_app_with_one_line(env):
 
 def test_with_an_auth_section_only_signed_in_people_get_in(env):
     at = AppTest.from_file(APP, default_timeout=120)
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-                          "client_id": "aelab", "client_secret": "s",
-                          "server_metadata_url": "https://id.example.org/.well-known/openid-configuration"}
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "aelab",
+        "client_secret": "s",
+        "server_metadata_url": "https://id.example.org/.well-known/openid-configuration",
+    }
     at.user = {"is_logged_in": False}
     at.run()
     assert not at.exception and at.button[0].label == "Sign in" and not at.sidebar.selectbox

@@ -91,13 +91,15 @@ def test_an_uploaded_zip_is_checked_at_once_then_trained_on_and_tested_on_its_he
     at.radio(key="train_source").set_value("Upload a zip").run()
     assert at.button(key="train_start").disabled  # nothing uploaded yet
     png = to_png(mnist_test.images[0, 0].numpy())
-    at.file_uploader(key="train_zip").set_value(("evil.zip", zip_of({"a.png": png, "../evil.png": png}),
-                                                  "application/zip")).run()
+    at.file_uploader(key="train_zip").set_value(
+        ("evil.zip", zip_of({"a.png": png, "../evil.png": png}), "application/zip")
+    ).run()
     assert "points outside the archive" in at.main.error[0].value and at.button(key="train_start").disabled
 
     digits = {str(d): [int(i) for i in (mnist_test.labels == d).nonzero()[:20, 0]] for d in (1, 4, 7)}
-    entries = {f"my digits/{d}/{i}.png": to_png(mnist_test.images[i, 0].numpy()) for d, idx in digits.items()
-               for i in idx}
+    entries = {
+        f"my digits/{d}/{i}.png": to_png(mnist_test.images[i, 0].numpy()) for d, idx in digits.items() for i in idx
+    }
     at.file_uploader(key="train_zip").set_value(("my digits.zip", zip_of(entries), "application/zip")).run()
     assert not at.main.error and "48 training images, 3 classes (1, 4, 7)" in " ".join(c.value for c in at.caption)
     at.number_input(key="train_epochs").set_value(2).run()

@@ -87,8 +87,12 @@ def test_denoise_compares_the_two_shipped_models_and_follows_the_noise(env, mode
     out = torch.from_numpy(encoding.reconstruct(models["denoising_conv_ae"], noisy)).unsqueeze(1)
     shown_captions = captions(at)  # row by row, one row per image: clean, noisy, denoising model, plain model
     assert len(shown_captions) == 16
-    assert shown_captions[:4] == ["test 0", f"{float(noise.psnr(shown, noisy)[0]):.1f} dB",
-                                  f"{float(noise.psnr(shown, out)[0]):.1f} dB", shown_captions[3]]
+    assert shown_captions[:4] == [
+        "test 0",
+        f"{float(noise.psnr(shown, noisy)[0]):.1f} dB",
+        f"{float(noise.psnr(shown, out)[0]):.1f} dB",
+        shown_captions[3],
+    ]
     assert shown_captions[4::4] == ["test 1", "test 2", "test 3"]
     assert {pixels(url).shape for image in at.image for url in image.value} == {(84, 84)}  # one size for all
 
@@ -106,7 +110,8 @@ def test_denoise_compares_the_two_shipped_models_and_follows_the_noise(env, mode
     rerun(at)
     assert captions(at) != before
     assert psnr_table(at).loc["conv_ae", "mean PSNR (dB)"] == pytest.approx(
-        expected_psnr(models["conv_ae"], clean, "salt_pepper", 0.3)[1], abs=0.01)
+        expected_psnr(models["conv_ae"], clean, "salt_pepper", 0.3)[1], abs=0.01
+    )
 
     salt = psnr_table(at)
     at.slider(key="denoise_level").set_value(0.1)
@@ -167,8 +172,10 @@ def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors)
 
     worst = np.argsort(-errors)[:9]
     shown = [c for c in captions(at) if c.startswith("#")]  # row by row, three to a row
-    assert shown == [f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · error {errors[i]:.4f} · flagged"
-                     for r, i in enumerate(worst, 1)]  # the 90th percentile flags all nine
+    assert shown == [
+        f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · error {errors[i]:.4f} · flagged"
+        for r, i in enumerate(worst, 1)
+    ]  # the 90th percentile flags all nine
 
 
 def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(env, models, mnist_test, vae_errors):
@@ -180,8 +187,9 @@ def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(en
     strips = [url for image in at.image for url, c in zip(image.value, image.captions) if c.startswith("#")]
     assert len(strips) == 9
     for k in (0, 8):  # the worst and the ninth: image | reconstruction | error map, coloured on one scale
-        expected = render.enlarge(render.make_grid([x[k, 0].numpy(), recon[k], anomaly.heatmap(maps[k], maps.max())],
-                                                   ncol=3), 3)
+        expected = render.enlarge(
+            render.make_grid([x[k, 0].numpy(), recon[k], anomaly.heatmap(maps[k], maps.max())], ncol=3), 3
+        )
         np.testing.assert_allclose(pixels(strips[k]), expected, atol=0.5 / 255 + 1e-6)
     assert {pixels(url).shape for url in strips} == {(3 * 32, 3 * 92, 3)}  # one size, RGB, nothing drifts
 
@@ -194,7 +202,8 @@ def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_
     at = open_page(navigation.ANOMALY.script)
     good = digit_png(mnist_test, 3)
     at.file_uploader(key="anomaly_uploader").set_value(
-        [("good.png", good, "image/png"), ("notes.png", b"this is not a picture", "image/png")])
+        [("good.png", good, "image/png"), ("notes.png", b"this is not a picture", "image/png")]
+    )
     rerun(at)
     assert len(at.error) == 1 and "notes.png" in at.error[0].value and "not an image" in at.error[0].value
     assert list(at.session_state["uploads"]) == ["good.png"]
@@ -274,5 +283,7 @@ def test_compare_csv_export_has_every_test_image(env, models, mnist_test):
     assert len(table) == 10000
     np.testing.assert_array_equal(table["index"], np.arange(10000))
     np.testing.assert_array_equal(table["label"], mnist_test.labels.numpy())
-    np.testing.assert_allclose(table.iloc[:, 2:2 + dim].to_numpy(), codes, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(table[["pca_x", "pca_y"]].to_numpy(), projections.pca(codes).coords, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(table.iloc[:, 2 : 2 + dim].to_numpy(), codes, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        table[["pca_x", "pca_y"]].to_numpy(), projections.pca(codes).coords, rtol=1e-3, atol=1e-3
+    )

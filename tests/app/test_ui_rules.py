@@ -28,8 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_importing_the_ui_helpers_draws_nothing_and_every_page_script_is_registered():
     ui = ROOT / "aelab" / "ui"
-    helpers = sorted(".".join(p.relative_to(ui).with_suffix("").parts)
-                     for p in [*ui.glob("*.py"), *ui.glob("caches/*.py")] if p.stem != "__init__")
+    helpers = sorted(
+        ".".join(p.relative_to(ui).with_suffix("").parts)
+        for p in [*ui.glob("*.py"), *ui.glob("caches/*.py")]
+        if p.stem != "__init__"
+    )
     code = "import importlib\n" + "".join(f"importlib.import_module('aelab.ui.{m}')\n" for m in helpers)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -77,8 +80,13 @@ def test_the_model_a_role_starts_on_follows_the_metadata():
 
 def test_typed_indices_are_parsed_or_refused_with_a_sentence():
     assert text.parse_indices(" 3, 17 42;0 ", 100) == [3, 17, 42, 0]
-    for typed, says in (("", "at least one"), ("5, x", "whole numbers"), ("-1", "whole numbers"),
-                        ("7 99999", "outside the test set"), (", ".join(["1"] * 13), "At most 12")):
+    for typed, says in (
+        ("", "at least one"),
+        ("5, x", "whole numbers"),
+        ("-1", "whole numbers"),
+        ("7 99999", "outside the test set"),
+        (", ".join(["1"] * 13), "At most 12"),
+    ):
         with pytest.raises(ValueError, match=says):
             text.parse_indices(typed, 100)
 
@@ -89,8 +97,10 @@ def test_words_the_pages_show():
     assert text.load_progress("indexing", 1200, 1150) == (0.0, "Looking for images: 1,200 files seen, 1,150 found")
     assert text.load_progress("reading", 300, 1200) == (0.25, "Reading images: 300 of 1,200")
     assert text.load_progress("reading", 0, 0)[0] == 1.0
-    assert text.dropped_uploads(["a_1.png"], 100, 32.0) == (r"Dropped the oldest upload (a\_1.png): a session keeps "
-                                                            "at most 100 images, 32 MB.")
+    assert text.dropped_uploads(["a_1.png"], 100, 32.0) == (
+        r"Dropped the oldest upload (a\_1.png): a session keeps "
+        "at most 100 images, 32 MB."
+    )
     assert "(a, b, c and 2 more)" in text.dropped_uploads(list("abcde"), 100, 32.0)
     assert text.unread_uploads(1, 100) == "Only the newest 100 files here are read: 1 older one was not."
     assert text.duration(42.4) == "42 s" and text.duration(185) == "3 min 05 s"
@@ -99,17 +109,31 @@ def test_words_the_pages_show():
     assert text.dataset_option(FALLBACK_DATASET) == "scikit-learn digits (offline)"
     assert noise.denoising_note(None) == noise.denoising_note({"noise": None}) == "not trained to denoise"
     assert noise.denoising_note({"noise": "salt_pepper", "noise_level": 0.1}) == (
-        "trained to remove Salt-and-pepper noise at level 0.1")
+        "trained to remove Salt-and-pepper noise at level 0.1"
+    )
 
 
 def test_the_model_card_and_compare_table_read_the_metadata():
-    meta = {"dataset": "mnist", "epochs": 2.28, "status": "stopped", "best_epoch": 2,
-            "train": {"batch_size": 64, "lr": 0.003, "noise": "gaussian", "noise_level": 0.3, "kl_warmup_epochs": 2},
-            "metrics": {"nelbo": 101.234, "recon": 80.0, "active_units": 12, "kl": 21.2}}
+    meta = {
+        "dataset": "mnist",
+        "epochs": 2.28,
+        "status": "stopped",
+        "best_epoch": 2,
+        "train": {"batch_size": 64, "lr": 0.003, "noise": "gaussian", "noise_level": 0.3, "kl_warmup_epochs": 2},
+        "metrics": {"nelbo": 101.234, "recon": 80.0, "active_units": 12, "kl": 21.2},
+    }
     facts = text.card_facts(meta)
-    assert facts == {"trained on": "mnist", "trained for": "2.28 epochs (stopped in epoch 3)", "denoising": "trained to remove Gaussian noise at "
-                     "level 0.3", "ended": "stopped", "KL warm-up": "2 epochs", "batch · lr": "64 · 0.003",
-                     "test −ELBO (nats)": "101.2", "test recon (nats)": "80.0", "active units": "12"}
+    assert facts == {
+        "trained on": "mnist",
+        "trained for": "2.28 epochs (stopped in epoch 3)",
+        "denoising": "trained to remove Gaussian noise at level 0.3",
+        "ended": "stopped",
+        "KL warm-up": "2 epochs",
+        "batch · lr": "64 · 0.003",
+        "test −ELBO (nats)": "101.2",
+        "test recon (nats)": "80.0",
+        "active units": "12",
+    }
     assert text.card_facts(meta, "mnist") == facts  # shown on the dataset it learnt: nothing to add
     shown_elsewhere = text.card_facts(meta, FALLBACK_DATASET)
     assert shown_elsewhere["trained on"] == "mnist, shown on scikit-learn digits"
@@ -118,7 +142,8 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert "ended" not in text.card_facts(meta | {"status": "early_stopped"})
     assert "ended" not in text.card_facts(meta | {"status": "from elsewhere"})  # a foreign header never breaks it
     assert text.model_title(meta | {"model": ModelConfig.for_model("vae", beta=4.0).to_dict()}) == (
-        "MLP VAE, 20-d latent, beta 4")
+        "MLP VAE, 20-d latent, beta 4"
+    )
     assert text.model_title(meta).startswith("An unreadable model description (a model config is a JSON object")
     rows = text.metric_rows(ModelConfig.for_model("vae"), meta, 1234567, 0.0123456)
     assert rows["parameters"] == "1,234,567" and rows["recorded test KL (nats)"] == "21.20"
@@ -129,8 +154,10 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     iwae = {"nll": 104.6012, "stderr": 0.9101, "k": 5000, "images": 1000}
     scored = meta | {"metrics": meta["metrics"] | {"iwae": iwae}}
     assert text.card_facts(scored)["test −log p(x) (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
-    assert text.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)[
-        "recorded test −log p(x), IWAE (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    assert (
+        text.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)["recorded test −log p(x), IWAE (nats)"]
+        == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    )
     for odd in ({"nll": "a lot", "stderr": 1.0, "k": 5, "images": 3}, {"nll": 1.0}, [1, 2], None):
         assert "test −log p(x) (nats)" not in text.card_facts(meta | {"metrics": {"iwae": odd}})
 
@@ -203,7 +230,7 @@ def test_figures_build_from_arrays_alone():
     fig = figures.latent_map(coords, np.arange(30), labels, 3, "PCA", clickable_cells=True)
     *points, cells = fig.data
     assert [t.legendgroup for t in fig.data] == [figures.MAP_POINTS] * 4 + [figures.MAP_CELLS]
-    assert len(cells.x) == figures.GRID ** 2
+    assert len(cells.x) == figures.GRID**2
     # one trace a class, each in its colour, the unlabelled last; every point once, its row in its customdata
     assert [t.marker.color for t in points] == figures.class_colours(3)
     assert sorted(int(row) for t in points for row in t.customdata[:, 0]) == list(range(30))
@@ -239,26 +266,43 @@ def test_the_map_marks_a_click_the_way_plotly_does_and_keeps_every_other_point_a
     assert cells.marker.color == figures.CELL_COLOUR and cells.unselected.marker.opacity == 1.0  # cells stay unseen
 
     spot = (float(cells.x[100]), float(cells.y[100]))
-    marked = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True,
-                                selected=7, decoded=(spot[0] + 1e-3, spot[1] - 1e-3))
+    marked = figures.latent_map(
+        coords,
+        np.arange(40),
+        np.arange(40) % 4,
+        4,
+        "PCA",
+        clickable_cells=True,
+        selected=7,
+        decoded=(spot[0] + 1e-3, spot[1] - 1e-3),
+    )
     # row 7 is class 3's second point; the cell nearest the spot is marked
-    assert [None if t.selectedpoints is None else tuple(t.selectedpoints) for t in marked.data] == \
-        [None, None, None, (1,), (100,)]
-    tsne = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False,
-                              selected=3, decoded=spot)
+    assert [None if t.selectedpoints is None else tuple(t.selectedpoints) for t in marked.data] == [
+        None,
+        None,
+        None,
+        (1,),
+        (100,),
+    ]
+    tsne = figures.latent_map(
+        coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False, selected=3, decoded=spot
+    )
     assert len(tsne.data) == 4 and tuple(tsne.data[3].selectedpoints) == (0,)
 
-    region = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False,
-                                region=np.array([0, 1, 5]))
+    region = figures.latent_map(
+        coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False, region=np.array([0, 1, 5])
+    )
     assert [tuple(t.selectedpoints) for t in region.data] == [(0,), (0, 1), (), ()]  # rows 0; 1 and 5; none
     assert all(t.unselected.marker.color == figures.OUTSIDE for t in region.data)
 
 
 def test_a_selection_on_the_map_names_dataset_rows_by_their_customdata():
-    points = [{"legendgroup": figures.MAP_POINTS, "customdata": [12, 3], "curve_number": 3, "point_index": 0},
-              {"legendgroup": figures.MAP_CELLS, "x": 0.5, "y": 0.1, "curve_number": 10, "point_index": 7},
-              {"legendgroup": figures.MAP_POINTS, "customdata": {"0": 40, "1": 1}, "curve_number": 0, "point_index": 9},
-              {"curve_number": 11, "point_index": 0, "x": 1.0, "y": 1.0}]  # an upload's star
+    points = [
+        {"legendgroup": figures.MAP_POINTS, "customdata": [12, 3], "curve_number": 3, "point_index": 0},
+        {"legendgroup": figures.MAP_CELLS, "x": 0.5, "y": 0.1, "curve_number": 10, "point_index": 7},
+        {"legendgroup": figures.MAP_POINTS, "customdata": {"0": 40, "1": 1}, "curve_number": 0, "point_index": 9},
+        {"curve_number": 11, "point_index": 0, "x": 1.0, "y": 1.0},
+    ]  # an upload's star
     assert figures.map_rows(points) == [12, 40]
 
 
@@ -277,7 +321,8 @@ def test_a_projection_says_where_a_dataset_row_is_on_it():
 def test_a_link_keeps_only_what_this_server_can_show():
     models, datasets = ["vae", "conv_vae"], ["mnist", "digits"]
     assert views.read({"model": "conv_vae", "data": "digits", "point": "42"}, models, datasets) == views.View(
-        "conv_vae", "digits", 42)
+        "conv_vae", "digits", 42
+    )
     for point in ["-1", "4.5", "1e3", "", "1234567890", "٣"]:  # not a plain whole number (an Arabic-Indic 3 too)
         assert views.read({"point": point}, models, datasets).point is None, point
     assert views.read({"model": "vae.safetensors", "data": "../mnist"}, models, datasets) == views.View()

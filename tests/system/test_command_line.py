@@ -24,14 +24,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "aelab", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "aelab", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        timeout=600,
+    )
 
 
 def test_train_then_evaluate_from_the_command_line(tmp_path):
     out = tmp_path / "vae.safetensors"
-    done = run("train", "--model", "vae", "--latent-dim", "8", "--epochs", "2", "--batch-size", "64",
-               "--seed", "1", "--out", str(out))
+    done = run(
+        "train",
+        "--model",
+        "vae",
+        "--latent-dim",
+        "8",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "epoch 2:" in done.stdout and "test: recon" in done.stdout
     ev = run("evaluate", str(out), "--json")
@@ -42,8 +61,22 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     text = run("evaluate", str(out)).stdout
     assert "KL per dim" in text and "active_units" in text
 
-    resumed = run("train", "--model", "vae", "--latent-dim", "8", "--epochs", "3", "--batch-size", "64",
-                  "--seed", "1", "--out", str(out), "--resume")
+    resumed = run(
+        "train",
+        "--model",
+        "vae",
+        "--latent-dim",
+        "8",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--resume",
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "epoch 3:" in resumed.stdout and "epoch 1:" not in resumed.stdout
 
@@ -119,7 +152,8 @@ def test_evaluate_scores_disentanglement_where_the_data_has_factors(tmp_path):
     assert metrics["mig"] == pytest.approx(expected.score, abs=1e-3)
     assert list(metrics["mig_per_factor"]) == list(shapes.FACTOR_NAMES)
     assert len(metrics["dimension_factors"]) == 6 and {name for name, _ in metrics["dimension_factors"]} <= set(
-        shapes.FACTOR_NAMES)
+        shapes.FACTOR_NAMES
+    )
     text = run("evaluate", str(out), "--dataset", "shapes").stdout
     assert "MIG " in text and "each dimension follows: 0:" in text
 
@@ -130,20 +164,69 @@ def test_the_cli_trains_a_colour_model_on_a_folder_at_the_shape_asked(tmp_path):
         (folder / str(i % 2)).mkdir(parents=True, exist_ok=True)
         Image.fromarray((picture * 255).round().astype(np.uint8)).save(folder / str(i % 2) / f"{i}.png")
     out = tmp_path / "cvae.safetensors"
-    done = subprocess.run([sys.executable, "-m", "aelab", "train", "--model", "conv_vae", "--dataset", str(folder),
-                           "--side", "32", "--channels", "3", "--epochs", "1", "--batch-size", "16", "--threads", "1",
-                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aelab",
+            "train",
+            "--model",
+            "conv_vae",
+            "--dataset",
+            str(folder),
+            "--side",
+            "32",
+            "--channels",
+            "3",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "converted to 3x32x32 RGB" in done.stdout and "test: recon" in done.stdout
     ckpt = load_checkpoint(out)
     assert ckpt.model.image_shape == (3, 32, 32) and ckpt.meta["command"].endswith(
-        f"--side 32 --channels 3 --epochs 1 --batch-size 16 --threads 1 --out {out}")
-    evaluated = subprocess.run([sys.executable, "-m", "aelab", "evaluate", str(out), "--dataset", str(folder),
-                                "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        f"--side 32 --channels 3 --epochs 1 --batch-size 16 --threads 1 --out {out}"
+    )
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "aelab", "evaluate", str(out), "--dataset", str(folder), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["images"] == 12
-    wrong = subprocess.run([sys.executable, "-m", "aelab", "train", "--dataset", "mnist", "--side", "32",
-                            "--out", str(tmp_path / "x.safetensors")], capture_output=True, text=True, cwd=ROOT,
-                           timeout=300)
-    assert wrong.returncode == 2 and wrong.stderr.startswith("error: MNIST is 1x28x28 gray") \
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aelab",
+            "train",
+            "--dataset",
+            "mnist",
+            "--side",
+            "32",
+            "--out",
+            str(tmp_path / "x.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert (
+        wrong.returncode == 2
+        and wrong.stderr.startswith("error: MNIST is 1x28x28 gray")
         and "Traceback" not in wrong.stderr
+    )

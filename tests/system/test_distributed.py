@@ -21,8 +21,17 @@ from aelab.training.distributed import Dist
 from aelab.training.trainer import TrainConfig, resume_path, train
 
 ROOT = Path(__file__).resolve().parents[2]
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "aelab",
-            "train"]
+TORCHRUN = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--standalone",
+    "--nproc_per_node",
+    "2",
+    "-m",
+    "aelab",
+    "train",
+]
 # A deterministic model (an autoencoder draws no noise), so that the two runs differ only in the
 # order gradients are summed and in the one image DDP's sampler repeats to split an odd last batch.
 CONV_AE = ModelConfig.for_model("conv_ae", widths=(8, 16, 32), latent_dim=16)
@@ -42,8 +51,24 @@ def _args(folder: Path, out: Path, *extra: str) -> list[str]:
 
 def _vae(folder: Path, out: Path, *extra: str) -> list[str]:
     """The MLP VAE, streamed by a DataLoader worker per process, the decoded images shared in the disk cache."""
-    return _args(folder, out, "--model", "vae", "--batch-size", "64", "--patience", "0", "--seed", "2",
-                 "--load", "stream", "--workers", "1", "--keep-decoded", *extra)
+    return _args(
+        folder,
+        out,
+        "--model",
+        "vae",
+        "--batch-size",
+        "64",
+        "--patience",
+        "0",
+        "--seed",
+        "2",
+        "--load",
+        "stream",
+        "--workers",
+        "1",
+        "--keep-decoded",
+        *extra,
+    )
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -97,17 +122,35 @@ def test_the_two_shares_of_each_batch_make_the_single_process_batch():
 
 def test_two_processes_follow_the_single_process_loss_curve(digits, tmp_path):
     two = tmp_path / "two.safetensors"
-    code, out, err = _finish(_start(_args(digits, two, "--model", "conv_ae", "--widths", "8", "16", "32",
-                                          "--latent-dim", "16", "--load", "memory",
-                                          *(f"--{k.replace('_', '-')}={v}" for k, v in MATCH.items()))))
+    code, out, err = _finish(
+        _start(
+            _args(
+                digits,
+                two,
+                "--model",
+                "conv_ae",
+                "--widths",
+                "8",
+                "16",
+                "32",
+                "--latent-dim",
+                "16",
+                "--load",
+                "memory",
+                *(f"--{k.replace('_', '-')}={v}" for k, v in MATCH.items()),
+            )
+        )
+    )
     assert code == 0, err
     assert "in 2 processes" in out and out.count("epoch 3:") == 1  # rank 0 alone reports
     one = train(TrainConfig(model=CONV_AE, **MATCH), load_folder(digits).train, tmp_path / "one.safetensors")
 
     ckpt = load_checkpoint(two)  # no process group needed to load it
     assert ckpt.meta["world_size"] == 2 and ckpt.meta["global_batch"] == 64 and ckpt.meta["epochs"] == 3
-    curves = [[(h["train"]["loss"], h["val"]["loss"]) for h in ckpt.meta["history"]],
-              [(h.train["loss"], h.val["loss"]) for h in one.history]]
+    curves = [
+        [(h["train"]["loss"], h["val"]["loss"]) for h in ckpt.meta["history"]],
+        [(h.train["loss"], h.val["loss"]) for h in one.history],
+    ]
     print("two processes:", curves[0], "\none process:", curves[1])
     for (train2, val2), (train1, val1) in zip(*curves):
         assert train2 == pytest.approx(train1, rel=TOLERANCE) and val2 == pytest.approx(val1, rel=TOLERANCE)

@@ -33,8 +33,13 @@ def test_a_save_killed_midway_leaves_the_previous_checkpoint_loadable(tmp_path):
     """)
     kills = []
     for attempt in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", writer], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-c", writer],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         for _ in range(2 + attempt):  # let a few saves complete, then kill during a later one
             proc.stdout.readline()
         time.sleep(0.01 * attempt)
@@ -50,10 +55,32 @@ def test_a_save_killed_midway_leaves_the_previous_checkpoint_loadable(tmp_path):
 
 
 def _cli_train(out: Path, *extra: str) -> subprocess.Popen:
-    args = ["train", "--model", "vae", "--dataset", "digits", "--epochs", "6", "--batch-size", "32",
-            "--patience", "0", "--seed", "3", "--out", str(out), *extra]
-    return subprocess.Popen([sys.executable, "-m", "aelab", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    args = [
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "32",
+        "--patience",
+        "0",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        *extra,
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "aelab", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_a_killed_training_run_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_path):

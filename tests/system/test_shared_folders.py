@@ -63,8 +63,9 @@ READER = textwrap.dedent("""
 
 
 def _python(code: str, *args: object, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_two_processes_computing_the_same_projection_at_once_both_end_with_the_stored_one(tmp_path, settings):

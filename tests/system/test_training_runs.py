@@ -11,8 +11,15 @@ from aelab.training.trainer import TrainConfig, train
 def test_denoising_training_learns_to_remove_noise(mnist_train, mnist_test, tmp_path):
     from aelab.models.noise import add_noise
 
-    cfg = TrainConfig(model=ModelConfig.for_model("conv_ae"), epochs=4, batch_size=32, lr=2e-3, patience=0,
-                      noise="salt_pepper", noise_level=0.2)
+    cfg = TrainConfig(
+        model=ModelConfig.for_model("conv_ae"),
+        epochs=4,
+        batch_size=32,
+        lr=2e-3,
+        patience=0,
+        noise="salt_pepper",
+        noise_level=0.2,
+    )
     result = train(cfg, mnist_train.subset(range(2000)), tmp_path / "dn.safetensors")
     model = load_checkpoint(result.path).model
     clean = mnist_test.images[:500]

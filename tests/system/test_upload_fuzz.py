@@ -53,6 +53,7 @@ def drawing(size: tuple[int, int] = (64, 48), ink: int = 0, paper: int = 255) ->
 
 def one_bit_png(width: int, height: int, rows_of_zeros: int) -> bytes:
     """A valid 1-bit PNG of `width`x`height`, built by hand: PIL would need a byte per pixel to make it."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -84,8 +85,9 @@ def named_cases() -> list[Case]:
     return [
         Case("empty file", b"", "empty.png", "refused", "empty"),
         *(Case("random bytes", rng.randbytes(n), "noise.png", "refused") for n in (1, 16, 500, 5000, 100_000)),
-        Case("text named .png", b"These are my notes.\nNot an image at all.\n" * 20, "notes.png",
-             "refused", "text/plain"),
+        Case(
+            "text named .png", b"These are my notes.\nNot an image at all.\n" * 20, "notes.png", "refused", "text/plain"
+        ),
         Case("truncated PNG", valid_png[: len(valid_png) // 2], "cut.png", "refused", "truncated or corrupt"),
         Case("truncated PNG", valid_png[:40], "cut.png", "refused"),
         Case("truncated JPEG", valid_jpeg[: len(valid_jpeg) // 2], "cut.jpg", "refused", "truncated or corrupt"),
@@ -97,18 +99,30 @@ def named_cases() -> list[Case]:
         Case("10000x3", encode(strip, "PNG"), "strip.png", "accepted"),
         Case("24 MP photo", encode(drawing((6000, 4000)), "JPEG"), "IMG_0001.jpg", "accepted"),
         Case("over 10 MB", b"\xff\xd8\xff" + rng.randbytes(11 * 2**20), "huge.jpg", "refused", "limit 10 MB"),
-        Case("16-bit grayscale (I;16)", encode(Image.fromarray(np.asarray(drawing(), np.uint16) * 257), "PNG"),
-             "deep.png", "accepted"),
+        Case(
+            "16-bit grayscale (I;16)",
+            encode(Image.fromarray(np.asarray(drawing(), np.uint16) * 257), "PNG"),
+            "deep.png",
+            "accepted",
+        ),
         Case("RGBA transparent, dark strokes", rgba((0, 0, 0, 255), (0, 0, 0, 0)), "dark.png", "accepted"),
         Case("RGBA transparent, light strokes", rgba((255, 255, 255, 255), (0, 0, 0, 0)), "light.png", "accepted"),
         Case("RGBA transparent, dark strokes", rgba((0, 0, 0, 255), (255, 255, 255, 0)), "dark.png", "accepted"),
         Case("RGBA transparent, dark and light strokes", two_tone, "both.png", "accepted"),
         Case("palette (P)", encode(drawing().convert("P"), "PNG"), "palette.png", "accepted"),
-        Case("palette (P) with transparency", encode(drawing().convert("P"), "GIF", transparency=255), "t.gif",
-             "accepted"),
+        Case(
+            "palette (P) with transparency",
+            encode(drawing().convert("P"), "GIF", transparency=255),
+            "t.gif",
+            "accepted",
+        ),
         Case("CMYK JPEG", encode(drawing().convert("CMYK"), "JPEG"), "cmyk.jpg", "accepted"),
-        Case("animated GIF", encode(frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0), "a.gif",
-             "accepted"),
+        Case(
+            "animated GIF",
+            encode(frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0),
+            "a.gif",
+            "accepted",
+        ),
         Case("animated WebP", encode(frames[0], "WEBP", save_all=True, append_images=frames[1:]), "a.webp", "accepted"),
         Case("EXIF rotation", encode(drawing(), "JPEG", exif=exif), "phone.jpg", "accepted"),
         Case("all white", encode(Image.new("RGB", (64, 64), "white"), "PNG"), "white.png", "refused", "blank"),
@@ -131,9 +145,9 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         elif op == "insert":
             out[pos:pos] = rng.randbytes(rng.randint(1, 16))
         elif op == "delete":
-            del out[pos:pos + rng.randint(1, 16)]
+            del out[pos : pos + rng.randint(1, 16)]
         else:
-            del out[max(1, pos):]
+            del out[max(1, pos) :]
     return bytes(out)
 
 
@@ -141,11 +155,11 @@ def fix_png_crcs(data: bytes) -> bytes:
     """Recompute every chunk CRC that can still be found, so mutations reach the PNG parser and decoder."""
     out, pos = bytearray(data), 8
     while pos + 12 <= len(out):
-        length = struct.unpack(">I", out[pos:pos + 4])[0]
+        length = struct.unpack(">I", out[pos : pos + 4])[0]
         end = pos + 8 + length
         if end + 4 > len(out):
             break
-        out[end:end + 4] = struct.pack(">I", zlib.crc32(out[pos + 4:end]))
+        out[end : end + 4] = struct.pack(">I", zlib.crc32(out[pos + 4 : end]))
         pos = end + 4
     return bytes(out)
 
@@ -157,18 +171,27 @@ def mutated_cases() -> list[Case]:
     small, large = drawing(), drawing((300, 200))
     rgba = Image.merge("RGBA", [small, small, small, small.point(lambda v: 255 - v)])
     templates = {
-        "PNG": [encode(small, "PNG"), encode(rgba, "PNG"), encode(small.convert("P"), "PNG"),
-                encode(Image.fromarray(np.asarray(large, np.uint16) * 257), "PNG")],
+        "PNG": [
+            encode(small, "PNG"),
+            encode(rgba, "PNG"),
+            encode(small.convert("P"), "PNG"),
+            encode(Image.fromarray(np.asarray(large, np.uint16) * 257), "PNG"),
+        ],
         "JPEG": [encode(small, "JPEG", exif=exif), encode(large.convert("RGB"), "JPEG", progressive=True)],
         "GIF": [encode(small, "GIF", save_all=True, append_images=[small.rotate(90)]), encode(large, "GIF")],
         "BMP": [encode(small, "BMP"), encode(large.convert("RGB"), "BMP")],
         "WebP": [encode(small, "WEBP"), encode(rgba, "WEBP", lossless=True)],
         "TIFF": [encode(small, "TIFF"), encode(large, "TIFF", compression="tiff_lzw")],
     }
-    cases = [Case(f"mutated {fmt}", mutate(rng.choice(options), rng), f"m.{fmt.lower()}")
-             for fmt, options in templates.items() for _ in range(MUTANTS_PER_FORMAT)]
-    cases += [Case("mutated PNG, CRCs fixed", fix_png_crcs(mutate(rng.choice(templates["PNG"]), rng)), "m.png")
-              for _ in range(MUTANTS_PER_FORMAT)]
+    cases = [
+        Case(f"mutated {fmt}", mutate(rng.choice(options), rng), f"m.{fmt.lower()}")
+        for fmt, options in templates.items()
+        for _ in range(MUTANTS_PER_FORMAT)
+    ]
+    cases += [
+        Case("mutated PNG, CRCs fixed", fix_png_crcs(mutate(rng.choice(templates["PNG"]), rng)), "m.png")
+        for _ in range(MUTANTS_PER_FORMAT)
+    ]
     return cases
 
 
@@ -204,11 +227,15 @@ def run(data: bytes, name: str) -> tuple[str, str, float]:
 def table(rows: dict[str, Counter], slowest: dict[str, float]) -> str:
     lines = [f"{'input':42} {'tried':>5} {'accepted':>8} {'refused':>7} {'failed':>6} {'slowest':>8}"]
     for kind, count in rows.items():
-        lines.append(f"{kind:42} {sum(count.values()):5d} {count['accepted']:8d} {count['refused']:7d} "
-                     f"{count['FAILED']:6d} {slowest[kind] * 1000:6.0f}ms")
+        lines.append(
+            f"{kind:42} {sum(count.values()):5d} {count['accepted']:8d} {count['refused']:7d} "
+            f"{count['FAILED']:6d} {slowest[kind] * 1000:6.0f}ms"
+        )
     total = sum((c for c in rows.values()), Counter())
-    lines.append(f"{'total':42} {sum(total.values()):5d} {total['accepted']:8d} {total['refused']:7d} "
-                 f"{total['FAILED']:6d} {max(slowest.values()) * 1000:6.0f}ms")
+    lines.append(
+        f"{'total':42} {sum(total.values()):5d} {total['accepted']:8d} {total['refused']:7d} "
+        f"{total['FAILED']:6d} {max(slowest.values()) * 1000:6.0f}ms"
+    )
     return "\n".join(lines)
 
 
@@ -249,8 +276,13 @@ def test_decompression_bomb_is_refused_before_decoding(warnings_as_errors: bool)
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(1, 48), st.integers(1, 48)) | st.tuples(
-    st.integers(1, 48), st.integers(1, 48), st.sampled_from([3, 4]))))
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 48), st.integers(1, 48))
+        | st.tuples(st.integers(1, 48), st.integers(1, 48), st.sampled_from([3, 4])),
+    )
+)
 def test_any_pixel_array_gives_a_valid_image_or_a_clean_refusal(pixels: np.ndarray) -> None:
     outcome, detail, seconds = run(encode(Image.fromarray(pixels), "PNG"), "array.png")
     assert outcome != "FAILED", detail

@@ -20,18 +20,21 @@ REFERENCE = np.arange(100) / 1000  # 0.000, 0.001, ..., 0.099
 def test_sentence_gives_error_rank_and_verdict() -> None:
     assert anomaly.threshold_at(REFERENCE) == pytest.approx(0.09801)  # the 99th percentile
     assert score_sentence(0.0975, REFERENCE, "MNIST test") == (
-        "error 0.0975 — higher than 98% of MNIST test images: not flagged (threshold 0.098)")
+        "error 0.0975 — higher than 98% of MNIST test images: not flagged (threshold 0.098)"
+    )
     assert score_sentence(0.0505, REFERENCE, "MNIST test") == (
-        "error 0.0505 — higher than 51% of MNIST test images: not flagged (threshold 0.098)")
+        "error 0.0505 — higher than 51% of MNIST test images: not flagged (threshold 0.098)"
+    )
     assert score_sentence(0.0995, REFERENCE, "Fashion-MNIST test") == (
-        "error 0.0995 — higher than every Fashion-MNIST test image: flagged as unusual for this model "
-        "(threshold 0.098)")
+        "error 0.0995 — higher than every Fashion-MNIST test image: flagged as unusual for this model (threshold 0.098)"
+    )
 
 
 def test_verdict_is_the_anomaly_pages_threshold() -> None:
     """Flagged exactly when error > threshold, the rule the Anomaly page applies, whatever threshold it is set to."""
     assert score_sentence(0.0505, REFERENCE, "MNIST test", threshold=0.05).endswith(
-        "flagged as unusual for this model (threshold 0.05)")
+        "flagged as unusual for this model (threshold 0.05)"
+    )
     assert score_sentence(0.05, REFERENCE, "MNIST test", threshold=0.05).endswith("not flagged (threshold 0.05)")
     errors = np.random.default_rng(0).gamma(2.0, 0.01, 2000)
     for threshold in (None, 0.01, float(np.median(errors))):
@@ -44,7 +47,8 @@ def test_verdict_is_the_anomaly_pages_threshold() -> None:
 
 def test_extremes_are_never_rounded_into_untruths() -> None:
     assert score_sentence(0.0, REFERENCE, "MNIST test") == (
-        "error 0 — no higher than any MNIST test image: not flagged (threshold 0.098)")
+        "error 0 — no higher than any MNIST test image: not flagged (threshold 0.098)"
+    )
     many = np.linspace(0, 1, 1000)
     assert "higher than under 1% of MNIST test images" in score_sentence(0.001, many, "MNIST test")
     almost = score_sentence(0.9995, many, "MNIST test")
@@ -127,15 +131,17 @@ def test_ink_scores_do_not_favour_thin_digits(vae, mnist_test):
     ones = mnist_test.images[mnist_test.labels == 1][:300]
     zeros = mnist_test.images[mnist_test.labels == 0][:300]
     mse_gap = np.median(anomaly.anomaly_scores(vae, zeros, "mse")) / np.median(anomaly.anomaly_scores(vae, ones, "mse"))
-    per_ink_gap = (np.median(anomaly.anomaly_scores(vae, zeros, "mse_per_ink"))
-                   / np.median(anomaly.anomaly_scores(vae, ones, "mse_per_ink")))
+    per_ink_gap = np.median(anomaly.anomaly_scores(vae, zeros, "mse_per_ink")) / np.median(
+        anomaly.anomaly_scores(vae, ones, "mse_per_ink")
+    )
     assert mse_gap > 2.0 and per_ink_gap < mse_gap / 2
 
 
 def test_one_class_experiment_flags_digits_it_never_saw(mnist_train, mnist_test):
     seen = []
-    result = one_class.one_class_experiment("vae", mnist_train, mnist_test, held_out=0, mode="one_only", epochs=5,
-                                          progress=seen.append)
+    result = one_class.one_class_experiment(
+        "vae", mnist_train, mnist_test, held_out=0, mode="one_only", epochs=5, progress=seen.append
+    )
     n_zeros = int((mnist_test.labels == 0).sum())
     assert result.train_images == int((mnist_train.labels == 0).sum())
     assert (len(result.normal_scores), len(result.anomalous_scores)) == (n_zeros, len(mnist_test) - n_zeros)

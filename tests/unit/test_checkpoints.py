@@ -40,7 +40,7 @@ def test_round_trip_restores_identical_outputs_and_metadata(saved):
 
 def _header(path):
     n = struct.unpack("<Q", path.read_bytes()[:8])[0]
-    return json.loads(path.read_bytes()[8:8 + n])
+    return json.loads(path.read_bytes()[8 : 8 + n])
 
 
 def _rewrite(path, tensors, meta):
@@ -151,8 +151,10 @@ SMALL = ModelConfig.for_model("vae", latent_dim=8, widths=[32, 32]).to_dict()
 HOSTILE = {  # case: (the header's model description, what the refusal says)
     "widths of 200,000": (SMALL | {"widths": [200_000, 200_000]}, "each width must be a whole number from 1 to 16,384"),
     "latent_dim of 10**9": (SMALL | {"latent_dim": 10**9}, "latent_dim must be a whole number from 1 to 4,096"),
-    "hidden of 10**12": (SMALL | {"name": "conv_vae", "widths": [32, 64, 128], "hidden": 10**12},
-                         "hidden must be a whole number from 0 to 16,384"),
+    "hidden of 10**12": (
+        SMALL | {"name": "conv_vae", "widths": [32, 64, 128], "hidden": 10**12},
+        "hidden must be a whole number from 0 to 16,384",
+    ),
     "a hundred thousand layers": (SMALL | {"widths": [32] * 100_000}, "widths must be a list of 1 to 16 layer sizes"),
     "unknown field": (SMALL | {"depth": 10**9}, r"Unknown model config fields: \['depth'\]"),
     "negative latent_dim": (SMALL | {"latent_dim": -8}, "latent_dim must be a whole number from 1"),
@@ -168,9 +170,11 @@ HOSTILE = {  # case: (the header's model description, what the refusal says)
     "model name a list": (SMALL | {"name": ["vae"]}, "Unknown model"),
     "activation a dict": (SMALL | {"activation": {"relu": 1}}, "Unknown activation"),
     "model a string": ("vae", "a model config is a JSON object of fields, not 'vae'"),
-    "within the limits, not the file's shapes": (SMALL | {"widths": [16384, 16384], "latent_dim": 4096},
-                                                 r"shapes do not match vae: encoder\.1\.0\.weight \(32, 784\) != "
-                                                 r"\(16384, 784\)"),
+    "within the limits, not the file's shapes": (
+        SMALL | {"widths": [16384, 16384], "latent_dim": 4096},
+        r"shapes do not match vae: encoder\.1\.0\.weight \(32, 784\) != "
+        r"\(16384, 784\)",
+    ),
 }
 
 
@@ -184,10 +188,12 @@ def _hostile_file(folder, case):
 
 def _huge_tensor_header(folder):
     """A 16-byte file whose header claims a 160 GB tensor: safetensors refuses it on opening."""
-    header = json.dumps({"head.weight": {"dtype": "F32", "shape": [200_000, 200_000],
-                                         "data_offsets": [0, 200_000 * 200_000 * 4]},
-                         "__metadata__": {"aelab": json.dumps({"format": "aelab-checkpoint", "version": 1,
-                                                               "model": SMALL})}}).encode()
+    header = json.dumps(
+        {
+            "head.weight": {"dtype": "F32", "shape": [200_000, 200_000], "data_offsets": [0, 200_000 * 200_000 * 4]},
+            "__metadata__": {"aelab": json.dumps({"format": "aelab-checkpoint", "version": 1, "model": SMALL})},
+        }
+    ).encode()
     path = folder / "huge.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
     return path
@@ -217,19 +223,26 @@ def test_refusing_hostile_headers_allocates_nothing_large(tmp_path):
     paths = [_hostile_file(tmp_path, case) for case in HOSTILE] + [_huge_tensor_header(tmp_path)]
     good = tmp_path / "good.safetensors"
     save_checkpoint(good, build_model(ModelConfig.from_dict(SMALL)))
-    script = ("import re, sys; from pathlib import Path; from aelab.store.checkpoints import CheckpointError, load_checkpoint\n"
-              "def peak_kib(): return int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1])\n"
-              "load_checkpoint(sys.argv[1])  # first use of everything, before the baseline\n"
-              "before = peak_kib()\n"
-              "for path in sys.argv[2:]:\n"
-              "    try:\n"
-              "        load_checkpoint(path)\n"
-              "    except CheckpointError:\n"
-              "        continue\n"
-              "    sys.exit(f'{path} loaded')\n"
-              "print(before, peak_kib())\n")
-    done = subprocess.run([sys.executable, "-c", script, str(good), *map(str, paths)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    script = (
+        "import re, sys; from pathlib import Path; from aelab.store.checkpoints import CheckpointError, load_checkpoint\n"
+        "def peak_kib(): return int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1])\n"
+        "load_checkpoint(sys.argv[1])  # first use of everything, before the baseline\n"
+        "before = peak_kib()\n"
+        "for path in sys.argv[2:]:\n"
+        "    try:\n"
+        "        load_checkpoint(path)\n"
+        "    except CheckpointError:\n"
+        "        continue\n"
+        "    sys.exit(f'{path} loaded')\n"
+        "print(before, peak_kib())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(good), *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     before, after = map(int, done.stdout.split())
     assert after - before < 64 * 1024  # KiB; building the in-limits model would take 3 GB

@@ -43,13 +43,17 @@ def _shapes(n: int, side: int, channels: int = 3, seed: int = 0) -> torch.Tensor
 
 
 def test_the_seed_architectures_at_1x28x28_keep_their_layers_and_parameter_counts():
-    counts = {name: count_parameters(build_model(ModelConfig.for_model(name))) for name in ("conv_ae", "vae",
-                                                                                          "conv_vae")}
+    counts = {
+        name: count_parameters(build_model(ModelConfig.for_model(name))) for name in ("conv_ae", "vae", "conv_vae")
+    }
     assert counts == {"conv_ae": 318_369, "vae": 549_688, "conv_vae": 1_251_753}
     model = build_model(ModelConfig.for_model("conv_ae"))
     convs = [m for m in model.encoder if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.stride, c.padding) for c in convs] == \
-        [(1, 32, (2, 2), (1, 1)), (32, 64, (2, 2), (1, 1)), (64, 128, (2, 2), (1, 1))]
+    assert [(c.in_channels, c.out_channels, c.stride, c.padding) for c in convs] == [
+        (1, 32, (2, 2), (1, 1)),
+        (32, 64, (2, 2), (1, 1)),
+        (64, 128, (2, 2), (1, 1)),
+    ]
     assert model.head.in_features == 2048
     ups = [m for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [u.output_padding for u in ups] == [(0, 0), (1, 1), (1, 1)] and ups[-1].out_channels == 1
@@ -114,9 +118,13 @@ def test_init_output_bias_starts_each_colour_channel_at_its_own_mean():
 
 
 def test_a_config_refuses_shapes_it_cannot_be():
-    for bad, match in [({"channels": 2}, "channels must be 1"), ({"channels": 3.0}, "channels must be a whole"),
-                       ({"side": 7}, "side must be a whole number from 8 to 256"), ({"side": "64"}, "side must be"),
-                       ({"side": 10**6}, "side must be")]:
+    for bad, match in [
+        ({"channels": 2}, "channels must be 1"),
+        ({"channels": 3.0}, "channels must be a whole"),
+        ({"side": 7}, "side must be a whole number from 8 to 256"),
+        ({"side": "64"}, "side must be"),
+        ({"side": 10**6}, "side must be"),
+    ]:
         with pytest.raises(ValueError, match=match):
             ModelConfig.for_model("conv_vae", **bad)
     config = ModelConfig.for_model("conv_vae", channels=3, side=64)
@@ -150,14 +158,20 @@ def test_checkpoints_keep_the_shape_and_older_headers_load_as_1x28x28(tmp_path):
     assert old.model.image_shape == (1, 28, 28) and old.meta["version"] == 3
 
 
-@pytest.mark.parametrize("claim,match", [({"channels": 10**6}, "channels must be"),
-                                         ({"side": 10**6}, "side must be a whole number from 8 to 256"),
-                                         ({"side": 256, "channels": 3}, "tensor shapes do not match")])
+@pytest.mark.parametrize(
+    "claim,match",
+    [
+        ({"channels": 10**6}, "channels must be"),
+        ({"side": 10**6}, "side must be a whole number from 8 to 256"),
+        ({"side": 256, "channels": 3}, "tensor shapes do not match"),
+    ],
+)
 def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_built(tmp_path, claim, match):
     small = build_model(ModelConfig.for_model("vae", latent_dim=4, widths=[32]))
     path = tmp_path / "hostile.safetensors"
-    _rewrite(path, small.state_dict(), {"format": "aelab-checkpoint", "version": 3,
-                                        "model": small.config.to_dict() | claim})
+    _rewrite(
+        path, small.state_dict(), {"format": "aelab-checkpoint", "version": 3, "model": small.config.to_dict() | claim}
+    )
     start = time.perf_counter()
     with pytest.raises(CheckpointError, match=match) as err:
         load_checkpoint(path)
@@ -168,8 +182,10 @@ def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_built(tmp_
 
 
 def test_cifar10_and_celeba_offline_say_in_one_line_which_folder_and_files_they_need(tmp_path):
-    for name, folder, files in [("cifar10", CIFAR_FOLDER, CIFAR_FILES["train"]),
-                                ("celeba", "celeba", (CELEBA_IMAGES, CELEBA_PARTITION))]:
+    for name, folder, files in [
+        ("cifar10", CIFAR_FOLDER, CIFAR_FILES["train"]),
+        ("celeba", "celeba", (CELEBA_IMAGES, CELEBA_PARTITION)),
+    ]:
         with pytest.raises(DatasetUnavailable) as err:
             load_dataset(name, "train", tmp_path, download=False)
         message = str(err.value)
@@ -230,8 +246,14 @@ def _mixed_folder(folder: Path) -> Path:
     pictures = render.to_pictures(_shapes(12, 64))
     for i, picture in enumerate(pictures):
         rgb = Image.fromarray((picture * 255).round().astype(np.uint8))
-        variant = [rgb, rgb.resize((48, 40)), rgb.convert("L"), rgb.convert("P"), rgb.convert("RGBA"),
-                   rgb.resize((32, 32))][i % 6]
+        variant = [
+            rgb,
+            rgb.resize((48, 40)),
+            rgb.convert("L"),
+            rgb.convert("P"),
+            rgb.convert("RGBA"),
+            rgb.resize((32, 32)),
+        ][i % 6]
         (folder / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
         variant.save(folder / ("a" if i % 2 else "b") / f"{i:02d}.png")
     Image.fromarray(np.full((40, 40), 32768, np.uint16)).save(folder / "a" / "sixteen.png")
@@ -244,8 +266,10 @@ def test_a_folder_of_mixed_sizes_and_modes_becomes_the_chosen_shape_and_says_wha
     whole = torch.cat([splits.train.images, splits.test.images])
     assert splits.train.shape == splits.test.shape == (3, 32, 32) and len(whole) == 14
     # everything but the two 32x32 RGB shapes was converted; the 1x1 dot was enlarged
-    assert splits.train.note == "12 of 14 images were converted to 3x32x32 RGB (another colour mode or size); " \
+    assert (
+        splits.train.note == "12 of 14 images were converted to 3x32x32 RGB (another colour mode or size); "
         "1 of them, smaller than 32x32, was enlarged."
+    )
     flat = whole.flatten(2)
     gray_half = (flat.std(2) < 1e-6).all(1) & (flat.mean(2) - 0.5).abs().lt(0.01).all(1)
     assert int(gray_half.sum()) == 1  # the 16-bit PNG's 32768 is mid-gray, not clipped to white
@@ -273,14 +297,16 @@ def test_prepare_for_converts_between_gray_and_colour_and_keeps_the_digit_recipe
     red_square = Image.new("RGB", (90, 60), (255, 255, 255))
     red_square.paste((220, 30, 30), (30, 15, 60, 45))
     colour = inputs.prepare_for((3, 32, 32), red_square, digits=False)
-    assert colour.image.shape == (32, 32, 3) and colour.image[16, 16].tolist() == pytest.approx([220 / 255, 30 / 255,
-                                                                                              30 / 255], abs=0.01)
+    assert colour.image.shape == (32, 32, 3) and colour.image[16, 16].tolist() == pytest.approx(
+        [220 / 255, 30 / 255, 30 / 255], abs=0.01
+    )
     gray_upload = red_square.convert("L")
     as_colour = inputs.prepare_for((3, 64, 64), gray_upload, digits=False).image
     assert as_colour.shape == (64, 64, 3) and np.ptp(as_colour, axis=2).max() == 0.0  # gray in all three channels
     as_gray = inputs.prepare_for((1, 32, 32), red_square, digits=True).image  # not a digit model: plain
-    assert as_gray.shape == (32, 32) and as_gray[16, 16] == pytest.approx(np.asarray(gray_upload)[30, 45] / 255,
-                                                                        abs=0.01)
+    assert as_gray.shape == (32, 32) and as_gray[16, 16] == pytest.approx(
+        np.asarray(gray_upload)[30, 45] / 255, abs=0.01
+    )
     digit = inputs.prepare_for((1, 28, 28), red_square, digits=True)
     np.testing.assert_array_equal(digit.image, recipe.preprocess(red_square).image)  # MNIST's recipe, as before
     plain = inputs.prepare_for((1, 28, 28), red_square, digits=False).image
@@ -359,7 +385,8 @@ def test_the_app_says_when_a_model_and_a_dataset_have_different_images():
     assert shape_mismatch((3, 64, 64), "/some/folder") is None  # a folder's shape is the person's choice
     assert shape_mismatch((3, 64, 64), "mnist") == (
         "This model takes 3x64x64 RGB images and MNIST is 1x28x28 gray: pick a dataset of the model's shape in the "
-        "sidebar, or another model.")
+        "sidebar, or another model."
+    )
 
 
 def _encoded(image: Image.Image, fmt: str) -> bytes:
@@ -371,17 +398,25 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
 def test_odd_and_broken_files_become_colour_pictures_or_one_line():
     spec = inputs.ImageSpec(3, 32, digits=False)
     rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8))
-    good = {"cmyk.jpg": _encoded(rgb.convert("CMYK"), "JPEG"), "la.png": _encoded(rgb.convert("LA"), "PNG"),
-            "int32.tif": _encoded(rgb.convert("I"), "TIFF"), "float.tif": _encoded(rgb.convert("F"), "TIFF"),
-            "one-bit.png": _encoded(rgb.convert("1"), "PNG"), "animated.gif": _encoded(rgb.convert("P"), "GIF")}
+    good = {
+        "cmyk.jpg": _encoded(rgb.convert("CMYK"), "JPEG"),
+        "la.png": _encoded(rgb.convert("LA"), "PNG"),
+        "int32.tif": _encoded(rgb.convert("I"), "TIFF"),
+        "float.tif": _encoded(rgb.convert("F"), "TIFF"),
+        "one-bit.png": _encoded(rgb.convert("1"), "PNG"),
+        "animated.gif": _encoded(rgb.convert("P"), "GIF"),
+    }
     for name, data in good.items():
         picture = inputs.prepare_bytes(data, name, spec, with_steps=True)
         assert picture.image.shape == (32, 32, 3) and picture.image.dtype == np.float32, name
         assert 0.0 <= picture.image.min() and picture.image.max() <= 1.0 and np.isfinite(picture.image).all(), name
         assert [title for title, _ in picture.steps] == ["original", "3x32x32 RGB"]
     png = _encoded(rgb, "PNG")
-    for name, data, words in [("truncated.png", png[:len(png) // 2], "truncated or corrupt"),
-                              ("notes.png", b"plain text, not a picture", "not an image"), ("empty.png", b"", "empty")]:
+    for name, data, words in [
+        ("truncated.png", png[: len(png) // 2], "truncated or corrupt"),
+        ("notes.png", b"plain text, not a picture", "not an image"),
+        ("empty.png", b"", "empty"),
+    ]:
         with pytest.raises(reading.ImageError, match=words) as err:
             inputs.prepare_bytes(data, name, spec)
         assert "\n" not in str(err.value)

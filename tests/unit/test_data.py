@@ -47,16 +47,24 @@ def test_a_damaged_raw_file_is_refused_in_one_line(tmp_path):
 
 
 def test_the_cached_split_is_torchvisions_bit_for_bit_and_never_imports_it(mnist_test, tmp_path, settings):
-    script = ("import hashlib, sys; from aelab.data.registry import load_dataset; "
-              "d = load_dataset('mnist', 'test', cached=True); "
-              "print('torchvision' in sys.modules, hashlib.sha256(d.images.numpy().tobytes()).hexdigest(), "
-              "hashlib.sha256(d.labels.numpy().tobytes()).hexdigest(), d.classes)")
+    script = (
+        "import hashlib, sys; from aelab.data.registry import load_dataset; "
+        "d = load_dataset('mnist', 'test', cached=True); "
+        "print('torchvision' in sys.modules, hashlib.sha256(d.images.numpy().tobytes()).hexdigest(), "
+        "hashlib.sha256(d.labels.numpy().tobytes()).hexdigest(), d.classes)"
+    )
     with settings(cache_dir=tmp_path):  # the subprocesses' cache folder
-        runs = [subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.split(" ", 1) for _ in range(2)]
+        runs = [
+            subprocess.run(
+                [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.split(" ", 1)
+            for _ in range(2)
+        ]
     assert [imported for imported, _ in runs] == ["False", "False"]  # read with NumPy, then from the cache
-    expected = (f"{hashlib.sha256(mnist_test.images.numpy().tobytes()).hexdigest()} "
-                f"{hashlib.sha256(mnist_test.labels.numpy().tobytes()).hexdigest()} {mnist_test.classes}\n")
+    expected = (
+        f"{hashlib.sha256(mnist_test.images.numpy().tobytes()).hexdigest()} "
+        f"{hashlib.sha256(mnist_test.labels.numpy().tobytes()).hexdigest()} {mnist_test.classes}\n"
+    )
     assert runs[0][1] == runs[1][1] == expected  # bit for bit the split torchvision decodes
     assert len(list(tmp_path.glob("dataset-*.npz"))) == 1
 
@@ -74,8 +82,9 @@ def test_missing_dataset_offline_names_the_folder_and_files(tmp_path, monkeypatc
         load_dataset("fashion_mnist", "train", root=tmp_path, download=False)
 
 
-def test_the_data_folder_is_the_variable_else_the_shared_folder_else_data_in_the_checkout(tmp_path, monkeypatch,
-                                                                                           settings):
+def test_the_data_folder_is_the_variable_else_the_shared_folder_else_data_in_the_checkout(
+    tmp_path, monkeypatch, settings
+):
     with settings(data_dir=tmp_path):
         assert data_dir() == tmp_path and data_dir("elsewhere") == Path("elsewhere")
     monkeypatch.setattr("aelab.settings.SHARED_DATA_DIR", tmp_path)

@@ -46,8 +46,14 @@ def test_sefas_top_direction_changes_the_picture_more_than_random_directions(sta
     assert np.all(found.std > 0)
 
     def change(direction: np.ndarray) -> float:  # mean pixel change over 20 bases, a step of -2 to +2
-        return float(np.mean([np.abs(np.subtract(*directions.walk(model, base, direction, np.array([2.0, -2.0]))))
-                              .mean() for base in codes[:20]]))
+        return float(
+            np.mean(
+                [
+                    np.abs(np.subtract(*directions.walk(model, base, direction, np.array([2.0, -2.0])))).mean()
+                    for base in codes[:20]
+                ]
+            )
+        )
 
     rng = np.random.default_rng(0)
     randoms = [change(v / np.linalg.norm(v)) for v in rng.standard_normal((10, model.latent_dim)).astype(np.float32)]

@@ -93,16 +93,19 @@ def test_discretise_cuts_each_dimension_into_equal_bins() -> None:
     assert (discretise(np.ones((5, 2))) == discretise(np.ones((5, 2)))[0]).all()  # a collapsed dimension: one bin
 
 
-@pytest.mark.parametrize("codes, factors, words", [
-    (np.zeros((10, 1)), np.arange(10)[:, None], "D >= 2"),
-    (np.full((10, 2), np.nan), np.arange(10)[:, None], "finite"),
-    (np.zeros((10, 2)), np.arange(9)[:, None], "one row per code (10)"),
-    (np.zeros((10, 2)), np.linspace(0, 1, 10)[:, None], "discrete"),
-    (np.zeros((10, 2)), np.stack([np.arange(10), np.zeros(10, int)], 1), "factor(s) [1] do not"),
-    (np.zeros((1, 2)), np.zeros((1, 1), int), "factor(s) [0] do not"),
-    (np.zeros((0, 2)), np.zeros((0, 1), int), "factor(s) [0] do not"),
-    (np.zeros((10, 2)), np.zeros((10, 0), int), "one row per code"),
-])
+@pytest.mark.parametrize(
+    "codes, factors, words",
+    [
+        (np.zeros((10, 1)), np.arange(10)[:, None], "D >= 2"),
+        (np.full((10, 2), np.nan), np.arange(10)[:, None], "finite"),
+        (np.zeros((10, 2)), np.arange(9)[:, None], "one row per code (10)"),
+        (np.zeros((10, 2)), np.linspace(0, 1, 10)[:, None], "discrete"),
+        (np.zeros((10, 2)), np.stack([np.arange(10), np.zeros(10, int)], 1), "factor(s) [1] do not"),
+        (np.zeros((1, 2)), np.zeros((1, 1), int), "factor(s) [0] do not"),
+        (np.zeros((0, 2)), np.zeros((0, 1), int), "factor(s) [0] do not"),
+        (np.zeros((10, 2)), np.zeros((10, 0), int), "one row per code"),
+    ],
+)
 def test_bad_input_gets_one_clear_value_error(codes: np.ndarray, factors: np.ndarray, words: str) -> None:
     with pytest.raises(ValueError, match=re.escape(words)):
         mig(codes, factors)

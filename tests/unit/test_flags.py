@@ -15,17 +15,24 @@ from aelab.training.flags import train_command, train_config
 from aelab.training.trainer import TrainConfig
 
 
-@pytest.mark.parametrize("command", [
-    "--out a.safetensors",
-    ("--model vae --latent-dim 8 --beta 4 --kl-warmup 2.5 --denoise mask --noise-level 0.5 --epochs 3 --seed 9 "
-     "--out runs/v.safetensors"),
-    ("--model conv_vae --dataset /data/faces --side 64 --channels 3 --widths 16 32 64 64 --hidden 0 --activation elu "
-     "--recon mse --lr 1e-3 --lr-schedule constant --shift 3 --shift-until 1 --patience 0 --max-seconds 60 "
-     "--device cpu --batch-size 32 --out /elsewhere/f.safetensors"),
-    "--model conv_ae --dataset shapes --latent-dim 10 --widths 32 64 64 64 --denoise gaussian --out s.safetensors",
-    "--dataset 'my digits.zip' --side 28 --channels 1 --model vae --hidden 0 --lr 0.123456789 --out d.safetensors",
-    "--dataset /data/gray --epochs 1 --batch-size 7 --shift 1 --max-seconds 0.5 --out g.safetensors",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "--out a.safetensors",
+        (
+            "--model vae --latent-dim 8 --beta 4 --kl-warmup 2.5 --denoise mask --noise-level 0.5 --epochs 3 --seed 9 "
+            "--out runs/v.safetensors"
+        ),
+        (
+            "--model conv_vae --dataset /data/faces --side 64 --channels 3 --widths 16 32 64 64 --hidden 0 --activation elu "
+            "--recon mse --lr 1e-3 --lr-schedule constant --shift 3 --shift-until 1 --patience 0 --max-seconds 60 "
+            "--device cpu --batch-size 32 --out /elsewhere/f.safetensors"
+        ),
+        "--model conv_ae --dataset shapes --latent-dim 10 --widths 32 64 64 64 --denoise gaussian --out s.safetensors",
+        "--dataset 'my digits.zip' --side 28 --channels 1 --model vae --hidden 0 --lr 0.123456789 --out d.safetensors",
+        "--dataset /data/gray --epochs 1 --batch-size 7 --shift 1 --max-seconds 0.5 --out g.safetensors",
+    ],
+)
 def test_a_parsed_command_rendered_and_parsed_again_is_the_same_run(command, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = build_parser().parse_args(["train", *shlex.split(command)])
@@ -57,7 +64,9 @@ def test_every_field_that_is_a_flag_is_in_the_help(capsys):
 
 def test_the_shipped_checkpoints_record_commands_that_train_what_they_are():
     shipped = sorted(SHIPPED_DIR.glob("*.safetensors"))
-    trained = [meta for meta in map(read_metadata, shipped) if meta.get("command", "").startswith("python -m aelab train ")]
+    trained = [
+        meta for meta in map(read_metadata, shipped) if meta.get("command", "").startswith("python -m aelab train ")
+    ]
     assert len(trained) >= 7
     for meta in trained:
         args = build_parser().parse_args(shlex.split(meta["command"])[3:])

@@ -88,8 +88,18 @@ def test_black_on_white_is_inverted_to_mnist_convention() -> None:
 def test_steps_are_named_displayable_images() -> None:
     result = preprocess(glyph((900, 700)))
     names = [name for name, _ in result.steps]
-    assert names == ["original", "grayscale", "inverted", "background", "background removed", "thresholded",
-                     "digit kept", "cropped", "20x20 box", "centred by mass 28x28"]
+    assert names == [
+        "original",
+        "grayscale",
+        "inverted",
+        "background",
+        "background removed",
+        "thresholded",
+        "digit kept",
+        "cropped",
+        "20x20 box",
+        "centred by mass 28x28",
+    ]
     for name, step in result.steps:
         assert step.ndim == 2 and max(step.shape) <= 256, name
         assert step.dtype == np.float32 and 0.0 <= step.min() and step.max() <= 1.0, name
@@ -100,8 +110,14 @@ def test_an_even_frame_skips_the_photo_steps_and_a_lit_one_takes_them() -> None:
     """A render or clean scan has no light to correct: only MNIST's own steps run (20 times faster)."""
     digit = mnist_digits(1)[0]
     clean = preprocess_bytes(encode(Image.fromarray(digit)))
-    assert [name for name, _ in clean.steps] == ["original", "grayscale", "background removed", "cropped",
-                                                 "20x20 box", "centred by mass 28x28"]
+    assert [name for name, _ in clean.steps] == [
+        "original",
+        "grayscale",
+        "background removed",
+        "cropped",
+        "20x20 box",
+        "centred by mass 28x28",
+    ]
     lit = np.clip(digit + np.linspace(0, 60, 28)[None, :], 0, 255).astype(np.uint8)  # light across the picture
     photo = preprocess_bytes(encode(Image.fromarray(lit)))
     assert {"background", "thresholded", "digit kept"} <= {name for name, _ in photo.steps}
@@ -157,12 +173,15 @@ def test_coloured_ink_on_coloured_paper() -> None:
     assert np.abs(result - preprocess(glyph()).image).mean() < 0.03
 
 
-@pytest.mark.parametrize("stroke, background", [
-    ((0, 0, 0, 255), (0, 0, 0, 0)),  # black strokes, transparent black: only alpha differs
-    ((255, 255, 255, 255), (0, 0, 0, 0)),  # white strokes
-    ((0, 0, 0, 255), (255, 255, 255, 0)),
-    ((200, 30, 30, 255), (200, 30, 30, 0)),
-])
+@pytest.mark.parametrize(
+    "stroke, background",
+    [
+        ((0, 0, 0, 255), (0, 0, 0, 0)),  # black strokes, transparent black: only alpha differs
+        ((255, 255, 255, 255), (0, 0, 0, 0)),  # white strokes
+        ((0, 0, 0, 255), (255, 255, 255, 0)),
+        ((200, 30, 30, 255), (200, 30, 30, 0)),
+    ],
+)
 def test_strokes_on_transparent_background_survive(stroke: tuple, background: tuple) -> None:
     mask = np.asarray(glyph(ink=255, paper=0)) > 127
     rgba = np.where(mask[..., None], stroke, background).astype(np.uint8)
@@ -206,8 +225,7 @@ def test_refusals_say_why_in_one_line() -> None:
         b"": "The file is empty.",
         b"just some notes\n": "This is not an image file PIL can read (text/plain?).",
         b"%PDF-1.7\n%\xe2\xe3": "This is not an image file PIL can read (application/pdf?).",
-        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>':
-            "This image format (image/svg+xml) is not supported: save it as PNG or JPEG.",
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>': "This image format (image/svg+xml) is not supported: save it as PNG or JPEG.",
         bytes(2 * MAX_BYTES): "The file is too large: 20.0 MB (limit 10 MB).",
         encode(Image.new("1", (6000, 5000))): "The image is too large: 6000x5000 pixels (limit 25 megapixels).",
         encode(glyph())[:300]: "The image is truncated or corrupt.",
@@ -284,12 +302,12 @@ def test_labelled_grid_names_each_row_and_value() -> None:
         same = np.abs(grid - level) < 0.5 / 255  # the tile, and perhaps a few antialiased text pixels
         ys, xs = np.nonzero(same.sum(1) >= 84)[0], np.nonzero(same.sum(0) >= 84)[0]
         assert len(ys) == len(xs) == 84 and np.ptp(ys) == np.ptp(xs) == 83  # whole, three times enlarged
-        assert same[ys[0]:ys[0] + 84, xs[0]:xs[0] + 84].all()
+        assert same[ys[0] : ys[0] + 84, xs[0] : xs[0] + 84].all()
         boxes[r, c] = (ys[0], xs[0])
     assert boxes[0, 0][0] == boxes[0, 2][0] < boxes[1, 0][0] and boxes[0, 0][1] == boxes[1, 0][1] < boxes[0, 1][1]
     top, left = boxes[1, 2]
-    assert (grid[top + 84:top + 84 + LABEL_PX + 4, left:left + 84] < 0.5).any()  # its value, under it
-    assert (grid[top:top + 84, :boxes[1, 0][1]] < 0.5).any()  # its row's name, left of the row
+    assert (grid[top + 84 : top + 84 + LABEL_PX + 4, left : left + 84] < 0.5).any()  # its value, under it
+    assert (grid[top : top + 84, : boxes[1, 0][1]] < 0.5).any()  # its row's name, left of the row
     other = labelled_grid(tiles, ["dim 7", "dim 99"], values, scale=3)
     assert other.shape == grid.shape and not np.array_equal(other, grid)  # the text drawn is the text given
     with pytest.raises(ValueError, match="labels"):

@@ -46,12 +46,17 @@ def test_a_job_trains_in_the_background_and_saves_a_loadable_model(small, mnist_
     assert snap.epoch == 2 and snap.batch == snap.n_batches == 17  # 1080 training images in batches of 64
     assert snap.reconstructions.shape == snap.originals.shape == (jobs.N_PREVIEW, 28, 28)
     assert snap.preview_epoch == 2 and 0.0 <= snap.reconstructions.min() <= snap.reconstructions.max() <= 1.0
-    assert ((snap.reconstructions - snap.originals) ** 2).mean() < (snap.originals ** 2).mean()  # beats a blank
+    assert ((snap.reconstructions - snap.originals) ** 2).mean() < (snap.originals**2).mean()  # beats a blank
     ckpt = load_checkpoint(out)
     assert ckpt.meta["status"] == "finished" and ckpt.meta["epochs"] == 2 and job.snapshot().result.path == out
     assert ckpt.meta["metrics"] == snap.metrics and snap.metrics["images"] == 500
-    assert ckpt.meta["command"] == job.command == (  # as the CLI records the command it ran
-        f"python -m aelab train --model vae --dataset mnist --epochs 2 --batch-size 64 --patience 0 --out {out}")
+    assert (
+        ckpt.meta["command"]
+        == job.command
+        == (  # as the CLI records the command it ran
+            f"python -m aelab train --model vae --dataset mnist --epochs 2 --batch-size 64 --patience 0 --out {out}"
+        )
+    )
 
 
 def test_a_stopped_job_ends_stopped_and_keeps_a_loadable_model(small, tmp_path):
@@ -80,12 +85,16 @@ def test_an_exception_in_the_thread_becomes_a_one_line_error(small, tmp_path):
     job.start(_cfg(epochs=1), small.subset(range(300)), not_a_folder / "m.safetensors")
     assert job.join(timeout=60)
     assert job.snapshot().status == "error" and job.snapshot().result is None
-    assert job.snapshot().error.startswith(("FileExistsError", "NotADirectoryError")) and "\n" not in job.snapshot().error
+    assert (
+        job.snapshot().error.startswith(("FileExistsError", "NotADirectoryError")) and "\n" not in job.snapshot().error
+    )
 
 
 def test_a_clashing_name_and_a_job_beyond_the_limit_are_refused_even_after_a_reimport(small, tmp_path):
     running = [jobs.submit(_cfg(epochs=200), small, tmp_path / f"r{i}.safetensors") for i in range(jobs.MAX_RUNNING)]
-    original = sys.modules.pop("aelab.training.jobs")  # what Streamlit does to the app's modules when a source file changes
+    original = sys.modules.pop(
+        "aelab.training.jobs"
+    )  # what Streamlit does to the app's modules when a source file changes
     try:
         fresh = importlib.import_module("aelab.training.jobs")
         assert fresh is not original and set(fresh.running_jobs()) == set(running)
@@ -108,8 +117,11 @@ def test_a_clashing_name_and_a_job_beyond_the_limit_are_refused_even_after_a_rei
 
 def test_a_zip_of_digits_in_class_folders_loads_with_their_labels(mnist_test):
     sources = {digit: torch.nonzero(mnist_test.labels == digit)[:15, 0].tolist() for digit in (3, 7)}
-    entries = {f"digits/{digit}/{i}.png": to_png(mnist_test.images[i, 0].numpy())
-               for digit, indices in sources.items() for i in indices}
+    entries = {
+        f"digits/{digit}/{i}.png": to_png(mnist_test.images[i, 0].numpy())
+        for digit, indices in sources.items()
+        for i in indices
+    }
     entries |= {"__MACOSX/digits/3/._0.png": b"resource fork", "digits/notes.txt": b"not an image"}
     data = zip_of(entries)
     train, test = load_zip(data, "digits.zip")
@@ -167,5 +179,5 @@ def test_a_job_whose_owner_left_stops_itself_and_says_so(small, tmp_path):
         assert beating.join(timeout=60)
     assert beating.snapshot().label == "Stopped"  # stopped by its owner: the plain word
     local = OwnerWatch(None)  # a local app's watch never expires, however long the owner is silent
-    local.last -= 10 ** 6
+    local.last -= 10**6
     assert not local.expired()

@@ -43,7 +43,9 @@ def test_dimension_stats_rank_by_kl_and_take_ranges_from_the_data(codes):
 def test_pca_map_inverts_exactly_within_its_plane(codes):
     proj = projections.pca(codes.mu)
     assert proj.coords.shape == (2000, 2)
-    np.testing.assert_allclose(projections.pca_transform(proj, proj.inverse(proj.coords[:10])), proj.coords[:10], atol=1e-4)
+    np.testing.assert_allclose(
+        projections.pca_transform(proj, proj.inverse(proj.coords[:10])), proj.coords[:10], atol=1e-4
+    )
     assert 0 < sum(proj.params["explained_variance_ratio"]) <= 1
 
 
@@ -106,8 +108,9 @@ def test_traversal_grid_moves_only_the_chosen_dimension(trained, codes):
     assert np.abs(grid[0] - grid[-1]).mean() > 0.02  # the most informative dimension changes the image
     values = walks.traversal_values(stats.low, stats.high, [top, second], 5)  # the grid's value labels
     assert values.shape == (2, 5)
-    np.testing.assert_allclose(values[:, [0, -1]], [[stats.low[top], stats.high[top]],
-                                                    [stats.low[second], stats.high[second]]], rtol=1e-6)
+    np.testing.assert_allclose(
+        values[:, [0, -1]], [[stats.low[top], stats.high[top]], [stats.low[second], stats.high[second]]], rtol=1e-6
+    )
     z = np.repeat(codes.mu[:1], 5, axis=0)
     z[:, top] = values[0]
     np.testing.assert_allclose(grid, encoding.decode(trained, z), atol=1e-6)
@@ -188,7 +191,7 @@ def test_the_decoded_plane_tiles_the_decodes_of_a_pca_maps_grid(trained, codes):
     assert np.isclose(lx - x0, step_x / 2) and np.isclose(y1 - hy, step_y / 2)  # tiles centred on the grid
     for row, col in [(0, 0), (0, 4), (2, 3), (4, 1)]:  # row 0 holds the highest PCA 2
         spot = np.array([lx + col * step_x, hy - row * step_y])
-        tile = picture[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28]
+        tile = picture[row * 28 : (row + 1) * 28, col * 28 : (col + 1) * 28]
         # a batch of 25 against a batch of 1, summed in another order on another CPU: 1e-5 holds on any, and
         # is far below one grey level (1/255)
         np.testing.assert_allclose(tile, encoding.decode(trained, projection.inverse(spot))[0], atol=1e-5)

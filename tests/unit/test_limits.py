@@ -23,7 +23,7 @@ ROOMY = Limits(files=1_000, bytes=10 * 2**20, pixels=1_000_000, seconds=60.0)
 def stroke(row: int) -> bytes:
     """A small PNG of one bar (its height set by `row`), something preprocessing keeps."""
     pixels = np.zeros((28, 28), np.float32)
-    pixels[4 + row % 8:24, 12:16] = 1.0
+    pixels[4 + row % 8 : 24, 12:16] = 1.0
     return to_png(pixels)
 
 
@@ -66,8 +66,11 @@ def test_too_many_files_is_refused_while_indexing_before_any_is_read(tmp_path):
     assert str(err.value) == f"{folder} holds more than 10 images, the most aelab reads from one folder or zip."
     assert calls.calls <= 13  # the 11th image ends the walk (the two class folders are entries too)
     with pytest.raises(DatasetUnavailable, match="^many.zip holds more than 10 files, the most aelab reads"):
-        load_zip(zip_of({f"{i}.png": stroke(i) for i in range(11)}), "many.zip",
-                 limits=Limits(10, ROOMY.bytes, ROOMY.pixels, ROOMY.seconds))
+        load_zip(
+            zip_of({f"{i}.png": stroke(i) for i in range(11)}),
+            "many.zip",
+            limits=Limits(10, ROOMY.bytes, ROOMY.pixels, ROOMY.seconds),
+        )
 
 
 def test_too_many_bytes_is_refused_from_the_sizes_before_reading(tmp_path):
@@ -95,12 +98,12 @@ def test_an_image_with_too_many_pixels_refuses_the_folder_and_names_itself(tmp_p
     calls, cap = Counter(), Limits(ROOMY.files, ROOMY.bytes, 10_000, ROOMY.seconds)
     with pytest.raises(DatasetUnavailable) as err:
         load_folder(folder, limits=cap, should_stop=calls)
-    assert str(err.value) == (f"a_big.png in {folder}: The image is too large: 200x100 pixels "
-                              "(limit 0.01 megapixels).")
+    assert str(err.value) == (f"a_big.png in {folder}: The image is too large: 200x100 pixels (limit 0.01 megapixels).")
     assert calls.calls == 22 + 1  # 21 files and the folder b indexed, then the first file read
     with pytest.raises(DatasetUnavailable, match=r"^a_big.png in photos.zip: The image is too large: 200x100"):
-        load_zip(zip_of({"a_big.png": big.getvalue(), "1.png": stroke(1), "2.png": stroke(2)}), "photos.zip",
-                 limits=cap)
+        load_zip(
+            zip_of({"a_big.png": big.getvalue(), "1.png": stroke(1), "2.png": stroke(2)}), "photos.zip", limits=cap
+        )
 
 
 def test_a_load_past_its_time_stops_with_one_line(tmp_path):
@@ -124,11 +127,22 @@ def test_progress_is_reported_while_indexing_and_reading(tmp_path):
     train, test = load_folder(folder, limits=ROOMY, progress=lambda *report: reports.append(report))
     assert len(train) + len(test) == 250
     # the folder's two entries (a/ and notes.txt) are indexed first; each report precedes its file
-    assert reports == [(INDEXING, 100, 97), (INDEXING, 200, 197), (INDEXING, 252, 250), (READING, 0, 250),
-                       (READING, 100, 250), (READING, 200, 250), (READING, 250, 250)]
+    assert reports == [
+        (INDEXING, 100, 97),
+        (INDEXING, 200, 197),
+        (INDEXING, 252, 250),
+        (READING, 0, 250),
+        (READING, 100, 250),
+        (READING, 200, 250),
+        (READING, 250, 250),
+    ]
     zipped = []
-    load_zip(zip_of({f"{i}.png": stroke(i) for i in range(120)}), "z.zip", limits=ROOMY,
-             progress=lambda *report: zipped.append(report))
+    load_zip(
+        zip_of({f"{i}.png": stroke(i) for i in range(120)}),
+        "z.zip",
+        limits=ROOMY,
+        progress=lambda *report: zipped.append(report),
+    )
     assert zipped == [(INDEXING, 120, 120), (READING, 0, 120), (READING, 100, 120), (READING, 120, 120)]
 
 

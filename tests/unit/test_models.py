@@ -25,7 +25,10 @@ def test_conv_autoencoder_matches_the_published_architecture():
     model = ConvAutoencoder(ModelConfig.for_model("conv_ae"))
     convs = [m for m in model.encoder if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
-        (1, 32, (3, 3), (2, 2), (1, 1)), (32, 64, (3, 3), (2, 2), (1, 1)), (64, 128, (3, 3), (2, 2), (1, 1))]
+        (1, 32, (3, 3), (2, 2), (1, 1)),
+        (32, 64, (3, 3), (2, 2), (1, 1)),
+        (64, 128, (3, 3), (2, 2), (1, 1)),
+    ]
     assert (model.head.in_features, model.head.out_features) == (2048, 32)
     deconvs = [m for m in model.decoder if isinstance(m, nn.ConvTranspose2d)]
     assert [d.output_padding for d in deconvs] == [(0, 0), (1, 1), (1, 1)]
@@ -48,7 +51,10 @@ def test_conv_vae_has_a_hidden_layer_each_side_of_the_latent_and_older_configs_n
     del saved_before["hidden"]
     plain = build_model(ModelConfig.from_dict(saved_before))
     assert [(m.in_features, m.out_features) for m in plain.modules() if isinstance(m, nn.Linear)] == [
-        (2048, 20), (20, 2048), (2048, 20)]
+        (2048, 20),
+        (20, 2048),
+        (2048, 20),
+    ]
     with pytest.raises(ValueError, match="hidden is for the conv models"):
         ModelConfig.for_model("vae", hidden=64)
 

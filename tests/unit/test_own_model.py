@@ -66,8 +66,9 @@ def test_pytorch_examples_vae_imports_flat_with_probabilities(own, allowed, mnis
     # its sigmoid outputs become logits: the decode aelab shows is the network's own, to the clamp
     with torch.no_grad():
         net = ckpt.model.network
-        assert torch.allclose(torch.sigmoid(ckpt.model.decode(mu)).flatten(1), net.decode(mu).clamp(1e-6, 1 - 1e-6),
-                              atol=1e-5)
+        assert torch.allclose(
+            torch.sigmoid(ckpt.model.decode(mu)).flatten(1), net.decode(mu).clamp(1e-6, 1 - 1e-6), atol=1e-5
+        )
     metrics = read_metadata(out)["metrics"]
     assert {"nelbo", "kl", "kl_per_dim"} <= set(metrics) and metrics["nelbo"] > metrics["recon"]
     nll = likelihood.iwae_nll(ckpt.model, x[:8], k=16)
@@ -87,8 +88,9 @@ def test_a_posterior_method_makes_a_vae(own, allowed):
 
 def test_a_colour_model_imports_on_shapes_with_its_disentanglement_measured(own, allowed):
     out = own["folder"] / "colour.safetensors"
-    code, err = run_cli("import", "others:colour_tiny", own["folder"] / "colour_tiny.safetensors", "--dataset", "shapes",
-                        "--out", out)
+    code, err = run_cli(
+        "import", "others:colour_tiny", own["folder"] / "colour_tiny.safetensors", "--dataset", "shapes", "--out", out
+    )
     assert code == 0, err
     allowed("others:colour_tiny")
     ckpt = load_checkpoint(out)
@@ -101,18 +103,31 @@ def test_a_colour_model_imports_on_shapes_with_its_disentanglement_measured(own,
     assert code == 2 and "others:colour_tiny: its encode raised RuntimeError" in err  # MNIST's 1x28x28: one line
 
 
-@pytest.mark.parametrize("entry, weights, message", [
-    ("others:raises", "tiny", "others:raises raised RuntimeError: no GPU here"),
-    ("others:not_a_module", "tiny", "others:not_a_module returned a int, not a torch.nn.Module"),
-    ("others:encode_only", "encode_only", "returned a EncodeOnly without decode"),
-    ("others:nowhere", "tiny", "others has no function nowhere"),
-    ("no_such_module:build", "tiny", "importing no_such_module failed (ModuleNotFoundError"),
-    ("others:drops_the_batch", "drops_the_batch", "its encode gave shape (3,) for 3 images"),
-    ("others:nan_decoder", "nan_decoder", "its decode gave NaN or infinity for 3 of 3 inputs"),
-    ("others:tiny", "posterior_vae", "does not hold others:tiny's weights: it lacks 4 of the network's tensors"),
-    ("others:tiny", "no_such_file", "no_such_file.safetensors is not a readable safetensors file"),
-], ids=["raises", "not-a-module", "no-decode", "no-function", "no-module", "drops-batch", "nan", "other-weights",
-        "no-file"])
+@pytest.mark.parametrize(
+    "entry, weights, message",
+    [
+        ("others:raises", "tiny", "others:raises raised RuntimeError: no GPU here"),
+        ("others:not_a_module", "tiny", "others:not_a_module returned a int, not a torch.nn.Module"),
+        ("others:encode_only", "encode_only", "returned a EncodeOnly without decode"),
+        ("others:nowhere", "tiny", "others has no function nowhere"),
+        ("no_such_module:build", "tiny", "importing no_such_module failed (ModuleNotFoundError"),
+        ("others:drops_the_batch", "drops_the_batch", "its encode gave shape (3,) for 3 images"),
+        ("others:nan_decoder", "nan_decoder", "its decode gave NaN or infinity for 3 of 3 inputs"),
+        ("others:tiny", "posterior_vae", "does not hold others:tiny's weights: it lacks 4 of the network's tensors"),
+        ("others:tiny", "no_such_file", "no_such_file.safetensors is not a readable safetensors file"),
+    ],
+    ids=[
+        "raises",
+        "not-a-module",
+        "no-decode",
+        "no-function",
+        "no-module",
+        "drops-batch",
+        "nan",
+        "other-weights",
+        "no-file",
+    ],
+)
 def test_an_entry_point_that_fails_gets_one_line_naming_what_is_wrong(own, entry, weights, message):
     out = own["folder"] / "failed.safetensors"
     code, err = run_cli("import", entry, own["folder"] / f"{weights}.safetensors", "--out", out)
@@ -139,8 +154,11 @@ def test_an_allowed_entry_whose_weights_do_not_fit_the_header_is_refused(own, al
     tensors, meta = read_tensors(own["mine"])
     lying = own["folder"] / "lying.safetensors"
     save_tensors(lying, tensors, meta | {"model": meta["model"] | {"latent_dim": 9}})
-    with pytest.raises(CheckpointError, match=r"its encode gave shape \(3, 8\) for 3 images; it should give codes of "
-                                              r"shape \(3, 9\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"its encode gave shape \(3, 8\) for 3 images; it should give codes of "
+        r"shape \(3, 9\)",
+    ):
         load_checkpoint(lying)
 
 
@@ -160,8 +178,13 @@ def test_a_network_that_gives_nan_on_real_data_is_stopped_with_one_line(own, mni
 def test_own_model_configs_are_checked_like_aelabs(own):
     good = OwnModelConfig("pkg.mod:build", 8, True, channels=3, side=64)
     assert from_header(good.to_dict()) == good
-    for bad, match in (({"entry": "pkg.mod"}, "entry must read"), ({"latent_dim": 10**6}, "latent_dim"),
-                       ({"side": 4}, "side"), ({"output": "pixels"}, "output"), ({"flat": "yes"}, "flat"),
-                       ({"widths": [8]}, "Unknown own model config fields")):
+    for bad, match in (
+        ({"entry": "pkg.mod"}, "entry must read"),
+        ({"latent_dim": 10**6}, "latent_dim"),
+        ({"side": 4}, "side"),
+        ({"output": "pixels"}, "output"),
+        ({"flat": "yes"}, "flat"),
+        ({"widths": [8]}, "Unknown own model config fields"),
+    ):
         with pytest.raises(ValueError, match=match):
             from_header(good.to_dict() | bad)

@@ -84,8 +84,9 @@ def test_mnist_uploads_keep_their_digit(mnist_test, probe) -> None:
     digits = np.round(mnist_test.images[:QUERIES, 0].numpy() * 255).astype(np.uint8)
     labels = mnist_test.labels[:QUERIES].numpy()
     stored = prepared([png(d) for d in digits])
-    drawn = prepared([png(np.asarray(Image.fromarray(255 - d).resize((112, 112), Image.Resampling.BILINEAR)))
-                      for d in digits])
+    drawn = prepared(
+        [png(np.asarray(Image.fromarray(255 - d).resize((112, 112), Image.Resampling.BILINEAR))) for d in digits]
+    )
     themselves = probe(digits / 255.0, labels)
     assert np.abs(stored - digits / 255.0).mean() < 0.005
     assert probe(stored, labels) >= themselves - 0.01

@@ -21,9 +21,9 @@ def test_collapsed_samples_score_a_low_coverage_and_real_images_a_high_one(pixel
     assert priors.density_coverage(real, other).coverage > 0.9
     collapsed = priors.density_coverage(real, same)
     assert collapsed.coverage < 0.3
-    big = priors.density_coverage(pixels[:N], pixels[N:2 * N])
+    big = priors.density_coverage(pixels[:N], pixels[N : 2 * N])
     assert big.coverage > 0.9 and 0.8 < big.density < 1.3  # the data against itself: about 1 - 2^-5 and 1
-    assert priors.density_coverage(pixels[:N], np.repeat(pixels[N:N + 1], N, axis=0)).coverage < 0.05
+    assert priors.density_coverage(pixels[:N], np.repeat(pixels[N : N + 1], N, axis=0)).coverage < 0.05
 
 
 def test_a_mixture_gives_an_autoencoder_better_samples_than_one_gaussian(mnist_train, pixels):
@@ -48,7 +48,9 @@ def test_a_vaes_mixture_is_fitted_to_its_aggregate_posterior_and_covers_more_tha
     aggregate = codes.mu.var(0).sum() + np.exp(codes.logvar).mean(0).sum()  # total variance of q(z)
     assert abs(drawn.var(0).sum() / aggregate - 1) < 0.05 and drawn.var(0).sum() > 1.2 * codes.mu.var(0).sum()
     real = pixels[:N]
-    prior = priors.density_coverage(real, encoding.decode(model, priors.sample(priors.prior_for(model, None), N, seed=1)))
+    prior = priors.density_coverage(
+        real, encoding.decode(model, priors.sample(priors.prior_for(model, None), N, seed=1))
+    )
     fitted = priors.density_coverage(real, encoding.decode(model, priors.sample_mixture(mixture, N, seed=1)))
     assert fitted.coverage > prior.coverage
 

@@ -17,7 +17,9 @@ def test_a_selection_counts_its_labels_and_means_its_images_and_codes():
     summary = selection.summarise(rows, pictures[rows], labels, test.classes, mu)
     np.testing.assert_array_equal(summary.rows, [1, 2, 3, 5, 9])  # each row once, in order
     names = [test.classes[labels[r]] if labels[r] >= 0 else "unlabelled" for r in summary.rows]
-    assert summary.counts == {name: names.count(name) for name in sorted(set(names), key=lambda n: (-names.count(n), n))}
+    assert summary.counts == {
+        name: names.count(name) for name in sorted(set(names), key=lambda n: (-names.count(n), n))
+    }
     assert list(summary.counts.values()) == sorted(summary.counts.values(), reverse=True)
     np.testing.assert_allclose(summary.mean_image, pictures[[1, 2, 3, 5, 9]].mean(0))
     np.testing.assert_allclose(summary.mean_code, mu[[1, 2, 3, 5, 9]].mean(0))
@@ -30,8 +32,12 @@ def test_the_gallery_puts_each_row_of_originals_above_its_reconstructions():
     recons = 1.0 - originals
     grid = selection.gallery(originals, recons, ncol=4)
     pad, side = 2, 4
-    tile = lambda r, c: grid[pad + r * (side + pad):pad + r * (side + pad) + side,  # noqa: E731
-                             pad + c * (side + pad):pad + c * (side + pad) + side]
+    tile = (
+        lambda r, c: grid[
+            pad + r * (side + pad) : pad + r * (side + pad) + side,  # noqa: E731
+            pad + c * (side + pad) : pad + c * (side + pad) + side,
+        ]
+    )
     assert grid.shape == (pad + 6 * (side + pad), pad + 4 * (side + pad))  # 3 rows of originals, 3 of reconstructions
     np.testing.assert_array_equal(tile(0, 1), originals[1])
     np.testing.assert_array_equal(tile(1, 1), recons[1])

@@ -25,16 +25,18 @@ def test_loopback_addresses_are_local(address):
     assert serving.is_local_address(address)
 
 
-@pytest.mark.parametrize("address", [None, "", "0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "aelab.example.org",
-                                     "localhost.example.org"])
+@pytest.mark.parametrize(
+    "address", [None, "", "0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "aelab.example.org", "localhost.example.org"]
+)
 def test_every_other_address_is_served(address):
     assert not serving.is_local_address(address)
 
 
 def test_a_local_app_reads_any_folder_and_keeps_training_as_before():
     local = rules_for("localhost", {})
-    assert local == Rules(served=False, allowed_folders=None, shared_runs=False, session_timeout=None,
-                          limits=LOCAL_LIMITS)
+    assert local == Rules(
+        served=False, allowed_folders=None, shared_runs=False, session_timeout=None, limits=LOCAL_LIMITS
+    )
 
 
 def test_a_served_app_opens_only_the_data_folder_and_has_tighter_limits(tmp_path):
@@ -46,25 +48,40 @@ def test_a_served_app_opens_only_the_data_folder_and_has_tighter_limits(tmp_path
 
 
 def test_the_operator_overrides_every_default(tmp_path):
-    env = {"AELAB_SERVED": "0", "AELAB_ALLOWED_FOLDERS": f"{tmp_path}{os.pathsep} {os.pathsep}~",
-           "AELAB_SHARED_RUNS": "1", "AELAB_SESSION_TIMEOUT": "30", "AELAB_MAX_FILES": "500", "AELAB_MAX_MB": "2.5",
-           "AELAB_MAX_MEGAPIXELS": "4", "AELAB_MAX_SECONDS": "9"}
+    env = {
+        "AELAB_SERVED": "0",
+        "AELAB_ALLOWED_FOLDERS": f"{tmp_path}{os.pathsep} {os.pathsep}~",
+        "AELAB_SHARED_RUNS": "1",
+        "AELAB_SESSION_TIMEOUT": "30",
+        "AELAB_MAX_FILES": "500",
+        "AELAB_MAX_MB": "2.5",
+        "AELAB_MAX_MEGAPIXELS": "4",
+        "AELAB_MAX_SECONDS": "9",
+    }
     chosen = rules_for(None, env)  # all interfaces, yet local because the operator says so
-    assert chosen == Rules(False, (tmp_path.resolve(), Path(os.path.realpath(Path.home()))), True, 30.0,
-                           Limits(files=500, bytes=int(2.5 * 2**20), pixels=4_000_000, seconds=9.0))
+    assert chosen == Rules(
+        False,
+        (tmp_path.resolve(), Path(os.path.realpath(Path.home()))),
+        True,
+        30.0,
+        Limits(files=500, bytes=int(2.5 * 2**20), pixels=4_000_000, seconds=9.0),
+    )
     assert rules_for("127.0.0.1", {"AELAB_SERVED": "yes"}).served
     assert rules_for("::", {"AELAB_ALLOWED_FOLDERS": ""}).allowed_folders == ()  # set but empty: no folders
     assert rules_for("::", {"AELAB_SESSION_TIMEOUT": "0"}).session_timeout is None
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("AELAB_SERVED", "maybe", "AELAB_SERVED is 'maybe': use 1 or 0."),
-    ("AELAB_MAX_FILES", "lots", "AELAB_MAX_FILES is 'lots': use a positive number."),
-    ("AELAB_MAX_SECONDS", "0", "AELAB_MAX_SECONDS is '0': use a positive number."),
-    ("AELAB_MAX_MB", "inf", "AELAB_MAX_MB is 'inf': use a positive number."),
-    ("AELAB_SESSION_TIMEOUT", "-5", "AELAB_SESSION_TIMEOUT is '-5': use a positive number (or 0 for none)."),
-    ("AELAB_MAX_MEGAPIXELS", "30", "AELAB_MAX_MEGAPIXELS is 30: aelab decodes images of at most 25 megapixels."),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("AELAB_SERVED", "maybe", "AELAB_SERVED is 'maybe': use 1 or 0."),
+        ("AELAB_MAX_FILES", "lots", "AELAB_MAX_FILES is 'lots': use a positive number."),
+        ("AELAB_MAX_SECONDS", "0", "AELAB_MAX_SECONDS is '0': use a positive number."),
+        ("AELAB_MAX_MB", "inf", "AELAB_MAX_MB is 'inf': use a positive number."),
+        ("AELAB_SESSION_TIMEOUT", "-5", "AELAB_SESSION_TIMEOUT is '-5': use a positive number (or 0 for none)."),
+        ("AELAB_MAX_MEGAPIXELS", "30", "AELAB_MAX_MEGAPIXELS is 30: aelab decodes images of at most 25 megapixels."),
+    ],
+)
 def test_an_unusable_setting_names_its_variable(name, value, message):
     with pytest.raises(SettingsError) as err:
         rules_for("localhost", {name: value})
@@ -95,8 +112,19 @@ def test_folders_inside_an_allowed_one_resolve_to_their_real_path(tree):
         resolve_folder(f"{tree}/allowed/nothing", allowed)  # inside, saying so gives nothing away
 
 
-@pytest.mark.parametrize("typed", ["{tree}/secret", "{tree}/allowed/../secret", "{tree}/allowed/digits/../../secret",
-                                   "{tree}/allowed/link-out", "{tree}/allowed/link-out/..", "/", "~", "secret"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "{tree}/secret",
+        "{tree}/allowed/../secret",
+        "{tree}/allowed/digits/../../secret",
+        "{tree}/allowed/link-out",
+        "{tree}/allowed/link-out/..",
+        "/",
+        "~",
+        "secret",
+    ],
+)
 def test_paths_leaving_the_allowed_folders_are_refused(tree, typed, monkeypatch):
     monkeypatch.chdir(tree)  # "secret" is relative to the server's working folder
     text = typed.format(tree=tree)
@@ -112,8 +140,7 @@ def test_the_refusal_is_the_same_whether_or_not_the_path_exists(tree):
             resolve_folder(typed, [tree / "allowed", tree / "other"])
         messages.append(str(err.value).replace(typed, "TYPED"))
         assert "secret" not in str(err.value).replace(typed, "")  # where a link leads is never shown
-    assert set(messages) == {f"TYPED is not open to training here: use a folder inside {tree}/allowed or "
-                             f"{tree}/other."}
+    assert set(messages) == {f"TYPED is not open to training here: use a folder inside {tree}/allowed or {tree}/other."}
 
 
 def test_no_allowed_folder_refuses_every_path_and_none_allows_any(tree):
@@ -132,8 +159,12 @@ def test_no_allowed_folder_refuses_every_path_and_none_allows_any(tree):
 def test_who_may_replace_a_run_file(tmp_path):
     runs, shipped = tmp_path / "runs", tmp_path / "checkpoints"
     runs.mkdir(), shipped.mkdir()
-    mine, theirs, starter, new = runs / "mine.safetensors", runs / "theirs.safetensors", shipped / "vae.safetensors", \
-        runs / "new.safetensors"
+    mine, theirs, starter, new = (
+        runs / "mine.safetensors",
+        runs / "theirs.safetensors",
+        shipped / "vae.safetensors",
+        runs / "new.safetensors",
+    )
     for path in (mine, theirs, starter):
         path.write_bytes(b"model")
     served, local = rules_for("0.0.0.0", {}), rules_for("localhost", {})
@@ -145,10 +176,12 @@ def test_who_may_replace_a_run_file(tmp_path):
 
     for chosen in (served, shared, local):
         assert problem(new, chosen) is None and problem(mine, chosen) is None
-        assert problem(starter, chosen) == ("vae is a model that ships with aelab and is never replaced: "
-                                            "choose another name.")
-    assert problem(theirs, served) == ("A model named theirs exists already, trained in another session: "
-                                       "choose another name.")
+        assert problem(starter, chosen) == (
+            "vae is a model that ships with aelab and is never replaced: choose another name."
+        )
+    assert problem(theirs, served) == (
+        "A model named theirs exists already, trained in another session: choose another name."
+    )
     assert problem(theirs, shared) is None and problem(theirs, local) is None  # the page asks first, as before
 
 

@@ -49,8 +49,9 @@ def test_an_empty_environment_gives_the_defaults(tmp_path, monkeypatch):
 def test_every_variable_is_read(tmp_path):
     env = {variable(name): str(tmp_path / name) for name in ("data_dir", "cache_dir", "runs_dir", "checkpoints_dir")}
     chosen = read({**env, "AELAB_ENTRY_POINTS": " a.b:c, ,/x/y.py:z ", "AELAB_SERVED": "on"})
-    assert [chosen.data_dir, chosen.cache_dir, chosen.runs_dir, chosen.checkpoints_dir] == \
-        [tmp_path / name for name in ("data_dir", "cache_dir", "runs_dir", "checkpoints_dir")]
+    assert [chosen.data_dir, chosen.cache_dir, chosen.runs_dir, chosen.checkpoints_dir] == [
+        tmp_path / name for name in ("data_dir", "cache_dir", "runs_dir", "checkpoints_dir")
+    ]
     assert chosen.entry_points == ("a.b:c", "/x/y.py:z") and chosen.served is True
     assert read({"AELAB_DATA_DIR": "~/datasets"}).data_dir == Path.home() / "datasets"
 
@@ -62,9 +63,15 @@ def test_settings_are_read_once_and_the_fixture_sets_them_for_this_process_and_i
         assert current().runs_dir == tmp_path and current().served is True
         assert current().allowed_folders == (tmp_path.resolve(), (tmp_path / "b").resolve())
         assert os.environ["AELAB_ALLOWED_FOLDERS"] == f"{tmp_path}{os.pathsep}{tmp_path / 'b'}"
-        assert "AELAB_DATA_DIR" not in os.environ and current().data_dir in (SHARED_DATA_DIR,
-                                                                           aelab_settings.DEFAULT_DATA_DIR)
-        child = subprocess.run([sys.executable, "-c", "from aelab.settings import current; print(current().runs_dir)"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        assert "AELAB_DATA_DIR" not in os.environ and current().data_dir in (
+            SHARED_DATA_DIR,
+            aelab_settings.DEFAULT_DATA_DIR,
+        )
+        child = subprocess.run(
+            [sys.executable, "-c", "from aelab.settings import current; print(current().runs_dir)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert child == str(tmp_path)
     assert current() == before

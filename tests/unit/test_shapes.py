@@ -108,8 +108,13 @@ def test_x_moves_the_centre_of_mass_right_and_y_down(side: int) -> None:
 
 @pytest.mark.parametrize("side", SIDES)
 def test_the_largest_shapes_stay_a_pixel_inside_the_canvas(side: int) -> None:
-    corners = [[s, 0, len(SCALES) - 1, r, x, y] for s in range(len(SHAPES)) for r in range(ROTATIONS)
-               for x in (0, POSITIONS - 1) for y in (0, POSITIONS - 1)]
+    corners = [
+        [s, 0, len(SCALES) - 1, r, x, y]
+        for s in range(len(SHAPES))
+        for r in range(ROTATIONS)
+        for x in (0, POSITIONS - 1)
+        for y in (0, POSITIONS - 1)
+    ]
     images = render(np.array(corners), side, channels=1)[:, 0]
     ring = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], 1)
     assert ring.max() == 0.0
@@ -148,8 +153,9 @@ def test_colours_are_distinct_and_gray_is_their_luminance() -> None:
     assert np.abs(centre[:, None] - centre[None]).max(2)[np.triu_indices(len(COLOURS), 1)].min() >= 0.7
     assert np.diff(np.sort(gray[:, 0, 16, 16])).min() > 0.05  # the gray version still tells colours apart
     _, mixed = make_shapes(500, seed=2, side=28)
-    assert np.allclose(render(mixed, 28, channels=1)[:, 0], rgb2gray(render(mixed, 28).transpose(0, 2, 3, 1)),
-                       atol=1e-6)
+    assert np.allclose(
+        render(mixed, 28, channels=1)[:, 0], rgb2gray(render(mixed, 28).transpose(0, 2, 3, 1)), atol=1e-6
+    )
 
 
 def test_splits_are_disjoint_and_each_ignores_the_others_size() -> None:
@@ -162,24 +168,28 @@ def test_splits_are_disjoint_and_each_ignores_the_others_size() -> None:
     assert np.array_equal(shapes_split("test", 50, 200, seed=5, side=28, channels=1)[1], f_test)
     assert np.array_equal(make_shapes(400, seed=5, side=28, channels=1)[0], train)
     assert np.array_equal(render(f_test, 28, channels=1), test)
-    big_train, big_test = (shapes_split(s, COMBINATIONS // 2, COMBINATIONS // 2, seed=5, side=28, channels=1)[1]
-                           for s in ("train", "test"))
+    big_train, big_test = (
+        shapes_split(s, COMBINATIONS // 2, COMBINATIONS // 2, seed=5, side=28, channels=1)[1] for s in ("train", "test")
+    )
     assert len(np.unique(np.concatenate([big_train, big_test]), axis=0)) == COMBINATIONS
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda: make_shapes(10, 0, side=48), "sides 28, 32, 64"),
-    (lambda: make_shapes(10, 0, side=64.0), "not 64.0"),
-    (lambda: make_shapes(10, 0, channels=2), "1 (gray) or 3 (RGB)"),
-    (lambda: make_shapes(0, 0), "ask for 1 to"),
-    (lambda: make_shapes(COMBINATIONS + 1, 0), "ask for 1 to"),
-    (lambda: shapes_split("val", 10, 10), "'train' or 'test'"),
-    (lambda: shapes_split("train", COMBINATIONS, 1), "together"),
-    (lambda: render(np.zeros((3, 5), int)), "(N, 6) integer array"),
-    (lambda: render(np.zeros((3, 6))), "(N, 6) integer array"),
-    (lambda: render(np.array([[0, 6, 0, 0, 0, 0]])), "'colour' takes values 0 to 5, not 6"),
-    (lambda: render(np.array([[0, 0, 0, 0, -1, 0]])), "'x' takes values 0 to 7, not -1"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: make_shapes(10, 0, side=48), "sides 28, 32, 64"),
+        (lambda: make_shapes(10, 0, side=64.0), "not 64.0"),
+        (lambda: make_shapes(10, 0, channels=2), "1 (gray) or 3 (RGB)"),
+        (lambda: make_shapes(0, 0), "ask for 1 to"),
+        (lambda: make_shapes(COMBINATIONS + 1, 0), "ask for 1 to"),
+        (lambda: shapes_split("val", 10, 10), "'train' or 'test'"),
+        (lambda: shapes_split("train", COMBINATIONS, 1), "together"),
+        (lambda: render(np.zeros((3, 5), int)), "(N, 6) integer array"),
+        (lambda: render(np.zeros((3, 6))), "(N, 6) integer array"),
+        (lambda: render(np.array([[0, 6, 0, 0, 0, 0]])), "'colour' takes values 0 to 5, not 6"),
+        (lambda: render(np.array([[0, 0, 0, 0, -1, 0]])), "'x' takes values 0 to 7, not -1"),
+    ],
+)
 def test_bad_requests_get_one_clear_value_error(call, words: str) -> None:
     with pytest.raises(ValueError, match=re.escape(words)):
         call()

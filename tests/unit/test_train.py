@@ -75,7 +75,9 @@ def test_diverging_run_stops_with_a_message_and_keeps_the_last_good_model(small,
 
     result = train(_cfg(epochs=3, lr=1e9), small, tmp_path / "fresh.safetensors")
     assert result.status == "diverged" and "Try a lower learning rate" in result.message
-    assert result.path is None or all(torch.isfinite(v).all() for v in load_checkpoint(result.path).model.state_dict().values())
+    assert result.path is None or all(
+        torch.isfinite(v).all() for v in load_checkpoint(result.path).model.state_dict().values()
+    )
     after = load_checkpoint(good.path).model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
@@ -97,8 +99,12 @@ def test_random_shift_moves_each_image_by_whole_pixels_within_the_limit(small):
     assert set(moved.unique().tolist()) <= set(images.unique().tolist())  # no resampling blur
     offsets = set()
     for before, after in zip(images[:, 0], moved[:, 0]):
-        match = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                 if torch.equal(torch.roll(before, (dy, dx), (0, 1)), after)]
+        match = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(torch.roll(before, (dy, dx), (0, 1)), after)
+        ]
         assert match, "each image is its original moved by at most 2 pixels"
         offsets.add(match[0])
     assert len(offsets) > 10  # each image draws its own offset

@@ -21,8 +21,10 @@ def images(name: str, split: str) -> torch.Tensor:
     among available_datasets) has none in memory, and is refused with one line."""
     found = load_data(name, split).images
     if not isinstance(found, torch.Tensor):
-        raise DatasetUnavailable(f"{dataset_title(name)} is streamed from its files, and the app's pages show "
-                                 "datasets held in memory: train on it with the command line.")
+        raise DatasetUnavailable(
+            f"{dataset_title(name)} is streamed from its files, and the app's pages show "
+            "datasets held in memory: train on it with the command line."
+        )
     return found
 
 

@@ -3,8 +3,8 @@ new codes on them, their colourings, the decoded plane and the codes' CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -42,8 +42,9 @@ def stored(key: ModelData, method: str, n_points: int, setting: float) -> projec
     return _stored_projection(_disk_key(key, method, n_points, setting), method)
 
 
-def computed(key: ModelData, method: str, n_points: int, setting: float,
-             progress: Callable[[float], None] | None = None) -> projections.Projection:
+def computed(
+    key: ModelData, method: str, n_points: int, setting: float, progress: Callable[[float], None] | None = None
+) -> projections.Projection:
     """A t-SNE or UMAP map: from the caches when computed before, else computed once with progress."""
     found = stored(key, method, n_points, setting)
     if found is not None:

@@ -26,8 +26,12 @@ def traversal_png(key: ModelData, base: bytes, dims: tuple[int, ...], steps: int
     code = np.frombuffer(base, dtype=np.float32)
     grid = walks.traversal_grid(model(key), code, list(dims), stats.low, stats.high, steps)
     values = walks.traversal_values(stats.low, stats.high, list(dims), steps)
-    labelled = render.labelled_grid(grid.reshape(len(dims), steps, *grid.shape[1:]), [f"dim {d}" for d in dims],
-                                    [[f"{v:.2f}" for v in row] for row in values], scale)
+    labelled = render.labelled_grid(
+        grid.reshape(len(dims), steps, *grid.shape[1:]),
+        [f"dim {d}" for d in dims],
+        [[f"{v:.2f}" for v in row] for row in values],
+        scale,
+    )
     return render.to_png(labelled)
 
 
@@ -62,6 +66,7 @@ def walk_gif(key: ModelData, kind: str, k: int, sides: tuple, base: bytes, row: 
     """Direction `row`'s walk around `base` as a looping GIF, over the grid's span (directions.walk_values)."""
     chosen = directions(key, kind, k, sides)
     std = 1.0 if chosen.std is None else float(chosen.std[row])
-    frames = latent_directions.walk(model(key), np.frombuffer(base, np.float32), chosen.vectors[row],
-                                    latent_directions.walk_values(std, steps))
+    frames = latent_directions.walk(
+        model(key), np.frombuffer(base, np.float32), chosen.vectors[row], latent_directions.walk_values(std, steps)
+    )
     return latent_directions.walk_gif(frames, GIF_SCALE)

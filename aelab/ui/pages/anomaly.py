@@ -38,10 +38,12 @@ def composites(pictures: np.ndarray, recon: np.ndarray, maps: np.ndarray, vmax: 
 ctx = require_context()
 
 st.title("Anomaly")
-st.caption("An autoencoder reconstructs well what resembles its training data. The reconstruction error "
-           "(mean squared pixel error) of every test image gives the reference distribution; an image whose "
-           "error is above a threshold is flagged as unusual. Error maps are coloured from dark (no error) to "
-           "light yellow (the largest error among the images shown).")
+st.caption(
+    "An autoencoder reconstructs well what resembles its training data. The reconstruction error "
+    "(mean squared pixel error) of every test image gives the reference distribution; an image whose "
+    "error is above a threshold is flagged as unusual. Error maps are coloured from dark (no error) to "
+    "light yellow (the largest error among the images shown)."
+)
 
 errors = caches.scores.errors(ctx.key)
 dataset_name = dataset_title(ctx.dataset)
@@ -49,17 +51,25 @@ lo, hi = float(errors.min()), float(errors.max())
 threshold_key = keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset)
 
 controls = st.columns([2, 3, 2])
-percentile = controls[0].select_slider("Suggest a threshold at percentile", PERCENTILES,
-                                       value=anomaly.DEFAULT_PERCENTILE,
-                                       key="anomaly_percentile",
-                                       help="The share of ordinary test images the threshold lets through.")
+percentile = controls[0].select_slider(
+    "Suggest a threshold at percentile",
+    PERCENTILES,
+    value=anomaly.DEFAULT_PERCENTILE,
+    key="anomaly_percentile",
+    help="The share of ordinary test images the threshold lets through.",
+)
 suggested = anomaly.threshold_at(errors, percentile)
 st.session_state.setdefault(threshold_key, suggested)
 with controls[1]:
-    threshold = st.slider("Threshold (reconstruction error)", lo, hi, key=threshold_key, step=(hi - lo) / 1000,
-                          format="%.4f")
-    st.button(f"Use the {percentile:g}th percentile ({suggested:.4f})", key="anomaly_use_suggested",
-              on_click=use_suggested, args=(threshold_key, suggested))
+    threshold = st.slider(
+        "Threshold (reconstruction error)", lo, hi, key=threshold_key, step=(hi - lo) / 1000, format="%.4f"
+    )
+    st.button(
+        f"Use the {percentile:g}th percentile ({suggested:.4f})",
+        key="anomaly_use_suggested",
+        on_click=use_suggested,
+        args=(threshold_key, suggested),
+    )
 flagged = int((errors > threshold).sum())
 controls[2].metric("Flagged test images", flagged, help=f"{100 * flagged / len(errors):.2f}% of the test set")
 
@@ -71,22 +81,34 @@ st.caption(STRIP)
 order = np.argsort(-errors, kind="stable")[:top]
 worst = ctx.images[order]
 maps = anomaly.error_maps(ctx.model, worst)
-captions = [f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
-            + (" · flagged" if errors[i] > threshold else "") for rank, i in enumerate(order, 1)]
-show(composites(render.to_pictures(worst), encoding.reconstruct(ctx.model, worst), maps, float(maps.max())),
-     captions, scale=SCALE, columns=3)
+captions = [
+    f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
+    + (" · flagged" if errors[i] > threshold else "")
+    for rank, i in enumerate(order, 1)
+]
+show(
+    composites(render.to_pictures(worst), encoding.reconstruct(ctx.model, worst), maps, float(maps.max())),
+    captions,
+    scale=SCALE,
+    columns=3,
+)
 
 st.subheader("Your images")
 upload_col, note_col = st.columns([3, 2])
 with upload_col:
-    files = st.file_uploader("Score images of your own (PNG, JPEG, BMP, GIF, WebP)", accept_multiple_files=True,
-                             key="anomaly_uploader",
-                             help="Prepared the MNIST way, like on the Reconstruct page, and kept for the other pages.")
+    files = st.file_uploader(
+        "Score images of your own (PNG, JPEG, BMP, GIF, WebP)",
+        accept_multiple_files=True,
+        key="anomaly_uploader",
+        help="Prepared the MNIST way, like on the Reconstruct page, and kept for the other pages.",
+    )
     for message in take_uploads(files, "anomaly_upload_seen", ctx.shape):
         st.error(message, icon=":material/error:")
 uploads = keys.uploads()
-note_col.caption("Each upload is ranked among the test images' errors: the percentile is the share of test "
-                 "images reconstructed better. Uploads also appear as dotted lines on the histogram.")
+note_col.caption(
+    "Each upload is ranked among the test images' errors: the percentile is the share of test "
+    "images reconstructed better. Uploads also appear as dotted lines on the histogram."
+)
 upload_names = list(uploads)
 upload_errors = np.zeros(0)
 if uploads:
@@ -95,8 +117,15 @@ if uploads:
     maps = anomaly.error_maps(ctx.model, x)
     upload_errors = maps.mean(axis=(1, 2))
     percentiles = anomaly.percentile_of(upload_errors, errors)
-    st.dataframe({"image": upload_names, "error": np.round(upload_errors, 5), "percentile": np.round(percentiles, 1),
-                  "flagged": upload_errors > threshold}, hide_index=True)
+    st.dataframe(
+        {
+            "image": upload_names,
+            "error": np.round(upload_errors, 5),
+            "percentile": np.round(percentiles, 1),
+            "flagged": upload_errors > threshold,
+        },
+        hide_index=True,
+    )
     st.caption(STRIP)
     shown = composites(pictures, encoding.reconstruct(ctx.model, x), maps, float(maps.max()))
     for strip, name, error in zip(shown, upload_names, upload_errors):
@@ -107,15 +136,18 @@ if uploads:
 else:
     st.info("No uploads yet: add images above or on the Reconstruct page.")
 
-fig = figures.error_histogram(errors, f"{dataset_name} test", threshold, suggested, percentile,
-                             dict(zip(upload_names, upload_errors.tolist())))
+fig = figures.error_histogram(
+    errors, f"{dataset_name} test", threshold, suggested, percentile, dict(zip(upload_names, upload_errors.tolist()))
+)
 histogram.plotly_chart(fig, key="anomaly_histogram", config={"displaylogo": False})
 
 st.header("One-class experiment")
-st.caption("How good is reconstruction error at spotting something new? Train a fresh model without one class "
-           "(or on one class alone), then score the whole test set: the ROC curve shows how well the score "
-           "separates the classes the model never saw from those it did. It trains here, in this session, "
-           "for a few seconds per epoch.")
+st.caption(
+    "How good is reconstruction error at spotting something new? Train a fresh model without one class "
+    "(or on one class alone), then score the whole test set: the ROC curve shows how well the score "
+    "separates the classes the model never saw from those it did. It trains here, in this session, "
+    "for a few seconds per epoch."
+)
 try:
     train_data = caches.datasets.load_data(ctx.dataset, "train")
 except (DatasetUnavailable, OSError) as err:
@@ -127,18 +159,31 @@ if len(present) < 2:
     st.stop()
 
 settings = st.columns([2, 3, 2, 2, 3])
-model_name = settings[0].selectbox("Model to train", list(MODELS), index=list(MODELS).index("vae"),
-                                   format_func=MODEL_TITLES.__getitem__, key="oc_model",
-                                   help="The MLP VAE trains fastest.")
+model_name = settings[0].selectbox(
+    "Model to train",
+    list(MODELS),
+    index=list(MODELS).index("vae"),
+    format_func=MODEL_TITLES.__getitem__,
+    key="oc_model",
+    help="The MLP VAE trains fastest.",
+)
 mode = settings[1].radio("Training data", one_class.MODES, format_func=one_class.MODE_TITLES.get, key="oc_mode")
-held_out = settings[2].selectbox("Class held out" if mode == "all_but_one" else "The only class", present,
-                                 format_func=lambda c: train_data.classes[c], key="oc_class")
+held_out = settings[2].selectbox(
+    "Class held out" if mode == "all_but_one" else "The only class",
+    present,
+    format_func=lambda c: train_data.classes[c],
+    key="oc_class",
+)
 epochs = settings[3].slider("Epochs", 1, 30, 8, key="oc_epochs")
 scores = list(anomaly.SCORES)
-score = settings[4].selectbox("Score", scores, index=scores.index(one_class.BEST_SCORE[mode]),
-                              format_func=anomaly.SCORES.__getitem__, key=f"oc_score_{mode}",
-                              help="The default is the score that separated best when measured on MNIST "
-                                   "(bench/one_class.py).")
+score = settings[4].selectbox(
+    "Score",
+    scores,
+    index=scores.index(one_class.BEST_SCORE[mode]),
+    format_func=anomaly.SCORES.__getitem__,
+    key=f"oc_score_{mode}",
+    help="The default is the score that separated best when measured on MNIST (bench/one_class.py).",
+)
 
 results = caches.scores.experiment_results()
 run_key = (ctx.dataset, len(train_data), model_name, mode, held_out, epochs, score)
@@ -151,21 +196,25 @@ if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_ke
 
         try:
             with jobs.slot():
-                ran = one_class.one_class_experiment(model_name, train_data, ctx.data, held_out, mode=mode,
-                                                     epochs=epochs, score=score, progress=report)
+                ran = one_class.one_class_experiment(
+                    model_name, train_data, ctx.data, held_out, mode=mode, epochs=epochs, score=score, progress=report
+                )
         except (ValueError, RuntimeError) as err:  # jobs.JobRefused included
             status.update(label=f"The experiment could not run: {err}", state="error")
             st.stop()
         while len(results) >= KEPT_RESULTS:
             results.pop(next(iter(results)))
         results[run_key] = ran
-        status.update(label=f"Trained on {ran.train_images} images in {ran.seconds:.0f} s", state="complete",
-                      expanded=False)
+        status.update(
+            label=f"Trained on {ran.train_images} images in {ran.seconds:.0f} s", state="complete", expanded=False
+        )
 
 result = results.get(run_key)
 if result is None:
-    st.info("Press “Run the experiment” to train with these settings; results are kept, so coming back to "
-            "the same settings shows them at once.")
+    st.info(
+        "Press “Run the experiment” to train with these settings; results are kept, so coming back to "
+        "the same settings shows them at once."
+    )
     st.stop()
 
 name = train_data.classes[held_out]
@@ -176,10 +225,12 @@ facts[1].metric("Training images", result.train_images)
 facts[2].metric("Epochs", result.epochs)
 facts[3].metric("Seconds", f"{result.seconds:.0f}")
 roc_col, hist_col = st.columns(2)
-roc_col.plotly_chart(figures.roc_curve(result.fpr, result.tpr, result.auroc, unseen), key="oc_roc",
-                     config={"displaylogo": False})
-hist_col.plotly_chart(figures.score_spread(result.normal_scores, result.anomalous_scores, unseen,
-                                           anomaly.SCORES[result.score]), key="oc_scores",
-                      config={"displaylogo": False})
-st.caption(f"{one_class.MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of "
-           f"{dataset_name}.")
+roc_col.plotly_chart(
+    figures.roc_curve(result.fpr, result.tpr, result.auroc, unseen), key="oc_roc", config={"displaylogo": False}
+)
+hist_col.plotly_chart(
+    figures.score_spread(result.normal_scores, result.anomalous_scores, unseen, anomaly.SCORES[result.score]),
+    key="oc_scores",
+    config={"displaylogo": False},
+)
+st.caption(f"{one_class.MODE_TITLES[mode]} ({name}); scored on all {len(ctx.data)} test images of {dataset_name}.")

@@ -34,8 +34,10 @@ def pick(title: str, options: dict[str, str], default: int, key: str) -> Context
 ctx = require_context()
 
 st.title("Compare")
-st.caption("Any two models on the same inputs: the same test images, the same random seed and temperature for "
-           "samples, the same pair of images to interpolate between.")
+st.caption(
+    "Any two models on the same inputs: the same test images, the same random seed and temperature for "
+    "samples, the same pair of images to interpolate between."
+)
 
 options = model_options(shape=ctx.shape)
 labels = list(options)
@@ -56,7 +58,8 @@ if run_a.checkpoint.digest == run_b.checkpoint.digest:
     st.info("A and B are the same model: pick another for B to see a difference.")
 
 recon_tab, sample_tab, interp_tab, metrics_tab, export_tab = st.tabs(
-    ["Reconstructions", "Samples", "Interpolations", "Metrics", "Export"])
+    ["Reconstructions", "Samples", "Interpolations", "Metrics", "Export"]
+)
 
 with recon_tab:
     c1, c2 = st.columns(2)
@@ -68,9 +71,13 @@ with recon_tab:
     shown = render.to_pictures(x)
     grid = render.make_grid(np.concatenate([shown, recon["A"], recon["B"]]), ncol=len(rows))
     mse = {k: float(((r - shown) ** 2).mean()) for k, r in recon.items()}
-    picture_with_download(grid, f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
-                             f"(MSE {mse['A']:.4f}); B = {names['B']} (MSE {mse['B']:.4f})",
-                       f"reconstructions-{names['A']}-vs-{names['B']}.png", "compare_recon_png")
+    picture_with_download(
+        grid,
+        f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
+        f"(MSE {mse['A']:.4f}); B = {names['B']} (MSE {mse['B']:.4f})",
+        f"reconstructions-{names['A']}-vs-{names['B']}.png",
+        "compare_recon_png",
+    )
 
 with sample_tab:
     c1, c2, c3 = st.columns(3)
@@ -82,8 +89,12 @@ with sample_tab:
         samples = run.decode(priors.sample(prior, side * side, temperature, sample_seed))
         with column:
             st.markdown(f"**{k}: {names[k]}**")
-            picture_with_download(render.make_grid(samples, ncol=side), prior.description,
-                               f"samples-{names[k]}-seed{sample_seed}-t{temperature:g}.png", f"compare_sample_png_{k}")
+            picture_with_download(
+                render.make_grid(samples, ncol=side),
+                prior.description,
+                f"samples-{names[k]}-seed{sample_seed}-t{temperature:g}.png",
+                f"compare_sample_png_{k}",
+            )
 
 with interp_tab:
     c1, c2, c3, c4 = st.columns(4)
@@ -97,27 +108,45 @@ with interp_tab:
     for run in runs.values():
         a, b = run.encode(ends)
         strips.append(run.decode(walks.interpolate(a, b, steps, method)))
-    picture_with_download(render.make_grid(np.concatenate(strips), ncol=steps),
-                       f"test {index_a} to test {index_b}; top: A = {names['A']}, bottom: B = {names['B']}",
-                       f"interpolation-{names['A']}-vs-{names['B']}.png", "compare_interp_png")
+    picture_with_download(
+        render.make_grid(np.concatenate(strips), ncol=steps),
+        f"test {index_a} to test {index_b}; top: A = {names['A']}, bottom: B = {names['B']}",
+        f"interpolation-{names['A']}-vs-{names['B']}.png",
+        "compare_interp_png",
+    )
 
 with metrics_tab:
-    table = pd.DataFrame({f"{k}: {names[k]}": metric_rows(run.model.config, run.checkpoint.meta,
-                                                           count_parameters(run.model),
-                                                           caches.scores.errors(run.key).mean())
-                          for k, run in runs.items()})
+    table = pd.DataFrame(
+        {
+            f"{k}: {names[k]}": metric_rows(
+                run.model.config, run.checkpoint.meta, count_parameters(run.model), caches.scores.errors(run.key).mean()
+            )
+            for k, run in runs.items()
+        }
+    )
     st.dataframe(table, height="content", column_config={"_index": st.column_config.Column(width="large")})
-    st.caption("“Recorded” figures come from each checkpoint's metadata (its training run's test evaluation, "
-               "reconstruction loss summed over pixels); the MSE is measured here on the "
-               f"{len(ctx.data)} test images of {dataset_title(ctx.dataset)}.")
+    st.caption(
+        "“Recorded” figures come from each checkpoint's metadata (its training run's test evaluation, "
+        "reconstruction loss summed over pixels); the MSE is measured here on the "
+        f"{len(ctx.data)} test images of {dataset_title(ctx.dataset)}."
+    )
 
 with export_tab:
-    which = st.radio("Model", list(runs), format_func=lambda k: f"{k}: {names[k]}", horizontal=True,
-                     key="compare_export_model")
+    which = st.radio(
+        "Model", list(runs), format_func=lambda k: f"{k}: {names[k]}", horizontal=True, key="compare_export_model"
+    )
     run = runs[which]
-    st.download_button("Latent codes and PCA map (CSV)", caches.maps.codes_csv(run.key),
-                       file_name=f"latent-{names[which]}-{run.dataset}-{run.split}.csv", mime="text/csv",
-                       on_click="ignore", icon=":material/download:", key="compare_csv")
-    st.caption(f"One row per {run.dataset} {run.split} image ({len(run.data)}): index, label, the code "
-               f"z_0..z_{run.model.latent_dim - 1} (posterior means for a VAE) and its PCA coordinates "
-               "pca_x, pca_y. The PNG grids are under each view.")
+    st.download_button(
+        "Latent codes and PCA map (CSV)",
+        caches.maps.codes_csv(run.key),
+        file_name=f"latent-{names[which]}-{run.dataset}-{run.split}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="compare_csv",
+    )
+    st.caption(
+        f"One row per {run.dataset} {run.split} image ({len(run.data)}): index, label, the code "
+        f"z_0..z_{run.model.latent_dim - 1} (posterior means for a VAE) and its PCA coordinates "
+        "pca_x, pca_y. The PNG grids are under each view."
+    )

@@ -36,15 +36,16 @@ def pick_with_note(title: str, options: dict[str, str], wanted: str, denoising: 
 ctx = require_context()
 
 st.title("Denoise")
-st.caption("Corrupt images with noise, then reconstruct them. A model trained on noisy inputs with clean targets "
-           "learns to remove the noise; a plain autoencoder tends to reproduce it. PSNR (higher is better) is "
-           "measured against the clean image.")
+st.caption(
+    "Corrupt images with noise, then reconstruct them. A model trained on noisy inputs with clean targets "
+    "learns to remove the noise; a plain autoencoder tends to reproduce it. PSNR (higher is better) is "
+    "measured against the clean image."
+)
 
 options = model_options(shape=ctx.shape)
 noise_col, model_a_col, model_b_col = st.columns([2, 2, 2])
 with noise_col:
-    kind = st.radio("Noise", noise.NOISE_KINDS, format_func=noise.NOISE_TITLES.get, horizontal=True,
-                    key="denoise_kind")
+    kind = st.radio("Noise", noise.NOISE_KINDS, format_func=noise.NOISE_TITLES.get, horizontal=True, key="denoise_kind")
     level = st.slider("Level", 0.05, 0.9, 0.3, 0.05, key="denoise_level", help=noise.LEVEL_HELP[kind])
     noise_seed = int(st.number_input("Noise seed", 0, 2**31 - 1, 0, key="denoise_noise_seed"))
 with model_a_col:
@@ -61,8 +62,13 @@ if source == "Uploads":
     if not uploads:
         st.info("No uploads yet: add images on the Reconstruct or Anomaly page, or pick test images instead.")
         st.stop()
-    names = st.multiselect("Uploaded images", list(uploads), default=list(uploads)[:MAX_INDICES],
-                           max_selections=MAX_INDICES, key="denoise_uploads")
+    names = st.multiselect(
+        "Uploaded images",
+        list(uploads),
+        default=list(uploads)[:MAX_INDICES],
+        max_selections=MAX_INDICES,
+        key="denoise_uploads",
+    )
     if not names:
         st.info("Choose at least one uploaded image.")
         st.stop()
@@ -71,16 +77,18 @@ else:
     indices: list[int] | np.ndarray  # typed by the person, or drawn at random
     if source == "Dataset indices":
         try:
-            indices = parse_indices(st.text_input("Test image indices", "0, 1, 2, 3", key="denoise_indices"),
-                                    len(ctx.data))
+            indices = parse_indices(
+                st.text_input("Test image indices", "0, 1, 2, 3", key="denoise_indices"), len(ctx.data)
+            )
         except ValueError as err:
             st.error(str(err))
             st.stop()
     else:
         left, right = st.columns(2)
         count = left.slider("How many", 1, MAX_INDICES, 6, key="denoise_count")
-        indices = sample_indices(len(ctx.data), count, int(right.number_input("Seed", 0, 2**31 - 1, 0,
-                                                                                 key="denoise_image_seed")))
+        indices = sample_indices(
+            len(ctx.data), count, int(right.number_input("Seed", 0, 2**31 - 1, 0, key="denoise_image_seed"))
+        )
     clean = render.to_pictures(ctx.images[indices])
     names = [f"test {i}" for i in indices]
 
@@ -95,7 +103,7 @@ for column, title in zip(st.columns(4), ["clean", "noisy", models[0][0], models[
     column.markdown(f"**{title}**")
 pictures, captions = [], []
 for i, name in enumerate(names):  # short captions: a caption wider than its image stretches the image
-    pictures += [clean[i], *(render.to_pictures(batch[i:i + 1])[0] for batch in (noisy, *outputs))]
+    pictures += [clean[i], *(render.to_pictures(batch[i : i + 1])[0] for batch in (noisy, *outputs))]
     captions += [name, f"{psnr_noisy[i]:.1f} dB", f"{psnr_out[0][i]:.1f} dB", f"{psnr_out[1][i]:.1f} dB"]
 show(pictures, captions, scale=SCALE, columns=4)
 st.caption("Under each output: its PSNR against the clean image, in dB.")
@@ -104,10 +112,18 @@ st.subheader(f"Mean PSNR over {min(caches.scores.PSNR_IMAGES, len(ctx.data))} te
 rows = []
 for label, ckpt in models:
     before, after = caches.scores.mean_psnr(ctx.with_checkpoint(ckpt).key, kind, level, noise_seed)
-    rows.append({"": label, "trained": noise.denoising_note(ckpt.meta.get("train")), "mean PSNR (dB)": round(after, 2),
-                 "gain over noisy (dB)": round(after - before, 2)})
+    rows.append(
+        {
+            "": label,
+            "trained": noise.denoising_note(ckpt.meta.get("train")),
+            "mean PSNR (dB)": round(after, 2),
+            "gain over noisy (dB)": round(after - before, 2),
+        }
+    )
 rows.insert(0, {"": "noisy input", "trained": "", "mean PSNR (dB)": round(before, 2), "gain over noisy (dB)": 0.0})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
-st.caption(f"{noise.NOISE_TITLES[kind]} noise at level {level:g}, seed {noise_seed}; the first "
-           f"{caches.scores.PSNR_IMAGES} test images of {dataset_title(ctx.dataset)}. Cached: changing the shown "
-           "images does not recompute it.")
+st.caption(
+    f"{noise.NOISE_TITLES[kind]} noise at level {level:g}, seed {noise_seed}; the first "
+    f"{caches.scores.PSNR_IMAGES} test images of {dataset_title(ctx.dataset)}. Cached: changing the shown "
+    "images does not recompute it."
+)

@@ -13,35 +13,41 @@ SLIDERS_PX = 440  # the most height of the sliders' scrolling box: the pictures 
 SLIDER_PX = 80  # one slider with its label, in that box
 MAX_DIRECTIONS = 10
 GIF_STEPS = 16  # frames of a walk's GIF, one way
-KIND_HELP = {text.PCA: "where the dataset's codes spread most; each direction's share of their variance is in its "
-                       "label.",
-             text.SEFA: "the unit moves of the code that change the decoder's first layer most, from its weights "
-                        "alone (eigenvectors of WᵀW); each one's share of the eigenvalues is in its label.",
-             text.ATTRIBUTE: "the mean code of class B minus that of class A; the slider at its distance (in the "
-                             "label) moves A's mean code onto B's.",
-             text.SELECTIONS: "the mean code of the group saved as B on the Latent map minus that of group A (draw a "
-                              "box or lasso there, then 'Use as group A' or 'B')."}
+KIND_HELP = {
+    text.PCA: "where the dataset's codes spread most; each direction's share of their variance is in its label.",
+    text.SEFA: "the unit moves of the code that change the decoder's first layer most, from its weights "
+    "alone (eigenvectors of WᵀW); each one's share of the eigenvalues is in its label.",
+    text.ATTRIBUTE: "the mean code of class B minus that of class A; the slider at its distance (in the "
+    "label) moves A's mean code onto B's.",
+    text.SELECTIONS: "the mean code of the group saved as B on the Latent map minus that of group A (draw a "
+    "box or lasso there, then 'Use as group A' or 'B').",
+}
 
 ctx = require_context()
 
 st.title("Directions")
-st.caption("Move an image's code along directions that mean something, not along raw latent axes. "
-           f"Each slider spans ±{WALK_EXTENT:g} standard deviations of the dataset's codes along its direction; "
-           "all sliders at 0 decode the base code.")
+st.caption(
+    "Move an image's code along directions that mean something, not along raw latent axes. "
+    f"Each slider spans ±{WALK_EXTENT:g} standard deviations of the dataset's codes along its direction; "
+    "all sliders at 0 decode the base code."
+)
 
 base, base_image = require_base(ctx, keys.DIRECTIONS_BASE)
 
 left, right = st.columns([3, 2])
-kind = left.radio("Directions from", list(text.DIRECTION_KINDS), format_func=text.DIRECTION_KINDS.get,
-                  key="dir_kind", horizontal=True)
+kind = left.radio(
+    "Directions from", list(text.DIRECTION_KINDS), format_func=text.DIRECTION_KINDS.get, key="dir_kind", horizontal=True
+)
 left.caption(f"{text.DIRECTION_KINDS[kind]}: {KIND_HELP[kind]}")
 sides: tuple = (0, 1)
 k = 1
 if kind == text.SELECTIONS:
     groups = keys.groups(ctx.key)
     if groups is None:
-        st.info("Save two groups on the Latent map first: draw a box or a lasso, press 'Use as group A', "
-                "then another and 'Use as group B'.")
+        st.info(
+            "Save two groups on the Latent map first: draw a box or a lasso, press 'Use as group A', "
+            "then another and 'Use as group B'."
+        )
         st.stop()
     sides = groups
     right.caption(f"Group A: {len(sides[0])} images; group B: {len(sides[1])} images.")
@@ -49,10 +55,14 @@ elif kind == text.ATTRIBUTE:
     names = ctx.labels()[1]
     a_col, b_col = right.columns(2)
     classes = range(len(names))
-    sides = (a_col.selectbox("Class A", classes, index=min(1, len(names) - 1), format_func=names.__getitem__,
-                             key="dir_class_a"),
-             b_col.selectbox("Class B", classes, index=min(7, len(names) - 1), format_func=names.__getitem__,
-                             key="dir_class_b"))
+    sides = (
+        a_col.selectbox(
+            "Class A", classes, index=min(1, len(names) - 1), format_func=names.__getitem__, key="dir_class_a"
+        ),
+        b_col.selectbox(
+            "Class B", classes, index=min(7, len(names) - 1), format_func=names.__getitem__, key="dir_class_b"
+        ),
+    )
 else:
     most = min(MAX_DIRECTIONS, len(base))
     k = right.slider("Directions", 1, most, min(5, most), key="dir_k") if most > 1 else 1
@@ -86,11 +96,22 @@ def explorer() -> None:
     """Sliders and the decode they produce: moving a slider reruns only this part of the page."""
     pictures, controls = st.columns([2, 3])
     with controls, st.container(height=min(SLIDERS_PX, 40 + SLIDER_PX * len(labels)), key="dir_sliders"):
-        steps = np.array([st.slider(label, -float(span), float(span), step=float(span) / 50, format="%.2f", key=key,
-                                    help=f"0 is the base code; ±{span:.2f} is ±{WALK_EXTENT:g} standard deviations "
-                                         "of the codes along this direction.")
-                          for label, span, key in zip(labels, spans, slider_keys)],
-                         dtype=np.float32)
+        steps = np.array(
+            [
+                st.slider(
+                    label,
+                    -float(span),
+                    float(span),
+                    step=float(span) / 50,
+                    format="%.2f",
+                    key=key,
+                    help=f"0 is the base code; ±{span:.2f} is ±{WALK_EXTENT:g} standard deviations "
+                    "of the codes along this direction.",
+                )
+                for label, span, key in zip(labels, spans, slider_keys)
+            ],
+            dtype=np.float32,
+        )
     with pictures:
         code = base + steps @ found.vectors
         show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
@@ -100,21 +121,40 @@ def explorer() -> None:
 explorer()
 
 st.subheader("Walk grid")
-st.caption(f"Each row walks the base code along one direction, from −{WALK_EXTENT:g} to +{WALK_EXTENT:g} standard "
-           "deviations; under each picture, the step taken.")
+st.caption(
+    f"Each row walks the base code along one direction, from −{WALK_EXTENT:g} to +{WALK_EXTENT:g} standard "
+    "deviations; under each picture, the step taken."
+)
 steps = st.columns([2, 3])[0].slider("Steps per direction", 3, 15, 8, key="dir_grid_steps")
 png = caches.walks.walk_grid_png(ctx.key, kind, k, sides, base.tobytes(), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(found.names), output_format="PNG")
 stem = ctx.checkpoint.path.stem
-st.download_button("Download grid (PNG)", png, file_name=f"directions-{stem}.png", mime="image/png",
-                   on_click="ignore", icon=":material/download:", key="dir_grid_png")
+st.download_button(
+    "Download grid (PNG)",
+    png,
+    file_name=f"directions-{stem}.png",
+    mime="image/png",
+    on_click="ignore",
+    icon=":material/download:",
+    key="dir_grid_png",
+)
 
 st.subheader("GIF of one direction")
 choice, animation = st.columns([2, 3])
 # Named without their shares, which change with the model: Streamlit's selectbox keeps showing a stale label.
 row = choice.selectbox("Direction", range(len(found.names)), format_func=found.names.__getitem__, key="dir_gif_row")
 gif = caches.walks.walk_gif(ctx.key, kind, k, sides, base.tobytes(), row, GIF_STEPS)
-choice.download_button("Download GIF", gif, file_name=f"direction-{stem}-{row + 1}.gif", mime="image/gif",
-                       on_click="ignore", icon=":material/download:", key="dir_gif")
-animation.image(gif, caption=f"{found.names[row]}: there and back, {GIF_STEPS} steps each way",
-                width=caches.walks.GIF_SCALE * base_image.shape[1])  # as made, not stretched to the column
+choice.download_button(
+    "Download GIF",
+    gif,
+    file_name=f"direction-{stem}-{row + 1}.gif",
+    mime="image/gif",
+    on_click="ignore",
+    icon=":material/download:",
+    key="dir_gif",
+)
+animation.image(
+    gif,
+    caption=f"{found.names[row]}: there and back, {GIF_STEPS} steps each way",
+    width=caches.walks.GIF_SCALE * base_image.shape[1],
+)  # as made, not stretched to the column

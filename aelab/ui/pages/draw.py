@@ -17,15 +17,24 @@ STROKE_PX = 20  # about a pen's stroke on MNIST's scale once the digit is fitted
 
 ctx = require_context()
 st.title("Draw")
-st.caption("Draw a digit on the black square with the mouse. After each stroke the page shows what the model "
-           "sees (MNIST's recipe: cropped, fitted to 20x20, centred), its reconstruction, and where the drawing "
-           "falls on the PCA latent map. The toolbar above the square undoes a stroke or clears it.")
+st.caption(
+    "Draw a digit on the black square with the mouse. After each stroke the page shows what the model "
+    "sees (MNIST's recipe: cropped, fitted to 20x20, centred), its reconstruction, and where the drawing "
+    "falls on the PCA latent map. The toolbar above the square undoes a stroke or clears it."
+)
 st.space("medium")  # room for the canvas's toolbar, which floats above it
 canvas_col, pictures, map_col = st.columns([1.3, 1, 1.5])
 with canvas_col:
-    drawn = st_canvas(stroke_width=STROKE_PX, stroke_color="#ffffff", background_color="#000000",
-                      height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", return_image_data=True,
-                      key="draw_canvas")
+    drawn = st_canvas(
+        stroke_width=STROKE_PX,
+        stroke_color="#ffffff",
+        background_color="#000000",
+        height=CANVAS_PX,
+        width=CANVAS_PX,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key="draw_canvas",
+    )
 try:
     if drawn.image_data is None:
         raise ImageError("Nothing drawn yet.")
@@ -38,14 +47,19 @@ except ImageError:
 code = ctx.encode(prepared.image[None])
 with pictures:
     show([prepared.image, ctx.decode(code)[0]], ["model input", "reconstruction"], scale=4)
-    if st.button("Keep as an upload", key="draw_keep", icon=":material/add_photo_alternate:",
-                 help="Other pages (Interpolate, Traverse, Directions, Anomaly) then offer it like an uploaded image."):
+    if st.button(
+        "Keep as an upload",
+        key="draw_keep",
+        icon=":material/add_photo_alternate:",
+        help="Other pages (Interpolate, Traverse, Directions, Anomaly) then offer it like an uploaded image.",
+    ):
         st.toast(f"Kept as {uploads.keep('drawing', prepared.image)}")
 with map_col:
     labels, classes = ctx.labels()
     projection = caches.maps.pca(ctx.key)
-    fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), "PCA",
-                             clickable_cells=False)
+    fig = figures.latent_map(
+        projection.coords, projection.index, labels[projection.index], len(classes), "PCA", clickable_cells=False
+    )
     figures.add_uploads(fig, projections.pca_transform(projection, code), [""], title="your drawing")
     fig.update_layout(height=figures.SMALL_MAP_PX)
     st.plotly_chart(fig, key="draw_map", config={"displaylogo": False})

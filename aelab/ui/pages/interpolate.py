@@ -18,8 +18,10 @@ ctx = require_context()
 
 
 st.title("Interpolate")
-st.caption("Walk in a straight line (or along a great circle) from one image's code to another's and decode "
-           "every step. A good latent space gives a smooth morph; a jump means the path crossed empty space.")
+st.caption(
+    "Walk in a straight line (or along a great circle) from one image's code to another's and decode "
+    "every step. A good latent space gives a smooth morph; a jump means the path crossed empty space."
+)
 
 if len(ctx.data) > 1:
     st.session_state.setdefault(keys.INTERP_B.default, 1)  # B starts on another image than A
@@ -33,9 +35,15 @@ if picked_a is None or picked_b is None:
 
 controls = st.columns([1, 2, 2])
 steps = controls[0].slider("Steps", 3, 24, 10, key="interp_steps")
-method = controls[1].radio("Path", list(METHODS), format_func=METHODS.get, horizontal=True, key="interp_method",
-                           help="Spherical interpolation keeps the code's norm typical of a Gaussian prior "
-                                "instead of cutting through the low-density centre.")
+method = controls[1].radio(
+    "Path",
+    list(METHODS),
+    format_func=METHODS.get,
+    horizontal=True,
+    key="interp_method",
+    help="Spherical interpolation keeps the code's norm typical of a Gaussian prior "
+    "instead of cutting through the low-density centre.",
+)
 with controls[2]:
     other = comparison_picker(ctx, key="interp_compare")
 
@@ -60,10 +68,18 @@ for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
             continue
         keys.set_interpolation_path(path, ctx.checkpoint.digest)
         picture_with_download(strip, caption, f"interpolation-{name}.png", "interp_png", label="Strip (PNG)")
-        gif = render.to_gif([render.enlarge(f, render.display_scale(GIF_SCALE, f.shape[0])) for f in frames],
-                            duration_ms=150)
-        st.download_button("Animation (GIF)", gif, file_name=f"interpolation-{name}.gif", mime="image/gif",
-                           on_click="ignore", icon=":material/download:", key="interp_gif")
+        gif = render.to_gif(
+            [render.enlarge(f, render.display_scale(GIF_SCALE, f.shape[0])) for f in frames], duration_ms=150
+        )
+        st.download_button(
+            "Animation (GIF)",
+            gif,
+            file_name=f"interpolation-{name}.gif",
+            mime="image/gif",
+            on_click="ignore",
+            icon=":material/download:",
+            key="interp_gif",
+        )
 
 st.markdown("**Pixel change at each step**")
 chart = pd.DataFrame(changes, index=pd.RangeIndex(1, steps, name="step"))

@@ -77,8 +77,14 @@ def on_select(context: caches.ModelData) -> None:
 
 
 @st.fragment
-def explore(ctx: Context, projection: projections.Projection, fig: go.Figure, classes: list[str] | None,
-            n_images: int, drawn_region: keys.MapRegion | None) -> None:
+def explore(
+    ctx: Context,
+    projection: projections.Projection,
+    fig: go.Figure,
+    classes: list[str] | None,
+    n_images: int,
+    drawn_region: keys.MapRegion | None,
+) -> None:
     """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure.
     `classes` names the colours of a map coloured by label (None: it has a colour bar). A box or lasso
     other than `drawn_region`, the one the figure greys the rest for, reruns the page to draw it."""
@@ -90,12 +96,19 @@ def explore(ctx: Context, projection: projections.Projection, fig: go.Figure, cl
     with chart_col:
         if classes is not None:
             st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
-        st.plotly_chart(fig, key="latent_map", on_select=partial(on_select, ctx.key),
-                        selection_mode=("points", "box", "lasso"),
-                        config={"scrollZoom": True, "displaylogo": False})
-        st.caption(f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
-                   "Click a point to inspect it" + ("; click between points to decode that spot" if pca else "")
-                   + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; double-click to clear.")
+        st.plotly_chart(
+            fig,
+            key="latent_map",
+            on_select=partial(on_select, ctx.key),
+            selection_mode=("points", "box", "lasso"),
+            config={"scrollZoom": True, "displaylogo": False},
+        )
+        st.caption(
+            f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
+            "Click a point to inspect it"
+            + ("; click between points to decode that spot" if pca else "")
+            + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; double-click to clear."
+        )
     with detail:
         click = keys.map_click(ctx.key)
         if region is not None:
@@ -120,26 +133,40 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
     show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
     shown = selection.gallery_rows(summary.rows)
-    grid = selection.gallery(pictures[np.searchsorted(rows, shown)],
-                             encoding.reconstruct(ctx.model, ctx.images[shown]))
-    picture_with_download(grid, f"{len(shown)} of them, each row of originals above its reconstructions",
-                          "selection.png", key="region_png", label="Gallery (PNG)", scale=1)
-    st.download_button("Indices, labels and codes (CSV)",
-                       projections.codes_csv(codes.mu, labels, projection, summary.rows),
-                       file_name="selection.csv", mime="text/csv", key="region_csv", icon=":material/download:")
+    grid = selection.gallery(pictures[np.searchsorted(rows, shown)], encoding.reconstruct(ctx.model, ctx.images[shown]))
+    picture_with_download(
+        grid,
+        f"{len(shown)} of them, each row of originals above its reconstructions",
+        "selection.png",
+        key="region_png",
+        label="Gallery (PNG)",
+        scale=1,
+    )
+    st.download_button(
+        "Indices, labels and codes (CSV)",
+        projections.codes_csv(codes.mu, labels, projection, summary.rows),
+        file_name="selection.csv",
+        mime="text/csv",
+        key="region_csv",
+        icon=":material/download:",
+    )
     for side in "AB":  # one under the other, as a point's buttons: side by side, the panel cut their labels
-        if st.button(f"Use as group {side}", key=f"group_{side}", width="stretch",
-                     help="Two groups make an attribute vector on the Directions page: B's mean code minus A's."):
+        if st.button(
+            f"Use as group {side}",
+            key=f"group_{side}",
+            width="stretch",
+            help="Two groups make an attribute vector on the Directions page: B's mean code minus A's.",
+        ):
             keys.save_group(side, region)
             st.toast(f"{len(summary.rows)} images are group {side}")
 
 
 def decoded_spot(ctx: Context, projection: projections.Projection, location: tuple[float, float]) -> None:
     st.subheader("Decoded location")
-    show([ctx.decode(projection.inverse(np.array(location)))[0]], f"PCA ({location[0]:.2f}, {location[1]:.2f})",
-         scale=6)
-    st.caption("The code is the PCA inverse of this spot (the X on the map): the map's two axes, "
-               "the rest at the mean.")
+    show(
+        [ctx.decode(projection.inverse(np.array(location)))[0]], f"PCA ({location[0]:.2f}, {location[1]:.2f})", scale=6
+    )
+    st.caption("The code is the PCA inverse of this spot (the X on the map): the map's two axes, the rest at the mean.")
 
 
 def dataset_image(ctx: Context, index: int, projection: projections.Projection) -> None:
@@ -148,26 +175,37 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
     on_map = position is not None
 
     st.subheader(f"Image {index}")
-    image = ctx.images[index:index + 1]
-    show([render.to_pictures(image)[0], encoding.reconstruct(ctx.model, image)[0]],
-         [f"original · label {ctx.data.label_name(index)}", "reconstruction"], scale=4)
-    st.caption(f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
-               + ("" if on_map else ". It is not among the points of this map (a sample of the data)."))
-    for picker, label, role, key in ((keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
-                                     (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
-                                     (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base")):
+    image = ctx.images[index : index + 1]
+    show(
+        [render.to_pictures(image)[0], encoding.reconstruct(ctx.model, image)[0]],
+        [f"original · label {ctx.data.label_name(index)}", "reconstruction"],
+        scale=4,
+    )
+    st.caption(
+        f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
+        + ("" if on_map else ". It is not among the points of this map (a sample of the data).")
+    )
+    for picker, label, role, key in (
+        (keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
+        (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
+        (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base"),
+    ):
         if st.button(f"Use as {label}", key=key, width="stretch"):
             picker.send(index)
             st.toast(f"Image {index} is {role}")
     mu = ctx.codes().mu
     near = neighbours.nearest(mu, index)
-    st.caption(f"Its {len(near.index)} nearest codes, nearest first (labels "
-               f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):")
+    st.caption(
+        f"Its {len(near.index)} nearest codes, nearest first (labels "
+        f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):"
+    )
     show([render.make_grid(render.to_pictures(ctx.images[near.index]), ncol=5)], None, scale=2)
     if position is not None:
         kept = neighbours.kept(mu[projection.index], projection.coords, position)
-        st.caption(f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
-                   f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f}).")
+        st.caption(
+            f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
+            f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f})."
+        )
 
 
 ctx = require_context()
@@ -176,29 +214,45 @@ labels, classes = ctx.labels()
 controls, main = st.columns([1, 4.4])
 
 with controls:
-    method = st.radio("Projection", list(METHODS), key="map_method",
-                      help="PCA is linear and invertible (click anywhere to decode); t-SNE and UMAP keep neighbours "
-                           "together, UMAP more of the global layout.")
+    method = st.radio(
+        "Projection",
+        list(METHODS),
+        key="map_method",
+        help="PCA is linear and invertible (click anywhere to decode); t-SNE and UMAP keep neighbours "
+        "together, UMAP more of the global layout.",
+    )
     plane = False
     if method == "PCA":
         projection = caches.maps.pca(ctx.key)
         ratio = projection.params["explained_variance_ratio"]
         st.caption(f"The two axes explain {100 * sum(ratio):.0f}% of the codes' variance.")
-        plane = st.checkbox("Decoded plane", key="map_plane",
-                            help="What the decoder draws at each spot of this plane (the other axes at the "
-                                 "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.")
+        plane = st.checkbox(
+            "Decoded plane",
+            key="map_plane",
+            help="What the decoder draws at each spot of this plane (the other axes at the "
+            "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.",
+        )
     else:
         projection = computed_projection(ctx, METHODS[method], len(labels))
-    thumbnails = st.checkbox("Pictures", key="map_thumbnails",
-                             help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them "
-                                  "larger.")
-    colour_by = st.selectbox("Colour by", text.colour_options(ctx.is_variational, factor_names(ctx.dataset)),
-                             format_func=text.colour_title,
-                             key="map_colour_by", help=text.COLOUR_HELP)
+    thumbnails = st.checkbox(
+        "Pictures",
+        key="map_thumbnails",
+        help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.",
+    )
+    colour_by = st.selectbox(
+        "Colour by",
+        text.colour_options(ctx.is_variational, factor_names(ctx.dataset)),
+        format_func=text.colour_title,
+        key="map_colour_by",
+        help=text.COLOUR_HELP,
+    )
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
-        "Show path A→B", value=True, key="map_show_path",
-        help="The Interpolate page's path from image A to image B through this model's latent space.")
+        "Show path A→B",
+        value=True,
+        key="map_show_path",
+        help="The Interpolate page's path from image A to image B through this model's latent space.",
+    )
 
 click = keys.map_click(ctx.key) or keys.MapClick(ctx.key)
 region = keys.map_region(ctx.key)
@@ -207,18 +261,30 @@ if colour_by == text.TRUST:
     values = caches.maps.trust(ctx.key, f"{projection.method} {projection.params}", projection)
 else:
     values = None if colour_by == text.LABEL else caches.maps.colour_values(ctx.key, colour_by)[projection.index]
-fig = figures.latent_map(projection.coords, projection.index, labels[projection.index], len(classes), method,
-                         clickable_cells=method == "PCA", decoded=click.location,
-                         selected=None if click.index is None else projection.position(click.index),
-                         values=values, values_title=text.colour_title(colour_by),
-                         region=None if region is None else projection.positions(region.rows))
+fig = figures.latent_map(
+    projection.coords,
+    projection.index,
+    labels[projection.index],
+    len(classes),
+    method,
+    clickable_cells=method == "PCA",
+    decoded=click.location,
+    selected=None if click.index is None else projection.position(click.index),
+    values=values,
+    values_title=text.colour_title(colour_by),
+    region=None if region is None else projection.positions(region.rows),
+)
 if plane:
     figures.add_background(fig, *caches.maps.decoded_plane(ctx.key))
 if thumbnails:
     shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
     width = float(np.ptp(projection.coords[:, 0]))
-    figures.add_thumbnails(fig, render.to_pictures(ctx.images[projection.index[shown]]), projection.coords[shown],
-                           width * figures.THUMBNAIL_SHARE)
+    figures.add_thumbnails(
+        fig,
+        render.to_pictures(ctx.images[projection.index[shown]]),
+        projection.coords[shown],
+        width * figures.THUMBNAIL_SHARE,
+    )
 uploads = keys.uploads()
 if uploads:
     figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))

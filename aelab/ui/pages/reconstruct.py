@@ -31,10 +31,13 @@ def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray
     maps = anomaly.error_maps(ctx.model, x)
     reference = caches.scores.errors(ctx.key)
     name = f"{dataset_title(ctx.dataset)} test"
-    threshold = st.session_state.get(keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset),
-                                     anomaly.threshold_at(reference))  # the Anomaly page's, once it was set
-    return [(anomaly.score_sentence(float(m.mean()), reference, name, threshold), [p, r, np.sqrt(m)])
-            for p, r, m in zip(pictures, recon, maps)]
+    threshold = st.session_state.get(
+        keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset), anomaly.threshold_at(reference)
+    )  # the Anomaly page's, once it was set
+    return [
+        (anomaly.score_sentence(float(m.mean()), reference, name, threshold), [p, r, np.sqrt(m)])
+        for p, r, m in zip(pictures, recon, maps)
+    ]
 
 
 def result_row(sentence: str, trio: list[np.ndarray]) -> None:
@@ -51,16 +54,25 @@ st.caption(upload_recipe(ctx.shape))
 
 upload_col, side_col = st.columns([3, 2])
 with upload_col:
-    files = st.file_uploader(f"Images ({FORMATS})", accept_multiple_files=True, key="uploader",
-                             help="One or many, up to 10 MB each. Dark ink on light paper and light on dark both work.")
+    files = st.file_uploader(
+        f"Images ({FORMATS})",
+        accept_multiple_files=True,
+        key="uploader",
+        help="One or many, up to 10 MB each. Dark ink on light paper and light on dark both work.",
+    )
     for message in take_uploads(files, "upload_seen", ctx.shape, keep_steps=True):
         st.error(message, icon=":material/error:")
 uploads = keys.uploads()
 with side_col:
     st.caption(f"{len(uploads)} image(s) kept for the other pages (Latent map, Traverse, Interpolate, Anomaly).")
-    st.button("Clear uploads", key="clear_uploads", on_click=keys.clear_uploads, disabled=not uploads,
-              help="Forget every uploaded image, here and on the other pages. Files still listed in the "
-                   "uploader stay forgotten until uploaded again.")
+    st.button(
+        "Clear uploads",
+        key="clear_uploads",
+        on_click=keys.clear_uploads,
+        disabled=not uploads,
+        help="Forget every uploaded image, here and on the other pages. Files still listed in the "
+        "uploader stay forgotten until uploaded again.",
+    )
 
 if uploads:
     st.subheader("Your images")
@@ -81,4 +93,4 @@ pick_col, draw_col = st.columns([3, 2], vertical_alignment="bottom")
 index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="test_index")
 draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
 st.caption(f"Label: {ctx.data.label_name(index)}")
-result_row(*score(ctx, render.to_pictures(ctx.images[index:index + 1]))[0])
+result_row(*score(ctx, render.to_pictures(ctx.images[index : index + 1]))[0])

@@ -13,25 +13,41 @@ ctx = require_context()
 
 
 st.title("Sample")
-st.caption("Decode codes drawn at random. A VAE is trained so that its prior N(0, I) decodes to plausible images; "
-           "a plain autoencoder has no prior, so here it gets a Gaussian fitted to its own codes. A Gaussian mixture "
-           "fitted to the codes (a VAE's: to a sample of its aggregate posterior) follows the data's clusters instead.")
+st.caption(
+    "Decode codes drawn at random. A VAE is trained so that its prior N(0, I) decodes to plausible images; "
+    "a plain autoencoder has no prior, so here it gets a Gaussian fitted to its own codes. A Gaussian mixture "
+    "fitted to the codes (a VAE's: to a sample of its aggregate posterior) follows the data's clusters instead."
+)
 
 controls = st.columns([2, 2, 2, 3])
-temperature = controls[0].slider("Temperature", 0.1, 2.0, 1.0, 0.1, key="sample_temperature",
-                                 help="Scales the spread of the codes around the prior's mean.")
+temperature = controls[0].slider(
+    "Temperature",
+    0.1,
+    2.0,
+    1.0,
+    0.1,
+    key="sample_temperature",
+    help="Scales the spread of the codes around the prior's mean.",
+)
 seed = controls[1].number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
 side = controls[2].slider("Grid size", 3, 10, 8, key="sample_side")
 with controls[3]:
     other = comparison_picker(ctx, key="sample_compare")
 
 where, how_many = st.columns([3, 2])
-source = where.radio("Samples from", list(text.SAMPLE_SOURCES), format_func=text.SAMPLE_SOURCES.get,
-                     key="sample_source", horizontal=True)
+source = where.radio(
+    "Samples from", list(text.SAMPLE_SOURCES), format_func=text.SAMPLE_SOURCES.get, key="sample_source", horizontal=True
+)
 components = None
 if source == text.MIXTURE:
-    components = how_many.slider("Mixture components", 2, 20, DEFAULT_COMPONENTS, key="sample_components",
-                                 help="Each a full-covariance Gaussian, fitted by scikit-learn (seeded).")
+    components = how_many.slider(
+        "Mixture components",
+        2,
+        20,
+        DEFAULT_COMPONENTS,
+        key="sample_components",
+        help="Each a full-covariance Gaussian, fitted by scikit-learn (seeded).",
+    )
 
 pixels = caches.datasets.pictures(ctx.dataset, ctx.split)
 yardstick = caches.samples.reference_distance(ctx.dataset, ctx.split)
@@ -53,23 +69,29 @@ for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     name = run_ctx.checkpoint.path.stem
     with column:
         st.markdown(f"**{name}**")
-        picture_with_download(render.make_grid(samples, ncol=side), description,
-                              f"samples-{name}-seed{seed}.png", f"sample_png_{i}")
-        st.markdown(f"Nearest test image: **{priors.nearest_distances(samples, pixels).mean():.2f}** on average "
-                    f"(real test images: {yardstick:.2f}).  \n"
-                    f"Diversity: **{priors.diversity(samples):.2f}** between samples "
-                    f"(real test images: {spread:.2f}).  \n"
-                    + text.quality_text(quality.density, quality.coverage, n_quality))
-st.caption("Under each grid, first two mean Euclidean pixel distances, each beside the same figure for real test "
-           "images. "
-           "*Nearest test image*: from each sample to its nearest test image; near the real figure, the samples "
-           "look like data, well above it they are shapes no test image resembles. *Diversity*: between every two "
-           "samples; well below the real figure, the samples are variations of a few images (a low temperature "
-           "decodes nearly one average digit, which the nearest-image figure alone would reward). Pixel distance "
-           "cannot tell sharp from blurry: judge that by eye.")
-st.caption(f"*Density and coverage* (Naeem et al. 2020), of as many samples as real test images, in pixels, each real "
-           "test image's neighbourhood reaching "
-           f"its {QUALITY_K}th nearest other one: *coverage* is the share of real images with a sample in their "
-           f"neighbourhood (near {1 - 2 ** -QUALITY_K:.2f} for samples like the data, low when samples collapse onto "
-           "a few shapes, which the nearest-image figure cannot see); *density* counts the neighbourhoods each sample "
-           "falls in, over k (about 1 for samples like the data, above 1 when they crowd into the densest regions).")
+        picture_with_download(
+            render.make_grid(samples, ncol=side), description, f"samples-{name}-seed{seed}.png", f"sample_png_{i}"
+        )
+        st.markdown(
+            f"Nearest test image: **{priors.nearest_distances(samples, pixels).mean():.2f}** on average "
+            f"(real test images: {yardstick:.2f}).  \n"
+            f"Diversity: **{priors.diversity(samples):.2f}** between samples "
+            f"(real test images: {spread:.2f}).  \n" + text.quality_text(quality.density, quality.coverage, n_quality)
+        )
+st.caption(
+    "Under each grid, first two mean Euclidean pixel distances, each beside the same figure for real test "
+    "images. "
+    "*Nearest test image*: from each sample to its nearest test image; near the real figure, the samples "
+    "look like data, well above it they are shapes no test image resembles. *Diversity*: between every two "
+    "samples; well below the real figure, the samples are variations of a few images (a low temperature "
+    "decodes nearly one average digit, which the nearest-image figure alone would reward). Pixel distance "
+    "cannot tell sharp from blurry: judge that by eye."
+)
+st.caption(
+    f"*Density and coverage* (Naeem et al. 2020), of as many samples as real test images, in pixels, each real "
+    "test image's neighbourhood reaching "
+    f"its {QUALITY_K}th nearest other one: *coverage* is the share of real images with a sample in their "
+    f"neighbourhood (near {1 - 2**-QUALITY_K:.2f} for samples like the data, low when samples collapse onto "
+    "a few shapes, which the nearest-image figure cannot see); *density* counts the neighbourhoods each sample "
+    "falls in, over k (about 1 for samples like the data, above 1 when they crowd into the densest regions)."
+)

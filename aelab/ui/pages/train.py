@@ -46,7 +46,8 @@ QUICK_EPOCHS = 10  # the page's suggestion: a first run in the browser should en
 LATENT_SIZES = [2, 4, 8, 16, 20, 32, 64, 128]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-Kept = TypedDict("Kept", {"persist_state": Literal["session"]})  # typed: each widget's signature checks **KEEP
+class Kept(TypedDict):
+    persist_state: Literal["session"]  # typed: each widget's signature checks **KEEP
 KEEP: Kept = {"persist_state": "session"}  # settings survive a visit to another page
 
 
@@ -79,20 +80,29 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
     limits = served.limits
     if source == BUILTIN:
         names, _ = dataset_options()
-        name = st.selectbox("Dataset", names, key="train_dataset", disabled=disabled,
-                            format_func=dataset_title, **KEEP)
+        name = st.selectbox("Dataset", names, key="train_dataset", disabled=disabled, format_func=dataset_title, **KEEP)
         offline_notice(name)
         choice = Choice(name, name, None)
     else:
         shape = picture_shape(disabled)
     if source == FOLDER:
-        inside = "" if served.allowed_folders is None else \
-            f", inside {' or '.join(str(folder) for folder in served.allowed_folders)}"
-        path = st.text_input("Folder of images", key="train_folder", disabled=disabled,
-                             placeholder=str(Path(*served.allowed_folders[:1], "my_digits")) if served.allowed_folders
-                             else "/home/me/my_digits", help="Images in it, or in one subfolder per class "
-                             f"(the subfolder names become the labels). Read on the machine running aelab{inside}; "
-                             f"at most {limits.files:,} images and {limits.bytes // 2**20:,} MB.", **KEEP)
+        inside = (
+            ""
+            if served.allowed_folders is None
+            else f", inside {' or '.join(str(folder) for folder in served.allowed_folders)}"
+        )
+        path = st.text_input(
+            "Folder of images",
+            key="train_folder",
+            disabled=disabled,
+            placeholder=str(Path(*served.allowed_folders[:1], "my_digits"))
+            if served.allowed_folders
+            else "/home/me/my_digits",
+            help="Images in it, or in one subfolder per class "
+            f"(the subfolder names become the labels). Read on the machine running aelab{inside}; "
+            f"at most {limits.files:,} images and {limits.bytes // 2**20:,} MB.",
+            **KEEP,
+        )
         if not path.strip():
             return None
         try:
@@ -100,18 +110,37 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
         except serving.FolderRefused as err:
             st.error(markdown_safe(str(err)))
             return None
-        splits = loading.load(str(folder), str(folder), lambda loader: loading.folder_splits(
-            str(folder), limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop))
+        splits = loading.load(
+            str(folder),
+            str(folder),
+            lambda loader: loading.folder_splits(
+                str(folder), limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop
+            ),
+        )
         choice = Choice(folder.name, str(folder), splits)
     elif source == ZIP:
-        upload = st.file_uploader("Zip of images", type=["zip"], key="train_zip", disabled=disabled,
-                                  help=f"Images, optionally in one folder per class. At most {limits.files:,} "
-                                  f"files and {limits.bytes // 2**20:,} MB unpacked.")
+        upload = st.file_uploader(
+            "Zip of images",
+            type=["zip"],
+            key="train_zip",
+            disabled=disabled,
+            help=f"Images, optionally in one folder per class. At most {limits.files:,} "
+            f"files and {limits.bytes // 2**20:,} MB unpacked.",
+        )
         if upload is None:
             return None
-        splits = loading.load(upload.file_id, upload.name, lambda loader: loading.zip_splits(
-            upload.getvalue(), upload.name, limits, **shape, _progress=loader.progress,
-            _should_stop=loader.should_stop))
+        splits = loading.load(
+            upload.file_id,
+            upload.name,
+            lambda loader: loading.zip_splits(
+                upload.getvalue(),
+                upload.name,
+                limits,
+                **shape,
+                _progress=loader.progress,
+                _should_stop=loader.should_stop,
+            ),
+        )
         choice = Choice(Path(upload.name).stem, upload.name, splits)
     if source != BUILTIN and choice.splits is None:
         return None
@@ -130,10 +159,18 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
 def picture_shape(disabled: bool) -> dict[str, int | None]:
     """How a folder's or zip's files become pictures (data.picture_options): MNIST's digit recipe, or gray or colour
     at a side the person picks."""
-    mode = st.selectbox("Pictures", list(PICTURE_MODES), format_func=PICTURE_MODES.__getitem__,
-                        key="train_pictures", disabled=disabled, help=PICTURE_HELP, **KEEP)
-    side = st.radio("Side (pixels)", FOLDER_SIDES, key="train_side", disabled=disabled or mode == DIGITS,
-                    horizontal=True, **KEEP)
+    mode = st.selectbox(
+        "Pictures",
+        list(PICTURE_MODES),
+        format_func=PICTURE_MODES.__getitem__,
+        key="train_pictures",
+        disabled=disabled,
+        help=PICTURE_HELP,
+        **KEEP,
+    )
+    side = st.radio(
+        "Side (pixels)", FOLDER_SIDES, key="train_side", disabled=disabled or mode == DIGITS, horizontal=True, **KEEP
+    )
     return picture_options(mode, side)
 
 
@@ -143,60 +180,147 @@ def picture_shape(disabled: bool) -> dict[str, int | None]:
 def settings(busy: bool) -> None:
     """Every choice, then the Train button; a started job goes into session state and the page reruns."""
     served = serving_settings()
-    model = st.selectbox("Model", list(MODELS), index=list(MODELS).index(DEFAULT_MODEL), key="train_model",
-                         format_func=MODEL_TITLES.__getitem__, disabled=busy, **KEEP,
-                         help="The MLP VAE trains in seconds on a CPU; the convolutional models are "
-                         "sharper but about ten times slower.")
+    model = st.selectbox(
+        "Model",
+        list(MODELS),
+        index=list(MODELS).index(DEFAULT_MODEL),
+        key="train_model",
+        format_func=MODEL_TITLES.__getitem__,
+        disabled=busy,
+        **KEEP,
+        help="The MLP VAE trains in seconds on a CPU; the convolutional models are sharper but about ten times slower.",
+    )
     variational = MODELS[model].is_variational
     defaults = ModelConfig.for_model(model)
     chosen = choose_data(busy, served)
-    latent = st.select_slider("Latent size", LATENT_SIZES, value=defaults.latent_dim, key=f"train_latent_{model}",
-                              disabled=busy, help="How many numbers each image is squeezed into.", **KEEP)
+    latent = st.select_slider(
+        "Latent size",
+        LATENT_SIZES,
+        value=defaults.latent_dim,
+        key=f"train_latent_{model}",
+        disabled=busy,
+        help="How many numbers each image is squeezed into.",
+        **KEEP,
+    )
     beta, warmup = None, TrainConfig.kl_warmup_epochs
     if variational:
-        beta = st.number_input("β (weight of the KL term)", 0.0, 50.0, defaults.beta, 0.5, key="train_beta",
-                               disabled=busy,
-                               help="1 is a standard VAE; larger values give a β-VAE: a smoother, more "
-                               "disentangled latent space and blurrier reconstructions.", **KEEP)
-        warmup = st.number_input("KL warm-up (epochs)", 0.0, 100.0, TrainConfig.kl_warmup_epochs, 1.0,
-                                 key="train_warmup", disabled=busy,
-                                 help="β ramps up from 0 over this many epochs: helps avoid unused latent "
-                                 "dimensions (posterior collapse).", **KEEP)
-    denoising = st.selectbox("Denoising", [NO_NOISE, *NOISE_KINDS], key="train_noise", disabled=busy, **KEEP,
-                             format_func=lambda kind: NOISE_TITLES.get(kind, "None"),
-                             help="Train on corrupted inputs to reconstruct the clean images.")
+        beta = st.number_input(
+            "β (weight of the KL term)",
+            0.0,
+            50.0,
+            defaults.beta,
+            0.5,
+            key="train_beta",
+            disabled=busy,
+            help="1 is a standard VAE; larger values give a β-VAE: a smoother, more "
+            "disentangled latent space and blurrier reconstructions.",
+            **KEEP,
+        )
+        warmup = st.number_input(
+            "KL warm-up (epochs)",
+            0.0,
+            100.0,
+            TrainConfig.kl_warmup_epochs,
+            1.0,
+            key="train_warmup",
+            disabled=busy,
+            help="β ramps up from 0 over this many epochs: helps avoid unused latent dimensions (posterior collapse).",
+            **KEEP,
+        )
+    denoising = st.selectbox(
+        "Denoising",
+        [NO_NOISE, *NOISE_KINDS],
+        key="train_noise",
+        disabled=busy,
+        **KEEP,
+        format_func=lambda kind: NOISE_TITLES.get(kind, "None"),
+        help="Train on corrupted inputs to reconstruct the clean images.",
+    )
     noise = None if denoising == NO_NOISE else denoising
     level = TrainConfig.noise_level
     if noise:
-        level = st.slider("Noise level", 0.05, 0.9, TrainConfig.noise_level, 0.05, key="train_noise_level",
-                          disabled=busy, help=LEVEL_HELP[noise], **KEEP)
-    epochs = int(st.number_input("Epochs", 1, 500, QUICK_EPOCHS, key="train_epochs", disabled=busy,
-                                 help="Passes over the training images.", **KEEP))
+        level = st.slider(
+            "Noise level",
+            0.05,
+            0.9,
+            TrainConfig.noise_level,
+            0.05,
+            key="train_noise_level",
+            disabled=busy,
+            help=LEVEL_HELP[noise],
+            **KEEP,
+        )
+    epochs = int(
+        st.number_input(
+            "Epochs",
+            1,
+            500,
+            QUICK_EPOCHS,
+            key="train_epochs",
+            disabled=busy,
+            help="Passes over the training images.",
+            **KEEP,
+        )
+    )
     with st.expander("Optimiser and stopping"):
-        batch_size = st.select_slider("Batch size", BATCH_SIZES, value=TrainConfig.batch_size, key="train_batch",
-                                      disabled=busy, **KEEP)
-        lr = st.select_slider("Learning rate", LEARNING_RATES, value=TrainConfig.lr, key="train_lr", disabled=busy,
-                              format_func=lambda v: f"{v:g}", **KEEP,
-                              help="Too high and the loss explodes (the run stops with a message).")
-        patience = int(st.number_input("Early-stopping patience (epochs)", 0, 100, TrainConfig.patience,
-                                       key="train_patience",
-                                       disabled=busy, help="Stop when the validation loss has not improved for "
-                                       "this many epochs; 0 never stops early.", **KEEP))
-        seed = int(st.number_input("Random seed", 0, 2**31 - 1, TrainConfig.seed, key="train_seed", disabled=busy,
-                                   **KEEP))
+        batch_size = st.select_slider(
+            "Batch size", BATCH_SIZES, value=TrainConfig.batch_size, key="train_batch", disabled=busy, **KEEP
+        )
+        lr = st.select_slider(
+            "Learning rate",
+            LEARNING_RATES,
+            value=TrainConfig.lr,
+            key="train_lr",
+            disabled=busy,
+            format_func=lambda v: f"{v:g}",
+            **KEEP,
+            help="Too high and the loss explodes (the run stops with a message).",
+        )
+        patience = int(
+            st.number_input(
+                "Early-stopping patience (epochs)",
+                0,
+                100,
+                TrainConfig.patience,
+                key="train_patience",
+                disabled=busy,
+                help="Stop when the validation loss has not improved for this many epochs; 0 never stops early.",
+                **KEEP,
+            )
+        )
+        seed = int(
+            st.number_input("Random seed", 0, 2**31 - 1, TrainConfig.seed, key="train_seed", disabled=busy, **KEEP)
+        )
     channels, side, _ = chosen.shape if chosen else DIGIT_SHAPE
-    cfg = TrainConfig(model=ModelConfig.for_model(model, latent_dim=latent, beta=beta, channels=channels, side=side),
-                      dataset=chosen.dataset if chosen else "data", epochs=epochs, batch_size=batch_size, lr=lr,
-                      seed=seed, kl_warmup_epochs=warmup, noise=noise, noise_level=level, patience=patience)
+    cfg = TrainConfig(
+        model=ModelConfig.for_model(model, latent_dim=latent, beta=beta, channels=channels, side=side),
+        dataset=chosen.dataset if chosen else "data",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        kl_warmup_epochs=warmup,
+        noise=noise,
+        noise_level=level,
+        patience=patience,
+    )
 
     # The name follows the settings until the person types one; the file is named from `cfg`, the run trained.
     suggested = default_name(cfg, chosen.short if chosen else "data", session_tag() if served.served else None)
     suggestions = name_suggestions(suggested)
     if chosen_name(st.session_state.get("train_name") or "", suggested, suggestions) == suggested:
         st.session_state["train_name"] = suggested
-    name = chosen_name(st.text_input("Run name", key="train_name", disabled=busy, **KEEP,
-                                     help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the "
-                                     "sidebar's model picker."), suggested, suggestions)
+    name = chosen_name(
+        st.text_input(
+            "Run name",
+            key="train_name",
+            disabled=busy,
+            **KEEP,
+            help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the sidebar's model picker.",
+        ),
+        suggested,
+        suggestions,
+    )
     out = run_path(name)
     problem = name_problem(name) or serving.replace_problem(out, created_runs(), served, shipped_dir())
     if problem and not busy:
@@ -205,12 +329,16 @@ def settings(busy: bool) -> None:
     if not problem and not busy and out.exists():
         replace = st.checkbox(f"Replace my existing model {name}", key="train_replace")
     usable = not busy and chosen is not None and not problem and replace
-    if not st.button("Train", type="primary", icon=":material/play_arrow:", key="train_start",
-                     disabled=not usable) or not usable or chosen is None:
+    if (
+        not st.button("Train", type="primary", icon=":material/play_arrow:", key="train_start", disabled=not usable)
+        or not usable
+        or chosen is None
+    ):
         return
     try:
-        st.session_state[keys.TRAIN_JOB] = jobs.submit(cfg, chosen.load("train"), out, chosen.load("test"),
-                                                       owner_watch(served.session_timeout))
+        st.session_state[keys.TRAIN_JOB] = jobs.submit(
+            cfg, chosen.load("train"), out, chosen.load("test"), owner_watch(served.session_timeout)
+        )
     except (DatasetUnavailable, jobs.JobRefused, ValueError) as err:
         st.error(str(err))
         return
@@ -228,17 +356,21 @@ if job is not None and not busy:
     remember_written(job.snapshot())
 
 st.title("Train a model")
-st.caption("Pick a model and some images, press Train and watch it learn to reconstruct them. "
-           f"The defaults (an MLP VAE, {QUICK_EPOCHS} epochs) take under a minute on 5,000 MNIST images on a "
-           "2-core CPU.")
+st.caption(
+    "Pick a model and some images, press Train and watch it learn to reconstruct them. "
+    f"The defaults (an MLP VAE, {QUICK_EPOCHS} epochs) take under a minute on 5,000 MNIST images on a "
+    "2-core CPU."
+)
 left, right = st.columns([1, 2], gap="large")
 with left:
     settings(busy)
 with right:
     if job is None:
-        st.info("Training shows its progress, loss curves and reconstructions here. The model is saved after "
-                "every epoch that improves it, so stopping early still leaves a usable model.",
-                icon=":material/model_training:")
+        st.info(
+            "Training shows its progress, loss curves and reconstructions here. The model is saved after "
+            "every epoch that improves it, so stopping early still leaves a usable model.",
+            icon=":material/model_training:",
+        )
     elif busy:
         st.fragment(run_every=1.0)(live)(job)
     else:

@@ -15,9 +15,11 @@ SLIDERS_PX = 440  # height of the sliders' scrolling box: the pictures beside it
 ctx = require_context()
 
 st.title("Traverse")
-st.caption("Start from one image's code and move along one latent dimension at a time. "
-           "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
-           "from the 1st to the 99th percentile.")
+st.caption(
+    "Start from one image's code and move along one latent dimension at a time. "
+    "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
+    "from the 1st to the 99th percentile."
+)
 
 base, base_image = require_base(ctx, keys.TRAVERSE_BASE)
 stats = caches.codes.dim_stats(ctx.key)
@@ -76,8 +78,7 @@ def explorer() -> None:
                     code[d] = dim_slider(d)
     with pictures:
         show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
-        st.button("Reset to base", key="z_reset", on_click=reset_to_base, args=(base,),
-                  icon=":material/restart_alt:")
+        st.button("Reset to base", key="z_reset", on_click=reset_to_base, args=(base,), icon=":material/restart_alt:")
 
 
 def dim_slider(d: int) -> float:
@@ -86,24 +87,34 @@ def dim_slider(d: int) -> float:
 
 
 st.subheader("Dimensions")
-st.caption(f"Ranked by {stats.measure}, most used first. {int((~stats.collapsed).sum())} of {len(base)} are active: "
-           f"their code varies across the dataset with variance above {ACTIVE_UNIT_THRESHOLD:g}, the model card's "
-           "rule for active units. The others are collapsed.")
+st.caption(
+    f"Ranked by {stats.measure}, most used first. {int((~stats.collapsed).sum())} of {len(base)} are active: "
+    f"their code varies across the dataset with variance above {ACTIVE_UNIT_THRESHOLD:g}, the model card's "
+    "rule for active units. The others are collapsed."
+)
 explorer()
 
 st.subheader("Traversal grid")
-st.caption("Each row sweeps one dimension from its 1st to its 99th percentile, the value under each picture; every "
-           "other dimension stays at the base code.")
+st.caption(
+    "Each row sweeps one dimension from its 1st to its 99th percentile, the value under each picture; every "
+    "other dimension stays at the base code."
+)
 if "grid_dims" not in st.session_state:
     st.session_state["grid_dims"] = [int(d) for d in stats.order[:5]]
 left, right = st.columns([3, 1])
-chosen = left.multiselect("Dimensions (rows)", [int(d) for d in stats.order], key="grid_dims",
-                          format_func=slider_label)
+chosen = left.multiselect("Dimensions (rows)", [int(d) for d in stats.order], key="grid_dims", format_func=slider_label)
 steps = right.slider("Values per dimension", 3, 15, 8, key="grid_steps")
 if not chosen:
     st.info("Choose at least one dimension to draw the grid.")
     st.stop()
 png = caches.walks.traversal_png(ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
 st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen), output_format="PNG")
-st.download_button("Download grid (PNG)", png, file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
-                   mime="image/png", on_click="ignore", icon=":material/download:", key="grid_png")
+st.download_button(
+    "Download grid (PNG)",
+    png,
+    file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
+    mime="image/png",
+    on_click="ignore",
+    icon=":material/download:",
+    key="grid_png",
+)

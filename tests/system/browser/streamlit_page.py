@@ -37,10 +37,7 @@ class StreamlitApp(Protocol):
     def __call__(self, script_path: str | Path, env: Mapping[str, str] | None = None) -> str: ...
 
 
-_APP_IDLE = (
-    "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
-    "[data-test-script-state='notRunning']"
-)
+_APP_IDLE = "[data-testid='stApp'][data-test-connection-state='CONNECTED'][data-test-script-state='notRunning']"
 
 # Data -> viewport pixels through the plot's own axes (d2p handles linear, log and date).
 _DATA_TO_CLIENT = """([gd, [x, y]]) => {
@@ -122,6 +119,7 @@ _START_RECORDER = """([heading, images, before]) => {
   }, 10);
   rec.stop = () => clearInterval(timer);
 }"""
+
 
 def wait_for_app(page: Page) -> None:
     """Wait until the websocket is up, no script run is in progress and nothing is still a skeleton.
@@ -320,7 +318,8 @@ def isolated_points(chart: Locator, group: str, avoid: tuple[str, ...], min_px: 
     """`count` points of the traces in legend group `group` that a click can hit unambiguously, each with
     its curve and index in it (see _ISOLATED_POINTS)."""
     points = chart.locator(".js-plotly-plot").evaluate(
-        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [group, list(avoid), min_px, count])
+        f"(gd, args) => ({_ISOLATED_POINTS})([gd, ...args])", [group, list(avoid), min_px, count]
+    )
     assert len(points) == count, f"only {len(points)} points of {group} are {min_px} px from {avoid}"
     return points
 

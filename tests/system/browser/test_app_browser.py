@@ -119,7 +119,9 @@ def _marked(chart: Locator) -> dict[str, list[list[int]]]:
     traces and of its cells."""
     return chart.locator(".js-plotly-plot").evaluate(
         """(gd, groups) => Object.fromEntries(groups.map(g => [g, gd._fullData.filter(t => t.legendgroup === g)
-             .flatMap(t => Array.from(t.selectedpoints || [], i => [t.index, i]))]))""", [MAP_POINTS, MAP_CELLS])
+             .flatMap(t => Array.from(t.selectedpoints || [], i => [t.index, i]))]))""",
+        [MAP_POINTS, MAP_CELLS],
+    )
 
 
 def _model_picker(page: Page) -> Locator:
@@ -231,17 +233,24 @@ def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSock
     _mnist_png(digit, 0)
     with app.expect_rerun():
         upload_file(page, UPLOADER, digit)
-    card = (page.get_by_test_id("stVerticalBlock")  # the bordered box under the file's bold name
-            .filter(has=page.locator("strong", has_text="my_seven.png"))
-            .filter(has_not=page.get_by_test_id("stFileUploader")))
+    card = (
+        page.get_by_test_id("stVerticalBlock")  # the bordered box under the file's bold name
+        .filter(has=page.locator("strong", has_text="my_seven.png"))
+        .filter(has_not=page.get_by_test_id("stFileUploader"))
+    )
     expect(card).to_have_count(1)
     steps = [title for title, _ in preprocess_bytes(digit.read_bytes(), digit.name).steps]
     for title in steps + ["model input", "reconstruction", "difference"]:
         expect(card.get_by_text(title, exact=True)).to_be_visible()
-    expect(card.get_by_text(re.compile(
-        r"^error \S+ — (higher than \d+%|higher than under 1%|no higher than any|higher than every) "
-        r"(of )?MNIST test images?: (not flagged|flagged as unusual for this model) "
-        r"\(threshold \S+\)$"))).to_be_visible()
+    expect(
+        card.get_by_text(
+            re.compile(
+                r"^error \S+ — (higher than \d+%|higher than under 1%|no higher than any|higher than every) "
+                r"(of )?MNIST test images?: (not flagged|flagged as unusual for this model) "
+                r"\(threshold \S+\)$"
+            )
+        )
+    ).to_be_visible()
     expect(card.get_by_test_id("stImage").locator("img")).to_have_count(len(steps) + 3)
     image_srcs(page)  # every image actually loads
 
@@ -297,8 +306,10 @@ def test_sessions_keep_their_own_selection(contexts: list[BrowserContext], app_u
         socket.wait_for_runs(3)
         assert recorded_toasts(page) == [f"Image {index} is interpolation endpoint A"]
         expect(page.get_by_role("heading", name=re.compile(r"^Image \d+$"))).to_have_text(f"Image {index}")
-    print(f"\n{len(pages)} sessions: opened together in {opened:.1f} s; click to detail shown (s): "
-          + ", ".join(f"{t:.1f}" for t in latencies))
+    print(
+        f"\n{len(pages)} sessions: opened together in {opened:.1f} s; click to detail shown (s): "
+        + ", ".join(f"{t:.1f}" for t in latencies)
+    )
 
 
 def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
@@ -331,7 +342,8 @@ def test_train_then_stop_adds_the_model(page: Page, app: AppSocket) -> None:
 def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app: AppSocket) -> None:
     chart = _map_chart(page)
     box = (0.0, 0.0, 1.0, 1.0)  # PCA data coordinates: x0, y0, x1, y1
-    inside, outside = chart.locator(".js-plotly-plot").evaluate("""(gd, [[x0, y0, x1, y1], group]) => {
+    inside, outside = chart.locator(".js-plotly-plot").evaluate(
+        """(gd, [[x0, y0, x1, y1], group]) => {
         let n = 0, away = null;
         for (const t of gd._fullData.filter(t => t.legendgroup === group))
           for (let i = 0; i < t.x.length; i++) {
@@ -339,7 +351,9 @@ def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app
             else if (away === null && Math.abs(t.x[i] - 2.5) < 0.5 && Math.abs(t.y[i] + 1.5) < 0.5)
               away = [t.x[i], t.y[i]];
           }
-        return [n, away]; }""", [list(box), MAP_POINTS])
+        return [n, away]; }""",
+        [list(box), MAP_POINTS],
+    )
     assert inside > 50 and outside is not None
     chart.hover()
     chart.locator('[data-title="Box Select"]').click()
@@ -367,7 +381,9 @@ def _drawing_on_map(page: Page) -> list[float]:
     chart = page.get_by_test_id("stPlotlyChart")
     gd = chart.locator(".js-plotly-plot").element_handle()
     page.wait_for_function("gd => gd._fullData && gd._fullData.some(t => t.name === 'your drawing')", arg=gd)
-    return gd.evaluate("gd => { const t = gd._fullData.find(t => t.name === 'your drawing'); return [t.x[0], t.y[0]]; }")
+    return gd.evaluate(
+        "gd => { const t = gd._fullData.find(t => t.name === 'your drawing'); return [t.x[0], t.y[0]]; }"
+    )
 
 
 def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(page: Page, app: AppSocket) -> None:
@@ -385,17 +401,20 @@ def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(pag
     with app.expect_rerun():
         draw_stroke(page, canvas, (0.3, 0.55), (0.7, 0.55))  # a bar across: now another figure
     assert wait_for_new_images(page, shown) != shown
-    page.wait_for_function("([before]) => { const gd = document.querySelector('[data-testid=stPlotlyChart] "
-                           ".js-plotly-plot'); const t = gd && gd._fullData && gd._fullData.find("
-                           "t => t.name === 'your drawing'); return t && (t.x[0] !== before[0] || t.y[0] !== before[1]); }",
-                           arg=[seven])
+    page.wait_for_function(
+        "([before]) => { const gd = document.querySelector('[data-testid=stPlotlyChart] "
+        ".js-plotly-plot'); const t = gd && gd._fullData && gd._fullData.find("
+        "t => t.name === 'your drawing'); return t && (t.x[0] !== before[0] || t.y[0] !== before[1]); }",
+        arg=[seven],
+    )
     with app.expect_rerun():
         page.get_by_role("button", name="Keep as an upload").click()
     expect(page.get_by_text("Kept as drawing")).to_be_visible()
 
 
-def test_an_uploaded_checkpoint_is_listed_and_a_hostile_one_gets_one_line(page: Page, app: AppSocket,
-                                                                         tmp_path: Path) -> None:
+def test_an_uploaded_checkpoint_is_listed_and_a_hostile_one_gets_one_line(
+    page: Page, app: AppSocket, tmp_path: Path
+) -> None:
     from aelab.settings import SHIPPED_DIR
 
     mine = tmp_path / "my model.safetensors"

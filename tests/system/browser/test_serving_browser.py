@@ -50,8 +50,13 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def served_url(streamlit_app: StreamlitApp, tree: Path, settings) -> str:
-    with settings(served=True, allowed_folders=tree / "allowed", data_dir=data_dir(), cache_dir=tree / "cache",
-                  runs_dir=tree / "runs"):  # the server's environment: it starts inside
+    with settings(
+        served=True,
+        allowed_folders=tree / "allowed",
+        data_dir=data_dir(),
+        cache_dir=tree / "cache",
+        runs_dir=tree / "runs",
+    ):  # the server's environment: it starts inside
         return streamlit_app("app.py")
 
 
@@ -78,8 +83,9 @@ def _main_errors(page: Page) -> Locator:
     return page.get_by_test_id("stMain").get_by_test_id("stAlertContentError")
 
 
-def test_the_folder_box_refuses_paths_outside_and_a_slow_read_stops_at_a_click(browser: Browser, served_url: str,
-                                                                              tree: Path) -> None:
+def test_the_folder_box_refuses_paths_outside_and_a_slow_read_stops_at_a_click(
+    browser: Browser, served_url: str, tree: Path
+) -> None:
     page, app = _session(browser, served_url, "Train", "Train a model")
     with app.expect_rerun():
         page.get_by_text("Folder on the server", exact=True).click()
@@ -118,8 +124,9 @@ def test_a_model_another_session_trained_cannot_be_replaced(browser: Browser, se
     _type(owner, owner_app, "Epochs", "1")
     _type(owner, owner_app, "Run name", "ours")
     owner.get_by_role("button", name=re.compile(r"\bTrain$")).click()
-    expect(owner.get_by_test_id("stAlertContentSuccess").filter(has_text=re.compile(r"^Finished after"))
-           ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(owner.get_by_test_id("stAlertContentSuccess").filter(has_text=re.compile(r"^Finished after"))).to_be_visible(
+        timeout=TRAIN_TIMEOUT_MS
+    )
     wait_for_app(owner)
     trained = (tree / "runs" / "ours.safetensors").read_bytes()
     expect(owner.get_by_text("Replace my existing model ours", exact=True)).to_be_visible()  # its own: it may
@@ -127,7 +134,8 @@ def test_a_model_another_session_trained_cannot_be_replaced(browser: Browser, se
     _type(other, other_app, "Run name", "ours")
     expect(_main_errors(other)).to_have_count(1)
     expect(_main_errors(other)).to_have_text(
-        "A model named ours exists already, trained in another session: choose another name.")
+        "A model named ours exists already, trained in another session: choose another name."
+    )
     expect(other.get_by_role("button", name=re.compile(r"\bTrain$"))).to_be_disabled()
     expect(other.get_by_text("Replace my existing model ours", exact=True)).to_have_count(0)
     assert (tree / "runs" / "ours.safetensors").read_bytes() == trained
@@ -135,8 +143,9 @@ def test_a_model_another_session_trained_cannot_be_replaced(browser: Browser, se
     other.context.close()
 
 
-def test_uploads_beyond_the_bound_drop_the_oldest_with_a_toast(browser: Browser, served_url: str,
-                                                              tmp_path: Path) -> None:
+def test_uploads_beyond_the_bound_drop_the_oldest_with_a_toast(
+    browser: Browser, served_url: str, tmp_path: Path
+) -> None:
     page, app = _session(browser, served_url, "Reconstruct", "Reconstruct")
     digits = load_dataset("mnist", "test", download=False).images[:, 0].numpy()
     batches = []
@@ -145,7 +154,9 @@ def test_uploads_beyond_the_bound_drop_the_oldest_with_a_toast(browser: Browser,
         for i, path in enumerate(files, start):
             path.write_bytes(to_png(digits[i]))
         batches.append(files)
-    uploader = page.get_by_test_id("stMain").get_by_test_id("stFileUploader").get_by_test_id("stFileUploaderDropzoneInput")
+    uploader = (
+        page.get_by_test_id("stMain").get_by_test_id("stFileUploader").get_by_test_id("stFileUploaderDropzoneInput")
+    )
     with app.expect_rerun():
         uploader.set_input_files(batches[0])
     expect(page.get_by_text("60 image(s) kept for the other pages", exact=False)).to_be_visible()
@@ -158,5 +169,6 @@ def test_uploads_beyond_the_bound_drop_the_oldest_with_a_toast(browser: Browser,
     page.wait_for_function("() => window.__toasts.length")
     assert page.evaluate("() => window.__toasts") == [
         f"Dropped the oldest uploads (000.png, 001.png, 002.png and 17 more): a session keeps at most {MAX_UPLOADS} "
-        "images, 32 MB."]
+        "images, 32 MB."
+    ]
     page.context.close()
