@@ -39,9 +39,10 @@ from aelab.store.checkpoints import (
     update_metadata,
 )
 from aelab.training import distributed
+from aelab.training.config import EpochLog, Status, TrainConfig
 from aelab.training.flags import PROG, add_shape_arguments, add_train_arguments, train_config
 from aelab.training.runs import runs_dir
-from aelab.training.trainer import EpochLog, Status, TrainConfig, pick_device, train
+from aelab.training.trainer import pick_device, train
 
 LOADS = {"auto": None, "memory": False, "stream": True}  # --load: load_dataset's `stream`
 

@@ -92,7 +92,8 @@ def main() -> None:
         _, t_first = timed(lambda: projections.cached_projection(key, "tsne", lambda: projections.tsne(mu, n_points)))
         _, t_again = timed(lambda: projections.load_projection(key, "tsne"))
         print(
-            f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, read from the disk cache in {t_again * 1000:.0f} ms"
+            f"t-SNE of {n_points} codes: computed in {t_first:.1f} s, "
+            f"read from the disk cache in {t_again * 1000:.0f} ms"
         )
     maps(mu)
 
@@ -136,7 +137,7 @@ def lasso(points: int = 1000, repeats: int = 5) -> None:
 
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
-    from aelab.ui.caches import ModelData
+    from aelab.ui.caches.key import ModelData
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
     path = at.session_state[keys.MODEL_PATH]

@@ -27,7 +27,8 @@ from aelab.explore.metrics import evaluate  # noqa: E402
 from aelab.models.autoencoders import build_model, count_parameters
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint  # noqa: E402
-from aelab.training.trainer import TrainConfig, epochs_trained, train  # noqa: E402
+from aelab.training.config import TrainConfig, epochs_trained
+from aelab.training.trainer import train
 
 ENCODED = 10_000
 

@@ -116,7 +116,8 @@ def train_child(model: str, mode: str, folder: Path, seconds: float, workers: in
 
     from aelab.data.streaming import batches, in_order
     from aelab.models.config import ModelConfig
-    from aelab.training.trainer import TrainConfig, train
+    from aelab.training.config import TrainConfig
+    from aelab.training.trainer import train
 
     torch.set_num_threads(1)
     memory = RunMemory()

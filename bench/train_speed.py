@@ -28,7 +28,8 @@ from aelab.data.registry import load_dataset
 from aelab.explore.metrics import evaluate, fitted_posterior_nelbo  # noqa: E402
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint  # noqa: E402
-from aelab.training.trainer import TrainConfig, epochs_trained, train  # noqa: E402
+from aelab.training.config import TrainConfig, epochs_trained
+from aelab.training.trainer import train
 
 # (model, seconds, training settings, goal in nats or None); the lr decays to 0 over the budget (cosine)
 RUNS = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 import pytest
 import torch
@@ -29,7 +29,7 @@ def _text(value: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Callable[..., ContextManager[None]]:
+def settings() -> Callable[..., AbstractContextManager[None]]:
     """`with settings(runs_dir=path, served=True, max_files="lots"):` runs its block under those aelab settings
     (field names of aelab.settings.Settings; None unsets one; a string is written as it is, so a bad value can
     be tried). It sets the AELAB_* variables, so subprocesses and AppTests see them, and has aelab read them
@@ -54,7 +54,7 @@ def settings() -> Callable[..., ContextManager[None]]:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(
-    settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory
+    settings: Callable[..., AbstractContextManager[None]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """Projections computed by tests go to a fresh folder, never the user's ~/.cache."""
     with settings(cache_dir=tmp_path_factory.mktemp("cache")):
@@ -96,7 +96,7 @@ def click_map():
     stores: a dataset row or a spot, with the model and data of the app's sidebar."""
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
-    from aelab.ui.caches import ModelData
+    from aelab.ui.caches.key import ModelData
 
     def click(at, index: int | None = None, location: tuple[float, float] | None = None) -> None:
         path = at.session_state[keys.MODEL_PATH]
@@ -113,7 +113,7 @@ def lasso_map():
     """`lasso_map(at, rows)` stores in an AppTest what a box or lasso on the latent map stores: its dataset rows."""
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
-    from aelab.ui.caches import ModelData
+    from aelab.ui.caches.key import ModelData
 
     def lasso(at, rows) -> None:
         path = at.session_state[keys.MODEL_PATH]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import ContextManager
 
 import numpy as np
 import pytest
@@ -57,7 +56,9 @@ def pixels(url: str) -> np.ndarray:
 
 @contextmanager
 def private_app(
-    settings: Callable[..., ContextManager[None]], tmp_path_factory: pytest.TempPathFactory, runs: Path | None = None
+    settings: Callable[..., AbstractContextManager[None]],
+    tmp_path_factory: pytest.TempPathFactory,
+    runs: Path | None = None,
 ) -> Iterator[None]:
     """The AppTests run inside get a disk cache and runs folder of their own (`runs` when given), set through
     the `settings` fixture, and their media files are recorded for reading back."""

@@ -1,7 +1,7 @@
-"""Your own model as the tests build it (aelab.models.own): the complete example of docs/own-model.md, written to a temporary
-folder, trained there its own way and imported with the CLI, and networks of other designs and failures. Shared by
-the unit tier (tests/unit/test_own_model.py) and the app tier (tests/app/test_app_own_model.py) through the `own`
-fixture (tests/conftest.py)."""
+"""Your own model as the tests build it (aelab.models.own): the complete example of docs/own-model.md, written to a
+temporary folder, trained there its own way and imported with the CLI, and networks of other designs and failures.
+Shared by the unit tier (tests/unit/test_own_model.py) and the app tier (tests/app/test_app_own_model.py) through the
+`own` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class ExamplesVAE(nn.Module):  # pytorch/examples' vae/main.py: flat input, enco
 class PosteriorVAE(nn.Module):  # a posterior method; encode gives the mean alone
     def __init__(self):
         super().__init__()
-        self.body, self.mu, self.logvar = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Tanh()), nn.Linear(64, 4), nn.Linear(64, 4)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Tanh())
+        self.mu, self.logvar = nn.Linear(64, 4), nn.Linear(64, 4)
         self.decoder = nn.Sequential(nn.Linear(4, 784), nn.Unflatten(1, (1, 28, 28)))
 
     def posterior(self, x):
@@ -177,8 +178,8 @@ def run_cli(*args: str | Path) -> tuple[int, str]:
 
 
 def build_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """The example of docs/own-model.md trained one epoch by its own script, and an untrained copy, imported into a runs folder;
-    the other networks' modules and initial weights. The `own` fixture (tests/conftest.py) yields it."""
+    """The example of docs/own-model.md trained one epoch by its own script, and an untrained copy, imported into a
+    runs folder; the other networks' modules and initial weights. The `own` fixture (tests/conftest.py) yields it."""
     folder = tmp_path_factory.mktemp("mine")
     (folder / f"{EXAMPLE}.py").write_text(guide_example())
     (folder / "others.py").write_text(OTHERS)

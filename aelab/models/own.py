@@ -7,8 +7,8 @@ takes no arguments and returns a torch.nn.Module with
 - `decode(z)`: (B, C, H, W) or (B, C*H*W) logits (aelab's convention) or probabilities (after a sigmoid).
 `import_model` checks it against a safetensors weights file and its data's image shape; the CLI then writes an
 aelab checkpoint naming it, which every page lists and uses. Code runs only where the operator allows it
-(AELAB_ENTRY_POINTS, or the entry named on the `import` command running): a checkpoint's header, which anybody can write,
-may name code, but aelab imports nothing a header names unless it is allowed.
+(AELAB_ENTRY_POINTS, or the entry named on the `import` command running): a checkpoint's header, which anybody can
+write, may name code, but aelab imports nothing a header names unless it is allowed.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from aelab.data.folders import folder_spec
 from aelab.data.registry import dataset_shape
 from aelab.models.config import CHANNELS, DIGIT_SHAPE, KINDS, ModelConfig
-from aelab.training.trainer import TrainConfig
+from aelab.training.config import TrainConfig
 
 PROG = "python -m aelab"
 _METADATA = ("help", "flag", "choices", "always")  # the keys a field's metadata may give its flag

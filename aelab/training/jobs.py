@@ -31,8 +31,9 @@ from aelab.models.config import DIGIT_SHAPE
 from aelab.models.noise import add_noise
 from aelab.serving import OwnerWatch
 from aelab.store.checkpoints import update_metadata
+from aelab.training.config import EpochLog, Status, TrainConfig, TrainResult
 from aelab.training.flags import train_command
-from aelab.training.trainer import EpochLog, Status, TrainConfig, TrainResult, train
+from aelab.training.trainer import train
 
 MAX_RUNNING = 2  # trainings at once per process, jobs and experiments alike: a third would starve every session
 N_PREVIEW = 8  # validation images whose reconstructions a page shows

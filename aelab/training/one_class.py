@@ -17,7 +17,8 @@ from aelab.data.dataset import ImageData
 from aelab.explore.anomaly import SCORES, anomaly_scores, auroc
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
-from aelab.training.trainer import TrainConfig, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import train
 
 MODE_TITLES = {"all_but_one": "Train on every class but one", "one_only": "Train on one class only"}
 MODES = tuple(MODE_TITLES)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aelab.settings import current
 from aelab.store.checkpoints import SUFFIX
-from aelab.training.trainer import TrainConfig
+from aelab.training.config import TrainConfig
 
 DEFAULT_MODEL = "vae"  # the shipped model the app opens on: a VAE, fast to encode
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")

@@ -77,7 +77,7 @@ def test_a_training_run_neither_changes_nor_blocks_another_session(env, tmp_path
 
     from aelab.models.config import ModelConfig
     from aelab.training import jobs
-    from aelab.training.trainer import TrainConfig
+    from aelab.training.config import TrainConfig
 
     viewer = AppTest.from_file(APP, default_timeout=180).run()  # warm: codes and map cached
     cfg = TrainConfig(model=ModelConfig.for_model("vae"), epochs=500, batch_size=64, patience=0)

@@ -1,5 +1,5 @@
-"""Your own model on every page of the app (AppTest): the example of docs/own-model.md imported (tests/own_models.py), one
-not allowed, one whose code fails on the page's input."""
+"""Your own model on every page of the app (AppTest): the example of docs/own-model.md imported
+(tests/own_models.py), one not allowed, one whose code fails on the page's input."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from zips import zip_of
 from aelab.images.render import to_png
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training import jobs
-from aelab.training.trainer import epochs_trained
+from aelab.training.config import epochs_trained
 from aelab.ui import navigation
 from aelab.ui.text import epochs_text
 

@@ -6,7 +6,7 @@ from aelab.explore import priors
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import file_digest
 from aelab.ui import caches
-from aelab.ui.caches import ModelData
+from aelab.ui.caches.key import ModelData
 
 
 def test_an_equal_key_hits_the_cache_and_another_digest_or_data_misses(monkeypatch):

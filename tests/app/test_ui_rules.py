@@ -20,7 +20,7 @@ from aelab.images import render
 from aelab.models import noise
 from aelab.models.config import ModelConfig
 from aelab.training import jobs, runs
-from aelab.training.trainer import EpochLog, Status, TrainConfig
+from aelab.training.config import EpochLog, Status, TrainConfig
 from aelab.ui import figures, navigation, text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,9 @@ from folders import write_digits
 from aelab.data.folders import load_folder
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import CheckpointError, load_checkpoint, read_metadata
+from aelab.training.config import TrainConfig
 from aelab.training.distributed import Dist
-from aelab.training.trainer import TrainConfig, resume_path, train
+from aelab.training.trainer import resume_path, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = [

@@ -5,7 +5,8 @@ import torch
 
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
-from aelab.training.trainer import TrainConfig, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import train
 
 
 def test_denoising_training_learns_to_remove_noise(mnist_train, mnist_test, tmp_path):

@@ -224,7 +224,8 @@ def test_refusing_hostile_headers_allocates_nothing_large(tmp_path):
     good = tmp_path / "good.safetensors"
     save_checkpoint(good, build_model(ModelConfig.from_dict(SMALL)))
     script = (
-        "import re, sys; from pathlib import Path; from aelab.store.checkpoints import CheckpointError, load_checkpoint\n"
+        "import re, sys; from pathlib import Path\n"
+        "from aelab.store.checkpoints import CheckpointError, load_checkpoint\n"
         "def peak_kib(): return int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1])\n"
         "load_checkpoint(sys.argv[1])  # first use of everything, before the baseline\n"
         "before = peak_kib()\n"

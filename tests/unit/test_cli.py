@@ -8,8 +8,8 @@ import pytest
 
 from aelab.cli import build_parser
 from aelab.models.config import ModelConfig
+from aelab.training.config import TrainConfig
 from aelab.training.flags import train_command, train_config
-from aelab.training.trainer import TrainConfig
 
 
 @pytest.mark.parametrize(

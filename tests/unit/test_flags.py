@@ -11,8 +11,8 @@ from aelab.data.folders import folder_spec
 from aelab.models.config import ModelConfig
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import read_metadata
+from aelab.training.config import TrainConfig
 from aelab.training.flags import train_command, train_config
-from aelab.training.trainer import TrainConfig
 
 
 @pytest.mark.parametrize(
@@ -24,9 +24,9 @@ from aelab.training.trainer import TrainConfig
             "--out runs/v.safetensors"
         ),
         (
-            "--model conv_vae --dataset /data/faces --side 64 --channels 3 --widths 16 32 64 64 --hidden 0 --activation elu "
-            "--recon mse --lr 1e-3 --lr-schedule constant --shift 3 --shift-until 1 --patience 0 --max-seconds 60 "
-            "--device cpu --batch-size 32 --out /elsewhere/f.safetensors"
+            "--model conv_vae --dataset /data/faces --side 64 --channels 3 --widths 16 32 64 64 --hidden 0 "
+            "--activation elu --recon mse --lr 1e-3 --lr-schedule constant --shift 3 --shift-until 1 --patience 0 "
+            "--max-seconds 60 --device cpu --batch-size 32 --out /elsewhere/f.safetensors"
         ),
         "--model conv_ae --dataset shapes --latent-dim 10 --widths 32 64 64 64 --denoise gaussian --out s.safetensors",
         "--dataset 'my digits.zip' --side 28 --channels 1 --model vae --hidden 0 --lr 0.123456789 --out d.safetensors",

@@ -225,7 +225,9 @@ def test_refusals_say_why_in_one_line() -> None:
         b"": "The file is empty.",
         b"just some notes\n": "This is not an image file PIL can read (text/plain?).",
         b"%PDF-1.7\n%\xe2\xe3": "This is not an image file PIL can read (application/pdf?).",
-        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>': "This image format (image/svg+xml) is not supported: save it as PNG or JPEG.",
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>': (
+            "This image format (image/svg+xml) is not supported: save it as PNG or JPEG."
+        ),
         bytes(2 * MAX_BYTES): "The file is too large: 20.0 MB (limit 10 MB).",
         encode(Image.new("1", (6000, 5000))): "The image is too large: 6000x5000 pixels (limit 25 megapixels).",
         encode(glyph())[:300]: "The image is truncated or corrupt.",

@@ -20,7 +20,7 @@ from aelab.serving import OwnerWatch
 from aelab.settings import Limits
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training import jobs
-from aelab.training.trainer import Status, TrainConfig
+from aelab.training.config import Status, TrainConfig
 
 
 def _cfg(**kw) -> TrainConfig:

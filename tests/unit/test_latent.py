@@ -8,7 +8,8 @@ from aelab.explore import encoding, priors, projections, walks
 from aelab.models.config import ModelConfig
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import load_checkpoint
-from aelab.training.trainer import TrainConfig, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import torch
 from aelab.explore.metrics import evaluate, fitted_posterior_nelbo
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
-from aelab.training.trainer import TrainConfig, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""Your own model (aelab.models.own): the complete example of docs/own-model.md (tests/own_models.py), imported with the CLI and
-used through aelab's interface; pytorch/examples' VAE as written there; entry points that fail each way; headers
-naming code nobody allowed. On every page of the app: tests/app/test_app_own_model.py."""
+"""Your own model (aelab.models.own): the complete example of docs/own-model.md (tests/own_models.py), imported with
+the CLI and used through aelab's interface; pytorch/examples' VAE as written there; entry points that fail each way;
+headers naming code nobody allowed. On every page of the app: tests/app/test_app_own_model.py."""
 
 from __future__ import annotations
 

@@ -32,12 +32,11 @@ def test_the_gallery_puts_each_row_of_originals_above_its_reconstructions():
     recons = 1.0 - originals
     grid = selection.gallery(originals, recons, ncol=4)
     pad, side = 2, 4
-    tile = (
-        lambda r, c: grid[
-            pad + r * (side + pad) : pad + r * (side + pad) + side,  # noqa: E731
-            pad + c * (side + pad) : pad + c * (side + pad) + side,
-        ]
-    )
+
+    def tile(r: int, c: int) -> np.ndarray:
+        rows, cols = pad + r * (side + pad), pad + c * (side + pad)
+        return grid[rows : rows + side, cols : cols + side]
+
     assert grid.shape == (pad + 6 * (side + pad), pad + 4 * (side + pad))  # 3 rows of originals, 3 of reconstructions
     np.testing.assert_array_equal(tile(0, 1), originals[1])
     np.testing.assert_array_equal(tile(1, 1), recons[1])

@@ -12,7 +12,8 @@ from aelab import serving
 from aelab.models.config import ModelConfig
 from aelab.serving import FolderRefused, OwnerWatch, Rules, resolve_folder, rules
 from aelab.settings import LOCAL_LIMITS, SERVED_LIMITS, SERVED_SESSION_TIMEOUT, Limits, SettingsError, read
-from aelab.training.trainer import TrainConfig, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import train
 
 
 def rules_for(address: str | None, environ: dict[str, str]) -> Rules:

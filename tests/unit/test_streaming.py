@@ -18,7 +18,8 @@ from aelab.data.registry import load_dataset
 from aelab.data.streaming import ImageFiles, batches, in_order
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
-from aelab.training.trainer import TrainConfig, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import train
 
 
 @pytest.fixture(scope="module")

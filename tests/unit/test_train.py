@@ -8,7 +8,8 @@ import torch
 
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
-from aelab.training.trainer import TrainConfig, learning_rate, resume_path, train
+from aelab.training.config import TrainConfig
+from aelab.training.trainer import learning_rate, resume_path, train
 
 
 def _cfg(name="vae", **kw):

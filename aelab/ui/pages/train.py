@@ -46,8 +46,12 @@ QUICK_EPOCHS = 10  # the page's suggestion: a first run in the browser should en
 LATENT_SIZES = [2, 4, 8, 16, 20, 32, 64, 128]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+
+
 class Kept(TypedDict):
     persist_state: Literal["session"]  # typed: each widget's signature checks **KEEP
+
+
 KEEP: Kept = {"persist_state": "session"}  # settings survive a visit to another page
 
 

@@ -296,7 +296,7 @@ def test_sessions_keep_their_own_selection(contexts: list[BrowserContext], app_u
     for page, chart, point, index in zip(pages, charts, points, indices):  # everyone clicks at once
         start_click_recorder(page, f"Image {index}")
         assert click_plot_point(page, chart, point["x"], point["y"]) == (point["curve"], point["index"])
-    for page, socket in zip(pages, sockets):
+    for socket in sockets:
         socket.wait_for_runs(2)
     latencies = [click_to_shown_seconds(page) for page in pages]
 
