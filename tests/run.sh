@@ -2,7 +2,7 @@
 # Sets up everything the tests need on a fresh machine, then runs every tier (unit, app, system):
 # a virtual environment with aelab and its test tools (`pip install -e .[dev]`), Debian's Chromium for the browser tests,
 # Debian's DejaVu fonts for the photos of digits (aelab/data/photos.py), and MNIST in the data folder
-# the app uses (README, Data), downloaded there when missing.
+# the app uses (docs/data.md), downloaded there when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -15,8 +15,9 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 .venv/bin/python -m aelab data mnist  # offline without MNIST: one line naming the folder and files, then stop
-# The habits, wired in once the package is clean:
-# .venv/bin/ruff check && .venv/bin/ruff format --check
-# .venv/bin/mypy aelab
+# The habits (configured in pyproject.toml): lint, formatting and types, before any test runs.
+.venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
+.venv/bin/mypy
 # No arguments: every tier (`pytest` alone runs the quick ones, unit and app); arguments go to pytest as typed.
 exec .venv/bin/python -m pytest "${@:-tests}"
