@@ -19,7 +19,7 @@ from aelab.models.config import ModelConfig, OwnModelConfig, from_header
 from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import caches, keys, navigation, uploads
-from aelab.ui.caches import ModelData
+from aelab.ui.caches.key import ModelData
 from aelab.ui.text import OFFLINE_NOTE, card_facts, command_title, dataset_option, model_title, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"

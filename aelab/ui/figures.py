@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from aelab.images.render import data_uri, to_png
-from aelab.training.trainer import EpochLog
+from aelab.training.config import EpochLog
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 UNLABELLED_COLOUR = "#444444"

@@ -11,7 +11,7 @@ from aelab.data.registry import FALLBACK_DATASET, dataset_shape, dataset_title
 from aelab.models.config import DIGIT_SHAPE, ModelConfig, OwnModelConfig, describe, from_header, shape_text
 from aelab.models.noise import denoising_note
 from aelab.store.checkpoints import IWAE
-from aelab.training.trainer import Status
+from aelab.training.config import Status
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
 MAX_INDICES = 12  # images one typed list may name

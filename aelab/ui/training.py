@@ -16,8 +16,8 @@ from aelab.models.config import describe
 from aelab.models.noise import denoising_note
 from aelab.serving import MAX_SELECTIONS, OwnerWatch, evict_oldest
 from aelab.training import jobs
+from aelab.training.config import Status, epochs_trained
 from aelab.training.runs import label_for
-from aelab.training.trainer import Status, epochs_trained
 from aelab.ui import figures, keys
 from aelab.ui.text import duration, epochs_text
 
