@@ -13,12 +13,10 @@ import streamlit as st
 
 from aelab.data.dataset import sample_indices
 from aelab.data.registry import dataset_title, factor_names
-from aelab.explore import encoding, neighbours, projections, selection
-from aelab.explore.anomaly import reconstruction_errors
+from aelab.explore import projections
 from aelab.images import render
-from aelab.ui import caches, figures, keys, text
+from aelab.ui import caches, figures, keys, map_detail, text
 from aelab.ui.context import Context, require_context
-from aelab.ui.widgets import picture_with_download, show
 
 COMPUTED_POINTS = [1000, 2000, 5000, 10000]
 METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
@@ -112,100 +110,13 @@ def explore(
     with detail:
         click = keys.map_click(ctx.key)
         if region is not None:
-            region_detail(ctx, region, projection)
+            map_detail.region_detail(ctx, region, projection)
         elif click is not None and click.location is not None and pca:
-            decoded_spot(ctx, projection, click.location)
+            map_detail.decoded_spot(ctx, projection, click.location)
         elif click is not None and click.index is not None:
-            dataset_image(ctx, click.index, projection)
+            map_detail.dataset_image(ctx, click.index, projection)
         else:
             st.info("Click a point on the map to see its image and reconstruction.")
-
-
-def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.Projection) -> None:
-    """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
-    of the images over their reconstructions, and exports."""
-    labels, classes = ctx.labels()
-    codes = ctx.codes()
-    rows = selection.selected_rows(region.rows)
-    pictures = render.to_pictures(ctx.images[rows])  # the selected images only, not the dataset's
-    summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
-    st.subheader(f"{len(summary.rows)} images selected")
-    st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
-    show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
-    shown = selection.gallery_rows(summary.rows)
-    grid = selection.gallery(pictures[np.searchsorted(rows, shown)], encoding.reconstruct(ctx.model, ctx.images[shown]))
-    picture_with_download(
-        grid,
-        f"{len(shown)} of them, each row of originals above its reconstructions",
-        "selection.png",
-        key="region_png",
-        label="Gallery (PNG)",
-        scale=1,
-    )
-    st.download_button(
-        "Indices, labels and codes (CSV)",
-        projections.codes_csv(codes.mu, labels, projection, summary.rows),
-        file_name="selection.csv",
-        mime="text/csv",
-        key="region_csv",
-        icon=":material/download:",
-    )
-    for side in "AB":  # one under the other, as a point's buttons: side by side, the panel cut their labels
-        if st.button(
-            f"Use as group {side}",
-            key=f"group_{side}",
-            width="stretch",
-            help="Two groups make an attribute vector on the Directions page: B's mean code minus A's.",
-        ):
-            keys.save_group(side, region)
-            st.toast(f"{len(summary.rows)} images are group {side}")
-
-
-def decoded_spot(ctx: Context, projection: projections.Projection, location: tuple[float, float]) -> None:
-    st.subheader("Decoded location")
-    show(
-        [ctx.decode(projection.inverse(np.array(location)))[0]], f"PCA ({location[0]:.2f}, {location[1]:.2f})", scale=6
-    )
-    st.caption("The code is the PCA inverse of this spot (the X on the map): the map's two axes, the rest at the mean.")
-
-
-def dataset_image(ctx: Context, index: int, projection: projections.Projection) -> None:
-
-    position = projection.position(index)
-    on_map = position is not None
-
-    st.subheader(f"Image {index}")
-    image = ctx.images[index : index + 1]
-    show(
-        [render.to_pictures(image)[0], encoding.reconstruct(ctx.model, image)[0]],
-        [f"original · label {ctx.data.label_name(index)}", "reconstruction"],
-        scale=4,
-    )
-    st.caption(
-        f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
-        + ("" if on_map else ". It is not among the points of this map (a sample of the data).")
-    )
-    for picker, label, role, key in (
-        (keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
-        (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
-        (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base"),
-    ):
-        if st.button(f"Use as {label}", key=key, width="stretch"):
-            picker.send(index)
-            st.toast(f"Image {index} is {role}")
-    mu = ctx.codes().mu
-    near = neighbours.nearest(mu, index)
-    st.caption(
-        f"Its {len(near.index)} nearest codes, nearest first (labels "
-        f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):"
-    )
-    show([render.make_grid(render.to_pictures(ctx.images[near.index]), ncol=5)], None, scale=2)
-    if position is not None:
-        kept = neighbours.kept(mu[projection.index], projection.coords, position)
-        st.caption(
-            f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
-            f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f})."
-        )
 
 
 ctx = require_context()
