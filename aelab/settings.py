@@ -17,8 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from aelab.images.reading import MAX_PIXELS
-
 PREFIX = "AELAB_"
 CHECKOUT = Path(__file__).resolve().parents[1]
 # Installed from a wheel (`pip install .`), the package sits in site-packages with no checkout around it: its data
@@ -29,6 +27,7 @@ SHARED_DATA_DIR = CHECKOUT.parent / "shared" / "datasets"  # where this project'
 DEFAULT_CACHE_DIR = Path("~/.cache/aelab")
 DEFAULT_DATA_DIR = CHECKOUT / "data" if IN_CHECKOUT else DEFAULT_CACHE_DIR / "data"
 DEFAULT_RUNS_DIR = CHECKOUT / "runs" if IN_CHECKOUT else Path("runs")
+MAX_PIXELS = 25_000_000  # per image: a large phone photo; anything bigger is refused before decoding
 SERVED_SESSION_TIMEOUT = 600.0  # seconds: a closed laptop lid or a reconnect does not end a run
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -44,7 +43,7 @@ class Limits:
 
     files: int  # image files (for a zip: entries of any kind)
     bytes: int  # their total size (a zip's: unpacked)
-    pixels: int  # per image, at most reading.MAX_PIXELS
+    pixels: int  # per image, at most MAX_PIXELS
     seconds: float  # indexing and reading together
 
 

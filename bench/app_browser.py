@@ -46,7 +46,7 @@ from streamlit_page import (  # noqa: E402
     wait_for_app,
 )
 
-from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
+from aelab.ui.map_figure import MAP_CELLS, MAP_POINTS  # noqa: E402
 
 PAGES = ["traverse", "interpolate", "sample", "reconstruct", "train", "denoise", "anomaly", "compare"]
 CHROMIUM_ARGS = [

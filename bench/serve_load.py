@@ -52,7 +52,7 @@ from streamlit_page import (  # noqa: E402
 )
 
 from aelab.data.registry import data_dir, load_dataset  # noqa: E402
-from aelab.ui.figures import MAP_CELLS, MAP_POINTS  # noqa: E402
+from aelab.ui.map_figure import MAP_CELLS, MAP_POINTS  # noqa: E402
 
 UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
 TRAIN_EPOCHS = 500  # the most allowed: the run trains through every round and is stopped at the end

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from aelab.images.reading import CORRUPT, HIGH_DEPTH, MAX_PIXELS, ImageError, load_image
+from aelab.images.reading import CORRUPT, HIGH_DEPTH, ImageError, load_image
 from aelab.images.recipe import DISPLAY_SIDE, Preprocessed, full_scale, preprocess
 from aelab.models.config import CHANNELS, DIGIT_SHAPE, MAX_SIDE, MIN_SIDE, shape_text
+from aelab.settings import MAX_PIXELS
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import mimetypes
 
 from PIL import Image, ImageOps
 
+from aelab.settings import MAX_PIXELS
+
 MAX_BYTES = 10 * 1024 * 1024  # matches Streamlit's server.maxUploadSize = 10 (MiB)
-MAX_PIXELS = 25_000_000  # a large phone photo; anything bigger is refused before decoding
 
 _FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM", "AVIF")
 HIGH_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")

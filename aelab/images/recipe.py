@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from aelab.images.reading import BLANK, HIGH_DEPTH, MAX_PIXELS, ImageError, load_image
+from aelab.images.reading import BLANK, HIGH_DEPTH, ImageError, load_image
 from aelab.models.config import DIGIT_SHAPE
+from aelab.settings import MAX_PIXELS
 
 SIDE = DIGIT_SHAPE[1]  # MNIST canvas
 BOX = 20  # MNIST fits each digit into a 20x20 box...

@@ -20,7 +20,8 @@ from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import caches, keys, navigation, uploads
 from aelab.ui.caches.key import ModelData
-from aelab.ui.text import OFFLINE_NOTE, card_facts, command_title, dataset_option, model_title, shape_mismatch
+from aelab.ui.model_card import card_facts, command_title, model_title
+from aelab.ui.text import OFFLINE_NOTE, dataset_option, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints

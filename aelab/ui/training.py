@@ -18,7 +18,7 @@ from aelab.serving import MAX_SELECTIONS, OwnerWatch, evict_oldest
 from aelab.training import jobs
 from aelab.training.config import Status, epochs_trained
 from aelab.training.runs import label_for
-from aelab.ui import figures, keys
+from aelab.ui import charts, keys
 from aelab.ui.text import duration, epochs_text
 
 OPEN_KEY = "train_open"  # set by "Open this model": go to the latent map on the next run
@@ -122,7 +122,7 @@ def board(job: jobs.TrainingJob, snap: jobs.JobState) -> None:
     if not snap.finished:
         st.progress(snap.fraction, text=progress_text(snap))
     if snap.history:
-        st.plotly_chart(figures.loss_curves(snap.history, variational), config={"displaylogo": False})
+        st.plotly_chart(charts.loss_curves(snap.history, variational), config={"displaylogo": False})
     gallery(snap, cfg.noise is not None)
 
 

@@ -14,7 +14,7 @@ from aelab.data.registry import load_dataset
 from aelab.explore import encoding, projections
 from aelab.images import render
 from aelab.store.checkpoints import file_digest
-from aelab.ui import figures, keys
+from aelab.ui import keys, map_figure, map_layers
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -30,14 +30,14 @@ def figure(at):
 
 
 def traces(at, group: str) -> list[dict]:
-    """The map's traces of a legend group (figures.MAP_POINTS: one per class; MAP_CELLS), as sent."""
+    """The map's traces of a legend group (map_figure.MAP_POINTS: one per class; MAP_CELLS), as sent."""
     return [t for t in figure(at)["data"] if t.get("legendgroup") == group]
 
 
 def map_points(at) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The map's points over its traces in the projection's order (its rows ascend): x, y and customdata
     (row, label[, value])."""
-    points = traces(at, figures.MAP_POINTS)
+    points = traces(at, map_figure.MAP_POINTS)
     xs, ys, data = (np.concatenate([values(t[k]) for t in points]) for k in ("x", "y", "customdata"))
     order = np.argsort(data[:, 0], kind="stable")
     return xs[order], ys[order], data[order]
@@ -58,7 +58,7 @@ def test_app_opens_on_the_vae_and_mnist_with_a_model_card():
     assert at.selectbox(key="dataset").value == "mnist"
     card = " ".join(c.value for c in at.sidebar.caption)
     assert "trained on: mnist" in card and "test −ELBO" in card
-    assert [t.get("legendgroup") for t in figure(at)["data"]] == [figures.MAP_POINTS] * 10 + [figures.MAP_CELLS]
+    assert [t.get("legendgroup") for t in figure(at)["data"]] == [map_figure.MAP_POINTS] * 10 + [map_figure.MAP_CELLS]
     xs, _, data = map_points(at)
     assert len(xs) == 10_000 and list(data[:, 0]) == list(range(10_000))  # every test image once
     assert {t["type"] for t in figure(at)["data"]} == {"scattergl"}
@@ -86,7 +86,7 @@ def test_points_are_coloured_by_their_label_as_the_legend_says():
     legend = {int(k): c for c, k, _ in entries}
     assert len(set(legend.values())) == len(legend) == 10
     labels = load_dataset("mnist", "test").labels.numpy()
-    for trace in traces(at, figures.MAP_POINTS):  # a trace a digit, in the legend's colour of that digit
+    for trace in traces(at, map_figure.MAP_POINTS):  # a trace a digit, in the legend's colour of that digit
         rows, label = values(trace["customdata"])[:, 0].astype(int), int(values(trace["customdata"])[0, 1])
         np.testing.assert_array_equal(labels[rows], label)
         assert trace["marker"]["color"] == legend[label]
@@ -96,10 +96,10 @@ def marked(at) -> tuple[list[int], list[int] | None]:
     """The dataset rows marked on the map and the marked cells (None: none), as the figure sent says."""
     rows = [
         int(values(t["customdata"])[i, 0])
-        for t in traces(at, figures.MAP_POINTS)
+        for t in traces(at, map_figure.MAP_POINTS)
         for i in t.get("selectedpoints") or []
     ]
-    return sorted(rows), traces(at, figures.MAP_CELLS)[0].get("selectedpoints")
+    return sorted(rows), traces(at, map_figure.MAP_CELLS)[0].get("selectedpoints")
 
 
 def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map):
@@ -122,7 +122,7 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
     kept = neighbours.kept(mu, projections.pca(mu).coords, 7)
     assert f"Its 10 nearest codes, nearest first (labels {names}):" in [c.value for c in at.caption]
     assert any(c.value.startswith(f"{kept} of its 10 nearest codes among this map's points") for c in at.caption)
-    for dataset in traces(at, figures.MAP_POINTS):
+    for dataset in traces(at, map_figure.MAP_POINTS):
         assert dataset["selected"]["marker"]["size"] > dataset["marker"]["size"]  # the mark stands out
         assert dataset["unselected"]["marker"]["opacity"] == dataset["marker"]["opacity"]  # the rest keep their look
     at.button(key="use_a").click().run()
@@ -134,7 +134,7 @@ def test_selecting_a_point_shows_it_marks_it_and_feeds_the_other_pages(click_map
 
 def test_clicking_empty_space_on_the_pca_map_decodes_that_location_and_marks_it(click_map):
     at = AppTest.from_file(APP, default_timeout=180).run()
-    cells = traces(at, figures.MAP_CELLS)[0]
+    cells = traces(at, map_figure.MAP_CELLS)[0]
     spot = 40  # a cell of the grid: the click reports its coordinates
     location = (float(values(cells["x"])[spot]), float(values(cells["y"])[spot]))
     click_map(at, location=location)
@@ -142,7 +142,7 @@ def test_clicking_empty_space_on_the_pca_map_decodes_that_location_and_marks_it(
     assert at.subheader[0].value == "Decoded location" and not at.exception
     assert at.image[0].captions == [f"PCA ({location[0]:.2f}, {location[1]:.2f})"]
     assert marked(at) == ([], [spot])
-    assert traces(at, figures.MAP_CELLS)[0]["marker"]["symbol"] == "x"
+    assert traces(at, map_figure.MAP_CELLS)[0]["marker"]["symbol"] == "x"
 
 
 def test_another_model_or_dataset_drops_the_selection(click_map):
@@ -244,7 +244,7 @@ def test_the_map_colours_by_a_number_per_image_on_a_continuous_scale():
     for by, truth in expected.items():
         at.selectbox(key="map_colour_by").set_value(by).run()
         assert not at.exception and not at.get("html")  # a colour bar instead of the class key
-        (points,) = traces(at, figures.MAP_POINTS)  # one trace, coloured through a scale
+        (points,) = traces(at, map_figure.MAP_POINTS)  # one trace, coloured through a scale
         marker = points["marker"]
         assert marker["showscale"] and marker["colorscale"][0][1] != marker["colorscale"][-1][1]
         np.testing.assert_allclose(values(marker["color"]), truth, rtol=1e-4, atol=1e-6)
@@ -276,8 +276,8 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
     )
     assert f"By label: {expected}" in [c.value for c in at.caption]
     assert marked(at) == (sorted(rows), None)
-    for dataset in traces(at, figures.MAP_POINTS):
-        assert dataset["unselected"]["marker"]["color"] == figures.OUTSIDE
+    for dataset in traces(at, map_figure.MAP_POINTS):
+        assert dataset["unselected"]["marker"]["color"] == map_figure.OUTSIDE
         assert "color" not in dataset["selected"]["marker"]
 
     model = load_checkpoint(Path(at.session_state["model_path"])).model
@@ -331,8 +331,8 @@ def test_pictures_of_some_points_are_drawn_where_their_dots_are():
     thumbnails = figure(at)["layout"]["images"]
     xs, ys, data = map_points(at)
     rows = data[:, 0]
-    shown = sample_indices(len(xs), figures.THUMBNAILS, seed=0)
-    assert len(thumbnails) == figures.THUMBNAILS
+    shown = sample_indices(len(xs), map_layers.THUMBNAILS, seed=0)
+    assert len(thumbnails) == map_layers.THUMBNAILS
     test = load_dataset("mnist", "test", download=False)
     for thumbnail, position in list(zip(thumbnails, shown))[:10]:
         size = thumbnail["sizex"]

@@ -21,7 +21,7 @@ from aelab.models import noise
 from aelab.models.config import ModelConfig
 from aelab.training import jobs, runs
 from aelab.training.config import EpochLog, Status, TrainConfig
-from aelab.ui import figures, navigation, text
+from aelab.ui import charts, map_figure, map_layers, model_card, navigation, text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +122,7 @@ def test_the_model_card_and_compare_table_read_the_metadata():
         "train": {"batch_size": 64, "lr": 0.003, "noise": "gaussian", "noise_level": 0.3, "kl_warmup_epochs": 2},
         "metrics": {"nelbo": 101.234, "recon": 80.0, "active_units": 12, "kl": 21.2},
     }
-    facts = text.card_facts(meta)
+    facts = model_card.card_facts(meta)
     assert facts == {
         "trained on": "mnist",
         "trained for": "2.28 epochs (stopped in epoch 3)",
@@ -134,18 +134,18 @@ def test_the_model_card_and_compare_table_read_the_metadata():
         "test recon (nats)": "80.0",
         "active units": "12",
     }
-    assert text.card_facts(meta, "mnist") == facts  # shown on the dataset it learnt: nothing to add
-    shown_elsewhere = text.card_facts(meta, FALLBACK_DATASET)
+    assert model_card.card_facts(meta, "mnist") == facts  # shown on the dataset it learnt: nothing to add
+    shown_elsewhere = model_card.card_facts(meta, FALLBACK_DATASET)
     assert shown_elsewhere["trained on"] == "mnist, shown on scikit-learn digits"
-    assert text.card_facts(meta, "fashion_mnist")["trained on"] == "mnist, shown on Fashion-MNIST"
-    assert text.card_facts({}, "mnist")["trained on"] == "?"
-    assert "ended" not in text.card_facts(meta | {"status": "early_stopped"})
-    assert "ended" not in text.card_facts(meta | {"status": "from elsewhere"})  # a foreign header never breaks it
-    assert text.model_title(meta | {"model": ModelConfig.for_model("vae", beta=4.0).to_dict()}) == (
+    assert model_card.card_facts(meta, "fashion_mnist")["trained on"] == "mnist, shown on Fashion-MNIST"
+    assert model_card.card_facts({}, "mnist")["trained on"] == "?"
+    assert "ended" not in model_card.card_facts(meta | {"status": "early_stopped"})
+    assert "ended" not in model_card.card_facts(meta | {"status": "from elsewhere"})  # a foreign header never breaks it
+    assert model_card.model_title(meta | {"model": ModelConfig.for_model("vae", beta=4.0).to_dict()}) == (
         "MLP VAE, 20-d latent, beta 4"
     )
-    assert text.model_title(meta).startswith("An unreadable model description (a model config is a JSON object")
-    rows = text.metric_rows(ModelConfig.for_model("vae"), meta, 1234567, 0.0123456)
+    assert model_card.model_title(meta).startswith("An unreadable model description (a model config is a JSON object")
+    rows = model_card.metric_rows(ModelConfig.for_model("vae"), meta, 1234567, 0.0123456)
     assert rows["parameters"] == "1,234,567" and rows["recorded test KL (nats)"] == "21.20"
     assert rows["recorded test recon (BCE, nats)"] == "80.00"
     assert rows["recorded recon from noisy input (nats)"] == "—"
@@ -153,13 +153,13 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert rows["recorded test −log p(x), IWAE (nats)"] == "—" and "test −log p(x) (nats)" not in facts
     iwae = {"nll": 104.6012, "stderr": 0.9101, "k": 5000, "images": 1000}
     scored = meta | {"metrics": meta["metrics"] | {"iwae": iwae}}
-    assert text.card_facts(scored)["test −log p(x) (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
+    assert model_card.card_facts(scored)["test −log p(x) (nats)"] == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
     assert (
-        text.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)["recorded test −log p(x), IWAE (nats)"]
+        model_card.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)["recorded test −log p(x), IWAE (nats)"]
         == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
     )
     for odd in ({"nll": "a lot", "stderr": 1.0, "k": 5, "images": 3}, {"nll": 1.0}, [1, 2], None):
-        assert "test −log p(x) (nats)" not in text.card_facts(meta | {"metrics": {"iwae": odd}})
+        assert "test −log p(x) (nats)" not in model_card.card_facts(meta | {"metrics": {"iwae": odd}})
 
 
 def test_statuses_are_one_enum_with_words_and_stored_as_plain_strings():
@@ -227,26 +227,26 @@ def test_codes_csv_has_a_row_per_image_and_the_maps_coordinates():
 def test_figures_build_from_arrays_alone():
     coords = np.random.default_rng(1).normal(size=(30, 2)).astype(np.float32)
     labels = np.r_[np.arange(29) % 3, -1]
-    fig = figures.latent_map(coords, np.arange(30), labels, 3, "PCA", clickable_cells=True)
+    fig = map_figure.latent_map(coords, np.arange(30), labels, 3, "PCA", clickable_cells=True)
     *points, cells = fig.data
-    assert [t.legendgroup for t in fig.data] == [figures.MAP_POINTS] * 4 + [figures.MAP_CELLS]
-    assert len(cells.x) == figures.GRID**2
+    assert [t.legendgroup for t in fig.data] == [map_figure.MAP_POINTS] * 4 + [map_figure.MAP_CELLS]
+    assert len(cells.x) == map_figure.GRID**2
     # one trace a class, each in its colour, the unlabelled last; every point once, its row in its customdata
-    assert [t.marker.color for t in points] == figures.class_colours(3)
+    assert [t.marker.color for t in points] == map_figure.class_colours(3)
     assert sorted(int(row) for t in points for row in t.customdata[:, 0]) == list(range(30))
     for trace in points:
         rows = trace.customdata[:, 0].astype(int)
         np.testing.assert_array_equal(np.c_[trace.x, trace.y], coords[rows])
         assert set(trace.customdata[:, 1]) == {labels[rows[0]]}
-    figures.add_uploads(fig, coords[:2], ["a.png", "b.png"])
-    figures.add_path(fig, coords[:4])
+    map_layers.add_uploads(fig, coords[:2], ["a.png", "b.png"])
+    map_layers.add_path(fig, coords[:4])
     assert [t.name for t in fig.data[5:]] == ["your uploads", "interpolation A→B"]
     assert list(fig.data[-1].text) == ["A", "", "", "B"] and all(t.showlegend for t in fig.data[5:])
     assert all(t.hoverinfo == "skip" for t in fig.data[5:])  # a click lands on the map beneath them
     log = EpochLog(1, {"loss": 2.0, "recon": 1.5, "kl": 0.5}, {"loss": 2.1, "recon": 1.6, "kl": 0.5}, 1.0, 10.0)
-    assert len(figures.loss_curves((log,), variational=True).data) == 6
+    assert len(charts.loss_curves((log,), variational=True).data) == 6
     uploads = {"mine.png": 0.5, "mine (2).png": 0.5001, "other.png": 0.52}  # lines nearly on top of each other
-    hist = figures.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, uploads)
+    hist = charts.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, uploads)
     assert not hist.layout.annotations  # no label on the plot, so none can cover another
     lines = hist.data[1:]
     assert [t.name for t in lines] == ["threshold 0.9000", "99th percentile 0.8000", *uploads]
@@ -256,17 +256,17 @@ def test_figures_build_from_arrays_alone():
 
 def test_the_map_marks_a_click_the_way_plotly_does_and_keeps_every_other_point_as_it_was():
     coords = np.random.default_rng(2).normal(size=(40, 2)).astype(np.float32)
-    plain = figures.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True)
+    plain = map_figure.latent_map(coords, np.arange(40), np.arange(40) % 4, 4, "PCA", clickable_cells=True)
     assert [t.selectedpoints for t in plain.data] == [None] * 5
     *points, cells = plain.data
     for trace in points:
-        assert trace.unselected.marker.opacity == trace.marker.opacity == figures.POINT_OPACITY
-        assert trace.selected.marker.size > trace.marker.size and trace.selected.marker.color == figures.MARK
-    assert cells.marker.symbol == "x" and cells.selected.marker.color == figures.MARK  # the decoded spot: an X
-    assert cells.marker.color == figures.CELL_COLOUR and cells.unselected.marker.opacity == 1.0  # cells stay unseen
+        assert trace.unselected.marker.opacity == trace.marker.opacity == map_figure.POINT_OPACITY
+        assert trace.selected.marker.size > trace.marker.size and trace.selected.marker.color == map_figure.MARK
+    assert cells.marker.symbol == "x" and cells.selected.marker.color == map_figure.MARK  # the decoded spot: an X
+    assert cells.marker.color == map_figure.CELL_COLOUR and cells.unselected.marker.opacity == 1.0  # cells stay unseen
 
     spot = (float(cells.x[100]), float(cells.y[100]))
-    marked = figures.latent_map(
+    marked = map_figure.latent_map(
         coords,
         np.arange(40),
         np.arange(40) % 4,
@@ -284,33 +284,33 @@ def test_the_map_marks_a_click_the_way_plotly_does_and_keeps_every_other_point_a
         (1,),
         (100,),
     ]
-    tsne = figures.latent_map(
+    tsne = map_figure.latent_map(
         coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False, selected=3, decoded=spot
     )
     assert len(tsne.data) == 4 and tuple(tsne.data[3].selectedpoints) == (0,)
 
-    region = figures.latent_map(
+    region = map_figure.latent_map(
         coords, np.arange(40), np.arange(40) % 4, 4, "t-SNE", clickable_cells=False, region=np.array([0, 1, 5])
     )
     assert [tuple(t.selectedpoints) for t in region.data] == [(0,), (0, 1), (), ()]  # rows 0; 1 and 5; none
-    assert all(t.unselected.marker.color == figures.OUTSIDE for t in region.data)
+    assert all(t.unselected.marker.color == map_figure.OUTSIDE for t in region.data)
 
 
 def test_a_selection_on_the_map_names_dataset_rows_by_their_customdata():
     points = [
-        {"legendgroup": figures.MAP_POINTS, "customdata": [12, 3], "curve_number": 3, "point_index": 0},
-        {"legendgroup": figures.MAP_CELLS, "x": 0.5, "y": 0.1, "curve_number": 10, "point_index": 7},
-        {"legendgroup": figures.MAP_POINTS, "customdata": {"0": 40, "1": 1}, "curve_number": 0, "point_index": 9},
+        {"legendgroup": map_figure.MAP_POINTS, "customdata": [12, 3], "curve_number": 3, "point_index": 0},
+        {"legendgroup": map_figure.MAP_CELLS, "x": 0.5, "y": 0.1, "curve_number": 10, "point_index": 7},
+        {"legendgroup": map_figure.MAP_POINTS, "customdata": {"0": 40, "1": 1}, "curve_number": 0, "point_index": 9},
         {"curve_number": 11, "point_index": 0, "x": 1.0, "y": 1.0},
     ]  # an upload's star
-    assert figures.map_rows(points) == [12, 40]
+    assert map_figure.map_rows(points) == [12, 40]
 
 
 def test_the_colour_key_wraps_between_entries_never_inside_one():
-    legend = figures.class_legend(["9 - nine", "T-shirt/top", "<b>*bold*</b>"])
+    legend = map_figure.class_legend(["9 - nine", "T-shirt/top", "<b>*bold*</b>"])
     entry = "<span style='white-space:nowrap'><span style='color:{}'>●</span>&nbsp;{}</span>"
     names = ["9 - nine", "T-shirt/top", "&lt;b&gt;*bold*&lt;/b&gt;"]  # a folder's class name shown as typed
-    assert legend == " ".join(entry.format(colour, name) for colour, name in zip(figures.PALETTE, names))
+    assert legend == " ".join(entry.format(colour, name) for colour, name in zip(map_figure.PALETTE, names))
 
 
 def test_a_projection_says_where_a_dataset_row_is_on_it():

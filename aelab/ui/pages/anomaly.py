@@ -15,7 +15,7 @@ from aelab.images import render
 from aelab.models.autoencoders import MODELS
 from aelab.models.config import MODEL_TITLES
 from aelab.training import jobs, one_class
-from aelab.ui import caches, figures, keys
+from aelab.ui import caches, charts, keys
 from aelab.ui.context import require_context
 from aelab.ui.uploads import take_uploads
 from aelab.ui.widgets import show
@@ -136,7 +136,7 @@ if uploads:
 else:
     st.info("No uploads yet: add images above or on the Reconstruct page.")
 
-fig = figures.error_histogram(
+fig = charts.error_histogram(
     errors, f"{dataset_name} test", threshold, suggested, percentile, dict(zip(upload_names, upload_errors.tolist()))
 )
 histogram.plotly_chart(fig, key="anomaly_histogram", config={"displaylogo": False})
@@ -226,10 +226,10 @@ facts[2].metric("Epochs", result.epochs)
 facts[3].metric("Seconds", f"{result.seconds:.0f}")
 roc_col, hist_col = st.columns(2)
 roc_col.plotly_chart(
-    figures.roc_curve(result.fpr, result.tpr, result.auroc, unseen), key="oc_roc", config={"displaylogo": False}
+    charts.roc_curve(result.fpr, result.tpr, result.auroc, unseen), key="oc_roc", config={"displaylogo": False}
 )
 hist_col.plotly_chart(
-    figures.score_spread(result.normal_scores, result.anomalous_scores, unseen, anomaly.SCORES[result.score]),
+    charts.score_spread(result.normal_scores, result.anomalous_scores, unseen, anomaly.SCORES[result.score]),
     key="oc_scores",
     config={"displaylogo": False},
 )

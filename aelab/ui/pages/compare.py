@@ -17,7 +17,7 @@ from aelab.models.config import describe
 from aelab.training.runs import label_for
 from aelab.ui import caches
 from aelab.ui.context import Context, model_options, require_context
-from aelab.ui.text import metric_rows
+from aelab.ui.model_card import metric_rows
 from aelab.ui.widgets import pick_model, picture_with_download
 
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}

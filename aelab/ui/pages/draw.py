@@ -8,7 +8,7 @@ from streamlit_drawable_canvas import st_canvas
 from aelab.explore import projections
 from aelab.images.inputs import prepare_for
 from aelab.images.reading import ImageError
-from aelab.ui import caches, figures, uploads
+from aelab.ui import caches, map_figure, map_layers, uploads
 from aelab.ui.context import require_context
 from aelab.ui.widgets import show
 
@@ -57,9 +57,9 @@ with pictures:
 with map_col:
     labels, classes = ctx.labels()
     projection = caches.maps.pca(ctx.key)
-    fig = figures.latent_map(
+    fig = map_figure.latent_map(
         projection.coords, projection.index, labels[projection.index], len(classes), "PCA", clickable_cells=False
     )
-    figures.add_uploads(fig, projections.pca_transform(projection, code), [""], title="your drawing")
-    fig.update_layout(height=figures.SMALL_MAP_PX)
+    map_layers.add_uploads(fig, projections.pca_transform(projection, code), [""], title="your drawing")
+    fig.update_layout(height=map_figure.SMALL_MAP_PX)
     st.plotly_chart(fig, key="draw_map", config={"displaylogo": False})

@@ -15,7 +15,7 @@ from aelab.data.dataset import sample_indices
 from aelab.data.registry import dataset_title, factor_names
 from aelab.explore import projections
 from aelab.images import render
-from aelab.ui import caches, figures, keys, map_detail, text
+from aelab.ui import caches, keys, map_detail, map_figure, map_layers, text
 from aelab.ui.context import Context, require_context
 
 COMPUTED_POINTS = [1000, 2000, 5000, 10000]
@@ -62,12 +62,12 @@ def on_select(context: caches.ModelData) -> None:
     box or lasso into a region; an empty selection (a double click) clears it, as the map does."""
     selection = st.session_state["latent_map"].selection
     points = selection.points
-    rows = figures.map_rows(points)
+    rows = map_figure.map_rows(points)
     if selection.box or selection.lasso:
         keys.set_map_region(keys.MapRegion(context, tuple(sorted(set(rows)))) if rows else None)
     elif rows:
         keys.set_map_click(keys.MapClick(context, index=rows[0]))
-    elif points and points[0].get("legendgroup") == figures.MAP_CELLS:
+    elif points and points[0].get("legendgroup") == map_figure.MAP_CELLS:
         keys.set_map_click(keys.MapClick(context, location=(float(points[0]["x"]), float(points[0]["y"]))))
     elif not points:
         keys.set_map_click(None)
@@ -93,7 +93,7 @@ def explore(
     pca = projection.method == "pca"
     with chart_col:
         if classes is not None:
-            st.html(figures.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
+            st.html(map_figure.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
         st.plotly_chart(
             fig,
             key="latent_map",
@@ -148,7 +148,7 @@ with controls:
     thumbnails = st.checkbox(
         "Pictures",
         key="map_thumbnails",
-        help=f"{figures.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.",
+        help=f"{map_layers.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.",
     )
     colour_by = st.selectbox(
         "Colour by",
@@ -172,7 +172,7 @@ if colour_by == text.TRUST:
     values = caches.maps.trust(ctx.key, f"{projection.method} {projection.params}", projection)
 else:
     values = None if colour_by == text.LABEL else caches.maps.colour_values(ctx.key, colour_by)[projection.index]
-fig = figures.latent_map(
+fig = map_figure.latent_map(
     projection.coords,
     projection.index,
     labels[projection.index],
@@ -186,21 +186,21 @@ fig = figures.latent_map(
     region=None if region is None else projection.positions(region.rows),
 )
 if plane:
-    figures.add_background(fig, *caches.maps.decoded_plane(ctx.key))
+    map_layers.add_background(fig, *caches.maps.decoded_plane(ctx.key))
 if thumbnails:
-    shown = sample_indices(len(projection.coords), figures.THUMBNAILS, seed=0)
+    shown = sample_indices(len(projection.coords), map_layers.THUMBNAILS, seed=0)
     width = float(np.ptp(projection.coords[:, 0]))
-    figures.add_thumbnails(
+    map_layers.add_thumbnails(
         fig,
         render.to_pictures(ctx.images[projection.index[shown]]),
         projection.coords[shown],
-        width * figures.THUMBNAIL_SHARE,
+        width * map_layers.THUMBNAIL_SHARE,
     )
 uploads = keys.uploads()
 if uploads:
-    figures.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
+    map_layers.add_uploads(fig, place(ctx, projection, ctx.encode(list(uploads.values()))), list(uploads))
 if show_path and path is not None:
-    figures.add_path(fig, place(ctx, projection, path))
+    map_layers.add_path(fig, place(ctx, projection, path))
 
 with main:
     explore(ctx, projection, fig, classes if values is None else None, len(labels), region)

@@ -40,7 +40,7 @@ from streamlit_page import (
 )
 
 from aelab.data.registry import data_dir
-from aelab.ui.figures import MAP_CELLS, MAP_POINTS
+from aelab.ui.map_figure import MAP_CELLS, MAP_POINTS
 
 pytestmark = pytest.mark.timeout(400)
 
