@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 import safetensors
 import torch
-import torchvision
 from safetensors import safe_open
 from safetensors.torch import save
 
@@ -57,11 +57,11 @@ class Checkpoint:
 
 
 def package_versions() -> dict[str, str]:
-
+    """What wrote a checkpoint; torchvision's version read from its metadata, not imported (a slow import)."""
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": metadata.version("torchvision"),
         "safetensors": safetensors.__version__,
     }
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_curve
 
 from aelab.data.dataset import ImageData
 from aelab.explore.anomaly import SCORES, anomaly_scores, auroc
@@ -64,6 +63,8 @@ def one_class_experiment(
     `progress(fraction)` follows training. The ROC is of `score` (None: the measured
     `BEST_SCORE`); `aurocs` has every score's AUROC, which is how the best was chosen.
     """
+    from sklearn.metrics import roc_curve  # a slow import, which only this experiment needs
+
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     score = BEST_SCORE[mode] if score is None else score
