@@ -259,6 +259,7 @@ SHOTS = {
     "denoise": lambda page, url, files: go(page, url, "denoise"),
     "anomaly": shot_anomaly,
     "compare": shot_compare,
+    "train": lambda page, url, files: go(page, url, "train"),
 }
 OFFLINE_SHOTS = ("map", "traverse", "sample")
 
