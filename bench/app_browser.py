@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=6, help="clicks on points, and as many on empty space (0: none)")
     args = parser.parse_args()
     rounds = {"cold": [], "warm": [], "bare": []}
-    with sync_playwright() as p, tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT) as bare:
+    with sync_playwright() as p, tempfile.NamedTemporaryFile("w", suffix=".py") as bare:
         bare.write(BARE_PAGE)
         bare.flush()
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
