@@ -37,11 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "system" / "browser")]
 
 from streamlit_page import (  # noqa: E402
+    CHROMIUM_ARGS,
     click_plot_point,
     click_to_shown_seconds,
     image_srcs,
     isolated_points,
     open_app,
+    server_command,
     start_click_recorder,
     wait_for_app,
 )
@@ -49,16 +51,6 @@ from streamlit_page import (  # noqa: E402
 from aelab.ui.map_figure import MAP_CELLS, MAP_POINTS  # noqa: E402
 
 PAGES = ["traverse", "interpolate", "sample", "reconstruct", "train", "denoise", "anomaly", "compare"]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 POINTS = 10_000  # the MNIST test set's, and the bare page's
 # The page's first Plotly chart holds every point (over its traces): drawn, not just a frame.
 CHART_DRAWN = f"""() => {{
@@ -101,21 +93,7 @@ def start_server(cache: str, script: str = "app.py") -> tuple[subprocess.Popen, 
     }
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            script,
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        server_command(script, port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -27,25 +27,17 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "system" / "browser")]
 from streamlit_page import (  # noqa: E402
+    CHROMIUM_ARGS,
     click_plot_point,
     drag_slider,
     draw_stroke,
     open_app,
     plot_to_client,
+    server_command,
     upload_file,
     wait_for_app,
 )
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1400, "height": 1000}
 # Not the app's: a sub-page's deep-path probes of /_stcore/, the font server offline, and the lines the
 # browser prints for each (the responses themselves are reported with their URLs)
@@ -60,21 +52,7 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        server_command("app.py", port),
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,

@@ -38,15 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "system" / "browser")]
 
 import streamlit_page  # noqa: E402
-from conftest import CHROMIUM_ARGS  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from streamlit_page import (  # noqa: E402
+    CHROMIUM_ARGS,
     VIEWPORT,
     AppSocket,
     click_plot_point,
     click_to_shown_seconds,
     drag_slider,
     isolated_points,
+    server_command,
     start_click_recorder,
     upload_file,
 )
@@ -148,21 +149,7 @@ def main() -> int:
     }
     log = (tmp / "server.log").open("wb")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        server_command("app.py", port),
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -21,24 +20,16 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
-from streamlit_page import TIMEOUT_MS, VIEWPORT, StreamlitApp  # first: raises a clear error if playwright is missing
+from streamlit_page import (  # first: raises a clear error if playwright is missing
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    VIEWPORT,
+    StreamlitApp,
+    server_command,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
-# No GPU here: WebGL comes from SwiftShader (software Vulkan) behind ANGLE. Chromium
-# only falls back to it when allowed (--enable-unsafe-swiftshader; Playwright also
-# passes that by default, we do not rely on it). --disable-gpu is deliberately absent.
-# launch() always creates a fresh temporary --user-data-dir (passing one is refused).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVER_START_TIMEOUT_S = 60.0
 FAILURE_DIR = Path(tempfile.gettempdir()) / "aelab-browser-failures"
 SERVER_LOG_TAIL = 4000  # characters of each running server's log shown with a failure
@@ -135,23 +126,7 @@ def _run_streamlit(script: Path, log_path: Path) -> Iterator[str]:
     port = _free_port()
     with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(script),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
+            [*server_command(script, port), "--server.fileWatcherType", "none"],
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=log,

@@ -10,6 +10,7 @@ stFileUploader, stFileUploaderDropzoneInput, stImage.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +30,40 @@ except ModuleNotFoundError as exc:  # fail loudly: a skipped browser test proves
 
 TIMEOUT_MS = 60_000  # generous: page loads take 5-20 s on a loaded 2-core machine
 VIEWPORT = {"width": 1280, "height": 1000}  # every browser context's window
+# No GPU here: WebGL comes from SwiftShader (software Vulkan) behind ANGLE. Chromium
+# only falls back to it when allowed (--enable-unsafe-swiftshader; Playwright also
+# passes that by default, we do not rely on it). --disable-gpu is deliberately absent.
+# launch() always creates a fresh temporary --user-data-dir (passing one is refused).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def server_command(script: str | Path, port: int) -> list[str]:
+    """`streamlit run` of `script` on 127.0.0.1:`port`, headless and sending no usage statistics: how the
+    browser tests and the benchmarks start every server."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 class StreamlitApp(Protocol):
