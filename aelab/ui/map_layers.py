@@ -78,8 +78,8 @@ def add_thumbnails(fig: go.Figure, pictures: np.ndarray, xy: np.ndarray, size: f
     """Pictures drawn at their points, `size` map units wide: the images themselves where the dots are,
     growing as the map is zoomed in."""
 
-    for picture, (x, y) in zip(pictures, xy):
-        fig.add_layout_image(
+    images = [
+        dict(
             source=data_uri(to_png(picture)),
             xref="x",
             yref="y",
@@ -90,3 +90,7 @@ def add_thumbnails(fig: go.Figure, pictures: np.ndarray, xy: np.ndarray, size: f
             sizing="contain",
             layer="above",
         )
+        for picture, (x, y) in zip(pictures, xy)
+    ]
+    # One assignment: add_layout_image one at a time validates the whole growing list each time.
+    fig.update_layout(images=[*fig.layout.images, *images])
