@@ -84,12 +84,16 @@ st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers")),
 """
 
 
-def start_server(cache: str, script: str = "app.py") -> tuple[subprocess.Popen, str, float]:
+def start_server(
+    cache: str, script: str = "app.py", settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str, float]:
+    """A server of `script` with its own disk cache and, unless `settings` name them, an empty runs folder."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
         "AELAB_CACHE_DIR": cache,
         "AELAB_RUNS_DIR": tempfile.mkdtemp(),
+        **(settings or {}),
     }
     started = time.perf_counter()
     proc = subprocess.Popen(

@@ -8,7 +8,9 @@ plus what the action must show (a heading, a colour bar, a background image).
 
 Each interaction is done several times; the first time pays what the app computes once (a
 projection, the codes' errors, a model load) and is reported apart from the median of the rest.
-The app runs with an empty disk cache in a fresh server, as on a fresh clone.
+The app runs with an empty disk cache in a fresh server, as on a fresh clone, its runs folder holding the
+example of docs/own-model.md (trained one epoch by its own script, imported by the CLI) for the own-model switch.
+The bare 10,000-point map recoloured is a second anchor: what any redraw of the map costs at the least.
 
     AELAB_DATA_DIR=../shared/datasets python bench/app_interactions.py [--repeats 3]
 """
@@ -17,18 +19,24 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from app_browser import ROOT, start_server
 from playwright.sync_api import Page, expect, sync_playwright
 
-sys.path[:0] = [str(ROOT / "tests" / "system" / "browser")]
+from aelab.data.registry import data_dir
 
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "system" / "browser")]
+
+from own_models import EXAMPLE, guide_example  # noqa: E402
 from streamlit_page import CHROMIUM_ARGS, VIEWPORT, AppSocket, open_app, plot_to_client, wait_for_app  # noqa: E402
 
 TRIVIAL_PAGE = """
@@ -51,6 +59,7 @@ by = st.selectbox("Colour by", ["x", "y"])
 marker = dict(size=4, color=xy[:, 0 if by == "x" else 1], showscale=True)
 st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", marker=marker)), on_select="rerun")
 """
+OWN = "mine"  # the own model's name in the runs folder
 SWITCHED_PAGES = ["Traverse", "Directions", "Interpolate", "Sample", "Reconstruct", "Denoise", "Anomaly", "Compare"]
 # Every picture loaded and every Plotly chart drawn: what "the page shows its result" means here.
 SHOWN = """() => [...document.querySelectorAll("[data-testid='stImage'] img")]
@@ -171,6 +180,21 @@ def anchors(browser, repeats: int) -> dict[str, list[float]]:
     return {"trivial rerun": trivial, "bare map recoloured": recolour}
 
 
+def own_model() -> dict[str, str]:
+    """The settings of a runs folder holding the example of docs/own-model.md, trained one epoch by its own script
+    and imported by the CLI, as a person following that page does."""
+    folder = Path(tempfile.mkdtemp(prefix="aelab-own-"))
+    (folder / f"{EXAMPLE}.py").write_text(guide_example())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, f"{EXAMPLE}.py", str(data_dir()), "1"], cwd=folder, env=env, check=True)
+    entry = f"{folder / EXAMPLE}.py:build"
+    weights, out = folder / f"{EXAMPLE}.safetensors", folder / "runs" / f"{OWN}.safetensors"
+    subprocess.run(
+        [sys.executable, "-m", "aelab", "import", entry, weights, "--out", out], cwd=ROOT, env=env, check=True
+    )
+    return {"AELAB_RUNS_DIR": str(out.parent), "AELAB_ENTRY_POINTS": entry}
+
+
 def app_interactions(browser, repeats: int) -> dict[str, list[float]]:
     """Each interaction's times, first time first."""
     times: dict[str, list[float]] = {}
@@ -179,7 +203,7 @@ def app_interactions(browser, repeats: int) -> dict[str, list[float]]:
         times.setdefault(name, []).append(seconds)
         print(f"  {name}: {seconds:.2f} s", flush=True)
 
-    proc, url, _ = start_server(tempfile.mkdtemp(prefix="aelab-bench-"))
+    proc, url, _ = start_server(tempfile.mkdtemp(prefix="aelab-bench-"), settings=own_model())
     try:
         page = browser.new_page(viewport=VIEWPORT)
         app = open_app(page, url)
@@ -219,6 +243,8 @@ def app_interactions(browser, repeats: int) -> dict[str, list[float]]:
         for _ in range(repeats + 1):
             for model in ("conv_vae", "vae"):
                 record("model switch", timed(page, app, pick(page, "Model", model, "stSidebar")))
+            record("model switch to an own model", timed(page, app, pick(page, "Model", f"{OWN} (yours)", "stSidebar")))
+            timed(page, app, pick(page, "Model", "vae", "stSidebar"))
         timed(page, app, nav(page, "Sample"), heading(page, "^Sample$"))
         for _ in range(repeats + 1):
             record(
