@@ -246,12 +246,12 @@ def app_interactions(browser, repeats: int) -> dict[str, list[float]]:
             record("model switch to an own model", timed(page, app, pick(page, "Model", f"{OWN} (yours)", "stSidebar")))
             timed(page, app, pick(page, "Model", "vae", "stSidebar"))
         timed(page, app, nav(page, "Sample"), heading(page, "^Sample$"))
-        for _ in range(repeats + 1):
-            record(
-                "Sample page, model switched to shapes_vae",
-                timed(page, app, pick(page, "Model", "shapes_vae", "stSidebar")),
-            )
+        for _ in range(repeats + 1):  # the shapes model, then its data: the Sample page's pictures and scores
+            timed(page, app, pick(page, "Model", "shapes_vae", "stSidebar"))
+            shapes = pick(page, "Dataset (test split)", "shapes", "stSidebar")
+            record("Sample page, shapes model and data", timed(page, app, shapes))
             timed(page, app, pick(page, "Model", "vae", "stSidebar"))
+            timed(page, app, pick(page, "Dataset (test split)", "MNIST", "stSidebar"))
         page.close()
         return times
     finally:
