@@ -313,6 +313,33 @@ def test_prepare_for_converts_between_gray_and_colour_and_keeps_the_digit_recipe
     assert plain.shape == (28, 28) and not np.array_equal(plain, digit.image)
 
 
+class _Viewing(torch.nn.Module):
+    """An encoder that calls `.view` on its input, as many published ones do: it needs contiguous batches."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = torch.nn.Linear(3 * 32 * 32, 4), torch.nn.Linear(4, 3 * 32 * 32)
+
+    def encode(self, x):
+        return self.enc(x.view(len(x), -1))
+
+    def decode(self, z):
+        return self.dec(z).view(len(z), 3, 32, 32)
+
+
+def test_colour_pictures_become_contiguous_batches_an_encoder_calling_view_takes():
+    from aelab.models.config import OwnModelConfig
+    from aelab.models.own import OwnModel
+
+    pictures = render.to_pictures(_shapes(4, 32))
+    x = render.to_tensor(pictures, (3, 32, 32))
+    assert x.is_contiguous() and x.stride() == (3 * 32 * 32, 32 * 32, 32, 1)
+    torch.manual_seed(0)
+    model = OwnModel(OwnModelConfig("others:viewing", 4, False, channels=3, side=32), _Viewing())
+    codes = encoding.encode(model, pictures)  # uploads and Compare's second model go through to_tensor
+    assert codes.shape == (4, 4) and np.isfinite(codes).all()
+
+
 def test_pictures_and_tensors_convert_both_ways():
     x = _shapes(4, 32)
     pictures = render.to_pictures(x)
