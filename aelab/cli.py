@@ -26,8 +26,18 @@ from aelab.data.registry import DOWNLOADABLE, data_dir, dataset_shape, ensure_do
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
-from aelab.models.config import DIGIT_SHAPE, OUTPUTS, ModelConfig, OwnModelConfig, describe, shape_text
-from aelab.models.own import import_model
+from aelab.models.config import (
+    DIGIT_SHAPE,
+    INPUTS,
+    OUTPUTS,
+    POSTERIORS,
+    ModelConfig,
+    OwnModelConfig,
+    conventions_text,
+    describe,
+    shape_text,
+)
+from aelab.models.importing import IMAGES, Choices, import_model
 from aelab.settings import variable
 from aelab.store.checkpoints import (
     IWAE,
@@ -110,13 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the data it takes: its image shape, and the test split its metrics are measured on (default %(default)s)",
     )
     add_shape_arguments(i)
-    i.add_argument("--flat", action="store_true", help="its encode takes flattened (B, C*H*W) vectors")
+    i.add_argument("--flat", action="store_true", default=None, help="its encode takes flattened (B, C*H*W) vectors")
     i.add_argument(
         "--output",
         choices=OUTPUTS,
-        default=OUTPUTS[0],
-        help="what its decode gives: logits (aelab's convention) or probabilities (after a sigmoid)",
+        help="what its decode gives (default: found from the test images; docs/own-model.md)",
     )
+    i.add_argument("--input", choices=INPUTS, dest="inputs", help="the pixels its encode takes (default: found)")
+    i.add_argument("--mean", type=float, nargs="+", default=[], help="standardised pixels: the mean per channel")
+    i.add_argument("--std", type=float, nargs="+", default=[], help="standardised pixels: the std per channel")
+    i.add_argument("--posterior", choices=POSTERIORS, help="a VAE's second encoder output (default: found)")
     i.add_argument("--out", type=Path, help=f"the checkpoint to write (default: {runs_dir()}/<weights' name>)")
     i.add_argument("--data-dir", help=_data_dir_help())
 
@@ -354,7 +367,11 @@ def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
     if out.resolve() == args.weights.resolve():
         raise ValueError(f"--out would replace the weights file {args.weights}: name another file")
     test = load_dataset(args.dataset, "test", args.data_dir, **_shape_options(args))
-    model = import_model(args.entry, args.weights, test.shape, args.flat, args.output)
+    choices = Choices(args.flat, args.output, args.inputs, tuple(args.mean), tuple(args.std), args.posterior)
+    count = min(IMAGES, len(test))
+    images = test.images.__getitems__(list(range(count)))[0] if isinstance(test.images, ImageFiles) else test.images
+    imported = import_model(args.entry, args.weights, images[:count], choices)
+    model = imported.model
     metrics = test_metrics(model, test)  # before anything is written: a network failing on real data leaves no file
     out.parent.mkdir(parents=True, exist_ok=True)
     command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -366,10 +383,12 @@ def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
             "classes": test.classes,
             "command": command,
             "metrics": metrics,
-            "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights)},
+            "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights), "check": imported.check},
         },
     )
-    print(f"{out}: {describe(model.config)}")
+    print(f"{out}: {describe(model.config)}; {conventions_text(model.config)}")
+    for note in imported.notes:
+        print(note)
     print("test:", _summary(metrics))
     print(
         f"Open it in the app with its code allowed: {variable('entry_points')}={shlex.quote(model.config.entry)} "

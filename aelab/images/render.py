@@ -29,7 +29,9 @@ def to_tensor(pictures: np.ndarray, shape: tuple[int, int, int] = DIGIT_SHAPE) -
     array = array.reshape(-1, *one)
     # contiguous in (N, C, H, W) order: a transposed view would keep channels-last strides, and a network calling
     # `.view` on its input fails on those
-    return torch.tensor(np.ascontiguousarray(array if channels == 1 else array.transpose(0, 3, 1, 2)))
+    return torch.tensor(np.ascontiguousarray(array if channels == 1 else array.transpose(0, 3, 1, 2))).reshape(
+        -1, *shape
+    )
 
 
 def fit(picture: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

@@ -1,0 +1,109 @@
+"""Own models as their authors wrote them (aelab.models.conventions, aelab.models.importing): each convention of
+tests/convention_models.py imported with the right setting (aelab's figures are the model's own), with none (found,
+or one line naming the flag) and with a wrong one (refused, naming the right one)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+import torch
+from convention_models import MODELS
+
+from aelab.cli import main
+from aelab.explore import encoding
+from aelab.models.config import allowing
+from aelab.store.checkpoints import Checkpoint, load_checkpoint
+
+# name: (the flags that say its convention, what import finds or the one line it refuses with, a wrong flag and
+# the line refusing it)
+CASES = {
+    "probabilities": (["--output", "probabilities"], "probabilities", ["--output", "logits"], "--output probabilities"),
+    "logits": (["--output", "logits"], "logits", ["--output", "probabilities"], "--output logits"),
+    "tanh": (["--output", "tanh", "--input", "signed"], "tanh", ["--output", "probabilities"], "--output tanh"),
+    "standardised": (
+        ["--input", "standardised", "--mean", "0.1307", "--std", "0.3081"],
+        "import it with --input standardised --output logits --mean",
+        ["--input", "unit"],
+        "import it with --input standardised --mean",
+    ),
+    "submodules": ([], "probabilities", ["--output", "logits"], "--output probabilities"),
+    "scale_vae": (["--posterior", "scale"], "scale", ["--posterior", "logvar"], "--posterior scale"),
+    "variance_vae": (["--posterior", "variance"], "variance", ["--posterior", "logvar"], "--posterior variance"),
+    "dict_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
+    "output_vae": ([], "logvar", ["--posterior", "variance"], "--posterior logvar"),
+    "normal_vae": ([], "scale", ["--posterior", "logvar"], "--posterior scale"),
+    "triple_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
+}
+FOUND = {"output": ("probabilities", "logits", "tanh"), "posterior": ("scale", "variance", "logvar")}
+
+
+def imported(name: str, weights, out, *flags: str) -> tuple[int, str, str]:
+    """`python -m aelab import convention_models:NAME`: its exit code, what it printed and its error line."""
+    printed, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(err):
+        code = main(["import", f"convention_models:{name}", str(weights), "--out", str(out), *flags])
+    return code, printed.getvalue(), err.getvalue()
+
+
+def loaded(name: str, path) -> Checkpoint:
+    """The checkpoint `import` wrote, its code allowed as AELAB_ENTRY_POINTS would."""
+    with allowing(f"convention_models:{name}"):
+        return load_checkpoint(path)
+
+
+def own_pixels(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's own reconstruction of x in [0, 1], by its own code: the mean of a VAE's posterior decoded."""
+    taken = net.taken(x)
+    if hasattr(net, "parts"):
+        return net.pixels(net.decode(net.parts(taken)[0]))
+    return net.pixels(net(taken) if not hasattr(net, "decode") else net.decode(net.encode(taken)))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_convention_with_the_right_setting_gives_the_models_own_figures(name, conventions, mnist_test, tmp_path):
+    flags = CASES[name][0]
+    code, printed, err = imported(name, conventions[name], tmp_path / "m.safetensors", *flags)
+    assert code == 0, err
+    assert "check: aelab's reconstructions of 256 test images equal" in printed
+    ckpt = loaded(name, tmp_path / "m.safetensors")
+    x = mnist_test.images[:64]
+    net = MODELS[name]()
+    net.load_state_dict(ckpt.model.network.state_dict())
+    with torch.no_grad():
+        own = own_pixels(net.eval(), x).reshape(x.shape).clamp(1e-6, 1 - 1e-6)
+    # aelab's pages reconstruct through encoding.reconstruct: its pixels are the model's own (tolerance: see
+    # aelab.models.importing.TOLERANCE, float32 round trips on any CPU)
+    torch.testing.assert_close(
+        torch.from_numpy(encoding.reconstruct(ckpt.model, x)).reshape(x.shape), own, atol=1e-4, rtol=0
+    )
+    assert ckpt.meta["imported"]["check"]["difference"] <= 1e-4
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_convention_with_no_setting_is_found_or_refused_naming_the_flag(name, conventions, tmp_path):
+    found = CASES[name][1]
+    code, printed, err = imported(name, conventions[name], tmp_path / "m.safetensors")
+    if found.startswith("import it"):
+        assert code == 2 and found in err and len(err.strip().splitlines()) == 1, err
+        return
+    assert code == 0, err
+    config = loaded(name, tmp_path / "m.safetensors").model.config
+    axis = "posterior" if found in FOUND["posterior"] else "output"
+    assert getattr(config, axis) == found
+    assert config.variational == name.endswith("_vae")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_convention_with_a_wrong_setting_is_refused_naming_the_right_one(name, conventions, tmp_path):
+    _, _, wrong, line = CASES[name]
+    code, printed, err = imported(name, conventions[name], tmp_path / "m.safetensors", *wrong)
+    assert code == 2 and line in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_the_tanh_models_found_input_is_signed(conventions, tmp_path):
+    code, _, err = imported("tanh", conventions["tanh"], tmp_path / "m.safetensors")
+    assert code == 0, err
+    assert loaded("tanh", tmp_path / "m.safetensors").model.config.inputs == "signed"
