@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 
 import pytest
 import torch
 from convention_models import MODELS
 
 from aelab.cli import main
-from aelab.explore import encoding
-from aelab.models.config import allowing
+from aelab.explore import directions, encoding
+from aelab.models.config import OwnModelConfig, allowing
+from aelab.models.own import OwnModel
 from aelab.store.checkpoints import Checkpoint, load_checkpoint
 
 # name: (the flags that say its convention, what import finds or the one line it refuses with, a wrong flag and
@@ -107,3 +109,46 @@ def test_the_tanh_models_found_input_is_signed(conventions, tmp_path):
     code, _, err = imported("tanh", conventions["tanh"], tmp_path / "m.safetensors")
     assert code == 0, err
     assert loaded("tanh", tmp_path / "m.safetensors").model.config.inputs == "signed"
+
+
+def test_an_entry_file_in_a_cloned_repository_imports_its_neighbours(conventions, tmp_path):
+    """`from models import ...` in the entry file works as it does when the file is run, without PYTHONPATH."""
+    repo = tmp_path / "cloned"
+    repo.mkdir()
+    (repo / "models.py").write_text("from convention_models import Logits as Net\n")
+    (repo / "train.py").write_text("from models import Net\n\n\ndef build():\n    return Net()\n")
+    before = list(sys.path)
+    printed, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(err):
+        code = main(
+            [
+                "import",
+                f"{repo / 'train.py'}:build",
+                str(conventions["logits"]),
+                "--out",
+                str(tmp_path / "m.safetensors"),
+            ]
+        )
+    assert code == 0, err.getvalue()
+    assert "found: --input unit --output logits" in printed.getvalue() and sys.path == before
+
+
+def test_sefa_finds_the_first_linear_taking_the_code_anywhere_in_an_own_model():
+    class DecoderInput(torch.nn.Module):  # a code-taking Linear named decoder_input, outside any `decoder`
+        def __init__(self):
+            super().__init__()
+            self.enc = torch.nn.Linear(784, 4)
+            self.decoder_input = torch.nn.Linear(4, 32)
+            self.out = torch.nn.Linear(32, 784)
+
+        def encode(self, x):
+            return self.enc(x.flatten(1))
+
+        def decode(self, z):
+            return self.out(torch.relu(self.decoder_input(z)))
+
+    torch.manual_seed(0)
+    net = DecoderInput()
+    model = OwnModel(OwnModelConfig("others:decoder_input", 4, False), net)
+    assert directions.first_latent_layer(model) is net.decoder_input
+    assert directions.sefa_directions(model, 2).vectors.shape == (2, 4)
