@@ -6,6 +6,8 @@ Their entry points are `convention_models:NAME` (tests/ is on sys.path); `train_
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import OrderedDict
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
+
+from aelab.cli import main
 
 LATENT = 8
 MEAN, STD = 0.1307, 0.3081  # the MNIST standardisation of the PyTorch tutorials
@@ -189,6 +193,36 @@ MODELS = {
 }
 for _name, _cls in MODELS.items():  # the entry points: functions of no arguments
     globals()[_name] = _cls
+
+
+# name: (the flags that say its convention, what import finds or the one line it refuses with, a wrong flag and
+# the line refusing it)
+CASES = {
+    "probabilities": (["--output", "probabilities"], "probabilities", ["--output", "logits"], "--output probabilities"),
+    "logits": (["--output", "logits"], "logits", ["--output", "probabilities"], "--output logits"),
+    "tanh": (["--output", "tanh", "--input", "signed"], "tanh", ["--output", "probabilities"], "--output tanh"),
+    "standardised": (
+        ["--input", "standardised", "--mean", "0.1307", "--std", "0.3081"],
+        "import it with --input standardised --output logits --mean",
+        ["--input", "unit"],
+        "import it with --input standardised --mean",
+    ),
+    "submodules": ([], "probabilities", ["--output", "logits"], "--output probabilities"),
+    "scale_vae": (["--posterior", "scale"], "scale", ["--posterior", "logvar"], "--posterior scale"),
+    "variance_vae": (["--posterior", "variance"], "variance", ["--posterior", "logvar"], "--posterior variance"),
+    "dict_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
+    "output_vae": ([], "logvar", ["--posterior", "variance"], "--posterior logvar"),
+    "normal_vae": ([], "scale", ["--posterior", "logvar"], "--posterior scale"),
+    "triple_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
+}
+
+
+def imported(name: str, weights, out, *flags: str) -> tuple[int, str, str]:
+    """`python -m aelab import convention_models:NAME`: its exit code, what it printed and its error line."""
+    printed, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(err):
+        code = main(["import", f"convention_models:{name}", str(weights), "--out", str(out), *flags])
+    return code, printed.getvalue(), err.getvalue()
 
 
 def train_all(images: torch.Tensor, folder: Path, steps: int = 400) -> dict[str, Path]:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from convention_models import MODELS
+from convention_models import CASES, MODELS, imported
 
 from aelab.cli import main
 from aelab.explore import directions, encoding
@@ -18,35 +18,7 @@ from aelab.models.config import OwnModelConfig, allowing
 from aelab.models.own import OwnModel
 from aelab.store.checkpoints import Checkpoint, load_checkpoint
 
-# name: (the flags that say its convention, what import finds or the one line it refuses with, a wrong flag and
-# the line refusing it)
-CASES = {
-    "probabilities": (["--output", "probabilities"], "probabilities", ["--output", "logits"], "--output probabilities"),
-    "logits": (["--output", "logits"], "logits", ["--output", "probabilities"], "--output logits"),
-    "tanh": (["--output", "tanh", "--input", "signed"], "tanh", ["--output", "probabilities"], "--output tanh"),
-    "standardised": (
-        ["--input", "standardised", "--mean", "0.1307", "--std", "0.3081"],
-        "import it with --input standardised --output logits --mean",
-        ["--input", "unit"],
-        "import it with --input standardised --mean",
-    ),
-    "submodules": ([], "probabilities", ["--output", "logits"], "--output probabilities"),
-    "scale_vae": (["--posterior", "scale"], "scale", ["--posterior", "logvar"], "--posterior scale"),
-    "variance_vae": (["--posterior", "variance"], "variance", ["--posterior", "logvar"], "--posterior variance"),
-    "dict_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
-    "output_vae": ([], "logvar", ["--posterior", "variance"], "--posterior logvar"),
-    "normal_vae": ([], "scale", ["--posterior", "logvar"], "--posterior scale"),
-    "triple_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
-}
 FOUND = {"output": ("probabilities", "logits", "tanh"), "posterior": ("scale", "variance", "logvar")}
-
-
-def imported(name: str, weights, out, *flags: str) -> tuple[int, str, str]:
-    """`python -m aelab import convention_models:NAME`: its exit code, what it printed and its error line."""
-    printed, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(err):
-        code = main(["import", f"convention_models:{name}", str(weights), "--out", str(out), *flags])
-    return code, printed.getvalue(), err.getvalue()
 
 
 def loaded(name: str, path) -> Checkpoint:
