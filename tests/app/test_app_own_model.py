@@ -92,6 +92,8 @@ def test_every_page_opens_for_each_convention(convention_runs, settings, tmp_pat
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         at.run()
         at.sidebar.selectbox(key="model_label").set_value(f"{name.replace('_', '-')} (yours)").run()
+        card = at.sidebar.caption[0].value  # the card says the conventions its header records
+        assert ("conventions: takes [-1, 1], gives [-1, 1] (tanh)" in card) == (name == "tanh"), card
         for page in navigation.PAGES:
             if page is navigation.TRAIN:
                 continue
