@@ -107,6 +107,25 @@ class Submodules(nn.Module):
         return F.binary_cross_entropy(self(x).clamp(1e-6, 1 - 1e-6), x)
 
 
+class Spatial(Logits):
+    """A conv bottleneck: codes of shape (B, 8, 4, 4), as the conv tutorials' encoders give them."""
+
+    steps = 1500  # a conv net learns slower than the MLPs here
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1)
+        )  # 28 -> 14 -> 7 -> 4
+        self.up = nn.Sequential(nn.Flatten(), nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 784))
+
+    def encode(self, x):
+        return self.conv(x)
+
+    def decode(self, z):
+        return self.up(z).view(len(z), 1, 28, 28)
+
+
 class ModelOutput(OrderedDict):
     """Like transformers' ModelOutput: a dict whose fields are also attributes."""
 
@@ -190,6 +209,7 @@ MODELS = {
     "output_vae": OutputVAE,
     "normal_vae": NormalVAE,
     "triple_vae": TripleVAE,
+    "spatial": Spatial,
 }
 for _name, _cls in MODELS.items():  # the entry points: functions of no arguments
     globals()[_name] = _cls
@@ -214,6 +234,7 @@ CASES = {
     "output_vae": ([], "logvar", ["--posterior", "variance"], "--posterior logvar"),
     "normal_vae": ([], "scale", ["--posterior", "logvar"], "--posterior scale"),
     "triple_vae": ([], "logvar", ["--posterior", "scale"], "--posterior logvar"),
+    "spatial": ([], "logits", ["--output", "probabilities"], "--output logits"),
 }
 
 
@@ -226,13 +247,14 @@ def imported(name: str, weights, out, *flags: str) -> tuple[int, str, str]:
 
 
 def train_all(images: torch.Tensor, folder: Path, steps: int = 400) -> dict[str, Path]:
-    """Each model trained `steps` batches of 64 with its own loss, its weights written to `folder`."""
+    """Each model trained `steps` batches of 64 (or its own `steps`) with its own loss, its weights written to
+    `folder`."""
     written = {}
     for name, cls in MODELS.items():
         torch.manual_seed(0)
         model = cls()
         optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-        for step in range(steps):
+        for step in range(getattr(cls, "steps", steps)):
             batch = images[(step * 64) % (len(images) - 64) :][:64]
             loss = model.own_loss(batch)
             optimiser.zero_grad()

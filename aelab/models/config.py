@@ -184,6 +184,7 @@ class OwnModelConfig:
     mean: tuple[float, ...] = ()  # per channel, for standardised inputs or outputs (one value: every channel)
     std: tuple[float, ...] = ()
     posterior: str = POSTERIORS[0]
+    code_shape: tuple[int, ...] = ()  # spatial codes (C, h, w), flattened to latent_dim numbers; () for (B, D) codes
     recon: str = "bce"
     beta: float = 1.0  # the weight of the KL term in its loss, as aelab computes it
     name: str = OWN_MODEL
@@ -216,13 +217,20 @@ class OwnModelConfig:
             setattr(self, name, tuple(float(v) for v in values))
         if any(v <= 0 for v in self.std):
             raise ValueError(f"std must be positive, not {self.std}")
+        if not isinstance(self.code_shape, (list, tuple)) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in self.code_shape
+        ):
+            raise ValueError(f"code_shape must be a list of sizes, not {reprlib.repr(self.code_shape)}")
+        self.code_shape = tuple(self.code_shape)
+        if self.code_shape and math.prod(self.code_shape) != self.latent_dim:
+            raise ValueError(f"code_shape {self.code_shape} does not hold latent_dim {self.latent_dim} numbers")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return self.channels, self.side, self.side
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"mean": list(self.mean), "std": list(self.std)}
+        return asdict(self) | {"mean": list(self.mean), "std": list(self.std), "code_shape": list(self.code_shape)}
 
     @classmethod
     def from_dict(cls, data: object) -> OwnModelConfig:
@@ -349,6 +357,8 @@ def conventions_text(config: OwnModelConfig) -> str:
     """An own model's conventions in a line, as the model card says them: 'takes [-1, 1], gives [-1, 1] (tanh)'."""
     standardised = f" (mean {', '.join(f'{v:g}' for v in config.mean)}, std {', '.join(f'{v:g}' for v in config.std)})"
     text = f"takes {'flat ' if config.flat else ''}{CONVENTION_TEXTS['inputs'][config.inputs]}"
+    if config.code_shape:
+        text = f"codes {'x'.join(map(str, config.code_shape))} (flattened), " + text
     text += standardised if config.inputs == "standardised" else ""
     text += f", gives {CONVENTION_TEXTS['output'][config.output]}"
     return text + (f", posterior {CONVENTION_TEXTS['posterior'][config.posterior]}" if config.variational else "")

@@ -125,7 +125,22 @@ def pixels(out: torch.Tensor, config: OwnModelConfig) -> torch.Tensor:
     return out
 
 
-RANGES = {"probabilities": (0.0, 1.0), "tanh": (-1.0, 1.0)}  # what a decode of these outputs can give
+# What a decode of these outputs can give: a sigmoid's, and [-1, 1] pixels with a margin, since a decoder trained
+# on them without a final tanh (latent diffusion's) strays a little past it (clamped); a trained model's logits
+# go far past it, so they are never read as [-1, 1].
+RANGES = {"probabilities": (0.0, 1.0), "tanh": (-1.25, 1.25)}
+RECON_NAMES = ("recon", "reconstruction", "x_hat", "x_recon", "sample", "output")  # an output object's image field
+
+
+def read_decoded(out: object) -> object:
+    """The image in what a decode or forward returned: a tensor, a tuple's first, or a field named for it
+    (diffusers' DecoderOutput.sample); `out` itself when there is none, for the caller's message."""
+    if isinstance(out, (tuple, list)) and out:
+        return read_decoded(out[0])
+    if isinstance(out, torch.Tensor):
+        return out
+    fields = out if isinstance(out, Mapping) else {name: getattr(out, name, None) for name in RECON_NAMES}
+    return next((fields[name] for name in RECON_NAMES if isinstance(fields.get(name), torch.Tensor)), out)
 
 
 def out_of_range(out: torch.Tensor, output: str) -> bool:

@@ -34,6 +34,7 @@ from aelab.models.conventions import (
     Encoded,
     network_input,
     out_of_range,
+    read_decoded,
     read_encoded,
     to_logits,
     to_logvar,
@@ -169,9 +170,17 @@ class OwnModel(LatentModel):
         return to_logits(out, self.config)
 
     def own_output(self, z: torch.Tensor) -> torch.Tensor:
-        """The network's decode of codes z, (B, C, H, W) in its own convention: checked, not converted."""
+        """The network's decode of codes z (B, D), given back their spatial shape where they have one, as
+        (B, C, H, W) in its own convention: checked, not converted."""
         method, what = decoder_of(self.network)
-        out = _called(self.config.entry, what, method, z)
+        out = read_decoded(
+            _called(
+                self.config.entry,
+                what,
+                method,
+                z.reshape(len(z), *self.config.code_shape) if self.config.code_shape else z,
+            )
+        )
         shape = self.config.image_shape
         flat = (len(z), shape[0] * shape[1] * shape[2])
         if not isinstance(out, torch.Tensor) or out.shape not in ((len(z), *shape), flat):
@@ -189,11 +198,8 @@ class OwnModel(LatentModel):
         out = _called(entry, what, method, network_input(x, self.config))
         read = read_encoded(out)
         parts = () if read is None else (read.codes,) if read.spread is None else (read.codes, read.spread)
-        if (
-            read is None
-            or len(parts) != (2 if self.is_variational else 1)
-            or any(p.shape != (len(x), d) for p in parts)
-        ):
+        wanted = (len(x), *(self.config.code_shape or (d,)))
+        if read is None or len(parts) != (2 if self.is_variational else 1) or any(p.shape != wanted for p in parts):
             expected = (
                 VAE_RETURNS.replace("(B, D)", str((len(x), d)))
                 if self.is_variational
@@ -202,6 +208,9 @@ class OwnModel(LatentModel):
             raise EntryPointError(f"{entry}: its {what} gave {_shape(out)} for {len(x)} images; {expected}")
         for part in parts:
             _finite(entry, what, part)
+        if self.config.code_shape:  # spatial codes: every page works on them flattened
+            flat = [p.flatten(1) for p in parts]
+            read = Encoded(flat[0], flat[1] if len(flat) > 1 else None, read.kind)
         return read, what
 
 
