@@ -33,10 +33,12 @@ from aelab.models.config import (
     POSTERIORS,
     ModelConfig,
     OwnModelConfig,
+    canonical_entry,
     conventions_text,
     describe,
     shape_text,
 )
+from aelab.models.diffusers_kl import source_of, weights_file
 from aelab.models.importing import IMAGES, Choices, import_model
 from aelab.settings import variable
 from aelab.store.checkpoints import (
@@ -113,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="module:function or path/to/file.py:function, returning your torch.nn.Module when "
         "called without arguments",
     )
-    i.add_argument("weights", type=Path, help="its state_dict as a safetensors file (safetensors.torch.save_file)")
+    i.add_argument(
+        "weights",
+        type=Path,
+        nargs="?",
+        help="its state_dict as a safetensors file (safetensors.torch.save_file); for diffusers:FOLDER, the folder's",
+    )
     i.add_argument(
         "--dataset",
         default=TrainConfig.dataset,
@@ -361,6 +368,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
     """Check the operator's network against its weights and data, write it as an aelab checkpoint, measure it."""
+    source = source_of(canonical_entry(args.entry))
+    if args.weights is None:
+        if source is None:
+            raise ValueError("import needs the weights file: python -m aelab import ENTRY WEIGHTS")
+        args.weights = weights_file(source)
     out = args.out or runs_dir() / f"{args.weights.stem}{SUFFIX}"
     if out.suffix != SUFFIX:
         raise ValueError(f"--out must end in {SUFFIX}")

@@ -263,3 +263,34 @@ def train_all(images: torch.Tensor, folder: Path, steps: int = 400) -> dict[str,
         written[name] = folder / f"{name}.safetensors"
         save_file(model.state_dict(), written[name])
     return written
+
+
+def train_kl(images: torch.Tensor, folder: Path, steps: int = 120) -> Path:
+    """A small diffusers AutoencoderKL (spatial codes 2x14x14, pixels in [-1, 1]) trained `steps` batches of 32
+    with latent diffusion's loss (MSE and a small KL; the posterior's mode decoded, to learn in few steps), written
+    by its own save_pretrained to `folder`."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    model = AutoencoderKL(
+        in_channels=1,
+        out_channels=1,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        latent_channels=2,
+        norm_num_groups=4,
+        sample_size=28,
+        mid_block_add_attention=False,
+    )
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for step in range(steps):
+        x = images[(step * 32) % (len(images) - 32) :][:32] * 2 - 1
+        posterior = model.encode(x).latent_dist
+        loss = F.mse_loss(model.decode(posterior.mode()).sample, x) + 1e-6 * posterior.kl().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.save_pretrained(folder)
+    return folder

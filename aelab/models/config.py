@@ -160,8 +160,11 @@ OUTPUTS = ("logits", "probabilities", "tanh", "standardised")
 INPUTS = ("unit", "signed", "standardised")
 # what a VAE's second encoder output is: a log-variance, a variance, or a scale (standard deviation).
 POSTERIORS = ("logvar", "variance", "scale")
-# module:function (dotted names) or /path/to/file.py:function
-_ENTRY = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|[^,]+\.py):[A-Za-z_]\w*$")
+DIFFUSERS_PREFIX = (
+    "diffusers:"  # an entry point naming diffusers' AutoencoderKL: diffusers:FOLDER (aelab.models.diffusers_kl)
+)
+# module:function (dotted names), /path/to/file.py:function, or diffusers:FOLDER
+_ENTRY = re.compile(r"^(?:(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|[^,]+\.py):[A-Za-z_]\w*|diffusers:[^,]+)$")
 
 
 class EntryPointError(ValueError):
@@ -297,8 +300,13 @@ def require_allowed(entry: str) -> None:
 
 
 def canonical_entry(entry: str) -> str:
-    """An entry point as aelab stores and compares it: a file's path made absolute, the rest as written."""
-    where, _, name = entry.strip().rpartition(":")
+    """An entry point as aelab stores and compares it: a file's or folder's path made absolute, the rest as written."""
+    entry = entry.strip()
+    if entry.startswith(DIFFUSERS_PREFIX):
+        source = entry[len(DIFFUSERS_PREFIX) :]
+        local = Path(source).expanduser()
+        return DIFFUSERS_PREFIX + (str(local.resolve()) if local.is_dir() else source)
+    where, _, name = entry.rpartition(":")
     if where.endswith(".py"):
         where = str(Path(where).expanduser().resolve())
     return f"{where}:{name}"

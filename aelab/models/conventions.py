@@ -128,7 +128,7 @@ def pixels(out: torch.Tensor, config: OwnModelConfig) -> torch.Tensor:
 # What a decode of these outputs can give: a sigmoid's, and [-1, 1] pixels with a margin, since a decoder trained
 # on them without a final tanh (latent diffusion's) strays a little past it (clamped); a trained model's logits
 # go far past it, so they are never read as [-1, 1].
-RANGES = {"probabilities": (0.0, 1.0), "tanh": (-1.25, 1.25)}
+RANGES = {"probabilities": (0.0, 1.0), "tanh": (-2.0, 2.0)}
 RECON_NAMES = ("recon", "reconstruction", "x_hat", "x_recon", "sample", "output")  # an output object's image field
 
 

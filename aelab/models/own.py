@@ -39,6 +39,7 @@ from aelab.models.conventions import (
     to_logits,
     to_logvar,
 )
+from aelab.models.diffusers_kl import autoencoder_kl, source_of
 
 PROBE_IMAGES = 3  # the batch `check` runs through a network: more than one, to catch a batch dimension dropped
 
@@ -92,6 +93,9 @@ def _function(entry: str) -> Callable[[], object]:
 def network(entry: str) -> nn.Module:
     """A fresh network from an allowed entry point, its weights as its code initialises them."""
     require_allowed(entry)
+    source = source_of(canonical_entry(entry))
+    if source is not None:
+        return autoencoder_kl(source)
     function = _function(entry)
     try:
         with _importable(canonical_entry(entry).rsplit(":", 1)[0]):
@@ -162,10 +166,11 @@ class OwnModel(LatentModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.own_output(z)
-        if out_of_range(out, self.config.output):
+        # a sigmoid never leaves [0, 1]; [-1, 1] pixels may stray on codes far from the data's, and are clamped
+        if self.config.output == "probabilities" and out_of_range(out, self.config.output):
             raise EntryPointError(
-                f"{self.config.entry}: its decode gave values outside the range of {self.config.output}, "
-                "which its header records"
+                f"{self.config.entry}: its decode gave values outside [0, 1], so not the probabilities its header "
+                "records"
             )
         return to_logits(out, self.config)
 

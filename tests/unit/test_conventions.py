@@ -124,3 +124,33 @@ def test_sefa_finds_the_first_linear_taking_the_code_anywhere_in_an_own_model():
     model = OwnModel(OwnModelConfig("others:decoder_input", 4, False), net)
     assert directions.first_latent_layer(model) is net.decoder_input
     assert directions.sefa_directions(model, 2).vectors.shape == (2, 4)
+
+
+def test_a_diffusers_autoencoder_kl_opens_from_its_folder(tmp_path):
+    """Latent diffusion's VAE (spatial codes, [-1, 1] pixels, an output object) from a folder its save_pretrained
+    wrote, trained here: imported with its conventions found, and aelab's figures its own."""
+    from convention_models import train_kl
+
+    from aelab.data.registry import load_dataset
+
+    folder = train_kl(load_dataset("digits", "train").images, tmp_path / "kl")
+    entry, out = f"diffusers:{folder}", tmp_path / "kl.safetensors"
+    printed, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(err):
+        wrong = main(["import", entry, "--dataset", "digits", "--out", str(out), "--output", "probabilities"])
+        assert wrong == 2 and "import it with --output tanh --input signed" in err.getvalue(), err.getvalue()
+        assert main(["import", entry, "--dataset", "digits", "--out", str(out)]) == 0, err.getvalue()
+    assert "found: --input signed --output tanh" in printed.getvalue()
+    assert "equal its forward" in printed.getvalue()
+    with allowing(entry):
+        ckpt = load_checkpoint(out)
+    config = ckpt.model.config
+    assert config.code_shape == (2, 14, 14) and config.latent_dim == 392 and config.variational
+    x = load_dataset("digits", "test").images[:32]
+    with torch.no_grad():
+        own = (ckpt.model.network(x * 2 - 1).sample.clamp(-1, 1) + 1) / 2
+    # the model's own forward, in pixels (tolerance: aelab.models.importing.TOLERANCE, float32 on any CPU)
+    mine = torch.from_numpy(encoding.reconstruct(ckpt.model, x)).reshape(x.shape)
+    torch.testing.assert_close(mine, own.clamp(1e-6, 1 - 1e-6), atol=1e-4, rtol=0)
+    codes = encoding.encode(ckpt.model, x[:4, 0].numpy())
+    assert codes.shape == (4, 392) and encoding.decode(ckpt.model, codes).shape == (4, 28, 28)
