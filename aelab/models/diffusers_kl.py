@@ -1,6 +1,7 @@
 """Diffusers' AutoencoderKL, the VAE of latent diffusion, as an own model (aelab.models.own): the entry point
-`diffusers:FOLDER` names a folder its `save_pretrained` wrote (config.json and its weights), or, on a machine
-online, a model id. diffusers is an optional extra (`pip install 'aelab[diffusers]'`), imported only here.
+`diffusers:FOLDER` names a folder its `save_pretrained` wrote (config.json and its weights), or a model id already
+in the local Hugging Face cache: aelab itself sends no request to another host. diffusers is an optional extra
+(`pip install 'aelab[diffusers]'`), imported only here.
 
 Its encode gives an AutoencoderKLOutput whose `latent_dist` has `mean` and `logvar` of shape (B, C, h, w), spatial
 codes; its decode a DecoderOutput whose `sample` is the image in [-1, 1]: aelab.models.conventions reads both.
@@ -31,8 +32,8 @@ def autoencoder_kl(source: str) -> nn.Module:
             f"{DIFFUSERS_PREFIX}{source} needs diffusers, which is not installed: pip install 'aelab[diffusers]'"
         ) from None
     try:
-        return AutoencoderKL.from_config(AutoencoderKL.load_config(source))
-    except Exception as err:  # diffusers' own errors for a folder without config.json, or a model id offline
+        return AutoencoderKL.from_config(AutoencoderKL.load_config(source, local_files_only=True))
+    except Exception as err:  # diffusers' own errors for a folder without config.json, or a model id not cached
         raise EntryPointError(
             f"{DIFFUSERS_PREFIX}{source}: no AutoencoderKL config there ({type(err).__name__}: {err})"
         ) from None
