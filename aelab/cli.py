@@ -394,12 +394,13 @@ def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
             "dataset": test.name,
             "classes": test.classes,
             "command": command,
+            **({"data_note": test.note} if test.note else {}),
             "metrics": metrics,
             "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights), "check": imported.check},
         },
     )
     print(f"{out}: {describe(model.config)}; {conventions_text(model.config)}")
-    for note in imported.notes:
+    for note in ([test.note] if test.note else []) + imported.notes:
         print(note)
     print("test:", _summary(metrics))
     print(

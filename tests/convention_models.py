@@ -126,6 +126,20 @@ class Spatial(Logits):
         return self.up(z).view(len(z), 1, 28, 28)
 
 
+class Wide(nn.Module):
+    """A model of 3x32x32 pictures (CIFAR-10's shape), explored on MNIST padded and repeated to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = nn.Linear(3 * 32 * 32, 4), nn.Linear(4, 3 * 32 * 32)
+
+    def encode(self, x):
+        return self.enc(x.flatten(1))
+
+    def decode(self, z):
+        return self.dec(z).view(len(z), 3, 32, 32)
+
+
 class ModelOutput(OrderedDict):
     """Like transformers' ModelOutput: a dict whose fields are also attributes."""
 

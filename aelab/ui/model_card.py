@@ -30,6 +30,8 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
         trained = f"{trained}, shown on {dataset_title(shown)}"
     epochs = meta.get("epochs")
     facts = {"trained on": trained, "trained for": epochs_text(epochs) if isinstance(epochs, (int, float)) else "?"}
+    if isinstance(meta.get("data_note"), str):  # a known dataset padded or resized to the model's shape
+        facts["data"] = meta["data_note"]
     imported = meta.get("imported")
     if isinstance(imported, dict):  # an own model (aelab.models.own): trained elsewhere, its weights brought in
         facts["trained for"] = "elsewhere"

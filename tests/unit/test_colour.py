@@ -231,8 +231,18 @@ def test_shapes_is_a_dataset_with_its_factors_always_available():
     part = test.subset([3, 1])
     np.testing.assert_array_equal(part.factors, test.factors[[3, 1]])
     torch.testing.assert_close(load_dataset("shapes", "test").images[:50], test.images[:50])  # deterministic
-    with pytest.raises(ValueError, match="shapes is 3x64x64 RGB"):
-        load_dataset("shapes", "test", side=32)
+    small = load_dataset("shapes", "test", side=32)  # at a model's side: resized, as such models are trained
+    assert small.shape == (3, 32, 32) and small.note.startswith("shapes resized from 64 to 32 px")
+
+
+def test_mnist_at_a_models_side_and_channels_is_padded_and_repeated(mnist_test):
+    wide = load_dataset("mnist", "test", side=32, channels=3, download=False)
+    assert wide.shape == (3, 32, 32) and len(wide) == len(mnist_test)
+    assert wide.note == "MNIST padded from 28 to 32 px, gray repeated to 3 channels, as models of 3x32x32 RGB take it"
+    torch.testing.assert_close(wide.images[:5, :, 2:30, 2:30], mnist_test.images[:5].repeat(1, 3, 1, 1))
+    assert wide.images[:, :, :2].abs().max() == 0  # the padding is black, as MNIST's background
+    big = load_dataset("mnist", "test", side=64, download=False)
+    assert big.shape == (1, 64, 64) and big.note.startswith("MNIST resized from 28 to 64 px")
 
 
 def _png(image: Image.Image) -> bytes:

@@ -154,3 +154,23 @@ def test_a_diffusers_autoencoder_kl_opens_from_its_folder(tmp_path):
     torch.testing.assert_close(mine, own.clamp(1e-6, 1 - 1e-6), atol=1e-4, rtol=0)
     codes = encoding.encode(ckpt.model, x[:4, 0].numpy())
     assert codes.shape == (4, 392) and encoding.decode(ckpt.model, codes).shape == (4, 28, 28)
+
+
+def test_a_model_of_another_side_imports_on_mnist_fitted_to_it_and_says_so(tmp_path):
+    from convention_models import Wide
+    from safetensors.torch import save_file
+
+    from aelab.ui.model_card import card_facts
+
+    torch.manual_seed(0)
+    save_file(Wide().state_dict(), tmp_path / "wide.safetensors")
+    printed, err = io.StringIO(), io.StringIO()
+    out = tmp_path / "m.safetensors"
+    args = ["import", "convention_models:Wide", str(tmp_path / "wide.safetensors"), "--out", str(out)]
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(err):
+        assert main([*args, "--side", "32", "--channels", "3"]) == 0, err.getvalue()
+    note = "MNIST padded from 28 to 32 px, gray repeated to 3 channels, as models of 3x32x32 RGB take it"
+    assert note in printed.getvalue()
+    with allowing("convention_models:Wide"):
+        ckpt = load_checkpoint(out)
+    assert ckpt.model.image_shape == (3, 32, 32) and card_facts(ckpt.meta)["data"] == note
