@@ -100,3 +100,25 @@ def test_every_page_opens_for_each_convention(convention_runs, settings, tmp_pat
             at.switch_page(page.script).run()
             assert not at.exception and not at.error, (page.title, at.exception, [e.value for e in at.error])
             assert page is navigation.DRAW or at.image or at.get("plotly_chart"), page.title
+
+
+def test_every_page_opens_for_a_diffusers_autoencoder_kl(settings, tmp_path):
+    """Latent diffusion's VAE (spatial codes 2x14x14, [-1, 1] pixels) on every page, on the digits it learnt."""
+    from convention_models import train_kl
+
+    from aelab.cli import main
+    from aelab.data.registry import load_dataset
+
+    folder = train_kl(load_dataset("digits", "train").images, tmp_path / "kl")
+    runs = tmp_path / "runs"
+    assert main(["import", f"diffusers:{folder}", "--dataset", "digits", "--out", str(runs / "kl.safetensors")]) == 0
+    with settings(runs_dir=runs, cache_dir=tmp_path / "cache", entry_points=f"diffusers:{folder}"):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.run()
+        at.sidebar.selectbox(key="model_label").set_value("kl (yours)").run()
+        assert "codes 2x14x14 (flattened)" in at.sidebar.caption[0].value
+        for page in navigation.PAGES:
+            if page is navigation.TRAIN:
+                continue
+            at.switch_page(page.script).run()
+            assert not at.exception and not at.error, (page.title, at.exception, [e.value for e in at.error])
