@@ -26,8 +26,20 @@ from aelab.data.registry import DOWNLOADABLE, data_dir, dataset_shape, ensure_do
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
-from aelab.models.config import DIGIT_SHAPE, OUTPUTS, ModelConfig, OwnModelConfig, describe, shape_text
-from aelab.models.own import import_model
+from aelab.models.config import (
+    DIGIT_SHAPE,
+    INPUTS,
+    OUTPUTS,
+    POSTERIORS,
+    ModelConfig,
+    OwnModelConfig,
+    canonical_entry,
+    conventions_text,
+    describe,
+    shape_text,
+)
+from aelab.models.diffusers_kl import source_of, weights_file
+from aelab.models.importing import IMAGES, Choices, import_model
 from aelab.settings import variable
 from aelab.store.checkpoints import (
     IWAE,
@@ -103,20 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="module:function or path/to/file.py:function, returning your torch.nn.Module when "
         "called without arguments",
     )
-    i.add_argument("weights", type=Path, help="its state_dict as a safetensors file (safetensors.torch.save_file)")
+    i.add_argument(
+        "weights",
+        type=Path,
+        nargs="?",
+        help="its state_dict as a safetensors file (safetensors.torch.save_file); for diffusers:FOLDER, the folder's",
+    )
     i.add_argument(
         "--dataset",
         default=TrainConfig.dataset,
         help="the data it takes: its image shape, and the test split its metrics are measured on (default %(default)s)",
     )
     add_shape_arguments(i)
-    i.add_argument("--flat", action="store_true", help="its encode takes flattened (B, C*H*W) vectors")
+    i.add_argument("--flat", action="store_true", default=None, help="its encode takes flattened (B, C*H*W) vectors")
     i.add_argument(
         "--output",
         choices=OUTPUTS,
-        default=OUTPUTS[0],
-        help="what its decode gives: logits (aelab's convention) or probabilities (after a sigmoid)",
+        help="what its decode gives (default: found from the test images; docs/own-model.md)",
     )
+    i.add_argument("--input", choices=INPUTS, dest="inputs", help="the pixels its encode takes (default: found)")
+    i.add_argument("--mean", type=float, nargs="+", default=[], help="standardised pixels: the mean per channel")
+    i.add_argument("--std", type=float, nargs="+", default=[], help="standardised pixels: the std per channel")
+    i.add_argument("--posterior", choices=POSTERIORS, help="a VAE's second encoder output (default: found)")
     i.add_argument("--out", type=Path, help=f"the checkpoint to write (default: {runs_dir()}/<weights' name>)")
     i.add_argument("--data-dir", help=_data_dir_help())
 
@@ -348,13 +368,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
     """Check the operator's network against its weights and data, write it as an aelab checkpoint, measure it."""
+    source = source_of(canonical_entry(args.entry))
+    if args.weights is None:
+        if source is None:
+            raise ValueError("import needs the weights file: python -m aelab import ENTRY WEIGHTS")
+        args.weights = weights_file(source)
     out = args.out or runs_dir() / f"{args.weights.stem}{SUFFIX}"
     if out.suffix != SUFFIX:
         raise ValueError(f"--out must end in {SUFFIX}")
     if out.resolve() == args.weights.resolve():
         raise ValueError(f"--out would replace the weights file {args.weights}: name another file")
     test = load_dataset(args.dataset, "test", args.data_dir, **_shape_options(args))
-    model = import_model(args.entry, args.weights, test.shape, args.flat, args.output)
+    choices = Choices(args.flat, args.output, args.inputs, tuple(args.mean), tuple(args.std), args.posterior)
+    count = min(IMAGES, len(test))
+    images = test.images.__getitems__(list(range(count)))[0] if isinstance(test.images, ImageFiles) else test.images
+    imported = import_model(args.entry, args.weights, images[:count], choices)
+    model = imported.model
     metrics = test_metrics(model, test)  # before anything is written: a network failing on real data leaves no file
     out.parent.mkdir(parents=True, exist_ok=True)
     command = f"{PROG} " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -365,11 +394,14 @@ def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
             "dataset": test.name,
             "classes": test.classes,
             "command": command,
+            **({"data_note": test.note} if test.note else {}),
             "metrics": metrics,
-            "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights)},
+            "imported": {"weights": args.weights.name, "sha256": file_digest(args.weights), "check": imported.check},
         },
     )
-    print(f"{out}: {describe(model.config)}")
+    print(f"{out}: {describe(model.config)}; {conventions_text(model.config)}")
+    for note in ([test.note] if test.note else []) + imported.notes:
+        print(note)
     print("test:", _summary(metrics))
     print(
         f"Open it in the app with its code allowed: {variable('entry_points')}={shlex.quote(model.config.entry)} "

@@ -91,6 +91,15 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
 
 
 @pytest.fixture(scope="session")
+def conventions(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Own models written to other conventions than aelab's, each trained briefly with its own loss: their weights
+    by name (tests/convention_models.py)."""
+    from convention_models import train_all
+
+    return train_all(mnist_train.images[:8000], tmp_path_factory.mktemp("conventions"))
+
+
+@pytest.fixture(scope="session")
 def click_map():
     """`click_map(at, index=None, location=None)` stores in an AppTest what a click on the latent map
     stores: a dataset row or a spot, with the model and data of the app's sidebar."""

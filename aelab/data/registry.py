@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -120,16 +121,16 @@ def load_dataset(
     torchvision, which takes as long as the whole first page may. A folder or zip is read into
     memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS (`stream`; None: by size, see
     `load_folder`), its files made `side` x `side` with `channels` (`folder_spec`); `progress` hears
-    how indexing and reading go. A known dataset has its own shape (`dataset_shape`): asking it for
-    another is a ValueError. CelebA is always streamed (162,770 training faces would take 8 GB as floats).
+    how indexing and reading go. A known dataset asked for another side or channels is padded or resized
+    to them (`fitted`), as models of that shape are trained on it. CelebA is always streamed (162,770 training
+    faces would take 8 GB as floats).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     native = DATASET_SHAPES.get(name)
     if native and (side not in (None, native[1]) or channels not in (None, native[0])):
-        raise ValueError(
-            f"{dataset_title(name)} is {shape_text(native)}: another side and channels are for folders and zips"
-        )
+        data = load_dataset(name, split, root, download, cached, stream, workers, keep_decoded, progress)
+        return fitted(data, channels or native[0], side or native[1])
     if name in TORCHVISION_DATASETS or name == "cifar10":
         if cached:
             return _load_cached(name, split, data_dir(root), download)
@@ -157,6 +158,32 @@ def load_dataset(
         channels=channels,
     )
     return getattr(splits, split)
+
+
+PAD_AT_MOST = 4  # a side up to this many pixels larger is padded, as LeNet and DCGAN take MNIST at 32 px; more: resized
+
+
+def fitted(data: ImageData, channels: int, side: int) -> ImageData:
+    """A known dataset's split at another side and channels: padded with black when the side grows by at most
+    PAD_AT_MOST pixels, else resized; gray repeated to RGB or RGB made gray (ITU-R 601 luma). Its note says so."""
+    if not isinstance(data.images, torch.Tensor):
+        raise ValueError(f"{dataset_title(data.name)} is streamed from its files: it is read at its own shape only")
+    x, (was_channels, was_side) = data.images, data.images.shape[1:3]
+    steps = []
+    if side != was_side:
+        grow = side - was_side
+        if 0 < grow <= PAD_AT_MOST:
+            x = F.pad(x, (grow // 2, grow - grow // 2, grow // 2, grow - grow // 2))
+            steps.append(f"padded from {was_side} to {side} px")
+        else:
+            x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+            steps.append(f"resized from {was_side} to {side} px")
+    if channels != was_channels:
+        luma = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
+        x = x.repeat(1, 3, 1, 1) if channels == 3 else (x * luma).sum(1, keepdim=True)
+        steps.append("gray repeated to 3 channels" if channels == 3 else "made gray")
+    note = f"{dataset_title(data.name)} {', '.join(steps)}, as models of {shape_text((channels, side, side))} take it"
+    return dataclasses.replace(data, images=x.contiguous(), note=note)
 
 
 DOWNLOADABLE = (*TORCHVISION_DATASETS, *COLOUR_DATASETS)

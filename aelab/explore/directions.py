@@ -62,13 +62,14 @@ def principal_directions(codes: np.ndarray, k: int) -> Directions:
 
 
 def first_latent_layer(model: LatentModel) -> nn.Linear:
-    """The decoder's first nn.Linear that takes z itself (in_features == latent_dim): the layer SeFa factorises."""
+    """The first nn.Linear that takes z itself (in_features == latent_dim): the layer SeFa factorises. The decoder's
+    is looked for first, then the whole model's (an own model's may be named `decoder_input`, or sit anywhere)."""
     decoder = model.decoder
-    for module in decoder.modules() if isinstance(decoder, nn.Module) else ():
+    for module in (*(decoder.modules() if isinstance(decoder, nn.Module) else ()), *model.modules()):
         if isinstance(module, nn.Linear) and module.in_features == model.latent_dim:
             return module
     raise ValueError(
-        f"{type(model).__name__}'s decoder has no linear layer taking the {model.latent_dim}-d code, "
+        f"{type(model).__name__} has no linear layer taking the {model.latent_dim}-d code, "
         "so it has no closed-form (SeFa) directions"
     )
 

@@ -27,7 +27,11 @@ def to_tensor(pictures: np.ndarray, shape: tuple[int, int, int] = DIGIT_SHAPE) -
     if array.shape[-len(one) :] != one or array.ndim not in (len(one), len(one) + 1):
         raise ValueError(f"expected pictures {one} or (N, {', '.join(map(str, one))}), got shape {array.shape}")
     array = array.reshape(-1, *one)
-    return torch.tensor(array if channels == 1 else array.transpose(0, 3, 1, 2)).reshape(-1, *shape)
+    # contiguous in (N, C, H, W) order: a transposed view would keep channels-last strides, and a network calling
+    # `.view` on its input fails on those
+    return torch.tensor(np.ascontiguousarray(array if channels == 1 else array.transpose(0, 3, 1, 2))).reshape(
+        -1, *shape
+    )
 
 
 def fit(picture: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

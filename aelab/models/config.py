@@ -152,9 +152,19 @@ class ModelConfig:
 
 OWN_MODEL = "own"  # a header's model name for OwnModelConfig
 OWN_MODEL_TITLE = "Your own model"
-OUTPUTS = ("logits", "probabilities")  # what an own model's decode gives: aelab's convention, or after a sigmoid
-# module:function (dotted names) or /path/to/file.py:function
-_ENTRY = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|[^,]+\.py):[A-Za-z_]\w*$")
+# An own model's conventions (aelab.models.conventions applies them), each a setting its header records; the first
+# of each is aelab's own. What its decode gives: logits, probabilities (after a sigmoid), [-1, 1] (after a tanh), or
+# pixels standardised by the input's mean and std;
+OUTPUTS = ("logits", "probabilities", "tanh", "standardised")
+# what its encode takes: pixels in [0, 1], in [-1, 1], or (x - mean) / std per channel;
+INPUTS = ("unit", "signed", "standardised")
+# what a VAE's second encoder output is: a log-variance, a variance, or a scale (standard deviation).
+POSTERIORS = ("logvar", "variance", "scale")
+DIFFUSERS_PREFIX = (
+    "diffusers:"  # an entry point naming diffusers' AutoencoderKL: diffusers:FOLDER (aelab.models.diffusers_kl)
+)
+# module:function (dotted names), /path/to/file.py:function, or diffusers:FOLDER
+_ENTRY = re.compile(r"^(?:(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|[^,]+\.py):[A-Za-z_]\w*|diffusers:[^,]+)$")
 
 
 class EntryPointError(ValueError):
@@ -173,6 +183,11 @@ class OwnModelConfig:
     side: int = DIGIT_SHAPE[1]
     flat: bool = False  # its encode takes (B, C*H*W) vectors and its decode may give them
     output: str = OUTPUTS[0]
+    inputs: str = INPUTS[0]
+    mean: tuple[float, ...] = ()  # per channel, for standardised inputs or outputs (one value: every channel)
+    std: tuple[float, ...] = ()
+    posterior: str = POSTERIORS[0]
+    code_shape: tuple[int, ...] = ()  # spatial codes (C, h, w), flattened to latent_dim numbers; () for (B, D) codes
     recon: str = "bce"
     beta: float = 1.0  # the weight of the KL term in its loss, as aelab computes it
     name: str = OWN_MODEL
@@ -187,16 +202,38 @@ class OwnModelConfig:
         for flag in ("variational", "flat"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false, not {reprlib.repr(getattr(self, flag))}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {reprlib.repr(self.output)}")
+        for name, choices in (("output", OUTPUTS), ("inputs", INPUTS), ("posterior", POSTERIORS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, not {reprlib.repr(getattr(self, name))}")
         _check_shared(self)
+        standardised = "standardised" in (self.inputs, self.output)
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if not isinstance(values, (list, tuple)) or any(
+                isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in values
+            ):
+                raise ValueError(f"{name} must be a list of finite numbers, not {reprlib.repr(values)}")
+            if standardised and len(values) not in (1, self.channels):
+                raise ValueError(f"standardised pixels need a {name} of 1 or {self.channels} values, not {len(values)}")
+            if not standardised and values:
+                raise ValueError(f"{name} is for standardised inputs or outputs only")
+            setattr(self, name, tuple(float(v) for v in values))
+        if any(v <= 0 for v in self.std):
+            raise ValueError(f"std must be positive, not {self.std}")
+        if not isinstance(self.code_shape, (list, tuple)) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in self.code_shape
+        ):
+            raise ValueError(f"code_shape must be a list of sizes, not {reprlib.repr(self.code_shape)}")
+        self.code_shape = tuple(self.code_shape)
+        if self.code_shape and math.prod(self.code_shape) != self.latent_dim:
+            raise ValueError(f"code_shape {self.code_shape} does not hold latent_dim {self.latent_dim} numbers")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return self.channels, self.side, self.side
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"mean": list(self.mean), "std": list(self.std), "code_shape": list(self.code_shape)}
 
     @classmethod
     def from_dict(cls, data: object) -> OwnModelConfig:
@@ -263,8 +300,13 @@ def require_allowed(entry: str) -> None:
 
 
 def canonical_entry(entry: str) -> str:
-    """An entry point as aelab stores and compares it: a file's path made absolute, the rest as written."""
-    where, _, name = entry.strip().rpartition(":")
+    """An entry point as aelab stores and compares it: a file's or folder's path made absolute, the rest as written."""
+    entry = entry.strip()
+    if entry.startswith(DIFFUSERS_PREFIX):
+        source = entry[len(DIFFUSERS_PREFIX) :]
+        local = Path(source).expanduser()
+        return DIFFUSERS_PREFIX + (str(local.resolve()) if local.is_dir() else source)
+    where, _, name = entry.rpartition(":")
     if where.endswith(".py"):
         where = str(Path(where).expanduser().resolve())
     return f"{where}:{name}"
@@ -310,6 +352,24 @@ def describe(config: ModelConfig | OwnModelConfig) -> str:
     if config.activation != ModelConfig.activation:
         text += f", {ACTIVATION_CLASSES[config.activation]}"
     return text
+
+
+CONVENTION_TEXTS = {
+    "output": dict(zip(OUTPUTS, ("logits", "probabilities", "[-1, 1] (tanh)", "standardised pixels"))),
+    "inputs": dict(zip(INPUTS, ("[0, 1]", "[-1, 1]", "standardised"))),
+    "posterior": dict(zip(POSTERIORS, ("log-variance", "variance", "scale"))),
+}
+
+
+def conventions_text(config: OwnModelConfig) -> str:
+    """An own model's conventions in a line, as the model card says them: 'takes [-1, 1], gives [-1, 1] (tanh)'."""
+    standardised = f" (mean {', '.join(f'{v:g}' for v in config.mean)}, std {', '.join(f'{v:g}' for v in config.std)})"
+    text = f"takes {'flat ' if config.flat else ''}{CONVENTION_TEXTS['inputs'][config.inputs]}"
+    if config.code_shape:
+        text = f"codes {'x'.join(map(str, config.code_shape))} (flattened), " + text
+    text += standardised if config.inputs == "standardised" else ""
+    text += f", gives {CONVENTION_TEXTS['output'][config.output]}"
+    return text + (f", posterior {CONVENTION_TEXTS['posterior'][config.posterior]}" if config.variational else "")
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -2,13 +2,13 @@
 
 The operator names an entry point, `package.module:function` or `path/to/file.py:function`: a function that
 takes no arguments and returns a torch.nn.Module with
-- `encode(x)`: the codes (B, D); for a VAE, `(mu, logvar)` as pytorch/examples' VAE returns them, or a
-  `posterior(x)` method that does;
-- `decode(z)`: (B, C, H, W) or (B, C*H*W) logits (aelab's convention) or probabilities (after a sigmoid).
-`import_model` checks it against a safetensors weights file and its data's image shape; the CLI then writes an
-aelab checkpoint naming it, which every page lists and uses. Code runs only where the operator allows it
-(AELAB_ENTRY_POINTS, or the entry named on the `import` command running): a checkpoint's header, which anybody can
-write, may name code, but aelab imports nothing a header names unless it is allowed.
+- `encode(x)` (or an `encoder` submodule): the codes (B, D); for a VAE, its posterior in any form
+  aelab.models.conventions reads, or a `posterior(x)` method that gives it;
+- `decode(z)` (or a `decoder` submodule): (B, C, H, W) or (B, C*H*W) images in the convention its config records.
+aelab.models.importing checks it against a safetensors weights file and real images, and finds its conventions;
+the CLI then writes an aelab checkpoint naming it, which every page lists and uses. Code runs only where the
+operator allows it (AELAB_ENTRY_POINTS, or the entry named on the `import` command running): a checkpoint's header,
+which anybody can write, may name code, but aelab imports nothing a header names unless it is allowed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -27,21 +28,35 @@ from safetensors import safe_open
 from torch import nn
 
 from aelab.models.autoencoders import LatentModel
-from aelab.models.config import (
-    LOGVAR_MAX,
-    LOGVAR_MIN,
-    OUTPUTS,
-    EntryPointError,
-    OwnModelConfig,
-    allowing,
-    canonical_entry,
-    require_allowed,
+from aelab.models.config import EntryPointError, OwnModelConfig, allowing, canonical_entry, require_allowed
+from aelab.models.conventions import (
+    VAE_RETURNS,
+    Encoded,
+    network_input,
+    out_of_range,
+    read_decoded,
+    read_encoded,
+    to_logits,
+    to_logvar,
 )
+from aelab.models.diffusers_kl import autoencoder_kl, source_of
 
-PROBE_IMAGES = (
-    3  # the batch `describe_network` runs through a network: more than one, to catch a batch dimension dropped
-)
-PROBABILITY_FLOOR = 1e-6  # probabilities are clamped to [floor, 1 - floor] before their logits are taken
+PROBE_IMAGES = 3  # the batch `check` runs through a network: more than one, to catch a batch dimension dropped
+
+
+@contextmanager
+def _importable(where: str) -> Iterator[None]:
+    """An entry file's folder on sys.path while its code is imported and called, so that its own imports
+    (`from models import VAE` in a cloned repository) find their modules as they do when the file is run."""
+    folder = str(Path(where).parent) if where.endswith(".py") else ""
+    added = bool(folder) and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
 
 
 @functools.cache
@@ -60,7 +75,8 @@ def _function(entry: str) -> Callable[[], object]:
                 raise ImportError(f"no loader for {where}")
             module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
             try:
-                spec.loader.exec_module(module)
+                with _importable(where):
+                    spec.loader.exec_module(module)
             except BaseException:
                 del sys.modules[spec.name]
                 raise
@@ -77,29 +93,44 @@ def _function(entry: str) -> Callable[[], object]:
 def network(entry: str) -> nn.Module:
     """A fresh network from an allowed entry point, its weights as its code initialises them."""
     require_allowed(entry)
+    source = source_of(canonical_entry(entry))
+    if source is not None:
+        return autoencoder_kl(source)
     function = _function(entry)
     try:
-        made = function()
+        with _importable(canonical_entry(entry).rsplit(":", 1)[0]):
+            made = function()
     except Exception as err:
         raise EntryPointError(f"{entry} raised {type(err).__name__}: {err}") from None
     if not isinstance(made, nn.Module):
         raise EntryPointError(f"{entry} returned a {type(made).__name__}, not a torch.nn.Module")
-    missing = [method for method in ("encode", "decode") if not callable(getattr(made, method, None))]
+    missing = [f"{method} (or an {method}r submodule)" for method in ("encode", "decode") if not _part(made, method)]
     if missing:
         raise EntryPointError(f"{entry} returned a {type(made).__name__} without {' or '.join(missing)}")
     return made
 
 
-def _method(net: nn.Module, name: str) -> Callable[..., object]:
-    """The network's method `name`, which `network` found callable (nn.Module's stubs type any attribute as a
-    Tensor or Module)."""
-    return cast(Callable[..., object], getattr(net, name))
+def _part(net: nn.Module, method: str) -> tuple[Callable[..., object], str] | None:
+    """The network's method `method` ("encode", "decode"), or else its submodule named for it ("encoder",
+    "decoder"), and what a message calls it; None when it has neither."""
+    found = getattr(net, method, None)
+    if callable(found) and not isinstance(found, nn.Module):
+        return cast(Callable[..., object], found), method
+    module = getattr(net, f"{method}r", None)
+    return (module, f"{method}r") if isinstance(module, nn.Module) else None
 
 
-def _encoder(net: nn.Module) -> tuple[Callable[..., object], str]:
-    """The method that encodes, and its name: `posterior` where the network has one, else `encode`."""
+def encoder_of(net: nn.Module) -> tuple[Callable[..., object], str]:
+    """What encodes, and its name: a `posterior` method where the network has one, else `encode` or `encoder`."""
     posterior = getattr(net, "posterior", None)
-    return (posterior, "posterior") if callable(posterior) else (_method(net, "encode"), "encode")
+    if callable(posterior) and not isinstance(posterior, nn.Module):
+        return posterior, "posterior"
+    return cast(tuple[Callable[..., object], str], _part(net, "encode"))
+
+
+def decoder_of(net: nn.Module) -> tuple[Callable[..., object], str]:
+    """What decodes, and its name: `decode`, else the `decoder` submodule (`network` checked there is one)."""
+    return cast(tuple[Callable[..., object], str], _part(net, "decode"))
 
 
 class OwnModel(LatentModel):
@@ -124,50 +155,68 @@ class OwnModel(LatentModel):
         return found if isinstance(found, nn.Module) else nn.Sequential()
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self._encoded(x)
-        if not isinstance(out, tuple):
-            raise EntryPointError(f"{self.config.entry}: its encode gives codes alone, no log-variance")
-        return out[0], out[1].clamp(LOGVAR_MIN, LOGVAR_MAX)
+        read, what = self.read(x)
+        if read.spread is None:
+            raise EntryPointError(f"{self.config.entry}: its {what} gives codes alone, no posterior; {VAE_RETURNS}")
+        logvar = to_logvar(read.spread, read.kind or self.config.posterior)
+        return read.codes, _finite(self.config.entry, f"{what}'s {read.kind or self.config.posterior}", logvar)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._encoded(x)
-        return out[0] if isinstance(out, tuple) else out
+        return self.read(x)[0].codes
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out = _called(self.config.entry, "decode", _method(self.network, "decode"), z)
+        out = self.own_output(z)
+        # a sigmoid never leaves [0, 1]; [-1, 1] pixels may stray on codes far from the data's, and are clamped
+        if self.config.output == "probabilities" and out_of_range(out, self.config.output):
+            raise EntryPointError(
+                f"{self.config.entry}: its decode gave values outside [0, 1], so not the probabilities its header "
+                "records"
+            )
+        return to_logits(out, self.config)
+
+    def own_output(self, z: torch.Tensor) -> torch.Tensor:
+        """The network's decode of codes z (B, D), given back their spatial shape where they have one, as
+        (B, C, H, W) in its own convention: checked, not converted."""
+        method, what = decoder_of(self.network)
+        out = read_decoded(
+            _called(
+                self.config.entry,
+                what,
+                method,
+                z.reshape(len(z), *self.config.code_shape) if self.config.code_shape else z,
+            )
+        )
         shape = self.config.image_shape
         flat = (len(z), shape[0] * shape[1] * shape[2])
         if not isinstance(out, torch.Tensor) or out.shape not in ((len(z), *shape), flat):
             raise EntryPointError(
-                f"{self.config.entry}: its decode gave {_shape(out)} for {len(z)} codes; "
+                f"{self.config.entry}: its {what} gave {_shape(out)} for {len(z)} codes; "
                 f"it should give {(len(z), *shape)} or {flat}"
             )
-        out = _finite(self.config.entry, "decode", out).reshape(len(z), *shape)
-        if self.config.output == OUTPUTS[0]:
-            return out
-        if out.min() < 0 or out.max() > 1:
-            raise EntryPointError(
-                f"{self.config.entry}: its decode gave values outside [0, 1], so they are not "
-                f"probabilities (import it with --output {OUTPUTS[0]})"
-            )
-        return torch.logit(out.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+        return _finite(self.config.entry, what, out).reshape(len(z), *shape)
 
-    def _encoded(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The codes, or (mu, logvar) for a VAE, checked against the config's latent size."""
+    def read(self, x: torch.Tensor) -> tuple[Encoded, str]:
+        """What the network's encoder returns for images x in [0, 1] (converted to what it takes), read and
+        checked against the config's latent size, and what a message calls the encoder."""
         entry, d = self.config.entry, self.config.latent_dim
-        method, what = _encoder(self.network)
-        out = _called(entry, what, method, x.flatten(1) if self.config.flat else x)
-        parts = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-        wanted = 2 if self.is_variational else 1
-        if len(parts) != wanted or any(not isinstance(p, torch.Tensor) or p.shape != (len(x), d) for p in parts):
+        method, what = encoder_of(self.network)
+        out = _called(entry, what, method, network_input(x, self.config))
+        read = read_encoded(out)
+        parts = () if read is None else (read.codes,) if read.spread is None else (read.codes, read.spread)
+        wanted = (len(x), *(self.config.code_shape or (d,)))
+        if read is None or len(parts) != (2 if self.is_variational else 1) or any(p.shape != wanted for p in parts):
             expected = (
-                f"(mu, logvar), each of shape {(len(x), d)}" if self.is_variational else f"codes of shape {(len(x), d)}"
+                VAE_RETURNS.replace("(B, D)", str((len(x), d)))
+                if self.is_variational
+                else f"it should give codes {(len(x), d)}"
             )
-            raise EntryPointError(
-                f"{entry}: its {what} gave {_shape(out)} for {len(x)} images; it should give {expected}"
-            )
-        parts = tuple(_finite(entry, what, p) for p in parts)
-        return parts if self.is_variational else parts[0]
+            raise EntryPointError(f"{entry}: its {what} gave {_shape(out)} for {len(x)} images; {expected}")
+        for part in parts:
+            _finite(entry, what, part)
+        if self.config.code_shape:  # spatial codes: every page works on them flattened
+            flat = [p.flatten(1) for p in parts]
+            read = Encoded(flat[0], flat[1] if len(flat) > 1 else None, read.kind)
+        return read, what
 
 
 def _called(entry: str, what: str, method: Callable[..., object], *args: torch.Tensor) -> object:
@@ -193,43 +242,6 @@ def _shape(out: object) -> str:
     return f"a {type(out).__name__}"
 
 
-def describe_network(
-    entry: str, net: nn.Module, image_shape: tuple[int, int, int], flat: bool = False, output: str = OUTPUTS[0]
-) -> OwnModelConfig:
-    """The config that describes `net` on images of `image_shape`: its latent size and whether it is a VAE,
-    found by running a few images through it (in eval mode, without gradients). Raises EntryPointError, naming
-    what is wrong, when its encode or decode do not fit aelab's interface or give NaN."""
-    net.eval()
-    x = torch.rand(PROBE_IMAGES, *image_shape, generator=torch.Generator().manual_seed(0))
-    method, what = _encoder(net)
-    hint = "" if flat else " (if it takes flattened vectors, import it with --flat)"
-    with torch.no_grad():
-        try:
-            out = _called(entry, what, method, x.flatten(1) if flat else x)
-        except EntryPointError as err:
-            raise EntryPointError(f"{err}{hint}") from None
-    if isinstance(out, (tuple, list)) and len(out) == 2:
-        variational, first = True, out[0]
-    else:
-        variational, first = False, out
-    if not isinstance(first, torch.Tensor) or first.ndim != 2 or len(first) != PROBE_IMAGES:
-        raise EntryPointError(
-            f"{entry}: its {what} gave {_shape(out)} for {PROBE_IMAGES} images of shape "
-            f"{tuple(x.shape[1:])}; it should give codes of shape ({PROBE_IMAGES}, D){hint}"
-        )
-    config = OwnModelConfig(
-        entry=canonical_entry(entry),
-        latent_dim=first.shape[1],
-        variational=variational,
-        channels=image_shape[0],
-        side=image_shape[1],
-        flat=flat,
-        output=output,
-    )
-    check(OwnModel(config, net))
-    return config
-
-
 def check(model: OwnModel) -> None:
     """Run a few images and codes through `model`: its outputs are the shapes its config says, and finite."""
     x = torch.rand(PROBE_IMAGES, *model.config.image_shape, generator=torch.Generator().manual_seed(0))
@@ -243,10 +255,8 @@ def build(config: OwnModelConfig) -> OwnModel:
     return OwnModel(config, network(config.entry))
 
 
-def import_model(
-    entry: str, weights: str | Path, image_shape: tuple[int, int, int], flat: bool = False, output: str = OUTPUTS[0]
-) -> OwnModel:
-    """The operator's network from `entry` with the tensors of the safetensors file `weights`, checked and wrapped.
+def load_network(entry: str, weights: str | Path) -> nn.Module:
+    """The operator's network from `entry` with the tensors of the safetensors file `weights`, in eval mode.
 
     Every tensor of the network must be in the file with its shape, and every tensor of the file must be the
     network's, so a weights file of another model (or of this one under a wrapper's prefix) is refused by name.
@@ -273,7 +283,7 @@ def import_model(
     if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
         raise EntryPointError(f"{path.name}: weights contain NaN or infinity")
     net.load_state_dict(tensors)
-    return OwnModel(describe_network(entry, net, image_shape, flat, output), net.eval())
+    return net.eval()
 
 
 def _match(entry: str, file: str, names: set[str], expected: dict[str, tuple], shapes: dict[str, tuple]) -> None:

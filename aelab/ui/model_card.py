@@ -4,7 +4,7 @@ so that unit tests cover every rule."""
 from __future__ import annotations
 
 from aelab.data.registry import dataset_title
-from aelab.models.config import ModelConfig, OwnModelConfig, describe, from_header
+from aelab.models.config import ModelConfig, OwnModelConfig, conventions_text, describe, from_header
 from aelab.models.noise import denoising_note
 from aelab.store.checkpoints import IWAE
 from aelab.training.config import Status
@@ -30,10 +30,16 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
         trained = f"{trained}, shown on {dataset_title(shown)}"
     epochs = meta.get("epochs")
     facts = {"trained on": trained, "trained for": epochs_text(epochs) if isinstance(epochs, (int, float)) else "?"}
+    if isinstance(meta.get("data_note"), str):  # a known dataset padded or resized to the model's shape
+        facts["data"] = meta["data_note"]
     imported = meta.get("imported")
     if isinstance(imported, dict):  # an own model (aelab.models.own): trained elsewhere, its weights brought in
         facts["trained for"] = "elsewhere"
         facts["weights"] = f"imported from {imported.get('weights', '?')}"
+        try:
+            facts["conventions"] = conventions_text(OwnModelConfig.from_dict(meta.get("model")))
+        except ValueError:  # a header load_checkpoint has not validated (Compare lists them): no conventions said
+            pass
     if train.get("noise"):
         facts["denoising"] = denoising_note(train)
     status = _status(meta.get("status"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from convention_models import CASES, MODELS, imported
 from own_models import EXAMPLE, ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -72,3 +73,52 @@ def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, settings):
             ]
     finally:
         out.unlink()
+
+
+@pytest.fixture(scope="module")
+def convention_runs(conventions, tmp_path_factory):
+    """Each convention of tests/convention_models.py imported with the flags that say it, in one runs folder."""
+    runs = tmp_path_factory.mktemp("convention-runs")
+    for name, (flags, *_) in CASES.items():
+        code, _, err = imported(name, conventions[name], runs / f"{name.replace('_', '-')}.safetensors", *flags)
+        assert code == 0, err
+    return runs
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_page_opens_for_each_convention(convention_runs, settings, tmp_path, name):
+    entries = ",".join(f"convention_models:{n}" for n in MODELS)
+    with settings(runs_dir=convention_runs, cache_dir=tmp_path, entry_points=entries):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.run()
+        at.sidebar.selectbox(key="model_label").set_value(f"{name.replace('_', '-')} (yours)").run()
+        card = at.sidebar.caption[0].value  # the card says the conventions its header records
+        assert ("conventions: takes [-1, 1], gives [-1, 1] (tanh)" in card) == (name == "tanh"), card
+        for page in navigation.PAGES:
+            if page is navigation.TRAIN:
+                continue
+            at.switch_page(page.script).run()
+            assert not at.exception and not at.error, (page.title, at.exception, [e.value for e in at.error])
+            assert page is navigation.DRAW or at.image or at.get("plotly_chart"), page.title
+
+
+def test_every_page_opens_for_a_diffusers_autoencoder_kl(settings, tmp_path):
+    """Latent diffusion's VAE (spatial codes 2x14x14, [-1, 1] pixels) on every page, on the digits it learnt."""
+    from convention_models import train_kl
+
+    from aelab.cli import main
+    from aelab.data.registry import load_dataset
+
+    folder = train_kl(load_dataset("digits", "train").images, tmp_path / "kl")
+    runs = tmp_path / "runs"
+    assert main(["import", f"diffusers:{folder}", "--dataset", "digits", "--out", str(runs / "kl.safetensors")]) == 0
+    with settings(runs_dir=runs, cache_dir=tmp_path / "cache", entry_points=f"diffusers:{folder}"):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.run()
+        at.sidebar.selectbox(key="model_label").set_value("kl (yours)").run()
+        assert "codes 2x14x14 (flattened)" in at.sidebar.caption[0].value
+        for page in navigation.PAGES:
+            if page is navigation.TRAIN:
+                continue
+            at.switch_page(page.script).run()
+            assert not at.exception and not at.error, (page.title, at.exception, [e.value for e in at.error])

@@ -231,8 +231,18 @@ def test_shapes_is_a_dataset_with_its_factors_always_available():
     part = test.subset([3, 1])
     np.testing.assert_array_equal(part.factors, test.factors[[3, 1]])
     torch.testing.assert_close(load_dataset("shapes", "test").images[:50], test.images[:50])  # deterministic
-    with pytest.raises(ValueError, match="shapes is 3x64x64 RGB"):
-        load_dataset("shapes", "test", side=32)
+    small = load_dataset("shapes", "test", side=32)  # at a model's side: resized, as such models are trained
+    assert small.shape == (3, 32, 32) and small.note.startswith("shapes resized from 64 to 32 px")
+
+
+def test_mnist_at_a_models_side_and_channels_is_padded_and_repeated(mnist_test):
+    wide = load_dataset("mnist", "test", side=32, channels=3, download=False)
+    assert wide.shape == (3, 32, 32) and len(wide) == len(mnist_test)
+    assert wide.note == "MNIST padded from 28 to 32 px, gray repeated to 3 channels, as models of 3x32x32 RGB take it"
+    torch.testing.assert_close(wide.images[:5, :, 2:30, 2:30], mnist_test.images[:5].repeat(1, 3, 1, 1))
+    assert wide.images[:, :, :2].abs().max() == 0  # the padding is black, as MNIST's background
+    big = load_dataset("mnist", "test", side=64, download=False)
+    assert big.shape == (1, 64, 64) and big.note.startswith("MNIST resized from 28 to 64 px")
 
 
 def _png(image: Image.Image) -> bytes:
@@ -311,6 +321,33 @@ def test_prepare_for_converts_between_gray_and_colour_and_keeps_the_digit_recipe
     np.testing.assert_array_equal(digit.image, recipe.preprocess(red_square).image)  # MNIST's recipe, as before
     plain = inputs.prepare_for((1, 28, 28), red_square, digits=False).image
     assert plain.shape == (28, 28) and not np.array_equal(plain, digit.image)
+
+
+class _Viewing(torch.nn.Module):
+    """An encoder that calls `.view` on its input, as many published ones do: it needs contiguous batches."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = torch.nn.Linear(3 * 32 * 32, 4), torch.nn.Linear(4, 3 * 32 * 32)
+
+    def encode(self, x):
+        return self.enc(x.view(len(x), -1))
+
+    def decode(self, z):
+        return self.dec(z).view(len(z), 3, 32, 32)
+
+
+def test_colour_pictures_become_contiguous_batches_an_encoder_calling_view_takes():
+    from aelab.models.config import OwnModelConfig
+    from aelab.models.own import OwnModel
+
+    pictures = render.to_pictures(_shapes(4, 32))
+    x = render.to_tensor(pictures, (3, 32, 32))
+    assert x.is_contiguous() and x.stride() == (3 * 32 * 32, 32 * 32, 32, 1)
+    torch.manual_seed(0)
+    model = OwnModel(OwnModelConfig("others:viewing", 4, False, channels=3, side=32), _Viewing())
+    codes = encoding.encode(model, pictures)  # uploads and Compare's second model go through to_tensor
+    assert codes.shape == (4, 4) and np.isfinite(codes).all()
 
 
 def test_pictures_and_tensors_convert_both_ways():
