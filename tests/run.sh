@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine, then runs every tier (unit, app, system):
-# a virtual environment with aelab and its test tools (`pip install -e .[dev]`), Debian's Chromium for the browser tests,
+# a virtual environment with aelab, its test tools and the diffusers extra (`pip install -e .[dev,diffusers]`), Debian's Chromium for the browser tests,
 # Debian's DejaVu fonts for the photos of digits (aelab/data/photos.py), and MNIST in the data folder
 # the app uses (docs/data.md), downloaded there when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,diffusers]"
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
