@@ -129,12 +129,14 @@ def prior_for(model: LatentModel, codes: Codes | None) -> Prior:
         return Prior(np.zeros(d), np.eye(d), "z ~ N(0, I), the VAE's prior")
     if codes is None:
         raise ValueError("An autoencoder's prior is fitted to its codes: pass the dataset's codes")
+    return fitted_gaussian(codes, "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)")
+
+
+def fitted_gaussian(codes: Codes, description: str = "z ~ N(mean, cov) fitted to the codes") -> Prior:
+    """One full-covariance Gaussian fitted to a dataset's codes (posterior means, for a VAE)."""
+    d = codes.mu.shape[1]
     cov = np.cov(codes.mu, rowvar=False) + 1e-5 * np.eye(d)
-    return Prior(
-        codes.mu.mean(0),
-        np.linalg.cholesky(cov),
-        "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)",
-    )
+    return Prior(codes.mu.mean(0), np.linalg.cholesky(cov), description)
 
 
 def sample(prior: Prior, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:

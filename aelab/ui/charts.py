@@ -39,15 +39,15 @@ def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:
 def error_histogram(
     errors: np.ndarray, name: str, threshold: float, suggested: float, percentile: float, marks: dict[str, float]
 ) -> go.Figure:
-    """The reference errors on a log scale, with the threshold, the suggested one and `marks` (uploads) as
-    vertical lines. Each line is a legend entry with its value on hover, never a label on the plot: labels
+    """The reference anomaly scores (counts on a log scale), with the threshold, the suggested one and `marks`
+    (uploads) as vertical lines. Each line is a legend entry with its value on hover, never a label on the plot: labels
     of nearby lines would lie on top of each other."""
     fig = go.Figure(go.Histogram(x=errors, nbinsx=120, name=name, marker_color="#4c78a8"))
     threshold_colour, suggested_colour = "#d62728", "#7f7f7f"
     others = [c for c in PALETTE if c not in (threshold_colour, suggested_colour)]
     lines = [
-        (f"threshold {threshold:.4f}", threshold, threshold_colour, "solid"),
-        (f"{percentile:g}th percentile {suggested:.4f}", suggested, suggested_colour, "dash"),
+        (f"threshold {threshold:.1f}", threshold, threshold_colour, "solid"),
+        (f"{percentile:g}th percentile {suggested:.1f}", suggested, suggested_colour, "dash"),
     ]
     lines += [(mark, error, others[i % len(others)], "dot") for i, (mark, error) in enumerate(marks.items())]
     for label, x, colour, dash in lines:
@@ -59,7 +59,7 @@ def error_histogram(
                 mode="lines",
                 name=label,
                 line=dict(color=colour, dash=dash, width=2),
-                hovertemplate=f"{label}<br>error %{{x:.4f}}<extra></extra>",
+                hovertemplate=f"{label}<br>score %{{x:.1f}}<extra></extra>",
             )
         )
     fig.update_layout(
@@ -67,7 +67,7 @@ def error_histogram(
         margin=MARGIN,
         bargap=0.02,
         yaxis=dict(type="log", dtick=1),
-        xaxis_title="reconstruction error (mean squared, per pixel)",
+        xaxis_title="anomaly score (reconstruction loss + code distance)",
         yaxis_title="test images (log)",
         yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),

@@ -163,6 +163,27 @@ def direction_label(name: str, weight: float, measure: str) -> str:
     return f"{name} · {measure} {weight:.2f}"
 
 
+OFF_DATA = (
+    "Distance from the data: the pixel distance (Euclidean, pixel values 0 to 1) from a frame to the nearest of "
+    "this model's own reconstructions of the test images. The ends are reconstructions, near 0; a frame that "
+    "looks like no digit the model draws scores high, a path through real-looking pictures stays low. Each "
+    "model is measured against its own reconstructions, so a blurry model is not marked down for blur."
+)
+
+
+ANOMALY_NOTE = (
+    "The score adds the reconstruction's loss to how far the picture's code lies from the test images' "
+    "codes; typical below the 95th percentile of the test images' scores, flagged above the threshold, "
+    "unusual between. A score can miss: a picture the model redraws well from a code among the digits' "
+    "(a plain O reads as a 0) looks typical to it, whatever it is."
+)
+UNITS = (
+    "Units: how well a model explains an image (reconstruction loss, KL, −ELBO) is in nats per image, "
+    "summed over its pixels, as on the model card; differences between pictures (error maps, reconstruction "
+    "error, distances) are in pixel values from 0 to 1."
+)
+
+
 # Where the Sample page's codes come from.
 PRIOR, MIXTURE = "prior", "mixture"
 SAMPLE_SOURCES = {

@@ -18,7 +18,8 @@ import torch
 from media import content, pixels, private_app
 from streamlit.testing.v1 import AppTest
 
-from aelab.explore import anomaly, encoding, projections
+from aelab.data import nondigits
+from aelab.explore import anomaly, encoding, priors, projections
 from aelab.images import recipe, render
 from aelab.models import noise
 from aelab.settings import SHIPPED_DIR
@@ -43,8 +44,15 @@ def models() -> dict[str, torch.nn.Module]:
 
 
 @pytest.fixture(scope="module")
-def vae_errors(models, mnist_test) -> np.ndarray:
-    return anomaly.reconstruction_errors(models["vae"], mnist_test.images)
+def vae_fitted(models, mnist_test) -> priors.Prior:
+    """The Gaussian fitted to the VAE's test codes: what the Anomaly page's code distance is measured under."""
+    return priors.fitted_gaussian(encoding.encode_all(models["vae"], mnist_test.images))
+
+
+@pytest.fixture(scope="module")
+def vae_errors(models, mnist_test, vae_fitted) -> np.ndarray:
+    """The VAE's anomaly score of every test image (anomaly.typicality_scores): the page's reference."""
+    return anomaly.typicality_scores(models["vae"], mnist_test.images, vae_fitted)
 
 
 def open_page(page: str) -> AppTest:
@@ -173,7 +181,7 @@ def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors)
     worst = np.argsort(-errors)[:9]
     shown = [c for c in captions(at) if c.startswith("#")]  # row by row, three to a row
     assert shown == [
-        f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · error {errors[i]:.4f} · flagged"
+        f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · score {errors[i]:.1f} · flagged"
         for r, i in enumerate(worst, 1)
     ]  # the 90th percentile flags all nine
 
@@ -198,7 +206,7 @@ def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(en
     assert len([c for c in captions(at) if c.startswith("#")]) == 3
 
 
-def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_errors):
+def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_errors, vae_fitted):
     at = open_page(navigation.ANOMALY.script)
     good = digit_png(mnist_test, 3)
     at.file_uploader(key="anomaly_uploader").set_value(
@@ -213,17 +221,22 @@ def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_
 
     row = at.dataframe[0].value.set_index("image").loc["good.png"]
     picture = recipe.preprocess_bytes(good, "good.png").image
-    error = float(anomaly.reconstruction_errors(models["vae"], render.to_tensor(picture))[0])
-    assert row["error"] == pytest.approx(error, abs=1e-5)
+    error = float(anomaly.typicality_scores(models["vae"], render.to_tensor(picture), vae_fitted)[0])
+    assert row["score"] == pytest.approx(error, abs=0.051)  # shown to 1 decimal
     assert row["percentile"] == pytest.approx(float(anomaly.percentile_of(error, vae_errors)), abs=0.051)  # 1 decimal
-    assert row["percentile"] < 99 and not row["flagged"]  # a real digit is ordinary
+    assert row["percentile"] < 95 and row["verdict"] == anomaly.TYPICAL  # a real digit is ordinary
 
     # uploads from other pages are scored the same way: here pure noise, flagged
     at.session_state["uploads"] = {"static": np.random.default_rng(0).random((28, 28)).astype(np.float32)}
     at.file_uploader(key="anomaly_uploader").clear()
     rerun(at)
     row = at.dataframe[0].value.set_index("image").loc["static"]
-    assert row["flagged"] and row["percentile"] == 100.0
+    assert row["verdict"] == anomaly.FLAGGED and row["percentile"] == 100.0
+
+    # a capital A, drawn in PIL's font: not a digit, and not called typical
+    at.session_state["uploads"] = {"letter": nondigits.letter("A")}
+    rerun(at)
+    assert at.dataframe[0].value.set_index("image").loc["letter"]["verdict"] != anomaly.TYPICAL
 
 
 def test_anomaly_one_class_experiment_runs_in_the_page(env):

@@ -12,7 +12,7 @@ from aelab.explore import anomaly, encoding
 from aelab.images import render
 from aelab.ui import caches, keys
 from aelab.ui.context import Context, require_context
-from aelab.ui.text import markdown_safe, upload_recipe
+from aelab.ui.text import ANOMALY_NOTE, markdown_safe, upload_recipe
 from aelab.ui.uploads import STEP_PX, take_uploads
 from aelab.ui.widgets import show
 
@@ -29,14 +29,15 @@ def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray
     x = render.to_tensor(pictures, ctx.shape)
     recon = encoding.reconstruct(ctx.model, x)
     maps = anomaly.error_maps(ctx.model, x)
-    reference = caches.scores.errors(ctx.key)
+    reference = caches.scores.reference_scores(ctx.key)
     name = f"{dataset_title(ctx.dataset)} test"
     threshold = st.session_state.get(
         keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset), anomaly.threshold_at(reference)
     )  # the Anomaly page's, once it was set
+    scores = caches.scores.typicality(ctx.key, pictures)
     return [
-        (anomaly.score_sentence(float(m.mean()), reference, name, threshold), [p, r, np.sqrt(m)])
-        for p, r, m in zip(pictures, recon, maps)
+        (anomaly.score_sentence(float(v), reference, name, threshold), [p, r, np.sqrt(m)])
+        for v, p, r, m in zip(scores, pictures, recon, maps)
     ]
 
 
@@ -45,6 +46,7 @@ def result_row(sentence: str, trio: list[np.ndarray]) -> None:
     with left:
         show(trio, ["model input", "reconstruction", "difference"], scale=SCALE)
     right.markdown(sentence)
+    right.caption(ANOMALY_NOTE)
 
 
 ctx = require_context()
