@@ -124,12 +124,16 @@ class Prior:
 
 def prior_for(model: LatentModel, codes: Codes | None) -> Prior:
     """The sampling distribution; `codes` (the dataset's) are needed for autoencoders only."""
-    d = model.latent_dim
     if model.is_variational:
-        return Prior(np.zeros(d), np.eye(d), "z ~ N(0, I), the VAE's prior")
+        return standard_normal(model.latent_dim, "z ~ N(0, I), the VAE's prior")
     if codes is None:
         raise ValueError("An autoencoder's prior is fitted to its codes: pass the dataset's codes")
     return fitted_gaussian(codes, "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)")
+
+
+def standard_normal(d: int, description: str = "z ~ N(0, I)") -> Prior:
+    """N(0, I) in d dimensions: a VAE's prior, and for an autoencoder a prior it was never trained towards."""
+    return Prior(np.zeros(d), np.eye(d), description)
 
 
 def fitted_gaussian(codes: Codes, description: str = "z ~ N(mean, cov) fitted to the codes") -> Prior:

@@ -247,7 +247,15 @@ def test_sample_controls_and_two_kinds_side_by_side(env, mnist_test):
     assert "fitted to the autoencoder's codes" in at.image[1].captions[0]
     text = [m.value for m in at.main.markdown]
     figures = [t for t in text if t.startswith("Nearest test image: ")]
-    assert len(figures) == 2 and len(at.image) == 2
+    assert len(figures) == 2 and len(at.image) == 5  # the two models' grids, then the three of "Why VAEs exist"
+    why = [image.captions[0] for image in at.image[2:]]
+    assert [c.split(": ", 1)[1].rsplit(" · ", 1)[0] for c in why] == [
+        "autoencoder from N(0, I)",
+        "autoencoder from a Gaussian fitted to its codes",
+        "VAE from its prior N(0, I)",
+    ]
+    coverage = [float(c.rsplit("coverage ", 1)[1]) for c in why]
+    assert coverage[0] < coverage[1] < coverage[2]  # the AE's N(0, I) samples are smudges, the VAE's digits
     vae = load_checkpoint(VAE).model
     prior = priors.prior_for(vae, None)
     warm = encoding.decode(vae, priors.sample(prior, 64, 1.0, 0))
