@@ -75,6 +75,23 @@ def error_histogram(
     return fig
 
 
+def posterior_bars(mu: np.ndarray, sigma: np.ndarray, kl: np.ndarray) -> go.Figure:
+    """One image's posterior per dimension: mu with sigma as error bars above, the KL from the prior below."""
+    dims = [str(d) for d in range(len(mu))]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.6, 0.4])
+    fig.add_trace(
+        go.Bar(x=dims, y=mu, error_y=dict(type="data", array=sigma), name="mu ± sigma", marker_color=PALETTE[0]),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(go.Bar(x=dims, y=kl, name="KL (nats)", marker_color=PALETTE[1]), row=2, col=1)
+    fig.update_yaxes(title_text="mu ± sigma", row=1, col=1)
+    fig.update_yaxes(title_text="KL (nats)", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="dimension", type="category", row=2, col=1)
+    fig.update_layout(height=380, margin=MARGIN, showlegend=False)
+    return fig
+
+
 def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, what: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(

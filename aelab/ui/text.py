@@ -193,6 +193,15 @@ WHY_VAES = (
 )
 
 
+POSTERIOR = (
+    "A VAE encodes an image to a distribution, not a point: a mean mu and a spread sigma per dimension (the "
+    "bars and their error bars). Training draws z = mu + sigma * eps with eps from N(0, 1), the "
+    "reparameterisation trick, and decodes it: the pictures are such draws, beside the decode of mu itself. "
+    "The KL (lower bars, nats) is what each dimension costs: how far its N(mu, sigma^2) is from the prior "
+    "N(0, 1). A dimension with sigma near 1, mu near 0 and KL near 0 carries nothing about this image."
+)
+
+
 # Where the Sample page's codes come from.
 PRIOR, MIXTURE = "prior", "mixture"
 SAMPLE_SOURCES = {

@@ -230,3 +230,18 @@ def test_an_uploaded_letter_is_not_called_typical(env, reference):
     said = sentences(at)[0]
     assert said == expected(reference, at.session_state["uploads"]["A.png"])
     assert "**typical**" not in said
+
+
+def test_the_posterior_of_the_test_image_or_an_upload(env, mnist_test):
+    """Issue #26: mu and sigma per dimension, the KL of each, and decodes of z = mu + sigma * eps."""
+    at = open_page()
+    found = encoding.posterior_of(load_checkpoint(VAE).model, mnist_test.images[:1], 6, 0)
+    draws = next(image for image in at.main.image if image.captions and image.captions[0] == "decode(mu)")
+    assert draws.captions == ["decode(mu)"] + [f"draw {i}" for i in range(1, 7)]
+    total = f"KL of this posterior from the prior: {found.kl.sum():.2f} nats in all"
+    assert any(c.value.startswith(total) for c in at.main.caption)
+    at.file_uploader(key="uploader").set_value([("A.png", png(nondigits.letter_drawing("A")), "image/png")]).run()
+    at.selectbox(key="posterior_image").set_value("A.png").run()
+    assert not at.exception and not any(c.value.startswith(total) for c in at.main.caption)  # the letter's own
+    at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
+    assert not at.exception and any("no" in i.value and "posterior" in i.value for i in at.main.info)

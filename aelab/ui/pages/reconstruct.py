@@ -12,6 +12,7 @@ from aelab.explore import anomaly, encoding
 from aelab.images import render
 from aelab.ui import caches, keys
 from aelab.ui.context import Context, require_context
+from aelab.ui.posterior import posterior_panel
 from aelab.ui.text import ANOMALY_NOTE, markdown_safe, upload_recipe
 from aelab.ui.uploads import STEP_PX, take_uploads
 from aelab.ui.widgets import show
@@ -96,3 +97,12 @@ index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="tes
 draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
 st.caption(f"Label: {ctx.data.label_name(index)}")
 result_row(*score(ctx, render.to_pictures(ctx.images[index : index + 1]))[0])
+
+st.subheader("The posterior")
+choices = [f"test image {index}", *uploads]
+chosen = st.selectbox("Image", choices, key="posterior_image")
+if chosen == choices[0]:
+    picture = ctx.images[index : index + 1]
+else:
+    picture = render.to_tensor(render.fit_all([uploads[chosen]], ctx.shape), ctx.shape)
+posterior_panel(ctx, picture, "reconstruct_posterior")
