@@ -41,12 +41,23 @@ def colour_title(key: str) -> str:
     return COLOUR_BY.get(key, key)
 
 
-def follows(factor: str, share: float) -> str:
-    """A Traverse slider's note on the generating factor its dimension follows (MIG's information share)."""
-    return f"follows {factor} ({share:.0%})" if share >= FOLLOWS_AT_LEAST else "follows no factor"
+def follows(top: Sequence[tuple[str, float]]) -> str:
+    """A Traverse slider's note on the two generating factors its dimension carries most of (shares of each
+    factor's entropy, most first): 'follows x (80%), then y (5%)' when one stands out ('partly follows' under
+    FOLLOWS_WELL), 'mixes x (35%) and colour (20%)' when the second is close behind, 'follows no factor well'
+    when even the first is faint."""
+    (first, share), (second, other) = top[0], top[1] if len(top) > 1 else ("", 0.0)
+    if share < FOLLOWS_AT_LEAST:
+        return "follows no factor well"
+    if other >= share / STANDS_OUT:
+        return f"mixes {first} ({share:.0%}) and {second} ({other:.0%})"
+    how = "follows" if share >= FOLLOWS_WELL else "partly follows"
+    return f"{how} {first} ({share:.0%}), then {second} ({other:.0%})"
 
 
 FOLLOWS_AT_LEAST = 0.1  # of a factor's entropy: below this a dimension is said to follow none
+FOLLOWS_WELL = 0.5  # of a factor's entropy: from this share a dimension is said to follow it, below it partly
+STANDS_OUT = 2  # a dimension follows one factor when it carries at least this many times the second's share
 
 
 def markdown_safe(text: str) -> str:
