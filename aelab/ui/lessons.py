@@ -58,8 +58,8 @@ IDEAS = (
     ),
     Idea(
         "Denoising",
-        "Because it can only rebuild what looks like its training data, an autoencoder given a noisy picture "
-        "returns a cleaner one; one trained on noisy inputs does it best.",
+        "An autoencoder trained on noisy pictures to rebuild the clean ones, a denoising autoencoder, learns to "
+        "drop the noise; one trained on clean pictures only may be thrown off by it.",
         navigation.DENOISE,
     ),
     Idea(

@@ -85,5 +85,5 @@ for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
 
 st.markdown("**Distance from the data at each frame**")
 chart = pd.DataFrame(distances, index=pd.RangeIndex(0, steps, name="frame"))
-st.line_chart(chart, x_label="frame", y_label="distance from the data", height=220)
+st.line_chart(chart, x_label="frame", y_label="pixel distance", height=220)
 st.caption(text.OFF_DATA)

@@ -10,6 +10,7 @@ from aelab.explore import encoding, walks
 from aelab.images import render
 from aelab.models import noise
 from aelab.models.config import DIGIT_SHAPE
+from aelab.training.runs import shipped_dir
 from aelab.ui import caches, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.lessons import IDEAS
@@ -17,6 +18,7 @@ from aelab.ui.widgets import show
 
 SCALE = 2  # enlargement of the small figures
 FEW = 4  # test images in a figure
+DENOISER = "denoising_conv_ae.safetensors"  # the starter trained on noisy inputs, beside the chosen model
 SEED = 0  # of the samples and draws: the page shows the same figures on every visit
 
 
@@ -69,7 +71,13 @@ def denoising(ctx: Context) -> None:
     clean = ctx.images[:1]
     noisy = noise.add_noise(clean, "gaussian", 0.3, torch.Generator().manual_seed(SEED))
     pictures = [render.to_pictures(clean)[0], render.to_pictures(noisy)[0], encoding.reconstruct(ctx.model, noisy)[0]]
-    show(pictures, ["clean", "noisy", "rebuilt"], SCALE)
+    captions = ["clean", "noisy", "this model"]
+    denoiser = shipped_dir() / DENOISER
+    if denoiser.is_file() and str(denoiser) != ctx.path and tuple(ctx.shape) == DIGIT_SHAPE:
+        model = caches.models.load_model(str(denoiser), caches.models.digest(str(denoiser))).model
+        pictures.append(encoding.reconstruct(model, noisy)[0])
+        captions.append(denoiser.stem)
+    show(pictures, captions, SCALE)
 
 
 def anomalies(ctx: Context) -> None:
