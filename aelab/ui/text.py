@@ -196,7 +196,8 @@ UNITS = (
 
 
 WHY_VAES = (
-    "An autoencoder was never told where its codes should lie, so codes drawn from N(0, I) decode to smudges; "
+    "At temperature 1 (whatever the slider above says) and the seed above. An autoencoder was never told "
+    "where its codes should lie, so codes drawn from N(0, I) decode to smudges; "
     "a Gaussian fitted to its codes lands near them and decodes digit-like shapes with blends between; the "
     "VAE was trained so that its prior N(0, I) decodes to digits. Under each grid, the coverage of 1,000 "
     "samples: the share of test images with a sample close by (explained above; near 0.97 for samples like "

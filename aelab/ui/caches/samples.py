@@ -31,7 +31,10 @@ def why_vaes(key: ModelData, standard: bool, n: int, temperature: float, seed: i
 
 @st.cache_data(show_spinner="Measuring coverage…", max_entries=16)
 def why_vaes_coverage(key: ModelData, standard: bool, temperature: float, seed: int, n: int) -> float:
-    """Coverage (priors.density_coverage) of n of `why_vaes`' samples against as many test images (a fixed draw)."""
+    """Coverage (priors.density_coverage) of n of `why_vaes`' samples against as many test images (a fixed draw);
+    from the model's prior these are `quality`'s samples, so its figure, once measured, serves."""
+    if not standard:
+        return quality(key, None, temperature, seed, n).coverage
     pixels = pictures(key.dataset, key.split)
     real = pixels[sample_indices(len(pixels), n, seed=0)]
     return priors.density_coverage(real, why_vaes(key, standard, n, temperature, seed)).coverage

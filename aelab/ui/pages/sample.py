@@ -111,8 +111,8 @@ else:
         (vae, False, f"{vae.checkpoint.path.stem}: VAE from its prior N(0, I)"),
     ]
     for column, (run_ctx, standard, title) in zip(st.columns(3), grids):
-        drawn = caches.samples.why_vaes(run_ctx.key, standard, WHY_SIDE**2, temperature, int(seed))
-        coverage = caches.samples.why_vaes_coverage(run_ctx.key, standard, temperature, int(seed), n_quality)
+        drawn = caches.samples.why_vaes(run_ctx.key, standard, WHY_SIDE**2, 1.0, int(seed))
+        coverage = caches.samples.why_vaes_coverage(run_ctx.key, standard, 1.0, int(seed), n_quality)
         column.image(
             render.to_png(render.enlarge(render.make_grid(drawn, ncol=WHY_SIDE), 2)),
             caption=f"{title} · coverage {coverage:.2f}",
