@@ -146,14 +146,14 @@ def upload_recipe(model_shape: tuple[int, int, int]) -> str:
         return (
             "Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
             "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
-            "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
-            "picture is to the model."
+            "reconstructed. Its anomaly score, ranked among the test set's, says how familiar the picture is "
+            "to the model."
         )
     return (
         f"Upload pictures: each is made the model's {shape_text(model_shape)} (centre-cropped to a square, "
         "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
-        "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
-        "how familiar the picture is to the model."
+        "for a gray model), then reconstructed. Its anomaly score, ranked among the test set's, says how "
+        "familiar the picture is to the model."
     )
 
 

@@ -47,13 +47,12 @@ def result_row(sentence: str, trio: list[np.ndarray]) -> None:
     with left:
         show(trio, ["model input", "reconstruction", "difference"], scale=SCALE)
     right.markdown(sentence)
-    right.caption(ANOMALY_NOTE)
 
 
 ctx = require_context()
 
 st.title("Reconstruct")
-st.caption(upload_recipe(ctx.shape))
+st.caption(f"{upload_recipe(ctx.shape)} {ANOMALY_NOTE}")
 
 upload_col, side_col = st.columns([3, 2])
 with upload_col:
