@@ -49,7 +49,7 @@ def test_start_page_draws_every_idea_with_a_figure_and_a_link(env):
     captions = [c for image in at.main.image for c in image.captions]
     assert "decode(mean), then three draws" in captions  # the default model is a VAE: its posterior
     assert ["a digit", "a letter", "rebuilt", "rebuilt"] == captions[-4:]
-    assert ["clean", "noisy", "this model", "denoising_conv_ae"] == captions[-8:-4]  # beside the denoising starter
+    assert ["clean", "noisy", "this model", "denoising AE"] == captions[-8:-4]  # beside the denoising starter
     assert any("MIG" in c.value for c in at.main.caption)  # the spot for the beta sweep's figure
 
     at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()

@@ -1,4 +1,5 @@
-"""How well a model reproduces its data: reconstruction errors, denoising PSNR, one-class results."""
+"""How well a model reproduces its data: reconstruction errors and reconstructions, anomaly scores, denoising PSNR,
+one-class results."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def denoising(ctx: Context) -> None:
     if denoiser.is_file() and str(denoiser) != ctx.path and tuple(ctx.shape) == DIGIT_SHAPE:
         model = caches.models.load_model(str(denoiser), caches.models.digest(str(denoiser))).model
         pictures.append(encoding.reconstruct(model, noisy)[0])
-        captions.append(denoiser.stem)
+        captions.append("denoising AE")
     show(pictures, captions, SCALE)
 
 
