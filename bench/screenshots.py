@@ -220,6 +220,7 @@ def shot_compare(page: Page, url: str, files: list[Path]) -> None:
 
 
 SHOTS = {
+    "start": lambda page, url, files: go(page, url, "start"),
     "map": shot_map,
     "map_box": shot_map_box,
     "map_link": shot_map_link,

@@ -176,12 +176,14 @@ def walk(model: LatentModel, base: np.ndarray, direction: np.ndarray, values: np
 def walk_grid(
     model: LatentModel, base: np.ndarray, directions: Directions, steps: int, scale: int, extent: float = WALK_EXTENT
 ) -> np.ndarray:
-    """The traversal-grid figure of `directions` around `base`: a labelled row per direction, under each
-    picture its step t, each row spanning +- extent std (1 where `directions.std` is None)."""
+    """The traversal-grid figure of `directions` around `base`: a labelled row per direction, each spanning
+    +- extent std (1 where `directions.std` is None), under each picture its step in std ('+1.5 sd'): the
+    Directions page's sliders' unit, so a row's labels read the same whatever the direction's spread."""
     std = np.ones(len(directions.names)) if directions.std is None else directions.std
     values = [walk_values(s, steps, extent) for s in std]
     tiles = np.stack([walk(model, base, v, t) for v, t in zip(directions.vectors, values)])
-    return render.labelled_grid(tiles, directions.names, [[f"{t:+.2f}" for t in row] for row in values], scale)
+    in_sd = [f"{t:+.1f} sd" for t in walk_values(1.0, steps, extent)]
+    return render.labelled_grid(tiles, directions.names, [in_sd] * len(values), scale)
 
 
 def walk_gif(frames: np.ndarray, scale: int, duration_ms: int = 150) -> bytes:

@@ -90,6 +90,17 @@ def dimension_factors(normalised: np.ndarray) -> list[tuple[int, float]]:
     return [(int(k), float(normalised[d, k])) for d, k in enumerate(best)]
 
 
+def top_factors(normalised: np.ndarray, n: int = 2) -> list[list[tuple[int, float]]]:
+    """Per code dimension, the `n` factors it carries most of, most first: [[(factor index, fraction)]], from a
+    (D, K) matrix such as `MIG.normalised`. A row that changes colour and shape as well as position shows as
+    x first with colour close behind, where the top factor alone would read as x only."""
+    normalised = np.asarray(normalised)
+    if normalised.ndim != 2 or not normalised.size:
+        raise ValueError(f"Expected a (D, K) information matrix, not shape {normalised.shape}")
+    order = np.argsort(-normalised, axis=1, kind="stable")[:, :n]
+    return [[(int(k), float(normalised[d, k])) for k in row] for d, row in enumerate(order)]
+
+
 @dataclass(frozen=True)
 class DCI:
     """DCI scores, each in [0, 1], with the importance matrix they come from."""

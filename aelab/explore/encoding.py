@@ -69,6 +69,33 @@ def reconstruct(model: LatentModel, images: torch.Tensor) -> np.ndarray:
         return to_pictures(model.reconstruct(images).sigmoid())
 
 
+@dataclass
+class Posterior:
+    """One image's posterior q(z|x) = N(mu, sigma^2) per dimension, its KL from the prior per dimension (nats),
+    and decodes of draws z = mu + sigma * eps: the reparameterisation trick, as pictures."""
+
+    mu: np.ndarray  # (D,)
+    sigma: np.ndarray  # (D,)
+    kl: np.ndarray  # (D,) nats
+    eps: np.ndarray  # (draws, D) the standard normal noise of each draw
+    draws: np.ndarray  # (draws, H, W) or (draws, H, W, 3): decode(mu + sigma * eps)
+    mean_decode: np.ndarray  # decode(mu): the deterministic reconstruction
+
+
+def posterior_of(model: LatentModel, image: torch.Tensor, draws: int = 8, seed: int = 0) -> Posterior:
+    """The posterior of one image (1, C, H, W) under a VAE and `draws` decodes of it, seeded; ValueError for an
+    autoencoder, which has a code but no posterior."""
+    if not model.is_variational:
+        raise ValueError("An autoencoder maps an image to one code: it has no posterior to draw from")
+    model.eval()
+    with torch.no_grad():
+        mu, logvar = (t.numpy()[0] for t in model.posterior(image))
+    sigma = np.exp(0.5 * logvar)
+    eps = np.random.default_rng(seed).standard_normal((draws, len(mu))).astype(np.float32)
+    kl = kl_per_dim(Codes(mu[None], logvar[None]))[0]
+    return Posterior(mu, sigma, kl, eps, decode(model, mu + sigma * eps), decode(model, mu)[0])
+
+
 # --- what each dimension does ------------------------------------------------------------
 
 

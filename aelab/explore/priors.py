@@ -124,17 +124,23 @@ class Prior:
 
 def prior_for(model: LatentModel, codes: Codes | None) -> Prior:
     """The sampling distribution; `codes` (the dataset's) are needed for autoencoders only."""
-    d = model.latent_dim
     if model.is_variational:
-        return Prior(np.zeros(d), np.eye(d), "z ~ N(0, I), the VAE's prior")
+        return standard_normal(model.latent_dim, "z ~ N(0, I), the VAE's prior")
     if codes is None:
         raise ValueError("An autoencoder's prior is fitted to its codes: pass the dataset's codes")
+    return fitted_gaussian(codes, "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)")
+
+
+def standard_normal(d: int, description: str = "z ~ N(0, I)") -> Prior:
+    """N(0, I) in d dimensions: a VAE's prior, and for an autoencoder a prior it was never trained towards."""
+    return Prior(np.zeros(d), np.eye(d), description)
+
+
+def fitted_gaussian(codes: Codes, description: str = "z ~ N(mean, cov) fitted to the codes") -> Prior:
+    """One full-covariance Gaussian fitted to a dataset's codes (posterior means, for a VAE)."""
+    d = codes.mu.shape[1]
     cov = np.cov(codes.mu, rowvar=False) + 1e-5 * np.eye(d)
-    return Prior(
-        codes.mu.mean(0),
-        np.linalg.cholesky(cov),
-        "z ~ N(mean, cov) fitted to the autoencoder's codes (it has no prior of its own)",
-    )
+    return Prior(codes.mu.mean(0), np.linalg.cholesky(cov), description)
 
 
 def sample(prior: Prior, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from aelab.explore.encoding import decode
+from aelab.explore.priors import nearest_distances
 from aelab.models.autoencoders import LatentModel
 
 
@@ -42,11 +43,12 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear"
     return path.astype(np.float32)
 
 
-def step_changes(frames: np.ndarray) -> np.ndarray:
-    """Mean absolute pixel change from each frame to the next: a spike is where the path jumps."""
-    return np.abs(np.diff(frames, axis=0)).reshape(len(frames) - 1, -1).mean(1)
+def distances_from_data(frames: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
+    """Per frame, the Euclidean pixel distance to the nearest of the model's own reconstructions of the data.
 
-
-def mean_frame_change(frames: np.ndarray) -> float:
-    """Mean absolute pixel change between neighbouring frames: low means a smooth path."""
-    return float(step_changes(frames).mean()) if len(frames) > 1 else 0.0
+    High means the frame looks like nothing the model draws for a real image: the path crossed empty space.
+    Its own reconstructions, not the images, so that a blurry model is not counted as off the data for
+    being blurry; a pixel change between neighbouring frames cannot tell this: a smooth fade through
+    broken strokes changes little per step.
+    """
+    return nearest_distances(frames, reconstructions)

@@ -39,15 +39,15 @@ def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:
 def error_histogram(
     errors: np.ndarray, name: str, threshold: float, suggested: float, percentile: float, marks: dict[str, float]
 ) -> go.Figure:
-    """The reference errors on a log scale, with the threshold, the suggested one and `marks` (uploads) as
-    vertical lines. Each line is a legend entry with its value on hover, never a label on the plot: labels
+    """The reference anomaly scores (counts on a log scale), with the threshold, the suggested one and `marks`
+    (uploads) as vertical lines. Each line is a legend entry with its value on hover, never a label on the plot: labels
     of nearby lines would lie on top of each other."""
     fig = go.Figure(go.Histogram(x=errors, nbinsx=120, name=name, marker_color="#4c78a8"))
     threshold_colour, suggested_colour = "#d62728", "#7f7f7f"
     others = [c for c in PALETTE if c not in (threshold_colour, suggested_colour)]
     lines = [
-        (f"threshold {threshold:.4f}", threshold, threshold_colour, "solid"),
-        (f"{percentile:g}th percentile {suggested:.4f}", suggested, suggested_colour, "dash"),
+        (f"threshold {threshold:.1f}", threshold, threshold_colour, "solid"),
+        (f"{percentile:g}th percentile {suggested:.1f}", suggested, suggested_colour, "dash"),
     ]
     lines += [(mark, error, others[i % len(others)], "dot") for i, (mark, error) in enumerate(marks.items())]
     for label, x, colour, dash in lines:
@@ -59,7 +59,7 @@ def error_histogram(
                 mode="lines",
                 name=label,
                 line=dict(color=colour, dash=dash, width=2),
-                hovertemplate=f"{label}<br>error %{{x:.4f}}<extra></extra>",
+                hovertemplate=f"{label}<br>score %{{x:.1f}}<extra></extra>",
             )
         )
     fig.update_layout(
@@ -67,11 +67,28 @@ def error_histogram(
         margin=MARGIN,
         bargap=0.02,
         yaxis=dict(type="log", dtick=1),
-        xaxis_title="reconstruction error (mean squared, per pixel)",
+        xaxis_title="anomaly score (reconstruction loss + code distance)",
         yaxis_title="test images (log)",
         yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
+    return fig
+
+
+def posterior_bars(mu: np.ndarray, sigma: np.ndarray, kl: np.ndarray) -> go.Figure:
+    """One image's posterior per dimension: mu with sigma as error bars above, the KL from the prior below."""
+    dims = [str(d) for d in range(len(mu))]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.6, 0.4])
+    fig.add_trace(
+        go.Bar(x=dims, y=mu, error_y=dict(type="data", array=sigma), name="mu ± sigma", marker_color=PALETTE[0]),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(go.Bar(x=dims, y=kl, name="KL (nats)", marker_color=PALETTE[1]), row=2, col=1)
+    fig.update_yaxes(title_text="mu ± sigma", row=1, col=1)
+    fig.update_yaxes(title_text="KL (nats)", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="dimension", type="category", row=2, col=1)
+    fig.update_layout(height=380, margin=MARGIN, showlegend=False)
     return fig
 
 

@@ -21,7 +21,7 @@ from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import caches, keys, navigation, uploads
 from aelab.ui.caches.key import ModelData
 from aelab.ui.model_card import card_facts, command_title, model_title
-from aelab.ui.text import OFFLINE_NOTE, dataset_option, shape_mismatch
+from aelab.ui.text import OFFLINE_NOTE, UNITS, dataset_option, shape_mismatch
 
 OFFLINE_ICON = ":material/wifi_off:"
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
@@ -187,7 +187,7 @@ def sidebar() -> None:
 def model_card(meta: dict, shown: str) -> None:
     """What the checkpoint's header says: read without loading the model."""
     st.markdown(f"**{model_title(meta)}**")
-    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items()))
+    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items()), help=UNITS)
     if meta.get("command"):
         with st.expander(command_title(meta)):
             # Inline code, not st.code: its highlighter is a large script for every first page.

@@ -13,6 +13,7 @@ from aelab.explore.anomaly import reconstruction_errors
 from aelab.images import render
 from aelab.ui import keys
 from aelab.ui.context import Context
+from aelab.ui.posterior import posterior_panel
 from aelab.ui.widgets import picture_with_download, show
 
 
@@ -89,6 +90,8 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
         if st.button(f"Use as {label}", key=key, width="stretch"):
             picker.send(index)
             st.toast(f"Image {index} is {role}")
+    with st.expander("Its posterior: mu, sigma, draws and KL"):
+        posterior_panel(ctx, image, "map_posterior")
     mu = ctx.codes().mu
     near = neighbours.nearest(mu, index)
     st.caption(

@@ -17,6 +17,7 @@ def _page(name: str, title: str, icon: str, group: str) -> PageSpec:
     return PageSpec(f"aelab/ui/pages/{name}.py", title, f":material/{icon}:", group)
 
 
+START = _page("start", "Start here", "flag", "Start")
 MAP = _page("map", "Latent map", "scatter_plot", "Explore")
 TRAVERSE = _page("traverse", "Traverse", "tune", "Explore")
 DIRECTIONS = _page("directions", "Directions", "explore", "Explore")
@@ -29,5 +30,5 @@ DENOISE = _page("denoise", "Denoise", "auto_fix_high", "Work")
 ANOMALY = _page("anomaly", "Anomaly", "troubleshoot", "Work")
 COMPARE = _page("compare", "Compare", "compare", "Work")
 
-PAGES = (MAP, TRAVERSE, DIRECTIONS, INTERPOLATE, SAMPLE, RECONSTRUCT, DRAW, TRAIN, DENOISE, ANOMALY, COMPARE)
+PAGES = (START, MAP, TRAVERSE, DIRECTIONS, INTERPOLATE, SAMPLE, RECONSTRUCT, DRAW, TRAIN, DENOISE, ANOMALY, COMPARE)
 DEFAULT = MAP

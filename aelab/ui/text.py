@@ -41,12 +41,23 @@ def colour_title(key: str) -> str:
     return COLOUR_BY.get(key, key)
 
 
-def follows(factor: str, share: float) -> str:
-    """A Traverse slider's note on the generating factor its dimension follows (MIG's information share)."""
-    return f"follows {factor} ({share:.0%})" if share >= FOLLOWS_AT_LEAST else "follows no factor"
+def follows(top: Sequence[tuple[str, float]]) -> str:
+    """A Traverse slider's note on the two generating factors its dimension carries most of (shares of each
+    factor's entropy, most first): 'follows x (80%), then y (5%)' when one stands out ('partly follows' under
+    FOLLOWS_WELL), 'mixes x (35%) and colour (20%)' when the second is close behind, 'follows no factor well'
+    when even the first is faint."""
+    (first, share), (second, other) = top[0], top[1] if len(top) > 1 else ("", 0.0)
+    if share < FOLLOWS_AT_LEAST:
+        return "follows no factor well"
+    if other >= share / STANDS_OUT:
+        return f"mixes {first} ({share:.0%}) and {second} ({other:.0%})"
+    how = "follows" if share >= FOLLOWS_WELL else "partly follows"
+    return f"{how} {first} ({share:.0%}), then {second} ({other:.0%})"
 
 
 FOLLOWS_AT_LEAST = 0.1  # of a factor's entropy: below this a dimension is said to follow none
+FOLLOWS_WELL = 0.5  # of a factor's entropy: from this share a dimension is said to follow it, below it partly
+STANDS_OUT = 2  # a dimension follows one factor when it carries at least this many times the second's share
 
 
 def markdown_safe(text: str) -> str:
@@ -135,14 +146,14 @@ def upload_recipe(model_shape: tuple[int, int, int]) -> str:
         return (
             "Upload photos or scans of digits: each is prepared the way MNIST was made (upright, grayscale, "
             "white ink on black, cropped, fitted into a 20x20 box and centred by mass in 28x28), then "
-            "reconstructed. The reconstruction error, ranked among the test set's, says how familiar the "
-            "picture is to the model."
+            "reconstructed. Its anomaly score, ranked among the test set's, says how familiar the picture is "
+            "to the model."
         )
     return (
         f"Upload pictures: each is made the model's {shape_text(model_shape)} (centre-cropped to a square, "
         "resized; a grayscale picture copied into three channels for a colour model, a colour one made gray "
-        "for a gray model), then reconstructed. The reconstruction error, ranked among the test set's, says "
-        "how familiar the picture is to the model."
+        "for a gray model), then reconstructed. Its anomaly score, ranked among the test set's, says how "
+        "familiar the picture is to the model."
     )
 
 
@@ -161,6 +172,46 @@ def direction_label(name: str, weight: float, measure: str) -> str:
     if measure.startswith("share of "):
         return f"{name} · {100 * weight:.1f}% of {measure.removeprefix('share of ')}"
     return f"{name} · {measure} {weight:.2f}"
+
+
+OFF_DATA = (
+    "Distance from the data: the pixel distance (Euclidean, pixel values 0 to 1) from a frame to the nearest of "
+    "this model's own reconstructions of the test images. The ends are reconstructions, near 0; a frame that "
+    "looks like no digit the model draws scores high, a path through real-looking pictures stays low. Each "
+    "model is measured against its own reconstructions, so a blurry model is not marked down for blur."
+)
+
+
+ANOMALY_NOTE = (
+    "The score adds the reconstruction's loss to how far the picture's code lies from the test images' "
+    "codes; typical below the 95th percentile of the test images' scores, flagged above the threshold, "
+    "unusual between. A score can miss: a picture the model redraws well from a code among the digits' "
+    "(a plain O reads as a 0) looks typical to it, whatever it is."
+)
+UNITS = (
+    "Units: how well a model explains an image (reconstruction loss, KL, −ELBO) is in nats per image, "
+    "summed over its pixels, as on the model card; differences between pictures (error maps, reconstruction "
+    "error, distances) are in pixel values from 0 to 1."
+)
+
+
+WHY_VAES = (
+    "At temperature 1 (whatever the slider above says) and the seed above. An autoencoder was never told "
+    "where its codes should lie, so codes drawn from N(0, I) decode to smudges; "
+    "a Gaussian fitted to its codes lands near them and decodes digit-like shapes with blends between; the "
+    "VAE was trained so that its prior N(0, I) decodes to digits. Under each grid, the coverage of 1,000 "
+    "samples: the share of test images with a sample close by (explained above; near 0.97 for samples like "
+    "the data). The nearest-image distance would rank the faint smudges best: little ink lies near a thin 1."
+)
+
+
+POSTERIOR = (
+    "A VAE encodes an image to a distribution, not a point: a mean mu and a spread sigma per dimension (the "
+    "bars and their error bars). Training draws z = mu + sigma * eps with eps from N(0, 1), the "
+    "reparameterisation trick, and decodes it: the pictures are such draws, beside the decode of mu itself. "
+    "The KL (lower bars, nats) is what each dimension costs: how far its N(mu, sigma^2) is from the prior "
+    "N(0, 1). A dimension with sigma near 1, mu near 0 and KL near 0 carries nothing about this image."
+)
 
 
 # Where the Sample page's codes come from.

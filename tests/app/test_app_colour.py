@@ -102,7 +102,7 @@ def test_on_shapes_the_map_colours_by_a_factor_and_traverse_says_what_each_dimen
     import json
 
     from aelab.data import shapes
-    from aelab.explore import metrics
+    from aelab.explore import disentangle
     from aelab.store.checkpoints import load_checkpoint
     from aelab.ui import text
 
@@ -123,12 +123,13 @@ def test_on_shapes_the_map_colours_by_a_factor_and_traverse_says_what_each_dimen
 
     at = open_page(navigation.TRAVERSE.script, model="colour-ae (yours)")  # the barely trained VAE's dims collapsed
     model = load_checkpoint(Path(at.session_state["model_path"])).model
-    found = metrics.disentanglement(encoding.encode_all(model, test.images).mu, test.factors, test.factor_names)
+    found = disentangle.mig(encoding.encode_all(model, test.images).mu, test.factors)
     labels = {s.key: s.label for s in at.slider if s.key.startswith("z_")}
-    for d, (name, share) in enumerate(found["dimension_factors"]):
+    for d, top in enumerate(disentangle.top_factors(found.normalised)):
         if f"z_{d}" in labels and "collapsed" not in labels[f"z_{d}"]:
-            assert labels[f"z_{d}"].endswith(text.follows(name, share))
-    assert any("follows" in label for label in labels.values()), labels
+            named = [(test.factor_names[k], share) for k, share in top]
+            assert labels[f"z_{d}"].endswith(text.follows(named))
+    assert any("follows" in label or "mixes" in label for label in labels.values()), labels
 
 
 def test_the_maps_pictures_of_a_colour_model_are_in_colour(env, click_map, lasso_map):

@@ -63,8 +63,11 @@ def test_pca_sliders_move_the_base_along_the_package_directions(env, conv_ae):
         text.direction_label(n, w, found.measure) for n, w in zip(found.names, found.weight)
     ]
     assert sliders[0].label.startswith("PC 1 · ") and sliders[0].label.endswith("% of variance")
-    for s, std in zip(sliders, found.std):
-        assert s.value == 0 and s.max == pytest.approx(directions.WALK_EXTENT * std, rel=1e-5) == -s.min
+    for s, std in zip(sliders, found.std):  # in standard deviations of the codes along each direction (#26)
+        assert s.value == 0 and s.max == directions.WALK_EXTENT == -s.min and f"one is {std:.2f}" in s.help
+    assert f"from −{directions.WALK_EXTENT:g} to +{directions.WALK_EXTENT:g} standard deviations" in " ".join(
+        c.value for c in at.caption
+    )  # the caption's range is the sliders
     base_image, recon, current = at.image[0].value
     assert current == recon  # all sliders at 0: the base code's decode
     grid, gif = at.image[1].value, at.image[2].value
@@ -73,13 +76,14 @@ def test_pca_sliders_move_the_base_along_the_package_directions(env, conv_ae):
     at.slider(key="dir_t_0").set_value(value).run()
     assert not at.exception
     assert at.image[0].value[:2] == [base_image, recon] and at.image[0].value[2] != recon
-    expected = directions.walk(model, codes[0], found.vectors[0], np.array([value]))[0]
+    expected = directions.walk(model, codes[0], found.vectors[0], np.array([value * found.std[0]]))[0]
     np.testing.assert_allclose(decoded(at), expected, atol=TOLERANCE)
     assert at.image[1].value == grid and at.image[2].value == gif  # the grid and GIF walk around the base
 
     second = float(direction_sliders(at)[1].min)  # two sliders add their steps
     at.slider(key="dir_t_1").set_value(second).run()
-    both = encoding.decode(model, codes[0] + value * found.vectors[0] + second * found.vectors[1])[0]
+    steps = value * found.std[0] * found.vectors[0] + second * found.std[1] * found.vectors[1]
+    both = encoding.decode(model, codes[0] + steps)[0]
     np.testing.assert_allclose(decoded(at), both, atol=TOLERANCE)
 
     at.button(key="dir_reset").click().run()
@@ -144,7 +148,7 @@ def test_the_attribute_vector_turns_a_one_into_a_seven(env, conv_ae, mnist_test)
         return float((labels[np.argsort(distance)[:10]] == digit).mean())
 
     assert votes_for(1) >= 0.8
-    at.slider(key="dir_t_0").set_value(attribute.norm).run()  # A's mean code plus this lands on B's
+    at.slider(key="dir_t_0").set_value(attribute.norm / attribute.std).run()  # A's mean code plus this lands on B's
     expected = directions.walk(model, codes[one], attribute.direction, np.array([attribute.norm]))[0]
     np.testing.assert_allclose(decoded(at), expected, atol=TOLERANCE)
     assert votes_for(7) >= 0.8
@@ -171,8 +175,9 @@ def test_an_uploaded_image_is_a_base_and_the_mlp_vae_works_too(env, mnist_test):
     value = float(direction_sliders(at)[0].max)
     at.slider(key="dir_t_0").set_value(value).run()
     assert not at.exception
-    vector = directions.sefa_directions(model, 5).vectors[0]
-    np.testing.assert_allclose(decoded(at), directions.walk(model, base, vector, np.array([value]))[0], atol=TOLERANCE)
+    sefa = directions.sefa_directions(model, 5, encoding.encode_all(model, mnist_test.images).mu)
+    step = np.array([value * sefa.std[0]])
+    np.testing.assert_allclose(decoded(at), directions.walk(model, base, sefa.vectors[0], step)[0], atol=TOLERANCE)
 
 
 def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist_test, conv_ae, lasso_map):
@@ -196,9 +201,8 @@ def test_two_map_selections_saved_as_groups_make_the_attribute_vector(env, mnist
     expected = directions.attribute_vector(mu[rows_a], mu[rows_b], "selection A to B")
     slider = direction_sliders(at)[0]
     assert slider.label == text.direction_label("selection A to B", expected.norm, "distance")
-    value = min(float(expected.norm), slider.max)  # A's mean code plus the vector lands on B's
+    value = min(float(expected.norm / expected.std), slider.max)  # A's mean code plus the vector lands on B's
     at.slider(key=slider.key).set_value(value).run()
     base = mu[at.number_input(key="dir_base_index").value]
-    np.testing.assert_allclose(
-        decoded(at), directions.walk(model, base, expected.direction, np.array([value]))[0], atol=TOLERANCE
-    )
+    step = np.array([value * expected.std])  # the slider is in standard deviations of the codes along it
+    np.testing.assert_allclose(decoded(at), directions.walk(model, base, expected.direction, step)[0], atol=TOLERANCE)

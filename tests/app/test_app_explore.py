@@ -190,7 +190,11 @@ def test_interpolate_path_methods_steps_and_second_model(env, vae_codes):
     at = open_page(navigation.INTERPOLATE.script)
     assert is_plain_autoencoder(picker(at).value)  # by default, a model of the other kind
     assert len(at.image) == 2
-    assert all(image.captions[0].startswith("mean pixel change between neighbouring frames: ") for image in at.image)
+    said = [image.captions[0] for image in at.image]
+    assert all(c.startswith("distance from the data: ") for c in said)
+    # The VAE (left) passes through real-looking digits, the conv AE (compared) through broken strokes (#26)
+    vae_distance, ae_distance = (float(c.split(": ")[1].split()[0]) for c in said)
+    assert vae_distance < ae_distance
     path = at.session_state["interp_path"]
     assert path.shape == (10, 20)
     assert at.session_state["interp_path_digest"] == file_digest(VAE)
@@ -243,7 +247,15 @@ def test_sample_controls_and_two_kinds_side_by_side(env, mnist_test):
     assert "fitted to the autoencoder's codes" in at.image[1].captions[0]
     text = [m.value for m in at.main.markdown]
     figures = [t for t in text if t.startswith("Nearest test image: ")]
-    assert len(figures) == 2 and len(at.image) == 2
+    assert len(figures) == 2 and len(at.image) == 5  # the two models' grids, then the three of "Why VAEs exist"
+    why = [image.captions[0] for image in at.image[2:]]
+    assert [c.split(": ", 1)[1].rsplit(" · ", 1)[0] for c in why] == [
+        "autoencoder from N(0, I)",
+        "autoencoder from a Gaussian fitted to its codes",
+        "VAE from its prior N(0, I)",
+    ]
+    coverage = [float(c.rsplit("coverage ", 1)[1]) for c in why]
+    assert coverage[0] < coverage[1] < coverage[2]  # the AE's N(0, I) samples are smudges, the VAE's digits
     vae = load_checkpoint(VAE).model
     prior = priors.prior_for(vae, None)
     warm = encoding.decode(vae, priors.sample(prior, 64, 1.0, 0))

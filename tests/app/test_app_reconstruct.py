@@ -18,7 +18,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from streamlit.testing.v1 import AppTest
 
-from aelab.explore import anomaly, encoding
+from aelab.data import nondigits
+from aelab.explore import anomaly, encoding, priors
 from aelab.images import inputs, reading, render
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import load_checkpoint
@@ -29,8 +30,8 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = navigation.RECONSTRUCT.script
 VAE = SHIPPED_DIR / "vae.safetensors"
 SENTENCE = re.compile(
-    r"^error \S+ — (higher than|no higher than) .*MNIST test image.*: "
-    r"(not flagged|flagged as unusual for this model) \(threshold \S+\)$"
+    r"^score \S+ — (higher than|no higher than) .*MNIST test image.*: "
+    r"\*\*(typical|unusual|flagged)\*\* \(flagged above \S+\)$"
 )
 STEP_NAMES = [
     "original",
@@ -55,9 +56,11 @@ def env(settings, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def reference(mnist_test) -> tuple:
-    """The model and its errors on the test set: what the page's sentences must agree with."""
+    """The model, the Gaussian fitted to its test codes and its anomaly scores on the test set: what the page's
+    sentences must agree with."""
     model = load_checkpoint(VAE).model
-    return model, anomaly.reconstruction_errors(model, mnist_test.images)
+    fitted = priors.fitted_gaussian(encoding.encode_all(model, mnist_test.images))
+    return model, fitted, anomaly.typicality_scores(model, mnist_test.images, fitted)
 
 
 def png(image: Image.Image) -> bytes:
@@ -95,14 +98,13 @@ def open_page() -> AppTest:
 
 
 def sentences(at: AppTest) -> list[str]:
-    return [m.value for m in at.main.markdown if m.value.startswith("error ")]
+    return [m.value for m in at.main.markdown if m.value.startswith("score ")]
 
 
 def expected(reference, picture: np.ndarray) -> str:
-    model, errors = reference
-    x = render.to_tensor(picture)
-    error = float(((encoding.reconstruct(model, x) - picture) ** 2).mean())
-    return anomaly.score_sentence(error, errors, "MNIST test")
+    model, fitted, scores = reference
+    score = float(anomaly.typicality_scores(model, render.to_tensor(picture), fitted)[0])
+    return anomaly.score_sentence(score, scores, "MNIST test")
 
 
 def test_a_file_that_cannot_be_read_is_not_called_nothing_uploaded(env, mnist_test, reference):
@@ -159,7 +161,7 @@ def test_uploads_good_and_bad_together(env, mnist_test, reference, monkeypatch):
     assert len(said) == 3 and all(SENTENCE.match(s) for s in said), said
     assert said[0] == expected(reference, uploads["photo.jpg"])
     assert said[1] == expected(reference, uploads["seven.png"])
-    assert "not flagged" in said[1]  # a real MNIST digit is nothing unusual
+    assert "**typical**" in said[1]  # a real MNIST digit is nothing unusual
     step_rows = [image for image in at.main.image if image.captions and image.captions[0] == "original"]
     assert [row.captions for row in step_rows] == [STEP_NAMES, STEP_NAMES]
     for name in uploads:  # square steps, shown STEP_PX wide: every step of a row is as tall as the others
@@ -209,12 +211,37 @@ def test_test_index_shows_its_reconstruction_and_score(env, mnist_test, referenc
 def test_the_verdict_follows_the_anomaly_pages_threshold(env, mnist_test, reference):
     """A threshold set on the Anomaly page is the one Reconstruct's verdict uses: the two pages never disagree."""
     at = open_page()
-    assert "not flagged" in sentences(at)[0]  # test image 0 under the default, the 99th percentile
-    errors = reference[1]
+    assert "**typical**" in sentences(at)[0]  # test image 0 under the default, the 99th percentile
+    errors = reference[2]
     low = float(np.percentile(errors, 1))
     at.switch_page(navigation.ANOMALY.script).run()
     slider = next(s for s in at.slider if s.key.startswith("anomaly_threshold_"))
     slider.set_value(low).run()
     at.switch_page(PAGE).run()
     said = sentences(at)[0]
-    assert not at.exception and "flagged as unusual for this model" in said and f"(threshold {low:.3g})" in said
+    assert not at.exception and "**flagged**" in said and f"(flagged above {low:.3g})" in said
+
+
+def test_an_uploaded_letter_is_not_called_typical(env, reference):
+    """Issue #26: a capital A once read "not flagged" here; the graded verdict must not call it typical."""
+    at = open_page()
+    at.file_uploader(key="uploader").set_value([("A.png", png(nondigits.letter_drawing("A")), "image/png")]).run()
+    assert not at.exception
+    said = sentences(at)[0]
+    assert said == expected(reference, at.session_state["uploads"]["A.png"])
+    assert "**typical**" not in said
+
+
+def test_the_posterior_of_the_test_image_or_an_upload(env, mnist_test):
+    """Issue #26: mu and sigma per dimension, the KL of each, and decodes of z = mu + sigma * eps."""
+    at = open_page()
+    found = encoding.posterior_of(load_checkpoint(VAE).model, mnist_test.images[:1], 6, 0)
+    draws = next(image for image in at.main.image if image.captions and image.captions[0] == "decode(mu)")
+    assert draws.captions == ["decode(mu)"] + [f"draw {i}" for i in range(1, 7)]
+    total = f"KL of this posterior from the prior: {found.kl.sum():.2f} nats in all"
+    assert any(c.value.startswith(total) for c in at.main.caption)
+    at.file_uploader(key="uploader").set_value([("A.png", png(nondigits.letter_drawing("A")), "image/png")]).run()
+    at.selectbox(key="posterior_image").set_value("A.png").run()
+    assert not at.exception and not any(c.value.startswith(total) for c in at.main.caption)  # the letter's own
+    at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
+    assert not at.exception and any("no" in i.value and "posterior" in i.value for i in at.main.info)

@@ -18,7 +18,8 @@ import torch
 from media import content, pixels, private_app
 from streamlit.testing.v1 import AppTest
 
-from aelab.explore import anomaly, encoding, projections
+from aelab.data import nondigits
+from aelab.explore import anomaly, encoding, priors, projections
 from aelab.images import recipe, render
 from aelab.models import noise
 from aelab.settings import SHIPPED_DIR
@@ -43,8 +44,15 @@ def models() -> dict[str, torch.nn.Module]:
 
 
 @pytest.fixture(scope="module")
-def vae_errors(models, mnist_test) -> np.ndarray:
-    return anomaly.reconstruction_errors(models["vae"], mnist_test.images)
+def vae_fitted(models, mnist_test) -> priors.Prior:
+    """The Gaussian fitted to the VAE's test codes: what the Anomaly page's code distance is measured under."""
+    return priors.fitted_gaussian(encoding.encode_all(models["vae"], mnist_test.images))
+
+
+@pytest.fixture(scope="module")
+def vae_scores(models, mnist_test, vae_fitted) -> np.ndarray:
+    """The VAE's anomaly score of every test image (anomaly.typicality_scores): the page's reference."""
+    return anomaly.typicality_scores(models["vae"], mnist_test.images, vae_fitted)
 
 
 def open_page(page: str) -> AppTest:
@@ -152,9 +160,9 @@ def digit_png(mnist_test, index: int) -> bytes:
     return render.to_png(render.enlarge(1.0 - mnist_test.images[index, 0].numpy(), 3))
 
 
-def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors):
+def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_scores):
     at = open_page(navigation.ANOMALY.script)
-    errors = vae_errors
+    errors = vae_scores
     slider = next(s for s in at.slider if s.key.startswith("anomaly_threshold_"))
     assert slider.value == pytest.approx(np.percentile(errors, 99))
     assert flagged(at) == int((errors > slider.value).sum()) == 100
@@ -173,14 +181,14 @@ def test_anomaly_threshold_drives_the_flagged_count(env, mnist_test, vae_errors)
     worst = np.argsort(-errors)[:9]
     shown = [c for c in captions(at) if c.startswith("#")]  # row by row, three to a row
     assert shown == [
-        f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · error {errors[i]:.4f} · flagged"
+        f"#{r}: test {i}, label {mnist_test.label_name(int(i))} · score {errors[i]:.1f} · flagged"
         for r, i in enumerate(worst, 1)
     ]  # the 90th percentile flags all nine
 
 
-def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(env, models, mnist_test, vae_errors):
+def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(env, models, mnist_test, vae_scores):
     at = open_page(navigation.ANOMALY.script)
-    worst = np.argsort(-vae_errors)[:9]
+    worst = np.argsort(-vae_scores)[:9]
     x = mnist_test.images[worst]
     maps = anomaly.error_maps(models["vae"], x)
     recon = encoding.reconstruct(models["vae"], x)
@@ -198,7 +206,7 @@ def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(en
     assert len([c for c in captions(at) if c.startswith("#")]) == 3
 
 
-def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_errors):
+def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_scores, vae_fitted):
     at = open_page(navigation.ANOMALY.script)
     good = digit_png(mnist_test, 3)
     at.file_uploader(key="anomaly_uploader").set_value(
@@ -213,17 +221,22 @@ def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_
 
     row = at.dataframe[0].value.set_index("image").loc["good.png"]
     picture = recipe.preprocess_bytes(good, "good.png").image
-    error = float(anomaly.reconstruction_errors(models["vae"], render.to_tensor(picture))[0])
-    assert row["error"] == pytest.approx(error, abs=1e-5)
-    assert row["percentile"] == pytest.approx(float(anomaly.percentile_of(error, vae_errors)), abs=0.051)  # 1 decimal
-    assert row["percentile"] < 99 and not row["flagged"]  # a real digit is ordinary
+    error = float(anomaly.typicality_scores(models["vae"], render.to_tensor(picture), vae_fitted)[0])
+    assert row["score"] == pytest.approx(error, abs=0.051)  # shown to 1 decimal
+    assert row["percentile"] == pytest.approx(float(anomaly.percentile_of(error, vae_scores)), abs=0.051)  # 1 decimal
+    assert row["percentile"] < 95 and row["verdict"] == anomaly.TYPICAL  # a real digit is ordinary
 
     # uploads from other pages are scored the same way: here pure noise, flagged
     at.session_state["uploads"] = {"static": np.random.default_rng(0).random((28, 28)).astype(np.float32)}
     at.file_uploader(key="anomaly_uploader").clear()
     rerun(at)
     row = at.dataframe[0].value.set_index("image").loc["static"]
-    assert row["flagged"] and row["percentile"] == 100.0
+    assert row["verdict"] == anomaly.FLAGGED and row["percentile"] == 100.0
+
+    # a capital A, drawn in PIL's font: not a digit, and not called typical
+    at.session_state["uploads"] = {"letter": nondigits.letter("A")}
+    rerun(at)
+    assert at.dataframe[0].value.set_index("image").loc["letter"]["verdict"] != anomaly.TYPICAL
 
 
 def test_anomaly_one_class_experiment_runs_in_the_page(env):
@@ -242,14 +255,15 @@ def test_anomaly_one_class_experiment_runs_in_the_page(env):
 # --- Compare ----------------------------------------------------------------------------
 
 
-def test_compare_pickers_drive_every_view_and_the_metrics(env, vae_errors):
+def test_compare_pickers_drive_every_view_and_the_metrics(env, models, mnist_test):
+    vae_mse = anomaly.reconstruction_errors(models["vae"], mnist_test.images)  # Compare's table: MSE per pixel
     at = open_page(navigation.COMPARE.script)
     assert at.selectbox(key="compare_a").value == "vae"  # the sidebar's model
     assert at.selectbox(key="compare_b").value == "beta_vae"
     table = at.dataframe[0].value
     assert list(table.columns) == ["A: vae", "B: beta_vae"]
     assert table.loc["model", "B: beta_vae"] == "MLP VAE, 20-d latent, beta 4"
-    assert float(table.loc["measured test MSE per pixel", "A: vae"]) == pytest.approx(vae_errors.mean(), abs=1e-5)
+    assert float(table.loc["measured test MSE per pixel", "A: vae"]) == pytest.approx(vae_mse.mean(), abs=1e-5)
     before = [image.value for image in at.image]
 
     at.selectbox(key="compare_b").set_value("conv_ae")

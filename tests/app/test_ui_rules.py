@@ -249,7 +249,7 @@ def test_figures_build_from_arrays_alone():
     hist = charts.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, uploads)
     assert not hist.layout.annotations  # no label on the plot, so none can cover another
     lines = hist.data[1:]
-    assert [t.name for t in lines] == ["threshold 0.9000", "99th percentile 0.8000", *uploads]
+    assert [t.name for t in lines] == ["threshold 0.9", "99th percentile 0.8", *uploads]
     assert [t.x[0] for t in lines] == [0.9, 0.8, *uploads.values()] and all(t.showlegend is not False for t in lines)
     assert len({t.line.color for t in lines}) == len(lines)  # told apart in the legend by colour
 

@@ -17,42 +17,42 @@ VAE = SHIPPED_DIR / "vae.safetensors"
 REFERENCE = np.arange(100) / 1000  # 0.000, 0.001, ..., 0.099
 
 
-def test_sentence_gives_error_rank_and_verdict() -> None:
+def test_sentence_gives_score_rank_and_graded_verdict() -> None:
     assert anomaly.threshold_at(REFERENCE) == pytest.approx(0.09801)  # the 99th percentile
     assert score_sentence(0.0975, REFERENCE, "MNIST test") == (
-        "error 0.0975 — higher than 98% of MNIST test images: not flagged (threshold 0.098)"
+        "score 0.0975 — higher than 98% of MNIST test images: **unusual** (flagged above 0.098)"
     )
     assert score_sentence(0.0505, REFERENCE, "MNIST test") == (
-        "error 0.0505 — higher than 51% of MNIST test images: not flagged (threshold 0.098)"
+        "score 0.0505 — higher than 51% of MNIST test images: **typical** (flagged above 0.098)"
     )
     assert score_sentence(0.0995, REFERENCE, "Fashion-MNIST test") == (
-        "error 0.0995 — higher than every Fashion-MNIST test image: flagged as unusual for this model (threshold 0.098)"
+        "score 0.0995 — higher than every Fashion-MNIST test image: **flagged** (flagged above 0.098)"
     )
+    assert anomaly.verdict(0.0935, REFERENCE) == "typical"  # 94 of the 100 are lower, under the 95th percentile
+    assert anomaly.verdict(0.0955, REFERENCE) == "unusual"
 
 
 def test_verdict_is_the_anomaly_pages_threshold() -> None:
     """Flagged exactly when error > threshold, the rule the Anomaly page applies, whatever threshold it is set to."""
-    assert score_sentence(0.0505, REFERENCE, "MNIST test", threshold=0.05).endswith(
-        "flagged as unusual for this model (threshold 0.05)"
-    )
-    assert score_sentence(0.05, REFERENCE, "MNIST test", threshold=0.05).endswith("not flagged (threshold 0.05)")
+    assert score_sentence(0.0505, REFERENCE, "MNIST test", threshold=0.05).endswith("**flagged** (flagged above 0.05)")
+    assert score_sentence(0.05, REFERENCE, "MNIST test", threshold=0.05).endswith("**typical** (flagged above 0.05)")
     errors = np.random.default_rng(0).gamma(2.0, 0.01, 2000)
     for threshold in (None, 0.01, float(np.median(errors))):
         limit = anomaly.threshold_at(errors) if threshold is None else threshold
         for error in errors[:200]:
-            flagged = "flagged as unusual" in score_sentence(float(error), errors, "MNIST test", threshold)
+            flagged = "**flagged**" in score_sentence(float(error), errors, "MNIST test", threshold)
             assert flagged == (error > limit), (error, limit)
     assert (errors > anomaly.threshold_at(errors)).mean() == pytest.approx(1 - anomaly.DEFAULT_PERCENTILE / 100)
 
 
 def test_extremes_are_never_rounded_into_untruths() -> None:
     assert score_sentence(0.0, REFERENCE, "MNIST test") == (
-        "error 0 — no higher than any MNIST test image: not flagged (threshold 0.098)"
+        "score 0 — no higher than any MNIST test image: **typical** (flagged above 0.098)"
     )
     many = np.linspace(0, 1, 1000)
     assert "higher than under 1% of MNIST test images" in score_sentence(0.001, many, "MNIST test")
     almost = score_sentence(0.9995, many, "MNIST test")
-    assert "higher than 99% of" in almost and "flagged as unusual for this model" in almost
+    assert "higher than 99% of" in almost and "**flagged**" in almost
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_random_noise_is_more_anomalous_than_almost_every_digit(vae, test_errors
     noise = torch.rand((3, 1, 28, 28), generator=torch.Generator().manual_seed(0))
     noise_errors = anomaly.reconstruction_errors(vae, noise)
     assert (anomaly.percentile_of(noise_errors, test_errors) >= 99.9).all()
-    assert all("flagged as unusual" in score_sentence(float(e), test_errors, "MNIST test") for e in noise_errors)
+    assert all("**flagged**" in score_sentence(float(e), test_errors, "MNIST test") for e in noise_errors)
     assert (test_errors > anomaly.threshold_at(test_errors)).mean() == pytest.approx(0.01, abs=1e-4)
 
 

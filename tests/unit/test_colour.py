@@ -382,7 +382,7 @@ def test_latent_and_anomaly_work_on_colour_pictures():
     assert anomaly.error_maps(model, x).shape == (3, 64, 64)
     assert anomaly.anomaly_scores(model, x).shape == (3,)
     frames = encoding.decode(model, walks.interpolate(codes[0], codes[1], 5))
-    assert walks.step_changes(frames).shape == (4,)
+    assert walks.distances_from_data(frames, encoding.reconstruct(model, x)).shape == (5,)
 
 
 def test_noise_hits_a_colour_pixel_in_all_its_channels_and_one_channel_as_before():

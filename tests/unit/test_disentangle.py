@@ -133,3 +133,21 @@ def test_dci_is_high_for_one_dimension_per_factor_and_low_for_mixed_ones(factors
 def test_dci_needs_codes_on_both_sides_of_its_split() -> None:
     with pytest.raises(ValueError, match="both to fit and to test"):
         dci(np.zeros((10, 2)), np.arange(10)[:, None] % 2, train_fraction=1.0)
+
+
+def test_top_factors_and_what_the_slider_says(factors: np.ndarray) -> None:
+    """Issue #26: a dimension carrying two factors alike must not read as following one alone."""
+    from aelab.explore.disentangle import top_factors
+    from aelab.ui.text import follows
+
+    first, other = factors[:, 0].astype(float), factors[:, 1].astype(float)
+    pure = noisy(np.stack([first, other], 1), 5)  # dimension 0 follows factor 0, dimension 1 factor 1
+    codes = np.concatenate([pure, (first / 3 + other / 5)[:, None], np.zeros((N, 1))], 1)  # 2: mixed, 3: collapsed
+    top = top_factors(mig(codes, factors).normalised)
+    assert [k for k, _ in top[0]][:1] == [0] and [k for k, _ in top[1]][:1] == [1]
+    assert all(len(row) == 2 and row[0][1] >= row[1][1] for row in top)
+    assert {k for k, _ in top[2]} == {0, 1}  # the mixed dimension carries both
+    named = [[(FACTOR_NAMES[k], share) for k, share in row] for row in top]
+    assert follows(named[0]).startswith(f"follows {FACTOR_NAMES[0]} (")
+    assert follows(named[2]).startswith("mixes ")
+    assert follows(named[3]) == "follows no factor well"

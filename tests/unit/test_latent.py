@@ -171,15 +171,13 @@ def test_damaged_cache_entry_is_recomputed(codes, settings, tmp_path):
         np.testing.assert_array_equal(again.mu, codes.mu)
 
 
-def test_nearest_distances_and_step_changes_measure_pixels():
+def test_nearest_distances_measure_pixels():
     ref = np.zeros((3, 28, 28), np.float32)
     ref[1, 0, 0], ref[2] = 1.0, 0.5
     queries = np.stack([ref[1], ref[2] + 0.1])
     np.testing.assert_allclose(priors.nearest_distances(queries, ref), [0.0, np.sqrt(784 * 0.01)], rtol=1e-5)
     np.testing.assert_allclose(priors.nearest_distances(ref[:2], ref, skip=np.array([0, 1])), [1.0, 1.0])
-    frames = np.stack([np.zeros((28, 28)), np.ones((28, 28)), np.ones((28, 28))])
-    np.testing.assert_allclose(walks.step_changes(frames), [1.0, 0.0])
-    assert walks.mean_frame_change(frames) == 0.5
+    np.testing.assert_allclose(walks.distances_from_data(queries, ref), priors.nearest_distances(queries, ref))
 
 
 def test_the_decoded_plane_tiles_the_decodes_of_a_pca_maps_grid(trained, codes):

@@ -6,7 +6,7 @@ codes     a model's codes of a split, and what each dimension carries
 maps      the latent map: PCA, t-SNE and UMAP, placing new codes, colourings, the decoded plane, the CSV
 walks     pictures along lines of latent space: traversal grids, directions, their walks and GIFs
 samples   priors, mixtures, samples and their quality against the data
-scores    reconstruction errors, denoising PSNR, one-class results
+scores    reconstruction errors and reconstructions, anomaly scores, denoising PSNR, one-class results
 
 Loaded models and datasets are st.cache_resource (one shared copy, never mutated); results are
 st.cache_data. Whatever is computed from a model and a dataset takes a `ModelData` first: pages call

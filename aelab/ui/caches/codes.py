@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from aelab.explore import encoding
-from aelab.explore.metrics import disentanglement
+from aelab.explore.disentangle import mig, top_factors
 from aelab.store import cache
 from aelab.ui.caches.datasets import images, labels, load_data
 from aelab.ui.caches.key import ModelData
@@ -23,12 +24,12 @@ def dim_stats(key: ModelData) -> encoding.DimensionStats:
     return encoding.dimension_stats(codes(key))
 
 
-@st.cache_data(show_spinner="Measuring which factor each dimension follows…", max_entries=8)
-def dimension_factors(key: ModelData) -> list[tuple[str, float]] | None:
-    """Per code dimension, the known generating factor it follows and its share (metrics.disentanglement);
-    None where the data has no factors."""
+@st.cache_data(show_spinner="Measuring which factors each dimension follows…", max_entries=8)
+def dimension_factors(key: ModelData) -> list[list[tuple[str, float]]] | None:
+    """Per code dimension, the two known generating factors it carries most of, with each one's share of that
+    factor's entropy (disentangle.top_factors of MIG's information); None where the data has no factors."""
     data = load_data(key.dataset, key.split)
     if data.factors is None:
         return None
-    found = disentanglement(codes(key).mu, data.factors, data.factor_names)
-    return [(name, share) for name, share in found["dimension_factors"]]
+    found = mig(codes(key).mu, np.asarray(data.factors))
+    return [[(data.factor_names[k], share) for k, share in row] for row in top_factors(found.normalised)]

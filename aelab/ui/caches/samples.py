@@ -20,6 +20,26 @@ def prior(key: ModelData) -> priors.Prior:
     return priors.prior_for(latent_model, None if latent_model.is_variational else codes(key))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def why_vaes(key: ModelData, standard: bool, n: int, temperature: float, seed: int) -> np.ndarray:
+    """n decoded samples: from N(0, I) when `standard`, else from the model's prior (an autoencoder's: the
+    Gaussian fitted to its codes), for the Sample page's three grids side by side."""
+    latent_model = model(key)
+    source = priors.standard_normal(latent_model.latent_dim) if standard else prior(key)
+    return encoding.decode(latent_model, priors.sample(source, n, temperature, seed))
+
+
+@st.cache_data(show_spinner="Measuring coverage…", max_entries=16)
+def why_vaes_coverage(key: ModelData, standard: bool, temperature: float, seed: int, n: int) -> float:
+    """Coverage (priors.density_coverage) of n of `why_vaes`' samples against as many test images (a fixed draw);
+    from the model's prior these are `quality`'s samples, so its figure, once measured, serves."""
+    if not standard:
+        return quality(key, None, temperature, seed, n).coverage
+    pixels = pictures(key.dataset, key.split)
+    real = pixels[sample_indices(len(pixels), n, seed=0)]
+    return priors.density_coverage(real, why_vaes(key, standard, n, temperature, seed)).coverage
+
+
 @st.cache_data(show_spinner="Fitting a Gaussian mixture to the codes…", max_entries=16)
 def mixture(key: ModelData, n_components: int) -> priors.Mixture:
     return priors.fit_mixture(codes(key), n_components)

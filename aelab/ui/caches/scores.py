@@ -1,4 +1,5 @@
-"""How well a model reproduces its data: reconstruction errors, denoising PSNR, one-class results."""
+"""How well a model reproduces its data: reconstruction errors and reconstructions, anomaly scores, denoising PSNR,
+one-class results."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aelab.explore import anomaly, encoding
+from aelab.explore import anomaly, encoding, priors
 from aelab.images import render
 from aelab.models import noise
 from aelab.training import one_class
+from aelab.ui.caches.codes import codes
 from aelab.ui.caches.datasets import images, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
@@ -20,6 +22,30 @@ PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
 @st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
 def errors(key: ModelData) -> np.ndarray:
     return anomaly.reconstruction_errors(model(key), images(key.dataset, key.split))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def fitted(key: ModelData) -> priors.Prior:
+    """The Gaussian fitted to the split's codes: what an anomaly score's code distance is measured under."""
+    return priors.fitted_gaussian(codes(key))
+
+
+def typicality(key: ModelData, pictures: np.ndarray) -> np.ndarray:
+    """Anomaly scores (anomaly.TYPICALITY) of pictures of the model's shape (uploads, a test image)."""
+    x = render.to_tensor(pictures, load_data(key.dataset, key.split).shape)
+    return anomaly.typicality_scores(model(key), x, fitted(key))
+
+
+@st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
+def reference_scores(key: ModelData) -> np.ndarray:
+    """Every test image's anomaly score (anomaly.TYPICALITY): the reference a score is ranked among."""
+    return anomaly.typicality_scores(model(key), images(key.dataset, key.split), fitted(key))
+
+
+@st.cache_data(show_spinner="Reconstructing the test images…", max_entries=4)
+def reconstructions(key: ModelData) -> np.ndarray:
+    """The model's reconstructions of every image of the split, as pictures: what it draws for real data."""
+    return encoding.reconstruct(model(key), images(key.dataset, key.split))
 
 
 @st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)

@@ -15,7 +15,7 @@ from aelab.images import render
 from aelab.models.autoencoders import MODELS
 from aelab.models.config import MODEL_TITLES
 from aelab.training import jobs, one_class
-from aelab.ui import caches, charts, keys
+from aelab.ui import caches, charts, keys, text
 from aelab.ui.context import require_context
 from aelab.ui.uploads import take_uploads
 from aelab.ui.widgets import show
@@ -39,13 +39,15 @@ ctx = require_context()
 
 st.title("Anomaly")
 st.caption(
-    "An autoencoder reconstructs well what resembles its training data. The reconstruction error "
-    "(mean squared pixel error) of every test image gives the reference distribution; an image whose "
-    "error is above a threshold is flagged as unusual. Error maps are coloured from dark (no error) to "
-    "light yellow (the largest error among the images shown)."
+    "An autoencoder reconstructs well what resembles its training data, and encodes it near the data's "
+    "codes. The anomaly score adds the two: the reconstruction's loss (nats per image) and the squared "
+    "distance of the image's code from the test images' codes. Every test image's score gives the reference "
+    "distribution; an image scoring above a threshold is flagged. Error maps show the pixels' squared error, "
+    "from dark (none) to light yellow (the largest among the images shown)."
 )
+st.caption(f"{text.ANOMALY_NOTE} {anomaly.TYPICALITY_HELP}")
 
-errors = caches.scores.errors(ctx.key)
+errors = caches.scores.reference_scores(ctx.key)
 dataset_name = dataset_title(ctx.dataset)
 lo, hi = float(errors.min()), float(errors.max())
 threshold_key = keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset)
@@ -61,11 +63,9 @@ percentile = controls[0].select_slider(
 suggested = anomaly.threshold_at(errors, percentile)
 st.session_state.setdefault(threshold_key, suggested)
 with controls[1]:
-    threshold = st.slider(
-        "Threshold (reconstruction error)", lo, hi, key=threshold_key, step=(hi - lo) / 1000, format="%.4f"
-    )
+    threshold = st.slider("Threshold (anomaly score)", lo, hi, key=threshold_key, step=(hi - lo) / 1000, format="%.1f")
     st.button(
-        f"Use the {percentile:g}th percentile ({suggested:.4f})",
+        f"Use the {percentile:g}th percentile ({suggested:.1f})",
         key="anomaly_use_suggested",
         on_click=use_suggested,
         args=(threshold_key, suggested),
@@ -82,7 +82,7 @@ order = np.argsort(-errors, kind="stable")[:top]
 worst = ctx.images[order]
 maps = anomaly.error_maps(ctx.model, worst)
 captions = [
-    f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · error {errors[i]:.4f}"
+    f"#{rank}: test {i}, label {ctx.data.label_name(int(i))} · score {errors[i]:.1f}"
     + (" · flagged" if errors[i] > threshold else "")
     for rank, i in enumerate(order, 1)
 ]
@@ -106,8 +106,8 @@ with upload_col:
         st.error(message, icon=":material/error:")
 uploads = keys.uploads()
 note_col.caption(
-    "Each upload is ranked among the test images' errors: the percentile is the share of test "
-    "images reconstructed better. Uploads also appear as dotted lines on the histogram."
+    "Each upload is ranked among the test images' scores: the percentile is the share of test "
+    "images scoring lower. Uploads also appear as dotted lines on the histogram."
 )
 upload_names = list(uploads)
 upload_errors = np.zeros(0)
@@ -115,14 +115,14 @@ if uploads:
     pictures = render.fit_all(list(uploads.values()), ctx.shape)
     x = render.to_tensor(pictures, ctx.shape)
     maps = anomaly.error_maps(ctx.model, x)
-    upload_errors = maps.mean(axis=(1, 2))
+    upload_errors = caches.scores.typicality(ctx.key, pictures)
     percentiles = anomaly.percentile_of(upload_errors, errors)
     st.dataframe(
         {
             "image": upload_names,
-            "error": np.round(upload_errors, 5),
+            "score": np.round(upload_errors, 1),
             "percentile": np.round(percentiles, 1),
-            "flagged": upload_errors > threshold,
+            "verdict": [anomaly.verdict(float(v), errors, threshold) for v in upload_errors],
         },
         hide_index=True,
     )

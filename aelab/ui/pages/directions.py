@@ -71,7 +71,8 @@ try:
 except ValueError as err:
     st.error(str(err))
     st.stop()
-spans = WALK_EXTENT * np.maximum(1.0 if found.std is None else found.std, 1e-3)  # std None: SeFa without codes
+# A slider's unit: one standard deviation of the data's codes along its direction (1 where there are none).
+units = np.maximum(np.ones(len(found.names)) if found.std is None else found.std, 1e-3).astype(np.float32)
 labels = [text.direction_label(n, w, found.measure) for n, w in zip(found.names, found.weight)]
 slider_keys = [f"dir_t_{i}" for i in range(len(labels))]
 
@@ -100,20 +101,20 @@ def explorer() -> None:
             [
                 st.slider(
                     label,
-                    -float(span),
-                    float(span),
-                    step=float(span) / 50,
-                    format="%.2f",
+                    -WALK_EXTENT,
+                    WALK_EXTENT,
+                    step=WALK_EXTENT / 50,
+                    format="%.2f sd",
                     key=key,
-                    help=f"0 is the base code; ±{span:.2f} is ±{WALK_EXTENT:g} standard deviations "
-                    "of the codes along this direction.",
+                    help=f"In standard deviations of the dataset's codes along this direction (one is {unit:.2f} "
+                    "in the code's own units); 0 is the base code.",
                 )
-                for label, span, key in zip(labels, spans, slider_keys)
+                for label, unit, key in zip(labels, units, slider_keys)
             ],
             dtype=np.float32,
         )
     with pictures:
-        code = base + steps @ found.vectors
+        code = base + (steps * units) @ found.vectors
         show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
         st.button("Reset to base", key="dir_reset", on_click=reset, icon=":material/restart_alt:")
 
@@ -123,7 +124,7 @@ explorer()
 st.subheader("Walk grid")
 st.caption(
     f"Each row walks the base code along one direction, from −{WALK_EXTENT:g} to +{WALK_EXTENT:g} standard "
-    "deviations; under each picture, the step taken."
+    "deviations of the dataset's codes along it, as the sliders do; under each picture, the step in them (sd)."
 )
 steps = st.columns([2, 3])[0].slider("Steps per direction", 3, 15, 8, key="dir_grid_steps")
 png = caches.walks.walk_grid_png(ctx.key, kind, k, sides, base.tobytes(), steps, GRID_SCALE)

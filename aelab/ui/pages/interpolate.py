@@ -6,7 +6,7 @@ import streamlit as st
 
 from aelab.explore import walks
 from aelab.images import render
-from aelab.ui import keys
+from aelab.ui import caches, keys, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, pick_latent, picture_with_download
 
@@ -20,7 +20,8 @@ ctx = require_context()
 st.title("Interpolate")
 st.caption(
     "Walk in a straight line (or along a great circle) from one image's code to another's and decode "
-    "every step. A good latent space gives a smooth morph; a jump means the path crossed empty space."
+    "every step. A good latent space passes through pictures like the data; a path through empty space "
+    "decodes pictures like nothing the model draws for a real image."
 )
 
 if len(ctx.data) > 1:
@@ -52,17 +53,18 @@ runs = [(ctx, np.stack([picked_a[0], picked_b[0]]))]
 if other is not None:
     runs.append((other, other.encode(endpoints)))  # the same two images, encoded by the second model
 
-changes = {}
+distances = {}
 for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
     primary = run_ctx is ctx
     path = walks.interpolate(a, b, steps, method)
     frames = run_ctx.decode(path)
     name = run_ctx.checkpoint.path.stem
-    changes[name if primary else f"{name} (compared)"] = walks.step_changes(frames)
+    off_data = walks.distances_from_data(frames, caches.scores.reconstructions(run_ctx.key))
+    distances[name if primary else f"{name} (compared)"] = off_data
     strip = render.make_grid(frames, ncol=render.wrap_columns(steps, FRAMES_PER_ROW))
     with column:
         st.markdown(f"**{name}**")
-        caption = f"mean pixel change between neighbouring frames: {walks.mean_frame_change(frames):.4f}"
+        caption = f"distance from the data: {off_data.mean():.2f} on average over the frames (lower is closer)"
         if not primary:
             st.image(render.to_png(render.enlarge(strip, 3)), caption=caption, output_format="PNG")
             continue
@@ -81,6 +83,7 @@ for column, (run_ctx, (a, b)) in zip(st.columns(len(runs)), runs):
             key="interp_gif",
         )
 
-st.markdown("**Pixel change at each step**")
-chart = pd.DataFrame(changes, index=pd.RangeIndex(1, steps, name="step"))
-st.line_chart(chart, x_label="step (frame i to i + 1)", y_label="mean |Δ pixel|", height=220)
+st.markdown("**Distance from the data at each frame**")
+chart = pd.DataFrame(distances, index=pd.RangeIndex(0, steps, name="frame"))
+st.line_chart(chart, x_label="frame", y_label="pixel distance", height=220)
+st.caption(text.OFF_DATA)

@@ -12,7 +12,8 @@ from aelab.explore import anomaly, encoding
 from aelab.images import render
 from aelab.ui import caches, keys
 from aelab.ui.context import Context, require_context
-from aelab.ui.text import markdown_safe, upload_recipe
+from aelab.ui.posterior import posterior_panel
+from aelab.ui.text import ANOMALY_NOTE, markdown_safe, upload_recipe
 from aelab.ui.uploads import STEP_PX, take_uploads
 from aelab.ui.widgets import show
 
@@ -29,14 +30,15 @@ def score(ctx: Context, pictures: np.ndarray) -> list[tuple[str, list[np.ndarray
     x = render.to_tensor(pictures, ctx.shape)
     recon = encoding.reconstruct(ctx.model, x)
     maps = anomaly.error_maps(ctx.model, x)
-    reference = caches.scores.errors(ctx.key)
+    reference = caches.scores.reference_scores(ctx.key)
     name = f"{dataset_title(ctx.dataset)} test"
     threshold = st.session_state.get(
         keys.anomaly_threshold_key(ctx.checkpoint.digest, ctx.dataset), anomaly.threshold_at(reference)
     )  # the Anomaly page's, once it was set
+    scores = caches.scores.typicality(ctx.key, pictures)
     return [
-        (anomaly.score_sentence(float(m.mean()), reference, name, threshold), [p, r, np.sqrt(m)])
-        for p, r, m in zip(pictures, recon, maps)
+        (anomaly.score_sentence(float(v), reference, name, threshold), [p, r, np.sqrt(m)])
+        for v, p, r, m in zip(scores, pictures, recon, maps)
     ]
 
 
@@ -50,7 +52,7 @@ def result_row(sentence: str, trio: list[np.ndarray]) -> None:
 ctx = require_context()
 
 st.title("Reconstruct")
-st.caption(upload_recipe(ctx.shape))
+st.caption(f"{upload_recipe(ctx.shape)} {ANOMALY_NOTE}")
 
 upload_col, side_col = st.columns([3, 2])
 with upload_col:
@@ -94,3 +96,12 @@ index = pick_col.number_input("Test image index", 0, len(ctx.data) - 1, key="tes
 draw_col.button("Draw one at random", key="test_random", on_click=random_index, args=(len(ctx.data),))
 st.caption(f"Label: {ctx.data.label_name(index)}")
 result_row(*score(ctx, render.to_pictures(ctx.images[index : index + 1]))[0])
+
+st.subheader("The posterior")
+choices = [f"test image {index}", *uploads]
+chosen = st.selectbox("Image", choices, key="posterior_image")
+if chosen == choices[0]:
+    picture = ctx.images[index : index + 1]
+else:
+    picture = render.to_tensor(render.fit_all([uploads[chosen]], ctx.shape), ctx.shape)
+posterior_panel(ctx, picture, "reconstruct_posterior")

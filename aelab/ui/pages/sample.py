@@ -9,6 +9,8 @@ from aelab.ui import caches, text
 from aelab.ui.context import require_context
 from aelab.ui.widgets import comparison_picker, picture_with_download
 
+WHY_SIDE = 6  # samples per row and column of the three grids side by side
+
 ctx = require_context()
 
 
@@ -50,10 +52,11 @@ if source == text.MIXTURE:
     )
 
 pixels = caches.datasets.pictures(ctx.dataset, ctx.split)
-yardstick = caches.samples.reference_distance(ctx.dataset, ctx.split)
-spread = caches.samples.reference_diversity(ctx.dataset, ctx.split)
 n_quality = min(QUALITY_SAMPLES, len(pixels))  # as many samples as real images, as density and coverage expect
 runs = [ctx] if other is None else [ctx, other]
+
+yardstick = caches.samples.reference_distance(ctx.dataset, ctx.split)
+spread = caches.samples.reference_diversity(ctx.dataset, ctx.split)
 for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     if components is None:
         description = caches.samples.prior(run_ctx.key).description
@@ -95,3 +98,24 @@ st.caption(
     "a few shapes, which the nearest-image figure cannot see); *density* counts the neighbourhoods each sample "
     "falls in, over k (about 1 for samples like the data, above 1 when they crowd into the densest regions)."
 )
+
+st.subheader("Why VAEs exist")
+autoencoder = next((run for run in runs if not run.is_variational), None)
+vae = next((run for run in runs if run.is_variational), None)
+if autoencoder is None or vae is None:
+    st.info("Pick an autoencoder and a VAE (the model in the sidebar and “Compare with”) to see them side by side.")
+else:
+    grids = [
+        (autoencoder, True, f"{autoencoder.checkpoint.path.stem}: autoencoder from N(0, I)"),
+        (autoencoder, False, f"{autoencoder.checkpoint.path.stem}: autoencoder from a Gaussian fitted to its codes"),
+        (vae, False, f"{vae.checkpoint.path.stem}: VAE from its prior N(0, I)"),
+    ]
+    for column, (run_ctx, standard, title) in zip(st.columns(3), grids):
+        drawn = caches.samples.why_vaes(run_ctx.key, standard, WHY_SIDE**2, 1.0, int(seed))
+        coverage = caches.samples.why_vaes_coverage(run_ctx.key, standard, 1.0, int(seed), n_quality)
+        column.image(
+            render.to_png(render.enlarge(render.make_grid(drawn, ncol=WHY_SIDE), 2)),
+            caption=f"{title} · coverage {coverage:.2f}",
+            output_format="PNG",
+        )
+    st.caption(text.WHY_VAES)

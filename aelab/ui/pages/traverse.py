@@ -33,12 +33,13 @@ factors = caches.codes.dimension_factors(ctx.key) if factor_names(ctx.dataset) e
 
 
 def slider_label(d: int) -> str:
-    """E.g. 'dim 7 · KL 0.00 · collapsed', or on data with known factors 'dim 3 · KL 1.20 · follows x (45%)':
+    """E.g. 'dim 7 · KL 0.00 · collapsed', or on data with known factors 'dim 3 · KL 1.20 · mixes x (35%) and
+    colour (20%)' (text.follows):
     what the dimension carries, in the model's own measure."""
     label = f"dim {d} · {unit} {stats.importance[d]:.2f}"
     if stats.collapsed[d]:
         return f"{label} · collapsed"
-    return label if factors is None else f"{label} · {text.follows(*factors[d])}"
+    return label if factors is None else f"{label} · {text.follows(factors[d])}"
 
 
 def reset_to_base(code: np.ndarray) -> None:
@@ -91,6 +92,12 @@ st.caption(
     f"Ranked by {stats.measure}, most used first. {int((~stats.collapsed).sum())} of {len(base)} are active: "
     f"their code varies across the dataset with variance above {ACTIVE_UNIT_THRESHOLD:g}, the model card's "
     "rule for active units. The others are collapsed."
+    + (
+        ""
+        if factors is None
+        else " Each slider names the two known factors its dimension carries most of, as the share of each "
+        "factor's information (mutual information over the factor's entropy) the dimension holds."
+    )
 )
 explorer()
 
