@@ -169,21 +169,28 @@ def fitted(data: ImageData, channels: int, side: int) -> ImageData:
     if not isinstance(data.images, torch.Tensor):
         raise ValueError(f"{dataset_title(data.name)} is streamed from its files: it is read at its own shape only")
     x, (was_channels, was_side) = data.images, data.images.shape[1:3]
-    steps = []
     if side != was_side:
         grow = side - was_side
         if 0 < grow <= PAD_AT_MOST:
             x = F.pad(x, (grow // 2, grow - grow // 2, grow // 2, grow - grow // 2))
-            steps.append(f"padded from {was_side} to {side} px")
         else:
             x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-            steps.append(f"resized from {was_side} to {side} px")
     if channels != was_channels:
         luma = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
         x = x.repeat(1, 3, 1, 1) if channels == 3 else (x * luma).sum(1, keepdim=True)
-        steps.append("gray repeated to 3 channels" if channels == 3 else "made gray")
-    note = f"{dataset_title(data.name)} {', '.join(steps)}, as models of {shape_text((channels, side, side))} take it"
+    note = fitted_note(data.name, (was_channels, was_side, was_side), (channels, side, side))
     return dataclasses.replace(data, images=x.contiguous(), note=note)
+
+
+def fitted_note(name: str, native: tuple[int, int, int], shape: tuple[int, int, int]) -> str:
+    """What `fitted` does to dataset `name` (of shape `native`) to give it `shape`, in one line."""
+    steps = []
+    if shape[1] != native[1]:
+        padded = 0 < shape[1] - native[1] <= PAD_AT_MOST
+        steps.append(f"{'padded' if padded else 'resized'} from {native[1]} to {shape[1]} px")
+    if shape[0] != native[0]:
+        steps.append("gray repeated to 3 channels" if shape[0] == 3 else "made gray")
+    return f"{dataset_title(name)} {', '.join(steps)}, as models of {shape_text(shape)} take it"
 
 
 DOWNLOADABLE = (*TORCHVISION_DATASETS, *COLOUR_DATASETS)

@@ -12,7 +12,7 @@ import torch
 
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
-from aelab.data.registry import FALLBACK_DATASET, available_datasets
+from aelab.data.registry import FALLBACK_DATASET, available_datasets, dataset_shape, fitted_note
 from aelab.explore import encoding
 from aelab.images import render
 from aelab.models.config import ModelConfig, OwnModelConfig, from_header
@@ -21,7 +21,7 @@ from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
 from aelab.ui import caches, keys, navigation, uploads
 from aelab.ui.caches.key import ModelData
 from aelab.ui.model_card import card_facts, command_title, model_title
-from aelab.ui.text import OFFLINE_NOTE, UNITS, dataset_option, shape_mismatch
+from aelab.ui.text import OFFLINE_NOTE, UNITS, dataset_option
 
 OFFLINE_ICON = ":material/wifi_off:"
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
@@ -47,7 +47,9 @@ class Context:
     @property
     def key(self) -> ModelData:
         """What every cache computed from this model and data is keyed by (aelab.ui.caches)."""
-        return ModelData(self.path, self.digest, self.dataset, self.split)
+        native = dataset_shape(self.dataset)
+        fitted = None if native is None or native == self.shape else self.shape
+        return ModelData(self.path, self.digest, self.dataset, self.split, fitted)
 
     @property
     def config(self) -> ModelConfig | OwnModelConfig:
@@ -68,12 +70,12 @@ class Context:
 
     @property
     def data(self) -> ImageData:
-        return _loaded(lambda: caches.datasets.load_data(self.dataset, self.split))
+        return _loaded(lambda: caches.datasets.load_data(*self.key.data))
 
     @property
     def images(self) -> torch.Tensor:
         """The data's (N, C, H, W) images, held in memory."""
-        return _loaded(lambda: caches.datasets.images(self.dataset, self.split))
+        return _loaded(lambda: caches.datasets.images(*self.key.data))
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
         """Every test image's label and the class names, read without loading the images."""
@@ -162,7 +164,9 @@ def sidebar() -> None:
             return
         names, note = dataset_options()
         keys.read_link(options, names)
-        label = st.selectbox("Model", list(options), key=keys.MODEL_LABEL)
+        label = st.selectbox(
+            "Model", list(options), key=keys.MODEL_LABEL, on_change=follow_model, args=(options, names)
+        )
         st.session_state[keys.MODEL_PATH] = options[label]
         st.selectbox("Dataset (test split)", names, key=keys.DATASET, format_func=dataset_option)
         if note:
@@ -182,6 +186,18 @@ def sidebar() -> None:
             )
             for message in errors:
                 st.error(message, icon=":material/error:")
+
+
+def follow_model(options: dict[str, str], names: list[str]) -> None:
+    """A model picked whose images the shown dataset's are not: show the dataset it learnt, or one of its shape,
+    where there is one; else the shown one stays, fitted to the model's shape (Context.key)."""
+    meta = caches.models.metadata(options[st.session_state[keys.MODEL_LABEL]])
+    shape = image_shape(meta)
+    if dataset_shape(st.session_state.get(keys.DATASET, FALLBACK_DATASET)) == shape:
+        return
+    fits = [name for name in names if dataset_shape(name) == shape]
+    if fits:
+        st.session_state[keys.DATASET] = meta.get("dataset") if meta.get("dataset") in fits else fits[0]
 
 
 def model_card(meta: dict, shown: str) -> None:
@@ -220,10 +236,9 @@ def require_context() -> Context:
     if ctx is None:
         st.stop()
     offline_notice(ctx.dataset)
-    mismatch = shape_mismatch(ctx.shape, ctx.dataset)
-    if mismatch:
-        st.warning(mismatch, icon=":material/image_not_supported:")
-        st.stop()
+    native = dataset_shape(ctx.dataset)
+    if ctx.key.shape is not None and native is not None:
+        st.caption(fitted_note(ctx.dataset, native, ctx.key.shape) + ".")
     return ctx
 
 

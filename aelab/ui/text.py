@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from aelab.data.folders import COLOUR, DIGITS, GRAY, INDEXING
-from aelab.data.registry import FALLBACK_DATASET, dataset_shape, dataset_title
+from aelab.data.registry import FALLBACK_DATASET, dataset_title
 from aelab.models.config import DIGIT_SHAPE, shape_text
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|#])")
@@ -127,17 +127,6 @@ def parse_indices(text: str, n: int, most: int = MAX_INDICES) -> list[int]:
     if len(indices) > most:
         raise ValueError(f"At most {most} images at once.")
     return indices
-
-
-def shape_mismatch(model_shape: tuple[int, int, int] | None, dataset: str) -> str | None:
-    """Why this model cannot be shown on this dataset (their images differ), or None when it can."""
-    shape = dataset_shape(dataset)
-    if model_shape is None or shape is None or shape == model_shape:
-        return None
-    return (
-        f"This model takes {shape_text(model_shape)} images and {dataset_title(dataset)} is "
-        f"{shape_text(shape)}: pick a dataset of the model's shape in the sidebar, or another model."
-    )
 
 
 def upload_recipe(model_shape: tuple[int, int, int]) -> str:

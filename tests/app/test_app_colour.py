@@ -89,13 +89,16 @@ def test_the_map_draws_a_colour_model_and_its_clicked_image_in_colour(env, click
     assert any(colourful(url) for image in at.image for url in image.value)
 
 
-def test_a_gray_model_on_colour_data_gets_one_line(env):
-    at = open_page(navigation.MAP.script, model="vae")
-    assert [w.value for w in at.main.warning] == [
-        "This model takes 1x28x28 gray images and shapes is 3x64x64 RGB: pick a dataset of the model's shape in "
-        "the sidebar, or another model."
-    ]
-    assert not at.main.error
+def test_a_model_picked_brings_data_of_its_shape_and_other_data_is_fitted_to_it(env):
+    at = open_page(navigation.MAP.script)
+    at.sidebar.selectbox(key="model_label").set_value("vae").run()  # a 1x28x28 model, shown shapes (3x64x64)
+    assert at.sidebar.selectbox(key="dataset").value == "mnist"  # the dataset it learnt, of its shape
+    assert not at.main.warning and not at.main.error and not at.exception
+    at.sidebar.selectbox(key="dataset").set_value("shapes").run()  # the person asks for shapes all the same
+    assert not at.main.warning and not at.main.error and not at.exception
+    note = "shapes resized from 64 to 28 px, made gray, as models of 1x28x28 gray take it."
+    assert note in [c.value for c in at.main.caption]
+    assert len(at.get("plotly_chart")) == 1  # the map of the shapes, as the model sees them
 
 
 def test_on_shapes_the_map_colours_by_a_factor_and_traverse_says_what_each_dimension_follows(env):

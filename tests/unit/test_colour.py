@@ -415,15 +415,16 @@ def test_uploads_prepared_for_one_model_fit_another():
     assert render.fit_all(np.stack([digit, digit]), (1, 28, 28)).shape == (2, 28, 28)
 
 
-def test_the_app_says_when_a_model_and_a_dataset_have_different_images():
-    from aelab.ui.text import shape_mismatch
+def test_a_known_dataset_fitted_to_a_model_says_how():
+    from aelab.data.registry import fitted, fitted_note, load_dataset
 
-    assert shape_mismatch((1, 28, 28), "mnist") is None and shape_mismatch((3, 64, 64), "shapes") is None
-    assert shape_mismatch((3, 64, 64), "/some/folder") is None  # a folder's shape is the person's choice
-    assert shape_mismatch((3, 64, 64), "mnist") == (
-        "This model takes 3x64x64 RGB images and MNIST is 1x28x28 gray: pick a dataset of the model's shape in the "
-        "sidebar, or another model."
+    note = fitted_note("mnist", (1, 28, 28), (3, 32, 32))
+    assert note == "MNIST padded from 28 to 32 px, gray repeated to 3 channels, as models of 3x32x32 RGB take it"
+    assert fitted_note("shapes", (3, 64, 64), (1, 28, 28)) == (
+        "shapes resized from 64 to 28 px, made gray, as models of 1x28x28 gray take it"
     )
+    data = load_dataset("mnist", "test", download=False, cached=True)
+    assert fitted(data, 3, 32).note == note  # what the card and the pages say is what was done
 
 
 def _encoded(image: Image.Image, fmt: str) -> bytes:

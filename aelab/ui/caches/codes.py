@@ -16,7 +16,7 @@ from aelab.ui.caches.models import model
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(key: ModelData) -> encoding.Codes:
     disk_key = cache.cache_key(key.digest, key.dataset, key.split, len(labels(key.dataset, key.split)[0]))
-    return encoding.cached_codes(disk_key, lambda: encoding.encode_all(model(key), images(key.dataset, key.split)))
+    return encoding.cached_codes(disk_key, lambda: encoding.encode_all(model(key), images(*key.data)))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -28,7 +28,7 @@ def dim_stats(key: ModelData) -> encoding.DimensionStats:
 def dimension_factors(key: ModelData) -> list[list[tuple[str, float]]] | None:
     """Per code dimension, the two known generating factors it carries most of, with each one's share of that
     factor's entropy (disentangle.top_factors of MIG's information); None where the data has no factors."""
-    data = load_data(key.dataset, key.split)
+    data = load_data(*key.data)
     if data.factors is None:
         return None
     found = mig(codes(key).mu, np.asarray(data.factors))

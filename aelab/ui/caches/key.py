@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+Shape = tuple[int, int, int]
+
 
 @dataclass(frozen=True)
 class ModelData:
@@ -18,3 +20,9 @@ class ModelData:
     digest: str  # content hash of the checkpoint: the model's identity, whatever its path
     dataset: str
     split: str
+    shape: Shape | None = None  # the model's (C, H, W) when the dataset is fitted to it (registry.fitted), else None
+
+    @property
+    def data(self) -> tuple[str, str, Shape | None]:
+        """The arguments of caches.datasets' functions: the split as this model sees it."""
+        return self.dataset, self.split, self.shape

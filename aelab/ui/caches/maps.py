@@ -77,7 +77,7 @@ def placer(key: ModelData, method: str, n_points: int, setting: float) -> Callab
 def colour_values(key: ModelData, by: str) -> np.ndarray:
     """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
     if by.startswith(text.FACTOR):
-        data = load_data(key.dataset, key.split)
+        data = load_data(*key.data)
         if data.factors is None:
             raise ValueError(f"{key.dataset} has no generating factors to colour by")
         return data.factors[:, data.factor_names.index(by.removeprefix(text.FACTOR))].astype(np.float32)
@@ -85,7 +85,7 @@ def colour_values(key: ModelData, by: str) -> np.ndarray:
         return encoding.kl_per_dim(codes(key)).sum(1)
     if by == "recon":
         return errors(key)
-    return anomaly.anomaly_scores(model(key), images(key.dataset, key.split), "mse_per_ink")
+    return anomaly.anomaly_scores(model(key), images(*key.data), "mse_per_ink")
 
 
 @st.cache_data(show_spinner="Counting the neighbours the map kept…", max_entries=8)
@@ -102,4 +102,4 @@ def decoded_plane(key: ModelData) -> tuple[np.ndarray, tuple[float, float, float
 @st.cache_data(show_spinner="Preparing the CSV…", max_entries=4)
 def codes_csv(key: ModelData) -> bytes:
     """Every image's code and its place on the PCA map."""
-    return projections.codes_csv(codes(key).mu, load_data(key.dataset, key.split).labels.numpy(), pca(key))
+    return projections.codes_csv(codes(key).mu, load_data(*key.data).labels.numpy(), pca(key))

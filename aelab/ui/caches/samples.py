@@ -35,7 +35,7 @@ def why_vaes_coverage(key: ModelData, standard: bool, temperature: float, seed: 
     from the model's prior these are `quality`'s samples, so its figure, once measured, serves."""
     if not standard:
         return quality(key, None, temperature, seed, n).coverage
-    pixels = pictures(key.dataset, key.split)
+    pixels = pictures(*key.data)
     real = pixels[sample_indices(len(pixels), n, seed=0)]
     return priors.density_coverage(real, why_vaes(key, standard, n, temperature, seed)).coverage
 
@@ -55,22 +55,22 @@ def sample_codes(key: ModelData, components: int | None, n: int, temperature: fl
 @st.cache_data(show_spinner="Measuring density and coverage…", max_entries=32)
 def quality(key: ModelData, components: int | None, temperature: float, seed: int, n: int) -> priors.Quality:
     """Density and coverage of n decoded samples against as many test images (a fixed draw of them)."""
-    pixels = pictures(key.dataset, key.split)
+    pixels = pictures(*key.data)
     real = pixels[sample_indices(len(pixels), n, seed=0)]
     z = sample_codes(key, components, n, temperature, seed)
     return priors.density_coverage(real, encoding.decode(model(key), z))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def reference_distance(dataset: str, split: str, n: int = 500) -> float:
+def reference_distance(key: ModelData, n: int = 500) -> float:
     """How far a real test image is from its nearest other test image: the yardstick for samples."""
-    pixels = pictures(dataset, split)
+    pixels = pictures(*key.data)
     rows = sample_indices(len(pixels), n, seed=0)
     return float(priors.nearest_distances(pixels[rows], pixels, skip=rows).mean())
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def reference_diversity(dataset: str, split: str, n: int = 500) -> float:
+def reference_diversity(key: ModelData, n: int = 500) -> float:
     """How different real test images are from each other: the yardstick for the samples' diversity."""
-    pixels = pictures(dataset, split)
+    pixels = pictures(*key.data)
     return priors.diversity(pixels[sample_indices(len(pixels), n, seed=0)])

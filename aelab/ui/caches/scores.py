@@ -21,7 +21,7 @@ PSNR_IMAGES = 500  # test images behind the Denoise page's mean PSNR
 
 @st.cache_data(show_spinner="Measuring reconstruction errors…", max_entries=8)
 def errors(key: ModelData) -> np.ndarray:
-    return anomaly.reconstruction_errors(model(key), images(key.dataset, key.split))
+    return anomaly.reconstruction_errors(model(key), images(*key.data))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -32,28 +32,28 @@ def fitted(key: ModelData) -> priors.Prior:
 
 def typicality(key: ModelData, pictures: np.ndarray) -> np.ndarray:
     """Anomaly scores (anomaly.TYPICALITY) of pictures of the model's shape (uploads, a test image)."""
-    x = render.to_tensor(pictures, load_data(key.dataset, key.split).shape)
+    x = render.to_tensor(pictures, load_data(*key.data).shape)
     return anomaly.typicality_scores(model(key), x, fitted(key))
 
 
 @st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
 def reference_scores(key: ModelData) -> np.ndarray:
     """Every test image's anomaly score (anomaly.TYPICALITY): the reference a score is ranked among."""
-    return anomaly.typicality_scores(model(key), images(key.dataset, key.split), fitted(key))
+    return anomaly.typicality_scores(model(key), images(*key.data), fitted(key))
 
 
 @st.cache_data(show_spinner="Reconstructing the test images…", max_entries=4)
 def reconstructions(key: ModelData) -> np.ndarray:
     """The model's reconstructions of every image of the split, as pictures: what it draws for real data."""
-    return encoding.reconstruct(model(key), images(key.dataset, key.split))
+    return encoding.reconstruct(model(key), images(*key.data))
 
 
 @st.cache_data(show_spinner="Measuring PSNR on test images…", max_entries=64)
 def mean_psnr(key: ModelData, kind: str, level: float, seed: int) -> tuple[float, float]:
     """Mean PSNR (dB) of the noisy input and of the model's output over the first test images."""
-    clean = images(key.dataset, key.split)[:PSNR_IMAGES]
+    clean = images(*key.data)[:PSNR_IMAGES]
     noisy = noise.add_noise(clean, kind, level, torch.Generator().manual_seed(seed))
-    output = render.to_tensor(encoding.reconstruct(model(key), noisy), load_data(key.dataset, key.split).shape)
+    output = render.to_tensor(encoding.reconstruct(model(key), noisy), load_data(*key.data).shape)
     return float(noise.psnr(clean, noisy).mean()), float(noise.psnr(clean, output).mean())
 
 

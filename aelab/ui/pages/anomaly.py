@@ -149,7 +149,7 @@ st.caption(
     "for a few seconds per epoch."
 )
 try:
-    train_data = caches.datasets.load_data(ctx.dataset, "train")
+    train_data = caches.datasets.load_data(ctx.dataset, "train", ctx.key.shape)
 except (DatasetUnavailable, OSError) as err:
     st.warning(f"The one-class experiment needs the training split: {err}")
     st.stop()

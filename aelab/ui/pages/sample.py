@@ -51,12 +51,12 @@ if source == text.MIXTURE:
         help="Each a full-covariance Gaussian, fitted by scikit-learn (seeded).",
     )
 
-pixels = caches.datasets.pictures(ctx.dataset, ctx.split)
+pixels = caches.datasets.pictures(*ctx.key.data)
 n_quality = min(QUALITY_SAMPLES, len(pixels))  # as many samples as real images, as density and coverage expect
 runs = [ctx] if other is None else [ctx, other]
 
-yardstick = caches.samples.reference_distance(ctx.dataset, ctx.split)
-spread = caches.samples.reference_diversity(ctx.dataset, ctx.split)
+yardstick = caches.samples.reference_distance(ctx.key)
+spread = caches.samples.reference_diversity(ctx.key)
 for i, (column, run_ctx) in enumerate(zip(st.columns(len(runs)), runs)):
     if components is None:
         description = caches.samples.prior(run_ctx.key).description
