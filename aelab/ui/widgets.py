@@ -102,11 +102,16 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
 
     Returns (code, image) or None when the chosen source has nothing yet.
     """
+    last = len(ctx.data) - 1
+    state = st.session_state
+    state[picker.index] = min(int(state.get(picker.index, state.get(picker.default, 0))), last)
+    if picker.source in state:
+        state[picker.source] = state[picker.source]
+    # Both set in this run: the browser draws a value set by an earlier run (the map's "Use as ...", a link)
+    # only when it is set again in the run that draws the widget, so the boxes always show what is used.
     source = st.radio(label, keys.LATENT_SOURCES, horizontal=True, key=picker.source)
     if source == keys.DATASET_INDEX:
-        index = st.number_input(
-            "Index", 0, len(ctx.data) - 1, value=st.session_state.get(picker.default, 0), key=picker.index
-        )
+        index = st.number_input("Index", 0, last, key=picker.index)
     elif source == keys.RANDOM_IMAGE:
         if st.button("New random image", key=picker.reroll) or picker.random not in st.session_state:
             st.session_state[picker.random] = int(np.random.default_rng().integers(len(ctx.data)))
