@@ -150,6 +150,9 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert rows["recorded test recon (BCE, nats)"] == "80.00"
     assert rows["recorded recon from noisy input (nats)"] == "—"
     assert rows["measured test MSE per pixel"] == "0.01235" and rows["epochs (best)"] == "2.28 (2)"
+    assert model_card.metric_rows(ModelConfig.for_model("vae"), {}, 1, 0.0)["epochs (best)"] == "not recorded"
+    elsewhere = model_card.metric_rows(ModelConfig.for_model("vae"), {"imported": {"weights": "w"}}, 1, 0.0)
+    assert elsewhere["epochs (best)"] == "not recorded (trained elsewhere)"
     assert rows["recorded test −log p(x), IWAE (nats)"] == "—" and "test −log p(x) (nats)" not in facts
     iwae = {"nll": 104.6012, "stderr": 0.9101, "k": 5000, "images": 1000}
     scored = meta | {"metrics": meta["metrics"] | {"iwae": iwae}}
