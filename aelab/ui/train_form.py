@@ -168,7 +168,9 @@ def settings(busy: bool) -> None:
             key="train_name",
             disabled=busy,
             **KEEP,
-            help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the sidebar's model picker.",
+            help=f"The model is saved as {'<name>' if served.served else runs_dir() / '<name>'}{SUFFIX}"
+            + (" in the server's runs folder" if served.served else "")
+            + " and listed in the sidebar's model picker.",
         ),
         suggested,
         suggestions,

@@ -110,8 +110,9 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
     # Both set in this run: the browser draws a value set by an earlier run (the map's "Use as ...", a link)
     # only when it is set again in the run that draws the widget, so the boxes always show what is used.
     source = st.radio(label, keys.LATENT_SOURCES, horizontal=True, key=picker.source)
+    index: int | None
     if source == keys.DATASET_INDEX:
-        index = st.number_input("Index", 0, last, key=picker.index)
+        index = st.number_input("Index", 0, last, value="min", key=picker.index)
     elif source == keys.RANDOM_IMAGE:
         if st.button("New random image", key=picker.reroll) or picker.random not in st.session_state:
             st.session_state[picker.random] = int(np.random.default_rng().integers(len(ctx.data)))

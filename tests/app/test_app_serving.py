@@ -92,7 +92,7 @@ def test_typed_paths_outside_the_allowed_folders_are_refused_and_nothing_is_read
     ):
         at.text_input(key="train_folder").set_value(typed).run()
         assert not at.exception
-        assert errors(at) == [markdown_safe(f"{typed} is not open to training here: use a folder inside {allowed}.")]
+        assert errors(at) == [markdown_safe(refusal(typed))]
         assert at.button(key="train_start").disabled and not any("training images" in c.value for c in at.caption)
     assert folders_read == [] and not (tree / "runs").exists()  # nothing read, nothing written
 
@@ -102,6 +102,33 @@ def test_typed_paths_outside_the_allowed_folders_are_refused_and_nothing_is_read
     at.run()  # a rerun takes the folder from the cache: its progress bar was drawn outside the cache's replay
     assert not at.exception and folders_read == [allowed / "digits"]
     assert at.text_input(key="train_name").value.startswith("vae-digits-z20-10ep-")
+
+
+def refusal(typed: str) -> str:
+    return f"{typed} is not open to training here: type a folder inside allowed/, relative to it (e.g. my_digits)."
+
+
+def test_a_served_app_names_its_folders_relative_to_the_allowed_ones(env, tree, folders_read):
+    """Nothing a browser user reads says where the server keeps its folders: not a refusal, a help text, the
+    name of a folder read or refused for a limit."""
+    at = page(navigation.TRAIN.script)
+    at.radio(key="train_source").set_value(FOLDER).run()
+    box = at.text_input(key="train_folder")
+    said = [box.proto.help, box.proto.placeholder, at.text_input(key="train_name").proto.help]
+    assert "inside allowed/: type a path relative to it" in said[0] and said[1] == "my_digits"
+    for typed in ("../secret", "/"):
+        at.text_input(key="train_folder").set_value(typed).run()
+        said += errors(at)
+    assert errors(at) == [markdown_safe(refusal("/"))]
+    at.text_input(key="train_folder").set_value("digits").run()  # relative to the allowed folder
+    assert not errors(at) and folders_read == [tree / "allowed" / "digits"]
+    with env(max_files=5):
+        at.text_input(key="train_folder").set_value("digits/9").run()
+        said += errors(at)
+        assert errors(at) == [
+            markdown_safe("allowed/digits/9 holds more than 5 images, the most aelab reads from one folder or zip.")
+        ]
+    assert not [text for text in said if str(tree) in text or "/tmp" in text], said
 
 
 def test_no_allowed_folder_hides_the_folder_box(env):

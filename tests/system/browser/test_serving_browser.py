@@ -93,7 +93,9 @@ def test_the_folder_box_refuses_paths_outside_and_a_slow_read_stops_at_a_click(
     for typed in ("/", f"{allowed}/link-out", f"{allowed}/digits/../../secret"):
         _type(page, app, "Folder of images", typed)
         expect(_main_errors(page)).to_have_count(1)
-        expect(_main_errors(page)).to_have_text(f"{typed} is not open to training here: use a folder inside {allowed}.")
+        expect(_main_errors(page)).to_have_text(
+            f"{typed} is not open to training here: type a folder inside allowed/, relative to it (e.g. my_digits)."
+        )
         expect(page.get_by_text(re.compile("training images"))).to_have_count(0)
         expect(page.get_by_role("button", name=re.compile(r"\bTrain$"))).to_be_disabled()
 
