@@ -21,6 +21,8 @@ from aelab.ui.context import Context, require_context
 COMPUTED_POINTS = [1000, 2000, 5000, 10000]
 METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
 SETTINGS = {"tsne": ("Perplexity", 5, 100, 30), "umap": ("Neighbours", 5, 100, 15)}  # label, low, high, default
+TOOL = "map_tool"  # the drag tool of the last box or lasso: a rerun draws the map with it still chosen
+TOOLS = {"box": "select", "lasso": "lasso"}  # Plotly's dragmode for each kind of selection
 DURATIONS = {"tsne": "about half a minute", "umap": "a minute or two the first time (compiling), then less"}
 
 
@@ -64,6 +66,7 @@ def on_select(context: caches.ModelData) -> None:
     points = selection.points
     rows = map_figure.map_rows(points)
     if selection.box or selection.lasso:
+        st.session_state[TOOL] = TOOLS["box" if selection.box else "lasso"]
         keys.set_map_region(keys.MapRegion(context, tuple(sorted(set(rows)))) if rows else None)
     elif rows:
         keys.set_map_click(keys.MapClick(context, index=rows[0]))
@@ -184,6 +187,7 @@ fig = map_figure.latent_map(
     values=values,
     values_title=text.colour_title(colour_by),
     region=None if region is None else projection.positions(region.rows),
+    tool=st.session_state.get(TOOL, "pan"),
 )
 if plane:
     map_layers.add_background(fig, *caches.maps.decoded_plane(ctx.key))

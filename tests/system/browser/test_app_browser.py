@@ -376,6 +376,47 @@ def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app
     assert abs(r - g) < 8 and abs(g - b) < 8 and r > 180  # an outside point: grey
 
 
+def _points_inside(chart: Locator, box: tuple[float, float, float, float]) -> int:
+    """How many of the map's points lie inside a box of DATA coordinates (x0, y0, x1, y1)."""
+    return chart.locator(".js-plotly-plot").evaluate(
+        """(gd, [[x0, y0, x1, y1], group]) => gd._fullData.filter(t => t.legendgroup === group)
+             .reduce((n, t) => n + Array.from(t.x).filter((x, i) => x > x0 && x < x1 && t.y[i] > y0 && t.y[i] < y1)
+             .length, 0)""",
+        [list(box), MAP_POINTS],
+    )
+
+
+def _drag(page: Page, chart: Locator, box: tuple[float, float, float, float]) -> None:
+    """Press at the box's top left corner and let go at its bottom right, as a person drags on the map."""
+    (x0, y0), (x1, y1) = plot_to_client(page, chart, box[0], box[3]), plot_to_client(page, chart, box[2], box[1])
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+
+
+def test_the_box_tool_stays_chosen_after_a_selection(page: Page, app: AppSocket) -> None:
+    """A person picks the box tool once: each rerun a selection makes keeps it, so the next drag selects again."""
+    chart = _map_chart(page)
+    first, second = (0.0, 0.0, 1.0, 1.0), (-1.0, -1.0, 0.0, 0.0)
+    counts = [_points_inside(chart, box) for box in (first, second)]
+    assert min(counts) > 50 and abs(counts[0] - counts[1]) > 0.1 * max(counts)  # two selections told apart
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
+    heading = page.get_by_role("heading", name=re.compile(r"^\d+ images selected$"))
+    for box, count in zip((first, second), counts):
+        _drag(page, _map_chart(page), box)
+        expect(heading).to_be_visible()
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('h2, h3')].some(h => "
+            "/^\\d+ images selected$/.test(h.innerText) && Math.abs(parseInt(h.innerText) - n) <= 0.05 * n)",
+            arg=count,
+        )
+        wait_for_app(page)
+        chart = _map_chart(page)  # drawn again after the selection, the rest in grey
+        assert chart.locator(".js-plotly-plot").evaluate("gd => gd._fullLayout.dragmode") == "select"
+
+
 def _drawing_on_map(page: Page) -> list[float]:
     """Where the Draw page's map puts the drawing, once it is drawn there."""
     chart = page.get_by_test_id("stPlotlyChart")
