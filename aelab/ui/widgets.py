@@ -31,9 +31,10 @@ def show(
     which then fails with a 404 ("Image source error").
     """
     pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
-    scale = render.display_scale(scale, max(img.shape[0] for img in pictures))
+    height = max(img.shape[0] for img in pictures)
+    width = render.display_width(scale, height, max(img.shape[1] for img in pictures))
+    scale = render.display_scale(scale, height)
     uris = [render.data_uri(render.to_png(render.enlarge(img, scale))) for img in pictures]
-    width = max(img.shape[1] for img in pictures) * scale
     if columns is None:
         st.image(uris, caption=captions, width=width)
         return

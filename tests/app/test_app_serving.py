@@ -158,7 +158,8 @@ def test_a_session_replaces_only_the_models_it_trained(env, tmp_path):
     assert errors(other) == ["vae is the name of a model that ships with aelab: choose another."]
     assert trained.read_bytes() == before  # nothing written
 
-    assert not errors(owner) and owner.checkbox(key="train_replace").label == "Replace my existing model ours"
+    assert not errors(owner) and owner.checkbox(key="train_replace").label == "Replace my existing model"
+    assert "A model named ours exists already" in owner.checkbox(key="train_replace").help
     with env(served=False):  # a local app asks before replacing, whoever trained it, as before
         local = page(navigation.TRAIN.script)
         assert local.text_input(key="train_name").value == "vae-mnist-z20-10ep"  # no session suffix

@@ -40,11 +40,14 @@ from streamlit_page import (
 )
 
 from aelab.data.registry import data_dir
+from aelab.explore.selection import GALLERY_COLUMNS
+from aelab.ui.map_detail import NEAREST_COLUMNS
 from aelab.ui.map_figure import MAP_CELLS, MAP_POINTS
 
 pytestmark = pytest.mark.timeout(400)
 
 UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
+MIN_DIGIT_PX = 54  # a digit's on-screen width in the map's galleries: twice MNIST's 28 px, give or take its pad
 N_SESSIONS = 5
 ARRIVAL_TIMEOUT_MS = 300_000  # N_SESSIONS first page loads at once: every one parses Plotly's 4.7 MB
 EPOCH_TIMEOUT_MS = 240_000  # two epochs on a busy 2-core machine
@@ -124,6 +127,13 @@ def _marked(chart: Locator) -> dict[str, list[list[int]]]:
     )
 
 
+def _digit_px(image: Locator, columns: int, pad: int = 2) -> float:
+    """The on-screen width of one 28 px digit of a grid drawn as one image, `columns` digits a row `pad` px
+    apart (make_grid's), however much the PNG enlarged them and the page then shrank them."""
+    shown = image.evaluate("i => i.getBoundingClientRect().width")
+    return shown / columns * 28 / (28 + pad)
+
+
 def _model_picker(page: Page) -> Locator:
     picker_label = page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(r"^Model$"))
     return page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has=picker_label)
@@ -154,6 +164,8 @@ def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket
     expect(page.get_by_text(error)).to_be_visible()
     shown = wait_for_new_images(page, [])
     assert len(shown) == 3  # original, reconstruction and its nearest codes' pictures
+    strip = page.locator(f"img[src='{shown[2]}']")
+    assert _digit_px(strip, NEAREST_COLUMNS) >= MIN_DIGIT_PX  # the nearest codes' digits at a useful size
     assert _marked(chart) == {MAP_POINTS: [[point["curve"], point["index"]]], MAP_CELLS: []}
     assert max(_colour_at(page, chart, point["x"], point["y"])) < 60  # marked: drawn black
     assert gd.evaluate("gd => gd.isConnected")  # the same chart: the click reran the panel, not the map
@@ -368,6 +380,8 @@ def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app
     assert abs(selected - inside) <= 0.05 * inside  # the box's edge falls within a pixel or two of (0, 1)
     expect(page.get_by_text(re.compile(r"^By label: \d - [a-z]+ \d+"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"each row of originals above its reconstructions$"))).to_be_visible()
+    gallery = page.get_by_test_id("stImage").filter(has_text="each row of originals above its reconstructions")
+    assert _digit_px(gallery.locator("img"), GALLERY_COLUMNS) >= MIN_DIGIT_PX
     for name in ("Gallery (PNG)", "Indices, labels and codes (CSV)"):
         expect(page.get_by_test_id("stDownloadButton").filter(has_text=name)).to_be_visible()
     chart = _map_chart(page)  # drawn again, the rest in grey
@@ -438,6 +452,8 @@ def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(pag
     expect(page.get_by_text("reconstruction", exact=True)).to_be_visible()
     expect(page.get_by_text("model input", exact=True)).to_be_visible()
     seven = _drawing_on_map(page)
+    for digit in ("0 - zero", "7 - seven"):  # the map's colours are named above it, as on the Latent map page
+        expect(page.locator("span", has_text=re.compile(rf"{digit}$")).first).to_be_visible()
     shown = wait_for_new_images(page, [])
     with app.expect_rerun():
         draw_stroke(page, canvas, (0.3, 0.55), (0.7, 0.55))  # a bar across: now another figure
