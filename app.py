@@ -6,7 +6,8 @@ from aelab.models.config import EntryPointError
 from aelab.settings import SettingsError
 from aelab.ui import context, keys, navigation
 
-st.set_page_config(page_title="aelab: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
+# An emoji, which the browser draws itself: a :material/...: page icon is fetched from fonts.gstatic.com.
+st.set_page_config(page_title="aelab: latent-space explorer", page_icon="🌀", layout="wide")
 context.require_sign_in()
 try:
     context.settings()  # an operator's unusable setting stops every page with one line

@@ -82,28 +82,52 @@ def rules(address: str | None, chosen: Settings | None = None) -> Rules:
 def resolve_folder(text: str, allowed: Sequence[Path] | None) -> Path:
     """The real folder (`~`, `..` and links resolved) a person typed, if they may read it.
 
-    Outside every allowed folder the refusal says the same whether or not the path exists, and
-    never shows where a link led, so it tells nothing about the server's files. The resolved
-    path is what to load: a link changed after this check cannot lead elsewhere.
+    In a served app (`allowed` given) a relative path is read inside the allowed folders, which are named
+    by their own names only: a browser user learns nothing of where they lie. Outside every allowed
+    folder the refusal says the same whether or not the path exists, and never shows where a link led.
+    The resolved path is what to load: a link changed after this check cannot lead elsewhere.
     """
     typed = text.strip()
     if not typed:
         raise FolderRefused("Type the path of a folder of images.")
-    try:
-        real = _real(Path(os.path.expanduser(typed)))
-    except (ValueError, OSError):  # a NUL byte, a path too long: no folder anybody has
-        real = None
-    if allowed is not None:
+    if allowed is None:
+        real = _resolved(Path(os.path.expanduser(typed)))
+    else:
         roots = [_real(root) for root in allowed]
-        if real is None or not any(real.is_relative_to(root) for root in roots):
-            if not roots:
-                raise FolderRefused("Folders on the server are not open to training here: upload a zip instead.")
+        if not roots:
+            raise FolderRefused("Folders on the server are not open to training here: upload a zip instead.")
+        found = [_resolved(Path(os.path.expanduser(typed)))] if Path(typed).is_absolute() or typed[0] == "~" else []
+        found += [_resolved(root / typed) for root in roots if not found]
+        inside = [f for f in found if f is not None and any(f.is_relative_to(root) for root in roots)]
+        real = next((f for f in inside if f.is_dir()), inside[0] if inside else None)
+        if real is None:
             raise FolderRefused(
-                f"{typed} is not open to training here: use a folder inside {' or '.join(str(root) for root in roots)}."
+                f"{typed} is not open to training here: type a folder inside {folder_names(roots)}, "
+                "relative to it (e.g. my_digits)."
             )
     if real is None or not real.is_dir():
         raise FolderRefused(f"There is no folder at {typed}.")
     return real
+
+
+def folder_names(allowed: Sequence[Path]) -> str:
+    """The allowed folders as a served app names them: by their own names, never where they lie."""
+    return " or ".join(f"{root.name or root}/" for root in allowed)
+
+
+def shown_folder(folder: Path, allowed: Sequence[Path] | None) -> str:
+    """A folder as messages name it: inside an allowed one, relative to it (under its name); a local app's whole."""
+    for root in [_real(root) for root in allowed or ()]:
+        if folder.is_relative_to(root):
+            return str(Path(root.name or str(root), folder.relative_to(root)))
+    return str(folder)
+
+
+def _resolved(path: Path) -> Path | None:
+    try:
+        return _real(path)
+    except (ValueError, OSError):  # a NUL byte, a path too long: no folder anybody has
+        return None
 
 
 def _real(path: Path) -> Path:

@@ -171,6 +171,12 @@ def shot_traverse_conv(page: Page, url: str, files: list[Path]) -> None:
     drag_slider(page, first.get_by_test_id("stWidgetLabel").inner_text(), 0.9)
 
 
+def shot_shapes(page: Page, url: str, path: str) -> None:
+    """A page on the shapes model and data: 64 px colour pictures."""
+    go(page, url, path, "shapes_vae")
+    choose(page, "Dataset (test split)", "shapes")
+
+
 def shot_directions(page: Page, url: str, files: list[Path]) -> None:
     go(page, url, "directions")
     label = page.get_by_test_id("stWidgetLabel").filter(has_text="PC 1 · ").first.inner_text()
@@ -229,6 +235,8 @@ SHOTS = {
     "map_pictures": shot_map_pictures,
     "traverse": lambda page, url, files: go(page, url, "traverse"),
     "traverse_conv_ae": shot_traverse_conv,
+    "traverse_shapes": lambda page, url, files: shot_shapes(page, url, "traverse"),
+    "denoise_shapes": lambda page, url, files: shot_shapes(page, url, "denoise"),
     "directions": shot_directions,
     "directions_attribute": shot_directions_attribute,
     "interpolate": shot_interpolate,

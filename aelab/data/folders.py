@@ -79,6 +79,7 @@ def load_folder(
     keep_decoded: bool = False,
     side: int | None = None,
     channels: int | None = None,
+    title: str | None = None,
 ) -> Splits:
     """A folder of images, labelled by subfolder when there are subfolders; each file made a picture as
     `folder_spec(side, channels)` says (by default MNIST's digit recipe at 1x28x28, like a digit upload;
@@ -90,11 +91,12 @@ def load_folder(
 
     With `stream` (None: when the decoded images would take more than IN_MEMORY_BYTES) the images
     are not read now but per batch, by `workers` DataLoader processes, unreadable ones skipped and
-    counted; `keep_decoded` keeps what they decode in the disk cache for the next epochs.
+    counted; `keep_decoded` keeps what they decode in the disk cache for the next epochs. Messages name the
+    folder `title` (a served app's: relative to its allowed folder), by default its path.
     """
 
     spec = folder_spec(side, channels)
-    guard = _Guard(str(folder), limits, progress, should_stop)
+    guard = _Guard(title or str(folder), limits, progress, should_stop)
     files = _index_folder(folder, guard)
     if _streams(stream, len(files), spec):
         stamp = [(relative, size, mtime) for relative, _, size, mtime in files] if keep_decoded else None

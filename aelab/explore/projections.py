@@ -162,6 +162,14 @@ def tsne(
     )
 
 
+_umap_fitted: list[int] = []  # the UMAPs fitted in this process: the first compiles umap-learn's numba code
+
+
+def umap_compiled() -> bool:
+    """Whether this process has fitted a UMAP already, so its code is compiled and the next starts at once."""
+    return bool(_umap_fitted)
+
+
 def umap(
     codes: np.ndarray,
     n_points: int = 5000,
@@ -191,6 +199,7 @@ def umap(
         tqdm_kwds={"disable": False, "file": Epochs(), "bar_format": "{n}/{total}\n", "mininterval": 0.5},
     )
     embedding = estimator.fit_transform(codes[index])
+    _umap_fitted.append(len(index))
     return Projection(
         "umap",
         np.asarray(embedding, dtype=np.float32),

@@ -9,8 +9,8 @@ import numpy as np
 from aelab.data.dataset import UNLABELLED, sample_indices
 from aelab.images.render import make_grid
 
-GALLERY = 32  # images a selection shows (and exports as PNG), beside their reconstructions
-GALLERY_COLUMNS = 8
+GALLERY = 12  # images a selection shows (and exports as PNG), beside their reconstructions
+GALLERY_COLUMNS = 3  # the map's panel holds 3 digits a row at twice their size
 
 
 @dataclass(frozen=True)

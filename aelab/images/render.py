@@ -113,14 +113,15 @@ def pad_square(image: np.ndarray, value: float = 0.5) -> np.ndarray:
     return canvas
 
 
-LABEL_PX = 13  # font size of a labelled grid's text
+LABEL_PX = 13  # font size of a labelled grid's text beside pictures LABEL_TILE_PX high; larger ones get larger text
+LABEL_TILE_PX = 3 * SIDE  # a digit enlarged 3 times
 
 
 def labelled_grid(
     tiles: np.ndarray, row_labels: list[str], cell_labels: list[list[str]], scale: int = 3, gap: int = 4
 ) -> np.ndarray:
     """(rows, cols, H, W) gray or (rows, cols, H, W, 3) RGB pictures enlarged `scale` times, a label left of each
-    row and one under each picture.
+    row and one under each picture, its text in proportion to the pictures.
 
     A white figure with black text (Pillow's own font), so that a downloaded traversal grid says
     which dimension each row moves and to what value each column sets it.
@@ -132,10 +133,12 @@ def labelled_grid(
     rows, cols, h, w = tiles.shape[:4]
     if len(row_labels) != rows or len(cell_labels) != rows or any(len(row) != cols for row in cell_labels):
         raise ValueError(f"expected {rows} row labels and {rows}x{cols} cell labels")
-    font = ImageFont.load_default(size=LABEL_PX)
+    th, tw = h * scale, w * scale
+    size = max(LABEL_PX, round(LABEL_PX * th / LABEL_TILE_PX))  # shrunk to fit a page, the text stays legible
+    font = ImageFont.load_default(size=size)
     measure = ImageDraw.Draw(Image.new("L", (1, 1)))
     left = gap + max(measure.textbbox((0, 0), label, font=font)[2] for label in row_labels) + 2 * gap
-    th, tw, below = h * scale, w * scale, LABEL_PX + 2 * gap
+    below = size + 2 * gap
     mode, white, black = ("RGB", (255, 255, 255), (0, 0, 0)) if rgb else ("L", 255, 0)
     canvas = Image.new(mode, (left + cols * (tw + gap), gap + rows * (th + below)), white)
     draw = ImageDraw.Draw(canvas)
@@ -154,6 +157,14 @@ def display_scale(scale: int, height: int) -> int:
     `scale` itself up to twice MNIST's side (28 and 32 px, and strips of them), less above (64 px: about half),
     so that a page laid out for digits holds larger pictures too."""
     return scale if height <= 2 * SIDE else max(1, round(scale * SIDE / height))
+
+
+def display_width(scale: int, height: int, width: int) -> int:
+    """The on-screen width of a picture `height` x `width` px shown at `scale` (display_scale's enlargement): at
+    most a digit's at `scale` when display_scale rounded it up (64 px: 112, not 128, at 4), so that rows laid out
+    for digits (Traverse's three pictures) still fit; never below the picture's own size."""
+    shown = width * display_scale(scale, height)
+    return shown if height <= 2 * SIDE else max(width, min(shown, scale * SIDE * width // height))
 
 
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:

@@ -69,12 +69,26 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def _denoises(meta: dict) -> bool:
+    """Whether a checkpoint's metadata says it was trained on noisy inputs with clean targets."""
+    return bool((meta.get("train") or {}).get("noise"))
+
+
 def default_for_role(options: dict[str, str], metas: dict[str, dict], wanted: str, denoising: bool) -> str:
     """The picker label to start on: `wanted` when listed, else the first model that was (or was not) trained
     to denoise according to its metadata (by path in `metas`), else the first."""
     if wanted in options:
         return wanted
     for label, path in options.items():
-        if bool((metas.get(path, {}).get("train") or {}).get("noise")) == denoising:
+        if _denoises(metas.get(path, {})) == denoising:
             return label
     return next(iter(options))
+
+
+def denoise_defaults(options: dict[str, str], metas: dict[str, dict]) -> tuple[str, str, bool]:
+    """The Denoise page's two pickers' first models (a denoiser, then a plain one; two different models
+    whenever two are listed) and whether any listed model was trained to denoise at all."""
+    first = default_for_role(options, metas, "denoising_conv_ae", True)
+    others = {label: path for label, path in options.items() if label != first} or options
+    second = default_for_role(others, metas, "conv_ae", False)
+    return first, second, any(_denoises(metas.get(path, {})) for path in options.values())

@@ -10,10 +10,14 @@ from plotly.subplots import make_subplots
 from aelab.training.config import EpochLog
 from aelab.ui.map_figure import MARGIN, PALETTE
 
+EPOCH_TICKS = 8  # the most epoch ticks on a loss chart's axis
+
 
 def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:
-    """Train and validation loss per epoch; for VAEs also its two terms, which differ in scale."""
+    """Train and validation loss per epoch; for VAEs also its two terms, which differ in scale. The epoch axis
+    ticks whole epochs only (Plotly's own ticks fall on 1.5, 2.5 for two or three epochs)."""
     epochs = [h.epoch for h in history]
+    every = max(1, -(-len(epochs) // EPOCH_TICKS))
     panels = [("loss", "Loss (nats per image)")] + ([("recon", "Reconstruction"), ("kl", "KL")] if variational else [])
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title in panels])
     for col, (term, _) in enumerate(panels, start=1):
@@ -31,7 +35,7 @@ def loss_curves(history: tuple[EpochLog, ...], variational: bool) -> go.Figure:
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
+        fig.update_xaxes(title_text="epoch", tick0=epochs[0] if epochs else 1, dtick=every, row=1, col=col)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
     return fig
 

@@ -157,7 +157,9 @@ def sidebar() -> None:
         errors = uploads.take_checkpoints(st.session_state.get(CHECKPOINT_FILES) or [])  # listed below at once
         options = model_options(warn=True)
         if not options:
-            st.error(f"No checkpoints found in {shipped_dir()} or {runs_dir()}.")
+            local = f"{shipped_dir()} or {runs_dir()}"
+            where = "the shipped models' or the runs folder" if settings().served else local
+            st.error(f"No checkpoints found in {where}.")
             st.page_link(navigation.TRAIN.script, label="Train one here", icon=navigation.TRAIN.icon)
             st.caption(f"or: {TRAIN_HINT}")
             st.session_state.pop(keys.MODEL_PATH, None)

@@ -148,6 +148,8 @@ def show_in_link(model: str, dataset: str, context: ModelData, n_images: int) ->
     point = st.session_state.pop(LINKED_POINT, None)
     if point is not None and point < n_images:
         set_map_click(MapClick(context, index=point))
+        for picker in (TRAVERSE_BASE, DIRECTIONS_BASE):  # the pages that start from one image start from it
+            picker.send(point)
     st.query_params.from_dict(views.query(model, dataset, selected_index(context)))
 
 

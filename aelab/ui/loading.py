@@ -109,10 +109,17 @@ def folder_splits(
     limits: Limits,
     side: int | None = None,
     channels: int | None = None,
+    title: str | None = None,
     _progress: Progress | None = None,
     _should_stop: Callable[[], bool] | None = None,
 ) -> Splits:
     """Cached a few minutes only: the person may add images to the folder and try again."""
     return load_folder(
-        Path(path), limits=limits, progress=_progress, should_stop=_should_stop, side=side, channels=channels
+        Path(path),
+        limits=limits,
+        progress=_progress,
+        should_stop=_should_stop,
+        side=side,
+        channels=channels,
+        title=title,
     )

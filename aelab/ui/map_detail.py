@@ -16,6 +16,9 @@ from aelab.ui.context import Context
 from aelab.ui.posterior import posterior_panel
 from aelab.ui.widgets import picture_with_download, show
 
+NEAREST_COLUMNS = 3  # the nearest codes' pictures a row: in the panel's width, each twice MNIST's size
+GALLERY_SCALE = 2  # a selection's gallery and the nearest codes enlarged so: 3 a row fill the panel
+
 
 def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.Projection) -> None:
     """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
@@ -36,7 +39,7 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.
         "selection.png",
         key="region_png",
         label="Gallery (PNG)",
-        scale=1,
+        scale=GALLERY_SCALE,
     )
     st.download_button(
         "Indices, labels and codes (CSV)",
@@ -98,7 +101,8 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
         f"Its {len(near.index)} nearest codes, nearest first (labels "
         f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):"
     )
-    show([render.make_grid(render.to_pictures(ctx.images[near.index]), ncol=5)], None, scale=2)
+    strip = render.make_grid(render.to_pictures(ctx.images[near.index]), ncol=NEAREST_COLUMNS)
+    show([render.enlarge(strip, GALLERY_SCALE)], None, scale=1)  # a grid, enlarged as one: not as one large picture
     if position is not None:
         kept = neighbours.kept(mu[projection.index], projection.coords, position)
         st.caption(

@@ -48,6 +48,7 @@ def latent_map(
     values: np.ndarray | None = None,
     values_title: str = "",
     region: np.ndarray | None = None,
+    tool: str = "pan",
 ) -> go.Figure:
     """The dataset's codes in 2-D, one trace per class (as plotly.express colours by a category: the
     browser draws each in one colour instead of converting 10,000 through a colour scale), or one trace
@@ -123,7 +124,7 @@ def latent_map(
     fig.update_layout(
         height=MAP_PX,
         margin=MARGIN,
-        dragmode="pan",
+        dragmode=tool,  # what a drag does: "pan", or the "select" (box) or "lasso" tool the person last used
         clickmode="event+select",
         xaxis_title=f"{method} 1",
         yaxis_title=f"{method} 2",

@@ -91,6 +91,16 @@ def _status(value: object) -> Status | None:
         return None
 
 
+def _epochs(meta: dict) -> str:
+    """Compare's 'epochs (best)': what the header records, and says so when it records nothing."""
+    if "imported" in meta:
+        return "not recorded (trained elsewhere)"
+    epochs, best = meta.get("epochs"), meta.get("best_epoch")
+    if not isinstance(epochs, (int, float)):
+        return "not recorded"
+    return f"{epochs:g} ({best if isinstance(best, int) else 'best not recorded'})"
+
+
 def metric_rows(
     config: ModelConfig | OwnModelConfig, meta: dict, parameters: int, measured_mse: float
 ) -> dict[str, str]:
@@ -101,7 +111,7 @@ def metric_rows(
         "model": describe(config),
         "parameters": f"{parameters:,}",
         "trained on": str(meta.get("dataset", "?")),
-        "epochs (best)": f"{meta.get('epochs', '?')} ({meta.get('best_epoch', '?')})",
+        "epochs (best)": _epochs(meta),
         "denoising": denoising_note(meta.get("train")),
         f"recorded test recon ({kind}, nats)": _number(metrics.get("recon")),
         "recorded test −ELBO (nats)": _number(metrics.get("nelbo")),

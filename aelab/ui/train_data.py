@@ -64,18 +64,13 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
     else:
         shape = picture_shape(disabled)
     if source == FOLDER:
-        inside = (
-            ""
-            if served.allowed_folders is None
-            else f", inside {' or '.join(str(folder) for folder in served.allowed_folders)}"
-        )
+        allowed = served.allowed_folders
+        inside = "" if allowed is None else f", inside {serving.folder_names(allowed)}: type a path relative to it"
         path = st.text_input(
             "Folder of images",
             key="train_folder",
             disabled=disabled,
-            placeholder=str(Path(*served.allowed_folders[:1], "my_digits"))
-            if served.allowed_folders
-            else "/home/me/my_digits",
+            placeholder="/home/me/my_digits" if allowed is None else "my_digits",
             help="Images in it, or in one subfolder per class "
             f"(the subfolder names become the labels). Read on the machine running aelab{inside}; "
             f"at most {limits.files:,} images and {limits.bytes // 2**20:,} MB.",
@@ -88,11 +83,12 @@ def choose_data(disabled: bool, served: serving.Rules) -> Choice | None:
         except serving.FolderRefused as err:
             st.error(markdown_safe(str(err)))
             return None
+        title = serving.shown_folder(folder, served.allowed_folders)  # a served app's: never where it lies
         splits = loading.load(
             str(folder),
-            str(folder),
+            title,
             lambda loader: loading.folder_splits(
-                str(folder), limits, **shape, _progress=loader.progress, _should_stop=loader.should_stop
+                str(folder), limits, **shape, title=title, _progress=loader.progress, _should_stop=loader.should_stop
             ),
         )
         choice = Choice(folder.name, str(folder), splits)

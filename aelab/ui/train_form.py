@@ -168,7 +168,9 @@ def settings(busy: bool) -> None:
             key="train_name",
             disabled=busy,
             **KEEP,
-            help=f"The model is saved as {runs_dir() / '<name>'}{SUFFIX} and listed in the sidebar's model picker.",
+            help=f"The model is saved as {'<name>' if served.served else runs_dir() / '<name>'}{SUFFIX}"
+            + (" in the server's runs folder" if served.served else "")
+            + " and listed in the sidebar's model picker.",
         ),
         suggested,
         suggestions,
@@ -179,7 +181,11 @@ def settings(busy: bool) -> None:
         st.error(problem)
     replace = True
     if not problem and not busy and out.exists():
-        replace = st.checkbox(f"Replace my existing model {name}", key="train_replace")
+        replace = st.checkbox(  # the name in the help, not the label: a long one was cut in the form's column
+            "Replace my existing model",
+            key="train_replace",
+            help=f"A model named {name} exists already: tick to train a new one in its place.",
+        )
     usable = not busy and chosen is not None and not problem and replace
     if (
         not st.button("Train", type="primary", icon=":material/play_arrow:", key="train_start", disabled=not usable)

@@ -31,9 +31,10 @@ def show(
     which then fails with a 404 ("Image source error").
     """
     pictures = [np.clip(np.asarray(img, dtype=np.float32), 0, 1) for img in pictures]
-    scale = render.display_scale(scale, max(img.shape[0] for img in pictures))
+    height = max(img.shape[0] for img in pictures)
+    width = render.display_width(scale, height, max(img.shape[1] for img in pictures))
+    scale = render.display_scale(scale, height)
     uris = [render.data_uri(render.to_png(render.enlarge(img, scale))) for img in pictures]
-    width = max(img.shape[1] for img in pictures) * scale
     if columns is None:
         st.image(uris, caption=captions, width=width)
         return
@@ -102,11 +103,17 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
 
     Returns (code, image) or None when the chosen source has nothing yet.
     """
+    last = len(ctx.data) - 1
+    state = st.session_state
+    state[picker.index] = min(int(state.get(picker.index, state.get(picker.default, 0))), last)
+    if picker.source in state:
+        state[picker.source] = state[picker.source]
+    # Both set in this run: the browser draws a value set by an earlier run (the map's "Use as ...", a link)
+    # only when it is set again in the run that draws the widget, so the boxes always show what is used.
     source = st.radio(label, keys.LATENT_SOURCES, horizontal=True, key=picker.source)
+    index: int | None
     if source == keys.DATASET_INDEX:
-        index = st.number_input(
-            "Index", 0, len(ctx.data) - 1, value=st.session_state.get(picker.default, 0), key=picker.index
-        )
+        index = st.number_input("Index", 0, last, value="min", key=picker.index)
     elif source == keys.RANDOM_IMAGE:
         if st.button("New random image", key=picker.reroll) or picker.random not in st.session_state:
             st.session_state[picker.random] = int(np.random.default_rng().integers(len(ctx.data)))

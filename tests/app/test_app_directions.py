@@ -118,7 +118,7 @@ def test_the_walk_grid_and_gif_downloads_are_the_package_walks(env, conv_ae):
         atol=TOLERANCE,
     )
 
-    at.selectbox(key="dir_gif_row").set_value(2).run()
+    at.selectbox(key="dir_gif_row").set_value(found.names[2]).run()
     gif = at.download_button(key="dir_gif").proto.url
     assert gif.endswith(".gif")
     frames = directions.walk(model, codes[0], found.vectors[2], directions.walk_values(float(found.std[2]), 16))

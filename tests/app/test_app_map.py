@@ -14,7 +14,7 @@ from aelab.data.registry import load_dataset
 from aelab.explore import encoding, projections
 from aelab.images import render
 from aelab.store.checkpoints import file_digest
-from aelab.ui import keys, map_figure, map_layers
+from aelab.ui import keys, map_detail, map_figure, map_layers
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -286,7 +286,9 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
     model = load_checkpoint(Path(at.session_state["model_path"])).model
     pictures = test.images.numpy()[:, 0]
     shown = selection.gallery_rows(np.array(sorted(rows)))
-    grid = selection.gallery(pictures[shown], encoding.reconstruct(model, test.images[shown]))
+    grid = render.enlarge(
+        selection.gallery(pictures[shown], encoding.reconstruct(model, test.images[shown])), map_detail.GALLERY_SCALE
+    )
     png = at.download_button(key="region_png").proto.url
     assert png.endswith(".png")
     csv = at.download_button(key="region_csv")

@@ -92,7 +92,7 @@ def test_typed_paths_outside_the_allowed_folders_are_refused_and_nothing_is_read
     ):
         at.text_input(key="train_folder").set_value(typed).run()
         assert not at.exception
-        assert errors(at) == [markdown_safe(f"{typed} is not open to training here: use a folder inside {allowed}.")]
+        assert errors(at) == [markdown_safe(refusal(typed))]
         assert at.button(key="train_start").disabled and not any("training images" in c.value for c in at.caption)
     assert folders_read == [] and not (tree / "runs").exists()  # nothing read, nothing written
 
@@ -102,6 +102,33 @@ def test_typed_paths_outside_the_allowed_folders_are_refused_and_nothing_is_read
     at.run()  # a rerun takes the folder from the cache: its progress bar was drawn outside the cache's replay
     assert not at.exception and folders_read == [allowed / "digits"]
     assert at.text_input(key="train_name").value.startswith("vae-digits-z20-10ep-")
+
+
+def refusal(typed: str) -> str:
+    return f"{typed} is not open to training here: type a folder inside allowed/, relative to it (e.g. my_digits)."
+
+
+def test_a_served_app_names_its_folders_relative_to_the_allowed_ones(env, tree, folders_read):
+    """Nothing a browser user reads says where the server keeps its folders: not a refusal, a help text, the
+    name of a folder read or refused for a limit."""
+    at = page(navigation.TRAIN.script)
+    at.radio(key="train_source").set_value(FOLDER).run()
+    box = at.text_input(key="train_folder")
+    said = [box.proto.help, box.proto.placeholder, at.text_input(key="train_name").proto.help]
+    assert "inside allowed/: type a path relative to it" in said[0] and said[1] == "my_digits"
+    for typed in ("../secret", "/"):
+        at.text_input(key="train_folder").set_value(typed).run()
+        said += errors(at)
+    assert errors(at) == [markdown_safe(refusal("/"))]
+    at.text_input(key="train_folder").set_value("digits").run()  # relative to the allowed folder
+    assert not errors(at) and folders_read == [tree / "allowed" / "digits"]
+    with env(max_files=5):
+        at.text_input(key="train_folder").set_value("digits/9").run()
+        said += errors(at)
+        assert errors(at) == [
+            markdown_safe("allowed/digits/9 holds more than 5 images, the most aelab reads from one folder or zip.")
+        ]
+    assert not [text for text in said if str(tree) in text or "/tmp" in text], said
 
 
 def test_no_allowed_folder_hides_the_folder_box(env):
@@ -131,7 +158,8 @@ def test_a_session_replaces_only_the_models_it_trained(env, tmp_path):
     assert errors(other) == ["vae is the name of a model that ships with aelab: choose another."]
     assert trained.read_bytes() == before  # nothing written
 
-    assert not errors(owner) and owner.checkbox(key="train_replace").label == "Replace my existing model ours"
+    assert not errors(owner) and owner.checkbox(key="train_replace").label == "Replace my existing model"
+    assert "A model named ours exists already" in owner.checkbox(key="train_replace").help
     with env(served=False):  # a local app asks before replacing, whoever trained it, as before
         local = page(navigation.TRAIN.script)
         assert local.text_input(key="train_name").value == "vae-mnist-z20-10ep"  # no session suffix
@@ -207,7 +235,7 @@ def test_a_stopped_load_stays_stopped_until_read_again(env, tree, folders_read):
     digits = tree / "allowed" / "digits"
     at.session_state["load_stopped"] = str(digits)  # what the Stop reading button's click leaves
     at.text_input(key="train_folder").set_value(str(digits)).run()
-    assert at.info[0].value == markdown_safe(f"Stopped reading {digits}.") and folders_read == []
+    assert at.info[0].value == markdown_safe("Stopped reading allowed/digits.") and folders_read == []
     assert at.button(key="train_start").disabled
     at.button(key="load_again").click().run()
     assert folders_read == [digits] and any("16 training images" in c.value for c in at.caption)

@@ -260,7 +260,7 @@ def test_compare_pickers_drive_every_view_and_the_metrics(env, models, mnist_tes
     at = open_page(navigation.COMPARE.script)
     assert at.selectbox(key="compare_a").value == "vae"  # the sidebar's model
     assert at.selectbox(key="compare_b").value == "beta_vae"
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table.columns) == ["A: vae", "B: beta_vae"]
     assert table.loc["model", "B: beta_vae"] == "MLP VAE, 20-d latent, beta 4"
     assert float(table.loc["measured test MSE per pixel", "A: vae"]) == pytest.approx(vae_mse.mean(), abs=1e-5)
@@ -268,7 +268,7 @@ def test_compare_pickers_drive_every_view_and_the_metrics(env, models, mnist_tes
 
     at.selectbox(key="compare_b").set_value("conv_ae")
     rerun(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table.columns) == ["A: vae", "B: conv_ae"]
     assert table.loc["model", "B: conv_ae"] == "Convolutional autoencoder, 32-d latent"
     recorded = load_checkpoint(SHIPPED_DIR / "conv_ae.safetensors").meta["metrics"]["recon"]
@@ -280,7 +280,7 @@ def test_compare_pickers_drive_every_view_and_the_metrics(env, models, mnist_tes
 
     at.selectbox(key="compare_a").set_value("beta_vae")
     rerun(at)
-    assert list(at.dataframe[0].value.columns) == ["A: beta_vae", "B: conv_ae"]
+    assert list(at.table[0].value.columns) == ["A: beta_vae", "B: conv_ae"]
     assert [image.value for image in at.image][1] != after[1]  # now A's samples did
     assert len(at.download_button) == 5  # 4 PNG grids and the CSV
 

@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,9 @@ def test_the_model_card_and_compare_table_read_the_metadata():
     assert rows["recorded test recon (BCE, nats)"] == "80.00"
     assert rows["recorded recon from noisy input (nats)"] == "—"
     assert rows["measured test MSE per pixel"] == "0.01235" and rows["epochs (best)"] == "2.28 (2)"
+    assert model_card.metric_rows(ModelConfig.for_model("vae"), {}, 1, 0.0)["epochs (best)"] == "not recorded"
+    elsewhere = model_card.metric_rows(ModelConfig.for_model("vae"), {"imported": {"weights": "w"}}, 1, 0.0)
+    assert elsewhere["epochs (best)"] == "not recorded (trained elsewhere)"
     assert rows["recorded test −log p(x), IWAE (nats)"] == "—" and "test −log p(x) (nats)" not in facts
     iwae = {"nll": 104.6012, "stderr": 0.9101, "k": 5000, "images": 1000}
     scored = meta | {"metrics": meta["metrics"] | {"iwae": iwae}}
@@ -245,6 +249,15 @@ def test_figures_build_from_arrays_alone():
     assert all(t.hoverinfo == "skip" for t in fig.data[5:])  # a click lands on the map beneath them
     log = EpochLog(1, {"loss": 2.0, "recon": 1.5, "kl": 0.5}, {"loss": 2.1, "recon": 1.6, "kl": 0.5}, 1.0, 10.0)
     assert len(charts.loss_curves((log,), variational=True).data) == 6
+    for n in (2, 3, 30):  # whole epochs only on the axis, however many
+        logs = tuple(replace(log, epoch=e) for e in range(1, n + 1))
+        axes = [
+            a
+            for name, a in charts.loss_curves(logs, variational=True).layout.to_plotly_json().items()
+            if name.startswith("xaxis")
+        ]
+        assert len(axes) == 3 and all(a["tick0"] == 1 and isinstance(a["dtick"], int) for a in axes)
+        assert n / axes[0]["dtick"] <= charts.EPOCH_TICKS
     uploads = {"mine.png": 0.5, "mine (2).png": 0.5001, "other.png": 0.52}  # lines nearly on top of each other
     hist = charts.error_histogram(np.linspace(0, 1, 50), "MNIST test", 0.9, 0.8, 99.0, uploads)
     assert not hist.layout.annotations  # no label on the plot, so none can cover another
@@ -339,3 +352,19 @@ def test_direction_labels_say_how_strong_each_direction_is():
 
 def test_the_quality_line_gives_both_figures_and_the_sample_count():
     assert text.quality_text(0.912, 0.8765, 1000) == "Density **0.91**, coverage **0.88** (1,000 samples)."
+
+
+def test_progress_says_the_time_measured_here_and_what_is_left_at_that_pace():
+    from aelab.ui import progress
+
+    now = [100.0]
+    clock = progress.Clock(lambda: now[0])
+    now[0] = 112.0
+    assert clock.text("Computing t-SNE", 0.4) == "Computing t-SNE… 40% · 12 s so far, about 18 s left at this pace"
+    assert clock.text("Training", 0.01) == "Training… 1% · 12 s so far"  # too early to say what is left
+    now[0] = 100.0 + 125
+    assert clock.text("Training", 1.0) == "Training… 100% · 2 min 05 s so far"
+    first = progress.projection_text("UMAP", 0.0, clock, compiling=True)
+    assert first == "Compiling UMAP (first use in this process), then finding neighbours… 2 min 05 s so far"
+    assert progress.projection_text("UMAP", 0.0, clock, compiling=False) == "Finding neighbours… 2 min 05 s so far"
+    assert progress.projection_text("UMAP", 0.5, clock, compiling=True).startswith("Computing UMAP… 50% · ")

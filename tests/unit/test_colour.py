@@ -463,6 +463,9 @@ def test_odd_and_broken_files_become_colour_pictures_or_one_line():
 def test_larger_pictures_are_enlarged_less_so_pages_laid_out_for_digits_hold_them():
     assert [render.display_scale(4, h) for h in (28, 32, 36, 64, 68)] == [4, 4, 4, 2, 2]
     assert render.display_scale(3, 28) == 3 and render.display_scale(3, 64) == 1 and render.display_scale(8, 64) == 4
+    assert [render.display_width(4, h, h) for h in (28, 32, 64)] == [112, 128, 112]  # 64 px: a digit's width
+    assert render.display_width(4, 64, 128) == 224 and render.display_width(3, 64, 64) == 64  # never enlarged
+    assert render.display_width(1, 184, 244) == 244  # a grid enlarged before: never drawn below its own size
 
 
 def test_the_reconstruct_page_says_how_an_upload_is_prepared_for_the_model():

@@ -318,6 +318,22 @@ def test_labelled_grid_names_each_row_and_value() -> None:
         labelled_grid(tiles, ["a", "b"], [["1", "2"], ["1", "2"]])
 
 
+def _text_height(grid: np.ndarray, rows: slice) -> int:
+    """How many pixel rows within `rows` of a labelled grid's label column hold ink."""
+    return int((grid[rows, :30] < 0.5).any(1).sum())
+
+
+def test_labelled_grid_text_grows_with_its_pictures() -> None:
+    """A 64 px picture's grid is shrunk about twice as much as a digit's to fit a page: its text is drawn
+    about twice as large, so both read alike on screen."""
+    digit = labelled_grid(np.full((1, 2, 28, 28), 0.5), ["dim 7"], [["-1.00", "1.00"]], scale=3)
+    large = labelled_grid(np.full((1, 2, 64, 64), 0.5), ["dim 7"], [["-1.00", "1.00"]], scale=3)
+    small_text = _text_height(digit, slice(4, 4 + 84))
+    large_text = _text_height(large, slice(4, 4 + 192))
+    assert small_text >= 0.6 * LABEL_PX and large_text >= 0.9 * small_text * 192 / 84
+    assert large.shape[0] - 4 - 192 >= 1.7 * (digit.shape[0] - 4 - 84)  # room for the larger values under them
+
+
 def test_pictures_travel_as_data_uris_that_decode_back() -> None:
     picture = enlarge(np.random.default_rng(2).random((28, 28)), 4)
     uri = data_uri(to_png(picture))

@@ -10,7 +10,7 @@ import pytest
 
 from aelab import serving
 from aelab.models.config import ModelConfig
-from aelab.serving import FolderRefused, OwnerWatch, Rules, resolve_folder, rules
+from aelab.serving import FolderRefused, OwnerWatch, Rules, resolve_folder, rules, shown_folder
 from aelab.settings import LOCAL_LIMITS, SERVED_LIMITS, SERVED_SESSION_TIMEOUT, Limits, SettingsError, read
 from aelab.training.config import TrainConfig
 from aelab.training.trainer import train
@@ -113,6 +113,16 @@ def test_folders_inside_an_allowed_one_resolve_to_their_real_path(tree):
         resolve_folder(f"{tree}/allowed/nothing", allowed)  # inside, saying so gives nothing away
 
 
+def test_a_served_app_reads_relative_paths_inside_the_allowed_folders_and_names_them_so(tree):
+    allowed = [tree / "other", tree / "allowed"]
+    assert resolve_folder("digits", allowed) == tree / "allowed" / "digits"  # in whichever allowed folder has it
+    assert resolve_folder("link-in/sub/..", allowed) == tree / "allowed" / "digits"
+    with pytest.raises(FolderRefused, match="^There is no folder at nothing.$"):
+        resolve_folder("nothing", allowed)
+    assert shown_folder(tree / "allowed" / "digits" / "sub", allowed) == "allowed/digits/sub"
+    assert shown_folder(tree / "secret", None) == str(tree / "secret")  # a local app's own folders, whole
+
+
 @pytest.mark.parametrize(
     "typed",
     [
@@ -123,7 +133,7 @@ def test_folders_inside_an_allowed_one_resolve_to_their_real_path(tree):
         "{tree}/allowed/link-out/..",
         "/",
         "~",
-        "secret",
+        "../secret",
     ],
 )
 def test_paths_leaving_the_allowed_folders_are_refused(tree, typed, monkeypatch):
@@ -131,7 +141,10 @@ def test_paths_leaving_the_allowed_folders_are_refused(tree, typed, monkeypatch)
     text = typed.format(tree=tree)
     with pytest.raises(FolderRefused) as err:
         resolve_folder(text, [tree / "allowed"])
-    assert str(err.value) == f"{text} is not open to training here: use a folder inside {tree}/allowed."
+    assert (
+        str(err.value)
+        == f"{text} is not open to training here: type a folder inside allowed/, relative to it (e.g. my_digits)."
+    )
 
 
 def test_the_refusal_is_the_same_whether_or_not_the_path_exists(tree):
@@ -141,7 +154,9 @@ def test_the_refusal_is_the_same_whether_or_not_the_path_exists(tree):
             resolve_folder(typed, [tree / "allowed", tree / "other"])
         messages.append(str(err.value).replace(typed, "TYPED"))
         assert "secret" not in str(err.value).replace(typed, "")  # where a link leads is never shown
-    assert set(messages) == {f"TYPED is not open to training here: use a folder inside {tree}/allowed or {tree}/other."}
+    assert set(messages) == {
+        "TYPED is not open to training here: type a folder inside allowed/ or other/, relative to it (e.g. my_digits)."
+    }
 
 
 def test_no_allowed_folder_refuses_every_path_and_none_allows_any(tree):

@@ -15,7 +15,7 @@ from aelab.images import render
 from aelab.models.autoencoders import MODELS
 from aelab.models.config import MODEL_TITLES
 from aelab.training import jobs, one_class
-from aelab.ui import caches, charts, keys, text
+from aelab.ui import caches, charts, keys, progress, text
 from aelab.ui.context import require_context
 from aelab.ui.uploads import take_uploads
 from aelab.ui.widgets import show
@@ -145,8 +145,8 @@ st.header("One-class experiment")
 st.caption(
     "How good is reconstruction error at spotting something new? Train a fresh model without one class "
     "(or on one class alone), then score the whole test set: the ROC curve shows how well the score "
-    "separates the classes the model never saw from those it did. It trains here, in this session, "
-    "for a few seconds per epoch."
+    "separates the classes the model never saw from those it did. It trains here, in this session; its bar "
+    "shows the time it takes on this machine."
 )
 try:
     train_data = caches.datasets.load_data(ctx.dataset, "train", ctx.key.shape)
@@ -189,10 +189,10 @@ results = caches.scores.experiment_results()
 run_key = (ctx.dataset, len(train_data), model_name, mode, held_out, epochs, score)
 if st.button("Run the experiment", type="primary", key="oc_run", disabled=run_key in results):
     with st.status(f"Training a {MODEL_TITLES[model_name]} for {epochs} epochs…", expanded=True) as status:
-        bar = st.progress(0.0)
+        bar, clock = st.progress(0.0), progress.Clock()
 
         def report(fraction: float) -> None:
-            bar.progress(min(1.0, fraction), text=f"Training… {100 * fraction:.0f}%")
+            bar.progress(min(1.0, fraction), text=clock.text("Training", fraction))
 
         try:
             with jobs.slot():

@@ -69,14 +69,21 @@ with recon_tab:
     x = ctx.images[rows]
     recon = {k: encoding.reconstruct(run.model, x) for k, run in runs.items()}
     shown = render.to_pictures(x)
-    grid = render.make_grid(np.concatenate([shown, recon["A"], recon["B"]]), ncol=len(rows))
-    mse = {k: float(((r - shown) ** 2).mean()) for k, r in recon.items()}
+    errors = {k: ((r - shown) ** 2).reshape(len(rows), -1).mean(1) for k, r in recon.items()}
+    grid = render.labelled_grid(
+        np.stack([shown, recon["A"], recon["B"]]),
+        ["original", "A", "B"],
+        [[f"test {i}" for i in rows], *([f"{e:.4f}" for e in errors[k]] for k in runs)],
+        scale=render.display_scale(3, shown.shape[1]),
+    )
     picture_with_download(
         grid,
-        f"rows: test images {', '.join(map(str, rows))}; A = {names['A']} "
-        f"(MSE {mse['A']:.4f}); B = {names['B']} (MSE {mse['B']:.4f})",
+        f"Columns: test images {', '.join(map(str, rows))}. Rows: the originals, then A = {names['A']} "
+        f"(MSE {errors['A'].mean():.4f}) and B = {names['B']} (MSE {errors['B'].mean():.4f}); under each "
+        "reconstruction, its own MSE.",
         f"reconstructions-{names['A']}-vs-{names['B']}.png",
         "compare_recon_png",
+        scale=1,
     )
 
 with sample_tab:
@@ -124,7 +131,7 @@ with metrics_tab:
             for k, run in runs.items()
         }
     )
-    st.dataframe(table, height="content", column_config={"_index": st.column_config.Column(width="large")})
+    st.table(table)  # a table wraps long words (an own model's entry point) where a dataframe cuts them
     st.caption(
         "“Recorded” figures come from each checkpoint's metadata (its training run's test evaluation, "
         "reconstruction loss summed over pixels); the MSE is measured here on the "

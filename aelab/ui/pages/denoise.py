@@ -15,7 +15,7 @@ from aelab.explore import encoding
 from aelab.images import render
 from aelab.models import noise
 from aelab.store.checkpoints import Checkpoint
-from aelab.training.runs import default_for_role, label_for
+from aelab.training.runs import denoise_defaults, label_for
 from aelab.ui import caches, keys
 from aelab.ui.context import model_options, require_context
 from aelab.ui.text import MAX_INDICES, parse_indices
@@ -25,9 +25,8 @@ SOURCES = ["Dataset indices", "Random", "Uploads"]
 SCALE = 3
 
 
-def pick_with_note(title: str, options: dict[str, str], wanted: str, denoising: bool, key: str) -> Checkpoint | None:
-    metas = {str(item.path): item.meta for item in caches.models.listing() if item.meta}
-    checkpoint = pick_model(title, options, default_for_role(options, metas, wanted, denoising), key)
+def pick_with_note(title: str, options: dict[str, str], default: str, key: str) -> Checkpoint | None:
+    checkpoint = pick_model(title, options, default, key)
     if checkpoint is not None:
         st.caption(noise.denoising_note(checkpoint.meta.get("train")))
     return checkpoint
@@ -43,18 +42,29 @@ st.caption(
 )
 
 options = model_options(shape=ctx.shape)
+metas = {str(item.path): item.meta for item in caches.models.listing() if item.meta}
+default_a, default_b, any_denoiser = denoise_defaults(options, metas)
+if not any_denoiser:
+    st.info(
+        f"No model for these {ctx.shape[1]}x{ctx.shape[2]} pictures was trained to denoise, so none here "
+        "removes noise: below, how plain models cope with it. Train one with noise on the Train page.",
+        icon=":material/info:",
+    )
 noise_col, model_a_col, model_b_col = st.columns([2, 2, 2])
 with noise_col:
     kind = st.radio("Noise", noise.NOISE_KINDS, format_func=noise.NOISE_TITLES.get, horizontal=True, key="denoise_kind")
     level = st.slider("Level", 0.05, 0.9, 0.3, 0.05, key="denoise_level", help=noise.LEVEL_HELP[kind])
     noise_seed = int(st.number_input("Noise seed", 0, 2**31 - 1, 0, key="denoise_noise_seed"))
 with model_a_col:
-    picked_a = pick_with_note("Denoising model", options, "denoising_conv_ae", True, "denoise_model_a")
+    picked_a = pick_with_note("Denoising model" if any_denoiser else "Model A", options, default_a, "denoise_model_a")
 with model_b_col:
-    picked_b = pick_with_note("Plain model", options, "conv_ae", False, "denoise_model_b")
+    picked_b = pick_with_note("Plain model" if any_denoiser else "Model B", options, default_b, "denoise_model_b")
 if picked_a is None or picked_b is None:
     st.stop()
 models = [(label_for(c.path), c) for c in (picked_a, picked_b)]
+if picked_a.digest == picked_b.digest:  # one model is shown once, not compared with itself
+    models = models[:1]
+    st.caption("Both pickers chose the same model: it is shown once. Pick another to compare two.")
 
 source = st.radio("Images", SOURCES, horizontal=True, key="denoise_source")
 if source == "Uploads":
@@ -99,13 +109,14 @@ psnr_noisy = noise.psnr(x, noisy).numpy()
 psnr_out = [noise.psnr(x, out).numpy() for out in outputs]
 
 st.subheader("Clean, noisy, and each model's output")
-for column, title in zip(st.columns(4), ["clean", "noisy", models[0][0], models[1][0]]):
+titles = ["clean", "noisy", *(label for label, _ in models)]
+for column, title in zip(st.columns(len(titles)), titles):
     column.markdown(f"**{title}**")
 pictures, captions = [], []
 for i, name in enumerate(names):  # short captions: a caption wider than its image stretches the image
     pictures += [clean[i], *(render.to_pictures(batch[i : i + 1])[0] for batch in (noisy, *outputs))]
-    captions += [name, f"{psnr_noisy[i]:.1f} dB", f"{psnr_out[0][i]:.1f} dB", f"{psnr_out[1][i]:.1f} dB"]
-show(pictures, captions, scale=SCALE, columns=4)
+    captions += [name, f"{psnr_noisy[i]:.1f} dB", *(f"{out[i]:.1f} dB" for out in psnr_out)]
+show(pictures, captions, scale=SCALE, columns=len(titles))
 st.caption("Under each output: its PSNR against the clean image, in dB.")
 
 st.subheader(f"Mean PSNR over {min(caches.scores.PSNR_IMAGES, len(ctx.data))} test images")

@@ -142,8 +142,9 @@ st.download_button(
 
 st.subheader("GIF of one direction")
 choice, animation = st.columns([2, 3])
-# Named without their shares, which change with the model: Streamlit's selectbox keeps showing a stale label.
-row = choice.selectbox("Direction", range(len(found.names)), format_func=found.names.__getitem__, key="dir_gif_row")
+# By name, without the shares that change with the model: another kind of directions has other names, so
+# the box moves to its first instead of showing a name the GIF no longer walks.
+row = found.names.index(choice.selectbox("Direction", found.names, key="dir_gif_row"))
 gif = caches.walks.walk_gif(ctx.key, kind, k, sides, base.tobytes(), row, GIF_STEPS)
 choice.download_button(
     "Download GIF",

@@ -62,4 +62,5 @@ with map_col:
     )
     map_layers.add_uploads(fig, projections.pca_transform(projection, code), [""], title="your drawing")
     fig.update_layout(height=map_figure.SMALL_MAP_PX)
+    st.html(map_figure.class_legend(classes))  # the map's colours by name, as on the Latent map page
     st.plotly_chart(fig, key="draw_map", config={"displaylogo": False})

@@ -5,6 +5,7 @@ reruns only the `explore` fragment, whose figure stays the one the page built: t
 the click itself and Streamlit does not redraw the 10,000 points.
 """
 
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 
 import numpy as np
@@ -15,13 +16,15 @@ from aelab.data.dataset import sample_indices
 from aelab.data.registry import dataset_title, factor_names
 from aelab.explore import projections
 from aelab.images import render
-from aelab.ui import caches, keys, map_detail, map_figure, map_layers, text
+from aelab.ui import caches, keys, map_detail, map_figure, map_layers, progress, text
 from aelab.ui.context import Context, require_context
 
 COMPUTED_POINTS = [1000, 2000, 5000, 10000]
 METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
 SETTINGS = {"tsne": ("Perplexity", 5, 100, 30), "umap": ("Neighbours", 5, 100, 15)}  # label, low, high, default
-DURATIONS = {"tsne": "about half a minute", "umap": "a minute or two the first time (compiling), then less"}
+TOOL = "map_tool"  # the drag tool of the last box or lasso: a rerun draws the map with it still chosen
+TOOLS = {"box": "select", "lasso": "lasso"}  # Plotly's dragmode for each kind of selection
+TICK_S = 0.5  # how often the bar of a map being computed says its time so far
 
 
 def computed_projection(ctx: Context, method: str, n_images: int) -> projections.Projection:
@@ -35,15 +38,20 @@ def computed_projection(ctx: Context, method: str, n_images: int) -> projections
         return projection
     prompt = st.empty()
     with prompt.container():
-        st.info(f"This {title} map has not been computed yet: it takes {DURATIONS[method]}, once.")
+        st.info(
+            f"This {title} map has not been computed yet: it is computed once, then kept; its bar shows the time "
+            "it takes on this machine."
+        )
         if not st.button(f"Compute {title}", type="primary", key=f"{method}_go"):
             st.stop()
     bar = st.progress(0.0, text=f"Computing {title}…")
-
-    def report(fraction: float) -> None:
-        bar.progress(fraction, text=f"Computing {title}… {100 * fraction:.0f}%")
-
-    projection = caches.maps.computed(ctx.key, *args, progress=report)
+    clock, done = progress.Clock(), [0.0]
+    compiling = method == "umap" and not projections.umap_compiled()
+    with ThreadPoolExecutor(1) as pool:  # computed aside, so this script thread can tell the time as it goes
+        future = pool.submit(caches.maps.computed, ctx.key, *args, progress=partial(done.__setitem__, 0))
+        while wait([future], timeout=TICK_S).not_done:
+            bar.progress(min(1.0, done[0]), text=progress.projection_text(title, done[0], clock, compiling))
+    projection = future.result()
     bar.empty()
     prompt.empty()  # computed: the prompt and its button go
     return projection
@@ -64,6 +72,7 @@ def on_select(context: caches.ModelData) -> None:
     points = selection.points
     rows = map_figure.map_rows(points)
     if selection.box or selection.lasso:
+        st.session_state[TOOL] = TOOLS["box" if selection.box else "lasso"]
         keys.set_map_region(keys.MapRegion(context, tuple(sorted(set(rows)))) if rows else None)
     elif rows:
         keys.set_map_click(keys.MapClick(context, index=rows[0]))
@@ -184,6 +193,7 @@ fig = map_figure.latent_map(
     values=values,
     values_title=text.colour_title(colour_by),
     region=None if region is None else projection.positions(region.rows),
+    tool=st.session_state.get(TOOL, "pan"),
 )
 if plane:
     map_layers.add_background(fig, *caches.maps.decoded_plane(ctx.key))

@@ -91,7 +91,8 @@ st.subheader("Dimensions")
 st.caption(
     f"Ranked by {stats.measure}, most used first. {int((~stats.collapsed).sum())} of {len(base)} are active: "
     f"their code varies across the dataset with variance above {ACTIVE_UNIT_THRESHOLD:g}, the model card's "
-    "rule for active units. The others are collapsed."
+    "rule for active units."
+    + (" The others are collapsed." if stats.collapsed.any() else "")
     + (
         ""
         if factors is None

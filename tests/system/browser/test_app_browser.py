@@ -40,11 +40,14 @@ from streamlit_page import (
 )
 
 from aelab.data.registry import data_dir
+from aelab.explore.selection import GALLERY_COLUMNS
+from aelab.ui.map_detail import NEAREST_COLUMNS
 from aelab.ui.map_figure import MAP_CELLS, MAP_POINTS
 
 pytestmark = pytest.mark.timeout(400)
 
 UPLOADER = "Images (PNG, JPEG, BMP, GIF, WebP)"
+MIN_DIGIT_PX = 54  # a digit's on-screen width in the map's galleries: twice MNIST's 28 px, give or take its pad
 N_SESSIONS = 5
 ARRIVAL_TIMEOUT_MS = 300_000  # N_SESSIONS first page loads at once: every one parses Plotly's 4.7 MB
 EPOCH_TIMEOUT_MS = 240_000  # two epochs on a busy 2-core machine
@@ -124,6 +127,13 @@ def _marked(chart: Locator) -> dict[str, list[list[int]]]:
     )
 
 
+def _digit_px(image: Locator, columns: int, pad: int = 2) -> float:
+    """The on-screen width of one 28 px digit of a grid drawn as one image, `columns` digits a row `pad` px
+    apart (make_grid's), however much the PNG enlarged them and the page then shrank them."""
+    shown = image.evaluate("i => i.getBoundingClientRect().width")
+    return shown / columns * 28 / (28 + pad)
+
+
 def _model_picker(page: Page) -> Locator:
     picker_label = page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(r"^Model$"))
     return page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has=picker_label)
@@ -154,6 +164,8 @@ def test_click_point_shows_it_and_empty_space_decodes(page: Page, app: AppSocket
     expect(page.get_by_text(error)).to_be_visible()
     shown = wait_for_new_images(page, [])
     assert len(shown) == 3  # original, reconstruction and its nearest codes' pictures
+    strip = page.locator(f"img[src='{shown[2]}']")
+    assert _digit_px(strip, NEAREST_COLUMNS) >= MIN_DIGIT_PX  # the nearest codes' digits at a useful size
     assert _marked(chart) == {MAP_POINTS: [[point["curve"], point["index"]]], MAP_CELLS: []}
     assert max(_colour_at(page, chart, point["x"], point["y"])) < 60  # marked: drawn black
     assert gd.evaluate("gd => gd.isConnected")  # the same chart: the click reran the panel, not the map
@@ -368,12 +380,55 @@ def test_a_box_around_points_shows_that_group_and_greys_the_rest(page: Page, app
     assert abs(selected - inside) <= 0.05 * inside  # the box's edge falls within a pixel or two of (0, 1)
     expect(page.get_by_text(re.compile(r"^By label: \d - [a-z]+ \d+"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"each row of originals above its reconstructions$"))).to_be_visible()
+    gallery = page.get_by_test_id("stImage").filter(has_text="each row of originals above its reconstructions")
+    assert _digit_px(gallery.locator("img"), GALLERY_COLUMNS) >= MIN_DIGIT_PX
     for name in ("Gallery (PNG)", "Indices, labels and codes (CSV)"):
         expect(page.get_by_test_id("stDownloadButton").filter(has_text=name)).to_be_visible()
     chart = _map_chart(page)  # drawn again, the rest in grey
     assert len(_marked(chart)[MAP_POINTS]) == selected  # the map holds what the panel counts
     r, g, b = _colour_at(page, chart, *outside)
     assert abs(r - g) < 8 and abs(g - b) < 8 and r > 180  # an outside point: grey
+
+
+def _points_inside(chart: Locator, box: tuple[float, float, float, float]) -> int:
+    """How many of the map's points lie inside a box of DATA coordinates (x0, y0, x1, y1)."""
+    return chart.locator(".js-plotly-plot").evaluate(
+        """(gd, [[x0, y0, x1, y1], group]) => gd._fullData.filter(t => t.legendgroup === group)
+             .reduce((n, t) => n + Array.from(t.x).filter((x, i) => x > x0 && x < x1 && t.y[i] > y0 && t.y[i] < y1)
+             .length, 0)""",
+        [list(box), MAP_POINTS],
+    )
+
+
+def _drag(page: Page, chart: Locator, box: tuple[float, float, float, float]) -> None:
+    """Press at the box's top left corner and let go at its bottom right, as a person drags on the map."""
+    (x0, y0), (x1, y1) = plot_to_client(page, chart, box[0], box[3]), plot_to_client(page, chart, box[2], box[1])
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+
+
+def test_the_box_tool_stays_chosen_after_a_selection(page: Page, app: AppSocket) -> None:
+    """A person picks the box tool once: each rerun a selection makes keeps it, so the next drag selects again."""
+    chart = _map_chart(page)
+    first, second = (0.0, 0.0, 1.0, 1.0), (-1.0, -1.0, 0.0, 0.0)
+    counts = [_points_inside(chart, box) for box in (first, second)]
+    assert min(counts) > 50 and abs(counts[0] - counts[1]) > 0.1 * max(counts)  # two selections told apart
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
+    heading = page.get_by_role("heading", name=re.compile(r"^\d+ images selected$"))
+    for box, count in zip((first, second), counts):
+        _drag(page, _map_chart(page), box)
+        expect(heading).to_be_visible()
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('h2, h3')].some(h => "
+            "/^\\d+ images selected$/.test(h.innerText) && Math.abs(parseInt(h.innerText) - n) <= 0.05 * n)",
+            arg=count,
+        )
+        wait_for_app(page)
+        chart = _map_chart(page)  # drawn again after the selection, the rest in grey
+        assert chart.locator(".js-plotly-plot").evaluate("gd => gd._fullLayout.dragmode") == "select"
 
 
 def _drawing_on_map(page: Page) -> list[float]:
@@ -397,6 +452,8 @@ def test_drawing_a_digit_shows_its_input_reconstruction_and_place_on_the_map(pag
     expect(page.get_by_text("reconstruction", exact=True)).to_be_visible()
     expect(page.get_by_text("model input", exact=True)).to_be_visible()
     seven = _drawing_on_map(page)
+    for digit in ("0 - zero", "7 - seven"):  # the map's colours are named above it, as on the Latent map page
+        expect(page.locator("span", has_text=re.compile(rf"{digit}$")).first).to_be_visible()
     shown = wait_for_new_images(page, [])
     with app.expect_rerun():
         draw_stroke(page, canvas, (0.3, 0.55), (0.7, 0.55))  # a bar across: now another figure
