@@ -42,6 +42,17 @@ class Rules:
     shared_runs: bool
     session_timeout: float | None  # None: a run outlives its owner (a local app)
     limits: Limits
+    private_folders: tuple[Path, ...] = ()  # where the server keeps things: data, runs, cache, checkpoints
+
+    def public(self, text: str) -> str:
+        """A message as this app's users may read it: served, each private or allowed folder (and what lies under
+        it) is named by its own name, never by where the server keeps it; local, the message as it is."""
+        if not self.served:
+            return text
+        folders = {form for folder in (*self.private_folders, *(self.allowed_folders or ())) for form in _forms(folder)}
+        for folder in sorted(folders, key=lambda f: -len(str(f))):  # the longest first: a folder inside another
+            text = text.replace(str(folder), folder.name or str(folder))
+        return text
 
 
 def is_local_address(address: str | None) -> bool:
@@ -73,7 +84,8 @@ def rules(address: str | None, chosen: Settings | None = None) -> Rules:
     timeout = chosen.session_timeout
     if timeout is None:
         timeout = SERVED_SESSION_TIMEOUT if served else 0.0
-    return Rules(served, allowed, chosen.shared_runs, timeout or None, chosen.limits(served))
+    private = (chosen.data_dir, chosen.runs_dir, chosen.cache_dir, chosen.checkpoints_dir)
+    return Rules(served, allowed, chosen.shared_runs, timeout or None, chosen.limits(served), private)
 
 
 # --- folders ------------------------------------------------------------------------------
@@ -121,6 +133,11 @@ def shown_folder(folder: Path, allowed: Sequence[Path] | None) -> str:
         if folder.is_relative_to(root):
             return str(Path(root.name or str(root), folder.relative_to(root)))
     return str(folder)
+
+
+def _forms(folder: Path) -> tuple[Path, ...]:
+    """A folder as a message may spell it: as given, absolute, and with its links resolved."""
+    return (folder, folder.absolute(), _real(folder))
 
 
 def _resolved(path: Path) -> Path | None:

@@ -106,7 +106,7 @@ def _loaded(load: Callable[[], T]) -> T:
     try:
         return load()
     except (CheckpointError, DatasetUnavailable, OSError) as err:
-        st.error(str(err))
+        st.error(settings().public(str(err)))
         st.stop()
 
 
@@ -134,7 +134,8 @@ def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None)
     for item in caches.models.listing():
         if item.meta is None:  # unreadable: its error says why
             if warn:
-                st.sidebar.warning(f"Skipped {item.path.name}: {item.error}", icon=":material/warning:")
+                skipped = settings().public(f"Skipped {item.path.name}: {item.error}")
+                st.sidebar.warning(skipped, icon=":material/warning:")
             continue
         if shape is None or image_shape(item.meta) == shape:
             options[label_for(item.path)] = str(item.path)
@@ -157,9 +158,7 @@ def sidebar() -> None:
         errors = uploads.take_checkpoints(st.session_state.get(CHECKPOINT_FILES) or [])  # listed below at once
         options = model_options(warn=True)
         if not options:
-            local = f"{shipped_dir()} or {runs_dir()}"
-            where = "the shipped models' or the runs folder" if settings().served else local
-            st.error(f"No checkpoints found in {where}.")
+            st.error(settings().public(f"No checkpoints found in {shipped_dir()} or {runs_dir()}."))
             st.page_link(navigation.TRAIN.script, label="Train one here", icon=navigation.TRAIN.icon)
             st.caption(f"or: {TRAIN_HINT}")
             st.session_state.pop(keys.MODEL_PATH, None)
@@ -187,12 +186,12 @@ def sidebar() -> None:
                 "it appears in the Model list as 'name (uploaded)'.",
             )
             for message in errors:
-                st.error(message, icon=":material/error:")
+                st.error(settings().public(message), icon=":material/error:")
 
 
 def follow_model(options: dict[str, str], names: list[str]) -> None:
-    """A model picked whose images the shown dataset's are not: show the dataset it learnt, or one of its shape,
-    where there is one; else the shown one stays, fitted to the model's shape (Context.key)."""
+    """A model picked that takes other images than the shown dataset's: show the dataset it learnt, or one of its
+    shape; without one the shown one stays, fitted to the model's shape (Context.key)."""
     meta = caches.models.metadata(options[st.session_state[keys.MODEL_LABEL]])
     shape = image_shape(meta)
     if dataset_shape(st.session_state.get(keys.DATASET, FALLBACK_DATASET)) == shape:
@@ -205,11 +204,12 @@ def follow_model(options: dict[str, str], names: list[str]) -> None:
 def model_card(meta: dict, shown: str) -> None:
     """What the checkpoint's header says: read without loading the model."""
     st.markdown(f"**{model_title(meta)}**")
-    st.caption("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items()), help=UNITS)
+    public = settings().public  # a served app's card names no folder of the server's
+    st.caption(public("  \n".join(f"{k}: {v}" for k, v in card_facts(meta, shown).items())), help=UNITS)
     if meta.get("command"):
         with st.expander(command_title(meta)):
             # Inline code, not st.code: its highlighter is a large script for every first page.
-            st.markdown(f"``{meta['command']}``")
+            st.markdown(f"``{public(meta['command'])}``")
 
 
 def context(quiet: bool = False) -> Context | None:
@@ -225,7 +225,7 @@ def context(quiet: bool = False) -> Context | None:
         return Context(path, caches.models.digest(path), caches.models.metadata(path), dataset)
     except (CheckpointError, OSError) as err:
         if not quiet:
-            st.error(str(err))
+            st.error(settings().public(str(err)))
         return None
 
 

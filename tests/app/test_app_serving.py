@@ -16,8 +16,10 @@ from streamlit.testing.v1 import AppTest
 
 from aelab.cli import build_parser
 from aelab.images.render import to_png
+from aelab.models.autoencoders import build_model
+from aelab.models.config import ModelConfig
 from aelab.serving import MAX_SELECTIONS, MAX_UPLOADS
-from aelab.store.checkpoints import load_checkpoint
+from aelab.store.checkpoints import load_checkpoint, save_checkpoint
 from aelab.training import jobs
 from aelab.training.flags import train_config
 from aelab.ui import keys, loading, navigation
@@ -263,3 +265,26 @@ def test_with_an_auth_section_only_signed_in_people_get_in(env):
     at.user = {"is_logged_in": True, "email": "ada@example.org"}
     at.run()
     assert not at.exception and at.title[0].value == "Latent map"
+
+
+def test_a_served_apps_sidebar_names_no_folder_of_the_servers(env, tree, tmp_path):
+    """A model trained on a folder records where it was and the command with its paths; a broken file sits
+    beside it. The card, its command and the skipped file's line name folders by their own names only."""
+    digits, runs = tree / "allowed" / "digits", tmp_path / "runs"
+    runs.mkdir()
+    command = f"python -m aelab train --model vae --dataset {digits} --out {runs / 'mine.safetensors'}"
+    model = build_model(ModelConfig.for_model("vae", latent_dim=2, widths=(8,)))
+    save_checkpoint(runs / "mine.safetensors", model, {"dataset": str(digits), "command": command})
+    (runs / "broken.safetensors").write_bytes(b"not a checkpoint")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.selectbox(key=keys.MODEL_LABEL).set_value("mine (yours)").run()
+    shown = [c.value for c in at.sidebar.caption] + [m.value for m in at.sidebar.markdown]
+    shown += [w.value for w in at.sidebar.warning]
+    assert any("trained on: allowed/digits" in text for text in shown), shown  # as the folder box names it
+    assert any("--dataset allowed/digits --out runs/mine.safetensors" in text for text in shown), shown
+    assert any(text.startswith("Skipped broken.safetensors") for text in shown), shown
+    assert not [text for text in shown if str(tmp_path) in text], shown
+    with env(served=False):  # a local app's card says where, as before
+        local = AppTest.from_file(APP, default_timeout=120).run()
+        local.sidebar.selectbox(key=keys.MODEL_LABEL).set_value("mine (yours)").run()
+        assert any(str(digits) in c.value for c in local.sidebar.caption)

@@ -36,7 +36,29 @@ def test_every_other_address_is_served(address):
 def test_a_local_app_reads_any_folder_and_keeps_training_as_before():
     local = rules_for("localhost", {})
     assert local == Rules(
-        served=False, allowed_folders=None, shared_runs=False, session_timeout=None, limits=LOCAL_LIMITS
+        served=False,
+        allowed_folders=None,
+        shared_runs=False,
+        session_timeout=None,
+        limits=LOCAL_LIMITS,
+        private_folders=local.private_folders,
+    )
+    data = str(local.private_folders[0])
+    assert local.public(f"No MNIST in {data}") == f"No MNIST in {data}"  # a local app's messages say where
+
+
+def test_a_served_apps_messages_name_its_folders_by_their_names_only(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    environ = {"AELAB_DATA_DIR": str(tmp_path / "link"), "AELAB_RUNS_DIR": str(tmp_path / "runs")}
+    served = rules_for("0.0.0.0", environ)
+    assert served.private_folders[:2] == (tmp_path / "link", tmp_path / "runs")
+    message = (
+        f"MNIST's test split is not in {tmp_path}/link/MNIST/raw (nor in {tmp_path}/data/MNIST/raw); "
+        f"{tmp_path}/runs/mine.safetensors is not a checkpoint"
+    )
+    assert served.public(message) == (
+        "MNIST's test split is not in link/MNIST/raw (nor in data/MNIST/raw); runs/mine.safetensors is not a checkpoint"
     )
 
 
@@ -66,6 +88,7 @@ def test_the_operator_overrides_every_default(tmp_path):
         True,
         30.0,
         Limits(files=500, bytes=int(2.5 * 2**20), pixels=4_000_000, seconds=9.0),
+        chosen.private_folders,
     )
     assert rules_for("127.0.0.1", {"AELAB_SERVED": "yes"}).served
     assert rules_for("::", {"AELAB_ALLOWED_FOLDERS": ""}).allowed_folders == ()  # set but empty: no folders
