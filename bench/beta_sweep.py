@@ -1,0 +1,118 @@
+"""Does beta > 1 disentangle, seed after seed? MLP VAEs on the dsprites recipe (aelab.data.shapes.DSPRITES,
+1x32x32) at beta 1, 2, 4 and 8 and as a beta-TCVAE, three seeds each, all under one budget (the same
+epochs, batch and learning rate: the same number of steps), each trained by the CLI (`python -m aelab
+train`, the path every starter takes), which records its held-out test metrics (MIG, recon, KL) in the
+checkpoint. The results go to checkpoints/beta_sweep.json (aelab.explore.sweep), rewritten after each run.
+
+    nice -n 15 python bench/beta_sweep.py [--epochs 100] [--seeds 0 1 2] [--ckpts /tmp/sweep/ckpts]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from common import ROOT
+
+from aelab.explore import sweep  # noqa: E402
+from aelab.models.config import OBJECTIVES, ModelConfig, describe  # noqa: E402
+from aelab.store.checkpoints import load_checkpoint  # noqa: E402
+
+CONFIGS = (
+    *((OBJECTIVES[0], beta) for beta in (1.0, 2.0, 4.0, 8.0)),
+    (OBJECTIVES[1], 6.0),
+)  # TC weight 6: Chen et al.'s
+MODEL = ["--model", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--widths", "256", "256"]
+DATASET = "dsprites"
+
+
+def train_args(objective: str, beta: float, seed: int, epochs: int, batch: int, lr: float, out: Path) -> list[str]:
+    """The `train` flags of one run: everything but objective, beta and seed is the same for all."""
+    tc = ["--objective", objective] if objective != OBJECTIVES[0] else []
+    return [
+        *MODEL,
+        "--epochs",
+        str(epochs),
+        "--beta",
+        f"{beta:g}",
+        *tc,
+        "--batch-size",
+        str(batch),
+        "--lr",
+        repr(lr),
+        "--seed",
+        str(seed),
+        "--patience",
+        "0",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--ckpts", type=Path, default=Path("/tmp/sweep/ckpts"), help="where the models go")
+    parser.add_argument("--out", type=Path, default=ROOT / "checkpoints" / sweep.RESULTS_FILE)
+    parser.add_argument("--commit", help="the code's commit, when this runs from a copy of it (git archive)")
+    args = parser.parse_args()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = args.commit or head.stdout.strip()
+    train_images = 9520 - int(9520 * 0.1)  # dsprites' training split less the trainer's 10% validation
+    steps = args.epochs * -(-train_images // args.batch_size)
+    model = ModelConfig.for_model("vae", latent_dim=10, widths=(256, 256), channels=1, side=32)
+    runs: list[sweep.Run] = []
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    for seed in args.seeds:  # seed-major: a sweep cut short still has every configuration at the first seeds
+        for objective, beta in CONFIGS:
+            tag = f"{'tcvae' if objective != OBJECTIVES[0] else 'beta'}{beta:g}_seed{seed}"
+            out = args.ckpts / f"{tag}.safetensors"
+            flags = train_args(objective, beta, seed, args.epochs, args.batch_size, args.lr, out)
+            print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {tag}", flush=True)
+            done = subprocess.run([sys.executable, "-m", "aelab", "train", *flags], cwd=ROOT, env=env)
+            if done.returncode:
+                print(f"{tag} failed ({done.returncode})", flush=True)
+                continue
+            meta = load_checkpoint(out).meta
+            metrics = meta["metrics"]
+            runs.append(
+                sweep.Run(
+                    objective,
+                    beta,
+                    seed,
+                    metrics["mig"],
+                    metrics["mig_per_factor"],
+                    metrics["recon"],
+                    metrics["kl"],
+                    metrics["active_units"],
+                    round(sum(h["seconds"] for h in meta["history"]), 1),
+                    meta["command"],
+                )
+            )
+            print(f"  MIG {metrics['mig']:.3f} recon {metrics['recon']:.1f} KL {metrics['kl']:.1f}", flush=True)
+            record = sweep.Sweep(
+                tuple(runs),
+                "python bench/beta_sweep.py " + shlex.join(sys.argv[1:]),
+                f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+                commit,
+                1,
+                f"{args.epochs} epochs of {train_images} images, batch {args.batch_size} ({steps} steps), "
+                f"lr {args.lr:g} cosine",
+                DATASET,
+                describe(model),
+            )
+            sweep.save(record, args.out)
+
+
+if __name__ == "__main__":
+    main()
