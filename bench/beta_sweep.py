@@ -4,7 +4,7 @@ epochs, batch and learning rate: the same number of steps), each trained by the 
 train`, the path every starter takes), which records its held-out test metrics (MIG, recon, KL) in the
 checkpoint. The results go to checkpoints/beta_sweep.json (aelab.explore.sweep), rewritten after each run.
 
-    nice -n 15 python bench/beta_sweep.py [--epochs 100] [--seeds 0 1 2] [--ckpts /tmp/sweep/ckpts]
+    nice -n 15 python bench/beta_sweep.py [--epochs 30] [--seeds 0 1 2] [--ckpts /tmp/sweep/ckpts]
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def train_args(objective: str, beta: float, seed: int, epochs: int, batch: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ckpts", type=Path, default=Path("/tmp/sweep/ckpts"), help="where the models go")
     parser.add_argument("--out", type=Path, default=ROOT / "checkpoints" / sweep.RESULTS_FILE)

@@ -85,3 +85,114 @@ def load(path: str | Path) -> Sweep:
         if run.objective not in OBJECTIVES or not all(math.isfinite(v) for v in (run.mig, run.recon, run.kl)):
             raise ValueError(f"{Path(path).name}: a run has an unknown objective or a non-finite score")
     return sweep
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One configuration over its seeds."""
+
+    config: str
+    beta: float
+    tcvae: bool
+    seeds: tuple[int, ...]
+    migs: tuple[float, ...]
+    recon: float  # mean over the seeds
+    kl: float
+
+    @property
+    def mean(self) -> float:
+        return sum(self.migs) / len(self.migs)
+
+
+def summarise(sweep: Sweep) -> list[Summary]:
+    """Each configuration's seeds and mean scores: the beta-VAEs by beta, then the beta-TCVAEs."""
+    groups: dict[tuple[bool, float], list[Run]] = {}
+    for run in sweep.runs:
+        groups.setdefault((run.tcvae, run.beta), []).append(run)
+    return [
+        Summary(
+            runs[0].config,
+            beta,
+            tcvae,
+            tuple(r.seed for r in runs),
+            tuple(r.mig for r in runs),
+            sum(r.recon for r in runs) / len(runs),
+            sum(r.kl for r in runs) / len(runs),
+        )
+        for (tcvae, beta), runs in sorted(groups.items())
+    ]
+
+
+def baseline(sweep: Sweep) -> list[Run]:
+    """The plain VAEs (beta 1): what beta > 1 must beat."""
+    return [r for r in sweep.runs if not r.tcvae and math.isclose(r.beta, 1.0)]
+
+
+def best(sweep: Sweep) -> Run | None:
+    """The run with beta > 1 or a beta-TCVAE objective that scores the highest MIG; None if there is none."""
+    contenders = [r for r in sweep.runs if r.tcvae or r.beta > 1]
+    return max(contenders, key=lambda r: r.mig, default=None)
+
+
+def sibling(sweep: Sweep, run: Run) -> Run | None:
+    """The beta=1 run of `run`'s seed: the same data, budget and initial weights, beta alone changed."""
+    return next((r for r in baseline(sweep) if r.seed == run.seed), None)
+
+
+def verdict(sweep: Sweep) -> tuple[bool, str]:
+    """Whether the goal held (the best beta > 1 or beta-TCVAE model scores MIG >= GOAL_MIG and above every
+    beta=1 seed), and one sentence saying so with the figures."""
+    top, plain = best(sweep), [r.mig for r in baseline(sweep)]
+    if top is None or not plain:
+        return False, "The sweep needs beta=1 runs and runs with beta > 1 to say whether beta > 1 helps."
+    above = top.mig > max(plain)
+    held = top.mig >= GOAL_MIG and above
+    said = (
+        f"the best model with beta > 1 ({top.config}, seed {top.seed}) scores MIG {top.mig:.2f}, "
+        f"{'above' if above else 'not above'} every beta=1 seed (best {max(plain):.2f})"
+    )
+    if held:
+        return True, f"Goal met: {said}, and at least {GOAL_MIG:g}."
+    return False, f"Goal not met: {said}{'' if top.mig >= GOAL_MIG else f', and below {GOAL_MIG:g}'}."
+
+
+def mig_sentence(sweep: Sweep) -> str:
+    """What the MIG-against-beta figure shows, in one plain sentence read off the numbers."""
+    groups = summarise(sweep)
+    plain = next((g for g in groups if not g.tcvae and math.isclose(g.beta, 1.0)), None)
+    top = max(groups, key=lambda g: g.mean)
+    spread = max(max(g.migs) - min(g.migs) for g in groups)
+    if plain is None or top is plain:
+        return (
+            f"Mean MIG is highest for {top.config} ({top.mean:.2f}); seeds of one configuration differ by up to "
+            f"{spread:.2f}."
+        )
+    gap = top.mean - plain.mean
+    reading = (
+        "more than that gap, so one pair of models can show either order"
+        if spread >= gap
+        else "less than that gap, so the order holds seed for seed"
+    )
+    return (
+        f"Mean MIG is {plain.mean:.2f} at beta 1 and highest for {top.config} ({top.mean:.2f}); seeds of one "
+        f"configuration differ by up to {spread:.2f}, {reading}."
+    )
+
+
+def rate_distortion_sentence(sweep: Sweep) -> str:
+    """What the KL-against-reconstruction figure shows, in one sentence read off the numbers."""
+    vaes = [g for g in summarise(sweep) if not g.tcvae]
+    low, high = vaes[0], vaes[-1]
+    if len(vaes) < 2:
+        return f"{low.config}: KL {low.kl:.1f} nats, reconstruction {low.recon:.1f} nats per image."
+    kl_falls = all(a.kl > b.kl for a, b in zip(vaes, vaes[1:]))
+    recon_rises = all(a.recon < b.recon for a, b in zip(vaes, vaes[1:]))
+    trend = (
+        "each step up in beta buys a smaller code (KL) with a worse reconstruction"
+        if kl_falls and recon_rises
+        else "the two do not move in step with beta"
+    )
+    return (
+        f"From {low.config} to {high.config} the KL goes from {low.kl:.1f} to {high.kl:.1f} nats and the "
+        f"reconstruction error from {low.recon:.1f} to {high.recon:.1f} nats per image: {trend}."
+    )
