@@ -4,7 +4,7 @@ epochs, batch and learning rate: the same number of steps), each trained by the 
 train`, the path every starter takes), which records its held-out test metrics (MIG, recon, KL) in the
 checkpoint. The results go to checkpoints/beta_sweep.json (aelab.explore.sweep), rewritten after each run.
 
-    nice -n 15 python bench/beta_sweep.py [--epochs 30] [--seeds 0 1 2] [--ckpts /tmp/sweep/ckpts]
+    nice -n 15 python bench/beta_sweep.py [--epochs 30] [--seeds 0 1 2] [--jobs 2] [--ckpts /tmp/sweep/ckpts]
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import os
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from common import ROOT
 
 from aelab.explore import sweep  # noqa: E402
 from aelab.models.config import OBJECTIVES, ModelConfig, describe  # noqa: E402
-from aelab.store.checkpoints import load_checkpoint  # noqa: E402
+from aelab.store.checkpoints import read_metadata  # noqa: E402
 
 CONFIGS = (
     *((OBJECTIVES[0], beta) for beta in (1.0, 2.0, 4.0, 8.0)),
@@ -65,43 +66,59 @@ def main() -> None:
     parser.add_argument("--ckpts", type=Path, default=Path("/tmp/sweep/ckpts"), help="where the models go")
     parser.add_argument("--out", type=Path, default=ROOT / "checkpoints" / sweep.RESULTS_FILE)
     parser.add_argument("--commit", help="the code's commit, when this runs from a copy of it (git archive)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, each on one thread")
+    parser.add_argument("--reuse", action="store_true", help="keep a model in --ckpts that the same command made")
     args = parser.parse_args()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     commit = args.commit or head.stdout.strip()
     train_images = 9520 - int(9520 * 0.1)  # dsprites' training split less the trainer's 10% validation
     steps = args.epochs * -(-train_images // args.batch_size)
     model = ModelConfig.for_model("vae", latent_dim=10, widths=(256, 256), channels=1, side=32)
-    runs: list[sweep.Run] = []
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    for seed in args.seeds:  # seed-major: a sweep cut short still has every configuration at the first seeds
-        for objective, beta in CONFIGS:
-            tag = f"{'tcvae' if objective != OBJECTIVES[0] else 'beta'}{beta:g}_seed{seed}"
-            out = args.ckpts / f"{tag}.safetensors"
-            flags = train_args(objective, beta, seed, args.epochs, args.batch_size, args.lr, out)
+    # seed-major: a sweep cut short still has every configuration at the first seeds
+    tasks = [(objective, beta, seed) for seed in args.seeds for objective, beta in CONFIGS]
+
+    def one(task: tuple[str, float, int]) -> sweep.Run | None:
+        objective, beta, seed = task
+        tag = f"{'tcvae' if objective != OBJECTIVES[0] else 'beta'}{beta:g}_seed{seed}"
+        out = args.ckpts / f"{tag}.safetensors"
+        flags = train_args(objective, beta, seed, args.epochs, args.batch_size, args.lr, out)
+        command = [sys.executable, "-m", "aelab", "train", *flags]
+        if args.reuse and out.exists() and read_metadata(out).get("command", "").endswith(shlex.join(command[3:])):
+            print(f"{tag}: kept from an earlier sweep with the same command", flush=True)
+        else:
             print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {tag}", flush=True)
-            done = subprocess.run([sys.executable, "-m", "aelab", "train", *flags], cwd=ROOT, env=env)
-            if done.returncode:
-                print(f"{tag} failed ({done.returncode})", flush=True)
+            log = (args.ckpts / f"{tag}.log").open("w")
+            if subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode:
+                print(f"{tag} failed: see {log.name}", flush=True)
+                return None
+        meta = read_metadata(out)
+        metrics = meta["metrics"]
+        print(f"{tag}: MIG {metrics['mig']:.3f} recon {metrics['recon']:.1f} KL {metrics['kl']:.1f}", flush=True)
+        return sweep.Run(
+            objective,
+            beta,
+            seed,
+            metrics["mig"],
+            metrics["mig_per_factor"],
+            metrics["recon"],
+            metrics["kl"],
+            metrics["active_units"],
+            round(sum(h["seconds"] for h in meta["history"]), 1),
+            meta["command"],
+        )
+
+    args.ckpts.mkdir(parents=True, exist_ok=True)
+    found: dict[int, sweep.Run] = {}
+    with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own one-thread process
+        futures = {pool.submit(one, task): i for i, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            result = future.result()
+            if result is None:
                 continue
-            meta = load_checkpoint(out).meta
-            metrics = meta["metrics"]
-            runs.append(
-                sweep.Run(
-                    objective,
-                    beta,
-                    seed,
-                    metrics["mig"],
-                    metrics["mig_per_factor"],
-                    metrics["recon"],
-                    metrics["kl"],
-                    metrics["active_units"],
-                    round(sum(h["seconds"] for h in meta["history"]), 1),
-                    meta["command"],
-                )
-            )
-            print(f"  MIG {metrics['mig']:.3f} recon {metrics['recon']:.1f} KL {metrics['kl']:.1f}", flush=True)
+            found[futures[future]] = result
             record = sweep.Sweep(
-                tuple(runs),
+                tuple(found[i] for i in sorted(found)),
                 "python bench/beta_sweep.py " + shlex.join(sys.argv[1:]),
                 f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
                 commit,
