@@ -57,6 +57,21 @@ def train_args(objective: str, beta: float, seed: int, epochs: int, batch: int, 
     ]
 
 
+def table(found: sweep.Sweep) -> str:
+    """The sweep as docs/benchmarks.md shows it: MIG per configuration over its seeds, recon and KL means."""
+    rows = [
+        "| configuration | MIG mean | min | max | per seed | recon (nats) | KL (nats) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g in sweep.summarise(found):
+        seeds = ", ".join(f"{m:.3f}" for m in g.migs)
+        rows.append(
+            f"| {g.config} | **{g.mean:.3f}** | {min(g.migs):.3f} | {max(g.migs):.3f} | {seeds} "
+            f"| {g.recon:.1f} | {g.kl:.1f} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
@@ -68,7 +83,13 @@ def main() -> None:
     parser.add_argument("--commit", help="the code's commit, when this runs from a copy of it (git archive)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each on one thread")
     parser.add_argument("--reuse", action="store_true", help="keep a model in --ckpts that the same command made")
+    parser.add_argument("--table", action="store_true", help="print the table of the sweep at --out, train nothing")
     args = parser.parse_args()
+    if args.table:
+        found = sweep.load(args.out)
+        print(table(found), "", sweep.verdict(found)[1], sweep.mig_sentence(found), sep="\n")
+        print(sweep.rate_distortion_sentence(found))
+        return
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     commit = args.commit or head.stdout.strip()
     train_images = 9520 - int(9520 * 0.1)  # dsprites' training split less the trainer's 10% validation
