@@ -226,8 +226,8 @@ def shot_compare_sweep(page: Page, url: str, files: list[Path]) -> None:
 
 
 def shot_traverse_dsprites(page: Page, url: str, files: list[Path]) -> None:
-    """The shipped dsprites beta-VAE on its own data: one factor per slider, where it disentangled."""
-    go(page, url, "traverse?model=dsprites_beta_vae&data=dsprites")
+    """The shipped dsprites beta-TCVAE on its own data: one factor per live slider, where it disentangled."""
+    go(page, url, "traverse?model=dsprites_beta_tcvae&data=dsprites")
     settle(page)
 
 

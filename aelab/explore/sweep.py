@@ -167,15 +167,17 @@ def mig_sentence(sweep: Sweep) -> str:
             f"Mean MIG is highest for {top.config} ({top.mean:.2f}); seeds of one configuration differ by up to "
             f"{spread:.2f}."
         )
-    gap = top.mean - plain.mean
-    reading = (
-        "more than that gap, so one pair of models can show either order"
-        if spread >= gap
-        else "less than that gap, so the order holds seed for seed"
-    )
+    spread_of = max(groups, key=lambda g: max(g.migs) - min(g.migs)).config
+    if min(top.migs) > max(plain.migs):
+        reading = f"every seed of {top.config} scores above every beta 1 seed"
+    else:
+        reading = (
+            f"their seeds overlap ({top.config} {min(top.migs):.2f} to {max(top.migs):.2f}, beta 1 "
+            f"{min(plain.migs):.2f} to {max(plain.migs):.2f}), so one pair of models can show either order"
+        )
     return (
-        f"Mean MIG is {plain.mean:.2f} at beta 1 and highest for {top.config} ({top.mean:.2f}); seeds of one "
-        f"configuration differ by up to {spread:.2f}, {reading}."
+        f"Mean MIG is {plain.mean:.2f} at beta 1 and highest for {top.config} ({top.mean:.2f}); {reading}, "
+        f"and seeds of one configuration differ by up to {spread:.2f} ({spread_of})."
     )
 
 
