@@ -225,6 +225,18 @@ def shot_compare(page: Page, url: str, files: list[Path]) -> None:
     page.get_by_role("tab", name="Metrics").click()
 
 
+def shot_compare_sweep(page: Page, url: str, files: list[Path]) -> None:
+    go(page, url, "compare")
+    page.get_by_role("tab", name="Beta sweep").click()
+    settle(page)
+
+
+def shot_traverse_dsprites(page: Page, url: str, files: list[Path]) -> None:
+    """The shipped dsprites beta-TCVAE on its own data: one factor per live slider, where it disentangled."""
+    go(page, url, "traverse?model=dsprites_beta_tcvae&data=dsprites")
+    settle(page)
+
+
 SHOTS = {
     "start": lambda page, url, files: go(page, url, "start"),
     "map": shot_map,
@@ -246,6 +258,8 @@ SHOTS = {
     "denoise": lambda page, url, files: go(page, url, "denoise"),
     "anomaly": shot_anomaly,
     "compare": shot_compare,
+    "compare_sweep": shot_compare_sweep,
+    "traverse_dsprites": shot_traverse_dsprites,
     "train": lambda page, url, files: go(page, url, "train"),
 }
 OFFLINE_SHOTS = ("map", "traverse", "sample")

@@ -1,5 +1,5 @@
 """The datasets aelab knows by name: where their files live, their shapes and titles, and how each is loaded
-(torchvision's files, CelebA, scikit-learn's digits, the package's shapes).
+(torchvision's files, CelebA, scikit-learn's digits, the package's shapes and dSprites-like sprites).
 """
 
 from __future__ import annotations
@@ -61,14 +61,18 @@ CELEBA_SPLITS = {"train": ("0", "1"), "test": ("2",)}  # partition numbers: trai
 CELEBA_SPEC = ImageSpec(3, 64, digits=False, crop=140)
 SHAPES_SPLIT = {"train": 20_000, "test": 5_000}  # shapes drawn for each split (of 138,240 combinations)
 SHAPES_SEED = 0
+# dSprites' recipe made here (aelab.data.shapes.DSPRITES: 11,520 combinations), small enough to train on one core
+DSPRITES_SPLIT = {"train": 9_520, "test": 2_000}
+RECIPES = {"shapes": (shapes.SHAPES_RECIPE, SHAPES_SPLIT), "dsprites": (shapes.DSPRITES, DSPRITES_SPLIT)}
 COLOUR_DATASETS = ("cifar10", "celeba")
-DATASETS = (*TORCHVISION_DATASETS, *COLOUR_DATASETS, "digits", "shapes")
+DATASETS = (*TORCHVISION_DATASETS, *COLOUR_DATASETS, "digits", *RECIPES)
 # The images each dataset holds; a folder's or zip's are picked by its person.
 DATASET_SHAPES = {
     **{name: DIGIT_SHAPE for name in (*TORCHVISION_DATASETS, "digits")},
     "cifar10": (3, 32, 32),
     "celeba": CELEBA_SPEC.shape,
     "shapes": (3, 64, 64),
+    "dsprites": (1, 32, 32),
 }
 
 
@@ -80,6 +84,7 @@ DATASET_TITLES = {
     "celeba": "CelebA",
     "digits": "scikit-learn digits",
     "shapes": "shapes",
+    "dsprites": "dSprites recipe",
 }
 FALLBACK_DATASET = "digits"  # bundled with scikit-learn, so always there: what the app shows offline
 
@@ -139,8 +144,8 @@ def load_dataset(
         return _load_celeba(split, data_dir(root), download, workers, keep_decoded)
     if name == "digits":
         return load_digits(split)
-    if name == "shapes":
-        return load_shapes(split)
+    if name in RECIPES:
+        return load_shapes(split, name)
     path = Path(name).expanduser()
     if path.is_dir():
         read = functools.partial(load_folder, path)
@@ -338,26 +343,28 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
 
 
 def factor_names(name: str) -> tuple[str, ...]:
-    """The generating factors a dataset knows (shapes' six), told without loading it; () for the others."""
+    """The generating factors a dataset knows (shapes' six, dsprites' five), told without loading it; () for
+    the others."""
 
-    return tuple(shapes.FACTOR_NAMES) if name == "shapes" else ()
+    return RECIPES[name][0].names if name in RECIPES else ()
 
 
-def load_shapes(split: str = "train", side: int = 64, channels: int = 3) -> ImageData:
-    """aelab.data.shapes' coloured shapes, drawn here (no download; the same for SHAPES_SEED on every machine),
-    SHAPES_SPLIT[split] of them, train and test disjoint; labelled by shape, with all six factors kept."""
+def load_shapes(split: str = "train", name: str = "shapes") -> ImageData:
+    """A dataset of aelab.data.shapes' recipes (RECIPES), drawn here at its DATASET_SHAPES (no download; the same
+    for SHAPES_SEED on every machine), its split's size of them, train and test disjoint; labelled by shape,
+    with all its factors kept."""
 
-    pixels, factors = shapes.shapes_split(
-        split, SHAPES_SPLIT["train"], SHAPES_SPLIT["test"], SHAPES_SEED, side, channels
-    )
-    column = shapes.FACTOR_NAMES.index("shape")
+    recipe, sizes = RECIPES[name]
+    channels, side, _ = DATASET_SHAPES[name]
+    pixels, factors = shapes.shapes_split(split, sizes["train"], sizes["test"], SHAPES_SEED, side, channels, recipe)
+    column = recipe.names.index("shape")
     return ImageData(
-        "shapes",
+        name,
         torch.from_numpy(pixels),
         torch.from_numpy(factors[:, column]),
-        list(shapes.SHAPES),
+        list(recipe.factors[column].labels),
         factors,
-        shapes.FACTOR_NAMES,
+        recipe.names,
     )
 
 
@@ -421,7 +428,7 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
 
 
 def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
-    """Which datasets the app can show without a download (digits and shapes, made here, always can).
+    """Which datasets the app can show without a download (digits and the shapes recipes, made here, always can).
 
     Not CelebA: it is streamed (its test split alone would take 1 GB as floats), and the app's pages hold
     the split they show in memory; train on it with the command line."""
@@ -430,4 +437,4 @@ def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
         name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
         for name in (*TORCHVISION_DATASETS, "cifar10")
     }
-    return found | {FALLBACK_DATASET: True, "shapes": True}
+    return found | {FALLBACK_DATASET: True} | dict.fromkeys(RECIPES, True)

@@ -5,6 +5,10 @@ for the same seed on every machine. One shape on a black canvas, set by six disc
 (`FACTORS`): shape, colour, scale, rotation and x, y position. Known factors are what let aelab
 colour a map by factor and score disentanglement (aelab.explore.disentangle).
 
+A `Recipe` says which factors a dataset varies: `SHAPES_RECIPE` (all six, coloured) or `DSPRITES`, the dSprites
+recipe (Matthey et al. 2017: square, ellipse and heart, white on black, varying in scale, rotation and x, y
+position; five factors, no colour), drawn by the same sprites at any side, so both share one renderer.
+
 Rotation steps divide each shape's symmetry period (a square looks the same after 90 degrees, an
 ellipse after 180, a triangle after 120, the heart only after 360), so every rotation value draws
 a different picture and the factor can be recovered from pixels; the angle of a rotation value
@@ -61,6 +65,39 @@ FACTORS = (
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
 FACTOR_SIZES = tuple(f.size for f in FACTORS)
 COMBINATIONS = int(np.prod(FACTOR_SIZES))  # distinct images: the most one seed's train and test hold together
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Which factors a dataset of shapes varies: FACTORS or some of them (never without shape, scale, rotation,
+    x and y), its shape factor naming the SHAPES it draws; without a colour factor a shape is white on black."""
+
+    name: str
+    factors: tuple[Factor, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.factors)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(f.size for f in self.factors)
+
+    @property
+    def combinations(self) -> int:
+        """Distinct images: the most one seed's train and test hold together."""
+        return int(np.prod(self.sizes))
+
+    @property
+    def shapes(self) -> np.ndarray:
+        """Each value of the shape factor as its index into SHAPES (which sprite it draws)."""
+        return np.array([SHAPES.index(label) for label in self.factors[self.names.index("shape")].labels])
+
+
+SHAPES_RECIPE = Recipe("shapes", FACTORS)
+DSPRITES_SHAPES = ("square", "ellipse", "heart")  # dSprites' three
+# dSprites' five factors: its shapes, then FACTORS' scale, rotation, x and y (no colour).
+DSPRITES = Recipe("dsprites", (Factor("shape", DSPRITES_SHAPES), *FACTORS[2:]))
 SIDES = (28, 32, 64)
 CHANNELS = (1, 3)
 SUPERSAMPLE = 4  # drawn this many times larger per side, then block-averaged: 16 samples per pixel
@@ -96,15 +133,16 @@ def _check(side: int, channels: int) -> None:
         raise ValueError(f"Shapes have 1 (gray) or 3 (RGB) channels, not {channels}")
 
 
-def check_factors(factors: np.ndarray) -> np.ndarray:
-    """`factors` as an (N, len(FACTORS)) int64 array, each column within its factor's values; else ValueError."""
-    factors = np.asarray(factors)
-    if factors.ndim != 2 or factors.shape[1] != len(FACTORS) or not np.issubdtype(factors.dtype, np.integer):
+def check_factors(factors: np.ndarray, recipe: Recipe = SHAPES_RECIPE) -> np.ndarray:
+    """`factors` as an (N, len(recipe.factors)) int64 array, each column within its factor's values; else
+    ValueError."""
+    factors, k = np.asarray(factors), len(recipe.factors)
+    if factors.ndim != 2 or factors.shape[1] != k or not np.issubdtype(factors.dtype, np.integer):
         raise ValueError(
-            f"Shape factors must be an (N, {len(FACTORS)}) integer array ({', '.join(FACTOR_NAMES)}), "
+            f"{recipe.name} factors must be an (N, {k}) integer array ({', '.join(recipe.names)}), "
             f"not {factors.dtype} {factors.shape}"
         )
-    for j, factor in enumerate(FACTORS):
+    for j, factor in enumerate(recipe.factors):
         bad = (factors[:, j] < 0) | (factors[:, j] >= factor.size)
         if bad.any():
             raise ValueError(
@@ -164,15 +202,22 @@ def _sprites(side: int) -> np.ndarray:
     return sprites
 
 
-def render(factors: np.ndarray, side: int = 64, channels: int = 3) -> np.ndarray:
-    """The images of `factors` ((N, 6) integers, columns as FACTORS): float32 (N, channels, side, side) in
-    [0, 1], a coloured shape on black; one channel is the colour image's luminance (skimage's rgb2gray)."""
+def render(factors: np.ndarray, side: int = 64, channels: int = 3, recipe: Recipe = SHAPES_RECIPE) -> np.ndarray:
+    """The images of `factors` ((N, K) integers, columns as the recipe's factors): float32 (N, channels, side,
+    side) in [0, 1], a coloured shape on black; one channel is the colour image's luminance (skimage's
+    rgb2gray). A recipe without colour draws its shapes white."""
     _check(side, channels)
-    shape, colour, scale, rotation, x, y = check_factors(factors).T
+    column = dict(zip(recipe.names, check_factors(factors, recipe).T))
+    shape = recipe.shapes[column["shape"]]
+    scale, rotation, x, y = (column[name] for name in ("scale", "rotation", "x", "y"))
     sprites, pixel, offsets = _sprites(side), centres(side), np.arange(-_reach(side), _reach(side) + 1)
-    from skimage.color import rgb2gray
+    if "colour" in column:
+        from skimage.color import rgb2gray
 
-    palette = rgb2gray(PALETTE)[:, None].astype(np.float32) if channels == 1 else PALETTE
+        palette = rgb2gray(PALETTE)[:, None].astype(np.float32) if channels == 1 else PALETTE
+        colour = column["colour"]
+    else:
+        palette, colour = np.ones((1, channels), np.float32), np.zeros_like(shape)
     images = np.empty((len(shape), channels, side, side), np.float32)
     for start in range(0, len(shape), _CHUNK):
         part = slice(start, start + _CHUNK)
@@ -185,33 +230,45 @@ def render(factors: np.ndarray, side: int = 64, channels: int = 3) -> np.ndarray
     return images
 
 
-def _combinations(seed: int) -> np.ndarray:
-    """Every factor combination once, in an order set by `seed`: (COMBINATIONS, 6) int64."""
-    order = np.random.default_rng(seed).permutation(COMBINATIONS)
-    return np.stack(np.unravel_index(order, FACTOR_SIZES), 1).astype(np.int64)
+def _combinations(seed: int, recipe: Recipe) -> np.ndarray:
+    """Every factor combination once, in an order set by `seed`: (combinations, K) int64."""
+    order = np.random.default_rng(seed).permutation(recipe.combinations)
+    return np.stack(np.unravel_index(order, recipe.sizes), 1).astype(np.int64)
 
 
-def _check_count(n: int) -> None:
-    if not _whole(n) or not 0 < n <= COMBINATIONS:
-        raise ValueError(f"The shapes dataset has {COMBINATIONS} distinct images: ask for 1 to {COMBINATIONS}, not {n}")
+def _check_count(n: int, recipe: Recipe) -> None:
+    if not _whole(n) or not 0 < n <= recipe.combinations:
+        raise ValueError(
+            f"The {recipe.name} dataset has {recipe.combinations} distinct images: ask for 1 to "
+            f"{recipe.combinations}, not {n}"
+        )
 
 
-def sample_factors(n: int, seed: int) -> np.ndarray:
+def sample_factors(n: int, seed: int, recipe: Recipe = SHAPES_RECIPE) -> np.ndarray:
     """`n` distinct factor combinations drawn uniformly (without replacement, so each factor's values are
-    equally likely): (n, 6) int64, columns as FACTORS. Same seed, same factors, and a larger `n` extends them."""
-    _check_count(n)
-    return _combinations(seed)[:n]
+    equally likely): (n, K) int64, columns as the recipe's factors. Same seed, same factors, and a larger `n`
+    extends them."""
+    _check_count(n, recipe)
+    return _combinations(seed, recipe)[:n]
 
 
-def make_shapes(n: int, seed: int, side: int = 64, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """`n` distinct shapes, `sample_factors(n, seed)` drawn: (images as `render`, factors)."""
+def make_shapes(
+    n: int, seed: int, side: int = 64, channels: int = 3, recipe: Recipe = SHAPES_RECIPE
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` distinct shapes, `sample_factors(n, seed, recipe)` drawn: (images as `render`, factors)."""
     _check(side, channels)
-    factors = sample_factors(n, seed)
-    return render(factors, side, channels), factors
+    factors = sample_factors(n, seed, recipe)
+    return render(factors, side, channels, recipe), factors
 
 
 def shapes_split(
-    split: str, n_train: int, n_test: int, seed: int = 0, side: int = 64, channels: int = 3
+    split: str,
+    n_train: int,
+    n_test: int,
+    seed: int = 0,
+    side: int = 64,
+    channels: int = 3,
+    recipe: Recipe = SHAPES_RECIPE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A train or test split: train is the first `n_train` of the seed's order of all combinations (the
     shapes `make_shapes` gives), test the last `n_test` of it, so the two never share an image and each split
@@ -219,10 +276,11 @@ def shapes_split(
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     _check(side, channels)
-    _check_count(n_train)
-    _check_count(n_test)
-    if n_train + n_test > COMBINATIONS:
-        raise ValueError(f"Train and test together may hold {COMBINATIONS} shapes, not {n_train} + {n_test}")
-    factors = _combinations(seed)
-    factors = factors[:n_train] if split == "train" else factors[COMBINATIONS - n_test :]
-    return render(factors, side, channels), factors
+    _check_count(n_train, recipe)
+    _check_count(n_test, recipe)
+    total = recipe.combinations
+    if n_train + n_test > total:
+        raise ValueError(f"Train and test together may hold {total} {recipe.name}, not {n_train} + {n_test}")
+    factors = _combinations(seed, recipe)
+    factors = factors[:n_train] if split == "train" else factors[total - n_test :]
+    return render(factors, side, channels, recipe), factors

@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aelab.models.config import ACTIVATION_CLASSES, LOGVAR_MAX, LOGVAR_MIN, ModelConfig, OwnModelConfig, conv_sides
+from aelab.models.config import (
+    ACTIVATION_CLASSES,
+    LOGVAR_MAX,
+    LOGVAR_MIN,
+    OBJECTIVES,
+    ModelConfig,
+    OwnModelConfig,
+    conv_sides,
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATION_CLASSES.items()}
 
@@ -42,6 +50,24 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) in closed form, per image and dimension: shape (B, D)."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)) per element (broadcast)."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Estimate of the total correlation KL(q(z) || prod_d q(z_d)) of the aggregate posterior, from samples z (M, D)
+    of the posteriors N(mu, exp(logvar)) of a minibatch (Chen et al. 2018): q(z_i) and each q(z_id) are the
+    mixtures of the M posteriors, the minibatch taken as the data. Its gradients are those of the paper's
+    minibatch-weighted sampling, whose log(N M) constants only shift the value (by (D - 1) log N: far from 0 even
+    for independent codes); this one reads about 0 for independent codes given a large enough batch."""
+    log_q = gaussian_log_density(z[:, None], mu[None], logvar[None])  # (M, M, D): sample i under posterior j
+    log_m = math.log(len(z))
+    log_qz = torch.logsumexp(log_q.sum(2), 1) - log_m
+    log_marginals = (torch.logsumexp(log_q, 1) - log_m).sum(1)
+    return (log_qz - log_marginals).mean()
 
 
 # --- building blocks -------------------------------------------------------------------
@@ -164,7 +190,9 @@ class LatentModel(nn.Module, metaclass=abc.ABCMeta):
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """Named, batch-averaged loss terms; `target` differs from `x` when denoising. `beta` and
-        `generator` (the reparameterisation noise) matter to VAEs only."""
+        `generator` (the reparameterisation noise) matter to VAEs only. A beta-TCVAE (its config's `objective`)
+        adds (beta - 1) * TC to the whole KL: beta weighs the total correlation, and the rest of the KL (index-code
+        mutual information and dimension-wise KL) keeps weight 1, Chen et al.'s alpha = gamma = 1."""
         target = x if target is None else target
         if not self.is_variational:
             recon = reconstruction_loss(self.reconstruct(x), target, self.config.recon).mean()
@@ -174,7 +202,10 @@ class LatentModel(nn.Module, metaclass=abc.ABCMeta):
         z = reparameterise(mu, logvar, generator)
         recon = reconstruction_loss(self.decode(z), target, self.config.recon).mean()
         kl = kl_per_dim(mu, logvar).sum(1).mean()
-        return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+        if getattr(self.config, "objective", OBJECTIVES[0]) == OBJECTIVES[0]:  # an own model's config has none
+            return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+        tc = total_correlation(z, mu, logvar)
+        return {"loss": recon + kl + (beta - 1) * tc, "recon": recon, "kl": kl, "tc": tc}
 
     def forward(
         self,

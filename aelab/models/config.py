@@ -38,6 +38,9 @@ MODEL_TITLES = {name: kind.title for name, kind in KINDS.items()}
 # Activations by name, with the torch.nn class of each (aelab.models.autoencoders looks them up there).
 ACTIVATION_CLASSES = {"silu": "SiLU", "relu": "ReLU", "elu": "ELU"}
 RECONS = ("bce", "mse")  # the reconstruction losses a model can be trained with (ModelConfig.recon)
+# What a VAE's beta weighs (ModelConfig.objective): the whole KL (Higgins et al. 2017), or only its total
+# correlation term (Chen et al. 2018), the rest of the KL kept at weight 1.
+OBJECTIVES = ("beta_vae", "beta_tcvae")
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0  # a VAE's log-variance is clamped here: keeps exp(logvar) finite early in training
 # Limits on a config, far above any model here (latents of 20-32, layers of 32-256 units): a
 # checkpoint's header is untrusted, and one asking for widths of 200,000 is refused before it is built.
@@ -77,6 +80,14 @@ class ModelConfig:
             "help": "reconstruction loss: bce (Bernoulli, on logits) or mse (on sigmoid outputs); default %(default)s",
         },
     )
+    objective: str = field(
+        default=OBJECTIVES[0],
+        metadata={
+            "choices": OBJECTIVES,
+            "help": "VAEs: beta_vae weighs the whole KL by beta; beta_tcvae only its total correlation "
+            "(default %(default)s)",
+        },
+    )
     # SiLU trains stably at learning rates where ReLU VAEs collapse
     activation: str = field(
         default="silu", metadata={"choices": tuple(ACTIVATION_CLASSES), "help": "between layers (default %(default)s)"}
@@ -104,6 +115,10 @@ class ModelConfig:
         self.hidden = _bounded("hidden", self.hidden, 0, MAX_WIDTH)
         if self.hidden and KINDS[self.name].mlp:
             raise ValueError("hidden is for the conv models; the MLP VAE's hidden layers are its widths")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {reprlib.repr(self.objective)}")
+        if self.objective != OBJECTIVES[0] and not KINDS[self.name].variational:
+            raise ValueError(f"objective {self.objective} is for VAEs; {self.name} has no KL term")
         _check_shared(self)
 
     @property
@@ -347,7 +362,9 @@ def describe(config: ModelConfig | OwnModelConfig) -> str:
     text = f"{MODEL_TITLES[config.name]}, {config.latent_dim}-d latent"
     if config.image_shape != DIGIT_SHAPE:
         text += f", {shape_text(config.image_shape)}"
-    if KINDS[config.name].variational and not math.isclose(config.beta, 1.0):
+    if config.objective != OBJECTIVES[0]:
+        text += f", beta-TCVAE (TC weight {config.beta:g})"
+    elif KINDS[config.name].variational and not math.isclose(config.beta, 1.0):
         text += f", beta {config.beta:g}"
     if config.activation != ModelConfig.activation:
         text += f", {ACTIVATION_CLASSES[config.activation]}"

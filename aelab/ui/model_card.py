@@ -16,6 +16,7 @@ def _number(value: object, digits: int = 2) -> str:
 
 
 CARD_METRICS = {"nelbo": "test −ELBO (nats)", "recon": "test recon (nats)", "active_units": "active units"}
+MIG_TITLE = "test MIG (disentanglement, 0 to 1)"  # recorded where the data knows its factors (aelab.explore.metrics)
 
 
 def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
@@ -52,6 +53,8 @@ def card_facts(meta: dict, shown: str | None = None) -> dict[str, str]:
     for key, title in CARD_METRICS.items():
         if key in metrics:
             facts[title] = _number(metrics[key], 1) if isinstance(metrics[key], float) else str(metrics[key])
+    if isinstance(metrics.get("mig"), (int, float)):
+        facts[MIG_TITLE] = _number(metrics["mig"], 3)
     if iwae_text(metrics):
         facts["test −log p(x) (nats)"] = iwae_text(metrics)
     return facts
@@ -118,6 +121,7 @@ def metric_rows(
         "recorded test −log p(x), IWAE (nats)": iwae_text(metrics) or "—",
         "recorded test KL (nats)": _number(metrics.get("kl")),
         "recorded active units": str(metrics.get("active_units", "—")),
+        f"recorded {MIG_TITLE}": _number(metrics.get("mig"), 3),
         "recorded recon from noisy input (nats)": _number(metrics.get("denoise_recon")),
         "measured test MSE per pixel": f"{measured_mse:.5f}",
     }

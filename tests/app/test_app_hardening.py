@@ -28,7 +28,11 @@ def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env, tmp
         at = AppTest.from_file(APP, default_timeout=180).run()
         assert not at.exception
         assert at.selectbox(key="dataset").value == "digits"
-        assert at.selectbox(key="dataset").options == ["scikit-learn digits (offline)", "shapes"]  # both made here
+        assert at.selectbox(key="dataset").options == [
+            "scikit-learn digits (offline)",
+            "shapes",
+            "dSprites recipe",
+        ]  # all made here
         assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
         assert "test images of scikit-learn digits" in " ".join(c.value for c in at.caption)
         assert "trained on: mnist, shown on scikit-learn digits" in at.sidebar.caption[-1].value  # the card says so

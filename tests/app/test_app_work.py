@@ -9,6 +9,7 @@ are read back with tests/media.py.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from media import content, pixels, private_app
 from streamlit.testing.v1 import AppTest
 
 from aelab.data import nondigits
-from aelab.explore import anomaly, encoding, priors, projections
+from aelab.explore import anomaly, encoding, priors, projections, sweep
 from aelab.images import recipe, render
 from aelab.models import noise
 from aelab.settings import SHIPPED_DIR
@@ -301,3 +302,22 @@ def test_compare_csv_export_has_every_test_image(env, models, mnist_test):
     np.testing.assert_allclose(
         table[["pca_x", "pca_y"]].to_numpy(), projections.pca(codes).coords, rtol=1e-3, atol=1e-3
     )
+
+
+def test_compare_draws_the_recorded_beta_sweep_seed_by_seed_with_what_it_shows(env):
+    found = sweep.load(SHIPPED_DIR / sweep.RESULTS_FILE)
+    at = open_page(navigation.COMPARE.script)
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    mig, plane = charts[-2:]  # the sweep tab's two, after nothing else drawn as a chart
+    per_config = {trace["name"]: trace for trace in mig["data"] if trace["name"] != "mean over seeds"}
+    for group in sweep.summarise(found):
+        runs = [r for r in found.runs if r.config == group.config]
+        assert per_config[group.config]["y"] == [r.mig for r in runs]  # every seed's own point
+        assert per_config[group.config]["marker"]["symbol"] == ("diamond" if group.tcvae else "circle")
+        rd = next(trace for trace in plane["data"] if trace["name"] == group.config)
+        assert (rd["x"], rd["y"]) == ([r.recon for r in runs], [r.kl for r in runs])
+    held, said = sweep.verdict(found)
+    shown = [e.value for e in (at.success if held else at.warning)]
+    assert said in shown
+    notes = [c.value for c in at.caption]
+    assert sweep.mig_sentence(found) in notes and sweep.rate_distortion_sentence(found) in notes

@@ -162,6 +162,13 @@ def test_the_model_card_and_compare_table_read_the_metadata():
         model_card.metric_rows(ModelConfig.for_model("vae"), scored, 1, 0.0)["recorded test −log p(x), IWAE (nats)"]
         == "104.6 ± 0.9 (IWAE, k=5,000, 1,000 images)"
     )
+    assert rows[f"recorded {model_card.MIG_TITLE}"] == "—" and model_card.MIG_TITLE not in facts  # no factors known
+    disentangled = meta | {"metrics": meta["metrics"] | {"mig": 0.31249}}
+    assert model_card.card_facts(disentangled)[model_card.MIG_TITLE] == "0.312"
+    assert (
+        model_card.metric_rows(ModelConfig.for_model("vae"), disentangled, 1, 0.0)[f"recorded {model_card.MIG_TITLE}"]
+        == "0.312"
+    )
     for odd in ({"nll": "a lot", "stderr": 1.0, "k": 5, "images": 3}, {"nll": 1.0}, [1, 2], None):
         assert "test −log p(x) (nats)" not in model_card.card_facts(meta | {"metrics": {"iwae": odd}})
 

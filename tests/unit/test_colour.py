@@ -22,6 +22,7 @@ from aelab.data.registry import (
     CIFAR_FILES,
     CIFAR_FOLDER,
     available_datasets,
+    dataset_shape,
     load_dataset,
 )
 from aelab.explore import anomaly, encoding, walks
@@ -61,12 +62,13 @@ def test_the_seed_architectures_at_1x28x28_keep_their_layers_and_parameter_count
 
 
 def test_the_shipped_checkpoints_load_at_their_datasets_shapes():
-    """The MNIST starters (format versions 1 and 2, from before colour) as 1x28x28 models; the shapes ones 3x64x64."""
+    """The MNIST starters (format versions 1 and 2, from before colour) as 1x28x28 models; the shapes ones 3x64x64,
+    the dsprites ones 1x32x32."""
     shipped = sorted((ROOT / "checkpoints").glob("*.safetensors"))
     assert {p.stem for p in shipped} >= {"vae", "conv_vae", "conv_ae", "shapes_vae", "shapes_beta_vae"}
     for path in shipped:
         ckpt = load_checkpoint(path)
-        shape = (3, 64, 64) if ckpt.meta.get("dataset") == "shapes" else (1, 28, 28)
+        shape = dataset_shape(ckpt.meta.get("dataset", "mnist"))
         assert ckpt.model.image_shape == shape, path.name
         assert ckpt.model.reconstruct(torch.rand(2, *shape)).shape == (2, *shape)
 

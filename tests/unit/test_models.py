@@ -1,10 +1,20 @@
 import json
+import math
 
 import pytest
 import torch
 from torch import nn
 
-from aelab.models.autoencoders import ACTIVATIONS, MODELS, ConvAutoencoder, build_model, kl_per_dim
+from aelab.data.registry import load_dataset
+from aelab.data.shapes import DSPRITES, sample_factors
+from aelab.models.autoencoders import (
+    ACTIVATIONS,
+    MODELS,
+    ConvAutoencoder,
+    build_model,
+    kl_per_dim,
+    total_correlation,
+)
 from aelab.models.config import ACTIVATION_CLASSES, KINDS, ModelConfig, describe
 
 
@@ -121,6 +131,47 @@ def test_vae_loss_is_recon_plus_beta_kl_and_beta_scales_it():
     torch.testing.assert_close(terms["loss"], terms["recon"] + 4.0 * terms["kl"])
     torch.manual_seed(1)
     assert torch.isclose(model.loss(x, beta=0.0)["loss"], terms["recon"])
+
+
+def _posterior_samples(means: torch.Tensor, sigma: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """z drawn from N(means, sigma^2) per row, with the posteriors' means and log-variances."""
+    logvar = torch.full_like(means, math.log(sigma**2))
+    noise = torch.randn(means.shape, generator=torch.Generator().manual_seed(seed), dtype=means.dtype)
+    return means + sigma * noise, means, logvar
+
+
+def test_total_correlation_is_about_zero_for_independent_factors_and_the_mutual_information_of_correlated_ones():
+    # Independent: posterior means are the dsprites recipe's scale, x and y (drawn without replacement from all
+    # combinations, so independent), standardised. Correlated: two dimensions share one Gaussian cause c,
+    # z_i = c + sigma * eps_i, whose mutual information is -log(1 - rho^2) / 2, rho = 1 / (1 + sigma^2).
+    factors = torch.from_numpy(sample_factors(1024, seed=0, recipe=DSPRITES)[:, [1, 3, 4]]).double()
+    independent = (factors - factors.mean(0)) / factors.std(0)
+    assert abs(float(total_correlation(*_posterior_samples(independent, 0.5, seed=1)))) < 0.05
+    cause = torch.randn(1024, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    sigma = 0.5
+    rho = 1 / (1 + sigma**2)
+    tc = float(total_correlation(*_posterior_samples(cause.expand(-1, 2), sigma, seed=3)))
+    # the mixture of the 1,024 posteriors stands for q(z): its estimate is within 0.1 nats at this size
+    assert tc == pytest.approx(-0.5 * math.log(1 - rho**2), abs=0.1)
+
+
+def test_beta_tcvae_weighs_the_total_correlation_by_beta_and_the_rest_of_the_kl_by_one():
+    torch.manual_seed(0)
+    tcvae = build_model(ModelConfig.for_model("vae", beta=6.0, objective="beta_tcvae"))
+    plain = build_model(ModelConfig.for_model("vae"))
+    plain.load_state_dict(tcvae.state_dict())
+    x = load_dataset("dsprites", "test").images[:64]
+    x = torch.nn.functional.pad(x, (-2, -2, -2, -2))  # 1x28x28, the models' default shape
+    terms = tcvae.loss(x, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(terms["loss"], terms["recon"] + terms["kl"] + 5.0 * terms["tc"])
+    same = plain.loss(x, beta=1.0, generator=torch.Generator().manual_seed(1))
+    at_one = tcvae.loss(x, beta=1.0, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(at_one["loss"], same["loss"])  # at beta 1 both are the plain ELBO
+    assert describe(tcvae.config) == "MLP VAE, 20-d latent, beta-TCVAE (TC weight 6)"
+    with pytest.raises(ValueError, match="objective beta_tcvae is for VAEs"):
+        ModelConfig.for_model("conv_ae", objective="beta_tcvae")
+    with pytest.raises(ValueError, match="objective must be one of"):
+        ModelConfig.for_model("vae", objective="factor_vae")
 
 
 def test_losses_are_summed_over_pixels_and_averaged_over_the_batch():

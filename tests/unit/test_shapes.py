@@ -9,10 +9,12 @@ import pytest
 from skimage.color import rgb2gray
 from skimage.measure import regionprops
 
+from aelab.data.registry import DSPRITES_SPLIT, dataset_shape, factor_names, load_dataset
 from aelab.data.shapes import (
     CHANNELS,
     COLOURS,
     COMBINATIONS,
+    DSPRITES,
     FACTOR_NAMES,
     FACTORS,
     POSITIONS,
@@ -193,3 +195,33 @@ def test_splits_are_disjoint_and_each_ignores_the_others_size() -> None:
 def test_bad_requests_get_one_clear_value_error(call, words: str) -> None:
     with pytest.raises(ValueError, match=re.escape(words)):
         call()
+
+
+def test_the_dsprites_recipe_varies_shape_scale_rotation_and_position_white_on_black() -> None:
+    assert DSPRITES.names == ("shape", "scale", "rotation", "x", "y")
+    assert DSPRITES.factors[0].labels == ("square", "ellipse", "heart")
+    assert DSPRITES.combinations == 3 * len(SCALES) * ROTATIONS * POSITIONS**2
+    factors = sample_factors(DSPRITES.combinations, seed=3, recipe=DSPRITES)
+    assert len(np.unique(factors, axis=0)) == DSPRITES.combinations  # every combination once
+    images = render(factors[:400], side=32, channels=1, recipe=DSPRITES)
+    assert images.shape == (400, 1, 32, 32)
+    assert images.max() == 1.0 and images.min() == 0.0  # white shapes (fully covered pixels at 1) on black
+    # each image is the shapes recipe's sprite of the same shape, scale, rotation and place, drawn white
+    as_shapes = np.insert(factors[:400], 1, 0, axis=1)  # colour 0 for the shapes recipe
+    as_shapes[:, 0] = np.array([SHAPES.index(s) for s in DSPRITES.factors[0].labels])[factors[:400, 0]]
+    red = render(as_shapes, side=32, channels=3)[:, 0]  # red's red channel is 1 where covered
+    np.testing.assert_array_equal(images[:, 0], red)
+
+
+def test_dsprites_is_a_known_dataset_with_its_factors_and_disjoint_splits() -> None:
+    train, test = load_dataset("dsprites", "train"), load_dataset("dsprites", "test")
+    assert dataset_shape("dsprites") == train.shape == (1, 32, 32)
+    assert factor_names("dsprites") == train.factor_names == DSPRITES.names
+    assert (len(train), len(test)) == (DSPRITES_SPLIT["train"], DSPRITES_SPLIT["test"])
+    seen = {tuple(row) for row in train.factors}
+    assert not any(tuple(row) in seen for row in test.factors)
+    np.testing.assert_array_equal(train.labels.numpy(), train.factors[:, 0])  # labelled by shape
+    assert train.classes == list(DSPRITES.factors[0].labels)
+    for k, factor in enumerate(DSPRITES.factors):  # every value of every factor is in the test split
+        assert set(test.factors[:, k]) == set(range(factor.size)), factor.name
+    np.testing.assert_array_equal(test.images.numpy(), render(test.factors, 32, 1, DSPRITES))

@@ -18,6 +18,7 @@ from aelab.training.runs import label_for
 from aelab.ui import caches
 from aelab.ui.context import Context, model_options, require_context
 from aelab.ui.model_card import metric_rows
+from aelab.ui.sweep import draw_sweep
 from aelab.ui.widgets import pick_model, picture_with_download
 
 METHODS = {"linear": "Linear", "slerp": "Spherical (slerp)"}
@@ -57,8 +58,8 @@ names = {k: run.checkpoint.path.stem for k, run in runs.items()}
 if run_a.checkpoint.digest == run_b.checkpoint.digest:
     st.info("A and B are the same model: pick another for B to see a difference.")
 
-recon_tab, sample_tab, interp_tab, metrics_tab, export_tab = st.tabs(
-    ["Reconstructions", "Samples", "Interpolations", "Metrics", "Export"]
+recon_tab, sample_tab, interp_tab, metrics_tab, export_tab, sweep_tab = st.tabs(
+    ["Reconstructions", "Samples", "Interpolations", "Metrics", "Export", "Beta sweep"]
 )
 
 with recon_tab:
@@ -157,3 +158,6 @@ with export_tab:
         f"z_0..z_{run.model.latent_dim - 1} (posterior means for a VAE) and its PCA coordinates "
         "pca_x, pca_y. The PNG grids are under each view."
     )
+
+with sweep_tab:
+    draw_sweep()
