@@ -72,11 +72,12 @@ def rate_distortion_figure(found: sweeps.Sweep) -> go.Figure:
     return fig
 
 
-def draw_sweep() -> None:
-    """The sweep beside the starter checkpoints, drawn with what it shows; a line if there is none."""
+def draw_sweep(compact: bool = False) -> None:
+    """The sweep beside the starter checkpoints, drawn with what it shows; a line if there is none. `compact`:
+    its verdict and MIG against beta only (the Start page)."""
     path = current().checkpoints_dir / sweeps.RESULTS_FILE
     if not path.exists():
-        st.info(f"No beta sweep is recorded in {path.parent} (bench/beta_sweep.py records one).")
+        st.info("No beta sweep is recorded in the checkpoints folder (bench/beta_sweep.py records one).")
         return
     try:
         found = sweeps.load(path)
@@ -85,6 +86,10 @@ def draw_sweep() -> None:
         return
     held, said = sweeps.verdict(found)
     (st.success if held else st.warning)(said)
+    if compact:
+        st.plotly_chart(mig_figure(found), key="sweep_mig")
+        st.caption(sweeps.mig_sentence(found))
+        return
     seeds = len({r.seed for r in found.runs})
     st.caption(
         f"{len(found.runs)} models of the {found.dataset} recipe, {seeds} seeds per configuration, each "

@@ -9,6 +9,8 @@ import pytest
 from media import private_app
 from streamlit.testing.v1 import AppTest
 
+from aelab.explore import sweep
+from aelab.settings import SHIPPED_DIR
 from aelab.ui import navigation
 from aelab.ui.lessons import IDEAS
 
@@ -50,7 +52,9 @@ def test_start_page_draws_every_idea_with_a_figure_and_a_link(env):
     assert "decode(mean), then three draws" in captions  # the default model is a VAE: its posterior
     assert ["a digit", "a letter", "rebuilt", "rebuilt"] == captions[-4:]
     assert ["clean", "noisy", "this model", "denoising AE"] == captions[-8:-4]  # beside the denoising starter
-    assert any("MIG" in c.value for c in at.main.caption)  # the spot for the beta sweep's figure
+    recorded = sweep.load(SHIPPED_DIR / sweep.RESULTS_FILE)  # the sweep's MIG against beta, and its sentence
+    assert sweep.mig_sentence(recorded) in [c.value for c in at.main.caption]
+    assert len(at.main.get("plotly_chart")) == 1
 
     at.sidebar.selectbox(key="model_label").set_value("conv_ae").run()
     assert not at.exception

@@ -16,7 +16,7 @@ from aelab.data.dataset import sample_indices
 from aelab.data.registry import dataset_title, factor_names
 from aelab.explore import projections
 from aelab.images import render
-from aelab.ui import caches, keys, map_detail, map_figure, map_layers, progress, text
+from aelab.ui import caches, keys, map_detail, map_figure, map_layers, navigation, progress, text
 from aelab.ui.context import Context, require_context
 
 COMPUTED_POINTS = [1000, 2000, 5000, 10000]
@@ -130,6 +130,9 @@ def explore(
 
 ctx = require_context()
 st.title("Latent map")
+st.page_link(
+    navigation.START.script, label="New to autoencoders? Start here: each idea in order", icon=navigation.START.icon
+)
 labels, classes = ctx.labels()
 controls, main = st.columns([1, 4.4])
 

@@ -11,7 +11,7 @@ from aelab.images import render
 from aelab.models import noise
 from aelab.models.config import DIGIT_SHAPE
 from aelab.training.runs import shipped_dir
-from aelab.ui import caches, text
+from aelab.ui import caches, sweep, text
 from aelab.ui.context import Context, require_context
 from aelab.ui.lessons import IDEAS
 from aelab.ui.widgets import show
@@ -57,9 +57,9 @@ def kl_and_beta(ctx: Context) -> None:
 
 
 def beta_sweep(ctx: Context) -> None:
-    """The spot for the beta sweep's figure (MIG against beta, each seed a point: issue #26, item 4), drawn from
-    the sweep's recorded results once they ship; until then, one line says where to look instead."""
-    st.caption("How disentanglement (MIG) depends on beta is not recorded here yet: compare models on Compare.")
+    """How disentanglement (MIG) depends on beta, each seed a point: the recorded sweep (aelab.ui.sweep)."""
+    st.caption("Does a larger beta give one factor per dimension? The recorded sweep, seed by seed:")
+    sweep.draw_sweep(compact=True)
 
 
 def interpolation(ctx: Context) -> None:
