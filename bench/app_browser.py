@@ -85,9 +85,10 @@ st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers")),
 
 
 def start_server(
-    cache: str, script: str = "app.py", settings: dict[str, str] | None = None
+    cache: str, script: str = "app.py", settings: dict[str, str] | None = None, checkout: Path = ROOT
 ) -> tuple[subprocess.Popen, str, float]:
-    """A server of `script` with its own disk cache and, unless `settings` name them, an empty runs folder."""
+    """A server of `script` (in `checkout`) with its own disk cache and, unless `settings` name them, an empty
+    runs folder."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
@@ -98,7 +99,7 @@ def start_server(
     started = time.perf_counter()
     proc = subprocess.Popen(
         server_command(script, port),
-        cwd=ROOT,
+        cwd=checkout,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

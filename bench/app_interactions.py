@@ -180,30 +180,32 @@ def anchors(browser, repeats: int) -> dict[str, list[float]]:
     return {"trivial rerun": trivial, "bare map recoloured": recolour}
 
 
-def own_model() -> dict[str, str]:
+def own_model(checkout: Path) -> dict[str, str]:
     """The settings of a runs folder holding the example of docs/own-model.md, trained one epoch by its own script
-    and imported by the CLI, as a person following that page does."""
+    and imported by `checkout`'s CLI, as a person following that page does."""
     folder = Path(tempfile.mkdtemp(prefix="aelab-own-"))
     (folder / f"{EXAMPLE}.py").write_text(guide_example())
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(checkout)}
     subprocess.run([sys.executable, f"{EXAMPLE}.py", str(data_dir()), "1"], cwd=folder, env=env, check=True)
     entry = f"{folder / EXAMPLE}.py:build"
     weights, out = folder / f"{EXAMPLE}.safetensors", folder / "runs" / f"{OWN}.safetensors"
     subprocess.run(
-        [sys.executable, "-m", "aelab", "import", entry, weights, "--out", out], cwd=ROOT, env=env, check=True
+        [sys.executable, "-m", "aelab", "import", entry, weights, "--out", out], cwd=checkout, env=env, check=True
     )
     return {"AELAB_RUNS_DIR": str(out.parent), "AELAB_ENTRY_POINTS": entry}
 
 
-def app_interactions(browser, repeats: int) -> dict[str, list[float]]:
-    """Each interaction's times, first time first."""
+def app_interactions(browser, repeats: int, checkout: Path) -> dict[str, list[float]]:
+    """Each interaction's times in the app of `checkout`, first time first."""
     times: dict[str, list[float]] = {}
 
     def record(name: str, seconds: float) -> None:
         times.setdefault(name, []).append(seconds)
         print(f"  {name}: {seconds:.2f} s", flush=True)
 
-    proc, url, _ = start_server(tempfile.mkdtemp(prefix="aelab-bench-"), settings=own_model())
+    proc, url, _ = start_server(
+        tempfile.mkdtemp(prefix="aelab-bench-"), settings=own_model(checkout), checkout=checkout
+    )
     try:
         page = browser.new_page(viewport=VIEWPORT)
         app = open_app(page, url)
@@ -262,15 +264,19 @@ def app_interactions(browser, repeats: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="times each interaction is repeated after the first")
+    parser.add_argument(
+        "--checkout", type=Path, default=ROOT, help="the app of another checkout (an earlier commit's), same anchors"
+    )
     args = parser.parse_args()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         before = anchors(browser, args.repeats)
         print("the app:", flush=True)
-        times = app_interactions(browser, args.repeats)
+        times = app_interactions(browser, args.repeats, args.checkout.resolve())
         after = anchors(browser, args.repeats)  # before and after the app, for a drifting machine
     rerun, recolour = (statistics.median(before[k] + after[k]) for k in ("trivial rerun", "bare map recoloured"))
-    print(f"\nanchors, medians: trivial rerun {rerun:.2f} s; bare 10,000-point map recoloured {recolour:.2f} s")
+    print(f"\nthe app of {args.checkout.resolve()}")
+    print(f"anchors, medians: trivial rerun {rerun:.2f} s; bare 10,000-point map recoloured {recolour:.2f} s")
     print(f"{'interaction':44} {'first':>7} {'median':>7} {'beyond rerun':>13} {'beyond map':>11}")
     for name, seconds in times.items():
         median = statistics.median(seconds[1:] or seconds)

@@ -26,8 +26,8 @@ if job is not None and not busy:
 st.title("Train a model")
 st.caption(
     "Pick a model and some images, press Train and watch it learn to reconstruct them. "
-    f"The defaults (an MLP VAE, {QUICK_EPOCHS} epochs) take under a minute on 5,000 MNIST images on a "
-    "2-core CPU."
+    f"The defaults (an MLP VAE, {QUICK_EPOCHS} epochs) are a short run; its bar says the time each epoch takes "
+    "on this machine and how long is left at that pace."
 )
 left, right = st.columns([1, 2], gap="large")
 with left:
