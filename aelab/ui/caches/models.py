@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from aelab.models.autoencoders import LatentModel
+from aelab.models.config import allowed_entry_points
 from aelab.store.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
 from aelab.training.runs import runs_dir, shipped_dir
 from aelab.ui.caches.key import ModelData
@@ -24,14 +25,15 @@ def digest(path: str) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _metadata(path: str, mtime: float, size: int) -> dict:
+def _metadata(path: str, mtime: float, size: int, allowed: tuple[str, ...]) -> dict:
     return read_metadata(path)
 
 
 def metadata(path: str) -> dict:
-    """A checkpoint's validated header (no weights read), re-read only when the file changes."""
+    """A checkpoint's validated header (no weights read), re-read only when the file changes or the operator
+    allows other code (a header naming code is valid only while its entry point is allowed)."""
     stat = Path(path).stat()
-    return _metadata(path, stat.st_mtime, stat.st_size)
+    return _metadata(path, stat.st_mtime, stat.st_size, allowed_entry_points())
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
@@ -46,12 +48,13 @@ def model(key: ModelData) -> LatentModel:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _listing(folders: tuple[str, ...], stamp: tuple) -> list[Listing]:
+def _listing(folders: tuple[str, ...], stamp: tuple, allowed: tuple[str, ...]) -> list[Listing]:
     return list_checkpoints(*folders)
 
 
 def listing() -> list[Listing]:
-    """Every checkpoint in the two folders, re-read only when a file there is added, removed or changed."""
+    """Every checkpoint in the two folders, re-read only when a file there is added, removed or changed, or the
+    operator allows other code."""
     folders = (str(shipped_dir()), str(runs_dir()))
     stamp = []
     for folder in folders:
@@ -61,4 +64,4 @@ def listing() -> list[Listing]:
             except OSError:  # removed while listing: the next rerun sees the folder as it is
                 continue
             stamp.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return _listing(folders, tuple(stamp))
+    return _listing(folders, tuple(stamp), allowed_entry_points())
