@@ -147,3 +147,9 @@ def test_every_page_opens_for_a_diffusers_autoencoder_kl(settings, tmp_path):
                 continue
             at.switch_page(page.script).run()
             assert not at.exception and not at.error, (page.title, at.exception, [e.value for e in at.error])
+            if page is navigation.TRAVERSE:  # 392 numbers: principal directions' sliders, and its 2 channels
+                assert [s.key for s in at.slider if s.key.startswith("pc_t_")] == [f"pc_t_{i}" for i in range(8)]
+                assert [i.captions[0] for i in at.image if i.captions[0].startswith("channel ")] == [
+                    "channel 0",
+                    "channel 1",
+                ]
