@@ -100,6 +100,19 @@ def conventions(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 
 @pytest.fixture(scope="session")
+def spatial_runs(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs folder holding `spatial.safetensors`: tests/convention_models.py's conv bottleneck (codes 8x4x4),
+    trained alone as the `conventions` fixture trains it, and imported."""
+    from convention_models import imported, train_all
+
+    folder = tmp_path_factory.mktemp("spatial")
+    weights = train_all(mnist_train.images[:8000], folder, names=("spatial",))["spatial"]
+    code, _, err = imported("spatial", weights, folder / "runs" / "spatial.safetensors")
+    assert code == 0, err
+    return folder / "runs"
+
+
+@pytest.fixture(scope="session")
 def click_map():
     """`click_map(at, index=None, location=None)` stores in an AppTest what a click on the latent map
     stores: a dataset row or a spot, with the model and data of the app's sidebar."""

@@ -260,11 +260,13 @@ def imported(name: str, weights, out, *flags: str) -> tuple[int, str, str]:
     return code, printed.getvalue(), err.getvalue()
 
 
-def train_all(images: torch.Tensor, folder: Path, steps: int = 400) -> dict[str, Path]:
-    """Each model trained `steps` batches of 64 (or its own `steps`) with its own loss, its weights written to
-    `folder`."""
+def train_all(images: torch.Tensor, folder: Path, steps: int = 400, names: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Each model (or those `names`) trained `steps` batches of 64 (or its own `steps`) with its own loss, its
+    weights written to `folder`."""
     written = {}
     for name, cls in MODELS.items():
+        if names and name not in names:
+            continue
         torch.manual_seed(0)
         model = cls()
         optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)

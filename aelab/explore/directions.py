@@ -11,6 +11,7 @@ A walk decodes base + t * direction; its grid and GIF reuse the traversal figure
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,32 @@ def principal_directions(codes: np.ndarray, k: int) -> Directions:
         "share of variance",
         (singular[:k] / np.sqrt(n - 1)).astype(np.float32),
     )
+
+
+def picked(found: Directions, rows: Sequence[int]) -> Directions:
+    """The directions `rows` of `found`, in that order (the traversal grid's chosen rows)."""
+    index = np.asarray(rows, dtype=np.int64)
+    std = None if found.std is None else found.std[index]
+    return Directions([found.names[i] for i in index], found.vectors[index], found.weight[index], found.measure, std)
+
+
+def units(found: Directions) -> np.ndarray:
+    """A slider's unit per direction: one standard deviation of the codes along it (1 where there are no codes)."""
+    std = np.ones(len(found.names)) if found.std is None else found.std
+    return np.maximum(std, 1e-3).astype(np.float64)
+
+
+def code_at(base: np.ndarray, found: Directions, steps: np.ndarray) -> np.ndarray:
+    """The code the sliders give: base + sum over directions of step * unit * direction (all steps 0: the base)."""
+    move = (np.asarray(steps, np.float64) * units(found)) @ found.vectors.astype(np.float64)
+    return (np.asarray(base, np.float64) + move).astype(np.float32)
+
+
+def steps_of(base: np.ndarray, found: Directions, code: np.ndarray) -> np.ndarray:
+    """The sliders' steps that give `code` from `base` (code_at's inverse for codes that differ from base along the
+    directions only): the difference projected on each unit direction, in units."""
+    difference = np.asarray(code, np.float64) - np.asarray(base, np.float64)
+    return difference @ found.vectors.astype(np.float64).T / units(found)
 
 
 def first_latent_layer(model: LatentModel) -> nn.Linear:

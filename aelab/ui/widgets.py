@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import streamlit as st
 
+from aelab.explore.directions import WALK_EXTENT
 from aelab.images import render
 from aelab.store.checkpoints import Checkpoint, CheckpointError, describes_vae
 from aelab.ui import caches, keys
@@ -131,3 +132,32 @@ def pick_latent(label: str, ctx: Context, picker: keys.CodePicker) -> tuple[np.n
         name = st.selectbox("Uploaded image", list(uploads), key=picker.upload)
         return ctx.encode(uploads[name])[0], uploads[name]
     return ctx.codes().mu[index], render.to_pictures(ctx.images[index : index + 1])[0]
+
+
+def direction_slider(label: str, unit: float, key: str) -> float:
+    """A step along a direction in standard deviations of the dataset's codes along it, 0 at the base code
+    (Directions, and Traverse on a spatial code)."""
+    return st.slider(
+        label,
+        -WALK_EXTENT,
+        WALK_EXTENT,
+        step=WALK_EXTENT / 50,
+        format="%.2f sd",
+        key=key,
+        help=f"In standard deviations of the dataset's codes along this direction (one is {unit:.2f} in the code's "
+        "own units); 0 is the base code.",
+    )
+
+
+def traversal_grid(ctx: Context, png: bytes, rows: list[str], key: str) -> None:
+    """Traverse's grid, its rows named under it, and its download."""
+    st.image(png, caption="Rows, top to bottom: " + ", ".join(rows), output_format="PNG")
+    st.download_button(
+        "Download grid (PNG)",
+        png,
+        file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
+        mime="image/png",
+        on_click="ignore",
+        icon=":material/download:",
+        key=key,
+    )

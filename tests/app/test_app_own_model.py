@@ -42,8 +42,9 @@ def test_every_page_works_with_your_own_model(app_env, page):
     at = open_page(page.script)
     assert not at.error, [e.value for e in at.error]
     assert page is navigation.DRAW or at.image or at.get("plotly_chart"), page.title
-    if page is navigation.TRAVERSE:  # a slider for each of its 8 dimensions
+    if page is navigation.TRAVERSE:  # a slider for each of its 8 dimensions: flat codes, not principal directions
         assert len([s for s in at.slider if s.label.startswith("dim ")]) == 8
+        assert not [s for s in at.slider if s.key.startswith("pc_t_")]
     card = at.sidebar.markdown[0].value
     assert card.startswith("**Your own model (autoencoder, ") and card.endswith("8-d latent, 1x28x28 gray**")
     assert f"imported from {EXAMPLE}.safetensors" in at.sidebar.caption[0].value
@@ -73,6 +74,30 @@ def test_a_page_where_an_own_model_fails_says_so_in_one_line(app_env, settings):
             ]
     finally:
         out.unlink()
+
+
+def test_traverse_walks_principal_directions_on_a_spatial_code(spatial_runs, settings, tmp_path):
+    """The conv bottleneck's 8x4x4 codes: a slider per principal direction, not per number, and the code's 8
+    channels drawn; PC 1 moves the decode and the channels."""
+    with settings(runs_dir=spatial_runs, cache_dir=tmp_path, entry_points="convention_models:spatial"):
+        at = open_page(navigation.TRAVERSE.script, model="spatial (yours)")
+        assert not at.error, [e.value for e in at.error]
+        assert not [s for s in at.slider if s.key.startswith("z_")]
+        sliders = [s for s in at.slider if s.key.startswith("pc_t_")]
+        assert [s.label.split(" · ")[0] for s in sliders] == [f"PC {i}" for i in range(1, 9)]
+        assert all(s.label.endswith("% of variance") and s.value == 0 for s in sliders)
+        assert at.image[0].captions == ["base", "reconstruction", "current decode"]
+        channels = [image for image in at.image if image.captions and image.captions[0].startswith("channel ")]
+        assert [image.captions[0] for image in channels] == [f"channel {c}" for c in range(8)]
+        assert any("One colour scale for every channel: black is" in c.value for c in at.main.caption)
+        recon, before = at.image[0].value[1], [image.value for image in channels]
+        assert at.image[0].value[2] == recon  # the sliders start on the base code
+
+        at.slider(key="pc_t_0").set_value(2.0).run()
+        assert not at.exception
+        assert at.image[0].value[2] != recon
+        assert [image.value for image in at.image if image.captions[0].startswith("channel ")] != before
+        assert at.image[-1].captions == ["Rows, top to bottom: PC 1, PC 2, PC 3, PC 4, PC 5"]
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +147,9 @@ def test_every_page_opens_for_a_diffusers_autoencoder_kl(settings, tmp_path):
                 continue
             at.switch_page(page.script).run()
             assert not at.exception and not at.error, (page.title, at.exception, [e.value for e in at.error])
+            if page is navigation.TRAVERSE:  # 392 numbers: principal directions' sliders, and its 2 channels
+                assert [s.key for s in at.slider if s.key.startswith("pc_t_")] == [f"pc_t_{i}" for i in range(8)]
+                assert [i.captions[0] for i in at.image if i.captions[0].startswith("channel ")] == [
+                    "channel 0",
+                    "channel 1",
+                ]

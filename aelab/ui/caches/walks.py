@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from aelab.explore import directions as latent_directions
-from aelab.explore import walks
+from aelab.explore import spatial, walks
 from aelab.images import render
 from aelab.ui import text
 from aelab.ui.caches.codes import codes, dim_stats
@@ -70,3 +70,22 @@ def walk_gif(key: ModelData, kind: str, k: int, sides: tuple, base: bytes, row: 
         model(key), np.frombuffer(base, np.float32), chosen.vectors[row], latent_directions.walk_values(std, steps)
     )
     return latent_directions.walk_gif(frames, GIF_SCALE)
+
+
+@st.cache_data(show_spinner="Finding the principal directions…", max_entries=8)
+def principal_sliders(key: ModelData) -> latent_directions.Directions:
+    """Traverse's sliders on a spatial code: the dataset's codes' principal directions (spatial.principal_sliders)."""
+    return spatial.principal_sliders(codes(key).mu)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def code_colours(key: ModelData) -> spatial.ColourRange:
+    """The colour scale of a spatial code's channels on this dataset (spatial.colour_range)."""
+    return spatial.colour_range(codes(key).mu)
+
+
+@st.cache_data(show_spinner="Drawing the traversal grid…", max_entries=16)
+def principal_grid_png(key: ModelData, base: bytes, rows: tuple[int, ...], steps: int, scale: int) -> bytes:
+    """The walk grid of the principal directions `rows` (Traverse's sliders on a spatial code) around `base`."""
+    chosen = latent_directions.picked(principal_sliders(key), rows)
+    return render.to_png(latent_directions.walk_grid(model(key), np.frombuffer(base, np.float32), chosen, steps, scale))

@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from aelab.explore.directions import WALK_EXTENT
+from aelab.explore.directions import WALK_EXTENT, code_at, units
 from aelab.ui import caches, keys, text
 from aelab.ui.context import require_context
-from aelab.ui.widgets import require_base, show
+from aelab.ui.widgets import direction_slider, require_base, show
 
 GRID_SCALE = 3  # enlargement of the walk grid on screen and in the PNG
 SLIDERS_PX = 440  # the most height of the sliders' scrolling box: the pictures beside it stay in view
@@ -72,7 +72,7 @@ except ValueError as err:
     st.error(str(err))
     st.stop()
 # A slider's unit: one standard deviation of the data's codes along its direction (1 where there are none).
-units = np.maximum(np.ones(len(found.names)) if found.std is None else found.std, 1e-3).astype(np.float32)
+steps_unit = units(found)
 labels = [text.direction_label(n, w, found.measure) for n, w in zip(found.names, found.weight)]
 slider_keys = [f"dir_t_{i}" for i in range(len(labels))]
 
@@ -98,23 +98,11 @@ def explorer() -> None:
     pictures, controls = st.columns([2, 3])
     with controls, st.container(height=min(SLIDERS_PX, 40 + SLIDER_PX * len(labels)), key="dir_sliders"):
         steps = np.array(
-            [
-                st.slider(
-                    label,
-                    -WALK_EXTENT,
-                    WALK_EXTENT,
-                    step=WALK_EXTENT / 50,
-                    format="%.2f sd",
-                    key=key,
-                    help=f"In standard deviations of the dataset's codes along this direction (one is {unit:.2f} "
-                    "in the code's own units); 0 is the base code.",
-                )
-                for label, unit, key in zip(labels, units, slider_keys)
-            ],
+            [direction_slider(label, unit, key) for label, unit, key in zip(labels, steps_unit, slider_keys)],
             dtype=np.float32,
         )
     with pictures:
-        code = base + (steps * units) @ found.vectors
+        code = code_at(base, found, steps)
         show([base_image, reconstruction, ctx.decode(code)[0]], ["base", "reconstruction", "current decode"])
         st.button("Reset to base", key="dir_reset", on_click=reset, icon=":material/restart_alt:")
 

@@ -1,13 +1,15 @@
-"""Traverse: move one latent dimension at a time from a base code and watch the decode change."""
+"""Traverse: move one latent dimension at a time from a base code and watch the decode change (along principal
+directions, for a spatial code: aelab/ui/traverse_spatial.py)."""
 
 import numpy as np
 import streamlit as st
 
 from aelab.data.registry import factor_names
+from aelab.explore import spatial
 from aelab.explore.metrics import ACTIVE_UNIT_THRESHOLD
-from aelab.ui import caches, keys, text
+from aelab.ui import caches, keys, text, traverse_spatial
 from aelab.ui.context import require_context
-from aelab.ui.widgets import require_base, show
+from aelab.ui.widgets import require_base, show, traversal_grid
 
 GRID_SCALE = 3  # enlargement of the traversal grid on screen and in the PNG
 SLIDERS_PX = 440  # height of the sliders' scrolling box: the pictures beside it stay in view
@@ -15,13 +17,20 @@ SLIDERS_PX = 440  # height of the sliders' scrolling box: the pictures beside it
 ctx = require_context()
 
 st.title("Traverse")
-st.caption(
-    "Start from one image's code and move along one latent dimension at a time. "
-    "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
-    "from the 1st to the 99th percentile."
-)
+shape = spatial.spatial_shape(getattr(ctx.config, "code_shape", ()))
+if shape is None:
+    st.caption(
+        "Start from one image's code and move along one latent dimension at a time. "
+        "Dimensions are ranked by how much the model uses them; slider ranges span the dataset's codes "
+        "from the 1st to the 99th percentile."
+    )
+else:
+    st.caption("Start from one image's code and move it along the principal directions of the dataset's codes.")
 
 base, base_image = require_base(ctx, keys.TRAVERSE_BASE)
+if shape is not None:  # a spatial code: principal directions and the code's channels, not a slider per number
+    traverse_spatial.draw(ctx, base, base_image, shape)
+    st.stop()
 stats = caches.codes.dim_stats(ctx.key)
 dims = range(len(base))
 low = np.minimum(stats.low, base)  # an upload may lie outside the data's range: keep it reachable
@@ -116,13 +125,4 @@ if not chosen:
     st.info("Choose at least one dimension to draw the grid.")
     st.stop()
 png = caches.walks.traversal_png(ctx.key, base.tobytes(), tuple(chosen), steps, GRID_SCALE)
-st.image(png, caption="Rows, top to bottom: " + ", ".join(f"dim {d}" for d in chosen), output_format="PNG")
-st.download_button(
-    "Download grid (PNG)",
-    png,
-    file_name=f"traversal-{ctx.checkpoint.path.stem}.png",
-    mime="image/png",
-    on_click="ignore",
-    icon=":material/download:",
-    key="grid_png",
-)
+traversal_grid(ctx, png, [f"dim {d}" for d in chosen], "grid_png")
