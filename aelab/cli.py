@@ -27,6 +27,7 @@ from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
 from aelab.models.config import (
+    DIFFUSERS_PREFIX,
     DIGIT_SHAPE,
     INPUTS,
     OUTPUTS,
@@ -38,7 +39,7 @@ from aelab.models.config import (
     describe,
     shape_text,
 )
-from aelab.models.diffusers_kl import source_of, weights_file
+from aelab.models.diffusers_kl import fetched, source_of, weights_file
 from aelab.models.importing import IMAGES, Choices, import_model
 from aelab.settings import variable
 from aelab.store.checkpoints import (
@@ -369,6 +370,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace, argv: list[str] | None) -> int:
     """Check the operator's network against its weights and data, write it as an aelab checkpoint, measure it."""
     source = source_of(canonical_entry(args.entry))
+    if source is not None:  # a model id is fetched once, here, so the app finds it on disk
+        source = fetched(source)
+        args.entry = f"{DIFFUSERS_PREFIX}{source}"
     if args.weights is None:
         if source is None:
             raise ValueError("import needs the weights file: python -m aelab import ENTRY WEIGHTS")

@@ -174,3 +174,16 @@ def test_a_model_of_another_side_imports_on_mnist_fitted_to_it_and_says_so(tmp_p
     with allowing("convention_models:Wide"):
         ckpt = load_checkpoint(out)
     assert ckpt.model.image_shape == (3, 32, 32) and card_facts(ckpt.meta)["data"] == note
+
+
+def test_a_diffusers_model_id_that_cannot_be_fetched_gets_one_line(tmp_path, monkeypatch):
+    """A model id is fetched by the operator's import (from the Hub's cache, then the network); here, offline and
+    with an empty cache, the import refuses in one line naming what to do, and writes nothing."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out, err = tmp_path / "kl.safetensors", io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["import", "diffusers:nobody/no-such-vae", "--dataset", "digits", "--out", str(out)]) == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "diffusers:nobody/no-such-vae is neither a folder nor a model id" in lines[0]
+    assert "name a folder save_pretrained wrote" in lines[0] and not out.exists()
