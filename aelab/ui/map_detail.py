@@ -93,7 +93,8 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
         if st.button(f"Use as {label}", key=key, width="stretch"):
             picker.send(index)
             st.toast(f"Image {index} is {role}")
-    with st.expander("Its posterior: mu, sigma, draws and KL"):
+    # A toggle, not an expander: an expander's content is built and sent on every click even when closed.
+    if st.toggle("Its posterior: mu, sigma, draws and KL", key="map_posterior_on"):
         posterior_panel(ctx, image, "map_posterior")
     mu = ctx.codes().mu
     near = neighbours.nearest(mu, index)

@@ -231,7 +231,7 @@ def test_direction_slider_drag_changes_the_decode(page: Page, app: AppSocket) ->
     before = image_srcs(page)
     with app.expect_rerun():
         after_value = drag_slider(page, label, 0.9)
-    assert float(after_value) > 0
+    assert re.fullmatch(r"\d+\.\d\d sd", after_value) and float(after_value.split()[0]) > 0  # standard deviations
     after = wait_for_new_images(page, before)
     assert after[:2] == before[:2] and after[3:] == before[3:]  # only the current decode changed
     assert after[2] != before[2]
@@ -257,9 +257,8 @@ def test_upload_is_prepared_scored_and_drawn_on_the_map(page: Page, app: AppSock
     expect(
         card.get_by_text(
             re.compile(
-                r"^error \S+ — (higher than \d+%|higher than under 1%|no higher than any|higher than every) "
-                r"(of )?MNIST test images?: (not flagged|flagged as unusual for this model) "
-                r"\(threshold \S+\)$"
+                r"^score \S+ — (higher than \d+%|higher than under 1%|no higher than any|higher than every) "
+                r"(of )?MNIST test images?: (typical|unusual|flagged) \(flagged above \S+\)$"
             )
         )
     ).to_be_visible()

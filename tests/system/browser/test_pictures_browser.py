@@ -96,7 +96,7 @@ def test_compare_metrics_show_every_row(page: Page, app_url: str) -> None:
     expect(table).to_be_visible()
     wait_for_app(page)
     rows = table.locator("tr")
-    expect(rows).to_have_count(13)  # the header and each metric
+    expect(rows).to_have_count(14)  # the header and each of model_card.metric_rows' 13 metrics
     for row in range(rows.count()):  # a static table: every row drawn, none behind a scroll bar
         expect(rows.nth(row)).to_be_visible()
     cells = table.locator("td")
