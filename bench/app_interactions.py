@@ -142,10 +142,8 @@ def select_region(page: Page, tool: str, corners: list[tuple[float, float]]) -> 
 
 
 def clear_region(page: Page, app: AppSocket) -> None:
-    chart = page.get_by_test_id("stPlotlyChart").first
-    box = chart.locator(".js-plotly-plot").bounding_box()
     with app.expect_rerun():
-        page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.get_by_role("button", name="Clear selection").click()
     settled(page)
 
 

@@ -29,6 +29,10 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.
     pictures = render.to_pictures(ctx.images[rows])  # the selected images only, not the dataset's
     summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
+    # With the box or lasso tool kept chosen, Plotly ignores a double-click on the redrawn map: a button clears.
+    if st.button("Clear selection", key="region_clear", icon=":material/close:"):
+        keys.set_map_region(None)
+        st.rerun()
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
     show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
     shown = selection.gallery_rows(summary.rows)

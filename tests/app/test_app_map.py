@@ -307,6 +307,12 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
         "B": tuple(rows),
     }
 
+    at.button(key="region_clear").click().run()  # the region goes, and the map's colours come back
+    assert not at.exception and not [h for h in at.subheader if h.value.endswith("images selected")]
+    assert marked(at) == ([], None)
+    lasso_map(at, rows)
+    at.run()
+
     click_map(at, index=7)  # a click replaces the region, and the map's look comes back
     at.run()
     assert at.subheader[0].value == "Image 7" and marked(at) == ([7], None)

@@ -114,7 +114,8 @@ def explore(
             f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
             "Click a point to inspect it"
             + ("; click between points to decode that spot" if pca else "")
-            + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; double-click to clear."
+            + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; Clear selection "
+            "(or, with the pan tool, a double-click) clears it."
         )
     with detail:
         click = keys.map_click(ctx.key)

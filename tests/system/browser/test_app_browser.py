@@ -428,6 +428,9 @@ def test_the_box_tool_stays_chosen_after_a_selection(page: Page, app: AppSocket)
         wait_for_app(page)
         chart = _map_chart(page)  # drawn again after the selection, the rest in grey
         assert chart.locator(".js-plotly-plot").evaluate("gd => gd._fullLayout.dragmode") == "select"
+        with app.expect_rerun():  # the tool kept, a double-click no longer clears: the panel's button does
+            page.get_by_role("button", name="Clear selection").click()
+        expect(page.get_by_role("heading", name=re.compile(r"^\d+ images selected$"))).to_have_count(0)
 
 
 def _drawing_on_map(page: Page) -> list[float]:
