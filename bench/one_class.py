@@ -2,8 +2,9 @@
 
 For each digit d, train a fresh model on the training split without d (default) or on d
 alone (--mode one_only), score all 10,000 test images, and report the AUROC of the score for
-telling the unseen digits from the seen ones, under every score of anomaly.SCORES (one
-trained model per digit, scored several ways); then the means and the wall time.
+telling the unseen digits from the seen ones, under every score of anomaly.SCORES and the app's
+verdict score, anomaly.TYPICALITY_SCORE (one trained model per digit, scored several ways); then
+the means and the wall time.
 
     AELAB_DATA_DIR=../shared/datasets OMP_NUM_THREADS=1 python bench/one_class.py
     python bench/one_class.py --mode one_only --epochs 20 --score mse --digits 1 7 9
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.model}, {args.mode}, {args.epochs} epochs, ROC of score {score}; {len(train_data)} training and "
         f"{len(test_data)} test images; {torch.get_num_threads()} thread(s)"
     )
-    print("digit  train  seconds  " + "  ".join(f"{s:>13}" for s in anomaly.SCORES))
+    compared = (*anomaly.SCORES, anomaly.TYPICALITY_SCORE)
+    print("digit  train  seconds  " + "  ".join(f"{s:>13}" for s in compared))
     started = time.perf_counter()
     results = []
     for digit in args.digits:
@@ -71,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print(
             f"{digit:>5}  {result.train_images:>5}  {result.seconds:7.1f}  "
-            + "  ".join(f"{result.aurocs[s]:13.3f}" for s in anomaly.SCORES),
+            + "  ".join(f"{result.aurocs[s]:13.3f}" for s in compared),
             flush=True,
         )
-    means = [np.mean([r.aurocs[s] for r in results]) for s in anomaly.SCORES]
+    means = [np.mean([r.aurocs[s] for r in results]) for s in compared]
     print(" mean                 " + "  ".join(f"{m:13.3f}" for m in means))
     print(f"mean AUROC ({score}): {np.mean([r.auroc for r in results]):.3f}")
     print(f"wall time {time.perf_counter() - started:.0f} s")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from aelab.data.dataset import ImageData
-from aelab.explore.anomaly import SCORES, anomaly_scores, auroc
+from aelab.explore.anomaly import SCORES, TYPICALITY_SCORE, anomaly_scores, auroc, fit_typicality, typicality_scores
 from aelab.models.config import ModelConfig
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training.config import TrainConfig
@@ -35,7 +35,7 @@ class OneClassResult:
     fpr: np.ndarray
     tpr: np.ndarray
     auroc: float
-    aurocs: dict[str, float]  # the same model's AUROC under every score in SCORES
+    aurocs: dict[str, float]  # the same model's AUROC under every score in SCORES and the app's TYPICALITY_SCORE
     normal_scores: np.ndarray  # test images of the classes the model was trained on
     anomalous_scores: np.ndarray
     train_images: int
@@ -105,6 +105,8 @@ def one_class_experiment(
         model = load_checkpoint(result.path).model
     unseen = test_unseen.numpy()
     every = {name: anomaly_scores(model, test_images, name, reference=normal_images) for name in SCORES}
+    # The app's verdict score, with the normal training images as its reference (the app's: the test split).
+    every[TYPICALITY_SCORE] = typicality_scores(model, test_images, fit_typicality(model, normal_images))
     aurocs = {name: auroc(values[~unseen], values[unseen]) for name, values in every.items()}
     scores = every[score]
     fpr, tpr, _ = roc_curve(unseen.astype(int), scores)

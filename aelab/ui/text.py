@@ -173,9 +173,9 @@ OFF_DATA = (
 
 ANOMALY_NOTE = (
     "The score adds the reconstruction's loss to how far the picture's code lies from the test images' "
-    "codes; typical below the 95th percentile of the test images' scores, flagged above the threshold, "
-    "unusual between. A score can miss: a picture the model redraws well from a code among the digits' "
-    "(a plain O reads as a 0) looks typical to it, whatever it is."
+    "codes, less what test images with as much ink score; typical below the 95th percentile of the test "
+    "images' scores, flagged above the threshold, unusual between. A score can miss: a picture the model "
+    "redraws well from a code among the digits' (a plain O reads as a 0) looks typical to it, whatever it is."
 )
 UNITS = (
     "Units: how well a model explains an image (reconstruction loss, KL, −ELBO) is in nats per image, "

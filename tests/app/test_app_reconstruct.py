@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from streamlit.testing.v1 import AppTest
 
 from aelab.data import nondigits
-from aelab.explore import anomaly, encoding, priors
+from aelab.explore import anomaly, encoding
 from aelab.images import inputs, reading, render
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import load_checkpoint
@@ -56,11 +56,11 @@ def env(settings, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def reference(mnist_test) -> tuple:
-    """The model, the Gaussian fitted to its test codes and its anomaly scores on the test set: what the page's
+    """The model, its anomaly score's reference (the test set) and the test set's scores: what the page's
     sentences must agree with."""
     model = load_checkpoint(VAE).model
-    fitted = priors.fitted_gaussian(encoding.encode_all(model, mnist_test.images))
-    return model, fitted, anomaly.typicality_scores(model, mnist_test.images, fitted)
+    typicality = anomaly.fit_typicality(model, mnist_test.images)
+    return model, typicality, typicality.reference_scores
 
 
 def png(image: Image.Image) -> bytes:
@@ -102,8 +102,8 @@ def sentences(at: AppTest) -> list[str]:
 
 
 def expected(reference, picture: np.ndarray) -> str:
-    model, fitted, scores = reference
-    score = float(anomaly.typicality_scores(model, render.to_tensor(picture), fitted)[0])
+    model, typicality, scores = reference
+    score = float(anomaly.typicality_scores(model, render.to_tensor(picture), typicality)[0])
     return anomaly.score_sentence(score, scores, "MNIST test")
 
 

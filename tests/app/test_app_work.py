@@ -20,7 +20,7 @@ from media import content, pixels, private_app
 from streamlit.testing.v1 import AppTest
 
 from aelab.data import nondigits
-from aelab.explore import anomaly, encoding, priors, projections, sweep
+from aelab.explore import anomaly, encoding, projections, sweep
 from aelab.images import recipe, render
 from aelab.models import noise
 from aelab.settings import SHIPPED_DIR
@@ -45,15 +45,15 @@ def models() -> dict[str, torch.nn.Module]:
 
 
 @pytest.fixture(scope="module")
-def vae_fitted(models, mnist_test) -> priors.Prior:
-    """The Gaussian fitted to the VAE's test codes: what the Anomaly page's code distance is measured under."""
-    return priors.fitted_gaussian(encoding.encode_all(models["vae"], mnist_test.images))
+def vae_typicality(models, mnist_test) -> anomaly.Typicality:
+    """The VAE's anomaly score fitted to the test images: what the Anomaly page measures a picture against."""
+    return anomaly.fit_typicality(models["vae"], mnist_test.images)
 
 
 @pytest.fixture(scope="module")
-def vae_scores(models, mnist_test, vae_fitted) -> np.ndarray:
+def vae_scores(vae_typicality) -> np.ndarray:
     """The VAE's anomaly score of every test image (anomaly.typicality_scores): the page's reference."""
-    return anomaly.typicality_scores(models["vae"], mnist_test.images, vae_fitted)
+    return vae_typicality.reference_scores
 
 
 def open_page(page: str) -> AppTest:
@@ -207,7 +207,7 @@ def test_anomaly_draws_each_image_reconstruction_and_error_map_as_one_picture(en
     assert len([c for c in captions(at) if c.startswith("#")]) == 3
 
 
-def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_scores, vae_fitted):
+def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_test, vae_scores, vae_typicality):
     at = open_page(navigation.ANOMALY.script)
     good = digit_png(mnist_test, 3)
     at.file_uploader(key="anomaly_uploader").set_value(
@@ -222,7 +222,7 @@ def test_anomaly_upload_scores_good_files_and_names_bad_ones(env, models, mnist_
 
     row = at.dataframe[0].value.set_index("image").loc["good.png"]
     picture = recipe.preprocess_bytes(good, "good.png").image
-    error = float(anomaly.typicality_scores(models["vae"], render.to_tensor(picture), vae_fitted)[0])
+    error = float(anomaly.typicality_scores(models["vae"], render.to_tensor(picture), vae_typicality)[0])
     assert row["score"] == pytest.approx(error, abs=0.051)  # shown to 1 decimal
     assert row["percentile"] == pytest.approx(float(anomaly.percentile_of(error, vae_scores)), abs=0.051)  # 1 decimal
     assert row["percentile"] < 95 and row["verdict"] == anomaly.TYPICAL  # a real digit is ordinary

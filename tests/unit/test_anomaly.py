@@ -146,7 +146,8 @@ def test_one_class_experiment_flags_digits_it_never_saw(mnist_train, mnist_test)
     assert result.train_images == int((mnist_train.labels == 0).sum())
     assert (len(result.normal_scores), len(result.anomalous_scores)) == (n_zeros, len(mnist_test) - n_zeros)
     assert result.score == one_class.BEST_SCORE["one_only"] and result.auroc == result.aurocs[result.score]
-    assert set(result.aurocs) == set(anomaly.SCORES)
+    assert set(result.aurocs) == {*anomaly.SCORES, anomaly.TYPICALITY_SCORE}
+    assert result.aurocs[anomaly.TYPICALITY_SCORE] > 0.6, result.aurocs  # the app's verdict score, measured too
     assert result.auroc > 0.8, result.aurocs  # chance is 0.5
     assert result.auroc == pytest.approx(anomaly.auroc(result.normal_scores, result.anomalous_scores))
     assert result.fpr[0] == 0 and result.tpr[-1] == 1 and np.all(np.diff(result.fpr) >= 0)

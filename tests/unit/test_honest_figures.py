@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aelab.data import nondigits
-from aelab.explore import anomaly, encoding, priors, walks
+from aelab.explore import anomaly, encoding, walks
 from aelab.settings import SHIPPED_DIR
 from aelab.store.checkpoints import load_checkpoint
 from aelab.training.runs import DEFAULT_MODEL
@@ -54,22 +54,33 @@ def test_nondigits_are_digit_shaped_and_the_same_every_time():
 @pytest.fixture(scope="module")
 def default_scores(mnist_test):
     model = shipped(DEFAULT_MODEL)
-    fitted = priors.fitted_gaussian(encoding.encode_all(model, mnist_test.images))
-    return model, fitted, anomaly.typicality_scores(model, mnist_test.images, fitted)
+    typicality = anomaly.fit_typicality(model, mnist_test.images)
+    return model, typicality, typicality.reference_scores
 
 
 def test_a_letter_a_is_not_typical_for_the_default_model(default_scores):
-    model, fitted, reference = default_scores
+    model, typicality, reference = default_scores
     a = torch.as_tensor(nondigits.letter("A"))[None, None]
-    score = float(anomaly.typicality_scores(model, a, fitted)[0])
+    score = float(anomaly.typicality_scores(model, a, typicality)[0])
     assert anomaly.verdict(score, reference) != anomaly.TYPICAL
 
 
 def test_the_anomaly_score_separates_nondigits_better_than_pixel_error(default_scores, mnist_test):
     """The measurement behind the choice (bench/nondigits.py), on the default model."""
-    model, fitted, reference = default_scores
+    model, typicality, reference = default_scores
     pictures, _ = nondigits.nondigits()
     x = torch.as_tensor(pictures[:, None])
-    chosen = anomaly.auroc(reference, anomaly.typicality_scores(model, x, fitted))
+    chosen = anomaly.auroc(reference, anomaly.typicality_scores(model, x, typicality))
     pixel = anomaly.auroc(anomaly.anomaly_scores(model, mnist_test.images), anomaly.anomaly_scores(model, x))
     assert chosen > pixel
+
+
+def test_the_anomaly_score_takes_off_what_ink_alone_explains(default_scores, mnist_test):
+    """A thin digit scores low under any model; the score is what is left over beyond images with as much ink."""
+    model, typicality, reference = default_scores
+    ink = np.log(mnist_test.images.flatten(1).sum(1).numpy() + 1.0)
+    assert abs(np.corrcoef(ink, reference)[0, 1]) < 1e-6  # least-squares residuals are uncorrelated with the regressor
+    slope, _ = typicality.ink_line
+    assert slope > 0  # more ink, more to get wrong: the raw score grows with ink on MNIST
+    ones = (mnist_test.labels == 1).numpy()
+    assert np.median(reference[ones]) > np.percentile(reference, 10)  # a plain 1 no longer sits at the very bottom

@@ -7,11 +7,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aelab.explore import anomaly, encoding, priors
+from aelab.explore import anomaly, encoding
 from aelab.images import render
 from aelab.models import noise
 from aelab.training import one_class
-from aelab.ui.caches.codes import codes
 from aelab.ui.caches.datasets import images, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
@@ -24,22 +23,21 @@ def errors(key: ModelData) -> np.ndarray:
     return anomaly.reconstruction_errors(model(key), images(*key.data))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def fitted(key: ModelData) -> priors.Prior:
-    """The Gaussian fitted to the split's codes: what an anomaly score's code distance is measured under."""
-    return priors.fitted_gaussian(codes(key))
+@st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
+def reference(key: ModelData) -> anomaly.Typicality:
+    """The anomaly score's reference, the split's images (anomaly.fit_typicality): scores are ranked among theirs."""
+    return anomaly.fit_typicality(model(key), images(*key.data))
 
 
 def typicality(key: ModelData, pictures: np.ndarray) -> np.ndarray:
     """Anomaly scores (anomaly.TYPICALITY) of pictures of the model's shape (uploads, a test image)."""
     x = render.to_tensor(pictures, load_data(*key.data).shape)
-    return anomaly.typicality_scores(model(key), x, fitted(key))
+    return anomaly.typicality_scores(model(key), x, reference(key))
 
 
-@st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
 def reference_scores(key: ModelData) -> np.ndarray:
     """Every test image's anomaly score (anomaly.TYPICALITY): the reference a score is ranked among."""
-    return anomaly.typicality_scores(model(key), images(*key.data), fitted(key))
+    return reference(key).reference_scores
 
 
 @st.cache_data(show_spinner="Reconstructing the test images…", max_entries=4)
