@@ -171,11 +171,10 @@ TYPICALITY = (
     "anomaly score: reconstruction loss plus code distance, beyond images with as much ink (lower is more typical)"
 )
 TYPICALITY_HELP = (
-    "The reconstruction's loss (nats per image, as the model card's) plus the squared Mahalanobis distance "
-    "of the image's code from the test images' codes (a Gaussian fitted to them), less what test images with "
-    "as much ink score (simple pictures, like a thin 1, score low whatever they are). Chosen by measuring on "
-    "letters, shapes and textures against MNIST digits and on digits a model never saw (bench/nondigits.py, "
-    "bench/one_class.py, docs/benchmarks.md)."
+    "The loss is in nats per image, as on the model card; the code distance is the squared Mahalanobis distance "
+    "under a Gaussian fitted to the test images' codes; the ink line is taken off because simple pictures, like a "
+    "thin 1, score low whatever they are. Chosen by measuring on letters, shapes and textures against MNIST "
+    "digits and on digits a model never saw (bench/nondigits.py, bench/one_class.py, docs/benchmarks.md)."
 )
 
 

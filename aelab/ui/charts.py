@@ -71,7 +71,7 @@ def error_histogram(
         margin=MARGIN,
         bargap=0.02,
         yaxis=dict(type="log", dtick=1),
-        xaxis_title="anomaly score (reconstruction loss + code distance)",
+        xaxis_title="anomaly score (reconstruction loss + code distance, less the ink line)",
         yaxis_title="test images (log)",
         yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),

@@ -40,9 +40,8 @@ ctx = require_context()
 st.title("Anomaly")
 st.caption(
     "An autoencoder reconstructs well what resembles its training data, and encodes it near the data's "
-    "codes. The anomaly score adds the two: the reconstruction's loss (nats per image) and the squared "
-    "distance of the image's code from the test images' codes. Every test image's score gives the reference "
-    "distribution; an image scoring above a threshold is flagged. Error maps show the pixels' squared error, "
+    "codes. Every test image's anomaly score gives the reference distribution; an image scoring above a "
+    "threshold is flagged. Error maps show the pixels' squared error, "
     "from dark (none) to light yellow (the largest among the images shown)."
 )
 st.caption(f"{text.ANOMALY_NOTE} {anomaly.TYPICALITY_HELP}")
