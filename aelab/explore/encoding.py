@@ -156,6 +156,11 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     )
 
 
+def stored_codes(key: str) -> bool:
+    """Whether the disk cache holds codes under `key` (nothing read but the file's index)."""
+    return load_arrays("codes", key, names=()) is not None
+
+
 def cached_codes(key: str, compute: Callable[[], Codes]) -> Codes:
     """A dataset's codes from the disk cache, else encoded and stored (the first stored, as for projections)."""
     arrays = load_arrays("codes", key)
