@@ -117,6 +117,21 @@ def shot_map(page: Page, url: str, files: list[Path]) -> None:
     click_plot_point(page, chart, x, y)
 
 
+def shot_map_train(page: Page, url: str, files: list[Path]) -> None:
+    """The map of the training split's codes, encoded when asked, and a point of it clicked."""
+    go(page, url, "")
+    page.get_by_test_id("stRadio").filter(has_text="Codes of").get_by_text(re.compile("^the training split")).click()
+    page.get_by_role("button", name="Encode them").click()
+    page.get_by_text(re.compile(r"of the training split of")).wait_for(timeout=300_000)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    gd = chart.locator(".js-plotly-plot").element_handle()
+    page.wait_for_function("gd => gd._fullData && gd._fullData.length >= 2", arg=gd)
+    x, y = gd.evaluate("gd => [gd._fullData[0].x[0], gd._fullData[0].y[0]]")
+    click_plot_point(page, chart, x, y)
+    page.get_by_role("heading", name=re.compile(r"^Image \d+")).wait_for()
+    wait_for_app(page)
+
+
 def shot_map_box(page: Page, url: str, files: list[Path]) -> None:
     """A box drawn around the map's centre with the toolbar's Box Select."""
     go(page, url, "")
@@ -241,6 +256,7 @@ SHOTS = {
     "start": lambda page, url, files: go(page, url, "start"),
     "map": shot_map,
     "map_box": shot_map_box,
+    "map_train": shot_map_train,
     "map_link": shot_map_link,
     "map_plane": shot_map_plane,
     "draw": shot_draw,

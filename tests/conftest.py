@@ -114,15 +114,15 @@ def spatial_runs(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def click_map():
-    """`click_map(at, index=None, location=None)` stores in an AppTest what a click on the latent map
-    stores: a dataset row or a spot, with the model and data of the app's sidebar."""
+    """`click_map(at, index=None, location=None, split="test")` stores in an AppTest what a click on the latent
+    map stores: a dataset row or a spot, with the model and data of the app's sidebar (and the map's split)."""
     from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
     from aelab.ui.caches.key import ModelData
 
-    def click(at, index: int | None = None, location: tuple[float, float] | None = None) -> None:
+    def click(at, index: int | None = None, location: tuple[float, float] | None = None, split: str = "test") -> None:
         path = at.session_state[keys.MODEL_PATH]
-        context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], "test")
+        context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], split)
         at.session_state[keys.MAP_CLICK] = keys.MapClick(context, index, location)
         if keys.MAP_REGION in at.session_state:  # a click replaces a box or lasso, as keys.set_map_click does
             del at.session_state[keys.MAP_REGION]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aelab.data.streaming import Images, batches, in_order
 from aelab.explore.metrics import active_units
 from aelab.images.render import to_pictures, to_tensor
 from aelab.models.autoencoders import LatentModel
@@ -24,23 +25,43 @@ class Codes:
     logvar: np.ndarray | None = None
 
 
-def encode_all(model: LatentModel, images: torch.Tensor, batch_size: int = 500) -> Codes:
-    """Encode every image (posterior means and log-variances for VAEs).
+class EncodingStopped(Exception):
+    """The person stopped an encoding before its last batch: nothing was kept."""
 
-    Batches of 500 keep a conv encoder's activations in the CPU cache.
+
+def encode_all(
+    model: LatentModel,
+    images: Images,
+    batch_size: int = 500,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Codes:
+    """Encode every image (posterior means and log-variances for VAEs), in memory or streamed from files.
+
+    Batches of 500 keep a conv encoder's activations in the CPU cache; a stream (`ImageFiles`) is read
+    batch by batch, so only the codes stay, never the dataset's pixels as floats. `progress(fraction)`
+    after each batch; `should_stop()`, asked between batches, raises EncodingStopped. A file of a stream
+    that cannot be read leaves no code in its row, so it is a ValueError: the codes must keep the rows.
     """
 
     model.eval()
-    mus, logvars = [], []
+    index = in_order(len(images), batch_size)
+    mus, logvars, done = [], [], 0
     with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = images[start : start + batch_size]
+        for positions, x in zip(index, batches(images, index)):
+            if len(x) != len(positions):
+                raise ValueError(f"{len(positions) - len(x)} of the images could not be read: no codes for them")
             if model.is_variational:
                 mu, logvar = model.posterior(x)
                 logvars.append(logvar.numpy())
             else:
                 mu = model.encode(x)
             mus.append(mu.numpy())
+            done += len(positions)
+            if progress:
+                progress(done / len(images))
+            if should_stop and should_stop() and done < len(images):
+                raise EncodingStopped(f"Stopped after {done} of {len(images)} images")
     return Codes(np.concatenate(mus), np.concatenate(logvars) if logvars else None)
 
 
@@ -133,6 +154,11 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     return DimensionStats(
         importance, np.argsort(-importance, kind="stable"), ~active_units(codes.mu), low, high, measure
     )
+
+
+def stored_codes(key: str) -> bool:
+    """Whether the disk cache holds codes under `key` (nothing read but the file's index)."""
+    return load_arrays("codes", key, names=()) is not None
 
 
 def cached_codes(key: str, compute: Callable[[], Codes]) -> Codes:

@@ -124,6 +124,9 @@ def pca_transform(projection: Projection, codes: np.ndarray) -> np.ndarray:
     return ((np.atleast_2d(codes) - mean) @ components.T).astype(np.float32)
 
 
+FFT_POINTS = 10_000  # t-SNE of this many codes or more: openTSNE's FFT gradient (openTSNE's own switch point)
+
+
 def tsne(
     codes: np.ndarray,
     n_points: int = 5000,
@@ -131,7 +134,11 @@ def tsne(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> Projection:
-    """openTSNE embedding of up to `n_points` codes; `progress(fraction)` as it optimises."""
+    """openTSNE embedding of up to `n_points` codes; `progress(fraction)` as it optimises.
+
+    From FFT_POINTS codes on, the repulsive forces are interpolated on a grid by FFT (Linderman et al.'s
+    FIt-SNE), whose cost grows linearly with the points; below it Barnes-Hut's tree is the quicker.
+    """
     from openTSNE import TSNE
 
     index = sample_indices(len(codes), n_points, seed)  # the same settings map the same points
@@ -144,8 +151,10 @@ def tsne(
         if progress:
             progress(min(1.0, done["iters"] / total))
 
+    gradient = "fft" if len(index) >= FFT_POINTS else "bh"
     estimator = TSNE(
         perplexity=perplexity,
+        negative_gradient_method=gradient,
         n_jobs=os.cpu_count() or 1,
         random_state=seed,
         early_exaggeration_iter=exaggeration_iter,
@@ -158,7 +167,7 @@ def tsne(
         "tsne",
         np.asarray(embedding, dtype=np.float32),
         index,
-        {"perplexity": perplexity, "n_points": len(index), "seed": seed},
+        {"perplexity": perplexity, "n_points": len(index), "seed": seed, "gradient": gradient},
     )
 
 

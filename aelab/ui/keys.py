@@ -189,9 +189,10 @@ def groups(context: ModelData) -> tuple[tuple[int, ...], tuple[int, ...]] | None
 
 
 def selected_index(context: ModelData) -> int | None:
-    """The dataset row clicked on the map with this model and data, if any."""
-    click = map_click(context)
-    return None if click is None else click.index
+    """The dataset row clicked on the map with this model and data, if any; a click on another split's map (the
+    training split's) is kept for that map, not dropped."""
+    click = st.session_state.get(MAP_CLICK)
+    return None if click is None or click.context != context else click.index
 
 
 def interpolation_path(digest: str) -> np.ndarray | None:

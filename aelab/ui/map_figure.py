@@ -79,7 +79,7 @@ def latent_map(
             colorbar=dict(title=dict(text=values_title, side="right"), thickness=12),
         )
         groups = [(values_title, np.arange(len(coords)), scale)]
-        data = np.c_[rows, labels, values]
+        data = np.c_[rows, labels, values].astype(np.float32)  # exact for rows below 2**24
         hover = (
             f"{values_title} %{{customdata[2]:.4g}}<br>label %{{customdata[1]}}<br>index %{{customdata[0]}}"
             "<extra></extra>"

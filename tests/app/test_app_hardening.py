@@ -34,7 +34,7 @@ def test_without_a_dataset_on_disk_the_app_opens_on_digits_and_says_why(env, tmp
             "dSprites recipe",
         ]  # all made here
         assert any("MNIST is not on disk" in i.value for i in at.sidebar.info)
-        assert "test images of scikit-learn digits" in " ".join(c.value for c in at.caption)
+        assert "images of the test split of scikit-learn digits" in " ".join(c.value for c in at.caption)
         assert "trained on: mnist, shown on scikit-learn digits" in at.sidebar.caption[-1].value  # the card says so
         assert "showing scikit-learn digits instead" in text.OFFLINE_NOTE
         for page in navigation.PAGES:  # and every page says so in its body, not only the sidebar

@@ -386,3 +386,28 @@ def test_umap_is_computed_once_then_served_from_the_disk_and_places_uploads():
     expected = projections.place_by_neighbours(projection, mu, mu[upload_row][None])[0]
     np.testing.assert_allclose([values(upload["x"])[0], values(upload["y"])[0]], expected, atol=1e-3)
     assert np.hypot(*(expected - [xs[0], ys[0]])) < 0.1 * np.ptp(xs)  # beside the image's own point
+
+
+def test_the_map_covers_the_training_split_when_asked_encoded_once_then_read_from_disk(click_map):
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert at.radio(key="map_split").value == "test"
+    at.radio(key="map_split").set_value("train").run()
+    assert not at.exception and not at.get("plotly_chart")  # nothing encoded before the person asks
+    train = load_dataset("mnist", "train")
+    n = len(train)  # 60,000, or the data folder's subset
+    assert f"{n:,} codes of the training split are not encoded yet" in at.info[0].value
+    at.button(key="map_encode").click().run()
+    assert not at.exception and not at.error
+    xs, _, data = map_points(at)
+    assert len(xs) == n > len(load_dataset("mnist", "test")) // 10 and list(data[:, 0]) == list(range(n))  # all drawn
+    np.testing.assert_array_equal(data[:, 1], train.labels.numpy())
+    assert f"{n:,} of the {n:,} images of the training split of MNIST" in " ".join(c.value for c in at.caption)
+    click_map(at, index=n - 1, split="train")
+    at.run()
+    captions = [c for img in at.image for c in img.captions]
+    assert at.subheader[0].value == f"Image {n - 1}"  # the training image, not a test image's row
+    assert captions[0] == f"original · label {train.label_name(n - 1)}"
+    again = AppTest.from_file(APP, default_timeout=300).run()  # a new session: the codes come from the disk cache
+    again.radio(key="map_split").set_value("train").run()
+    assert not again.exception and "map_encode" not in [b.key for b in again.button]
+    assert len(map_points(again)[0]) == n

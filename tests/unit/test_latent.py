@@ -155,6 +155,7 @@ def test_tsne_places_new_points_near_their_neighbours_and_disk_cache_is_reused(c
         proj = projections.cached_projection("k", "tsne", compute)
         again = projections.cached_projection("k", "tsne", compute)
         assert len(calls) == 1 and np.array_equal(proj.coords, again.coords) and np.array_equal(proj.index, again.index)
+        assert proj.params["gradient"] == "bh"  # below projections.FFT_POINTS, Barnes-Hut
         place = projections.tsne_placer(again, codes.mu)
         mapped = codes.mu[proj.index[:20]]
         placed = place(mapped)

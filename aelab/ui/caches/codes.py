@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
 
@@ -13,10 +15,25 @@ from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 
 
+def _disk_key(key: ModelData) -> str:
+    return cache.cache_key(key.digest, key.dataset, key.split, len(labels(key.dataset, key.split)[0]))
+
+
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(key: ModelData) -> encoding.Codes:
-    disk_key = cache.cache_key(key.digest, key.dataset, key.split, len(labels(key.dataset, key.split)[0]))
-    return encoding.cached_codes(disk_key, lambda: encoding.encode_all(model(key), images(*key.data)))
+    return encoding.cached_codes(_disk_key(key), lambda: encoding.encode_all(model(key), images(*key.data)))
+
+
+def encoded(key: ModelData) -> bool:
+    """Whether this split's codes are in the disk cache: `codes` then reads them, encoding nothing."""
+    return encoding.stored_codes(_disk_key(key))
+
+
+def encode(key: ModelData, progress: Callable[[float], None]) -> None:
+    """Encode a split into the disk cache, saying how far it is with `progress(fraction)` after each batch: a
+    large split's codes (a training split, a folder streamed from its files: images read batch by batch)."""
+    images = load_data(*key.data).images
+    encoding.cached_codes(_disk_key(key), lambda: encoding.encode_all(model(key), images, progress=progress))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

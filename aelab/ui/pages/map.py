@@ -16,10 +16,10 @@ from aelab.data.dataset import sample_indices
 from aelab.data.registry import dataset_title, factor_names
 from aelab.explore import projections
 from aelab.images import render
-from aelab.ui import caches, keys, map_detail, map_figure, map_layers, navigation, progress, text
+from aelab.ui import caches, keys, map_codes, map_detail, map_figure, map_layers, navigation, progress, text
 from aelab.ui.context import Context, require_context
 
-COMPUTED_POINTS = [1000, 2000, 5000, 10000]
+COMPUTED_POINTS = [1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000]  # then all of a split
 METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
 SETTINGS = {"tsne": ("Perplexity", 5, 100, 30), "umap": ("Neighbours", 5, 100, 15)}  # label, low, high, default
 TOOL = "map_tool"  # the drag tool of the last box or lasso: a rerun draws the map with it still chosen
@@ -30,9 +30,16 @@ TICK_S = 0.5  # how often the bar of a map being computed says its time so far
 def computed_projection(ctx: Context, method: str, n_images: int) -> projections.Projection:
     """The t-SNE or UMAP map with these settings; computed once (with progress) when the person asks for it."""
     title = next(name for name, key in METHODS.items() if key == method)
-    n_points = st.select_slider("Points", COMPUTED_POINTS, value=min(5000, n_images), key=f"{method}_points")
+    options = [n for n in COMPUTED_POINTS if n < n_images] + [n_images]
+    n_points = st.select_slider(
+        "Points",
+        options,
+        value=min(5000, n_images),
+        format_func=lambda n: f"{n:,}" + (" (all)" if n == n_images else ""),
+        key=f"{method}_points" + ("" if ctx.split == "test" else f"_{ctx.split}"),  # each split its own choice
+    )
     label, low, high, default = SETTINGS[method]
-    args = (method, min(n_points, n_images), float(st.slider(label, low, high, default, key=f"{method}_setting")))
+    args = (method, n_points, float(st.slider(label, low, high, default, key=f"{method}_setting")))
     projection = caches.maps.stored(ctx.key, *args)
     if projection is not None:
         return projection
@@ -111,7 +118,8 @@ def explore(
             config={"scrollZoom": True, "displaylogo": False},
         )
         st.caption(
-            f"{len(projection.coords)} of {n_images} test images of {dataset_title(ctx.dataset)}. "
+            f"{len(projection.coords):,} of the {n_images:,} images of the "
+            f"{map_codes.SPLITS.get(ctx.split, ctx.split)} of {dataset_title(ctx.dataset)}. "
             "Click a point to inspect it"
             + ("; click between points to decode that spot" if pca else "")
             + ". Draw a box or a lasso (the toolbar's selection tools) to see a group; Clear selection "
@@ -134,10 +142,11 @@ st.title("Latent map")
 st.page_link(
     navigation.START.script, label="New to autoencoders? Start here: each idea in order", icon=navigation.START.icon
 )
-labels, classes = ctx.labels()
 controls, main = st.columns([1, 4.4])
 
 with controls:
+    ctx = map_codes.covered(ctx)
+    labels, classes = ctx.labels()
     method = st.radio(
         "Projection",
         list(METHODS),
