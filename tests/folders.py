@@ -16,3 +16,18 @@ def write_digits(folder: Path, data: ImageData, count: int) -> Path:
         pixels = (data.images[i, 0].numpy() * 255).round().astype(np.uint8)
         Image.fromarray(pixels).save(label / f"{i:06d}.png")
     return folder
+
+
+def write_shapes(folder: Path, count: int, classes: int = 3) -> Path:
+    """`count` of the package's coloured shapes (64x64 RGB) of its first `classes` shapes as PNGs, one subfolder
+    per shape."""
+    from aelab.data.registry import load_shapes
+
+    data = load_shapes("test")
+    data = data.subset(np.flatnonzero(data.labels.numpy() < classes))
+    for i in sample_indices(len(data), count, seed=0):
+        label = folder / data.label_name(i)
+        label.mkdir(parents=True, exist_ok=True)
+        pixels = (data.images[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(label / f"{i:06d}.png")
+    return folder
