@@ -77,10 +77,9 @@ def missing_note(meta: dict, names: list[str], shown: str, rules: serving.Rules)
     found = recorded_folder(meta)
     if found is None or found["path"] in names:
         return None
-    where = "is not on this machine" + (" or not open here" if rules.served else "")
-    return rules.public(
-        f"Trained on {found['path']}, which {where}: shown on {dataset_title(shown)}, of the same shape."
-    )
+    where = "this server or not open here" if rules.served else "this machine"
+    named = dataset_title(found["path"]) if rules.served else found["path"]  # a server's paths are not for its users
+    return f"Trained on {named}, which is not on {where}: shown on {dataset_title(shown)} instead."
 
 
 def add_folder(rules: serving.Rules) -> None:
