@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from folders import write_shapes
+from folders import write_celeba, write_shapes
 from media import colourful, recording
 from streamlit.testing.v1 import AppTest
 
@@ -118,3 +118,15 @@ def test_a_served_app_offers_and_takes_folders_only_inside_its_allowed_ones(env,
         at.switch_page(navigation.MAP.script).run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert any("test images of mine." in c.value for c in at.caption)
+
+
+def test_celeba_is_listed_when_its_files_are_there_and_shown_in_part(env, settings, tmp_path):
+    with settings(data_dir=write_celeba(tmp_path, 12)):  # a fake CelebA in torchvision's layout: 4 test faces
+        at = opened()
+        at.sidebar.selectbox(key="dataset").set_value("celeba").run()
+        at.switch_page(navigation.MAP.script).run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert any("4 of 4 test images of CelebA." in c.value for c in at.caption)
+        assert any(c.value.startswith("CelebA resized from 64 to 32 px") for c in at.caption)  # the model's side
+        held = "CelebA: 4 of its 4 images, drawn with seed 0, are held in memory and shown"
+        assert held in [c.value for c in at.caption]

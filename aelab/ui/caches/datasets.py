@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
-from aelab.data.registry import TORCHVISION_DATASETS, dataset_title, load_dataset, load_labels
+from aelab.data.registry import TORCHVISION_DATASETS, dataset_title, fitted, load_dataset, load_labels
 from aelab.data.sources import held, is_folder
 from aelab.images import render
 from aelab.ui.caches.key import ModelData, Shape
@@ -24,9 +25,13 @@ def load_data(name: str, split: str, shape: Shape | None = None) -> ImageData:
     are trained on it (registry.fitted), its note saying so; a folder's or zip's files made pictures of it (None:
     MNIST's digit recipe). A streamed split (CelebA, a large folder) is held in part (sources.held). A served
     app reads a folder only inside its allowed ones, within its limits, whatever asked for it."""
+    if not is_folder(name):  # held at its own shape, then fitted: a stream is read at its own shape only
+        data = held(load_dataset(name, split, download=False, cached=True))
+        if shape is None:
+            return data
+        fit = fitted(data, shape[0], shape[1])  # what it did is the page's line (context.require_context)
+        return dataclasses.replace(fit, note=data.note) if data.note else fit  # a held part's note stays
     channels, side = (None, None) if shape is None else (shape[0], shape[1])
-    if not is_folder(name):
-        return held(load_dataset(name, split, download=False, cached=True, side=side, channels=channels))
     rules = serving.rules(st.get_option("server.address"))
     if rules.served:
         serving.resolve_folder(name, rules.allowed_folders, zips=True, use="exploring")
