@@ -13,7 +13,7 @@ import torch
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
 from aelab.data.registry import FALLBACK_DATASET, dataset_shape, fitted_note
-from aelab.data.sources import STREAMED, folder_shape, is_folder, split_note
+from aelab.data.sources import STREAMED, folder_shape, is_folder
 from aelab.explore import encoding
 from aelab.images import render
 from aelab.models.config import ModelConfig, OwnModelConfig, from_header
@@ -245,6 +245,6 @@ def require_context() -> Context:
     if ctx.key.shape is not None and native is not None:
         st.caption(fitted_note(ctx.dataset, native, ctx.key.shape) + ".")
     if native is None or ctx.dataset in STREAMED:  # a folder's conversion, or the part of a stream held
-        for line in filter(None, (ctx.data.note, split_note(ctx.meta, ctx.dataset))):
-            st.caption(settings().public(line))
+        if note := data_choice.data_note(ctx.dataset, ctx.data.note, ctx.meta):
+            st.caption(settings().public(note))
     return ctx

@@ -10,7 +10,7 @@ import streamlit as st
 
 from aelab import serving
 from aelab.data.registry import FALLBACK_DATASET, available_datasets, dataset_title
-from aelab.data.sources import recorded_folder
+from aelab.data.sources import recorded_folder, split_note
 from aelab.ui import keys
 from aelab.ui.text import OFFLINE_NOTE, markdown_safe
 
@@ -80,6 +80,14 @@ def missing_note(meta: dict, names: list[str], shown: str, rules: serving.Rules)
     where = "this server or not open here" if rules.served else "this machine"
     named = dataset_title(found["path"]) if rules.served else found["path"]  # a server's paths are not for its users
     return f"Trained on {named}, which is not on {where}: shown on {dataset_title(shown)} instead."
+
+
+def data_note(dataset: str, note: str, meta: dict) -> str:
+    """What a page says of a folder or a held stream it shows: what reading it did (by the dataset's name), and
+    whether its test split is the one the model was trained without."""
+    title = dataset_title(dataset)
+    lines = [line for line in (note, split_note(meta, dataset)) if line]
+    return " ".join(line if line.startswith(title) else f"{title}: {line}" for line in lines)
 
 
 def add_folder(rules: serving.Rules) -> None:
