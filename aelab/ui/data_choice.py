@@ -91,9 +91,10 @@ def data_note(dataset: str, note: str, meta: dict) -> str:
 
 
 def add_folder(rules: serving.Rules) -> None:
-    """The sidebar's box that adds a folder or zip to the dataset picker and shows it."""
-    error = st.session_state.get(FOLDER_ERROR)
-    allowed = rules.allowed_folders
+    """The sidebar's box that adds a folder or zip to the dataset picker and shows it, where any may be read."""
+    error, allowed = st.session_state.get(FOLDER_ERROR), rules.allowed_folders
+    if allowed == ():  # a served app that opens no server folder offers no box
+        return
     inside = "" if allowed is None else f" Inside {serving.folder_names(allowed)}: type a path relative to it."
     with st.expander("Add a folder or zip", expanded=bool(error)):
         st.text_input(

@@ -130,3 +130,10 @@ def test_celeba_is_listed_when_its_files_are_there_and_shown_in_part(env, settin
         assert any(c.value.startswith("CelebA resized from 64 to 32 px") for c in at.caption)  # the model's side
         held = "CelebA: 4 of its 4 images, drawn with seed 0, are held in memory and shown"
         assert held in [c.value for c in at.caption]
+
+
+def test_a_served_app_that_opens_no_server_folder_offers_no_folder_box(env, settings):
+    with settings(served=True, allowed_folders=""):
+        at = opened()
+        assert not [box for box in at.sidebar.text_input if box.key == data_choice.FOLDER_INPUT]
+        assert "pics" not in at.sidebar.selectbox(key="dataset").options
