@@ -115,6 +115,7 @@ def test_a_served_app_offers_and_takes_folders_only_inside_its_allowed_ones(env,
         shutil.copytree(env, tmp_path / "mine")
         at.sidebar.text_input(key=data_choice.FOLDER_INPUT).set_value("mine").run()
         assert at.sidebar.selectbox(key="dataset").value == str((tmp_path / "mine").resolve())
+        assert at.query_params["data"] == f"{tmp_path.name}/mine"  # its link names no folder of the server's
         at.switch_page(navigation.MAP.script).run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert any("test images of mine." in c.value for c in at.caption)
@@ -137,3 +138,13 @@ def test_a_served_app_that_opens_no_server_folder_offers_no_folder_box(env, sett
         at = opened()
         assert not [box for box in at.sidebar.text_input if box.key == data_choice.FOLDER_INPUT]
         assert "pics" not in at.sidebar.selectbox(key="dataset").options
+
+
+def test_a_views_link_names_its_folder_by_path_and_opens_on_it(env):
+    at = opened()
+    assert at.query_params["data"] == str(env.resolve())  # the link the app wrote
+    linked = AppTest.from_file(APP, default_timeout=300)
+    linked.query_params.update({"model": "gone (yours)", "data": str(env.resolve()), "point": "3"})
+    linked.run()
+    assert not linked.exception and linked.sidebar.selectbox(key="model_label").value == "gone (yours)"
+    assert linked.sidebar.selectbox(key="dataset").value == str(env.resolve())  # not the model's own: the link's
