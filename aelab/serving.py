@@ -91,8 +91,9 @@ def rules(address: str | None, chosen: Settings | None = None) -> Rules:
 # --- folders ------------------------------------------------------------------------------
 
 
-def resolve_folder(text: str, allowed: Sequence[Path] | None) -> Path:
-    """The real folder (`~`, `..` and links resolved) a person typed, if they may read it.
+def resolve_folder(text: str, allowed: Sequence[Path] | None, zips: bool = False, use: str = "training") -> Path:
+    """The real folder (`~`, `..` and links resolved) a person typed, if they may read it; with `zips`, a
+    zip file too. `use` is what the refusals say it is not open to.
 
     In a served app (`allowed` given) a relative path is read inside the allowed folders, which are named
     by their own names only: a browser user learns nothing of where they lie. Outside every allowed
@@ -107,19 +108,24 @@ def resolve_folder(text: str, allowed: Sequence[Path] | None) -> Path:
     else:
         roots = [_real(root) for root in allowed]
         if not roots:
-            raise FolderRefused("Folders on the server are not open to training here: upload a zip instead.")
+            raise FolderRefused(f"Folders on the server are not open to {use} here: upload a zip instead.")
         found = [_resolved(Path(os.path.expanduser(typed)))] if Path(typed).is_absolute() or typed[0] == "~" else []
         found += [_resolved(root / typed) for root in roots if not found]
         inside = [f for f in found if f is not None and any(f.is_relative_to(root) for root in roots)]
-        real = next((f for f in inside if f.is_dir()), inside[0] if inside else None)
+        real = next((f for f in inside if _readable(f, zips)), inside[0] if inside else None)
         if real is None:
             raise FolderRefused(
-                f"{typed} is not open to training here: type a folder inside {folder_names(roots)}, "
+                f"{typed} is not open to {use} here: type a folder inside {folder_names(roots)}, "
                 "relative to it (e.g. my_digits)."
             )
-    if real is None or not real.is_dir():
-        raise FolderRefused(f"There is no folder at {typed}.")
+    if real is None or not _readable(real, zips):
+        raise FolderRefused(f"There is no folder{' or zip' if zips else ''} at {typed}.")
     return real
+
+
+def _readable(path: Path, zips: bool) -> bool:
+    """A folder, or (with `zips`) a zip file."""
+    return path.is_dir() or (zips and path.is_file() and path.suffix.lower() == ".zip")
 
 
 def folder_names(allowed: Sequence[Path]) -> str:

@@ -112,17 +112,26 @@ def spatial_runs(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "runs"
 
 
+def _app_key(at):
+    """The ModelData the app's sidebar chose in an AppTest (Context.key: the model, its data at its shape)."""
+    from aelab.store.checkpoints import file_digest, read_metadata
+    from aelab.ui import keys
+    from aelab.ui.context import Context
+
+    path = at.session_state[keys.MODEL_PATH]
+    return Context(path, file_digest(path), read_metadata(path), at.session_state[keys.DATASET]).key
+
+
 @pytest.fixture(scope="session")
 def click_map():
     """`click_map(at, index=None, location=None, split="test")` stores in an AppTest what a click on the latent
     map stores: a dataset row or a spot, with the model and data of the app's sidebar (and the map's split)."""
-    from aelab.store.checkpoints import file_digest
+    from dataclasses import replace
+
     from aelab.ui import keys
-    from aelab.ui.caches.key import ModelData
 
     def click(at, index: int | None = None, location: tuple[float, float] | None = None, split: str = "test") -> None:
-        path = at.session_state[keys.MODEL_PATH]
-        context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], split)
+        context = replace(_app_key(at), split=split)
         at.session_state[keys.MAP_CLICK] = keys.MapClick(context, index, location)
         if keys.MAP_REGION in at.session_state:  # a click replaces a box or lasso, as keys.set_map_click does
             del at.session_state[keys.MAP_REGION]
@@ -133,13 +142,10 @@ def click_map():
 @pytest.fixture(scope="session")
 def lasso_map():
     """`lasso_map(at, rows)` stores in an AppTest what a box or lasso on the latent map stores: its dataset rows."""
-    from aelab.store.checkpoints import file_digest
     from aelab.ui import keys
-    from aelab.ui.caches.key import ModelData
 
     def lasso(at, rows) -> None:
-        path = at.session_state[keys.MODEL_PATH]
-        context = ModelData(path, file_digest(path), at.session_state[keys.DATASET], "test")
+        context = _app_key(at)
         at.session_state[keys.MAP_REGION] = keys.MapRegion(context, tuple(int(r) for r in rows))
 
     return lasso

@@ -54,6 +54,12 @@ def pixels(url: str) -> np.ndarray:
     return np.asarray(picture(url), dtype=np.float32) / 255.0
 
 
+def colourful(url: str) -> bool:
+    """Whether a drawn picture is RGB with pixels whose channels differ (not gray shown as RGB)."""
+    picture = pixels(url)
+    return picture.ndim == 3 and float(np.ptp(picture, axis=2).max()) > 0.2
+
+
 @contextmanager
 def private_app(
     settings: Callable[..., AbstractContextManager[None]],

@@ -4,7 +4,7 @@ touches PIL per image; its held-out parts and the augmentation training uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -14,6 +14,9 @@ import torch.nn.functional as F
 from aelab.data.streaming import ImageFiles, Images
 
 UNLABELLED = -1
+# A folder's or zip's held-out test split: this fraction of its images, drawn with this seed. Every reader of a
+# folder (training, the app) divides it so, and a checkpoint trained on one records both (registry.folder_record).
+TEST_FRACTION, SPLIT_SEED = 0.2, 0
 
 
 class DatasetUnavailable(RuntimeError):
@@ -36,6 +39,7 @@ class ImageData:
     factor_names: tuple[str, ...] = ()  # the columns of `factors`
     note: str = ""  # what loading did that a person should know (images converted to the shape), or ""
     plain: bool = False  # a folder's or zip's files plainly converted (--side / --channels), not by the digit recipe
+    source: str = ""  # the resolved folder or zip file read, "" for a known dataset or uploaded bytes
 
     def __len__(self) -> int:
         return len(self.images)
@@ -51,9 +55,7 @@ class ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
         factors = None if self.factors is None else self.factors[index.numpy()]
-        return ImageData(
-            self.name, images, self.labels[index], self.classes, factors, self.factor_names, self.note, self.plain
-        )
+        return replace(self, images=images, labels=self.labels[index], factors=factors)
 
     def label_name(self, i: int) -> str:
         label = int(self.labels[i])
@@ -74,8 +76,8 @@ def sample_indices(n: int, count: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
 
 
-def divided(whole: ImageData, test_fraction: float) -> Splits:
-    return Splits(*(whole.subset(idx) for idx in split_indices(len(whole), test_fraction, seed=0)))
+def divided(whole: ImageData, test_fraction: float = TEST_FRACTION) -> Splits:
+    return Splits(*(whole.subset(idx) for idx in split_indices(len(whole), test_fraction, SPLIT_SEED)))
 
 
 def split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,15 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from aelab.data.dataset import UNLABELLED, DatasetUnavailable, ImageData, LoadStopped, Splits, divided
+from aelab.data.dataset import (
+    TEST_FRACTION,
+    UNLABELLED,
+    DatasetUnavailable,
+    ImageData,
+    LoadStopped,
+    Splits,
+    divided,
+)
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles, read_file, read_member
 from aelab.images.inputs import DIGIT_SPEC, ImageSpec, prepare_bytes
 from aelab.images.reading import ImageError, ImageTooLarge
@@ -70,7 +78,7 @@ def image_bytes(shape: tuple[int, ...]) -> int:
 
 def load_folder(
     folder: Path,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
     limits: Limits = LOCAL_LIMITS,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -111,9 +119,9 @@ def load_folder(
             key,
             spec,
         )
-        return _streamed(folder.name, images, [relative for relative, *_ in files], test_fraction)
+        return _streamed(folder.name, images, [relative for relative, *_ in files], test_fraction, _source(folder))
     pairs = ((relative, read_file(path)) for relative, path, *_ in files)
-    return _from_files(pairs, len(files), folder.name, test_fraction, guard, spec)
+    return _from_files(pairs, len(files), folder.name, test_fraction, guard, spec, _source(folder))
 
 
 def spec_key(spec: ImageSpec) -> tuple[str, ...]:
@@ -230,6 +238,7 @@ def _from_files(
     test_fraction: float,
     guard: _Guard,
     spec: ImageSpec = DIGIT_SPEC,
+    source: str = "",
 ) -> Splits:
     """(relative path, bytes or None when unreadable) pairs made pictures as `spec` says; a path's first
     folder is its class. Folders and zips share this, so both label, skip, limit and split the same way.
@@ -256,7 +265,8 @@ def _from_files(
         raise DatasetUnavailable(_too_few(where))
     tensor = to_tensor(np.stack(images), spec.shape)
     note = conversion_note(len(images), converted, upscaled, spec)
-    return divided(ImageData(name, tensor, *_labelled(tops), note=note, plain=spec != DIGIT_SPEC), test_fraction)
+    whole = ImageData(name, tensor, *_labelled(tops), note=note, plain=spec != DIGIT_SPEC, source=source)
+    return divided(whole, test_fraction)
 
 
 def conversion_note(n_images: int, converted: int, upscaled: int, spec: ImageSpec) -> str:
@@ -276,12 +286,18 @@ def conversion_note(n_images: int, converted: int, upscaled: int, spec: ImageSpe
     return text + "."
 
 
-def _streamed(name: str, images: ImageFiles, relatives: list[str], test_fraction: float) -> Splits:
+def _source(path: Path) -> str:
+    """What ImageData.source records of a folder or zip file read: its resolved path."""
+    return str(path.resolve())
+
+
+def _streamed(name: str, images: ImageFiles, relatives: list[str], test_fraction: float, source: str) -> Splits:
     """A stream's splits, labelled like `_from_files`; refused when no two of a sample of its files can be read."""
     if not images.readable(2):
         raise DatasetUnavailable(_too_few(images.source.where))
     tops = [parts[0] if len(parts) > 1 else None for parts in (PurePosixPath(r).parts for r in relatives)]
-    return divided(ImageData(name, images, *_labelled(tops), plain=images.source.spec != DIGIT_SPEC), test_fraction)
+    plain = images.source.spec != DIGIT_SPEC
+    return divided(ImageData(name, images, *_labelled(tops), plain=plain, source=source), test_fraction)
 
 
 def _too_few(where: str) -> str:
@@ -300,7 +316,7 @@ def _labelled(tops: list[str | None]) -> tuple[torch.Tensor, list[str]]:
 def load_zip(
     data: bytes | Path,
     name: str,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
     limits: Limits = LOCAL_LIMITS,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -361,9 +377,10 @@ def load_zip(
             images = ImageFiles(
                 title, data, (info.filename.encode() for info in files), True, limits.pixels, workers, key, spec
             )
-            return _streamed(Path(name).stem, images, names, test_fraction)
+            return _streamed(Path(name).stem, images, names, test_fraction, _source(data))
+        source = _source(data) if isinstance(data, Path) else ""
         return _from_files(
-            _read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard, spec
+            _read_members(archive, files, names), len(files), Path(name).stem, test_fraction, guard, spec, source
         )
 
 

@@ -19,7 +19,7 @@ from aelab.data.folders import Progress, load_folder, load_zip, spec_key
 from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.images.inputs import ImageSpec
 from aelab.models.config import DIGIT_SHAPE, shape_text
-from aelab.settings import LOCAL_LIMITS, STREAM_LIMITS, current, variable
+from aelab.settings import LOCAL_LIMITS, STREAM_LIMITS, Limits, current, variable
 from aelab.store import cache
 
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
@@ -90,8 +90,8 @@ FALLBACK_DATASET = "digits"  # bundled with scikit-learn, so always there: what 
 
 
 def dataset_title(name: str) -> str:
-    """A dataset's name as people write it; a folder's or zip's name as given."""
-    return DATASET_TITLES.get(name, name)
+    """A dataset's name as people write it; a folder's or zip's own name (never where it lies)."""
+    return DATASET_TITLES.get(name, Path(name).name or name)
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -118,13 +118,14 @@ def load_dataset(
     progress: Progress | None = None,
     side: int | None = None,
     channels: int | None = None,
+    limits: Limits | None = None,
 ) -> ImageData:
     """Load `name` (a known dataset, a folder of images or a zip of them) for split 'train' or 'test'.
 
     With `cached`, a torchvision dataset's decoded split is kept in the disk cache, keyed by
     its raw files' size and modification time: the app's later starts then skip importing
     torchvision, which takes as long as the whole first page may. A folder or zip is read into
-    memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS (`stream`; None: by size, see
+    memory within LOCAL_LIMITS, or streamed within STREAM_LIMITS, or within `limits` (`stream`; None: by size, see
     `load_folder`), its files made `side` x `side` with `channels` (`folder_spec`); `progress` hears
     how indexing and reading go. A known dataset asked for another side or channels is padded or resized
     to them (`fitted`), as models of that shape are trained on it. CelebA is always streamed (162,770 training
@@ -154,7 +155,7 @@ def load_dataset(
     else:
         raise ValueError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)}, a folder of images or a zip")
     splits = read(
-        limits=LOCAL_LIMITS if stream is False else STREAM_LIMITS,
+        limits=limits or (LOCAL_LIMITS if stream is False else STREAM_LIMITS),
         progress=progress,
         stream=stream,
         workers=workers,
@@ -429,12 +430,10 @@ def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
 
 def available_datasets(root: str | Path | None = None) -> dict[str, bool]:
     """Which datasets the app can show without a download (digits and the shapes recipes, made here, always can).
-
-    Not CelebA: it is streamed (its test split alone would take 1 GB as floats), and the app's pages hold
-    the split they show in memory; train on it with the command line."""
+    CelebA is streamed: the app holds a seeded part of its test split (aelab.data.sources.held)."""
     root = data_dir(root)
     found = {
         name: all(path.exists() for split in RAW_FILES for path in _raw_paths(name, split, root))
-        for name in (*TORCHVISION_DATASETS, "cifar10")
+        for name in (*TORCHVISION_DATASETS, *COLOUR_DATASETS)
     }
     return found | {FALLBACK_DATASET: True} | dict.fromkeys(RECIPES, True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from aelab.data.dataset import ImageData, random_shift, split_validation
+from aelab.data.sources import folder_record
 from aelab.data.streaming import Images, batches, in_order, representative
 from aelab.models.autoencoders import Autoencoder, build_model
 from aelab.models.config import shape_text
@@ -107,6 +108,7 @@ class _Run:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.meta = {
             "dataset": data.name,
+            **folder_record(data),
             "classes": data.classes,
             "train": cfg.to_dict(),
             "seed": cfg.seed,

@@ -12,18 +12,18 @@ import torch
 
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
-from aelab.data.registry import FALLBACK_DATASET, available_datasets, dataset_shape, fitted_note
+from aelab.data.registry import FALLBACK_DATASET, dataset_shape, fitted_note
+from aelab.data.sources import STREAMED, folder_shape, is_folder
 from aelab.explore import encoding
 from aelab.images import render
 from aelab.models.config import ModelConfig, OwnModelConfig, from_header
 from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
-from aelab.ui import caches, keys, navigation, uploads
+from aelab.ui import caches, data_choice, keys, navigation, uploads
 from aelab.ui.caches.key import ModelData
 from aelab.ui.model_card import card_facts, command_title, model_title
-from aelab.ui.text import OFFLINE_NOTE, UNITS, dataset_option
+from aelab.ui.text import UNITS, dataset_option
 
-OFFLINE_ICON = ":material/wifi_off:"
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
 TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
 T = TypeVar("T")
@@ -48,7 +48,10 @@ class Context:
     def key(self) -> ModelData:
         """What every cache computed from this model and data is keyed by (aelab.ui.caches)."""
         native = dataset_shape(self.dataset)
-        fitted = None if native is None or native == self.shape else self.shape
+        if native is None:  # a folder or zip: its files made pictures of the model's shape
+            fitted = folder_shape(self.meta, self.dataset, self.shape)
+        else:
+            fitted = None if native == self.shape else self.shape
         return ModelData(self.path, self.digest, self.dataset, self.split, fitted)
 
     @property
@@ -79,7 +82,7 @@ class Context:
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
         """Every test image's label and the class names, read without loading the images."""
-        return _loaded(lambda: caches.datasets.labels(self.dataset, self.split))
+        return _loaded(lambda: caches.datasets.labels(*self.key.data))
 
     def codes(self) -> encoding.Codes:
         return _loaded(lambda: caches.codes.codes(self.key))
@@ -145,13 +148,6 @@ def model_options(warn: bool = False, shape: tuple[int, int, int] | None = None)
     return dict(sorted(options.items(), key=lambda kv: kv[0] != DEFAULT_MODEL))
 
 
-def dataset_options() -> tuple[list[str], str | None]:
-    """Datasets on disk (the fallback always), and a note when MNIST had to be replaced by it."""
-    found = available_datasets()
-    names = [name for name, ok in found.items() if ok]
-    return names, None if found["mnist"] else OFFLINE_NOTE
-
-
 def sidebar() -> None:
     """Model and dataset pickers plus the model card; stores the choice in session state."""
     with st.sidebar:
@@ -163,19 +159,22 @@ def sidebar() -> None:
             st.caption(f"or: {TRAIN_HINT}")
             st.session_state.pop(keys.MODEL_PATH, None)
             return
-        names, note = dataset_options()
-        keys.read_link(options, names)
+        rules = settings()
+        names, note = data_choice.sidebar_datasets(rules, [caches.models.metadata(path) for path in options.values()])
+        keys.read_link(options, {rules.public(name): name for name in names})
         label = st.selectbox(
             "Model", list(options), key=keys.MODEL_LABEL, on_change=follow_model, args=(options, names)
         )
         st.session_state[keys.MODEL_PATH] = options[label]
+        meta = caches.models.metadata(options[label])
+        if keys.DATASET not in st.session_state:  # the first model shown brings its folder, as a picked one does
+            st.session_state[keys.DATASET] = data_choice.own_folder(meta, names) or names[0]
         st.selectbox("Dataset (test split)", names, key=keys.DATASET, format_func=dataset_option)
-        if note:
-            st.info(note, icon=OFFLINE_ICON)
+        data_choice.notes(note, meta, names, rules)
         ctx = context(quiet=True)
         if ctx is not None:
             model_card(ctx.meta, ctx.dataset)
-            keys.show_in_link(label, ctx.dataset, ctx.key, len(ctx.labels()[0]))
+            keys.show_in_link(label, rules.public(ctx.dataset), ctx.key, len(ctx.labels()[0]))
         with st.expander("Add a checkpoint", expanded=bool(errors)):
             st.file_uploader(
                 "aelab checkpoints (.safetensors)",
@@ -190,11 +189,15 @@ def sidebar() -> None:
 
 
 def follow_model(options: dict[str, str], names: list[str]) -> None:
-    """A model picked that takes other images than the shown dataset's: show the dataset it learnt, or one of its
-    shape; without one the shown one stays, fitted to the model's shape (Context.key)."""
+    """A model picked: show the folder it learnt, if offered; else, if it takes other images than those shown, the
+    dataset it learnt or one of its shape; else the shown one stays, fitted to it (Context.key), as a folder does."""
     meta = caches.models.metadata(options[st.session_state[keys.MODEL_LABEL]])
-    shape = image_shape(meta)
-    if dataset_shape(st.session_state.get(keys.DATASET, FALLBACK_DATASET)) == shape:
+    own = data_choice.own_folder(meta, names)
+    if own is not None:  # a model trained on a folder brings it
+        st.session_state[keys.DATASET] = own
+        return
+    shape, shown = image_shape(meta), st.session_state.get(keys.DATASET, FALLBACK_DATASET)
+    if is_folder(shown) or dataset_shape(shown) == shape:  # a folder is read at any model's shape
         return
     fits = [name for name in names if dataset_shape(name) == shape]
     if fits:
@@ -237,14 +240,11 @@ def require_context() -> Context:
     ctx = context()
     if ctx is None:
         st.stop()
-    offline_notice(ctx.dataset)
+    data_choice.offline_notice(ctx.dataset)
     native = dataset_shape(ctx.dataset)
     if ctx.key.shape is not None and native is not None:
         st.caption(fitted_note(ctx.dataset, native, ctx.key.shape) + ".")
+    if native is None or ctx.dataset in STREAMED:  # a folder's conversion, or the part of a stream held
+        if note := data_choice.data_note(ctx.dataset, ctx.data.note, ctx.meta):
+            st.caption(settings().public(note))
     return ctx
-
-
-def offline_notice(dataset: str) -> None:
-    """Say in the page's body, not only the sidebar, when `dataset` is the offline stand-in for MNIST."""
-    if dataset == FALLBACK_DATASET and dataset_options()[1]:
-        st.info(OFFLINE_NOTE, icon=OFFLINE_ICON)

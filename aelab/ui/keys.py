@@ -6,7 +6,7 @@ Keys that only one page's widgets use stay beside those widgets.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -129,8 +129,9 @@ def set_map_click(click: MapClick | None) -> None:
         st.query_params[views.POINT] = str(click.index)
 
 
-def read_link(models: Collection[str], datasets: Collection[str]) -> None:
-    """On a session's first run, let its link choose the model, dataset and selected point."""
+def read_link(models: Collection[str], datasets: Mapping[str, str]) -> None:
+    """On a session's first run, let its link choose the model, dataset (`datasets`: as a link writes it -> its
+    name; a served app's link names a folder as Rules.public does) and selected point."""
     if st.session_state.get(LINK_READ):
         return
     st.session_state[LINK_READ] = True
@@ -138,7 +139,7 @@ def read_link(models: Collection[str], datasets: Collection[str]) -> None:
     if view.model is not None:
         st.session_state[MODEL_LABEL] = view.model
     if view.dataset is not None:
-        st.session_state[DATASET] = view.dataset
+        st.session_state[DATASET] = datasets[view.dataset]
     if view.point is not None:
         st.session_state[LINKED_POINT] = view.point
 

@@ -25,7 +25,7 @@ def covered(ctx: Context) -> Context:
     split than the sidebar's, when the disk cache lacks its codes, is encoded first, when the person asks, batch by
     batch with a bar and Stop."""
     try:
-        sizes = {split: len(caches.datasets.labels(ctx.dataset, split)[0]) for split in SPLITS}
+        sizes = {split: len(caches.datasets.labels(*replace(ctx, split=split).key.data)[0]) for split in SPLITS}
     except (DatasetUnavailable, OSError):  # no training split to offer: the sidebar's split alone
         return ctx
     split = st.radio(

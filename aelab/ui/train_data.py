@@ -16,7 +16,7 @@ from aelab.data.dataset import DatasetUnavailable, ImageData, Splits
 from aelab.data.folders import DIGITS, FOLDER_SIDES, picture_options
 from aelab.data.registry import dataset_shape, dataset_title
 from aelab.ui import caches, loading
-from aelab.ui.context import dataset_options, offline_notice
+from aelab.ui.data_choice import dataset_options, offline_notice
 from aelab.ui.text import PICTURE_HELP, PICTURE_MODES, markdown_safe
 
 BUILTIN, FOLDER, ZIP = "Built-in dataset", "Folder on the server", "Upload a zip"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from media import pixels, recording
+from media import colourful, recording
 from streamlit.testing.v1 import AppTest
 
 from aelab.data.registry import load_dataset
@@ -51,12 +51,6 @@ def open_page(page: str, model: str = "colour-vae (yours)", dataset: str = "shap
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
-
-
-def colourful(url: str) -> bool:
-    """Whether a drawn picture is RGB with pixels whose channels differ (not gray shown as RGB)."""
-    picture = pixels(url)
-    return picture.ndim == 3 and float(np.ptp(picture, axis=2).max()) > 0.2
 
 
 @pytest.mark.parametrize(

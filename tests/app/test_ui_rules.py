@@ -106,7 +106,7 @@ def test_words_the_pages_show():
     assert text.unread_uploads(1, 100) == "Only the newest 100 files here are read: 1 older one was not."
     assert text.duration(42.4) == "42 s" and text.duration(185) == "3 min 05 s"
     assert text.markdown_safe("my_*photo*[1].png") == r"my\_\*photo\*\[1\].png"
-    assert text.dataset_option("mnist") == "MNIST" and dataset_title("/data/my folder") == "/data/my folder"
+    assert text.dataset_option("mnist") == "MNIST" and dataset_title("/data/my folder") == "my folder"
     assert text.dataset_option(FALLBACK_DATASET) == "scikit-learn digits (offline)"
     assert noise.denoising_note(None) == noise.denoising_note({"noise": None}) == "not trained to denoise"
     assert noise.denoising_note({"noise": "salt_pepper", "noise_level": 0.1}) == (

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from folders import write_celeba
 from PIL import Image
 from safetensors.torch import save_file
 from torchvision import datasets
@@ -206,16 +207,7 @@ def test_the_files_named_are_the_ones_torchvision_reads():
 
 
 def test_celeba_in_torchvisions_layout_streams_its_split_cropped_and_resized(tmp_path):
-    faces = tmp_path / "celeba" / CELEBA_IMAGES
-    faces.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(6):
-        pixels = np.zeros((218, 178, 3), np.uint8)
-        pixels[33:185, 13:165] = rng.integers(0, 256, 3, dtype=np.uint8)  # one colour past the centre 140x140
-        Image.fromarray(pixels).save(faces / f"{i + 1:06d}.jpg", quality=95)
-        lines.append(f"{i + 1:06d}.jpg {i % 3}")
-    (tmp_path / "celeba" / CELEBA_PARTITION).write_text("\n".join(lines) + "\n")
+    write_celeba(tmp_path, 6)
     test = load_dataset("celeba", "test", tmp_path, download=False, workers=0)
     train = load_dataset("celeba", "train", tmp_path, download=False, workers=0)
     assert (len(train), len(test)) == (4, 2) and test.shape == (3, 64, 64)

@@ -10,13 +10,13 @@ import streamlit as st
 from aelab.explore import encoding
 from aelab.explore.disentangle import mig, top_factors
 from aelab.store import cache
-from aelab.ui.caches.datasets import images, labels, load_data
+from aelab.ui.caches.datasets import disk_name, images, labels, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 
 
 def _disk_key(key: ModelData) -> str:
-    return cache.cache_key(key.digest, key.dataset, key.split, len(labels(key.dataset, key.split)[0]))
+    return cache.cache_key(key.digest, disk_name(key), key.split, len(labels(*key.data)[0]))
 
 
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)

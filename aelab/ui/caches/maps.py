@@ -13,7 +13,7 @@ from aelab.explore import anomaly, encoding, neighbours, projections
 from aelab.store import cache
 from aelab.ui import text
 from aelab.ui.caches.codes import codes
-from aelab.ui.caches.datasets import images, load_data
+from aelab.ui.caches.datasets import disk_name, images, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 from aelab.ui.caches.scores import errors
@@ -24,7 +24,7 @@ COMPUTED_MAPS = {"tsne": "perplexity", "umap": "n_neighbors"}
 
 @st.cache_data(show_spinner="Computing the PCA map…", max_entries=8)
 def pca(key: ModelData) -> projections.Projection:
-    disk_key = cache.cache_key(key.digest, key.dataset, key.split, "pca")
+    disk_key = cache.cache_key(key.digest, disk_name(key), key.split, "pca")
     return projections.cached_projection(disk_key, "pca", lambda: projections.pca(codes(key).mu))
 
 
@@ -34,7 +34,7 @@ def _stored_projection(disk_key: str, method: str) -> projections.Projection | N
 
 
 def _disk_key(key: ModelData, method: str, n_points: int, setting: float) -> str:
-    return cache.cache_key(key.digest, key.dataset, key.split, method, n_points, float(setting))
+    return cache.cache_key(key.digest, disk_name(key), key.split, method, n_points, float(setting))
 
 
 def stored(key: ModelData, method: str, n_points: int, setting: float) -> projections.Projection | None:

@@ -48,7 +48,7 @@ def directions(key: ModelData, kind: str, k: int, sides: tuple = (0, 1)) -> late
     if kind == text.SELECTIONS:
         rows_a, rows_b = (np.array(side, dtype=np.int64) for side in sides)
         return latent_directions.attribute_vector(mu[rows_a], mu[rows_b], "selection A to B").as_directions()
-    label, names = labels(key.dataset, key.split)
+    label, names = labels(*key.data)
     a, b = sides
     return latent_directions.between_classes(mu, label, a, b, names).as_directions()
 

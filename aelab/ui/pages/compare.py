@@ -147,14 +147,14 @@ with export_tab:
     st.download_button(
         "Latent codes and PCA map (CSV)",
         caches.maps.codes_csv(run.key),
-        file_name=f"latent-{names[which]}-{run.dataset}-{run.split}.csv",
+        file_name=f"latent-{names[which]}-{dataset_title(run.dataset)}-{run.split}.csv",
         mime="text/csv",
         on_click="ignore",
         icon=":material/download:",
         key="compare_csv",
     )
     st.caption(
-        f"One row per {run.dataset} {run.split} image ({len(run.data)}): index, label, the code "
+        f"One row per {dataset_title(run.dataset)} {run.split} image ({len(run.data)}): index, label, the code "
         f"z_0..z_{run.model.latent_dim - 1} (posterior means for a VAE) and its PCA coordinates "
         "pca_x, pca_y. The PNG grids are under each view."
     )

@@ -6,8 +6,9 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from aelab.explore import projections
-from aelab.images.inputs import prepare_for
+from aelab.images.inputs import prepare_for, spec_for
 from aelab.images.reading import ImageError
+from aelab.models.config import shape_text
 from aelab.ui import caches, map_figure, map_layers, uploads
 from aelab.ui.context import require_context
 from aelab.ui.widgets import show
@@ -17,9 +18,12 @@ STROKE_PX = 20  # about a pen's stroke on MNIST's scale once the digit is fitted
 
 ctx = require_context()
 st.title("Draw")
+digits = spec_for(ctx.shape, digits=True).digits  # a digit model takes a drawing by MNIST's recipe
+what = "a digit" if digits else "a picture"
+sees = "MNIST's recipe: cropped, fitted to 20x20, centred" if digits else f"the square made {shape_text(ctx.shape)}"
 st.caption(
-    "Draw a digit on the black square with the mouse. After each stroke the page shows what the model "
-    "sees (MNIST's recipe: cropped, fitted to 20x20, centred), its reconstruction, and where the drawing "
+    f"Draw {what} on the black square with the mouse. After each stroke the page shows what the model "
+    f"sees ({sees}), its reconstruction, and where the drawing "
     "falls on the PCA latent map. The toolbar above the square undoes a stroke or clears it."
 )
 st.space("medium")  # room for the canvas's toolbar, which floats above it
@@ -41,7 +45,7 @@ try:
     drawing = Image.fromarray(np.asarray(drawn.image_data, dtype=np.uint8), "RGBA")
     prepared = prepare_for(ctx.shape, drawing, digits=True, with_steps=False)  # MNIST's recipe for a digit model
 except ImageError:
-    pictures.info("Draw a digit on the black square: its reconstruction and its place on the map appear here.")
+    pictures.info(f"Draw {what} on the black square: its reconstruction and its place on the map appear here.")
     st.stop()
 
 code = ctx.encode(prepared.image[None])

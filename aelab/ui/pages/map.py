@@ -108,7 +108,7 @@ def explore(
     chart_col, detail = st.columns([3, 1.4])
     pca = projection.method == "pca"
     with chart_col:
-        if classes is not None:
+        if classes:  # an unlabelled dataset (CelebA, a folder without subfolders) has no key
             st.html(map_figure.class_legend(classes))  # st.html: no markdown, so the browser loads no HTML parser
         st.plotly_chart(
             fig,

@@ -87,7 +87,7 @@ st.caption(
     "*Nearest test image*: from each sample to its nearest test image; near the real figure, the samples "
     "look like data, well above it they are shapes no test image resembles. *Diversity*: between every two "
     "samples; well below the real figure, the samples are variations of a few images (a low temperature "
-    "decodes nearly one average digit, which the nearest-image figure alone would reward). Pixel distance "
+    "decodes nearly one average image, which the nearest-image figure alone would reward). Pixel distance "
     "cannot tell sharp from blurry: judge that by eye."
 )
 st.caption(
