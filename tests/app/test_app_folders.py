@@ -69,7 +69,7 @@ def test_a_model_trained_on_a_folder_opens_on_its_own_images_on_every_page(env, 
     if page in SHOWING_TEST_IMAGES:  # its coloured shapes, not MNIST made RGB (gray)
         assert any(colourful(url) for image in at.image for url in image.value), page.title
     if page is navigation.MAP:
-        assert any(f"{IMAGES // 5} of {IMAGES // 5} test images of pics." in c.value for c in at.caption)
+        assert any(f"{IMAGES // 5} of the {IMAGES // 5} images of the test split of pics." in c.value for c in at.caption)
 
 
 def test_the_maps_clicked_point_is_one_of_the_folders_pictures(env, click_map):
@@ -92,7 +92,7 @@ def test_a_folder_or_zip_added_in_the_sidebar_is_listed_by_its_name_and_shown(en
     assert picker.options[-2:] == ["pics", "more.zip"]  # by their names: the model's folder, then the one added
     at.switch_page(navigation.MAP.script).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any(f"{IMAGES // 5} of {IMAGES // 5} test images of more.zip." in c.value for c in at.caption)
+    assert any(f"{IMAGES // 5} of the {IMAGES // 5} images of the test split of more.zip." in c.value for c in at.caption)
 
 
 def test_a_model_whose_folder_is_gone_says_so_in_one_line(env):
@@ -118,7 +118,7 @@ def test_a_served_app_offers_and_takes_folders_only_inside_its_allowed_ones(env,
         assert at.query_params["data"] == f"{tmp_path.name}/mine"  # its link names no folder of the server's
         at.switch_page(navigation.MAP.script).run()
         assert not at.exception and not at.error, [e.value for e in at.error]
-        assert any("test images of mine." in c.value for c in at.caption)
+        assert any("images of the test split of mine." in c.value for c in at.caption)
 
 
 def test_celeba_is_listed_when_its_files_are_there_and_shown_in_part(env, settings, tmp_path):
@@ -127,7 +127,7 @@ def test_celeba_is_listed_when_its_files_are_there_and_shown_in_part(env, settin
         at.sidebar.selectbox(key="dataset").set_value("celeba").run()
         at.switch_page(navigation.MAP.script).run()
         assert not at.exception and not at.error, [e.value for e in at.error]
-        assert any("4 of 4 test images of CelebA." in c.value for c in at.caption)
+        assert any("4 of the 4 images of the test split of CelebA." in c.value for c in at.caption)
         assert any(c.value.startswith("CelebA resized from 64 to 32 px") for c in at.caption)  # the model's side
         held = "CelebA: 4 of its 4 images, drawn with seed 0, are held in memory and shown"
         assert held in [c.value for c in at.caption]
