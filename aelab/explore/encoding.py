@@ -1,17 +1,21 @@
-"""A dataset's codes (a VAE's posterior means and log-variances), decoding, and what each dimension holds."""
+"""A dataset's codes (a VAE's posterior means and log-variances), decoding, and what each dimension holds.
+Torch is imported by the functions that run a model: codes read from the disk cache do not need it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from aelab.explore.metrics import active_units
 from aelab.images.render import to_pictures, to_tensor
-from aelab.models.autoencoders import LatentModel
 from aelab.store.cache import load_arrays, store_once
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.models.autoencoders import LatentModel
 
 # --- encoding and decoding --------------------------------------------------------------
 
@@ -30,6 +34,8 @@ def encode_all(model: LatentModel, images: torch.Tensor, batch_size: int = 500) 
     Batches of 500 keep a conv encoder's activations in the CPU cache.
     """
 
+    import torch
+
     model.eval()
     mus, logvars = [], []
     with torch.no_grad():
@@ -47,6 +53,8 @@ def encode_all(model: LatentModel, images: torch.Tensor, batch_size: int = 500) 
 def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
     """Codes (N, D) of pictures (uploads) of the model's shape: one or N of them, (H, W) gray or (H, W, 3) RGB."""
 
+    import torch
+
     x = to_tensor(images, model.image_shape)
     model.eval()
     with torch.no_grad():
@@ -56,6 +64,8 @@ def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
 def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
     """Decode codes (D,) or (N, D) into pictures in [0, 1]: (N, H, W) gray or (N, H, W, 3) RGB."""
 
+    import torch
+
     model.eval()
     with torch.no_grad():
         return to_pictures(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
@@ -63,6 +73,8 @@ def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
 
 def reconstruct(model: LatentModel, images: torch.Tensor) -> np.ndarray:
     """Deterministic reconstructions, as pictures in [0, 1] ((N, H, W) or (N, H, W, 3)), of images (N, C, H, W)."""
+
+    import torch
 
     model.eval()
     with torch.no_grad():
@@ -87,6 +99,8 @@ def posterior_of(model: LatentModel, image: torch.Tensor, draws: int = 8, seed: 
     autoencoder, which has a code but no posterior."""
     if not model.is_variational:
         raise ValueError("An autoencoder maps an image to one code: it has no posterior to draw from")
+    import torch
+
     model.eval()
     with torch.no_grad():
         mu, logvar = (t.numpy()[0] for t in model.posterior(image))
@@ -124,6 +138,7 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     A dimension is collapsed exactly when it is not an active unit, the rule the model card's
     "active units" counts by, so the sliders and the card never disagree.
     """
+    from aelab.explore.metrics import active_units  # metrics evaluates models: it imports torch
 
     if codes.logvar is not None:
         importance, measure = kl_per_dim(codes).mean(0), "KL (nats)"

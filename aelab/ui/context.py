@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import streamlit as st
-import torch
 
 from aelab import serving
-from aelab.data.dataset import DatasetUnavailable, ImageData
+from aelab.data.dataset import DatasetUnavailable
 from aelab.data.registry import FALLBACK_DATASET, available_datasets, dataset_shape, fitted_note
-from aelab.explore import encoding
-from aelab.images import render
 from aelab.models.config import ModelConfig, OwnModelConfig, from_header
 from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
@@ -22,6 +19,12 @@ from aelab.ui import caches, keys, navigation, uploads
 from aelab.ui.caches.key import ModelData
 from aelab.ui.model_card import card_facts, command_title, model_title
 from aelab.ui.text import OFFLINE_NOTE, UNITS, dataset_option
+
+if TYPE_CHECKING:  # a page drawn from the disk cache never imports torch: see Context
+    import torch
+
+    from aelab.data.dataset import ImageData
+    from aelab.explore import encoding
 
 OFFLINE_ICON = ":material/wifi_off:"
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
@@ -35,7 +38,7 @@ class Context:
     (a page stops saying why when they cannot be loaded); all else is `caches.<topic>.<function>(ctx.key, ...)`.
 
     Only the checkpoint's header is read up front: the model and the images are loaded on first
-    use, so a page whose results are in the disk cache never loads them.
+    use, so a page whose results are in the disk cache never loads them, nor imports torch.
     """
 
     path: str
@@ -91,9 +94,14 @@ class Context:
 
     def encode(self, pictures: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """Codes of pictures (uploads: one or several) with this model, converted to its shape when they differ."""
+        from aelab.explore import encoding
+        from aelab.images import render
+
         return encoding.encode(self.model, render.fit_all(pictures, self.shape))
 
     def decode(self, z: np.ndarray) -> np.ndarray:
+        from aelab.explore import encoding
+
         return encoding.decode(self.model, z)
 
     def with_checkpoint(self, checkpoint: Checkpoint) -> Context:

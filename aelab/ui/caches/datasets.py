@@ -1,15 +1,20 @@
-"""A dataset split's images, its pictures and its labels: loaded once, shared by every session."""
+"""A dataset split's images, its pictures and its labels: loaded once, shared by every session. Labels
+are read without the images, and without importing torch."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
-import torch
 
 from aelab.data.dataset import DatasetUnavailable, ImageData
 from aelab.data.registry import dataset_title, load_dataset, load_labels
 from aelab.images import render
 from aelab.ui.caches.key import Shape
+
+if TYPE_CHECKING:
+    import torch
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
@@ -23,6 +28,8 @@ def load_data(name: str, split: str, shape: Shape | None = None) -> ImageData:
 def images(name: str, split: str, shape: Shape | None = None) -> torch.Tensor:
     """A split's (N, C, H, W) images, which the pages index and run models on: a streamed dataset (CelebA, never
     among available_datasets) has none in memory, and is refused with one line."""
+    import torch
+
     found = load_data(name, split, shape).images
     if not isinstance(found, torch.Tensor):
         raise DatasetUnavailable(
