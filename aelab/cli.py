@@ -23,7 +23,7 @@ import torch
 from aelab.data.dataset import DatasetUnavailable, ImageData
 from aelab.data.folders import IN_MEMORY_BYTES, INDEXING
 from aelab.data.registry import DOWNLOADABLE, data_dir, dataset_shape, ensure_downloaded, load_dataset
-from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
+from aelab.data.streaming import ImageFiles
 from aelab.explore import likelihood
 from aelab.explore.metrics import evaluate, record_test_metrics, test_metrics
 from aelab.models.config import (
@@ -41,7 +41,7 @@ from aelab.models.config import (
 )
 from aelab.models.diffusers_kl import fetched, source_of, weights_file
 from aelab.models.importing import IMAGES, Choices, import_model
-from aelab.settings import variable
+from aelab.settings import DEFAULT_WORKERS, variable
 from aelab.store.checkpoints import (
     IWAE,
     SUFFIX,

@@ -53,6 +53,7 @@ LOCAL_LIMITS = Limits(files=100_000, bytes=1024 * 2**20, pixels=MAX_PIXELS, seco
 SERVED_LIMITS = Limits(files=20_000, bytes=200 * 2**20, pixels=12_000_000, seconds=120.0)
 # What a folder or zip streamed from disk may hold: memory keeps only its files' names.
 STREAM_LIMITS = Limits(files=1_000_000, bytes=2**40, pixels=MAX_PIXELS, seconds=3600.0)
+DEFAULT_WORKERS = 2  # DataLoader processes reading a stream
 
 
 def variable(name: str) -> str:

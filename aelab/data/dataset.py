@@ -1,17 +1,19 @@
 """A dataset split held as one (N, C, H, W) tensor in [0, 1], so training batches by indexing and never
-touches PIL per image; its held-out parts and the augmentation training uses.
+touches PIL per image; its held-out parts and the augmentation training uses. Torch is imported by
+what handles the images, so naming a dataset or its errors (the sidebar, a map from the disk cache) does not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from aelab.data.streaming import ImageFiles, Images
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.data.streaming import Images
 
 UNLABELLED = -1
 # A folder's or zip's held-out test split: this fraction of its images, drawn with this seed. Every reader of a
@@ -51,6 +53,9 @@ class ImageData:
         return channels, height, width
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageData:
+        import torch
+
+        from aelab.data.streaming import ImageFiles
 
         index = torch.as_tensor(index, dtype=torch.long)
         images = self.images.subset(index) if isinstance(self.images, ImageFiles) else self.images[index]
@@ -82,6 +87,7 @@ def divided(whole: ImageData, test_fraction: float = TEST_FRACTION) -> Splits:
 
 def split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed random split, so train and test never overlap across calls."""
+    import torch
 
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_held = max(1, int(round(n * fraction)))
@@ -91,6 +97,8 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, tor
 def random_shift(images: torch.Tensor, max_px: int, gen: torch.Generator) -> torch.Tensor:
     """Each image moved by its own whole-pixel offset in [-max_px, max_px] on both axes, zeros
     coming in: augmentation that keeps MNIST's pixel values (no resampling blur)."""
+    import torch
+    import torch.nn.functional as F
 
     (n, channels, height, width), k = images.shape, max_px
     padded = F.pad(images, (k, k, k, k))

@@ -1,5 +1,7 @@
 """A folder or zip of a person's images as a dataset: indexed under limits before anything is read, read
 with progress that can be stopped, labelled by subfolder, streamed when it does not fit in memory.
+Torch and the streaming reader are imported by the functions that read, so naming a folder's kinds of
+picture (the app's words) does not import them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from aelab.data.dataset import (
     TEST_FRACTION,
@@ -25,13 +27,17 @@ from aelab.data.dataset import (
     Splits,
     divided,
 )
-from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles, read_file, read_member
 from aelab.images.inputs import DIGIT_SPEC, ImageSpec, prepare_bytes
 from aelab.images.reading import ImageError, ImageTooLarge
 from aelab.images.render import to_tensor
 from aelab.models.config import DIGIT_SHAPE, shape_text
-from aelab.settings import LOCAL_LIMITS, Limits
+from aelab.settings import DEFAULT_WORKERS, LOCAL_LIMITS, Limits
 from aelab.store import cache
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.data.streaming import ImageFiles
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 INDEXING, READING = "indexing", "reading"  # the phases a load reports through its progress callback
@@ -102,6 +108,7 @@ def load_folder(
     counted; `keep_decoded` keeps what they decode in the disk cache for the next epochs. Messages name the
     folder `title` (a served app's: relative to its allowed folder), by default its path.
     """
+    from aelab.data.streaming import ImageFiles, read_file
 
     spec = folder_spec(side, channels)
     guard = _Guard(title or str(folder), limits, progress, should_stop)
@@ -306,6 +313,7 @@ def _too_few(where: str) -> str:
 
 def _labelled(tops: list[str | None]) -> tuple[torch.Tensor, list[str]]:
     """Labels and class names from each image's first folder (None: no folder, unlabelled)."""
+    import torch
 
     classes = sorted({top for top in tops if top is not None})
     number = {name: i for i, name in enumerate(classes)}
@@ -336,6 +344,7 @@ def load_zip(
     folder wrapping everything (zip -r digits.zip digits/) is not a class: the classes are the
     folders inside it.
     """
+    from aelab.data.streaming import ImageFiles
 
     spec = folder_spec(side, channels)
     title = Path(name).name
@@ -395,6 +404,7 @@ def _read_members(
     archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], names: list[str]
 ) -> Iterator[tuple[str, bytes | None]]:
     """Each member's bytes (None when damaged: skipped like an unreadable image)."""
+    from aelab.data.streaming import read_member
 
     for info, relative in zip(files, names):
         yield relative, read_member(archive, info)

@@ -1,5 +1,7 @@
 """The datasets aelab knows by name: where their files live, their shapes and titles, and how each is loaded
 (torchvision's files, CelebA, scikit-learn's digits, the package's shapes and dSprites-like sprites).
+Torch and the folder readers are imported by the functions that load images, so what is told without
+loading them (names, shapes, titles, labels) does not import them.
 """
 
 from __future__ import annotations
@@ -8,19 +10,19 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from aelab.data import shapes
 from aelab.data.dataset import UNLABELLED, DatasetUnavailable, ImageData, split_indices
-from aelab.data.folders import Progress, load_folder, load_zip, spec_key
-from aelab.data.streaming import DEFAULT_WORKERS, ImageFiles
 from aelab.images.inputs import ImageSpec
 from aelab.models.config import DIGIT_SHAPE, shape_text
-from aelab.settings import LOCAL_LIMITS, STREAM_LIMITS, Limits, current, variable
+from aelab.settings import DEFAULT_WORKERS, LOCAL_LIMITS, STREAM_LIMITS, Limits, current, variable
 from aelab.store import cache
+
+if TYPE_CHECKING:
+    from aelab.data.folders import Progress
 
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
 # The files torchvision reads from <root>/<class name>/raw/ (the same names for all three), and the
@@ -147,6 +149,8 @@ def load_dataset(
         return load_digits(split)
     if name in RECIPES:
         return load_shapes(split, name)
+    from aelab.data.folders import load_folder, load_zip
+
     path = Path(name).expanduser()
     if path.is_dir():
         read = functools.partial(load_folder, path)
@@ -172,6 +176,9 @@ PAD_AT_MOST = 4  # a side up to this many pixels larger is padded, as LeNet and 
 def fitted(data: ImageData, channels: int, side: int) -> ImageData:
     """A known dataset's split at another side and channels: padded with black when the side grows by at most
     PAD_AT_MOST pixels, else resized; gray repeated to RGB or RGB made gray (ITU-R 601 luma). Its note says so."""
+    import torch
+    import torch.nn.functional as F
+
     if not isinstance(data.images, torch.Tensor):
         raise ValueError(f"{dataset_title(data.name)} is streamed from its files: it is read at its own shape only")
     x, (was_channels, was_side) = data.images, data.images.shape[1:3]
@@ -219,6 +226,7 @@ def ensure_downloaded(names: Iterable[str], root: str | Path | None = None) -> P
 
 
 def _load_torchvision(name: str, split: str, root: Path, download: bool) -> ImageData:
+    import torch
 
     cls, train = _torchvision_class(name), split == "train"
     try:
@@ -260,6 +268,7 @@ def _raw_paths(name: str, split: str, root: Path) -> list[Path]:
 
 
 def _load_cached(name: str, split: str, root: Path, download: bool) -> ImageData:
+    import torch
 
     if not all(path.exists() for path in _raw_paths(name, split, root)):
         return _load_torchvision(name, split, root, download)  # downloads, or says what is missing
@@ -308,6 +317,10 @@ def _download_celeba(root: Path) -> None:
 def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_decoded: bool) -> ImageData:
     """CelebA's aligned faces of `split` (by its partition list), read per batch: 162,770 training faces would
     take 8 GB as floats. The DCGAN recipe (`CELEBA_SPEC`) makes each a 3x64x64 picture; unlabelled."""
+    import torch
+
+    from aelab.data.folders import spec_key
+    from aelab.data.streaming import ImageFiles
 
     folder, partition = _raw_paths("celeba", split, root)
     if not (folder.is_dir() and partition.is_file()):
@@ -354,6 +367,7 @@ def load_shapes(split: str = "train", name: str = "shapes") -> ImageData:
     """A dataset of aelab.data.shapes' recipes (RECIPES), drawn here at its DATASET_SHAPES (no download; the same
     for SHAPES_SEED on every machine), its split's size of them, train and test disjoint; labelled by shape,
     with all its factors kept."""
+    import torch
 
     recipe, sizes = RECIPES[name]
     channels, side, _ = DATASET_SHAPES[name]
@@ -416,6 +430,8 @@ def _missing_message(name: str, root: Path, split: str) -> str:
 
 def load_digits(split: str = "train", test_fraction: float = 0.2) -> ImageData:
     """scikit-learn's bundled 8x8 digits, made MNIST-like: scaled into a 20x20 box inside 28x28."""
+    import torch
+    import torch.nn.functional as F
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()

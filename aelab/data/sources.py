@@ -7,14 +7,16 @@ the app's pages hold in memory.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from aelab.data.dataset import SPLIT_SEED, TEST_FRACTION, ImageData, sample_indices
+from aelab.data.dataset import SPLIT_SEED, TEST_FRACTION, sample_indices
 from aelab.data.registry import dataset_shape, dataset_title
-from aelab.data.streaming import ImageFiles
 from aelab.models.config import DIGIT_SHAPE
+
+if TYPE_CHECKING:
+    from aelab.data.dataset import ImageData
 
 FOLDER_KEY = "folder"  # the checkpoint metadata's record of the folder or zip its model was trained on
 APP_IMAGES = 5_000  # images of a streamed split the app holds: 245 MB at 3x64x64
@@ -73,6 +75,10 @@ def folder_shape(meta: dict, dataset: str, shape: Shape) -> Shape | None:
 def held(data: ImageData, at_most: int = APP_IMAGES, seed: int = HELD_SEED) -> ImageData:
     """A split the app can hold: itself when in memory; of a streamed one, at most `at_most` of its files drawn
     with `seed`, decoded now (unreadable ones left out), its note saying how many of how many."""
+    import torch
+
+    from aelab.data.streaming import ImageFiles
+
     if not isinstance(data.images, ImageFiles):
         return data
     part = data.subset(sample_indices(len(data), at_most, seed))

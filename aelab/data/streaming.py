@@ -26,9 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from aelab.images.inputs import DIGIT_SPEC, ImageSpec, prepare_bytes
 from aelab.images.reading import MAX_BYTES, ImageError
+from aelab.settings import DEFAULT_WORKERS
 from aelab.store import cache
-
-DEFAULT_WORKERS = 2  # DataLoader processes reading a stream
 
 UNKNOWN, DECODED, UNREADABLE = 0, 1, 2  # a DecodedCache's flag for each file
 SAMPLE = 1024  # images decoded to stand for a stream where statistics need its pixels (the mean image)

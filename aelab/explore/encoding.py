@@ -1,18 +1,22 @@
-"""A dataset's codes (a VAE's posterior means and log-variances), decoding, and what each dimension holds."""
+"""A dataset's codes (a VAE's posterior means and log-variances), decoding, and what each dimension holds.
+Torch is imported by the functions that run a model: codes read from the disk cache do not need it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from aelab.data.streaming import Images, batches, in_order
-from aelab.explore.metrics import active_units
 from aelab.images.render import to_pictures, to_tensor
-from aelab.models.autoencoders import LatentModel
 from aelab.store.cache import load_arrays, store_once
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.data.streaming import Images
+    from aelab.models.autoencoders import LatentModel
 
 # --- encoding and decoding --------------------------------------------------------------
 
@@ -43,6 +47,9 @@ def encode_all(
     after each batch; `should_stop()`, asked between batches, raises EncodingStopped. A file of a stream
     that cannot be read leaves no code in its row, so it is a ValueError: the codes must keep the rows.
     """
+    import torch
+
+    from aelab.data.streaming import batches, in_order
 
     model.eval()
     index = in_order(len(images), batch_size)
@@ -68,6 +75,8 @@ def encode_all(
 def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
     """Codes (N, D) of pictures (uploads) of the model's shape: one or N of them, (H, W) gray or (H, W, 3) RGB."""
 
+    import torch
+
     x = to_tensor(images, model.image_shape)
     model.eval()
     with torch.no_grad():
@@ -77,6 +86,8 @@ def encode(model: LatentModel, images: np.ndarray) -> np.ndarray:
 def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
     """Decode codes (D,) or (N, D) into pictures in [0, 1]: (N, H, W) gray or (N, H, W, 3) RGB."""
 
+    import torch
+
     model.eval()
     with torch.no_grad():
         return to_pictures(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
@@ -84,6 +95,8 @@ def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
 
 def reconstruct(model: LatentModel, images: torch.Tensor) -> np.ndarray:
     """Deterministic reconstructions, as pictures in [0, 1] ((N, H, W) or (N, H, W, 3)), of images (N, C, H, W)."""
+
+    import torch
 
     model.eval()
     with torch.no_grad():
@@ -108,6 +121,8 @@ def posterior_of(model: LatentModel, image: torch.Tensor, draws: int = 8, seed: 
     autoencoder, which has a code but no posterior."""
     if not model.is_variational:
         raise ValueError("An autoencoder maps an image to one code: it has no posterior to draw from")
+    import torch
+
     model.eval()
     with torch.no_grad():
         mu, logvar = (t.numpy()[0] for t in model.posterior(image))
@@ -145,6 +160,7 @@ def dimension_stats(codes: Codes) -> DimensionStats:
     A dimension is collapsed exactly when it is not an active unit, the rule the model card's
     "active units" counts by, so the sliders and the card never disagree.
     """
+    from aelab.explore.metrics import active_units  # metrics evaluates models: it imports torch
 
     if codes.logvar is not None:
         importance, measure = kl_per_dim(codes).mean(0), "KL (nats)"

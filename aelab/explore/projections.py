@@ -8,14 +8,17 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from aelab.data.dataset import sample_indices
 from aelab.explore.encoding import decode
-from aelab.models.autoencoders import LatentModel
 from aelab.store.cache import load_arrays, store_once
+
+if TYPE_CHECKING:
+    from aelab.models.autoencoders import LatentModel
 
 # --- 2-D maps ----------------------------------------------------------------------------
 

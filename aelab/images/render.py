@@ -1,5 +1,5 @@
 """Pictures out: NumPy arrays, (H, W) gray or (H, W, 3) RGB in [0, 1], to and from a model's (N, C, H, W)
-tensors, and as grids, PNGs and GIFs.
+tensors, and as grids, PNGs and GIFs. Only `to_tensor` imports torch: drawing pictures does not.
 """
 
 from __future__ import annotations
@@ -7,19 +7,23 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from aelab.images.inputs import convert
 from aelab.images.recipe import SIDE
 from aelab.models.config import CHANNELS, DIGIT_SHAPE
 
+if TYPE_CHECKING:
+    import torch
+
 
 def to_tensor(pictures: np.ndarray, shape: tuple[int, int, int] = DIGIT_SHAPE) -> torch.Tensor:
     """One picture or N of them ((H, W) / (N, H, W) gray, (H, W, 3) / (N, H, W, 3) RGB) to the (N, C, H, W)
     float32 batch a model taking `shape` images takes (a copy); ValueError when they are another shape."""
+    import torch
 
     array = np.asarray(pictures, dtype=np.float32)
     channels, height, width = shape

@@ -1,8 +1,12 @@
-"""Corruptions for denoising: training pairs (noisy input, clean target) and the Denoise page."""
+"""Corruptions for denoising: training pairs (noisy input, clean target) and the Denoise page. Their names
+and a checkpoint's note are told without importing torch (a training config, the model card)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 NOISE_TITLES = {"gaussian": "Gaussian", "salt_pepper": "Salt-and-pepper", "mask": "Masking"}
 NOISE_KINDS = tuple(NOISE_TITLES)
@@ -16,6 +20,7 @@ LEVEL_HELP = {
 def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Corrupt images (B, C, H, W) in [0, 1]; `level` is the std (gaussian, drawn per value) or the fraction of
     pixels hit (salt-and-pepper, masking: a pixel's channels together, so a colour pixel turns black or white)."""
+    import torch
 
     if kind not in NOISE_KINDS:
         raise ValueError(f"Unknown noise {kind!r}; known: {', '.join(NOISE_KINDS)}")

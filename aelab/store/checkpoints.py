@@ -2,7 +2,9 @@
 
 Nothing is ever unpickled: a file that is not a well-formed aelab safetensors file, or whose
 tensors do not match the model its metadata names, is refused with a `CheckpointError`.
-Headers are read without loading any tensor, so listing models and showing their cards is cheap.
+Headers are read without loading any tensor, so listing models and showing their cards is cheap;
+torch and the models are imported by the functions that save or build one, so reading headers does
+not import them.
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import safetensors
-import torch
 from safetensors import safe_open
-from safetensors.torch import save
 
-from aelab.models.autoencoders import Autoencoder, LatentModel, build_model
 from aelab.models.config import (
     DIGIT_SHAPE,
     OWN_MODEL,
@@ -32,8 +32,13 @@ from aelab.models.config import (
     from_header,
     require_allowed,
 )
-from aelab.models.own import OwnModel, build, check
 from aelab.store.files import atomic_write
+
+if TYPE_CHECKING:
+    import torch
+
+    from aelab.models.autoencoders import Autoencoder, LatentModel
+    from aelab.models.own import OwnModel
 
 FORMAT = "aelab-checkpoint"
 # 2: the model's `activation` is always stored (version 1 files without it are ReLU models);
@@ -58,6 +63,8 @@ class Checkpoint:
 
 def package_versions() -> dict[str, str]:
     """What wrote a checkpoint; torchvision's version read from its metadata, not imported (a slow import)."""
+    import torch
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -68,6 +75,7 @@ def package_versions() -> dict[str, str]:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     """Serialise tensors with `meta` as JSON under the header key 'aelab', atomically."""
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     atomic_write(path, save(tensors, metadata={"aelab": json.dumps(meta)}))
@@ -106,6 +114,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     model's code (aelab.models.own) runs only when the operator allows its entry point, and its
     outputs are checked against what the header says once the weights are in.
     """
+    import torch
+
+    from aelab.models.autoencoders import build_model
+    from aelab.models.own import OwnModel, check
 
     path = Path(path)
     with _opened(path, "pt") as (f, meta):
@@ -140,6 +152,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def _skeleton(path: Path, meta: dict) -> tuple[ModelConfig | OwnModelConfig, Autoencoder | OwnModel]:
     """The header's config and a model to compare the file's tensors with: aelab's on the meta device, an
     own model as its (allowed) code builds it."""
+    import torch
+
+    from aelab.models.autoencoders import build_model
+    from aelab.models.own import build
 
     try:
         config = from_header(meta["model"])

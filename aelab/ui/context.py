@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import streamlit as st
-import torch
 
 from aelab import serving
-from aelab.data.dataset import DatasetUnavailable, ImageData
+from aelab.data.dataset import DatasetUnavailable
 from aelab.data.registry import FALLBACK_DATASET, dataset_shape, fitted_note
-from aelab.data.sources import STREAMED, folder_shape, is_folder
-from aelab.explore import encoding
-from aelab.images import render
+from aelab.data.sources import STREAMED, folder_shape
 from aelab.models.config import ModelConfig, OwnModelConfig, from_header
 from aelab.store.checkpoints import Checkpoint, CheckpointError, image_shape
 from aelab.training.runs import DEFAULT_MODEL, label_for, runs_dir, shipped_dir
@@ -23,6 +20,12 @@ from aelab.ui import caches, data_choice, keys, navigation, uploads
 from aelab.ui.caches.key import ModelData
 from aelab.ui.model_card import card_facts, command_title, model_title
 from aelab.ui.text import UNITS, dataset_option
+
+if TYPE_CHECKING:  # a page drawn from the disk cache never imports torch: see Context
+    import torch
+
+    from aelab.data.dataset import ImageData
+    from aelab.explore import encoding
 
 CHECKPOINT_FILES = "checkpoint_files"  # the sidebar's uploader of checkpoints
 TRAIN_HINT = "`python -m aelab train --model vae --out runs/vae.safetensors`"
@@ -35,7 +38,7 @@ class Context:
     (a page stops saying why when they cannot be loaded); all else is `caches.<topic>.<function>(ctx.key, ...)`.
 
     Only the checkpoint's header is read up front: the model and the images are loaded on first
-    use, so a page whose results are in the disk cache never loads them.
+    use, so a page whose results are in the disk cache never loads them, nor imports torch.
     """
 
     path: str
@@ -94,9 +97,14 @@ class Context:
 
     def encode(self, pictures: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """Codes of pictures (uploads: one or several) with this model, converted to its shape when they differ."""
+        from aelab.explore import encoding
+        from aelab.images import render
+
         return encoding.encode(self.model, render.fit_all(pictures, self.shape))
 
     def decode(self, z: np.ndarray) -> np.ndarray:
+        from aelab.explore import encoding
+
         return encoding.decode(self.model, z)
 
     def with_checkpoint(self, checkpoint: Checkpoint) -> Context:
@@ -163,7 +171,7 @@ def sidebar() -> None:
         names, note = data_choice.sidebar_datasets(rules, [caches.models.metadata(path) for path in options.values()])
         keys.read_link(options, {rules.public(name): name for name in names})
         label = st.selectbox(
-            "Model", list(options), key=keys.MODEL_LABEL, on_change=follow_model, args=(options, names)
+            "Model", list(options), key=keys.MODEL_LABEL, on_change=data_choice.follow_model, args=(options, names)
         )
         st.session_state[keys.MODEL_PATH] = options[label]
         meta = caches.models.metadata(options[label])
@@ -186,22 +194,6 @@ def sidebar() -> None:
             )
             for message in errors:
                 st.error(settings().public(message), icon=":material/error:")
-
-
-def follow_model(options: dict[str, str], names: list[str]) -> None:
-    """A model picked: show the folder it learnt, if offered; else, if it takes other images than those shown, the
-    dataset it learnt or one of its shape; else the shown one stays, fitted to it (Context.key), as a folder does."""
-    meta = caches.models.metadata(options[st.session_state[keys.MODEL_LABEL]])
-    own = data_choice.own_folder(meta, names)
-    if own is not None:  # a model trained on a folder brings it
-        st.session_state[keys.DATASET] = own
-        return
-    shape, shown = image_shape(meta), st.session_state.get(keys.DATASET, FALLBACK_DATASET)
-    if is_folder(shown) or dataset_shape(shown) == shape:  # a folder is read at any model's shape
-        return
-    fits = [name for name in names if dataset_shape(name) == shape]
-    if fits:
-        st.session_state[keys.DATASET] = meta.get("dataset") if meta.get("dataset") in fits else fits[0]
 
 
 def model_card(meta: dict, shown: str) -> None:

@@ -9,9 +9,10 @@ from collections.abc import Iterable
 import streamlit as st
 
 from aelab import serving
-from aelab.data.registry import FALLBACK_DATASET, available_datasets, dataset_title
-from aelab.data.sources import recorded_folder, split_note
-from aelab.ui import keys
+from aelab.data.registry import FALLBACK_DATASET, available_datasets, dataset_shape, dataset_title
+from aelab.data.sources import is_folder, recorded_folder, split_note
+from aelab.store.checkpoints import image_shape
+from aelab.ui import caches, keys
 from aelab.ui.text import OFFLINE_NOTE, markdown_safe
 
 ADDED = "added_folders"  # the folders and zips added in this session, by resolved path
@@ -121,3 +122,19 @@ def _added(rules: serving.Rules) -> None:
     st.session_state[ADDED] = [*added, found]
     st.session_state[keys.DATASET] = found
     st.session_state.pop(FOLDER_ERROR, None)
+
+
+def follow_model(options: dict[str, str], names: list[str]) -> None:
+    """A model picked: show the folder it learnt, if offered; else, if it takes other images than those shown, the
+    dataset it learnt or one of its shape; else the shown one stays, fitted to it (Context.key), as a folder does."""
+    meta = caches.models.metadata(options[st.session_state[keys.MODEL_LABEL]])
+    own = own_folder(meta, names)
+    if own is not None:  # a model trained on a folder brings it
+        st.session_state[keys.DATASET] = own
+        return
+    shape, shown = image_shape(meta), st.session_state.get(keys.DATASET, FALLBACK_DATASET)
+    if is_folder(shown) or dataset_shape(shown) == shape:  # a folder is read at any model's shape
+        return
+    fits = [name for name in names if dataset_shape(name) == shape]
+    if fits:
+        st.session_state[keys.DATASET] = meta.get("dataset") if meta.get("dataset") in fits else fits[0]

@@ -69,7 +69,9 @@ def test_a_model_trained_on_a_folder_opens_on_its_own_images_on_every_page(env, 
     if page in SHOWING_TEST_IMAGES:  # its coloured shapes, not MNIST made RGB (gray)
         assert any(colourful(url) for image in at.image for url in image.value), page.title
     if page is navigation.MAP:
-        assert any(f"{IMAGES // 5} of the {IMAGES // 5} images of the test split of pics." in c.value for c in at.caption)
+        assert any(
+            f"{IMAGES // 5} of the {IMAGES // 5} images of the test split of pics." in c.value for c in at.caption
+        )
 
 
 def test_the_maps_clicked_point_is_one_of_the_folders_pictures(env, click_map):
@@ -92,7 +94,9 @@ def test_a_folder_or_zip_added_in_the_sidebar_is_listed_by_its_name_and_shown(en
     assert picker.options[-2:] == ["pics", "more.zip"]  # by their names: the model's folder, then the one added
     at.switch_page(navigation.MAP.script).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any(f"{IMAGES // 5} of the {IMAGES // 5} images of the test split of more.zip." in c.value for c in at.caption)
+    assert any(
+        f"{IMAGES // 5} of the {IMAGES // 5} images of the test split of more.zip." in c.value for c in at.caption
+    )
 
 
 def test_a_model_whose_folder_is_gone_says_so_in_one_line(env):

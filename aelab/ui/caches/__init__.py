@@ -12,9 +12,27 @@ Loaded models and datasets are st.cache_resource (one shared copy, never mutated
 st.cache_data. Whatever is computed from a model and a dataset takes a `ModelData` first: pages call
 `caches.<topic>.<function>(ctx.key, ...)`. Codes and projections also live in the disk cache
 (aelab.store.cache), so neither a rerun nor a restart re-encodes the dataset.
+
+A topic is imported when a page first asks for it, so a page pays only for the topics it uses: a map
+drawn from the disk cache imports no model code, nor torch.
 """
 
-from aelab.ui.caches import codes, datasets, maps, models, samples, scores, walks
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from aelab.ui.caches.key import ModelData
 
+if TYPE_CHECKING:
+    from aelab.ui.caches import codes, datasets, maps, models, samples, scores, walks
+
 __all__ = ["ModelData", "codes", "datasets", "maps", "models", "samples", "scores", "walks"]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """`caches.<topic>`: its module, imported on first use (PEP 562)."""
+    if name not in __all__[1:]:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return importlib.import_module(f"{__name__}.{name}")

@@ -1,13 +1,14 @@
-"""A dataset split's images, its pictures and its labels: loaded once, shared by every session."""
+"""A dataset split's images, its pictures and its labels: loaded once, shared by every session. Labels
+are read without the images, and without importing torch."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
-import torch
 
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
@@ -17,6 +18,9 @@ from aelab.images import render
 from aelab.ui.caches.key import ModelData, Shape
 
 DECODED = (*TORCHVISION_DATASETS, "cifar10")  # whose labels the disk cache gives without their pixels
+
+if TYPE_CHECKING:
+    import torch
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
@@ -41,6 +45,8 @@ def load_data(name: str, split: str, shape: Shape | None = None) -> ImageData:
 
 def images(name: str, split: str, shape: Shape | None = None) -> torch.Tensor:
     """A split's (N, C, H, W) images, which the pages index and run models on (load_data holds them all)."""
+    import torch
+
     found = load_data(name, split, shape).images
     if not isinstance(found, torch.Tensor):  # held() made every split a tensor: a stream here is a bug
         raise DatasetUnavailable(f"{dataset_title(name)} is streamed from its files, and no part of it is held.")

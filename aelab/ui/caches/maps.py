@@ -9,14 +9,13 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from aelab.explore import anomaly, encoding, neighbours, projections
+from aelab.explore import encoding, neighbours, projections
 from aelab.store import cache
 from aelab.ui import text
 from aelab.ui.caches.codes import codes
 from aelab.ui.caches.datasets import disk_name, images, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
-from aelab.ui.caches.scores import errors
 
 # Maps computed once, with progress, then kept on disk: method -> the name of its one setting in Projection.params.
 COMPUTED_MAPS = {"tsne": "perplexity", "umap": "n_neighbors"}
@@ -76,6 +75,9 @@ def placer(key: ModelData, method: str, n_points: int, setting: float) -> Callab
 @st.cache_data(show_spinner="Scoring the test images…", max_entries=8)
 def colour_values(key: ModelData, by: str) -> np.ndarray:
     """One number per test image for the latent map's colour (text.COLOUR_BY, label aside)."""
+    from aelab.explore import anomaly  # scores run the model: their modules import torch
+    from aelab.ui.caches.scores import errors
+
     if by.startswith(text.FACTOR):
         data = load_data(*key.data)
         if data.factors is None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from aelab.models.autoencoders import LatentModel
 from aelab.models.config import allowed_entry_points
 from aelab.store.checkpoints import Checkpoint, Listing, file_digest, list_checkpoints, load_checkpoint, read_metadata
 from aelab.training.runs import runs_dir, shipped_dir
 from aelab.ui.caches.key import ModelData
+
+if TYPE_CHECKING:
+    from aelab.models.autoencoders import LatentModel
 
 
 @st.cache_data(show_spinner=False)

@@ -16,7 +16,7 @@ from aelab.data.dataset import sample_indices
 from aelab.data.registry import dataset_title, factor_names
 from aelab.explore import projections
 from aelab.images import render
-from aelab.ui import caches, keys, map_codes, map_detail, map_figure, map_layers, navigation, progress, text
+from aelab.ui import caches, keys, map_codes, map_figure, map_layers, navigation, progress, text
 from aelab.ui.context import Context, require_context
 
 COMPUTED_POINTS = [1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000]  # then all of a split
@@ -127,6 +127,8 @@ def explore(
         )
     with detail:
         click = keys.map_click(ctx.key)
+        if region is not None or click is not None:
+            from aelab.ui import map_detail  # it runs the model (and so imports torch): only a click needs it
         if region is not None:
             map_detail.region_detail(ctx, region, projection)
         elif click is not None and click.location is not None and pca:
