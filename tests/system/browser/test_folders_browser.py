@@ -36,7 +36,9 @@ def test_a_folder_added_in_the_sidebar_puts_its_pictures_on_the_map(page: Page, 
     box.fill(folder)
     with app.expect_rerun():
         box.press("Enter")
-    expect(page.get_by_text(re.compile(rf"^{IMAGES // 5} of the {IMAGES // 5} images of the test split of pics\."))).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(rf"^{IMAGES // 5} of the {IMAGES // 5} images of the test split of pics\."))
+    ).to_be_visible()
     expect(sidebar.get_by_role("combobox", name="Dataset (test split)")).to_have_value("pics")
 
     chart = page.get_by_test_id("stPlotlyChart")
