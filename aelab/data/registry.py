@@ -35,18 +35,7 @@ RAW_FILES = {
 _DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
 CLASSES = {
     "mnist": [f"{d} - {word}" for d, word in enumerate(_DIGIT_WORDS)],
-    "fashion_mnist": [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],
+    "fashion_mnist": "T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot".split("|"),
     "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
 }
 # Colour datasets torchvision downloads: the folder under the data folder and the files read from it.
@@ -67,6 +56,7 @@ SHAPES_SEED = 0
 DSPRITES_SPLIT = {"train": 9_520, "test": 2_000}
 RECIPES = {"shapes": (shapes.SHAPES_RECIPE, SHAPES_SPLIT), "dsprites": (shapes.DSPRITES, DSPRITES_SPLIT)}
 COLOUR_DATASETS = ("cifar10", "celeba")
+DECODED = (*TORCHVISION_DATASETS, "cifar10")  # whose splits the disk cache keeps decoded: labels without pixels
 DATASETS = (*TORCHVISION_DATASETS, *COLOUR_DATASETS, "digits", *RECIPES)
 # The images each dataset holds; a folder's or zip's are picked by its person.
 DATASET_SHAPES = {
@@ -400,8 +390,7 @@ def load_labels(name: str, split: str = "test", root: str | Path | None = None) 
     """A split's labels (int64, UNLABELLED where unknown) and class names, never downloading. For the
     MNIST family and CIFAR-10 they come from the disk cache without the pixels: the map colours by them."""
     root = data_dir(root)
-    decoded = (*TORCHVISION_DATASETS, "cifar10")
-    if name in decoded and all(path.exists() for path in _raw_paths(name, split, root)):
+    if name in DECODED and all(path.exists() for path in _raw_paths(name, split, root)):
         arrays = _decoded_split(name, split, root, ("labels", "classes"))
         return arrays["labels"].astype(np.int64), [str(c) for c in arrays["classes"]]
     data = load_dataset(name, split, root, download=False, cached=True)
@@ -413,11 +402,8 @@ def _missing_message(name: str, root: Path, split: str) -> str:
     if name == "cifar10":
         title, where, files = DATASET_TITLES[name], CIFAR_FOLDER, CIFAR_FILES[split]
     elif name == "celeba":
-        title, where, files = (
-            DATASET_TITLES[name],
-            CELEBA_FOLDER,
-            (f"{CELEBA_IMAGES}/ (the aligned faces, 000001.jpg ...)", CELEBA_PARTITION),
-        )
+        faces = f"{CELEBA_IMAGES}/ (the aligned faces, 000001.jpg ...)"
+        title, where, files = DATASET_TITLES[name], CELEBA_FOLDER, (faces, CELEBA_PARTITION)
     else:
         title = TORCHVISION_DATASETS[name]
         where, files = f"{title}/raw", RAW_FILES[split]

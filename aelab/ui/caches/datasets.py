@@ -12,12 +12,10 @@ import streamlit as st
 
 from aelab import serving
 from aelab.data.dataset import DatasetUnavailable, ImageData
-from aelab.data.registry import TORCHVISION_DATASETS, dataset_title, fitted, load_dataset, load_labels
+from aelab.data.registry import DECODED, dataset_title, fitted, load_dataset, load_labels
 from aelab.data.sources import held, is_folder
 from aelab.images import render
 from aelab.ui.caches.key import ModelData, Shape
-
-DECODED = (*TORCHVISION_DATASETS, "cifar10")  # whose labels the disk cache gives without their pixels
 
 if TYPE_CHECKING:
     import torch
