@@ -158,6 +158,7 @@ with controls:
         "Projection",
         list(METHODS),
         key="map_method",
+        **keys.KEEP,
         help="PCA is linear and invertible (click anywhere to decode); t-SNE and UMAP keep neighbours "
         "together, UMAP more of the global layout.",
     )
@@ -169,6 +170,7 @@ with controls:
         plane = st.checkbox(
             "Decoded plane",
             key="map_plane",
+            **keys.KEEP,
             help="What the decoder draws at each spot of this plane (the other axes at the "
             "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.",
         )
@@ -177,6 +179,7 @@ with controls:
     thumbnails = st.checkbox(
         "Pictures",
         key="map_thumbnails",
+        **keys.KEEP,
         help=f"{map_layers.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.",
     )
     colour_by = st.selectbox(
