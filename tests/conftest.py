@@ -124,14 +124,17 @@ def _app_key(at):
 
 @pytest.fixture(scope="session")
 def click_map():
-    """`click_map(at, index=None, location=None, split="test")` stores in an AppTest what a click on the latent
-    map stores: a dataset row or a spot, with the model and data of the app's sidebar (and the map's split)."""
+    """`click_map(at, index=None, location=None, split="test", whole=False)` stores in an AppTest what a click on
+    the latent map stores: a dataset row or a spot, with the model and data of the app's sidebar (and the map's
+    split, all of it when `whole`: a streamed one's)."""
     from dataclasses import replace
 
     from aelab.ui import keys
 
-    def click(at, index: int | None = None, location: tuple[float, float] | None = None, split: str = "test") -> None:
-        context = replace(_app_key(at), split=split)
+    def click(
+        at, index: int | None = None, location: tuple[float, float] | None = None, split: str = "test", whole=False
+    ) -> None:
+        context = replace(_app_key(at), split=split, whole=whole)
         at.session_state[keys.MAP_CLICK] = keys.MapClick(context, index, location)
         if keys.MAP_REGION in at.session_state:  # a click replaces a box or lasso, as keys.set_map_click does
             del at.session_state[keys.MAP_REGION]

@@ -62,6 +62,14 @@ class ImageData:
         factors = None if self.factors is None else self.factors[index.numpy()]
         return replace(self, images=images, labels=self.labels[index], factors=factors)
 
+    def rows(self, index: np.ndarray | list[int]) -> torch.Tensor:
+        """The images at rows `index` (k, C, H, W): indexed in memory, or decoded now from a stream's files."""
+        from aelab.data.streaming import ImageFiles
+
+        if isinstance(self.images, ImageFiles):
+            return self.images.rows(index)
+        return self.images[np.asarray(index, dtype=np.int64)]
+
     def label_name(self, i: int) -> str:
         label = int(self.labels[i])
         return self.classes[label] if 0 <= label < len(self.classes) else "unlabelled"

@@ -114,8 +114,7 @@ def load_folder(
     guard = _Guard(title or str(folder), limits, progress, should_stop)
     files = _index_folder(folder, guard)
     if _streams(stream, len(files), spec):
-        stamp = [(relative, size, mtime) for relative, _, size, mtime in files] if keep_decoded else None
-        key = cache.cache_key(str(folder.resolve()), stamp, *spec_key(spec)) if stamp else None
+        stamp = [(relative, size, mtime) for relative, _, size, mtime in files]
         images = ImageFiles(
             folder.name,
             folder,
@@ -123,7 +122,8 @@ def load_folder(
             False,
             limits.pixels,
             workers,
-            key,
+            cache.cache_key(str(folder.resolve()), stamp, *spec_key(spec)),
+            keep_decoded,
             spec,
         )
         return _streamed(folder.name, images, [relative for relative, *_ in files], test_fraction, _source(folder))
@@ -378,13 +378,17 @@ def load_zip(
         names = _unwrapped([PurePosixPath(paths[info.filename]).parts for info in files])
         if isinstance(data, Path) and _streams(stream, len(files), spec):
             where = data.stat()
-            key = (
-                cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns, *spec_key(spec))
-                if keep_decoded
-                else None
-            )
+            key = cache.cache_key(str(data.resolve()), where.st_size, where.st_mtime_ns, *spec_key(spec))
             images = ImageFiles(
-                title, data, (info.filename.encode() for info in files), True, limits.pixels, workers, key, spec
+                title,
+                data,
+                (info.filename.encode() for info in files),
+                True,
+                limits.pixels,
+                workers,
+                key,
+                keep_decoded,
+                spec,
             )
             return _streamed(Path(name).stem, images, names, test_fraction, _source(data))
         source = _source(data) if isinstance(data, Path) else ""

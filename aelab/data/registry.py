@@ -328,11 +328,6 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
         ) from None
     if not names:
         raise DatasetUnavailable(f"{partition} names no image of the {split} split")
-    key = (
-        cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *spec_key(CELEBA_SPEC))
-        if keep_decoded
-        else None
-    )
     images = ImageFiles(
         DATASET_TITLES["celeba"],
         folder,
@@ -340,7 +335,8 @@ def _load_celeba(split: str, root: Path, download: bool, workers: int, keep_deco
         False,
         STREAM_LIMITS.pixels,
         workers,
-        key,
+        cache.cache_key(str(folder.resolve()), split, partition.stat().st_mtime_ns, *spec_key(CELEBA_SPEC)),
+        keep_decoded,
         CELEBA_SPEC,
     )
     return ImageData("celeba", images, torch.full((len(names),), UNLABELLED, dtype=torch.long), [])

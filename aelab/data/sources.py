@@ -72,16 +72,16 @@ def folder_shape(meta: dict, dataset: str, shape: Shape) -> Shape | None:
     return None if shape == DIGIT_SHAPE and not plain else shape
 
 
-def held(data: ImageData, at_most: int = APP_IMAGES, seed: int = HELD_SEED) -> ImageData:
-    """A split the app can hold: itself when in memory; of a streamed one, at most `at_most` of its files drawn
-    with `seed`, decoded now (unreadable ones left out), its note saying how many of how many."""
+def held(data: ImageData, at_most: int | None = None, seed: int = HELD_SEED) -> ImageData:
+    """A split the app can hold: itself when in memory; of a streamed one, at most `at_most` (APP_IMAGES) of its
+    files drawn with `seed`, decoded now (unreadable ones left out), its note saying how many of how many."""
     import torch
 
     from aelab.data.streaming import ImageFiles
 
     if not isinstance(data.images, ImageFiles):
         return data
-    part = data.subset(sample_indices(len(data), at_most, seed))
+    part = data.subset(sample_indices(len(data), APP_IMAGES if at_most is None else at_most, seed))
     files = part.images
     assert isinstance(files, ImageFiles)  # a subset of a stream is one
     pictures, unreadable = files.source.decode(files.ids)
@@ -89,6 +89,6 @@ def held(data: ImageData, at_most: int = APP_IMAGES, seed: int = HELD_SEED) -> I
     kept = part.subset(keep) if len(keep) < len(part) else part
     note = (
         f"{dataset_title(data.name)}: {len(keep):,} of its {len(data):,} images, drawn with seed {seed}, are held in "
-        "memory and shown"
+        "memory: the pages show them"
     )
     return dataclasses.replace(kept, images=torch.from_numpy(pictures), note=note)

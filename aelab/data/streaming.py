@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from aelab.data.dataset import DatasetUnavailable
 from aelab.images.inputs import DIGIT_SPEC, ImageSpec, prepare_bytes
 from aelab.images.reading import MAX_BYTES, ImageError
 from aelab.settings import DEFAULT_WORKERS
@@ -175,16 +176,18 @@ class ImageFiles(Dataset):
         zipped: bool,
         max_pixels: int,
         workers: int = DEFAULT_WORKERS,
-        keep_decoded: str | None = None,
+        key: str = "",
+        keep_decoded: bool = False,
         spec: ImageSpec = DIGIT_SPEC,
     ) -> None:
-        """`keep_decoded`: a key naming these exact files (their names, sizes, dates) and `spec`, under which
-        the decoded images are kept on disk; None reads every file anew each epoch. `spec`: what each file
-        becomes (by default MNIST's digit recipe, 1x28x28)."""
+        """`key`: names these exact files (their names, sizes, dates) and `spec`: the stream's identity in the disk
+        cache (its codes and maps), under which `keep_decoded` also keeps the decoded images (else every file is
+        read anew each epoch). `spec`: what each file becomes (by default MNIST's digit recipe, 1x28x28)."""
         names = np.array(list(names), dtype=np.bytes_)  # one array, not N Python objects each worker touches
-        decoded = DecodedCache(keep_decoded, len(names), spec.shape) if keep_decoded else None
+        decoded = DecodedCache(key, len(names), spec.shape) if keep_decoded and key else None
         self.source = _Source(where, root, zipped, names, max_pixels, workers, decoded, spec)
         self.ids = np.arange(len(names))
+        self.key = key
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -202,6 +205,15 @@ class ImageFiles(Dataset):
         """Image i, (C, H, W), or None when its file cannot become one."""
         images, _ = self.__getitems__([i])
         return images[0] if len(images) else None
+
+    def rows(self, positions: np.ndarray | list[int]) -> torch.Tensor:
+        """The images at `positions` (k, C, H, W), decoded now: rows a person picked (a map's points), each of
+        which was read before, so one that no longer can be is a DatasetUnavailable naming it."""
+        images, unreadable = self.source.decode(self.ids[np.asarray(positions, dtype=np.int64)])
+        if len(unreadable):
+            name = self.source.names[unreadable[0]].decode(errors="replace")
+            raise DatasetUnavailable(f"{name} in {self.source.where} can no longer be read: was it changed?")
+        return torch.from_numpy(images)
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> ImageFiles:
         """The files at positions `index`, sharing this stream's source (and its count of unreadable files)."""

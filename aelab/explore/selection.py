@@ -10,6 +10,7 @@ from aelab.data.dataset import UNLABELLED, sample_indices
 from aelab.images.render import make_grid
 
 GALLERY = 12  # images a selection shows (and exports as PNG), beside their reconstructions
+AVERAGED = 2_000  # images at most behind a selection's mean image: a stream's are read from their files
 GALLERY_COLUMNS = 3  # the map's panel holds 3 digits a row at twice their size
 
 
@@ -32,16 +33,17 @@ def selected_rows(rows) -> np.ndarray:
 def summarise(
     rows: np.ndarray, pictures: np.ndarray, labels: np.ndarray, classes: list[str], mu: np.ndarray
 ) -> Summary:
-    """The selection `rows` (from `selected_rows`) of a dataset: `pictures` are those rows' own ((n, H, W) or
-    (n, H, W, 3), so a page converts only the selected images), `labels` and `mu` the whole dataset's."""
+    """The selection `rows` (from `selected_rows`) of a dataset: `pictures` are those of up to AVERAGED of them
+    (`spread_rows`; (n, H, W) or (n, H, W, 3), so a page reads only those), `labels` and `mu` the whole dataset's."""
     names = np.array([classes[label] if label != UNLABELLED else "unlabelled" for label in labels[rows]])
     found, counts = np.unique(names, return_counts=True)
     order = np.lexsort((found, -counts))  # most first, ties by name
     return Summary(rows, {str(found[i]): int(counts[i]) for i in order}, pictures.mean(0), mu[rows].mean(0))
 
 
-def gallery_rows(rows: np.ndarray, most: int = GALLERY) -> np.ndarray:
-    """Up to `most` of the selected rows, spread evenly over it (the same ones each time)."""
+def spread_rows(rows: np.ndarray, most: int) -> np.ndarray:
+    """Up to `most` of the selected rows, spread evenly over it (the same ones each time): those its gallery
+    shows (GALLERY), or those its mean image averages (AVERAGED)."""
     rows = np.asarray(rows)
     return rows[sample_indices(len(rows), most, seed=0)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -36,16 +36,15 @@ T = TypeVar("T")
 class Context:
     """The model and test data the sidebar selected: their model, data, labels and codes are read through it
     (a page stops saying why when they cannot be loaded); all else is `caches.<topic>.<function>(ctx.key, ...)`.
-
-    Only the checkpoint's header is read up front: the model and the images are loaded on first
-    use, so a page whose results are in the disk cache never loads them, nor imports torch.
-    """
+    Only the checkpoint's header is read up front: the model and the images are loaded on first use, so a page
+    whose results are in the disk cache never loads them, nor imports torch."""
 
     path: str
     digest: str  # content hash: the cache key for everything computed from this model
     meta: dict  # the checkpoint's validated metadata
     dataset: str
     split: str = "test"
+    whole: bool = False  # every file of a streamed split, not the part held: the latent map's (`of_split`)
 
     @property
     def key(self) -> ModelData:
@@ -55,7 +54,11 @@ class Context:
             fitted = folder_shape(self.meta, self.dataset, self.shape)
         else:
             fitted = None if native == self.shape else self.shape
-        return ModelData(self.path, self.digest, self.dataset, self.split, fitted)
+        return ModelData(self.path, self.digest, self.dataset, self.split, fitted, self.whole)
+
+    def of_split(self, split: str) -> Context:
+        """This model on `split` of its dataset, all of it: a streamed split's every file, not the part held."""
+        return replace(self, split=split, whole=caches.datasets.streamed(replace(self, split=split, whole=False).key))
 
     @property
     def config(self) -> ModelConfig | OwnModelConfig:
@@ -82,6 +85,10 @@ class Context:
     def images(self) -> torch.Tensor:
         """The data's (N, C, H, W) images, held in memory."""
         return _loaded(lambda: caches.datasets.images(*self.key.data))
+
+    def rows(self, index: np.ndarray | list[int]) -> torch.Tensor:
+        """The data's images at rows `index` (k, C, H, W): of a whole stream, decoded from their files now."""
+        return _loaded(lambda: self.data.rows(index))
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
         """Every test image's label and the class names, read without loading the images."""

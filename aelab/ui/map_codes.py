@@ -1,9 +1,8 @@
 """Which codes the latent map covers: the test split, or the dataset's training split (most of its images), encoded
-once with progress and Stop, then kept in the disk cache like the test split's."""
+once with progress and Stop, then kept in the disk cache like the test split's; of a streamed dataset, every file
+of the split, where the other pages hold a part."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import streamlit as st
 
@@ -25,7 +24,8 @@ def covered(ctx: Context) -> Context:
     split than the sidebar's, when the disk cache lacks its codes, is encoded first, when the person asks, batch by
     batch with a bar and Stop."""
     try:
-        sizes = {split: len(caches.datasets.labels(*replace(ctx, split=split).key.data)[0]) for split in SPLITS}
+        shown = {split: ctx.of_split(split) for split in SPLITS}
+        sizes = {split: len(caches.datasets.labels(*at.key.data)[0]) for split, at in shown.items()}
     except (DatasetUnavailable, OSError):  # no training split to offer: the sidebar's split alone
         return ctx
     split = st.radio(
@@ -36,8 +36,13 @@ def covered(ctx: Context) -> Context:
         help="The test split is the images the model never saw in training; the training split is larger: its "
         "codes are encoded once, with progress, then kept on disk. Every code is drawn.",
     )
-    chosen = replace(ctx, split=split)
-    if split == ctx.split or caches.codes.encoded(chosen.key):  # the sidebar's split encodes as every page's does
+    chosen = shown[split]
+    if chosen.whole:
+        st.caption(
+            f"The map covers all {sizes[split]:,} images of the {SPLITS[split]}, read from their files; the other "
+            "pages work on the part held."
+        )
+    if chosen.key == ctx.key or caches.codes.encoded(chosen.key):  # the sidebar's data encodes as every page's does
         return chosen
     prompt = st.empty()
     with prompt.container():

@@ -18,28 +18,32 @@ from aelab.ui.widgets import picture_with_download, show
 
 NEAREST_COLUMNS = 3  # the nearest codes' pictures a row: in the panel's width, each twice MNIST's size
 GALLERY_SCALE = 2  # a selection's gallery and the nearest codes enlarged so: 3 a row fill the panel
+NOT_SHARED = "The other pages work on the sidebar's test split as held: this map's images cannot be sent to them."
 
 
-def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.Projection) -> None:
+def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.Projection, shared: bool) -> None:
     """What a box or lasso holds: counts by label, the mean image beside the decoded mean code, a gallery
-    of the images over their reconstructions, and exports."""
+    of the images over their reconstructions, and exports; groups for Directions when its images are `shared`."""
     labels, classes = ctx.labels()
     codes = ctx.codes()
     rows = selection.selected_rows(region.rows)
-    pictures = render.to_pictures(ctx.images[rows])  # the selected images only, not the dataset's
-    summary = selection.summarise(rows, pictures, labels, classes, codes.mu)
+    averaged = selection.spread_rows(
+        rows, selection.AVERAGED
+    )  # the selected images only, not the dataset's, and not too many
+    summary = selection.summarise(rows, render.to_pictures(ctx.rows(averaged)), labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     # With the box or lasso tool kept chosen, Plotly ignores a double-click on the redrawn map: a button clears.
     if st.button("Clear selection", key="region_clear", icon=":material/close:"):
         keys.set_map_region(None)
         st.rerun()
     st.caption("By label: " + " · ".join(f"{name} {count}" for name, count in summary.counts.items()))
-    show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], ["mean image", "decoded mean code"], scale=3)
-    shown = selection.gallery_rows(summary.rows)
-    grid = selection.gallery(pictures[np.searchsorted(rows, shown)], encoding.reconstruct(ctx.model, ctx.images[shown]))
+    mean = "mean image" if len(averaged) == len(rows) else f"mean of {len(averaged):,} of them, spread evenly"
+    show([summary.mean_image, ctx.decode(summary.mean_code[None])[0]], [mean, "decoded mean code"], scale=3)
+    gallery = ctx.rows(selection.spread_rows(summary.rows, selection.GALLERY))
+    grid = selection.gallery(render.to_pictures(gallery), encoding.reconstruct(ctx.model, gallery))
     picture_with_download(
         grid,
-        f"{len(shown)} of them, each row of originals above its reconstructions",
+        f"{len(gallery)} of them, each row of originals above its reconstructions",
         "selection.png",
         key="region_png",
         label="Gallery (PNG)",
@@ -53,6 +57,9 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.
         key="region_csv",
         icon=":material/download:",
     )
+    if not shared:
+        st.caption(NOT_SHARED)
+        return
     for side in "AB":  # one under the other, as a point's buttons: side by side, the panel cut their labels
         if st.button(
             f"Use as group {side}",
@@ -73,13 +80,14 @@ def decoded_spot(ctx: Context, projection: projections.Projection, location: tup
     st.caption("The code is the PCA inverse of this spot (the X on the map): the map's two axes, the rest at the mean.")
 
 
-def dataset_image(ctx: Context, index: int, projection: projections.Projection) -> None:
-    """A clicked point: its image and reconstruction, buttons to use it on other pages, and its neighbours."""
+def dataset_image(ctx: Context, index: int, projection: projections.Projection, shared: bool) -> None:
+    """A clicked point: its image and reconstruction, buttons to use it on other pages (when its images are
+    `shared` with them), and its neighbours."""
     position = projection.position(index)
     on_map = position is not None
 
     st.subheader(f"Image {index}")
-    image = ctx.images[index : index + 1]
+    image = ctx.rows([index])
     show(
         [render.to_pictures(image)[0], encoding.reconstruct(ctx.model, image)[0]],
         [f"original · label {ctx.data.label_name(index)}", "reconstruction"],
@@ -89,14 +97,10 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
         f"Reconstruction error {reconstruction_errors(ctx.model, image)[0]:.4f} (mean squared, per pixel)"
         + ("" if on_map else ". It is not among the points of this map (a sample of the data).")
     )
-    for picker, label, role, key in (
-        (keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
-        (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
-        (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base"),
-    ):
-        if st.button(f"Use as {label}", key=key, width="stretch"):
-            picker.send(index)
-            st.toast(f"Image {index} is {role}")
+    if shared:
+        _use_buttons(index)
+    else:
+        st.caption(NOT_SHARED)
     # A toggle, not an expander: an expander's content is built and sent on every click even when closed.
     if st.toggle("Its posterior: mu, sigma, draws and KL", key="map_posterior_on"):
         posterior_panel(ctx, image, "map_posterior")
@@ -106,7 +110,7 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
         f"Its {len(near.index)} nearest codes, nearest first (labels "
         f"{', '.join(str(ctx.data.label_name(i)).split(' - ')[0] for i in near.index)}):"
     )
-    strip = render.make_grid(render.to_pictures(ctx.images[near.index]), ncol=NEAREST_COLUMNS)
+    strip = render.make_grid(render.to_pictures(ctx.rows(near.index)), ncol=NEAREST_COLUMNS)
     show([render.enlarge(strip, GALLERY_SCALE)], None, scale=1)  # a grid, enlarged as one: not as one large picture
     if position is not None:
         kept = neighbours.kept(mu[projection.index], projection.coords, position)
@@ -114,3 +118,15 @@ def dataset_image(ctx: Context, index: int, projection: projections.Projection) 
             f"{kept} of its {neighbours.DEFAULT_K} nearest codes among this map's points are also its "
             f"{neighbours.DEFAULT_K} nearest points on the map (trust {kept / neighbours.DEFAULT_K:.1f})."
         )
+
+
+def _use_buttons(index: int) -> None:
+    """Send dataset row `index` to the pages that start from one image."""
+    for picker, label, role, key in (
+        (keys.INTERP_A, "interpolation A", "interpolation endpoint A", "use_a"),
+        (keys.INTERP_B, "interpolation B", "interpolation endpoint B", "use_b"),
+        (keys.TRAVERSE_BASE, "traversal base", "the traversal base", "use_base"),
+    ):
+        if st.button(f"Use as {label}", key=key, width="stretch"):
+            picker.send(index)
+            st.toast(f"Image {index} is {role}")

@@ -31,10 +31,18 @@ COLOUR_HELP = (
 FACTOR = "factor: "  # colour by a known generating factor: FACTOR + its name
 
 
-def colour_options(variational: bool, factors: Sequence[str] = ()) -> list[str]:
+SCORED = ("recon", "anomaly")  # colourings that run the model on every image: not offered for a whole stream
+UNSCORED = (
+    " A streamed split's map is not coloured by recon. error or anomaly score, which would run the model on every "
+    "file: the Reconstruct and Anomaly pages score the part held."
+)
+
+
+def colour_options(variational: bool, factors: Sequence[str] = (), scored: bool = True) -> list[str]:
     """The latent map's colourings for a model and dataset: KL only where there is a posterior, each known
-    generating factor where the data has them."""
-    return [key for key in COLOUR_BY if variational or key != "kl"] + [FACTOR + name for name in factors]
+    generating factor where the data has them, scores of every image only where they are held (`scored`)."""
+    keys = [key for key in COLOUR_BY if (variational or key != "kl") and (scored or key not in SCORED)]
+    return keys + [FACTOR + name for name in factors]
 
 
 def colour_title(key: str) -> str:

@@ -7,14 +7,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from folders import write_celeba, write_shapes
-from media import colourful, recording
+from media import colourful, pixels, recording
 from streamlit.testing.v1 import AppTest
 
 from aelab import cli
+from aelab.data import folders, sources
+from aelab.data.dataset import sample_indices
+from aelab.data.folders import load_folder
 from aelab.store.checkpoints import load_checkpoint, update_metadata
-from aelab.ui import data_choice, navigation
+from aelab.ui import data_choice, map_detail, navigation
 from aelab.ui.text import markdown_safe
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -133,7 +137,7 @@ def test_celeba_is_listed_when_its_files_are_there_and_shown_in_part(env, settin
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert any("4 of the 4 images of the test split of CelebA." in c.value for c in at.caption)
         assert any(c.value.startswith("CelebA resized from 64 to 32 px") for c in at.caption)  # the model's side
-        held = "CelebA: 4 of its 4 images, drawn with seed 0, are held in memory and shown"
+        held = "CelebA: 4 of its 4 images, drawn with seed 0, are held in memory: the pages show them"
         assert held in [c.value for c in at.caption]
 
 
@@ -152,3 +156,37 @@ def test_a_views_link_names_its_folder_by_path_and_opens_on_it(env):
     linked.run()
     assert not linked.exception and linked.sidebar.selectbox(key="model_label").value == "gone (yours)"
     assert linked.sidebar.selectbox(key="dataset").value == str(env.resolve())  # not the model's own: the link's
+
+
+def test_a_streamed_folders_map_draws_every_code_and_reads_a_clicked_image_from_its_file(
+    env, tmp_path, monkeypatch, click_map
+):
+    big = shutil.copytree(env, tmp_path / "big")
+    monkeypatch.setattr(folders, "IN_MEMORY_BYTES", 0)  # streamed from its files, as 100,000 pictures would be
+    monkeypatch.setattr(sources, "APP_IMAGES", 5)  # the other pages hold 5 of its 12 test images
+    at = opened()
+    at.sidebar.text_input(key=data_choice.FOLDER_INPUT).set_value(str(big)).run()
+    at.switch_page(navigation.MAP.script).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [c.value for c in at.caption]
+    assert "big: 5 of its 12 images, drawn with seed 0, are held in memory: the pages show them" in captions
+    assert any(c.startswith("The map covers all 12 images of the test split, read from their files") for c in captions)
+    at.button(key="map_encode").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("12 of the 12 images of the test split of big." in c.value for c in at.caption)  # every code drawn
+    colourings = at.selectbox(key="map_colour_by").options
+    assert "label" in colourings and "recon. error" not in colourings and "anomaly score" not in colourings
+
+    row = next(r for r in range(12) if r not in sample_indices(12, 5, sources.HELD_SEED))  # a row no page holds
+    click_map(at, index=row, whole=True)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [h.value for h in at.subheader] == [f"Image {row}"]
+    whole = load_folder(big, side=32, channels=3).test  # the same folder read into memory: the same split
+    [original] = [image for image in at.image if image.captions[0] == f"original · label {whole.label_name(row)}"]
+    shown = pixels(original.value[0])  # the clicked image as the page drew it, from its file, enlarged
+    step = shown.shape[0] // 32
+    drawn = whole.images[row].permute(1, 2, 0).numpy()
+    assert np.abs(shown[::step, ::step] - drawn).max() <= 0.5 / 255 + 1e-6  # the same pixels, rounded to 8 bits
+    assert map_detail.NOT_SHARED in [c.value for c in at.caption]  # its row is not the other pages' row
+    assert not [b for b in at.button if b.key in ("use_a", "use_b", "use_base")]

@@ -287,7 +287,7 @@ def test_a_lasso_shows_its_images_counts_mean_and_exports_and_greys_the_rest(las
 
     model = load_checkpoint(Path(at.session_state["model_path"])).model
     pictures = test.images.numpy()[:, 0]
-    shown = selection.gallery_rows(np.array(sorted(rows)))
+    shown = selection.spread_rows(np.array(sorted(rows)), selection.GALLERY)
     grid = render.enlarge(
         selection.gallery(pictures[shown], encoding.reconstruct(model, test.images[shown])), map_detail.GALLERY_SCALE
     )
@@ -407,6 +407,8 @@ def test_the_map_covers_the_training_split_when_asked_encoded_once_then_read_fro
     captions = [c for img in at.image for c in img.captions]
     assert at.subheader[0].value == f"Image {n - 1}"  # the training image, not a test image's row
     assert captions[0] == f"original · label {train.label_name(n - 1)}"
+    assert map_detail.NOT_SHARED in [c.value for c in at.caption]  # not sent as a test row to the other pages
+    assert not [b for b in at.button if b.key in ("use_a", "use_b", "use_base")]
     again = AppTest.from_file(APP, default_timeout=300).run()  # a new session: the codes come from the disk cache
     again.radio(key="map_split").set_value("train").run()
     assert not again.exception and "map_encode" not in [b.key for b in again.button]

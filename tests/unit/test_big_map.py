@@ -3,12 +3,15 @@ same codes as its images in memory, kept in the disk cache), and t-SNE through o
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from folders import write_digits
 
+from aelab.data.dataset import DatasetUnavailable
 from aelab.data.folders import load_folder
 from aelab.data.streaming import ImageFiles
 from aelab.explore import encoding, neighbours, projections
@@ -81,3 +84,15 @@ def test_tsne_from_fft_points_on_uses_the_fft_gradient_with_progress_and_keeps_t
     # Each point's 10 nearest on the map mostly share its digit
     near = neighbours.neighbour_table(found.coords, 10)
     assert (labels[near] == labels[:, None]).mean() > 0.8
+
+
+def test_a_streams_rows_are_read_from_their_files_as_the_folder_in_memory_holds_them(digits, tmp_path):
+    streamed, memory = load_folder(digits, 0.5, stream=True, workers=1).test, load_folder(digits, 0.5).test
+    rows = [999, 3, 500, 3]  # any order, repeats allowed: the map's nearest codes
+    assert torch.equal(streamed.rows(rows), memory.rows(rows))  # the same files through the same decoding
+    gone = shutil.copytree(digits, tmp_path / "gone")
+    files = load_folder(gone, 0.5, stream=True, workers=1).test
+    name = files.images.source.names[files.images.ids[500]].decode()
+    (gone / name).unlink()
+    with pytest.raises(DatasetUnavailable, match=f"{name} in gone can no longer be read"):
+        files.rows([500])

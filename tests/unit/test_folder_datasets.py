@@ -63,7 +63,7 @@ def test_the_app_holds_a_seeded_part_of_a_streamed_split_the_same_images_as_in_m
     rows = sample_indices(len(kept), 4, 3)
     torch.testing.assert_close(part.images, kept.images[rows], rtol=0, atol=0)
     np.testing.assert_array_equal(part.labels.numpy(), kept.labels.numpy()[rows])
-    assert part.note == f"pics: 4 of its {len(kept)} images, drawn with seed 3, are held in memory and shown"
+    assert part.note == f"pics: 4 of its {len(kept)} images, drawn with seed 3, are held in memory: the pages show them"
 
 
 def test_celeba_is_listed_when_its_files_are_there_and_the_app_holds_a_seeded_part(tmp_path):
@@ -73,7 +73,7 @@ def test_celeba_is_listed_when_its_files_are_there_and_the_app_holds_a_seeded_pa
     test = load_dataset("celeba", "test", tmp_path, download=False, workers=0)
     part = held(test, at_most=3)
     assert isinstance(part.images, torch.Tensor) and part.images.shape == (3, 3, 64, 64) and len(test) == 4
-    assert part.note == "CelebA: 3 of its 4 images, drawn with seed 0, are held in memory and shown"
+    assert part.note == "CelebA: 3 of its 4 images, drawn with seed 0, are held in memory: the pages show them"
     shutil.rmtree(tmp_path / "celeba" / "img_align_celeba")
     assert not available_datasets(tmp_path)["celeba"]
 

@@ -43,6 +43,6 @@ def test_the_gallery_puts_each_row_of_originals_above_its_reconstructions():
     np.testing.assert_array_equal(tile(4, 2), originals[10])
     np.testing.assert_array_equal(tile(5, 2), recons[10])
     np.testing.assert_array_equal(tile(4, 3), 0.0)  # the last row's empty places stay blank
-    shown = selection.gallery_rows(np.arange(100, 1100))
+    shown = selection.spread_rows(np.arange(100, 1100), selection.GALLERY)
     assert len(shown) == selection.GALLERY and np.all(np.diff(shown) > 0) and shown.min() >= 100
-    np.testing.assert_array_equal(selection.gallery_rows(np.arange(5)), np.arange(5))
+    np.testing.assert_array_equal(selection.spread_rows(np.arange(5), selection.GALLERY), np.arange(5))

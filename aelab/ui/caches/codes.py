@@ -10,7 +10,7 @@ import streamlit as st
 from aelab.explore import encoding
 from aelab.explore.disentangle import mig, top_factors
 from aelab.store import cache
-from aelab.ui.caches.datasets import disk_name, images, labels, load_data
+from aelab.ui.caches.datasets import disk_name, labels, load_data
 from aelab.ui.caches.key import ModelData
 from aelab.ui.caches.models import model
 
@@ -21,7 +21,7 @@ def _disk_key(key: ModelData) -> str:
 
 @st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(key: ModelData) -> encoding.Codes:
-    return encoding.cached_codes(_disk_key(key), lambda: encoding.encode_all(model(key), images(*key.data)))
+    return encoding.cached_codes(_disk_key(key), lambda: encoding.encode_all(model(key), load_data(*key.data).images))
 
 
 def encoded(key: ModelData) -> bool:

@@ -21,8 +21,9 @@ class ModelData:
     dataset: str
     split: str
     shape: Shape | None = None  # the model's (C, H, W) when the dataset is fitted to it (registry.fitted), else None
+    whole: bool = False  # every file of a streamed split (the latent map's codes), not the part held (sources.held)
 
     @property
-    def data(self) -> tuple[str, str, Shape | None]:
+    def data(self) -> tuple[str, str, Shape | None, bool]:
         """The arguments of caches.datasets' functions: the split as this model sees it."""
-        return self.dataset, self.split, self.shape
+        return self.dataset, self.split, self.shape, self.whole

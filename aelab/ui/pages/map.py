@@ -98,10 +98,12 @@ def explore(
     classes: list[str] | None,
     n_images: int,
     drawn_region: keys.MapRegion | None,
+    shared: bool,
 ) -> None:
     """The map and the detail of what was clicked on it: a click reruns this alone, with the same figure.
     `classes` names the colours of a map coloured by label (None: it has a colour bar). A box or lasso
-    other than `drawn_region`, the one the figure greys the rest for, reruns the page to draw it."""
+    other than `drawn_region`, the one the figure greys the rest for, reruns the page to draw it. `shared`: the
+    map's images are the other pages' (the sidebar's split, as held), so its points can be sent to them."""
     region = keys.map_region(ctx.key)
     if region != drawn_region:
         st.rerun()
@@ -130,11 +132,11 @@ def explore(
         if region is not None or click is not None:
             from aelab.ui import map_detail  # it runs the model (and so imports torch): only a click needs it
         if region is not None:
-            map_detail.region_detail(ctx, region, projection)
+            map_detail.region_detail(ctx, region, projection, shared)
         elif click is not None and click.location is not None and pca:
             map_detail.decoded_spot(ctx, projection, click.location)
         elif click is not None and click.index is not None:
-            map_detail.dataset_image(ctx, click.index, projection)
+            map_detail.dataset_image(ctx, click.index, projection, shared)
         else:
             st.info("Click a point on the map to see its image and reconstruction.")
 
@@ -147,7 +149,7 @@ st.page_link(
 controls, main = st.columns([1, 4.4])
 
 with controls:
-    ctx = map_codes.covered(ctx)
+    pages_ctx, ctx = ctx, map_codes.covered(ctx)
     labels, classes = ctx.labels()
     method = st.radio(
         "Projection",
@@ -176,10 +178,10 @@ with controls:
     )
     colour_by = st.selectbox(
         "Colour by",
-        text.colour_options(ctx.is_variational, factor_names(ctx.dataset)),
+        text.colour_options(ctx.is_variational, factor_names(ctx.dataset), scored=not ctx.whole),
         format_func=text.colour_title,
         key="map_colour_by",
-        help=text.COLOUR_HELP,
+        help=text.COLOUR_HELP + (text.UNSCORED if ctx.whole else ""),
     )
     path = keys.interpolation_path(ctx.digest)
     show_path = path is not None and st.checkbox(
@@ -217,7 +219,7 @@ if thumbnails:
     width = float(np.ptp(projection.coords[:, 0]))
     map_layers.add_thumbnails(
         fig,
-        render.to_pictures(ctx.images[projection.index[shown]]),
+        render.to_pictures(ctx.rows(projection.index[shown])),
         projection.coords[shown],
         width * map_layers.THUMBNAIL_SHARE,
     )
@@ -228,4 +230,4 @@ if show_path and path is not None:
     map_layers.add_path(fig, place(ctx, projection, path))
 
 with main:
-    explore(ctx, projection, fig, classes if values is None else None, len(labels), region)
+    explore(ctx, projection, fig, classes if values is None else None, len(labels), region, ctx.key == pages_ctx.key)
