@@ -64,6 +64,9 @@ MAP_DRAWN = f"""(n) => {{
   return !!(gd && gd._fullData && gd.querySelector('.main-svg') && gd.querySelector('canvas') &&
             gd._fullData.filter(t => t.legendgroup === '{MAP_POINTS}').reduce((k, t) => k + t.x.length, 0) === n);
 }}"""
+# The progress bar says 30% or more, or the map of n points is drawn.
+BAR_PAST_30 = f"""(n) => ({MAP_DRAWN})(n) || [...document.querySelectorAll("[data-testid='stProgress']")]
+  .some(bar => {{ const m = bar.textContent.match(/(\\d+)%/); return m && +m[1] >= 30; }})"""
 # Every distinct text of a progress bar while the page is open.
 PROGRESS_RECORDER = """() => {
   const seen = window.__progress = [];
@@ -82,6 +85,16 @@ HOVERED_ROW = """([gd, x, y]) => {
   const here = Math.abs(gd._hoverPointerX - (x - box.left)) < 1.5 && Math.abs(gd._hoverPointerY - (y - box.top)) < 1.5;
   return here && hit ? [gd._fullData[hit.curveNumber].customdata[hit.pointNumber][0]] : null;
 }"""
+
+
+def encoded(size: int, seconds: float, texts: list[str]) -> str:
+    """An encoding's pace and what its bar said."""
+    percents = sorted({int(m.group(1)) for text in texts if (m := re.search(r"(\d+)%", text))})
+    said = f"{percents[0]}% to {percents[-1]}%" if percents else "none"
+    return (
+        f"{seconds:.1f} s, {size / seconds:.0f} images/s; the bar showed {len(texts)} distinct texts, "
+        f"{len(percents)} distinct percentages ({said}); {load()}"
+    )
 
 
 def hwm_mb(pid: int) -> float:
@@ -143,31 +156,45 @@ def progress_texts(page: Page) -> list[str]:
     return list(texts)
 
 
-def encode_training(page: Page) -> tuple[int, float, list[str]]:
-    """Choose "Codes of" the training split and click "Encode them": its size, the seconds to its map drawn, and
-    the progress bar's distinct texts."""
-    size = split_size(page, "training")
-    split_option(page, "training").click()
+def encode_split(page: Page, split: str, shots: Path | None = None) -> tuple[int, float, list[str]]:
+    """Choose "Codes of" `split` and click "Encode them": its size, the seconds to its map drawn, and the progress
+    bar's distinct texts. With `shots`, screenshots of the prompt and of the bar past 30% go there."""
+    size, option = split_size(page, split), split_option(page, split)
+    if not option.locator("input").is_checked():
+        option.click()
     button = page.get_by_role("button", name="Encode them")
     button.wait_for(timeout=WAIT_MS)
+    shoot(page, shots, f"encode-{split}-1-prompt")
     page.evaluate(PROGRESS_RECORDER)
-    seconds = drawn_after(page, size, button.click)
-    return size, seconds, progress_texts(page)
+    start = time.perf_counter()
+    button.click()
+    if shots is not None:  # the bar past 30%, unless the map came first
+        page.wait_for_function(BAR_PAST_30, arg=size, timeout=WAIT_MS, polling=50)
+        shoot(page, shots, f"encode-{split}-2-bar")
+    wait_drawn(page, size)
+    return size, time.perf_counter() - start, progress_texts(page)
 
 
-def add_folder(page: Page, folder: Path) -> tuple[int, float]:
-    """Type the folder in the sidebar's box: its test split's points on the map, and the seconds to them drawn."""
+def shoot(page: Page, shots: Path | None, name: str) -> None:
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=shots / f"{name}.png", full_page=True)
+
+
+def add_folder(page: Page, folder: Path) -> float:
+    """Type the folder in the sidebar's box: the seconds to its test split's map drawn or, for a streamed folder,
+    the prompt to encode it."""
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("Add a folder or zip").click()
     box = sidebar.get_by_role("textbox", name="Folder or zip of images")
     box.fill(str(folder))
     start = time.perf_counter()
     box.press("Enter")
-    caption = page.get_by_text(re.compile(rf"^([\d,]+) of the ([\d,]+) images of the test split of {folder.name}\."))
-    caption.wait_for(timeout=WAIT_MS)
-    shown = int(caption.inner_text().split(" of ")[0].replace(",", ""))
-    wait_drawn(page, shown)
-    return shown, time.perf_counter() - start
+    caption = page.get_by_text(re.compile(rf"^[\d,]+ of the [\d,]+ images of the test split of {folder.name}\."))
+    caption.or_(page.get_by_role("button", name="Encode them")).wait_for(timeout=WAIT_MS)
+    if caption.count():
+        wait_drawn(page, int(caption.inner_text().split(" of ")[0].replace(",", "")))
+    return time.perf_counter() - start
 
 
 def hovered_row(page: Page, chart, point: dict) -> int:
@@ -214,6 +241,7 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=3, help="map draws timed of each kind, after one not counted")
     parser.add_argument("--clicks", type=int, default=8, help="clicks on the folder's map; the first is given apart")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the server (OMP_NUM_THREADS)")
+    parser.add_argument("--shots", type=Path, help="a folder for screenshots of the encoding and the folder's map")
     parser.add_argument("--tsne", action="store_true", help="then t-SNE of every point of the folder's map, in the app")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
@@ -237,7 +265,7 @@ def main() -> None:
             app = open_app(page, url)
             wait_drawn(page, MNIST_TEST)  # the first load encodes MNIST's test split: not counted
             mnist_train = split_size(page, "training")
-            encode_training(page)  # MNIST's training split, for the switches below
+            encode_split(page, "training")  # MNIST's training split, for the switches below
             anchor = switched(page, ("training", mnist_train), ("test", MNIST_TEST), args.loads)
             page.close()
             reloads = page_loads(browser, url, args.loads)
@@ -253,18 +281,20 @@ def main() -> None:
             page = browser.new_page(viewport=VIEWPORT)
             app = open_app(page, url)
             wait_drawn(page, MNIST_TEST)
-            shown, seconds = add_folder(page, folder)
-            test_size = split_size(page, "test")
+            seconds = add_folder(page, folder)
             say(
-                "folder added in the sidebar -> its test map drawn",
-                f"{seconds:.1f} s ({shown:,} points of its {test_size:,} test images); {load()}",
+                "folder added in the sidebar -> its test map drawn, or the prompt to encode it",
+                f"{seconds:.1f} s; {load()}",
             )
-            size, seconds, texts = encode_training(page)
-            say(
-                f"'Encode them' (training split, {size:,} images) -> its map drawn",
-                f"{seconds:.1f} s, {size / seconds:.0f} images/s; {len(texts)} distinct progress texts; {load()}",
-            )
+            if page.get_by_role("button", name="Encode them").count():  # streamed: its whole test split
+                shown, seconds, texts = encode_split(page, "test")
+                say(f"'Encode them' (test split, {shown:,} images) -> its map drawn", encoded(shown, seconds, texts))
+            else:
+                shown = split_size(page, "test")
+            size, seconds, texts = encode_split(page, "training", args.shots)
+            say(f"'Encode them' (training split, {size:,} images) -> its map drawn", encoded(size, seconds, texts))
             say("  progress texts seen (first, last)", f"{texts[0] if texts else '-'} | {texts[-1] if texts else '-'}")
+            shoot(page, args.shots, "map-3-drawn")
             say("server memory after encoding", f"VmRSS {rss_mb(proc.pid):.0f} MB, VmHWM {hwm_mb(proc.pid):.0f} MB")
             big = switched(page, ("test", shown), ("training", size), args.loads)
             say(
@@ -274,6 +304,7 @@ def main() -> None:
                 f"(goal <= 2x at 200,000); {load()}",
             )
             clicks = click_points(page, app, args.clicks)
+            shoot(page, args.shots, "map-4-clicked")
             say(
                 f"click -> detail on the {size:,}-point map (goal <= 0.5 s each)",
                 f"first {clicks[0]:.2f} s; then median {statistics.median(clicks[1:]):.2f} s, max "
