@@ -5,22 +5,25 @@ per shape, written once under /tmp) added in the sidebar's "Add a folder or zip"
 split chosen on the Map page and "Encode them" clicked. A folder whose decoded images exceed
 folders.IN_MEMORY_BYTES is streamed from its files. Measured:
 
-- the folder added (Enter in the box) to its test split's map drawn, and "Encode them" to the training split's map
-  drawn, with the distinct texts the progress bar showed meanwhile;
+- the folder added (Enter in the box) to its test split's map drawn or, streamed, to the prompt to encode it; then
+  "Encode them" (a streamed test split is encoded whole too) to each split's map drawn, with the distinct texts the
+  progress bar showed meanwhile;
 - the map drawn (every point of the chart's "points" traces in Plotly's data, a canvas and the axes there):
   MNIST's 10,000-point test map after a page load (a new session: the anchor, as bench/app_browser.py and
   bench/big_map.py time it); and, in one session, after choosing "Codes of" another split (its codes cached), MNIST's
   test split (10,000) against the folder's training split: the ratio is the issue's "drawn at most 2x". A page load
   cannot open the folder: the folder and the split chosen are the session's. Each a median of --loads after one
   not counted;
-- clicks on isolated points of the folder's training-split map: mousedown to the heading and the three pictures
-  shown, every click listed, the first apart;
+- clicks on points of the folder's training-split map, spread over it and 3 px from its clickable cells: mousedown
+  to the heading of the row Plotly hovers there and its three pictures shown, every click listed, the first apart.
+  The digit recipe crops, centres and scales each shape, so many generated images are identical and their codes
+  stack on one spot: every point is still drawn and hovered, but few are alone;
 - the server process's resident memory (VmRSS) and its peak (VmHWM) after all that; its DataLoader workers
   (separate processes, alive while a stream is read) are not counted;
 - with --tsne, t-SNE of every point computed in the app (Points: all, "Compute t-SNE"), and VmHWM after it.
 
     AELAB_DATA_DIR=../shared/datasets nice -n 5 .venv/bin/python bench/app_big_folder.py \
-        [--images 125000] [--loads 3] [--clicks 8] [--tsne]
+        [--images 125000] [--loads 3] [--clicks 8] [--threads 1] [--shots DIR] [--tsne]
 """
 
 from __future__ import annotations
