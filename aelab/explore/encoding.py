@@ -90,7 +90,8 @@ def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
 
     model.eval()
     with torch.no_grad():
-        return to_pictures(model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
+        # a copy: the codes may be a read-only view of the app's shared ones (torch warns on sharing those)
+        return to_pictures(model.decode(torch.tensor(np.atleast_2d(z), dtype=torch.float32)).sigmoid())
 
 
 def reconstruct(model: LatentModel, images: torch.Tensor) -> np.ndarray:

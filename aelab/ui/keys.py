@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, TypedDict
 
 import numpy as np
 import streamlit as st
@@ -32,6 +32,13 @@ INTERP_PATH_DIGEST = "interp_path_digest"  # the model those codes belong to
 TRAIN_JOB = "train_job"  # this session's latest jobs.TrainingJob
 LINK_READ = "link_read"  # set once this session's link (st.query_params) has chosen its model, dataset, point
 LINKED_POINT = "linked_point"  # the test image a link selected, until the sidebar knows the model and data
+
+
+class Kept(TypedDict):
+    persist_state: Literal["session"]  # typed: each widget's signature checks **KEEP
+
+
+KEEP: Kept = {"persist_state": "session"}  # a widget's setting survives a visit to another page
 
 DATASET_INDEX, RANDOM_IMAGE, MAP_SELECTION, UPLOAD = "Dataset index", "Random image", "Map selection", "Upload"
 LATENT_SOURCES = (DATASET_INDEX, RANDOM_IMAGE, MAP_SELECTION, UPLOAD)

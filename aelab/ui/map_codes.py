@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from aelab.data.dataset import DatasetUnavailable
-from aelab.ui import caches, progress
+from aelab.ui import caches, keys, progress
 from aelab.ui.context import Context
 
 SPLITS = {"test": "test split", "train": "training split"}  # the splits a map can cover, by their registry names
@@ -33,6 +33,7 @@ def covered(ctx: Context) -> Context:
         list(SPLITS),
         format_func=lambda name: f"the {SPLITS[name]} ({sizes[name]:,} images)",
         key=CHOICE,
+        **keys.KEEP,
         help="The test split is the images the model never saw in training; the training split is larger: its "
         "codes are encoded once, with progress, then kept on disk. Every code is drawn.",
     )

@@ -7,7 +7,7 @@ them takes; the rest of the form (ui.train_form) reads only that.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, NamedTuple, TypedDict
+from typing import NamedTuple
 
 import streamlit as st
 
@@ -17,16 +17,10 @@ from aelab.data.folders import DIGITS, FOLDER_SIDES, picture_options
 from aelab.data.registry import dataset_shape, dataset_title
 from aelab.ui import caches, loading
 from aelab.ui.data_choice import dataset_options, offline_notice
+from aelab.ui.keys import KEEP
 from aelab.ui.text import PICTURE_HELP, PICTURE_MODES, markdown_safe
 
 BUILTIN, FOLDER, ZIP = "Built-in dataset", "Folder on the server", "Upload a zip"
-
-
-class Kept(TypedDict):
-    persist_state: Literal["session"]  # typed: each widget's signature checks **KEEP
-
-
-KEEP: Kept = {"persist_state": "session"}  # settings survive a visit to another page
 
 
 class Choice(NamedTuple):

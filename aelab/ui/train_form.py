@@ -19,7 +19,8 @@ from aelab.training.config import TrainConfig
 from aelab.training.runs import DEFAULT_MODEL, chosen_name, default_name, name_problem, run_path, runs_dir, shipped_dir
 from aelab.ui import keys
 from aelab.ui.context import settings as serving_settings
-from aelab.ui.train_data import KEEP, choose_data
+from aelab.ui.keys import KEEP
+from aelab.ui.train_data import choose_data
 from aelab.ui.training import created_runs, name_suggestions, owner_watch, session_tag
 
 NO_NOISE = "none"

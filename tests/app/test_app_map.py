@@ -14,7 +14,7 @@ from aelab.data.registry import load_dataset
 from aelab.explore import encoding, projections
 from aelab.images import render
 from aelab.store.checkpoints import file_digest
-from aelab.ui import keys, map_detail, map_figure, map_layers
+from aelab.ui import keys, map_detail, map_figure, map_layers, navigation
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -409,6 +409,10 @@ def test_the_map_covers_the_training_split_when_asked_encoded_once_then_read_fro
     assert captions[0] == f"original · label {train.label_name(n - 1)}"
     assert map_detail.NOT_SHARED in [c.value for c in at.caption]  # not sent as a test row to the other pages
     assert not [b for b in at.button if b.key in ("use_a", "use_b", "use_base")]
+    at.radio(key="map_method").set_value("t-SNE").run()
+    at.switch_page(navigation.TRAVERSE.script).run()
+    at.switch_page(navigation.MAP.script).run()  # back from another page: the map as it was left
+    assert (at.radio(key="map_split").value, at.radio(key="map_method").value) == ("train", "t-SNE")
     again = AppTest.from_file(APP, default_timeout=300).run()  # a new session: the codes come from the disk cache
     again.radio(key="map_split").set_value("train").run()
     assert not again.exception and "map_encode" not in [b.key for b in again.button]

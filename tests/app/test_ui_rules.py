@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 import threading
@@ -11,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from aelab import views
@@ -314,6 +317,25 @@ def test_the_map_marks_a_click_the_way_plotly_does_and_keeps_every_other_point_a
     )
     assert [tuple(t.selectedpoints) for t in region.data] == [(0,), (0, 1), (), ()]  # rows 0; 1 and 5; none
     assert all(t.unselected.marker.color == map_figure.OUTSIDE for t in region.data)
+
+
+def test_the_map_is_sent_as_plotly_would_have_validated_it():
+    """The map's figure is built unvalidated: what it sends must be what Plotly's validation makes of it."""
+    rng = np.random.default_rng(3)
+    coords = rng.normal(size=(60, 2)).astype(np.float32)
+    labels = np.r_[np.arange(59) % 4, -1]
+    for options in (
+        dict(method="PCA", clickable_cells=True),
+        dict(method="PCA", clickable_cells=True, selected=5, decoded=(0.1, -0.2), tool="lasso"),
+        dict(method="t-SNE", clickable_cells=False, region=np.array([0, 3, 7])),
+        dict(method="UMAP", clickable_cells=False, values=rng.normal(size=60), values_title="trust", selected=2),
+    ):
+        fig = map_figure.latent_map(coords, np.arange(60), labels, 4, **options)
+        map_layers.add_uploads(fig, coords[:2], ["a.png", "b.png"])  # what the page adds later stays validated
+        map_layers.add_thumbnails(fig, rng.random((3, 28, 28)), coords[:3], 0.1)
+        fig.update_layout(height=map_figure.SMALL_MAP_PX)
+        sent = json.loads(pio.to_json(fig))
+        assert sent == json.loads(pio.to_json(go.Figure(fig.to_dict()))), options
 
 
 def test_a_selection_on_the_map_names_dataset_rows_by_their_customdata():

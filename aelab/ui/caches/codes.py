@@ -19,9 +19,14 @@ def _disk_key(key: ModelData) -> str:
     return cache.cache_key(key.digest, disk_name(key), key.split, len(labels(*key.data)[0]))
 
 
-@st.cache_data(show_spinner="Encoding the dataset…", max_entries=8)
+@st.cache_resource(show_spinner="Encoding the dataset…", max_entries=8)
 def codes(key: ModelData) -> encoding.Codes:
-    return encoding.cached_codes(_disk_key(key), lambda: encoding.encode_all(model(key), load_data(*key.data).images))
+    """A split's codes, one copy shared by every session and rerun (a map click reads 200,000 of them), so read-only."""
+    found = encoding.cached_codes(_disk_key(key), lambda: encoding.encode_all(model(key), load_data(*key.data).images))
+    for array in (found.mu, found.logvar):
+        if array is not None:
+            array.flags.writeable = False
+    return found
 
 
 def encoded(key: ModelData) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,22 @@ def load_model(path: str, digest: str) -> Checkpoint:
 def model(key: ModelData) -> LatentModel:
     """The key's model, from the shared copy."""
     return load_model(key.path, key.digest).model
+
+
+WARM_AFTER_S = 2.0  # after a torch-free page is drawn: the browser draws it first, then the import takes a core
+_warming: set[str] = set()  # modules this process imports, or has imported, ahead of need
+
+
+def import_soon(module: str) -> None:
+    """Import `module` (one that imports torch) in a thread WARM_AFTER_S from now, once per process: a page drawn
+    without torch (the latent map from the disk cache) stays so, and its first click finds torch imported, not a
+    wait of seconds."""
+    if module in _warming:
+        return
+    _warming.add(module)
+    timer = threading.Timer(WARM_AFTER_S, importlib.import_module, args=(module,))
+    timer.daemon = True  # a server stopping does not wait for it
+    timer.start()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

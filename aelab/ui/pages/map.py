@@ -25,6 +25,7 @@ SETTINGS = {"tsne": ("Perplexity", 5, 100, 30), "umap": ("Neighbours", 5, 100, 1
 TOOL = "map_tool"  # the drag tool of the last box or lasso: a rerun draws the map with it still chosen
 TOOLS = {"box": "select", "lasso": "lasso"}  # Plotly's dragmode for each kind of selection
 TICK_S = 0.5  # how often the bar of a map being computed says its time so far
+MAP_DETAIL = "aelab.ui.map_detail"  # the detail panel's module: it runs the model, so it imports torch
 
 
 def computed_projection(ctx: Context, method: str, n_images: int) -> projections.Projection:
@@ -131,6 +132,8 @@ def explore(
         click = keys.map_click(ctx.key)
         if region is not None or click is not None:
             from aelab.ui import map_detail  # it runs the model (and so imports torch): only a click needs it
+        else:  # nothing clicked yet: torch is imported while the person looks at the map
+            caches.models.import_soon(MAP_DETAIL)
         if region is not None:
             map_detail.region_detail(ctx, region, projection, shared)
         elif click is not None and click.location is not None and pca:
@@ -155,6 +158,7 @@ with controls:
         "Projection",
         list(METHODS),
         key="map_method",
+        **keys.KEEP,
         help="PCA is linear and invertible (click anywhere to decode); t-SNE and UMAP keep neighbours "
         "together, UMAP more of the global layout.",
     )
@@ -166,6 +170,7 @@ with controls:
         plane = st.checkbox(
             "Decoded plane",
             key="map_plane",
+            **keys.KEEP,
             help="What the decoder draws at each spot of this plane (the other axes at the "
             "codes' mean): Kingma and Welling's 2-D manifold figure, for any model.",
         )
@@ -174,6 +179,7 @@ with controls:
     thumbnails = st.checkbox(
         "Pictures",
         key="map_thumbnails",
+        **keys.KEEP,
         help=f"{map_layers.THUMBNAILS} of the points drawn as their images; zoom in to see them larger.",
     )
     colour_by = st.selectbox(
