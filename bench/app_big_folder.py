@@ -40,9 +40,10 @@ from pathlib import Path
 from app_browser import rss_mb, start_server
 from big_map import listed, torch_threads, write_folder
 from common import ROOT, timed
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 from streamlit_page import (
     CHROMIUM_ARGS,
+    TIMEOUT_MS,
     VIEWPORT,
     AppSocket,
     click_plot_point,
@@ -53,6 +54,7 @@ from streamlit_page import (
     open_app,
     plot_to_client,
     start_click_recorder,
+    wait_for_app,
 )
 
 from aelab.data.registry import data_dir
@@ -62,11 +64,10 @@ MNIST_TEST = 10_000  # the anchor map's points
 WAIT_MS = 3_600_000  # encoding or t-SNE of a large split may take many minutes on shared cores
 DETAIL_PICTURES = 3  # a clicked point's picture, its reconstruction and its nearest codes' strip
 # Every point of the map's point traces is in Plotly's data, with its axes and WebGL canvas made.
-MAP_DRAWN = f"""(n) => {{
-  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
-  return !!(gd && gd._fullData && gd.querySelector('.main-svg') && gd.querySelector('canvas') &&
-            gd._fullData.filter(t => t.legendgroup === '{MAP_POINTS}').reduce((k, t) => k + t.x.length, 0) === n);
-}}"""
+# A chart of the run before may still stand beside the new one until the run ends: any chart counts.
+MAP_DRAWN = f"""(n) => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")].some(gd =>
+  !!(gd._fullData && gd.querySelector('.main-svg') && gd.querySelector('canvas') &&
+     gd._fullData.filter(t => t.legendgroup === '{MAP_POINTS}').reduce((k, t) => k + t.x.length, 0) === n))"""
 # The progress bar says 30% or more, or the map of n points is drawn.
 BAR_PAST_30 = f"""(n) => ({MAP_DRAWN})(n) || [...document.querySelectorAll("[data-testid='stProgress']")]
   .some(bar => {{ const m = bar.textContent.match(/(\\d+)%/); return m && +m[1] >= 30; }})"""
@@ -214,6 +215,8 @@ def hovered_row(page: Page, chart, point: dict) -> int:
 def click_points(page: Page, app: AppSocket, clicks: int) -> list[float]:
     """Seconds from the mousedown on each of `clicks` points, spread over the map and away from its clickable cells,
     to its heading and pictures shown."""
+    wait_for_app(page)  # the run that drew the map is over: the chart of the run before has gone
+    expect(page.locator(".js-plotly-plot")).to_have_count(1, timeout=TIMEOUT_MS)
     chart = page.get_by_test_id("stPlotlyChart")
     times = []
     for point in isolated_points(chart, MAP_POINTS, (MAP_CELLS,), 3, clicks):
