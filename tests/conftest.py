@@ -90,13 +90,33 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     yield from build_own(tmp_path_factory)
 
 
+def _once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """A folder `make` fills once per test run. Under pytest-xdist (`pytest` alone runs two workers) the workers
+    share it: the first fills it under a file lock while the other waits, so models a session fixture trains are
+    trained once, not once a worker."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    from filelock import FileLock
+
+    folder = tmp_path_factory.getbasetemp().parent / name  # the run's folder, above each worker's own
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".done").exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            (folder / ".done").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def conventions(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Own models written to other conventions than aelab's, each trained briefly with its own loss: their weights
     by name (tests/convention_models.py)."""
-    from convention_models import train_all
+    from convention_models import MODELS, train_all
 
-    return train_all(mnist_train.images[:8000], tmp_path_factory.mktemp("conventions"))
+    folder = _once(tmp_path_factory, "conventions", lambda into: train_all(mnist_train.images[:8000], into))
+    return {name: folder / f"{name}.safetensors" for name in MODELS}
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +125,12 @@ def spatial_runs(mnist_train, tmp_path_factory: pytest.TempPathFactory) -> Path:
     trained alone as the `conventions` fixture trains it, and imported."""
     from convention_models import imported, train_all
 
-    folder = tmp_path_factory.mktemp("spatial")
-    weights = train_all(mnist_train.images[:8000], folder, names=("spatial",))["spatial"]
-    code, _, err = imported("spatial", weights, folder / "runs" / "spatial.safetensors")
-    assert code == 0, err
-    return folder / "runs"
+    def make(folder: Path) -> None:
+        weights = train_all(mnist_train.images[:8000], folder, names=("spatial",))["spatial"]
+        code, _, err = imported("spatial", weights, folder / "runs" / "spatial.safetensors")
+        assert code == 0, err
+
+    return _once(tmp_path_factory, "spatial", make) / "runs"
 
 
 def _app_key(at):

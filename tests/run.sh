@@ -19,5 +19,6 @@ fi
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet .
 .venv/bin/mypy
-# No arguments: every tier (`pytest` alone runs the quick ones, unit and app); arguments go to pytest as typed.
-exec .venv/bin/python -m pytest "${@:-tests}"
+# No arguments: every tier, in one process (`pytest` alone runs the quick ones, unit and app, on two workers);
+# arguments go to pytest as typed.
+exec .venv/bin/python -m pytest -n 0 "${@:-tests}"
