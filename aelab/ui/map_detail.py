@@ -27,9 +27,8 @@ def region_detail(ctx: Context, region: keys.MapRegion, projection: projections.
     labels, classes = ctx.labels()
     codes = ctx.codes()
     rows = selection.selected_rows(region.rows)
-    averaged = selection.spread_rows(
-        rows, selection.AVERAGED
-    )  # the selected images only, not the dataset's, and not too many
+    # the selected images only, not the dataset's, and not too many: a stream's are read from their files
+    averaged = selection.spread_rows(rows, selection.AVERAGED)
     summary = selection.summarise(rows, render.to_pictures(ctx.rows(averaged)), labels, classes, codes.mu)
     st.subheader(f"{len(summary.rows)} images selected")
     # With the box or lasso tool kept chosen, Plotly ignores a double-click on the redrawn map: a button clears.
