@@ -88,7 +88,7 @@ class Context:
 
     def rows(self, index: np.ndarray | list[int]) -> torch.Tensor:
         """The data's images at rows `index` (k, C, H, W): of a whole stream, decoded from their files now."""
-        return _loaded(lambda: self.data.rows(index))
+        return _loaded(lambda: caches.datasets.rows(self.key, tuple(int(i) for i in index)))
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
         """Every test image's label and the class names, read without loading the images."""

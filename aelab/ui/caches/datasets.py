@@ -72,6 +72,13 @@ def images(name: str, split: str, shape: Shape | None = None, whole: bool = Fals
     return found
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def rows(key: ModelData, index: tuple[int, ...]) -> torch.Tensor:
+    """The images at some rows of a split (a click's, the map's pictures): of a streamed split decoded from their
+    files once, not again at each rerun of the page."""
+    return load_data(*key.data).rows(list(index))
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def pictures(name: str, split: str, shape: Shape | None = None, whole: bool = False) -> np.ndarray:
     """A split's images as pictures ((N, H, W) or (N, H, W, 3)), converted once: for colour data the
